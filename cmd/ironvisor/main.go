@@ -1,0 +1,59 @@
+// Command ironvisor is the single Ironvisor binary. As PID 1 (or when
+// invoked as /init) it boots the appliance; otherwise the first argument
+// selects a subcommand.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// command is one subcommand of the ironvisor binary.
+type command struct {
+	summary string
+	run     func(args []string) int
+}
+
+// commands lists every subcommand. Wiring is explicit: no init() registration.
+var commands = map[string]command{
+	"version": {"print the version", runVersion},
+}
+
+func main() {
+	if os.Getpid() == 1 || filepath.Base(os.Args[0]) == "init" {
+		if c, ok := commands["init"]; ok {
+			os.Exit(c.run(os.Args[1:]))
+		}
+	}
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	name := os.Args[1]
+	if name == "-h" || name == "--help" || name == "help" {
+		usage()
+		os.Exit(0)
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "ironvisor: unknown command %q\n\n", name)
+		usage()
+		os.Exit(2)
+	}
+	os.Exit(cmd.run(os.Args[2:]))
+}
+
+// usage prints the subcommands to stderr.
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: ironvisor COMMAND [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-8s %s\n", n, commands[n].summary)
+	}
+}

@@ -1,0 +1,5 @@
+package kvm
+
+import "os"
+
+func mkdirAll(p string) error { return os.MkdirAll(p, 0o755) }
