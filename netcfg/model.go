@@ -1,0 +1,175 @@
+package netcfg
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+)
+
+// State is the desired host network. Reconcile converges the kernel to it.
+type State struct {
+	// Uplink is the host's outside interface; empty Uplink.Name means no NAT,
+	// port forwards or public IPs.
+	Uplink Uplink `json:"uplink"`
+	// Networks are the guest networks, one bridge each.
+	Networks []Network `json:"networks"`
+	// NICs are the instance NICs, one tap each.
+	NICs []NIC `json:"nics"`
+	// Groups are the security groups NICs refer to.
+	Groups []SecurityGroup `json:"groups"`
+	// Forwards are public port forwards on the uplink address.
+	Forwards []PortForward `json:"forwards"`
+	// PublicIPs are 1:1 NATs of extra uplink addresses.
+	PublicIPs []PublicIP `json:"public_ips"`
+	// Metadata is where guest traffic to 169.254.169.254:80 is redirected.
+	// A zero Metadata disables the redirect.
+	Metadata MetadataTarget `json:"metadata"`
+	// DNS is served on the gateway address when true (UDP and TCP 53 open to
+	// guests); when false those ports are closed to guests.
+	DNS bool `json:"dns"`
+	// DNSServers are handed to guests by DHCP. When empty and DNS is true,
+	// the gateway is handed out.
+	DNSServers []netip.Addr `json:"dns_servers"`
+	// MTU is handed to guests by DHCP and set on bridges; 0 means 1500.
+	MTU int `json:"mtu"`
+}
+
+// Uplink names the outside interface and its main address.
+type Uplink struct {
+	// Name is the interface name, for example "eth0".
+	Name string `json:"name"`
+	// Address is the uplink's main address, the target of port forwards.
+	// When zero, port forwards match any address arriving on the uplink.
+	Address netip.Addr `json:"address"`
+	// ManagementPorts are host TCP ports (the API) that guests must never
+	// reach. Guests reach no host port but DHCP, DNS and metadata anyway;
+	// these get their own counter so that attempts are visible.
+	ManagementPorts []uint16 `json:"management_ports"`
+}
+
+// Network is a tenant's subnet with its own bridge.
+type Network struct {
+	// Name is unique per host.
+	Name string `json:"name"`
+	// Tenant owns the network.
+	Tenant string `json:"tenant"`
+	// Index is a small number unique per host (1..MaxNetworkIndex), assigned
+	// once by the caller and persisted; it names the bridge and the taps and
+	// is part of every NIC's mark.
+	Index int `json:"index"`
+	// CIDR is the subnet, /16 to /29. The gateway is its first host address.
+	CIDR netip.Prefix `json:"cidr"`
+	// NoNAT disables outbound masquerade on the uplink (on by default).
+	NoNAT bool `json:"no_nat"`
+}
+
+// MaxNetworkIndex is the largest Network.Index.
+const MaxNetworkIndex = 0x7fff
+
+// Gateway returns the first host address of the network.
+func (n Network) Gateway() netip.Addr { return n.CIDR.Masked().Addr().Next() }
+
+// Bridge returns the network's bridge name.
+func (n Network) Bridge() string { return fmt.Sprintf("%s%d", BridgePrefix, n.Index) }
+
+// NIC is one network interface of an instance.
+type NIC struct {
+	// Instance is the owning instance's ID.
+	Instance string `json:"instance"`
+	// Network is the network's Name.
+	Network string `json:"network"`
+	// IP and MAC come from the network's IPAM.
+	IP  netip.Addr `json:"ip"`
+	MAC string     `json:"mac"`
+	// Groups are security group names (same tenant); at least one.
+	Groups []string `json:"groups"`
+	// HostIfName, when set, names an existing host-side interface (a veth in
+	// tests) that Reconcile attaches instead of creating a tap. Reconcile
+	// never creates or deletes it.
+	HostIfName string `json:"host_ifname,omitempty"`
+}
+
+// Proto is a security-group or forward protocol.
+type Proto string
+
+// Protocols.
+const (
+	ProtoAll  Proto = "all"
+	ProtoTCP  Proto = "tcp"
+	ProtoUDP  Proto = "udp"
+	ProtoICMP Proto = "icmp"
+)
+
+// Rule is one security-group rule. Ingress rules match the source, egress
+// rules the destination: exactly one of CIDR and Group is set.
+type Rule struct {
+	Proto Proto `json:"proto"`
+	// FromPort..ToPort is the port range for tcp and udp (0,0 means all).
+	FromPort uint16 `json:"from_port"`
+	ToPort   uint16 `json:"to_port"`
+	// CIDR is the peer prefix.
+	CIDR netip.Prefix `json:"cidr"`
+	// Group is a peer security group (its members' addresses).
+	Group string `json:"group"`
+}
+
+// SecurityGroup is a named, tenant-owned set of stateful rules. Ingress is
+// denied unless a rule allows it. Egress is allowed unless one of the NIC's
+// groups has egress rules; then only what they allow leaves.
+type SecurityGroup struct {
+	Name    string `json:"name"`
+	Tenant  string `json:"tenant"`
+	Ingress []Rule `json:"ingress"`
+	Egress  []Rule `json:"egress"`
+}
+
+// PortForward forwards uplink Proto/PublicPort to a NIC's Port.
+type PortForward struct {
+	Proto      Proto  `json:"proto"`
+	PublicPort uint16 `json:"public_port"`
+	Instance   string `json:"instance"`
+	Network    string `json:"network"`
+	Port       uint16 `json:"port"`
+}
+
+// PublicIP maps an extra uplink address 1:1 onto a NIC.
+type PublicIP struct {
+	Address  netip.Addr `json:"address"`
+	Instance string     `json:"instance"`
+	Network  string     `json:"network"`
+}
+
+// MetadataTarget is the host metadata listener. An unspecified Addr
+// (0.0.0.0) redirects to the gateway address of the guest's own bridge.
+type MetadataTarget struct {
+	Addr netip.Addr `json:"addr"`
+	Port uint16     `json:"port"`
+}
+
+// MetadataAddr is the link-local metadata address guests talk to.
+var MetadataAddr = netip.MustParseAddr("169.254.169.254")
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$`)
+
+func checkName(kind, name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("%s name %q: must be 1-63 letters, digits, '.', '_' or '-'", kind, name)
+	}
+	return nil
+}
+
+// ParseMAC parses a unicast Ethernet MAC address.
+func ParseMAC(s string) (net.HardwareAddr, error) {
+	mac, err := net.ParseMAC(s)
+	if err != nil {
+		return nil, fmt.Errorf("mac %q: %w", s, err)
+	}
+	if len(mac) != 6 {
+		return nil, fmt.Errorf("mac %q: not a 48-bit address", s)
+	}
+	if mac[0]&1 != 0 {
+		return nil, fmt.Errorf("mac %q: multicast", s)
+	}
+	return mac, nil
+}
