@@ -1,0 +1,234 @@
+// Package config holds the appliance configuration: its schema, its
+// defaults, validation with errors that name the key and the bad value, and
+// the two sources it is read from (the kernel command line and a JSON file).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Uplink modes: how the appliance gets its management address.
+const (
+	UplinkDHCP   = "dhcp"   // ask a DHCP server (RFC 2131)
+	UplinkStatic = "static" // use Address, Gateway and DNS as given
+)
+
+// DefaultAPI is the address the appliance API listens on when none is set.
+const DefaultAPI = ":8080"
+
+// DefaultHostname is the hostname used when none is set.
+const DefaultHostname = "ironvisor"
+
+// Config is the appliance configuration. The zero value of a field means
+// "not set"; Defaults fills the fields that have a default. Each field
+// names the kernel command-line key and the JSON field it comes from.
+type Config struct {
+	// Hostname is ironvisor.hostname / "hostname": an RFC 1123 host name.
+	Hostname string `json:"hostname,omitempty"`
+	// Uplink is ironvisor.uplink / "uplink": UplinkDHCP or UplinkStatic.
+	Uplink string `json:"uplink,omitempty"`
+	// Address is ironvisor.address / "address": the uplink address in CIDR
+	// form; only with UplinkStatic, where it is required.
+	Address string `json:"address,omitempty"`
+	// Gateway is ironvisor.gateway / "gateway": the default route's next
+	// hop; only with UplinkStatic. Empty means no default route.
+	Gateway string `json:"gateway,omitempty"`
+	// DNS is ironvisor.dns (comma separated) / "dns": name servers written
+	// to /etc/resolv.conf. With DHCP, a non-empty DNS overrides the lease's.
+	DNS []string `json:"dns,omitempty"`
+	// API is ironvisor.api / "api": HOST:PORT the HTTP API listens on. An
+	// empty host means every address.
+	API string `json:"api,omitempty"`
+	// Modules is ironvisor.modules (comma separated) / "modules": kernel
+	// modules loaded in addition to the built-in list.
+	Modules []string `json:"modules,omitempty"`
+	// Iface is ironvisor.iface / "iface": the uplink interface. Empty means
+	// the first ethernet interface with carrier that gets a DHCP lease.
+	Iface string `json:"iface,omitempty"`
+}
+
+// Defaults returns the configuration used when nothing is set.
+func Defaults() Config {
+	return Config{Hostname: DefaultHostname, Uplink: UplinkDHCP, API: DefaultAPI}
+}
+
+// FieldError reports one invalid configuration value.
+type FieldError struct {
+	Key    string // the kernel command-line key, e.g. "ironvisor.uplink"
+	Value  string // the value as given
+	Reason string // what is wrong with it
+}
+
+// Error formats the error as `ironvisor.KEY="VALUE": reason`.
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%s=%q: %s", e.Key, e.Value, e.Reason)
+}
+
+// Validate checks every field and returns all problems joined, each a
+// *FieldError naming the key and the bad value; nil means valid.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, value, reason string) {
+		errs = append(errs, &FieldError{Key: key, Value: value, Reason: reason})
+	}
+	if r := checkHostname(c.Hostname); r != "" {
+		bad(KeyHostname, c.Hostname, r)
+	}
+	switch c.Uplink {
+	case UplinkDHCP:
+		if c.Address != "" {
+			bad(KeyAddress, c.Address, "only allowed with ironvisor.uplink=static")
+		}
+		if c.Gateway != "" {
+			bad(KeyGateway, c.Gateway, "only allowed with ironvisor.uplink=static")
+		}
+	case UplinkStatic:
+		if c.Address == "" {
+			bad(KeyAddress, "", "required with ironvisor.uplink=static")
+		}
+	default:
+		bad(KeyUplink, c.Uplink, "must be dhcp or static")
+	}
+	if c.Address != "" {
+		if _, err := netip.ParsePrefix(c.Address); err != nil {
+			bad(KeyAddress, c.Address, "not an address in CIDR form (e.g. 192.0.2.10/24)")
+		}
+	}
+	if c.Gateway != "" {
+		if _, err := netip.ParseAddr(c.Gateway); err != nil {
+			bad(KeyGateway, c.Gateway, "not an IP address")
+		}
+	}
+	for _, d := range c.DNS {
+		if _, err := netip.ParseAddr(d); err != nil {
+			bad(KeyDNS, d, "not an IP address")
+		}
+	}
+	if r := checkListen(c.API); r != "" {
+		bad(KeyAPI, c.API, r)
+	}
+	for _, m := range c.Modules {
+		if r := checkModule(m); r != "" {
+			bad(KeyModules, m, r)
+		}
+	}
+	if r := checkIface(c.Iface); r != "" {
+		bad(KeyIface, c.Iface, r)
+	}
+	return errors.Join(errs...)
+}
+
+// Sanitize returns a valid configuration close to c: every field named by a
+// validation error is reset to its default, and if that is still not
+// valid, Defaults is returned. It also returns Validate's error for c.
+func (c Config) Sanitize() (Config, error) {
+	err := c.Validate()
+	if err == nil {
+		return c, nil
+	}
+	d := Defaults()
+	var fe *FieldError
+	for _, e := range unjoin(err) {
+		if !errors.As(e, &fe) {
+			continue
+		}
+		switch fe.Key {
+		case KeyHostname:
+			c.Hostname = d.Hostname
+		case KeyUplink, KeyAddress, KeyGateway:
+			c.Uplink, c.Address, c.Gateway = d.Uplink, d.Address, d.Gateway
+		case KeyDNS:
+			c.DNS = d.DNS
+		case KeyAPI:
+			c.API = d.API
+		case KeyModules:
+			c.Modules = d.Modules
+		case KeyIface:
+			c.Iface = d.Iface
+		}
+	}
+	if c.Validate() != nil {
+		return d, err
+	}
+	return c, err
+}
+
+// unjoin flattens an error made by errors.Join.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// checkHostname validates an RFC 1123 host name; "" means valid.
+func checkHostname(h string) string {
+	if h == "" || len(h) > 253 {
+		return "must be 1 to 253 characters"
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return "each dot-separated label must be 1 to 63 characters"
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return "a label may not start or end with '-'"
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Sprintf("character %q not allowed (letters, digits, '-' and '.')", r)
+			}
+		}
+	}
+	return ""
+}
+
+// checkListen validates a HOST:PORT listen address; "" means valid.
+func checkListen(a string) string {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return "must be HOST:PORT (e.g. :8080 or 127.0.0.1:8080)"
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || port != strconv.FormatUint(n, 10) {
+		return "port must be a number from 0 to 65535"
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return "host must be empty, localhost or an IP address"
+		}
+	}
+	return ""
+}
+
+// checkModule validates a kernel module name (at most MODULE_NAME_LEN-1,
+// 55, characters); "" means valid.
+func checkModule(m string) string {
+	if m == "" || len(m) > 55 {
+		return "module names are 1 to 55 characters"
+	}
+	for _, r := range m {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return fmt.Sprintf("character %q not allowed in a module name", r)
+		}
+	}
+	return ""
+}
+
+// checkIface validates a Linux interface name (IFNAMSIZ-1, 15, bytes, no
+// '/', ':' or white space); "" means valid. An empty name means "choose".
+func checkIface(n string) string {
+	if n == "" {
+		return ""
+	}
+	if len(n) > 15 || n == "." || n == ".." {
+		return "interface names are 1 to 15 characters and not . or .."
+	}
+	if strings.ContainsAny(n, "/: \t\n\x00") {
+		return "interface names may not contain '/', ':' or white space"
+	}
+	return ""
+}

@@ -1,0 +1,172 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseCmdlineGood(t *testing.T) {
+	for _, tc := range []struct {
+		name, cmdline string
+		want          Config
+	}{
+		{"empty", "", Defaults()},
+		{"other keys ignored", "console=ttyS0 quiet root=/dev/vda1 kvm.nx_huge_pages=off", Defaults()},
+		{"hostname", "console=ttyS0 ironvisor.hostname=rack1-node7", Config{Hostname: "rack1-node7", Uplink: "dhcp", API: ":8080"}},
+		{"static", "ironvisor.uplink=static ironvisor.address=192.0.2.10/24 ironvisor.gateway=192.0.2.1 ironvisor.dns=192.0.2.53,9.9.9.9",
+			Config{Hostname: "ironvisor", Uplink: "static", Address: "192.0.2.10/24", Gateway: "192.0.2.1", DNS: []string{"192.0.2.53", "9.9.9.9"}, API: ":8080"}},
+		{"api modules iface", "ironvisor.api=127.0.0.1:9000 ironvisor.modules=nvme,,ahci ironvisor.iface=eth1",
+			Config{Hostname: "ironvisor", Uplink: "dhcp", API: "127.0.0.1:9000", Modules: []string{"nvme", "ahci"}, Iface: "eth1"}},
+		{"quoted", `ironvisor.hostname="quoted" "ironvisor.iface=eth0"`, Config{Hostname: "quoted", Uplink: "dhcp", API: ":8080", Iface: "eth0"}},
+		{"last wins", "ironvisor.hostname=a ironvisor.hostname=b", Config{Hostname: "b", Uplink: "dhcp", API: ":8080"}},
+		{"after -- ignored", "ironvisor.hostname=a -- ironvisor.bogus=1", Config{Hostname: "a", Uplink: "dhcp", API: ":8080"}},
+		{"tabs newline", "ironvisor.hostname=h1\tironvisor.api=:1\n", Config{Hostname: "h1", Uplink: "dhcp", API: ":1"}},
+		{"ipv6 api", "ironvisor.api=[::1]:8080", Config{Hostname: "ironvisor", Uplink: "dhcp", API: "[::1]:8080"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseCmdline(tc.cmdline)
+			if err != nil {
+				t.Fatalf("ParseCmdline(%q): %v", tc.cmdline, err)
+			}
+			if err := got.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("ParseCmdline(%q) = %+v, want %+v", tc.cmdline, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCmdlineBad(t *testing.T) {
+	for _, tc := range []struct {
+		name, cmdline string
+		wantKey       string // the key the error must name
+		wantValue     string // the bad value the error must quote
+	}{
+		{"bogus uplink", "ironvisor.uplink=bogus", KeyUplink, "bogus"},
+		{"unknown key", "ironvisor.colour=blue", "ironvisor.colour", "blue"},
+		{"no value", "ironvisor.hostname", KeyHostname, ""},
+		{"bad hostname", "ironvisor.hostname=-bad", KeyHostname, "-bad"},
+		{"hostname chars", "ironvisor.hostname=a_b", KeyHostname, "a_b"},
+		{"hostname too long", "ironvisor.hostname=" + strings.Repeat("a", 64), KeyHostname, strings.Repeat("a", 64)},
+		{"static without address", "ironvisor.uplink=static", KeyAddress, ""},
+		{"bad address", "ironvisor.uplink=static ironvisor.address=10.0.0.300/24", KeyAddress, "10.0.0.300/24"},
+		{"address without prefix", "ironvisor.uplink=static ironvisor.address=10.0.0.3", KeyAddress, "10.0.0.3"},
+		{"address with dhcp", "ironvisor.address=10.0.0.3/24", KeyAddress, "10.0.0.3/24"},
+		{"bad gateway", "ironvisor.uplink=static ironvisor.address=10.0.0.3/24 ironvisor.gateway=gw", KeyGateway, "gw"},
+		{"bad dns", "ironvisor.dns=1.1.1.1,nope", KeyDNS, "nope"},
+		{"api no port", "ironvisor.api=8080", KeyAPI, "8080"},
+		{"api big port", "ironvisor.api=:65536", KeyAPI, ":65536"},
+		{"api host name", "ironvisor.api=example.com:80", KeyAPI, "example.com:80"},
+		{"bad module", "ironvisor.modules=ok,../evil", KeyModules, "../evil"},
+		{"bad iface", "ironvisor.iface=eth0/1", KeyIface, "eth0/1"},
+		{"long iface", "ironvisor.iface=abcdefghijklmnop", KeyIface, "abcdefghijklmnop"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseCmdline(tc.cmdline)
+			if err == nil {
+				err = c.Validate()
+			}
+			if err == nil {
+				t.Fatalf("%q: no error", tc.cmdline)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("%q: error %v is not a *FieldError", tc.cmdline, err)
+			}
+			if fe.Key != tc.wantKey || fe.Value != tc.wantValue {
+				t.Errorf("%q: error names %s=%q, want %s=%q (%v)", tc.cmdline, fe.Key, fe.Value, tc.wantKey, tc.wantValue, err)
+			}
+			if !strings.Contains(err.Error(), tc.wantKey) {
+				t.Errorf("%q: message %q does not name %s", tc.cmdline, err, tc.wantKey)
+			}
+		})
+	}
+}
+
+func TestSanitizeKeepsGoodFields(t *testing.T) {
+	c, err := ParseCmdline("ironvisor.hostname=node1 ironvisor.uplink=bogus ironvisor.api=:9090")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Sanitize()
+	if err == nil || !strings.Contains(err.Error(), `ironvisor.uplink="bogus"`) {
+		t.Fatalf("Sanitize error = %v, want it to name ironvisor.uplink=\"bogus\"", err)
+	}
+	want := Config{Hostname: "node1", Uplink: UplinkDHCP, API: ":9090"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Sanitize = %+v, want %+v", got, want)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("sanitized config invalid: %v", err)
+	}
+}
+
+func TestSanitizeStaticWithoutAddressFallsBackToDHCP(t *testing.T) {
+	c := Defaults()
+	c.Uplink, c.Gateway = UplinkStatic, "192.0.2.1"
+	got, err := c.Sanitize()
+	if err == nil {
+		t.Fatal("no error for static uplink without address")
+	}
+	if got.Uplink != UplinkDHCP || got.Gateway != "" {
+		t.Errorf("Sanitize = %+v, want dhcp without gateway", got)
+	}
+}
+
+func TestDecodeJSON(t *testing.T) {
+	base := Defaults()
+	base.Hostname = "from-base"
+	got, err := DecodeJSON(base, strings.NewReader(`{"uplink":"static","address":"10.1.2.3/16","dns":["10.0.0.1"],"modules":["nvme"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Hostname: "from-base", Uplink: "static", Address: "10.1.2.3/16", DNS: []string{"10.0.0.1"}, API: ":8080", Modules: []string{"nvme"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("DecodeJSON = %+v, want %+v", got, want)
+	}
+	if err := got.Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestDecodeJSONBad(t *testing.T) {
+	for _, in := range []string{
+		`{"colour":"blue"}`,
+		`{"hostname":1}`,
+		`{"hostname":"a"} {"hostname":"b"}`,
+		`[]`,
+		`{`,
+		`{"hostname":"` + strings.Repeat("a", MaxFileSize) + `"}`,
+	} {
+		if _, err := DecodeJSON(Defaults(), strings.NewReader(in)); err == nil {
+			t.Errorf("DecodeJSON(%.40q) succeeded", in)
+		}
+	}
+}
+
+func TestLoadFileThenCmdline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ironvisor.json")
+	if err := os.WriteFile(path, []byte(`{"hostname":"file","api":":7000"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadFile(Defaults(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = ApplyCmdline(c, "ironvisor.api=:7001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hostname != "file" || c.API != ":7001" {
+		t.Errorf("got %+v, want hostname from file and api from cmdline", c)
+	}
+	if _, err := LoadFile(Defaults(), filepath.Join(t.TempDir(), "missing.json")); err == nil {
+		t.Error("LoadFile of a missing file succeeded")
+	}
+}
