@@ -1,0 +1,106 @@
+package i8042
+
+import (
+	"bytes"
+	"testing"
+)
+
+type countIRQ struct{ n int }
+
+func (c *countIRQ) Trigger() error { c.n++; return nil }
+
+func rd(c *Controller, off uint64) byte { b := []byte{0xee}; c.Read(off, b); return b[0] }
+
+func TestPulseResetRequestsReset(t *testing.T) {
+	resets := 0
+	c := New(nil, func() { resets++ })
+	c.Write(offCmd, []byte{cmdPulseReset})
+	if resets != 1 {
+		t.Fatalf("resets = %d, want 1", resets)
+	}
+	c.Write(offData, []byte{cmdPulseReset}) // 0xFE on the data port is not a reset
+	if resets != 1 {
+		t.Fatalf("data-port 0xFE reset the machine")
+	}
+}
+
+func TestSelfTestAndCommandByte(t *testing.T) {
+	irq := &countIRQ{}
+	c := New(irq, nil)
+	if rd(c, offCmd)&statOBF != 0 {
+		t.Fatal("output buffer full at reset")
+	}
+	c.Write(offCmd, []byte{cmdSelfTest})
+	if rd(c, offCmd)&statOBF == 0 || rd(c, offData) != 0x55 {
+		t.Fatal("self test did not answer 0x55")
+	}
+	c.Write(offCmd, []byte{cmdWriteCTR})
+	c.Write(offData, []byte{0x00}) // interrupts off
+	c.Write(offCmd, []byte{cmdReadCTR})
+	if got := rd(c, offData); got != 0 {
+		t.Fatalf("CTR = %#x, want 0", got)
+	}
+	if irq.n != 1 { // only the self test answer, while interrupts were on
+		t.Fatalf("interrupts = %d, want 1", irq.n)
+	}
+	if rd(c, offCmd)&statOBF != 0 {
+		t.Fatal("OBF after draining")
+	}
+}
+
+func TestKeyboardResetAck(t *testing.T) {
+	c := New(nil, nil)
+	c.Write(offData, []byte{kbdReset})
+	if a, b := rd(c, offData), rd(c, offData); a != kbdAck || b != kbdBAT {
+		t.Fatalf("keyboard reset answered %#x %#x", a, b)
+	}
+}
+
+func TestCtrlAltDel(t *testing.T) {
+	irq := &countIRQ{}
+	c := New(irq, nil)
+	if !c.SendCtrlAltDel() {
+		t.Fatal("Ctrl-Alt-Del did not fit")
+	}
+	if irq.n != 1 {
+		t.Fatalf("interrupts = %d, want 1", irq.n)
+	}
+	var got []byte
+	for rd(c, offCmd)&statOBF != 0 {
+		got = append(got, rd(c, offData))
+	}
+	if !bytes.Equal(got, CtrlAltDel) {
+		t.Fatalf("scancodes % x, want % x", got, CtrlAltDel)
+	}
+}
+
+func TestQueueBounded(t *testing.T) {
+	c := New(nil, nil)
+	if n := c.SendKeys(make([]byte, 100)); n != maxQueue {
+		t.Fatalf("queued %d, want %d", n, maxQueue)
+	}
+	if c.SendCtrlAltDel() {
+		t.Fatal("Ctrl-Alt-Del reported queued into a full buffer")
+	}
+}
+
+func FuzzController(f *testing.F) {
+	f.Add([]byte{0x84, 0xaa, 0x00, 0x00, 0x84, 0x60, 0x80, 0x00, 0x84, 0xfe})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		c := New(&countIRQ{}, func() {})
+		for i := 0; i+1 < len(ops); i += 2 {
+			off := uint64(ops[i] & 0x07)
+			if ops[i]&0x80 != 0 {
+				c.Write(off, ops[i+1:i+2])
+			} else {
+				rd(c, off)
+			}
+			c.mu.Lock()
+			n := len(c.out)
+			c.mu.Unlock()
+			if n > maxQueue {
+				t.Fatalf("queue grew to %d", n)
+			}
+		}
+	})
+}

@@ -1,0 +1,92 @@
+package serial
+
+import (
+	"io"
+	"sync"
+	"time"
+)
+
+// flushDelay bounds how long a partial line (a prompt) waits before it is
+// written out.
+const flushDelay = 20 * time.Millisecond
+
+// outBufSize is the most output held before a forced write.
+const outBufSize = 4096
+
+// Output is where transmitted bytes go: a console writer and a ring buffer.
+// Bytes are batched per line so that the per-byte THR exits do not each cost
+// a write system call; a partial line is written after flushDelay.
+type Output struct{ o *output }
+
+// output is the shared state behind Output.
+type output struct {
+	w    io.Writer
+	ring *Ring
+
+	mu sync.Mutex
+	// buf, timer and err are guarded by mu.
+	buf   []byte
+	timer *time.Timer
+	err   error
+}
+
+// NewOutput sends console bytes to w and ring; either may be nil.
+func NewOutput(w io.Writer, ring *Ring) *Output {
+	return &Output{o: &output{w: w, ring: ring, buf: make([]byte, 0, outBufSize)}}
+}
+
+// Ring returns the ring buffer (nil if none).
+func (o *Output) Ring() *Ring { return o.o.ring }
+
+// Flush writes out any batched bytes.
+func (o *Output) Flush() error {
+	o.o.mu.Lock()
+	defer o.o.mu.Unlock()
+	o.o.flushLocked()
+	return o.o.err
+}
+
+// writeByte batches one transmitted byte.
+func (o *output) writeByte(b byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.buf = append(o.buf, b)
+	if b == '\n' || len(o.buf) >= outBufSize {
+		o.flushLocked()
+		return
+	}
+	if o.timer == nil {
+		o.timer = time.AfterFunc(flushDelay, o.flushTimer)
+	}
+}
+
+// flushTimer writes a partial line once its delay has passed.
+func (o *output) flushTimer() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.timer = nil
+	o.flushLocked()
+}
+
+// flushLocked writes the batch to the ring and the console. A console write
+// error is kept (and the console dropped) so a full disk does not stop the
+// guest.
+func (o *output) flushLocked() {
+	if o.timer != nil {
+		o.timer.Stop()
+		o.timer = nil
+	}
+	if len(o.buf) == 0 {
+		return
+	}
+	if o.ring != nil {
+		o.ring.Write(o.buf)
+	}
+	if o.w != nil {
+		if _, err := o.w.Write(o.buf); err != nil {
+			o.err = err
+			o.w = nil
+		}
+	}
+	o.buf = o.buf[:0]
+}
