@@ -4,6 +4,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/ironvisor/ironvisor/vmm/ring"
 )
 
 // flushDelay bounds how long a partial line (a prompt) waits before it is
@@ -21,7 +23,7 @@ type Output struct{ o *output }
 // output is the shared state behind Output.
 type output struct {
 	w    io.Writer
-	ring *Ring
+	ring *ring.Buffer
 
 	mu sync.Mutex
 	// buf, timer and err are guarded by mu.
@@ -31,12 +33,12 @@ type output struct {
 }
 
 // NewOutput sends console bytes to w and ring; either may be nil.
-func NewOutput(w io.Writer, ring *Ring) *Output {
-	return &Output{o: &output{w: w, ring: ring, buf: make([]byte, 0, outBufSize)}}
+func NewOutput(w io.Writer, r *ring.Buffer) *Output {
+	return &Output{o: &output{w: w, ring: r, buf: make([]byte, 0, outBufSize)}}
 }
 
 // Ring returns the ring buffer (nil if none).
-func (o *Output) Ring() *Ring { return o.o.ring }
+func (o *Output) Ring() *ring.Buffer { return o.o.ring }
 
 // Flush writes out any batched bytes.
 func (o *Output) Flush() error {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"sync"
 	"testing"
+
+	"github.com/ironvisor/ironvisor/vmm/ring"
 )
 
 // countIRQ counts interrupts.
@@ -21,7 +23,7 @@ func wr(u *UART, off uint64, v uint8) { u.Write(off, []byte{v}) }
 func newTest() (*UART, *countIRQ, *bytes.Buffer, *Output) {
 	irq := &countIRQ{}
 	var buf bytes.Buffer
-	out := NewOutput(&buf, NewRing(64))
+	out := NewOutput(&buf, ring.New(64))
 	return New(irq, out), irq, &buf, out
 }
 
@@ -53,7 +55,7 @@ func TestTransmitToConsoleAndRing(t *testing.T) {
 	if err := out.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if got, next := out.Ring().ReadFrom(0); string(got) != "hello\n>" || next != 7 {
+	if got, next := out.Ring().Read(0, 100); string(got) != "hello\n>" || next != 7 {
 		t.Fatalf("ring got %q next %d", got, next)
 	}
 	if irq.count() != 0 {
@@ -196,33 +198,11 @@ func TestWideAndEmptyAccess(t *testing.T) {
 	u.Write(1000, b)
 }
 
-func TestRingWrap(t *testing.T) {
-	r := NewRing(4)
-	r.Write([]byte("abc"))
-	r.Write([]byte("def"))
-	got, next := r.ReadFrom(0)
-	if string(got) != "cdef" || next != 6 {
-		t.Fatalf("ReadFrom(0) = %q, %d", got, next)
-	}
-	got, _ = r.ReadFrom(5)
-	if string(got) != "f" {
-		t.Fatalf("ReadFrom(5) = %q", got)
-	}
-	if got, next := r.ReadFrom(99); got != nil || next != 6 {
-		t.Fatalf("ReadFrom(future) = %q, %d", got, next)
-	}
-	r.Write([]byte("0123456789"))
-	got, next = r.ReadFrom(0)
-	if string(got) != "6789" || next != 16 {
-		t.Fatalf("after big write = %q, %d", got, next)
-	}
-}
-
 func FuzzUART(f *testing.F) {
 	f.Add([]byte{0x13, 0x80, 0x00, 0x41, 0x03, 0x10, 0x00, 0x61, 0x85})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		irq := &countIRQ{}
-		u := New(irq, NewOutput(nil, NewRing(16)))
+		u := New(irq, NewOutput(nil, ring.New(16)))
 		for i := 0; i+1 < len(ops); i += 2 {
 			off := uint64(ops[i] & 0x0f) // includes out-of-range offsets 8..15
 			switch {
