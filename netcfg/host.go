@@ -1,0 +1,207 @@
+package netcfg
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/google/nftables"
+	mdnetlink "github.com/mdlayher/netlink"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Host is a handle on one network namespace (usually the appliance's own)
+// in which Reconcile converges links and rules.
+type Host struct {
+	ns  netns.NsHandle // closed by Close; -1 means the caller's namespace
+	nl  *netlink.Handle
+	nft *nftables.Conn
+}
+
+// Open returns a Host for the calling thread's network namespace.
+func Open() (*Host, error) { return open(netns.None()) }
+
+// OpenAt returns a Host for the network namespace ns. The handle is
+// duplicated, so the caller may close ns.
+func OpenAt(ns netns.NsHandle) (*Host, error) {
+	fd, err := unix.FcntlInt(uintptr(ns), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dup netns handle: %w", err)
+	}
+	return open(netns.NsHandle(fd))
+}
+
+func open(ns netns.NsHandle) (*Host, error) {
+	h := &Host{ns: ns}
+	var err error
+	if ns.IsOpen() {
+		h.nl, err = netlink.NewHandleAt(ns)
+	} else {
+		h.nl, err = netlink.NewHandle()
+	}
+	if err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("netlink handle: %w", err)
+	}
+	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(bigSendBuffer)}
+	if ns.IsOpen() {
+		opts = append(opts, nftables.WithNetNSFd(int(ns)))
+	}
+	h.nft, err = nftables.New(opts...)
+	if err != nil {
+		h.nl.Close()
+		ns.Close()
+		return nil, fmt.Errorf("nftables connection: %w", err)
+	}
+	return h, nil
+}
+
+// Close releases the Host's sockets.
+func (h *Host) Close() error {
+	h.nl.Close()
+	err := h.nft.CloseLasting()
+	if h.ns.IsOpen() {
+		h.ns.Close()
+	}
+	return err
+}
+
+// Do runs fn on an OS thread inside the Host's network namespace, for work
+// that creates sockets or reads /proc/sys/net there. The thread is
+// discarded afterwards if it could not be switched back.
+func (h *Host) Do(fn func() error) error {
+	if !h.ns.IsOpen() {
+		return fn()
+	}
+	return InNetNS(h.ns, fn)
+}
+
+// InNetNS runs fn on an OS thread switched into ns.
+func InNetNS(ns netns.NsHandle, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("get netns: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			errc <- fmt.Errorf("enter netns: %w", err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err == nil {
+			runtime.UnlockOSThread()
+		} // else: exit with the thread locked so the runtime destroys it
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// sysctls are the kernel settings Reconcile needs in the namespace:
+// forwarding for NAT and forwards, br_netfilter so bridged IPv4 meets the
+// inet chains, and tcp_fwmark_accept so accepted metadata connections carry
+// the mark of their SYN (see MetadataIdentity).
+var sysctls = map[string]string{
+	"net/ipv4/ip_forward":                "1",
+	"net/bridge/bridge-nf-call-iptables": "1",
+	"net/ipv4/tcp_fwmark_accept":         "1",
+}
+
+func (h *Host) setSysctls() (int, error) {
+	changed := 0
+	err := h.Do(func() error {
+		for k, v := range sysctls {
+			p := filepath.Join("/proc/sys", k)
+			cur, err := os.ReadFile(p)
+			if err != nil {
+				return fmt.Errorf("read sysctl %s: %w", k, err)
+			}
+			if string(cur) == v+"\n" {
+				continue
+			}
+			if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
+				return fmt.Errorf("set sysctl %s: %w", k, err)
+			}
+			changed++
+		}
+		return nil
+	})
+	return changed, err
+}
+
+// Changes lists what a Reconcile changed, one entry per kernel object; an
+// empty list means the kernel already matched the State.
+type Changes []string
+
+// Reconcile converges links, addresses and nftables rules in the Host's
+// namespace to st, and returns what it changed. It creates and updates
+// bridges and taps, deletes links with Ironvisor's prefixes that st no
+// longer wants, leaves all other links alone, and replaces Ironvisor's own
+// nftables tables in one transaction when the rules differ. Running it
+// twice with the same st changes nothing the second time.
+func (h *Host) Reconcile(ctx context.Context, st State) (Changes, error) {
+	ix, err := st.index()
+	if err != nil {
+		return nil, err
+	}
+	var ch Changes
+	n, err := h.setSysctls()
+	if err != nil {
+		return nil, err
+	}
+	for range n {
+		ch = append(ch, "sysctl")
+	}
+	if err := h.reconcileLinks(ctx, ix, &ch); err != nil {
+		return ch, err
+	}
+	changed, err := applyRules(h.nft, ix)
+	if err != nil {
+		return ch, err
+	}
+	if changed {
+		ch = append(ch, "nftables ruleset")
+	}
+	return ch, nil
+}
+
+// Teardown removes everything Reconcile may have created: links with
+// Ironvisor's prefixes, public addresses on uplink and the own nftables
+// tables.
+func (h *Host) Teardown(ctx context.Context, uplink string) (Changes, error) {
+	var ch Changes
+	if err := h.reconcileLinks(ctx, &index{st: &State{Uplink: Uplink{Name: uplink}}}, &ch); err != nil {
+		return ch, err
+	}
+	n, err := removeRules(h.nft)
+	for range n {
+		ch = append(ch, "delete nftables table")
+	}
+	return ch, err
+}
+
+// bigSendBuffer lets one nftables batch carry hundreds of NICs' rules.
+func bigSendBuffer(c *mdnetlink.Conn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 16<<20)
+	})
+	if err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("netlink send buffer: %w", serr)
+	}
+	return nil
+}

@@ -1,0 +1,209 @@
+package netcfg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// reconcileLinks converges bridges, taps and uplink public addresses.
+func (h *Host) reconcileLinks(ctx context.Context, ix *index, ch *Changes) error {
+	links, err := h.nl.LinkList()
+	if err != nil {
+		return fmt.Errorf("list links: %w", err)
+	}
+	byName := map[string]netlink.Link{}
+	for _, l := range links {
+		byName[l.Attrs().Name] = l
+	}
+	want := map[string]bool{}
+	for _, n := range ix.st.Networks {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		want[n.Bridge()] = true
+		br, err := h.ensureBridge(&n, ix.st.MTU, byName[n.Bridge()], ch)
+		if err != nil {
+			return err
+		}
+		byName[n.Bridge()] = br
+	}
+	for i := range ix.st.NICs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c := &ix.st.NICs[i]
+		n := ix.nets[c.Network]
+		name := c.tapName(n)
+		want[name] = true
+		if err := h.ensurePort(c, name, byName[name], byName[n.Bridge()], ch); err != nil {
+			return err
+		}
+	}
+	// Taps first: deleting a bridge detaches its ports, it does not delete them.
+	for _, prefix := range []string{TapPrefix, BridgePrefix} {
+		for name, l := range byName {
+			if strings.HasPrefix(name, prefix) && !want[name] {
+				if err := h.nl.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+					return fmt.Errorf("delete stale link %s: %w", name, err)
+				}
+				*ch = append(*ch, "delete link "+name)
+			}
+		}
+	}
+	return h.reconcilePublicAddrs(ix, byName[ix.st.Uplink.Name], ch)
+}
+
+func mtuOf(m int) int {
+	if m == 0 {
+		return 1500
+	}
+	return m
+}
+
+func (h *Host) ensureBridge(n *Network, mtu int, l netlink.Link, ch *Changes) (netlink.Link, error) {
+	name := n.Bridge()
+	if l != nil && l.Type() != "bridge" {
+		return nil, fmt.Errorf("link %s exists and is a %s, not a bridge", name, l.Type())
+	}
+	if l == nil {
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtuOf(mtu)}}
+		if err := h.nl.LinkAdd(br); err != nil {
+			return nil, fmt.Errorf("create bridge %s: %w", name, err)
+		}
+		*ch = append(*ch, "create bridge "+name)
+		var err error
+		if l, err = h.nl.LinkByName(name); err != nil {
+			return nil, fmt.Errorf("find bridge %s: %w", name, err)
+		}
+	}
+	if l.Attrs().MTU != mtuOf(mtu) {
+		if err := h.nl.LinkSetMTU(l, mtuOf(mtu)); err != nil {
+			return nil, fmt.Errorf("set mtu of %s: %w", name, err)
+		}
+		*ch = append(*ch, "set mtu "+name)
+	}
+	gw := netip.PrefixFrom(n.Gateway(), n.CIDR.Bits())
+	if err := h.ensureOnlyAddrs(l, []netip.Prefix{gw}, "", ch); err != nil {
+		return nil, err
+	}
+	return l, h.ensureUp(l, ch)
+}
+
+// ensureOnlyAddrs makes l's IPv4 addresses with the given label (all
+// addresses when label is "") exactly want.
+func (h *Host) ensureOnlyAddrs(l netlink.Link, want []netip.Prefix, label string, ch *Changes) error {
+	name := l.Attrs().Name
+	have, err := h.nl.AddrList(l, unix.AF_INET)
+	if err != nil {
+		return fmt.Errorf("list addresses of %s: %w", name, err)
+	}
+	keep := map[netip.Prefix]bool{}
+	for _, a := range have {
+		if label != "" && a.Label != label {
+			continue
+		}
+		p := prefixOf(a.IPNet)
+		if containsPrefix(want, p) {
+			keep[p] = true
+			continue
+		}
+		if err := h.nl.AddrDel(l, &a); err != nil {
+			return fmt.Errorf("delete address %s from %s: %w", p, name, err)
+		}
+		*ch = append(*ch, fmt.Sprintf("delete address %s from %s", p, name))
+	}
+	for _, p := range want {
+		if keep[p] {
+			continue
+		}
+		a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}, Label: label}
+		if err := h.nl.AddrAdd(l, a); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", p, name, err)
+		}
+		*ch = append(*ch, fmt.Sprintf("add address %s to %s", p, name))
+	}
+	return nil
+}
+
+func prefixOf(n *net.IPNet) netip.Prefix {
+	a, _ := netip.AddrFromSlice(n.IP.To4())
+	bits, _ := n.Mask.Size()
+	return netip.PrefixFrom(a, bits)
+}
+
+func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Host) ensureUp(l netlink.Link, ch *Changes) error {
+	if l.Attrs().Flags&net.FlagUp != 0 {
+		return nil
+	}
+	if err := h.nl.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set %s up: %w", l.Attrs().Name, err)
+	}
+	*ch = append(*ch, "set up "+l.Attrs().Name)
+	return nil
+}
+
+// ensurePort creates the NIC's persistent tap (unless HostIfName names an
+// existing interface), attaches it to the bridge and sets it up.
+func (h *Host) ensurePort(c *NIC, name string, l, br netlink.Link, ch *Changes) error {
+	if l == nil && c.HostIfName != "" {
+		return fmt.Errorf("nic %s/%s: host interface %s does not exist", c.Instance, c.Network, name)
+	}
+	if l == nil {
+		tap := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: br.Attrs().MTU},
+			Mode: netlink.TUNTAP_MODE_TAP, Flags: netlink.TUNTAP_NO_PI | netlink.TUNTAP_VNET_HDR}
+		// TUNSETIFF creates the tap in the calling thread's namespace.
+		if err := h.Do(func() error { return h.nl.LinkAdd(tap) }); err != nil {
+			return fmt.Errorf("create tap %s: %w", name, err)
+		}
+		for _, f := range tap.Fds {
+			f.Close()
+		}
+		*ch = append(*ch, "create tap "+name)
+		var err error
+		if l, err = h.nl.LinkByName(name); err != nil {
+			return fmt.Errorf("find tap %s: %w", name, err)
+		}
+	}
+	if l.Attrs().MasterIndex != br.Attrs().Index {
+		if err := h.nl.LinkSetMaster(l, br); err != nil {
+			return fmt.Errorf("attach %s to %s: %w", name, br.Attrs().Name, err)
+		}
+		*ch = append(*ch, "attach "+name)
+	}
+	return h.ensureUp(l, ch)
+}
+
+// reconcilePublicAddrs puts exactly the public IPs, as /32s labelled
+// <uplink>:iv, on the uplink.
+func (h *Host) reconcilePublicAddrs(ix *index, up netlink.Link, ch *Changes) error {
+	if ix.st.Uplink.Name == "" {
+		return nil
+	}
+	if up == nil {
+		if len(ix.st.PublicIPs) > 0 {
+			return fmt.Errorf("uplink %s does not exist", ix.st.Uplink.Name)
+		}
+		return nil
+	}
+	var want []netip.Prefix
+	for _, p := range ix.st.PublicIPs {
+		want = append(want, netip.PrefixFrom(p.Address, 32))
+	}
+	return h.ensureOnlyAddrs(up, want, ix.st.Uplink.Name+uplinkLabelSuffix, ch)
+}

@@ -1,0 +1,147 @@
+package netcfg
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+)
+
+// Names of Ironvisor's own nftables tables. Reconcile never touches any
+// other table.
+const (
+	tableBridge = "ironvisor"     // family bridge: anti-spoofing
+	tableFilter = "ironvisor"     // family inet: security groups, isolation
+	tableNAT    = "ironvisor_nat" // family ip: NAT, forwards, metadata
+)
+
+// rulesetVersion changes whenever the rules generated for a given State
+// change, so that an upgraded appliance rebuilds its tables.
+const rulesetVersion = "ironvisor-nft-1"
+
+// stateChain holds one rule whose user data is the fingerprint of the State
+// the tables were built from.
+const stateChain = "state"
+
+// ownTables lists Ironvisor's tables.
+var ownTables = []nftables.Table{
+	{Name: tableBridge, Family: nftables.TableFamilyBridge},
+	{Name: tableFilter, Family: nftables.TableFamilyINet},
+	{Name: tableNAT, Family: nftables.TableFamilyIPv4},
+}
+
+// builder queues a complete rebuild of Ironvisor's tables into one batch.
+type builder struct {
+	c        *nftables.Conn
+	ix       *index
+	counters map[string]uint64 // "table/name" → packets, kept across rebuilds
+	bytes    map[string]uint64
+	members  map[string]*nftables.Set // group → member address set
+}
+
+// table queues add+delete+add of the table, which replaces it atomically
+// inside the batch whether or not it existed.
+func (b *builder) table(name string, fam nftables.TableFamily) *nftables.Table {
+	t := &nftables.Table{Name: name, Family: fam}
+	b.c.AddTable(t)
+	b.c.DelTable(t)
+	return b.c.AddTable(t)
+}
+
+// counter adds a named counter, carrying its values over from the old table.
+func (b *builder) counter(t *nftables.Table, name string) {
+	k := fmt.Sprintf("%d/%s/%s", t.Family, t.Name, name)
+	b.c.AddObj(&nftables.CounterObj{Table: t, Name: name, Packets: b.counters[k], Bytes: b.bytes[k]})
+}
+
+// fingerprint identifies the ruleset generated for st.
+func fingerprint(st *State) ([]byte, error) {
+	j, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint state: %w", err)
+	}
+	h := sha256.Sum256(append([]byte(rulesetVersion+"\n"), j...))
+	return []byte(hex.EncodeToString(h[:])), nil
+}
+
+// installedFingerprint returns the fingerprint stored in the inet table, or
+// nil when any of the own tables is missing.
+func installedFingerprint(c *nftables.Conn) []byte {
+	for _, t := range ownTables {
+		if _, err := c.ListTableOfFamily(t.Name, t.Family); err != nil {
+			return nil
+		}
+	}
+	t := &nftables.Table{Name: tableFilter, Family: nftables.TableFamilyINet}
+	rules, err := c.GetRules(t, &nftables.Chain{Name: stateChain, Table: t})
+	if err != nil || len(rules) != 1 {
+		return nil
+	}
+	return rules[0].UserData
+}
+
+// readCounters returns the packet and byte counts of every named counter in
+// the own tables, keyed "family/table/name".
+func readCounters(c *nftables.Conn) (packets, bytes map[string]uint64) {
+	packets, bytes = map[string]uint64{}, map[string]uint64{}
+	for _, t := range ownTables {
+		objs, err := c.GetObjects(&t)
+		if err != nil {
+			continue // table absent
+		}
+		for _, o := range objs {
+			if co, ok := o.(*nftables.CounterObj); ok {
+				k := fmt.Sprintf("%d/%s/%s", t.Family, t.Name, co.Name)
+				packets[k], bytes[k] = co.Packets, co.Bytes
+			}
+		}
+	}
+	return packets, bytes
+}
+
+// applyRules rebuilds the own tables in one transaction unless they already
+// carry st's fingerprint. It reports whether it changed anything.
+func applyRules(c *nftables.Conn, ix *index) (bool, error) {
+	fp, err := fingerprint(ix.st)
+	if err != nil {
+		return false, err
+	}
+	if bytes.Equal(installedFingerprint(c), fp) {
+		return false, nil
+	}
+	b := &builder{c: c, ix: ix}
+	b.counters, b.bytes = readCounters(c)
+	if err := errors.Join(b.buildBridge(), b.buildFilter(), b.buildNAT()); err != nil {
+		return false, err
+	}
+	t := &nftables.Table{Name: tableFilter, Family: nftables.TableFamilyINet}
+	ch := c.AddChain(&nftables.Chain{Name: stateChain, Table: t})
+	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: one(&expr.Counter{}), UserData: fp})
+	if err := c.Flush(); err != nil {
+		return false, fmt.Errorf("load nftables ruleset: %w", err)
+	}
+	return true, nil
+}
+
+// removeRules deletes the own tables in one transaction.
+func removeRules(c *nftables.Conn) (int, error) {
+	n := 0
+	for _, t := range ownTables {
+		if _, err := c.ListTableOfFamily(t.Name, t.Family); err == nil {
+			c.DelTable(&t)
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := c.Flush(); err != nil {
+		return 0, fmt.Errorf("delete nftables tables: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,144 @@
+package netcfg
+
+import (
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// Counter names in the bridge table; each counts frames dropped for one
+// reason. Tests and operators read them with Host.Counters.
+const (
+	CounterSpoofMAC   = "spoof_mac"   // Ethernet source is not the NIC's MAC
+	CounterSpoofARP   = "spoof_arp"   // ARP sender MAC/IP is not the NIC's (gratuitous ARP for the gateway too)
+	CounterSpoofIP    = "spoof_ip"    // IPv4 source is not the NIC's address
+	CounterRogueDHCP  = "rogue_dhcp"  // a guest sent a DHCP server message (UDP source port 67)
+	CounterDHCPChaddr = "dhcp_chaddr" // a DHCP request whose chaddr is not the NIC's MAC (starvation)
+	CounterRA         = "ra"          // an IPv6 router advertisement
+	CounterIPv6       = "ipv6"        // any other IPv6 (guest networks are IPv4 only)
+	CounterOtherL2    = "other_l2"    // any other ethertype, VLAN tags included
+)
+
+// Ethernet types (IEEE 802 numbers).
+const (
+	ethIPv4 = 0x0800
+	ethARP  = 0x0806
+	ethIPv6 = 0x86dd
+)
+
+// NFT_REG32_00 and NFT_REG32_04: 32-bit registers for concatenations.
+const (
+	reg32x0 = 8
+	reg32x4 = 12
+)
+
+var bridgeCounters = []string{CounterSpoofMAC, CounterSpoofARP, CounterSpoofIP, CounterRogueDHCP,
+	CounterDHCPChaddr, CounterRA, CounterIPv6, CounterOtherL2}
+
+// arpEthIPv4 is the fixed start of an Ethernet/IPv4 ARP header: htype 1,
+// ptype 0x0800, hlen 6, plen 4 (RFC 826).
+var arpEthIPv4 = []byte{0, 1, 8, 0, 6, 4}
+
+// Offsets in a DHCP message after the UDP header (RFC 2131 section 2):
+// chaddr starts at byte 28 of the BOOTP header, which follows 8 bytes of UDP.
+const dhcpChaddrOff = 8 + 28
+
+// bridgeSets are the per-tap tables of the anti-spoofing chain.
+type bridgeSets struct {
+	taps, mark, mac, ip *nftables.Set
+}
+
+// buildBridge adds the "bridge ironvisor" table: stateless anti-spoofing on
+// every frame that enters a bridge from one of our taps. Per-tap data lives
+// in sets and maps (tap → mark, tap . mac, tap . ip), so the chain has a
+// fixed number of rules however many NICs there are.
+func (b *builder) buildBridge() error {
+	t := b.table(tableBridge, nftables.TableFamilyBridge)
+	for _, name := range bridgeCounters {
+		b.counter(t, name)
+	}
+	s, err := b.bridgeSets(t)
+	if err != nil {
+		return err
+	}
+	ch := b.c.AddChain(&nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(-300)})
+	arpSHA := []expr.Any{&expr.Payload{DestRegister: reg32x4, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 6}}
+	arpSPA := []expr.Any{&expr.Payload{DestRegister: reg32x4, Base: expr.PayloadBaseNetworkHeader, Offset: 14, Len: 4}}
+	ethSrc := []expr.Any{&expr.Payload{DestRegister: reg32x4, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6}}
+	ipSrc := []expr.Any{&expr.Payload{DestRegister: reg32x4, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4}}
+	chaddr := []expr.Any{&expr.Payload{DestRegister: reg32x4, Base: expr.PayloadBaseTransportHeader, Offset: dhcpChaddrOff, Len: 6}}
+	udp := l4proto(unix.IPPROTO_UDP)
+	rules := [][]expr.Any{
+		// Frames from anything but our taps are none of our business.
+		join(one(meta(expr.MetaKeyIIFNAME), lookup(s.taps, true)), one(verdict(expr.VerdictAccept))),
+		// Stamp the NIC's identity; inet chains and sockets read it.
+		one(meta(expr.MetaKeyIIFNAME), &expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: s.mark.Name, SetID: s.mark.ID},
+			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1}),
+		join(tapConcat(ethSrc, s.mac), drop(CounterSpoofMAC)),
+		join(etherType(ethARP), matchPayload(expr.PayloadBaseNetworkHeader, 0, expr.CmpOpNeq, arpEthIPv4), drop(CounterSpoofARP)),
+		join(etherType(ethARP), tapConcat(arpSHA, s.mac), drop(CounterSpoofARP)),
+		// An ARP probe (RFC 5227) has sender IP 0.0.0.0; anything else must be the NIC's own.
+		join(etherType(ethARP), matchPayload(expr.PayloadBaseNetworkHeader, 14, expr.CmpOpNeq, make([]byte, 4)),
+			tapConcat(arpSPA, s.ip), drop(CounterSpoofARP)),
+		join(etherType(ethARP), one(verdict(expr.VerdictAccept))),
+		join(etherType(ethIPv4), udp, portMatch(0, 67), drop(CounterRogueDHCP)),
+		join(etherType(ethIPv4), udp, portMatch(2, 67), tapConcat(chaddr, s.mac), drop(CounterDHCPChaddr)),
+		// DHCPDISCOVER/REQUEST before the guest has an address (RFC 2131 section 4.1).
+		join(etherType(ethIPv4), matchPayload(expr.PayloadBaseNetworkHeader, 12, expr.CmpOpEq, make([]byte, 4)),
+			udp, portMatch(0, 68), portMatch(2, 67), one(verdict(expr.VerdictAccept))),
+		join(etherType(ethIPv4), tapConcat(ipSrc, s.ip), drop(CounterSpoofIP)),
+		join(etherType(ethIPv4), one(verdict(expr.VerdictAccept))),
+		// Router advertisement: ICMPv6 type 134 (RFC 4861 section 4.2).
+		join(etherType(ethIPv6), l4proto(unix.IPPROTO_ICMPV6),
+			matchPayload(expr.PayloadBaseTransportHeader, 0, expr.CmpOpEq, []byte{134}), drop(CounterRA)),
+		join(etherType(ethIPv6), drop(CounterIPv6)),
+		drop(CounterOtherL2),
+	}
+	for _, r := range rules {
+		b.c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})
+	}
+	return nil
+}
+
+// tapConcat matches when (iifname . value) is NOT in set: load the input
+// interface and the value (already loaded into reg32x4 by val) as one
+// concatenated key.
+func tapConcat(val []expr.Any, set *nftables.Set) []expr.Any {
+	return join(one(&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg32x0}), val,
+		one(&expr.Lookup{SourceRegister: reg32x0, SetName: set.Name, SetID: set.ID, Invert: true}))
+}
+
+func drop(counter string) []expr.Any { return one(counted(counter), verdict(expr.VerdictDrop)) }
+
+func (b *builder) bridgeSets(t *nftables.Table) (*bridgeSets, error) {
+	s := &bridgeSets{
+		taps: &nftables.Set{Table: t, Name: "taps", KeyType: nftables.TypeIFName},
+		mark: &nftables.Set{Table: t, Name: "tap_mark", KeyType: nftables.TypeIFName, IsMap: true, DataType: nftables.TypeMark},
+		mac: &nftables.Set{Table: t, Name: "tap_mac", Concatenation: true,
+			KeyType: nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeEtherAddr)},
+		ip: &nftables.Set{Table: t, Name: "tap_ip", Concatenation: true,
+			KeyType: nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeIPAddr)},
+	}
+	var taps, marks, macs, ips []nftables.SetElement
+	for _, c := range b.ix.st.NICs {
+		n := b.ix.nets[c.Network]
+		name := c.tapName(n)
+		mac, _ := ParseMAC(c.MAC)
+		taps = append(taps, nftables.SetElement{Key: ifnameBytes(name)})
+		marks = append(marks, nftables.SetElement{Key: ifnameBytes(name), Val: ne32(c.Mark(n))})
+		macs = append(macs, nftables.SetElement{Key: append(ifnameBytes(name), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 0)})
+		ips = append(ips, nftables.SetElement{Key: append(ifnameBytes(name), ip4(c.IP)...)})
+	}
+	for _, x := range []struct {
+		set  *nftables.Set
+		vals []nftables.SetElement
+	}{{s.taps, taps}, {s.mark, marks}, {s.mac, macs}, {s.ip, ips}} {
+		if err := b.c.AddSet(x.set, x.vals); err != nil {
+			return nil, fmt.Errorf("add set %s: %w", x.set.Name, err)
+		}
+	}
+	return s, nil
+}
