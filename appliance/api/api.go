@@ -1,0 +1,74 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+)
+
+// HostSource produces the host document; *hostinfo.Collector is one.
+type HostSource interface {
+	Collect() hostinfo.Host
+}
+
+// New returns the API handler with every route registered.
+func New(host HostSource) *Router {
+	rt := &Router{}
+	rt.Handle(http.MethodGet, "/v1/host", func(w http.ResponseWriter, r *http.Request, _ Params) {
+		JSON(w, http.StatusOK, host.Collect())
+	})
+	return rt
+}
+
+// Server is an HTTP server for the API with conservative timeouts.
+type Server struct {
+	srv *http.Server
+}
+
+// NewServer wraps h in an http.Server with timeouts that keep slow or idle
+// clients from holding connections forever.
+func NewServer(h http.Handler) *Server {
+	return &Server{srv: &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}}
+}
+
+// Serve serves on ln until Shutdown; it returns nil after a clean shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve api on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting, waits for requests in flight until ctx ends,
+// then closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.srv.Shutdown(ctx); err != nil {
+		s.srv.Close()
+		return fmt.Errorf("shut down api: %w", err)
+	}
+	return nil
+}
+
+// URL returns the http:// URL for a listening address. An unspecified host
+// (0.0.0.0 or ::) is replaced by advertise when it is valid.
+func URL(addr net.Addr, advertise net.IP) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String() + "/"
+	}
+	if ip := net.ParseIP(host); (ip == nil || ip.IsUnspecified()) && advertise != nil {
+		host = advertise.String()
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
