@@ -28,8 +28,8 @@ type fakeDevice struct {
 const fakeFeatures = virtio.FeatureVersion1 | virtio.FeatureIndirectDesc | 1<<5
 
 func (d *fakeDevice) Type() virtio.DeviceID { return virtio.DeviceEntropy }
-func (d *fakeDevice) Features() uint64     { return fakeFeatures }
-func (d *fakeDevice) QueueSizes() []uint16 { return []uint16{8, 4} }
+func (d *fakeDevice) Features() uint64      { return fakeFeatures }
+func (d *fakeDevice) QueueSizes() []uint16  { return []uint16{8, 4} }
 func (d *fakeDevice) ReadConfig(off uint64, data []byte) {
 	if off < uint64(len(d.config)) {
 		copy(data, d.config[off:])

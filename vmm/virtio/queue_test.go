@@ -207,3 +207,26 @@ func TestIndirectBadTable(t *testing.T) {
 		})
 	}
 }
+
+func TestSplitAt(t *testing.T) {
+	ds := []virtio.Desc{{Addr: 100, Len: 10}, {Addr: 200, Len: 6}, {Addr: 300, Len: 4}}
+	for _, tc := range []struct {
+		n          uint64
+		head, tail int
+		hl, tl     uint64
+	}{
+		{0, 0, 3, 0, 20}, {10, 1, 2, 10, 10}, {12, 2, 2, 12, 8}, {20, 3, 0, 20, 0}, {99, 3, 0, 20, 0},
+	} {
+		h, tl := virtio.SplitAt(ds, tc.n)
+		if len(h) != tc.head || len(tl) != tc.tail || virtio.TotalLen(h) != tc.hl || virtio.TotalLen(tl) != tc.tl {
+			t.Errorf("SplitAt(%d) = %+v, %+v", tc.n, h, tl)
+		}
+	}
+	h, tl := virtio.SplitAt(ds, 12)
+	if h[1] != (virtio.Desc{Addr: 200, Len: 2}) || tl[0] != (virtio.Desc{Addr: 202, Len: 4}) {
+		t.Errorf("straddling split = %+v, %+v", h, tl)
+	}
+	if ds[1].Len != 6 {
+		t.Error("SplitAt modified its input")
+	}
+}
