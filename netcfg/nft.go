@@ -145,3 +145,21 @@ func removeRules(c *nftables.Conn) (int, error) {
 	}
 	return n, nil
 }
+
+// Counters returns the packet count of every named drop counter in
+// Ironvisor's tables (CounterSpoofMAC, CounterSGIngress, ...).
+func (h *Host) Counters() (map[string]uint64, error) {
+	out := map[string]uint64{}
+	for _, t := range ownTables {
+		objs, err := h.nft.GetObjects(&t)
+		if err != nil {
+			return nil, fmt.Errorf("read counters of %s: %w", t.Name, err)
+		}
+		for _, o := range objs {
+			if co, ok := o.(*nftables.CounterObj); ok {
+				out[co.Name] = co.Packets
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,164 @@
+package netcfg
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"github.com/insomniacslk/dhcp/iana"
+)
+
+// DefaultLeaseTime is the lease time handed to guests. Leases are fixed, so
+// it only bounds how long a guest keeps a stale configuration.
+const DefaultLeaseTime = time.Hour
+
+// LeaseTable answers DHCP for one network: the fixed leases of its NICs,
+// keyed by MAC, and the options every guest gets. It is immutable; build a
+// new one (NewLeaseTable) when the State changes.
+type LeaseTable struct {
+	network Network
+	byMAC   map[string]netip.Addr
+	dns     []net.IP
+	mtu     int
+	lease   time.Duration
+}
+
+// NewLeaseTable returns the lease table of the named network in st.
+func NewLeaseTable(st State, network string) (*LeaseTable, error) {
+	ix, err := st.index()
+	if err != nil {
+		return nil, err
+	}
+	n, ok := ix.nets[network]
+	if !ok {
+		return nil, fmt.Errorf("dhcp: unknown network %q", network)
+	}
+	lt := &LeaseTable{network: *n, byMAC: map[string]netip.Addr{}, mtu: mtuOf(st.MTU), lease: DefaultLeaseTime}
+	for _, c := range st.NICs {
+		if c.Network == network {
+			mac, _ := ParseMAC(c.MAC)
+			lt.byMAC[mac.String()] = c.IP
+		}
+	}
+	for _, d := range st.DNSServers {
+		lt.dns = append(lt.dns, d.AsSlice())
+	}
+	if len(lt.dns) == 0 && st.DNS {
+		lt.dns = []net.IP{n.Gateway().AsSlice()}
+	}
+	return lt, nil
+}
+
+// errIgnore marks requests the server drops silently: not ours to answer.
+var errIgnore = errors.New("dhcp: ignored")
+
+// Reply builds the answer to a client message (RFC 2131 section 4.3): an
+// OFFER for a DISCOVER, an ACK for a REQUEST of the client's own address
+// and a NAK for any other address. Messages from MACs that own no NIC on
+// the network, from non-Ethernet hardware, or of other types get no answer
+// (errIgnore), so random chaddrs starve nobody.
+func (lt *LeaseTable) Reply(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
+	if req.OpCode != dhcpv4.OpcodeBootRequest || req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
+		return nil, errIgnore
+	}
+	ip, ok := lt.byMAC[req.ClientHWAddr.String()]
+	if !ok {
+		return nil, errIgnore
+	}
+	gw := lt.network.Gateway().AsSlice()
+	var typ dhcpv4.MessageType
+	switch req.MessageType() {
+	case dhcpv4.MessageTypeDiscover:
+		typ = dhcpv4.MessageTypeOffer
+	case dhcpv4.MessageTypeRequest:
+		want := req.RequestedIPAddress()
+		if want == nil || want.IsUnspecified() {
+			want = req.ClientIPAddr
+		}
+		typ = dhcpv4.MessageTypeAck
+		if want != nil && !want.IsUnspecified() && !want.Equal(ip.AsSlice()) {
+			return dhcpv4.NewReplyFromRequest(req, dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
+				dhcpv4.WithOption(dhcpv4.OptServerIdentifier(gw)))
+		}
+	default:
+		return nil, errIgnore
+	}
+	mask := net.CIDRMask(lt.network.CIDR.Bits(), 32)
+	// RFC 3442: a client that gets option 121 ignores option 3, so the
+	// default route is repeated there, next to the metadata route.
+	routes := dhcpv4.OptClasslessStaticRoute(
+		&dhcpv4.Route{Dest: &net.IPNet{IP: MetadataAddr.AsSlice(), Mask: net.CIDRMask(32, 32)}, Router: gw},
+		&dhcpv4.Route{Dest: &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, Router: gw},
+	)
+	mods := []dhcpv4.Modifier{
+		dhcpv4.WithMessageType(typ),
+		dhcpv4.WithYourIP(ip.AsSlice()),
+		dhcpv4.WithServerIP(gw),
+		dhcpv4.WithNetmask(mask),
+		dhcpv4.WithRouter(gw),
+		dhcpv4.WithLeaseTime(uint32(lt.lease / time.Second)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(gw)),
+		dhcpv4.WithGeneric(dhcpv4.OptionInterfaceMTU, []byte{byte(lt.mtu >> 8), byte(lt.mtu)}),
+		dhcpv4.WithOption(routes),
+	}
+	if len(lt.dns) > 0 {
+		mods = append(mods, dhcpv4.WithDNS(lt.dns...))
+	}
+	return dhcpv4.NewReplyFromRequest(req, mods...)
+}
+
+// DHCPServer is the DHCP server of one network, bound to its bridge.
+type DHCPServer struct {
+	srv  *server4.Server
+	done chan error
+	// Logf, if set before Serve starts, receives one line per reply error.
+	logf func(format string, args ...any)
+}
+
+// ServeDHCP starts a DHCP server on the bridge of the named network, in the
+// Host's namespace, with the leases of st. The socket is bound to the
+// bridge (SO_BINDTODEVICE), so it never answers on another interface.
+// Reconcile must have created the bridge. Close stops it.
+func (h *Host) ServeDHCP(st State, network string, logf func(format string, args ...any)) (*DHCPServer, error) {
+	lt, err := NewLeaseTable(st, network)
+	if err != nil {
+		return nil, err
+	}
+	s := &DHCPServer{done: make(chan error, 1), logf: logf}
+	handler := func(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
+		reply, err := lt.Reply(m)
+		if errors.Is(err, errIgnore) {
+			return
+		}
+		if err == nil {
+			_, err = conn.WriteTo(reply.ToBytes(), peer)
+		}
+		if err != nil && s.logf != nil {
+			s.logf("dhcp %s: reply to %s: %v", network, m.ClientHWAddr, err)
+		}
+	}
+	err = h.Do(func() error {
+		var err error
+		s.srv, err = server4.NewServer(lt.network.Bridge(), nil, handler)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dhcp server on %s: %w", lt.network.Bridge(), err)
+	}
+	go func() { s.done <- s.srv.Serve() }()
+	return s, nil
+}
+
+// Close stops the server and waits for it.
+func (s *DHCPServer) Close() error {
+	err := s.srv.Close()
+	if serr := <-s.done; serr != nil && !strings.Contains(serr.Error(), "closed") {
+		return serr
+	}
+	return err
+}
