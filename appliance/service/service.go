@@ -1,0 +1,135 @@
+// Package service runs the appliance API as an ordinary service on an
+// existing Linux host ("ironvisor serve"): no mounts, modules, hostname or
+// DHCP; a data directory; and systemd's readiness, watchdog and stopping
+// notifications (sd_notify) when NOTIFY_SOCKET is set.
+package service
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/ironvisor/ironvisor/appliance/api"
+	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+	"github.com/ironvisor/ironvisor/appliance/timeline"
+)
+
+// Options configures Run.
+type Options struct {
+	DataDir string    // created with mode 0700 if missing; required
+	Listen  string    // HOST:PORT for the API; required
+	Console io.Writer // where status lines go; nil means os.Stdout
+	// Start is when the process started, for the timeline; zero means now.
+	Start time.Time
+	// ShutdownTimeout bounds the graceful HTTP shutdown; zero means 10 s.
+	ShutdownTimeout time.Duration
+}
+
+// Run serves the API until ctx is cancelled, then shuts down gracefully.
+// It tells systemd READY=1 once listening, WATCHDOG=1 at half the watchdog
+// interval when WATCHDOG_USEC is set, and STOPPING=1 when ctx ends.
+func Run(ctx context.Context, o Options) error {
+	if o.Console == nil {
+		o.Console = os.Stdout
+	}
+	if o.Start.IsZero() {
+		o.Start = time.Now()
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	up, _ := hostinfo.Uptime("/proc")
+	tl := timeline.New(o.Console, o.Start, up*1000)
+	if err := tl.Run("data", func() error { return prepareDataDir(o.DataDir) }); err != nil {
+		return err
+	}
+	var ln net.Listener
+	err := tl.Run("listen", func() (err error) {
+		ln, err = net.Listen("tcp", o.Listen)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.Listen, err)
+	}
+	srv := api.NewServer(api.New(hostinfo.New("service", tl)))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	tl.Ready(api.URL(ln.Addr(), net.IPv4(127, 0, 0, 1)))
+	notify(tl, daemon.SdNotifyReady)
+
+	stopWatchdog := startWatchdog(tl)
+	defer stopWatchdog()
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return err
+	}
+	tl.Logf("stopping")
+	notify(tl, daemon.SdNotifyStopping)
+	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	return <-served
+}
+
+// prepareDataDir creates dir with mode 0700, or checks that it exists and
+// is a directory.
+func prepareDataDir(dir string) error {
+	if dir == "" {
+		return fmt.Errorf("data directory: not set (use --data DIR)")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("data directory %s: not a directory", dir)
+	}
+	return nil
+}
+
+// notify sends one sd_notify state; without NOTIFY_SOCKET it does nothing.
+func notify(tl *timeline.Timeline, state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		tl.Fail("sd_notify", fmt.Errorf("send %s: %w", state, err))
+	}
+}
+
+// startWatchdog pings systemd's watchdog at half its interval when
+// WATCHDOG_USEC (and WATCHDOG_PID, if set) say this process is watched. It
+// returns a function that stops the pings.
+func startWatchdog(tl *timeline.Timeline) (stop func()) {
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil {
+		tl.Fail("watchdog", err)
+	}
+	if err != nil || interval <= 0 {
+		return func() {}
+	}
+	tl.Logf("systemd watchdog every %v; pinging every %v", interval, interval/2)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(interval / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				notify(tl, daemon.SdNotifyWatchdog)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
