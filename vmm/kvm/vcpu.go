@@ -92,15 +92,16 @@ func (c *VCPU) Kick() error {
 }
 
 // Run enters the guest until the next exit and returns its reason. A kick or
-// a stray signal gives ExitIntr; the caller checks its own state and calls
-// Run again.
+// a stray signal gives ExitIntr; so does EAGAIN, which KVM returns when an
+// application processor still waiting for its Start-Up IPI is woken. The
+// caller checks its own state and calls Run again.
 func (c *VCPU) Run() (ExitReason, error) {
 	errno := runOnce(c.fd)
 	c.setImmediateExit(false)
 	switch errno {
 	case 0:
 		return ExitReason(binary.LittleEndian.Uint32(c.run[runExitReason:])), nil
-	case unix.EINTR:
+	case unix.EINTR, unix.EAGAIN:
 		return ExitIntr, nil
 	default:
 		return ExitUnknown, fmt.Errorf("KVM_RUN vcpu %d: %w", c.id, errno)

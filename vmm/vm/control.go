@@ -1,0 +1,147 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/ironvisor/ironvisor/vmm/devices/serial"
+	"github.com/ironvisor/ironvisor/vmm/kvm"
+)
+
+// ErrNotRunning reports a control request on a VM that is not running.
+var ErrNotRunning = errors.New("vm is not running")
+
+// Pause stops every vCPU outside the guest and returns once all are parked
+// (or ctx ends). Devices keep their state; Resume continues. Pausing before
+// Run makes the VM start paused; Pause then returns once Run has started.
+func (v *VM) Pause(ctx context.Context) error {
+	s := &v.state
+	s.mu.Lock()
+	if s.stopping.Load() {
+		s.mu.Unlock()
+		return ErrNotRunning
+	}
+	s.paused = true
+	s.mu.Unlock()
+	v.kickAll()
+	// Wait for the vCPUs to park; a watcher wakes the wait if ctx ends.
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.parked < len(v.vcpus) && !s.stopping.Load() {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("pause: %w", err)
+		}
+		s.cond.Wait()
+	}
+	if s.stopping.Load() {
+		return ErrNotRunning
+	}
+	return nil
+}
+
+// Resume lets paused vCPUs run again.
+func (v *VM) Resume() error {
+	s := &v.state
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping.Load() {
+		return ErrNotRunning
+	}
+	s.paused = false
+	s.cond.Broadcast()
+	return nil
+}
+
+// RequestShutdown asks the guest to shut down gracefully by typing
+// Ctrl-Alt-Del on the i8042. The guest decides what to do; callers wait for
+// Run to return and force a stop (cancel Run's context) after a timeout.
+func (v *VM) RequestShutdown() error {
+	if v.state.stopping.Load() {
+		return ErrNotRunning
+	}
+	if !v.kbd.SendCtrlAltDel() {
+		return fmt.Errorf("i8042 queue full: guest is not reading the keyboard")
+	}
+	return nil
+}
+
+// Stop forces the VM to stop now, as if Run's context were cancelled.
+func (v *VM) Stop() { v.finish(ExitStopped, "stopped by the host", nil) }
+
+// Done is closed once the VM is stopping.
+func (v *VM) Done() <-chan struct{} { return v.state.done }
+
+// Status is a VM's state for the control socket.
+type Status struct {
+	State  string `json:"state"` // "created", "running", "paused", "stopped"
+	CPUs   int    `json:"cpus"`
+	Memory uint64 `json:"memory"`
+	Code   int    `json:"code,omitempty"`   // exit code once stopped
+	Reason string `json:"reason,omitempty"` // why it stopped
+}
+
+// Status returns the VM's current state.
+func (v *VM) Status() Status {
+	s := &v.state
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{State: "created", CPUs: v.cfg.CPUs, Memory: v.cfg.MemSize}
+	switch {
+	case s.stopping.Load():
+		st.State, st.Code, st.Reason = "stopped", s.result.Code, s.result.Reason
+	case s.paused:
+		st.State = "paused"
+	case s.started:
+		st.State = "running"
+	}
+	return st
+}
+
+// stats counts exits by reason.
+type stats struct {
+	io, mmio, intr, other atomic.Uint64
+}
+
+// count records one exit.
+func (s *stats) count(r kvm.ExitReason) {
+	switch r {
+	case kvm.ExitIO:
+		s.io.Add(1)
+	case kvm.ExitMMIO:
+		s.mmio.Add(1)
+	case kvm.ExitIntr:
+		s.intr.Add(1)
+	default:
+		s.other.Add(1)
+	}
+}
+
+// Counters are the VM's statistics for the control socket.
+type Counters struct {
+	ExitsIO    uint64          `json:"exits_io"`
+	ExitsMMIO  uint64          `json:"exits_mmio"`
+	ExitsIntr  uint64          `json:"exits_intr"`
+	ExitsOther uint64          `json:"exits_other"`
+	Serial     serial.Counters `json:"serial"`
+	Console    int64           `json:"console_bytes"`
+}
+
+// Counters returns a snapshot of the statistics.
+func (v *VM) Counters() Counters {
+	return Counters{
+		ExitsIO:    v.stats.io.Load(),
+		ExitsMMIO:  v.stats.mmio.Load(),
+		ExitsIntr:  v.stats.intr.Load(),
+		ExitsOther: v.stats.other.Load(),
+		Serial:     v.uart.Counters(),
+		Console:    v.ring.End(),
+	}
+}

@@ -1,0 +1,155 @@
+package vm
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/ironvisor/ironvisor/vmm/boot"
+	"github.com/ironvisor/ironvisor/vmm/devices/i8042"
+	"github.com/ironvisor/ironvisor/vmm/devices/serial"
+	"github.com/ironvisor/ironvisor/vmm/kvm"
+	"github.com/ironvisor/ironvisor/vmm/memory"
+	"github.com/ironvisor/ironvisor/vmm/ring"
+)
+
+// VM is one built virtual machine, ready to Run. Build it with New; a VM
+// runs once.
+type VM struct {
+	cfg   Config
+	log   *slog.Logger
+	sys   *kvm.System
+	vm    *kvm.VM
+	ram   [][]byte // host mappings behind mem, released on Close
+	mem   *memory.Memory
+	entry boot.EntryState
+	vcpus []*kvm.VCPU
+	pio   *Bus
+	mmio  *Bus
+	uart  *serial.UART
+	out   *serial.Output
+	ring  *ring.Buffer
+	kbd   *i8042.Controller
+	virt  []*virtioDev
+	fds   []io.Closer // eventfds, closed on Close
+
+	state  runState
+	stats  stats
+	vcpuWG sync.WaitGroup // vCPU goroutines of Run
+}
+
+// New builds the VM described by cfg: it checks the guest can run on this
+// host's KVM, maps RAM, creates the irqchip and PIT, loads the kernel (a
+// malformed image fails here, before any vCPU exists), wires the devices
+// and creates the vCPUs in their boot state.
+func New(cfg Config) (*VM, error) {
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("vm config: %w", err)
+	}
+	v := &VM{cfg: cfg, log: cfg.Log, pio: NewBus("pio"), mmio: NewBus("mmio")}
+	v.state.init()
+	if err := v.build(); err != nil {
+		v.Close()
+		return nil, err
+	}
+	return v, nil
+}
+
+// build does the work of New; on error the caller closes what was made.
+func (v *VM) build() error {
+	kind := kvm.DetectKind(v.cfg.SysRoot)
+	if err := kvm.CheckGuest(kind, v.guestMode()); err != nil {
+		return err
+	}
+	sys, err := kvm.Open(v.cfg.Device)
+	if err != nil {
+		return err
+	}
+	v.sys = sys
+	if v.vm, err = sys.CreateVM(); err != nil {
+		return err
+	}
+	if err := v.vm.SetTSSAddr(boot.TSSAddr); err != nil {
+		return err
+	}
+	if err := v.vm.CreateIRQChip(); err != nil {
+		return err
+	}
+	if err := v.vm.CreatePIT2(); err != nil {
+		return err
+	}
+	if err := v.mapRAM(); err != nil {
+		return err
+	}
+	if err := v.load(); err != nil {
+		return err
+	}
+	if err := v.addDevices(); err != nil {
+		return err
+	}
+	return v.createVCPUs()
+}
+
+// mapRAM allocates guest RAM, one host mapping per range of the layout (the
+// 32-bit MMIO hole splits it), and registers each as a KVM memory slot.
+func (v *VM) mapRAM() error {
+	var regions []memory.Region
+	for slot, r := range boot.RAMRanges(v.cfg.MemSize) {
+		b, err := memory.Allocate(r.End - r.Start)
+		if err != nil {
+			return err
+		}
+		v.ram = append(v.ram, b)
+		if err := v.vm.SetUserMemoryRegion(uint32(slot), r.Start, b); err != nil {
+			return err
+		}
+		regions = append(regions, memory.Region{GPA: r.Start, Data: b})
+	}
+	mem, err := memory.New(regions...)
+	if err != nil {
+		return fmt.Errorf("guest memory: %w", err)
+	}
+	v.mem = mem
+	return nil
+}
+
+// Memory returns guest RAM.
+func (v *VM) Memory() *memory.Memory { return v.mem }
+
+// Console returns the ring buffer holding the newest console output.
+func (v *VM) Console() *ring.Buffer { return v.ring }
+
+// Close stops the VM if it is running, waits for its vCPUs to leave, and
+// releases the vCPUs, the VM, guest RAM and the device fds.
+func (v *VM) Close() error {
+	v.finish(ExitStopped, "closed by the host", nil)
+	v.vcpuWG.Wait()
+	for _, c := range v.fds {
+		c.Close() // wakes the kick goroutines
+	}
+	v.fds = nil
+	for _, d := range v.virt {
+		d.stop()
+	}
+	for _, c := range v.vcpus {
+		c.Close()
+	}
+	v.vcpus = nil
+	if v.vm != nil {
+		v.vm.Close()
+		v.vm = nil
+	}
+	if v.sys != nil {
+		v.sys.Close()
+		v.sys = nil
+	}
+	for _, b := range v.ram {
+		memory.Release(b)
+	}
+	v.ram = nil
+	if v.out != nil {
+		v.out.Flush()
+	}
+	return nil
+}

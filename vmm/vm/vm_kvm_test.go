@@ -1,0 +1,180 @@
+package vm_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ironvisor/ironvisor/vmm/kvm"
+	"github.com/ironvisor/ironvisor/vmm/testutil"
+	"github.com/ironvisor/ironvisor/vmm/vm"
+)
+
+// TB is what runGuest needs from a test or benchmark.
+type TB interface {
+	Helper()
+	Skipf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// lockedBuffer is a console that tests read while the guest writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// needKVM skips unless /dev/kvm can be opened (not merely exists).
+func needKVM(t TB) {
+	t.Helper()
+	s, err := kvm.Open("/dev/kvm")
+	if err != nil {
+		t.Skipf("SKIP: no usable /dev/kvm: %v", err)
+	}
+	s.Close()
+}
+
+// runGuest builds and runs cfg with a deadline and returns the result and
+// the console output.
+func runGuest(t TB, cfg vm.Config) (vm.Result, string) {
+	t.Helper()
+	needKVM(t)
+	var out lockedBuffer
+	cfg.Console = &out
+	if cfg.MemSize == 0 {
+		cfg.MemSize = 16 << 20
+	}
+	m, err := vm.New(cfg)
+	if err != nil {
+		t.Fatalf("vm.New: %v", err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res := m.Run(ctx)
+	return res, out.String()
+}
+
+func TestPVHGuestResets(t *testing.T) {
+	res, out := runGuest(t, vm.Config{Kernel: testutil.PVHHello("HELLO FROM PVH\n", testutil.ExitReset)})
+	if res.Code != vm.ExitReset || !strings.Contains(out, "HELLO FROM PVH") {
+		t.Fatalf("result %+v, console %q", res, out)
+	}
+}
+
+func TestPVHGuestPowersOff(t *testing.T) {
+	res, out := runGuest(t, vm.Config{Kernel: testutil.PVHHello("BYE\n", testutil.ExitPoweroff)})
+	if res.Code != vm.ExitPoweroff || out != "BYE\n" {
+		t.Fatalf("result %+v, console %q", res, out)
+	}
+}
+
+func TestRealModeGuest(t *testing.T) {
+	res, out := runGuest(t, vm.Config{Flat: testutil.RealModeHello("REAL MODE OK\n", testutil.ExitPoweroff)})
+	if res.Code != vm.ExitPoweroff || out != "REAL MODE OK\n" {
+		t.Fatalf("result %+v, console %q", res, out)
+	}
+}
+
+func TestSMPGuest(t *testing.T) {
+	const cpus = 2
+	res, out := runGuest(t, vm.Config{Kernel: testutil.SMPHello("SMP OK\n", cpus, testutil.ExitPoweroff), CPUs: cpus})
+	if res.Code != vm.ExitPoweroff || out != "1SMP OK\n" {
+		t.Fatalf("result %+v, console %q", res, out)
+	}
+}
+
+// TestForcedStop: a guest that never exits is stopped by cancelling Run's
+// context, and the result says the host stopped it.
+func TestForcedStop(t *testing.T) {
+	needKVM(t)
+	// One CPU waiting for an AP that does not exist spins forever.
+	m, err := vm.New(vm.Config{Kernel: testutil.SMPHello("never\n", 2, testutil.ExitPoweroff), MemSize: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan vm.Result, 1)
+	go func() { done <- m.Run(ctx) }()
+	pctx, pcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer pcancel()
+	if err := m.Pause(pctx); err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	if st := m.Status(); st.State != "paused" {
+		t.Fatalf("status %+v, want paused", st)
+	}
+	if err := m.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case res := <-done:
+		if res.Code != vm.ExitStopped {
+			t.Fatalf("result %+v, want ExitStopped", res)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// TestPVMGuardRefusesStock64BitKernel needs no KVM: the guard runs before
+// /dev/kvm is opened, from a sysfs tree that says kvm_pvm.
+func TestPVMGuardRefusesStock64BitKernel(t *testing.T) {
+	sys := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(sys, "module", "kvm_pvm"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bz := make([]byte, 0x1000)
+	copy(bz[0x202:], "HdrS")
+	_, err := vm.New(vm.Config{Kernel: bz, MemSize: 16 << 20, SysRoot: sys, Device: "/nonexistent"})
+	if !errors.Is(err, kvm.ErrPVMNeedsPVMGuest) {
+		t.Fatalf("New = %v, want ErrPVMNeedsPVMGuest", err)
+	}
+	// The same kernel declared a PVM guest passes the guard (and then fails
+	// to open the missing device).
+	_, err = vm.New(vm.Config{Kernel: bz, MemSize: 16 << 20, SysRoot: sys, Device: "/nonexistent", PVMGuest: true})
+	if err == nil || errors.Is(err, kvm.ErrPVMNeedsPVMGuest) {
+		t.Fatalf("PVM guest kernel: New = %v", err)
+	}
+}
+
+func TestMalformedKernelRefused(t *testing.T) {
+	needKVM(t)
+	for name, k := range map[string][]byte{
+		"garbage":       []byte("not a kernel at all"),
+		"truncated ELF": testutil.PVHHello("x", testutil.ExitReset)[:60],
+	} {
+		if _, err := vm.New(vm.Config{Kernel: k, MemSize: 16 << 20}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func BenchmarkColdStart(b *testing.B) {
+	img := testutil.PVHHello("x", testutil.ExitPoweroff)
+	for b.Loop() {
+		res, _ := runGuest(b, vm.Config{Kernel: img})
+		if res.Code != vm.ExitPoweroff {
+			b.Fatalf("result %+v", res)
+		}
+	}
+}
