@@ -194,7 +194,7 @@ func listenTCP(t testing.TB, ns netns.NsHandle, addr string) net.Listener {
 			}
 			go func() {
 				defer c.Close()
-				fmt.Fprintf(c, "hello from %s\n", addr)
+				fmt.Fprintf(c, "hello from %s to %s\n", addr, c.RemoteAddr())
 				buf := make([]byte, 64<<10)
 				for {
 					n, err := c.Read(buf)
@@ -213,22 +213,28 @@ func listenTCP(t testing.TB, ns netns.NsHandle, addr string) net.Listener {
 
 // dialTCP connects from ns and reads the greeting line.
 func dialTCP(ns netns.NsHandle, addr string) (net.Conn, error) {
+	c, _, err := dialGreet(ns, addr)
+	return c, err
+}
+
+// dialGreet connects from ns and returns the connection and the greeting.
+func dialGreet(ns netns.NsHandle, addr string) (net.Conn, string, error) {
 	var c net.Conn
 	err := in(ns, func() (err error) {
 		c, err = net.DialTimeout("tcp4", addr, time.Second)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	c.SetDeadline(time.Now().Add(deadline))
 	buf := make([]byte, 128)
 	n, err := c.Read(buf)
 	if err != nil || n == 0 {
 		c.Close()
-		return nil, fmt.Errorf("read greeting: %v", err)
+		return nil, "", fmt.Errorf("read greeting: %v", err)
 	}
-	return c, nil
+	return c, string(buf[:n]), nil
 }
 
 func canTCP(ns netns.NsHandle, addr string) error {

@@ -48,12 +48,14 @@ func (b *builder) buildFilter() error {
 	if err := b.groupMemberSets(t); err != nil {
 		return err
 	}
+	// Egress group chains goto the ingress chain: it must exist first.
+	ing := b.c.AddChain(&nftables.Chain{Name: chainIngress, Table: t})
 	egressChains, ingressChains := b.groupChains(t)
 	s, err := b.filterSets(t, egressChains, ingressChains)
 	if err != nil {
 		return err
 	}
-	b.ingressChain(t, s)
+	b.ingressChain(t, ing, s)
 	b.forwardChain(t, s)
 	b.inputChains(t, s)
 	return nil
@@ -197,8 +199,7 @@ func (b *builder) filterSets(t *nftables.Table, egressChains, ingressChains map[
 
 // ingressChain: packets into a bridge go to their NIC's group chains, and
 // are dropped if no NIC owns the destination; everything else is accepted.
-func (b *builder) ingressChain(t *nftables.Table, s *filterSets) {
-	ch := b.c.AddChain(&nftables.Chain{Name: chainIngress, Table: t})
+func (b *builder) ingressChain(t *nftables.Table, ch *nftables.Chain, s *filterSets) {
 	toBridge := one(meta(expr.MetaKeyOIFNAME), lookup(s.bridges, false))
 	b.c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: join(toBridge, ipv4(),
 		one(payload(expr.PayloadBaseNetworkHeader, 16, 4), vmap(s.ingress)))})
@@ -250,9 +251,12 @@ func (b *builder) inputChains(t *nftables.Table, s *filterSets) {
 	if m := b.ix.st.Metadata; m.Port != 0 {
 		rules = append(rules, join(ipv4(), ctBits(expr.CtKeySTATUS, ctStatusDNAT), tcp, portMatch(2, m.Port), accept))
 	}
-	// ICMP echo request (RFC 792 type 8) to the gateway, so guests can ping it.
-	rules = append(rules, join(ipv4(), l4proto(unix.IPPROTO_ICMP),
-		matchPayload(expr.PayloadBaseTransportHeader, 0, expr.CmpOpEq, []byte{8}), accept))
+	// ICMP echo request (RFC 792 type 8) to the guest's own gateway.
+	for _, n := range b.ix.st.Networks {
+		rules = append(rules, join(iifname(n.Bridge()), ipv4(),
+			matchPayload(expr.PayloadBaseNetworkHeader, 16, expr.CmpOpEq, ip4(n.Gateway())),
+			l4proto(unix.IPPROTO_ICMP), matchPayload(expr.PayloadBaseTransportHeader, 0, expr.CmpOpEq, []byte{8}), accept))
+	}
 	rules = append(rules, drop(CounterHostBlock))
 	for _, r := range rules {
 		b.c.AddRule(&nftables.Rule{Table: t, Chain: g, Exprs: r})
