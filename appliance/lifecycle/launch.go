@@ -1,0 +1,188 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ironvisor/ironvisor/appliance/metering"
+	"github.com/ironvisor/ironvisor/appliance/store"
+	"github.com/ironvisor/ironvisor/appliance/types"
+)
+
+// Launch limits.
+const (
+	MaxLaunchCount = 100
+	MaxUserData    = 16 << 10
+)
+
+// LaunchSpec is a validated launch request. The caller has checked that
+// the image, network, security groups and key exist and belong to TenantID.
+type LaunchSpec struct {
+	TenantID       string
+	Image          string
+	Type           string
+	Count          int
+	UserData       []byte
+	Network        string
+	SecurityGroups []string
+	KeyName        string
+	Reason         string
+}
+
+// Launch creates Count instances in pending, all or none, after checking
+// that they fit on the host next to every instance that holds capacity.
+// It fails with InsufficientCapacity, or ErrInvalid from package types for
+// a bad count, type or user data.
+func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
+	if spec.Count < 1 || spec.Count > MaxLaunchCount {
+		return nil, fmt.Errorf("launch: %w: count %d not in 1..%d", types.ErrInvalid, spec.Count, MaxLaunchCount)
+	}
+	if len(spec.UserData) > MaxUserData {
+		return nil, fmt.Errorf("launch: %w: user_data is %d bytes, limit %d", types.ErrInvalid, len(spec.UserData), MaxUserData)
+	}
+	if spec.TenantID == "" || spec.Image == "" {
+		return nil, fmt.Errorf("launch: %w: tenant and image are required", types.ErrInvalid)
+	}
+	if spec.Reason == "" {
+		spec.Reason = "launched"
+	}
+	var out []Instance
+	err := m.db.Update(func(tx *store.Tx) error {
+		out = nil
+		t, err := types.GetTx(tx, spec.Type)
+		if err != nil {
+			return err
+		}
+		if err := m.fits(tx, "", t, spec.Count); err != nil {
+			return err
+		}
+		now := m.clock.Now().UTC()
+		for i := 0; i < spec.Count; i++ {
+			id, err := store.NewID("i-")
+			if err != nil {
+				return err
+			}
+			inst := Instance{
+				ID: id, TenantID: spec.TenantID, Image: spec.Image, Type: t,
+				State: Pending, Reason: spec.Reason, CreateTime: now, LaunchTime: now,
+				StateChanged: now, Generation: 1, Network: spec.Network,
+				SecurityGroups: spec.SecurityGroups, KeyName: spec.KeyName, UserData: spec.UserData,
+			}
+			if err := tx.Create(store.Instances, id, inst); err != nil {
+				return err
+			}
+			out = append(out, inst)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("launch: %w", err)
+	}
+	return out, nil
+}
+
+// fits checks that count instances of t fit next to every instance that
+// holds capacity, except the one called except.
+func (m *Manager) fits(tx *store.Tx, except string, t types.Type, count int) error {
+	all, err := store.List[Instance](tx, store.Instances, "")
+	if err != nil {
+		return err
+	}
+	var running []types.Type
+	for _, inst := range all {
+		if inst.ID != except && holdsCapacity(inst.State) {
+			running = append(running, inst.Type)
+		}
+	}
+	return types.Fits(m.host, running, t, count)
+}
+
+// Sweep forgets terminated instances past their retention and returns
+// their IDs. Their usage records stay.
+func (m *Manager) Sweep(ctx context.Context) ([]string, error) {
+	all, err := store.ListAll[Instance](m.db, store.Instances, "")
+	if err != nil {
+		return nil, fmt.Errorf("sweep: %w", err)
+	}
+	var gone []string
+	for _, inst := range all {
+		if !Expired(inst, m.clock.Now()) {
+			continue
+		}
+		unlock, err := m.lock(ctx, inst.ID)
+		if err != nil {
+			return gone, fmt.Errorf("sweep: %w", err)
+		}
+		err = m.db.Update(func(tx *store.Tx) error {
+			cur, err := getTx(tx, inst.ID)
+			if err != nil || !Expired(cur, m.clock.Now()) {
+				return err
+			}
+			gone = append(gone, inst.ID)
+			return tx.Delete(store.Instances, inst.ID)
+		})
+		unlock()
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return gone, fmt.Errorf("sweep %s: %w", inst.ID, err)
+		}
+	}
+	return gone, nil
+}
+
+// Reconcile runs once at appliance start, before any other event. For
+// every instance that should have a VMM (pending, running, stopping,
+// shutting-down) it asks alive whether the VMM survived the restart. Live
+// ones are left as they are, and their running intervals keep counting.
+// Dead ones move to stopped (shutting-down ones to terminated) with the
+// given reason; a running one is metered up to its last checkpoint only.
+// It returns the instances it changed.
+func (m *Manager) Reconcile(ctx context.Context, alive func(Instance) bool, reason string) ([]Instance, error) {
+	all, err := store.ListAll[Instance](m.db, store.Instances, "")
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	var changed []Instance
+	for _, inst := range all {
+		if !holdsCapacity(inst.State) || alive(inst) {
+			continue
+		}
+		unlock, err := m.lock(ctx, inst.ID)
+		if err != nil {
+			return changed, fmt.Errorf("reconcile: %w", err)
+		}
+		next, err := m.markLost(inst.ID, reason)
+		unlock()
+		if err != nil {
+			return changed, fmt.Errorf("reconcile %s: %w", inst.ID, err)
+		}
+		changed = append(changed, next)
+	}
+	return changed, nil
+}
+
+// markLost moves instance id, whose VMM is gone, to stopped (or
+// terminated from shutting-down), closing its meter at the checkpoint.
+func (m *Manager) markLost(id, reason string) (Instance, error) {
+	var next Instance
+	err := m.db.Update(func(tx *store.Tx) error {
+		cur, err := getTx(tx, id)
+		if err != nil {
+			return err
+		}
+		e := Crashed
+		if cur.State == ShuttingDown {
+			e = Cleaned
+		}
+		var changed bool
+		next, changed, err = m.plan(tx, cur, e, Change{Reason: reason})
+		if err != nil || !changed {
+			return err
+		}
+		if err := metering.CloseAtCheckpoint(tx, id); err != nil {
+			return err
+		}
+		return tx.Put(store.Instances, id, next)
+	})
+	return next, err
+}

@@ -1,0 +1,290 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ironvisor/ironvisor/appliance/metering"
+	"github.com/ironvisor/ironvisor/appliance/store"
+	"github.com/ironvisor/ironvisor/appliance/types"
+)
+
+// TerminatedRetention is how long a terminated instance stays visible.
+const TerminatedRetention = time.Hour
+
+// ErrNotFound is wrapped when an instance does not exist.
+var ErrNotFound = errors.New("instance not found")
+
+// Clock tells the time; tests use a fake one.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Instance is the stored record of one instance.
+type Instance struct {
+	ID       string     `json:"id"`
+	TenantID string     `json:"tenant_id"`
+	Image    string     `json:"image"`
+	Type     types.Type `json:"type"`
+	State    State      `json:"state"`
+	// Reason explains the last transition ("user request", "guest powered
+	// off", "vmm exited: signal: killed"...).
+	Reason string `json:"reason"`
+	// CreateTime is when the instance was launched; LaunchTime when it last
+	// entered pending (launch or start), as EC2 reports it.
+	CreateTime   time.Time  `json:"create_time"`
+	LaunchTime   time.Time  `json:"launch_time"`
+	StateChanged time.Time  `json:"state_changed"`
+	TerminatedAt *time.Time `json:"terminated_at,omitempty"`
+	// Generation counts transitions; it changes whenever the record does.
+	Generation     uint64   `json:"generation"`
+	Network        string   `json:"network,omitempty"`
+	SecurityGroups []string `json:"security_groups,omitempty"`
+	KeyName        string   `json:"key_name,omitempty"`
+	UserData       []byte   `json:"user_data,omitempty"`
+	IPs            []string `json:"ips,omitempty"`
+}
+
+// Expired reports whether a terminated instance has been visible for
+// TerminatedRetention and may be forgotten.
+func Expired(inst Instance, now time.Time) bool {
+	return inst.State == Terminated && inst.TerminatedAt != nil &&
+		!now.Before(inst.TerminatedAt.Add(TerminatedRetention))
+}
+
+// Manager applies lifecycle events to stored instances. Events on one
+// instance are serialised: each Apply holds that instance's lock from
+// reading the record to committing the new one, including the caller's
+// effect, so two calls never interleave.
+type Manager struct {
+	db    *store.DB
+	clock Clock
+	host  types.Host
+
+	mu sync.Mutex
+	// locks holds a one-slot semaphore per instance with waiters; guarded
+	// by mu.
+	locks map[string]*instLock
+}
+
+// instLock is one instance's semaphore and how many goroutines hold or
+// wait for it.
+type instLock struct {
+	sem  chan struct{}
+	refs int
+}
+
+// NewManager returns a Manager over db that checks capacity against host.
+func NewManager(db *store.DB, clock Clock, host types.Host) *Manager {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	return &Manager{db: db, clock: clock, host: host, locks: map[string]*instLock{}}
+}
+
+// lock takes id's lock, waiting until ctx is done. On ctx expiry it
+// returns a busy Conflict.
+func (m *Manager) lock(ctx context.Context, id string) (func(), error) {
+	m.mu.Lock()
+	l := m.locks[id]
+	if l == nil {
+		l = &instLock{sem: make(chan struct{}, 1)}
+		m.locks[id] = l
+	}
+	l.refs++
+	m.mu.Unlock()
+	drop := func() {
+		m.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(m.locks, id)
+		}
+		m.mu.Unlock()
+	}
+	select {
+	case l.sem <- struct{}{}:
+		return func() { <-l.sem; drop() }, nil
+	case <-ctx.Done():
+		drop()
+		return nil, &Conflict{Detail: fmt.Sprintf("instance %s is busy with another operation: %v", id, ctx.Err())}
+	}
+}
+
+// Change carries the optional parts of an event.
+type Change struct {
+	// Reason is recorded as the reason for the transition.
+	Reason string
+	// Type is the new type for Resize; required for Resize, ignored
+	// otherwise.
+	Type *types.Type
+	// Effect, if set, runs under the instance lock after the transition is
+	// validated and before it is stored (outside any store transaction, so
+	// it may be slow); an error aborts the transition and nothing is
+	// stored. Of its edits to next only IPs and Reason are kept.
+	Effect func(cur Instance, next *Instance) error
+
+	// ips and setIPs carry the IPs an Effect chose into the write.
+	ips    []string
+	setIPs bool
+}
+
+// Apply applies event e to instance id and returns the stored result. It
+// fails with a *Conflict (409) when e is not allowed in the current state
+// or the instance stays busy until ctx is done, with InsufficientCapacity
+// when a start does not fit, and with ErrNotFound for an unknown id.
+func (m *Manager) Apply(ctx context.Context, id string, e Event, ch Change) (Instance, error) {
+	unlock, err := m.lock(ctx, id)
+	if err != nil {
+		return Instance{}, fmt.Errorf("%s %s: %w", e, id, err)
+	}
+	defer unlock()
+	if ch.Effect != nil {
+		if ch, err = m.runEffect(id, e, ch); err != nil {
+			return Instance{}, fmt.Errorf("%s %s: %w", e, id, err)
+		}
+	}
+	var out Instance
+	err = m.db.Update(func(tx *store.Tx) error {
+		cur, err := getTx(tx, id)
+		if err != nil {
+			return err
+		}
+		next, changed, err := m.plan(tx, cur, e, ch)
+		if err != nil || !changed {
+			out = next
+			return err
+		}
+		if err := meter(tx, cur, next.State, next.StateChanged); err != nil {
+			return err
+		}
+		out = next
+		return tx.Put(store.Instances, id, next)
+	})
+	if err != nil {
+		return Instance{}, fmt.Errorf("%s %s: %w", e, id, err)
+	}
+	return out, nil
+}
+
+// runEffect validates e in a read transaction, runs ch.Effect and returns
+// ch with the effect's kept edits folded in. The caller holds id's lock,
+// so the record cannot change before the write transaction.
+func (m *Manager) runEffect(id string, e Event, ch Change) (Change, error) {
+	var cur, next Instance
+	err := m.db.View(func(tx *store.Tx) error {
+		var err error
+		if cur, err = getTx(tx, id); err != nil {
+			return err
+		}
+		next, _, err = m.plan(tx, cur, e, ch)
+		return err
+	})
+	if err != nil {
+		return ch, err
+	}
+	if err := ch.Effect(cur, &next); err != nil {
+		return ch, err
+	}
+	ch.Effect = nil
+	ch.Reason = next.Reason
+	ch.ips = next.IPs
+	ch.setIPs = true
+	return ch, nil
+}
+
+// plan computes the record after event e, checking capacity for a start.
+// changed is false for an idempotent repeat (a stop of a stopped
+// instance), which stores nothing.
+func (m *Manager) plan(tx *store.Tx, cur Instance, e Event, ch Change) (next Instance, changed bool, err error) {
+	to, err := Next(cur.State, e)
+	if err != nil {
+		return cur, false, err
+	}
+	if to == cur.State && e != Reboot && e != Resize {
+		return cur, false, nil
+	}
+	now := m.clock.Now().UTC()
+	next = cur
+	switch e {
+	case Resize:
+		if ch.Type == nil {
+			return cur, false, fmt.Errorf("resize: no type given: %w", types.ErrInvalid)
+		}
+		if err := types.Validate(*ch.Type); err != nil {
+			return cur, false, err
+		}
+		next.Type = *ch.Type
+	case Start:
+		if err := m.fits(tx, cur.ID, cur.Type, 1); err != nil {
+			return cur, false, err
+		}
+		next.LaunchTime = now
+	}
+	if to == Terminated {
+		next.TerminatedAt = &now
+	}
+	if ch.setIPs {
+		next.IPs = ch.ips
+	}
+	next.State, next.Reason, next.StateChanged = to, ch.Reason, now
+	next.Generation++
+	return next, true, nil
+}
+
+// meter opens or closes the running interval when an instance enters or
+// leaves running.
+func meter(tx *store.Tx, cur Instance, to State, now time.Time) error {
+	switch {
+	case cur.State != Running && to == Running:
+		return metering.Start(tx, cur.TenantID, cur.ID, cur.Type, now)
+	case cur.State == Running && to != Running:
+		return metering.Stop(tx, cur.ID, now)
+	}
+	return nil
+}
+
+// getTx reads instance id.
+func getTx(tx *store.Tx, id string) (Instance, error) {
+	inst, err := store.Get[Instance](tx, store.Instances, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Instance{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return inst, err
+}
+
+// Get returns instance id.
+func (m *Manager) Get(id string) (Instance, error) {
+	var inst Instance
+	err := m.db.View(func(tx *store.Tx) error {
+		var err error
+		inst, err = getTx(tx, id)
+		return err
+	})
+	return inst, err
+}
+
+// List returns the instances of tenantID (all tenants if empty), by ID.
+// Terminated instances past their retention are left out even before
+// Sweep removes them.
+func (m *Manager) List(tenantID string) ([]Instance, error) {
+	all, err := store.ListAll[Instance](m.db, store.Instances, "")
+	if err != nil {
+		return nil, fmt.Errorf("list instances: %w", err)
+	}
+	now := m.clock.Now()
+	out := []Instance{}
+	for _, inst := range all {
+		if (tenantID == "" || inst.TenantID == tenantID) && !Expired(inst, now) {
+			out = append(out, inst)
+		}
+	}
+	return out, nil
+}
