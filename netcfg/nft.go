@@ -1,7 +1,6 @@
 package netcfg
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -42,6 +41,13 @@ type builder struct {
 	counters map[string]uint64 // "table/name" → packets, kept across rebuilds
 	bytes    map[string]uint64
 	members  map[string]*nftables.Set // group → member address set
+	chains   map[string]int           // "family/table" → chains added
+}
+
+// chain adds a chain and counts it for the marker.
+func (b *builder) chain(ch *nftables.Chain) *nftables.Chain {
+	b.chains[tableKey(ch.Table.Family, ch.Table.Name)]++
+	return b.c.AddChain(ch)
 }
 
 // table queues add+delete+add of the table, which replaces it atomically
@@ -69,20 +75,43 @@ func fingerprint(st *State) ([]byte, error) {
 	return []byte(hex.EncodeToString(h[:])), nil
 }
 
-// installedFingerprint returns the fingerprint stored in the inet table, or
-// nil when any of the own tables is missing.
-func installedFingerprint(c *nftables.Conn) []byte {
-	for _, t := range ownTables {
-		if _, err := c.ListTableOfFamily(t.Name, t.Family); err != nil {
-			return nil
-		}
-	}
+// marker is what the state chain's rule records: the fingerprint of the
+// State and how many chains each own table had when it was built, so that
+// a table someone tampered with (chains added or deleted) is rebuilt.
+type marker struct {
+	Fingerprint string         `json:"fp"`
+	Chains      map[string]int `json:"chains"` // "family/table" → chain count
+}
+
+func tableKey(fam nftables.TableFamily, name string) string { return fmt.Sprintf("%d/%s", fam, name) }
+
+// installedMarker returns the marker in the inet table, or nil when any of
+// the own tables is missing or its chain count differs from the marker's.
+func installedMarker(c *nftables.Conn) *marker {
 	t := &nftables.Table{Name: tableFilter, Family: nftables.TableFamilyINet}
 	rules, err := c.GetRules(t, &nftables.Chain{Name: stateChain, Table: t})
 	if err != nil || len(rules) != 1 {
 		return nil
 	}
-	return rules[0].UserData
+	var m marker
+	if json.Unmarshal(rules[0].UserData, &m) != nil {
+		return nil
+	}
+	chains, err := c.ListChains()
+	if err != nil {
+		return nil
+	}
+	have := map[string]int{}
+	for _, ch := range chains {
+		have[tableKey(ch.Table.Family, ch.Table.Name)]++
+	}
+	for _, t := range ownTables {
+		k := tableKey(t.Family, t.Name)
+		if have[k] == 0 || have[k] != m.Chains[k] {
+			return nil
+		}
+	}
+	return &m
 }
 
 // readCounters returns the packet and byte counts of every named counter in
@@ -111,17 +140,22 @@ func applyRules(c *nftables.Conn, ix *index) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if bytes.Equal(installedFingerprint(c), fp) {
+	if m := installedMarker(c); m != nil && m.Fingerprint == string(fp) {
 		return false, nil
 	}
-	b := &builder{c: c, ix: ix}
+	b := &builder{c: c, ix: ix, chains: map[string]int{}}
 	b.counters, b.bytes = readCounters(c)
 	if err := errors.Join(b.buildBridge(), b.buildFilter(), b.buildNAT()); err != nil {
 		return false, err
 	}
 	t := &nftables.Table{Name: tableFilter, Family: nftables.TableFamilyINet}
 	ch := c.AddChain(&nftables.Chain{Name: stateChain, Table: t})
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: one(&expr.Counter{}), UserData: fp})
+	b.chains[tableKey(t.Family, t.Name)]++
+	ud, err := json.Marshal(marker{Fingerprint: string(fp), Chains: b.chains})
+	if err != nil {
+		return false, fmt.Errorf("encode ruleset marker: %w", err)
+	}
+	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: one(&expr.Counter{}), UserData: ud})
 	if err := c.Flush(); err != nil {
 		return false, fmt.Errorf("load nftables ruleset: %w", err)
 	}

@@ -63,7 +63,7 @@ func (b *builder) buildBridge() error {
 	if err != nil {
 		return err
 	}
-	ch := b.c.AddChain(&nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeFilter,
+	ch := b.chain(&nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(-300)})
 	arpSHA := []expr.Any{&expr.Payload{DestRegister: reg32x4, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 6}}
 	arpSPA := []expr.Any{&expr.Payload{DestRegister: reg32x4, Base: expr.PayloadBaseNetworkHeader, Offset: 14, Len: 4}}

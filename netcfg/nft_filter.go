@@ -49,7 +49,7 @@ func (b *builder) buildFilter() error {
 		return err
 	}
 	// Egress group chains goto the ingress chain: it must exist first.
-	ing := b.c.AddChain(&nftables.Chain{Name: chainIngress, Table: t})
+	ing := b.chain(&nftables.Chain{Name: chainIngress, Table: t})
 	egressChains, ingressChains := b.groupChains(t)
 	s, err := b.filterSets(t, egressChains, ingressChains)
 	if err != nil {
@@ -87,11 +87,11 @@ func (b *builder) groupMemberSets(t *nftables.Table) error {
 // all NICs with that list. It returns, per NIC tap, the chains to jump to.
 func (b *builder) groupChains(t *nftables.Table) (egress, ingress map[string]string) {
 	for _, g := range b.ix.st.Groups {
-		gi := b.c.AddChain(&nftables.Chain{Name: "gi-" + g.Name, Table: t})
+		gi := b.chain(&nftables.Chain{Name: "gi-" + g.Name, Table: t})
 		for _, r := range g.Ingress {
 			b.c.AddRule(&nftables.Rule{Table: t, Chain: gi, Exprs: join(b.ruleMatch(r, 12), one(verdict(expr.VerdictAccept)))})
 		}
-		ge := b.c.AddChain(&nftables.Chain{Name: "ge-" + g.Name, Table: t})
+		ge := b.chain(&nftables.Chain{Name: "ge-" + g.Name, Table: t})
 		for _, r := range g.Egress {
 			b.c.AddRule(&nftables.Rule{Table: t, Chain: ge, Exprs: join(b.ruleMatch(r, 16),
 				one(&expr.Verdict{Kind: expr.VerdictGoto, Chain: chainIngress}))})
@@ -132,7 +132,7 @@ func (b *builder) egressRestricted(groups []string) bool {
 
 // comboChain jumps to each group's chain and drops what none allowed.
 func (b *builder) comboChain(t *nftables.Table, name, prefix string, groups []string, counter string) {
-	ch := b.c.AddChain(&nftables.Chain{Name: name, Table: t})
+	ch := b.chain(&nftables.Chain{Name: name, Table: t})
 	for _, g := range groups {
 		b.c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: one(jump(prefix + g))})
 	}
@@ -212,7 +212,7 @@ func (b *builder) ingressChain(t *nftables.Table, ch *nftables.Chain, s *filterS
 // allowed connections, then egress of the source NIC and ingress of the
 // destination NIC, re-checked on every original-direction packet.
 func (b *builder) forwardChain(t *nftables.Table, s *filterSets) {
-	ch := b.c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
+	ch := b.chain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter})
 	up := b.ix.st.Uplink.Name
 	for _, n := range b.ix.st.Networks {
@@ -235,7 +235,7 @@ func (b *builder) forwardChain(t *nftables.Table, s *filterSets) {
 
 // inputChains filter what guests may send to the host itself.
 func (b *builder) inputChains(t *nftables.Table, s *filterSets) {
-	g := b.c.AddChain(&nftables.Chain{Name: "guest-input", Table: t})
+	g := b.chain(&nftables.Chain{Name: "guest-input", Table: t})
 	accept := one(verdict(expr.VerdictAccept))
 	tcp, udp := l4proto(unix.IPPROTO_TCP), l4proto(unix.IPPROTO_UDP)
 	rules := [][]expr.Any{
@@ -261,7 +261,7 @@ func (b *builder) inputChains(t *nftables.Table, s *filterSets) {
 	for _, r := range rules {
 		b.c.AddRule(&nftables.Rule{Table: t, Chain: g, Exprs: r})
 	}
-	in := b.c.AddChain(&nftables.Chain{Name: "input", Table: t, Type: nftables.ChainTypeFilter,
+	in := b.chain(&nftables.Chain{Name: "input", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter})
 	b.c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: one(meta(expr.MetaKeyIIFNAME), lookup(s.bridges, false), jump(g.Name))})
 }

@@ -16,9 +16,9 @@ const natRangeProtoSpecified = 2
 // SNAT of public-IP NICs and per-network masquerade on the uplink.
 func (b *builder) buildNAT() error {
 	t := b.table(tableNAT, nftables.TableFamilyIPv4)
-	pre := b.c.AddChain(&nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeNAT,
+	pre := b.chain(&nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest})
-	post := b.c.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
+	post := b.chain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
 	st := b.ix.st
 	if st.Metadata.Port != 0 {
