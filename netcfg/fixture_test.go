@@ -30,7 +30,7 @@ func guestNIC(inst string, n Network, host byte, groups ...string) NIC {
 		MAC: MACFor(n, uint32(host)).String(), Groups: groups, HostIfName: "v-" + inst}
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	l := newLab(t)
 	w := &world{lab: l}
 	w.st = State{

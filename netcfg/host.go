@@ -2,6 +2,7 @@ package netcfg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -188,6 +189,7 @@ func (h *Host) Teardown(ctx context.Context, uplink string) (Changes, error) {
 }
 
 // bigSendBuffer lets one nftables batch carry hundreds of NICs' rules.
+// SO_*BUFFORCE needs CAP_NET_ADMIN, which Reconcile needs anyway.
 func bigSendBuffer(c *mdnetlink.Conn) error {
 	raw, err := c.SyscallConn()
 	if err != nil {
@@ -195,7 +197,10 @@ func bigSendBuffer(c *mdnetlink.Conn) error {
 	}
 	var serr error
 	err = raw.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 16<<20)
+		// Every message of the batch is acknowledged: the acks of a large
+		// batch must fit the receive buffer too.
+		serr = errors.Join(unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 16<<20),
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20))
 	})
 	if err != nil {
 		return err
