@@ -182,3 +182,33 @@ func TestMetadataIdentity(t *testing.T) {
 		t.Fatalf("unmarked connection: %q %v", greet, err)
 	}
 }
+
+func TestMetadataDNATToAddress(t *testing.T) {
+	w := newWorld(t)
+	w.st.Metadata = MetadataTarget{Addr: uplinkAddr.Addr(), Port: 8776}
+	w.reconcile(t, w.st)
+	var ln net.Listener
+	must(t, in(w.ns, func() (err error) { ln, err = net.Listen("tcp4", "192.0.2.1:8776"); return err }))
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		nic, err := MetadataIdentity(c, w.st)
+		if err != nil {
+			c.Write([]byte("error " + err.Error() + "\n"))
+			return
+		}
+		c.Write([]byte("instance " + nic.Instance + "\n"))
+	}()
+	_, greet, err := dialGreet(w.g3.ns, "169.254.169.254:80")
+	if err != nil || strings.TrimSpace(greet) != "instance g3" {
+		t.Fatalf("metadata via DNAT: %q %v", greet, err)
+	}
+	// The listener itself is not reachable directly.
+	if canTCP(w.g3.ns, "192.0.2.1:8776") == nil {
+		t.Fatal("guest reached the metadata listener without the redirect")
+	}
+}
