@@ -319,3 +319,49 @@ func TestSetMemoryRequired(t *testing.T) {
 		t.Fatal("queue enabled without guest memory")
 	}
 }
+
+// TestConcurrentAccess hammers the transport from several goroutines, as
+// vCPUs and the ioeventfd goroutine would, while the driver resets and
+// restarts the device. Run with -race.
+func TestConcurrentAccess(t *testing.T) {
+	b := newBench(t)
+	b.start()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				b.m.Kick(0)
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		var d [4]byte
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				for _, off := range []uint64{0x034, 0x044, 0x060, 0x070, 0x0fc, 0x100} {
+					b.m.Read(off, d[:])
+				}
+				b.m.Write(0x064, []byte{3, 0, 0, 0})
+			}
+		}
+	}()
+	for range 50 {
+		b.w(0x070, 0)
+		b.start()
+	}
+	close(stop)
+	wg.Wait()
+	if b.dev.activations != 51 {
+		t.Fatalf("activations = %d", b.dev.activations)
+	}
+}

@@ -165,6 +165,10 @@ func (q *Queue) Pop() (*Chain, error) {
 	}
 	availIdx := binary.LittleEndian.Uint16(q.avail[2:])
 	pending := availIdx - q.lastAvail // wraps mod 2^16 as the spec intends
+	if pending == 0 && q.eventIdx {
+		availIdx = q.armAvailEvent()
+		pending = availIdx - q.lastAvail
+	}
 	if pending == 0 {
 		return nil, nil
 	}
@@ -186,6 +190,17 @@ func (q *Queue) Pop() (*Chain, error) {
 		binary.LittleEndian.PutUint16(q.used[ringHeader+usedElemSize*uint64(q.size):], q.lastAvail)
 	}
 	return c, nil
+}
+
+// armAvailEvent asks the driver to notify at the next avail entry and
+// re-reads avail idx (virtio 1.2 §2.7.10). The barrier orders our
+// avail_event store before the avail idx load; the driver does the mirror
+// image (store avail idx, barrier, load avail_event), so one of the two sees
+// the other and a buffer added just now is never left without a kick.
+func (q *Queue) armAvailEvent() uint16 {
+	binary.LittleEndian.PutUint16(q.used[ringHeader+usedElemSize*uint64(q.size):], q.lastAvail)
+	atomic.AddUint32(&q.fence, 1)
+	return binary.LittleEndian.Uint16(q.avail[2:])
 }
 
 // Pending reports whether the driver has made chains available that Pop has

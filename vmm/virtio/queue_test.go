@@ -230,3 +230,24 @@ func TestSplitAt(t *testing.T) {
 		t.Error("SplitAt modified its input")
 	}
 }
+
+func TestEventIdxArmedWhenEmpty(t *testing.T) {
+	r, q := newRing(t, 8, virtio.FeatureEventIdx)
+	// A fresh queue: the driver must be asked to kick at avail idx 0...
+	if c, err := q.Pop(); c != nil || err != nil {
+		t.Fatalf("Pop = %v, %v", c, err)
+	}
+	if r.AvailEvent() != 0 {
+		t.Fatalf("avail_event = %d", r.AvailEvent())
+	}
+	// ...and after draining, at the next entry.
+	r.Publish(r.AddChain(r.G.Out(4, 0)), r.AddChain(r.G.Out(4, 0)))
+	for range 2 {
+		if c, err := q.Pop(); c == nil || err != nil {
+			t.Fatalf("Pop = %v, %v", c, err)
+		}
+	}
+	if c, _ := q.Pop(); c != nil || r.AvailEvent() != 2 {
+		t.Fatalf("avail_event = %d after draining 2", r.AvailEvent())
+	}
+}
