@@ -136,26 +136,27 @@ func TestLoadLinuxRefusesBeforeWriting(t *testing.T) {
 		cmdline string
 		want    error
 	}{
-		{"initrd larger than RAM", 64 << 20, defaultFake().build(), 64 << 20, "", ErrInitrdTooBig},
+		{"initrd larger than RAM", 32 << 20, defaultFake().build(), 32 << 20, "", ErrInitrdTooBig},
 		{"initrd fills the space above the kernel and below", 32 << 20, defaultFake().build(), 15<<20 + 1, "", ErrInitrdTooBig},
-		{"cmdline longer than cmdline_size", 64 << 20, defaultFake().build(), 0, strings.Repeat("a", 2048), ErrCmdlineTooLong},
-		{"cmdline with NUL", 64 << 20, defaultFake().build(), 0, "a\x00b", ErrCmdlineTooLong},
+		{"cmdline longer than cmdline_size", 32 << 20, defaultFake().build(), 0, strings.Repeat("a", 2048), ErrCmdlineTooLong},
+		{"cmdline with NUL", 32 << 20, defaultFake().build(), 0, "a\x00b", ErrCmdlineTooLong},
 		{"kernel too big for RAM", 4 << 20, defaultFake().build(), 0, "", ErrKernelTooBig},
 		{"non-relocatable, pref outside RAM", 16 << 20, nonReloc.build(), 0, "", ErrKernelTooBig},
-		{"truncated image", 64 << 20, defaultFake().build()[:0x250], 0, "", ErrTruncated},
+		{"truncated image", 32 << 20, defaultFake().build()[:0x250], 0, "", ErrTruncated},
 	} {
 		ram := make([]byte, tc.ram)
+		zero := make([]byte, tc.ram)
 		_, err := LoadLinux(memory.FromBytes(ram), tc.img, make([]byte, tc.initrd), tc.cmdline)
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: err %v, want %v", tc.name, err, tc.want)
 			continue
 		}
-		if !bytes.Equal(ram, make([]byte, len(ram))) {
+		if !bytes.Equal(ram, zero) {
 			t.Errorf("%s: guest memory written before refusing", tc.name)
 		}
 	}
 	// The limit is cmdline_size bytes, NUL excluded: 2047 is accepted.
-	if _, err := LoadLinux(memory.FromBytes(make([]byte, 64<<20)), defaultFake().build(), nil, strings.Repeat("a", 2047)); err != nil {
+	if _, err := LoadLinux(memory.FromBytes(make([]byte, 32<<20)), defaultFake().build(), nil, strings.Repeat("a", 2047)); err != nil {
 		t.Errorf("cmdline of exactly cmdline_size: %v", err)
 	}
 }
