@@ -10,6 +10,7 @@ package timeline
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 )
@@ -41,11 +42,11 @@ type Report struct {
 
 // Timeline records start-up steps. It is safe for concurrent use.
 type Timeline struct {
-	start  time.Time // carries Go's monotonic clock reading
-	kernMS float64
-	now    func() time.Time
+	start time.Time // carries Go's monotonic clock reading
+	now   func() time.Time
 
 	mu       sync.Mutex
+	kernMS   float64   // guarded by mu
 	out      io.Writer // guarded by mu: the console
 	steps    []Step    // guarded by mu
 	failures []Failure // guarded by mu
@@ -77,7 +78,7 @@ func (t *Timeline) Run(name string, fn func() error) (err error) {
 		end := t.sinceStart()
 		s := Step{Name: name, MS: end, DurationMS: end - begin}
 		if err != nil {
-			s.Error = err.Error()
+			s.Error = oneLine(err.Error())
 		}
 		t.mu.Lock()
 		t.steps = append(t.steps, s)
@@ -90,13 +91,31 @@ func (t *Timeline) Run(name string, fn func() error) (err error) {
 }
 
 // Fail records a failure of step without a timed step (for example a bad
-// configuration value) and prints it on the console.
+// configuration value) and prints it on the console as one line: the lines
+// of a joined error are separated by "; ".
 func (t *Timeline) Fail(step string, err error) {
+	msg := oneLine(err.Error())
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.failures = append(t.failures, Failure{Step: step, Error: err.Error()})
-	fmt.Fprintf(t.out, "IRONVISOR FAILED step=%s: %v\n", step, err)
+	t.failures = append(t.failures, Failure{Step: step, Error: msg})
+	fmt.Fprintf(t.out, "IRONVISOR FAILED step=%s: %s\n", step, msg)
 }
+
+// oneLine joins the lines of a message with "; ".
+func oneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
+}
+
+// SetKernelUptime records the kernel's uptime at start, for a caller that
+// can read it only after start (PID 1 mounts /proc first).
+func (t *Timeline) SetKernelUptime(ms float64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.kernMS = ms
+}
+
+// SinceStart returns the milliseconds elapsed since start.
+func (t *Timeline) SinceStart() float64 { return t.sinceStart() }
 
 // Logf prints one line on the console.
 func (t *Timeline) Logf(format string, args ...any) {

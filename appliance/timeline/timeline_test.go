@@ -44,7 +44,12 @@ func TestFailingStepIsRecordedAndStartContinues(t *testing.T) {
 	if r.Steps[3].Error != "panic: boom" {
 		t.Errorf("panicking step error = %q", r.Steps[3].Error)
 	}
-	if len(r.Failures) != 2 || r.Failures[0].Step != "modules" || r.Failures[1].Step != "panics" {
+	tl.Fail("config", errors.Join(errors.New("a"), errors.New("b")))
+	r = tl.Report()
+	if len(r.Failures) != 3 || r.Failures[2].Error != "a; b" {
+		t.Errorf("joined failure = %+v", r.Failures)
+	}
+	if len(r.Failures) != 3 || r.Failures[0].Step != "modules" || r.Failures[1].Step != "panics" {
 		t.Errorf("failures = %+v", r.Failures)
 	}
 	if r.APIReadyMS == nil || *r.APIReadyMS != 90 || r.KernelUptimeMS != 1234.5 {
@@ -54,6 +59,7 @@ func TestFailingStepIsRecordedAndStartContinues(t *testing.T) {
 	for _, want := range []string{
 		"IRONVISOR FAILED step=modules: kvm_amd: no such device\n",
 		"IRONVISOR FAILED step=panics: panic: boom\n",
+		"IRONVISOR FAILED step=config: a; b\n",
 	} {
 		if !strings.Contains(console, want) {
 			t.Errorf("console lacks %q:\n%s", want, console)

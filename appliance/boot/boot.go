@@ -1,0 +1,173 @@
+// Package boot is the appliance as PID 1: it brings a bare server from the
+// kernel's hand-over to a serving API (mounts, modules, hostname, network,
+// API), then reaps zombies and handles power signals forever. Every step is
+// timed on the start-up timeline; a failing step is reported on the console
+// and through the API, and boot goes on.
+package boot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/u-root/u-root/pkg/kmodule"
+	"golang.org/x/sys/unix"
+
+	"github.com/ironvisor/ironvisor/appliance/api"
+	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+	"github.com/ironvisor/ironvisor/appliance/timeline"
+	"github.com/ironvisor/ironvisor/appliance/uplink"
+	"github.com/ironvisor/ironvisor/config"
+)
+
+// Options configures Main. Zero values mean the defaults given per field.
+type Options struct {
+	// Args are init's arguments; "--config FILE" (or --config=FILE) adds a
+	// JSON configuration file, read before the kernel command line.
+	Args []string
+	// Start is when the process started; zero means now.
+	Start time.Time
+	// Console receives the console lines; nil means os.Stdout.
+	Console io.Writer
+}
+
+// appliance carries what the boot steps learn for the later ones.
+type appliance struct {
+	o       Options
+	cmdline string // the kernel command line file, /proc/cmdline
+	tl      *timeline.Timeline
+	cfg     config.Config
+	up      uplink.Result
+	reaper  *Reaper
+	api     *api.Server
+	sigs    chan os.Signal
+}
+
+// Main boots the appliance as PID 1 and never returns. Before the first
+// step it starts the zombie reaper and listens for power signals (SIGTERM
+// and SIGUSR2 power off; SIGINT, sent on Ctrl-Alt-Del, and SIGUSR1 reboot),
+// so a signal during boot is acted on once boot is done.
+func Main(o Options) {
+	if o.Start.IsZero() {
+		o.Start = time.Now()
+	}
+	if o.Console == nil {
+		o.Console = os.Stdout
+	}
+	a := &appliance{o: o, cmdline: "/proc/cmdline", tl: timeline.New(o.Console, o.Start, 0),
+		reaper: NewReaper("/proc"), sigs: make(chan os.Signal, 4), cfg: config.Defaults()}
+	signal.Notify(a.sigs, PowerSignals...)
+	go a.reaper.Run(context.Background(), 30*time.Second, a.tl.Logf)
+	a.boot()
+	for {
+		a.handlePower(<-a.sigs)
+	}
+}
+
+// boot runs the boot steps in order, each named as on the timeline.
+// More specifically, it:
+//   - mounts /proc, /sys, /dev (devtmpfs), /dev/pts, /dev/shm, /run, /tmp
+//     and cgroup2 on /sys/fs/cgroup ("mount");
+//   - points fds 0-2 at /dev/console if the kernel could not ("console");
+//   - reads the configuration: --config FILE, then the ironvisor.* keys of
+//     /proc/cmdline; invalid values are reported and replaced by their
+//     defaults ("config");
+//   - makes Ctrl-Alt-Del send SIGINT to init instead of rebooting ("cad");
+//   - loads DefaultModules and the configured extra modules with their
+//     dependencies; missing ones are logged and skipped ("modules");
+//   - sets the hostname ("hostname");
+//   - brings up loopback ("loopback");
+//   - gets the uplink address by DHCP, or applies the static one, with its
+//     default route and /etc/resolv.conf ("uplink");
+//   - starts the HTTP API, prints the banner and "IRONVISOR READY api=URL"
+//     ("api").
+func (a *appliance) boot() {
+	a.tl.Logf("%s starting as PID %d", versionLine(), os.Getpid())
+	a.tl.Run("mount", func() error { return MountAll("/", Mounts, a.tl.Logf) })
+	a.recordKernelUptime()
+	a.tl.Run("console", func() error { return EnsureConsole("/dev/console") })
+	a.tl.Run("config", a.loadConfig)
+	a.tl.Run("cad", DisableCAD)
+	a.tl.Run("modules", func() error {
+		_, err := LoadModules(moduleList(a.cfg.Modules), kmodule.ProbeOpts{}, a.tl.Logf)
+		return err
+	})
+	a.tl.Run("hostname", func() error { return unix.Sethostname([]byte(a.cfg.Hostname)) })
+	a.tl.Run("loopback", uplink.Loopback)
+	a.tl.Run("uplink", func() (err error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		a.up, err = uplink.Configure(ctx, a.cfg, uplink.Options{Logf: a.tl.Logf})
+		return err
+	})
+	a.tl.Run("api", a.startAPI)
+}
+
+// recordKernelUptime places the start of init on the kernel's clock.
+func (a *appliance) recordKernelUptime() {
+	if up, err := hostinfo.Uptime("/proc"); err == nil {
+		a.tl.SetKernelUptime(up*1000 - a.tl.SinceStart())
+	}
+}
+
+// loadConfig builds the configuration from --config FILE and /proc/cmdline.
+// Whatever is invalid is reported and replaced by its default.
+func (a *appliance) loadConfig() error {
+	cfg := config.Defaults()
+	var errs []error
+	if path := configFlag(a.o.Args); path != "" {
+		c, err := config.LoadFile(cfg, path)
+		errs = append(errs, err)
+		cfg = c
+	}
+	if b, err := os.ReadFile(a.cmdline); err != nil {
+		errs = append(errs, fmt.Errorf("read kernel command line: %w", err))
+	} else {
+		c, err := config.ApplyCmdline(cfg, string(b))
+		errs = append(errs, err)
+		cfg = c
+	}
+	cfg, err := cfg.Sanitize()
+	errs = append(errs, err)
+	a.cfg = cfg
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w (defaults used instead)", err)
+	}
+	return nil
+}
+
+// configFlag returns the value of --config in init's arguments. Other
+// arguments (the kernel passes init the words it does not know) are ignored.
+func configFlag(args []string) string {
+	for i, arg := range args {
+		if v, ok := strings.CutPrefix(arg, "--config="); ok {
+			return v
+		}
+		if arg == "--config" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+// moduleList returns DefaultModules followed by the extra modules that are
+// not already in it.
+func moduleList(extra []string) []string {
+	out := append([]string{}, DefaultModules...)
+	seen := map[string]bool{}
+	for _, m := range out {
+		seen[m] = true
+	}
+	for _, m := range extra {
+		if !seen[m] {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -1,0 +1,85 @@
+package boot
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ironvisor/ironvisor/appliance/timeline"
+	"github.com/ironvisor/ironvisor/config"
+)
+
+// testAppliance returns an appliance whose kernel command line is cmdline.
+func testAppliance(t *testing.T, cmdline string, args ...string) (*appliance, *bytes.Buffer) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "cmdline")
+	if err := os.WriteFile(path, []byte(cmdline), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	return &appliance{o: Options{Args: args, Console: &out}, cmdline: path,
+		tl: timeline.New(&out, time.Now(), 0), cfg: config.Defaults()}, &out
+}
+
+func TestBrokenConfigIsReportedAndDefaultsUsed(t *testing.T) {
+	a, out := testAppliance(t, "console=ttyS0 ironvisor.hostname=node9 ironvisor.uplink=bogus ironvisor.api=:9000\n")
+	a.tl.Run("config", a.loadConfig)
+	a.tl.Run("next", func() error { return nil })
+	want := config.Config{Hostname: "node9", Uplink: "dhcp", API: ":9000"}
+	if !reflect.DeepEqual(a.cfg, want) {
+		t.Errorf("config = %+v, want %+v", a.cfg, want)
+	}
+	rep := a.tl.Report()
+	if len(rep.Failures) != 1 || rep.Failures[0].Step != "config" || !strings.Contains(rep.Failures[0].Error, `ironvisor.uplink="bogus"`) {
+		t.Errorf("failures = %+v", rep.Failures)
+	}
+	if len(rep.Steps) != 2 {
+		t.Errorf("boot stopped after the failing step: %+v", rep.Steps)
+	}
+	if !strings.Contains(out.String(), `IRONVISOR FAILED step=config: ironvisor.uplink="bogus": must be dhcp or static (defaults used instead)`) {
+		t.Errorf("console:\n%s", out)
+	}
+}
+
+func TestConfigFileThenCmdline(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(file, []byte(`{"hostname":"fromfile","modules":["nvme"]}`), 0o600)
+	a, _ := testAppliance(t, "ironvisor.api=:7000", "single", "--config", file)
+	if err := a.loadConfig(); err != nil {
+		t.Fatal(err)
+	}
+	if a.cfg.Hostname != "fromfile" || a.cfg.API != ":7000" || len(a.cfg.Modules) != 1 {
+		t.Errorf("config = %+v", a.cfg)
+	}
+	a, _ = testAppliance(t, "", "--config=/nonexistent.json")
+	if err := a.loadConfig(); err == nil || !reflect.DeepEqual(a.cfg, config.Defaults()) {
+		t.Errorf("missing config file: err %v, config %+v", err, a.cfg)
+	}
+}
+
+func TestModuleList(t *testing.T) {
+	got := moduleList([]string{"nvme", "kvm", "nvme"})
+	if len(got) != len(DefaultModules)+1 || got[len(got)-1] != "nvme" {
+		t.Errorf("moduleList = %v", got)
+	}
+	for _, m := range []string{"kvm", "kvm_amd", "kvm_intel", "tun", "bridge", "virtio_net", "e1000", "igb"} {
+		if !strings.Contains(" "+strings.Join(got, " ")+" ", " "+m+" ") {
+			t.Errorf("module %s missing from %v", m, got)
+		}
+	}
+}
+
+func TestBanner(t *testing.T) {
+	a, out := testAppliance(t, "")
+	a.tl.Fail("uplink", os.ErrDeadlineExceeded)
+	a.banner("http://10.0.2.15:8080/")
+	for _, want := range []string{"API      http://10.0.2.15:8080/", "curl http://10.0.2.15:8080/v1/host", "FAILED   uplink: i/o timeout"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,60 @@
+package boot
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/u-root/u-root/pkg/kmodule"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultModules are loaded on every boot: KVM for both vendors, what
+// guest networking needs, and the NIC and disk drivers of virtual and
+// common server hardware. Modules the kernel has built in are skipped.
+var DefaultModules = []string{
+	"kvm", "kvm_amd", "kvm_intel",
+	"tun", "bridge", "br_netfilter", "veth",
+	"virtio_pci", "virtio_net", "virtio_blk",
+	"e1000", "e1000e", "igb", "ixgbe", "i40e", "bnxt_en", "tg3", "r8169",
+}
+
+// ModuleReport says what happened to each requested module.
+type ModuleReport struct {
+	Loaded      []string // loaded, built in, or already loaded
+	Missing     []string // not in modules.dep or modules.builtin
+	Unsupported []string // the module refused the hardware (ENODEV, EOPNOTSUPP)
+	Failed      []string // any other error, also in the returned error
+}
+
+// LoadModules loads names and their dependencies (modules.dep under
+// opts.RootDir/lib/modules/$(uname -r)) with u-root's kmodule. A module
+// that is missing or does not support this hardware (kvm_intel on AMD) is
+// logged and skipped; any other failure is returned, after trying the rest.
+func LoadModules(names []string, opts kmodule.ProbeOpts, logf func(string, ...any)) (ModuleReport, error) {
+	var rep ModuleReport
+	p, err := kmodule.NewProber(opts)
+	if err != nil {
+		return rep, fmt.Errorf("read module dependencies: %w", err)
+	}
+	var errs []error
+	for _, name := range names {
+		err := p.Probe(name, "")
+		switch {
+		case err == nil:
+			rep.Loaded = append(rep.Loaded, name)
+		case strings.Contains(err.Error(), "could not find module path"):
+			rep.Missing = append(rep.Missing, name)
+			logf("module %s: not in this kernel, skipped", name)
+		case errors.Is(err, unix.ENODEV) || errors.Is(err, unix.EOPNOTSUPP):
+			rep.Unsupported = append(rep.Unsupported, name)
+			logf("module %s: no supported hardware (%v), skipped", name, err)
+		default:
+			rep.Failed = append(rep.Failed, name)
+			errs = append(errs, fmt.Errorf("load module %s: %w", name, err))
+		}
+	}
+	logf("modules: %d loaded, %d missing, %d unsupported, %d failed",
+		len(rep.Loaded), len(rep.Missing), len(rep.Unsupported), len(rep.Failed))
+	return rep, errors.Join(errs...)
+}

@@ -1,0 +1,93 @@
+package boot
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ironvisor/ironvisor/appliance/api"
+	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+	"github.com/ironvisor/ironvisor/appliance/version"
+	"github.com/ironvisor/ironvisor/config"
+)
+
+// startAPI listens on the configured address (falling back to
+// config.DefaultAPI if that fails), serves the API, prints the banner and
+// marks the timeline ready.
+func (a *appliance) startAPI() error {
+	ln, err := net.Listen("tcp", a.cfg.API)
+	if err != nil && a.cfg.API != config.DefaultAPI {
+		a.tl.Fail("api", fmt.Errorf("listen on %s: %w; trying %s", a.cfg.API, err, config.DefaultAPI))
+		ln, err = net.Listen("tcp", config.DefaultAPI)
+	}
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	a.api = api.NewServer(api.New(hostinfo.New("appliance", a.tl)))
+	go func() {
+		if err := a.api.Serve(ln); err != nil {
+			a.tl.Fail("api", err)
+		}
+	}()
+	url := api.URL(ln.Addr(), a.advertise())
+	a.banner(url)
+	a.tl.Ready(url)
+	return nil
+}
+
+// advertise returns the address to show in the API URL when listening on
+// every address: the uplink's, else any non-loopback one, else loopback.
+func (a *appliance) advertise() net.IP {
+	if a.up.Address.IsValid() {
+		return a.up.Address.Addr().AsSlice()
+	}
+	if addrs, _ := hostinfo.InterfaceAddresses(); len(addrs) > 0 {
+		for _, ad := range addrs {
+			if ip, _, err := net.ParseCIDR(ad.CIDR); err == nil && ip.To4() != nil {
+				return ip
+			}
+		}
+	}
+	return net.IPv4(127, 0, 0, 1)
+}
+
+// banner prints the console banner with the API URL and the failures.
+func (a *appliance) banner(url string) {
+	rep := a.tl.Report()
+	line := strings.Repeat("=", 64)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%s\n  %s on %s\n", line, versionLine(), a.cfg.Hostname)
+	fmt.Fprintf(&b, "  API      %s\n  Try      curl %sv1/host\n", url, url)
+	if a.up.Iface != "" {
+		fmt.Fprintf(&b, "  Uplink   %s %s (%s)\n", a.up.Iface, a.up.Address, a.up.Source)
+	}
+	fmt.Fprintf(&b, "  Boot     %.0f ms since init start (kernel uptime at init %.0f ms)\n",
+		a.tl.SinceStart(), rep.KernelUptimeMS)
+	if len(rep.Failures) == 0 {
+		fmt.Fprintf(&b, "  Failures none\n")
+	}
+	for _, f := range rep.Failures {
+		fmt.Fprintf(&b, "  FAILED   %s: %s\n", f.Step, f.Error)
+	}
+	fmt.Fprintf(&b, "%s\n", line)
+	fmt.Fprint(a.o.Console, b.String())
+}
+
+// versionLine names the build.
+func versionLine() string { return version.String() }
+
+// handlePower acts on a power signal. The API keeps serving until the
+// kernel stops the machine, and if the kernel refuses, PID 1 carries on.
+func (a *appliance) handlePower(sig os.Signal) {
+	act := ActionFor(sig)
+	if act == ActionNone {
+		return
+	}
+	a.tl.Logf("received %v: %s", sig, act)
+	fmt.Fprintf(a.o.Console, "IRONVISOR %s\n", strings.ToUpper(act.String()))
+	if err := PowerDown(act, 5*time.Second, a.reaper, a.tl.Logf); err != nil {
+		a.tl.Fail("power", err)
+	}
+}
