@@ -103,15 +103,7 @@ func TestReconcileRemovesLeftovers(t *testing.T) {
 		t.Skip("SKIP: no /dev/net/tun for taps: " + err.Error())
 	}
 	l := newLab(t)
-	st := State{Networks: []Network{netA, netB}, Groups: []SecurityGroup{{Name: "g", Tenant: "t1"}, {Name: "h", Tenant: "t2"}}}
-	for i, inst := range []string{"i1", "i2", "i3"} {
-		c := guestNIC(inst, netA, byte(2+i), "g")
-		c.HostIfName = ""
-		st.NICs = append(st.NICs, c)
-	}
-	c := guestNIC("i4", netB, 2, "h")
-	c.HostIfName = ""
-	st.NICs = append(st.NICs, c)
+	st := tapState()
 	// Foreign objects: a link and an nftables table Reconcile must not touch.
 	must(t, l.nl.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "foreign0"}, PeerName: "foreign1"}))
 	must(t, l.host.Do(func() error {
@@ -135,22 +127,8 @@ func TestReconcileRemovesLeftovers(t *testing.T) {
 			t.Fatalf("tap %s: %v", name, err)
 		}
 	}
-	// Simulated crash: the appliance restarts with a smaller state, and
-	// the kernel also holds a stray tap and bridge from before the crash
-	// and a tampered table.
-	must(t, l.nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "ivbr-99"}}))
-	must(t, l.host.Do(func() error {
-		return l.nl.LinkAdd(&netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: "ivtap-63-9"}, Mode: netlink.TUNTAP_MODE_TAP})
-	}))
-	must(t, l.host.Do(func() error {
-		c, err := nftables.New()
-		if err != nil {
-			return err
-		}
-		t := &nftables.Table{Name: tableNAT, Family: nftables.TableFamilyIPv4}
-		c.AddChain(&nftables.Chain{Name: "junk", Table: t})
-		return c.Flush()
-	}))
+	simulateCrash(t, l)
+	// The appliance restarts with a smaller state.
 	small := st
 	small.Networks = []Network{netA}
 	small.Groups = st.Groups[:1]
@@ -159,23 +137,8 @@ func TestReconcileRemovesLeftovers(t *testing.T) {
 	ch, err := l.host.Reconcile(ctx, small)
 	must(t, err)
 	t.Logf("after crash: %v", ch)
-	links, err := l.nl.LinkList()
-	must(t, err)
-	var names []string
-	for _, k := range links {
-		names = append(names, k.Attrs().Name)
-	}
-	got := strings.Join(names, " ")
-	for _, gone := range []string{"ivtap-1-4", "ivtap-2-2", "ivbr-2", "ivbr-99", "ivtap-63-9"} {
-		if strings.Contains(got, gone) {
-			t.Errorf("leftover %s still there: %s", gone, got)
-		}
-	}
-	for _, kept := range []string{"ivtap-1-2", "ivtap-1-3", "ivbr-1", "foreign0"} {
-		if !strings.Contains(got, kept) {
-			t.Errorf("%s missing: %s", kept, got)
-		}
-	}
+	checkLinks(t, l, []string{"ivtap-1-4", "ivtap-2-2", "ivbr-2", "ivbr-99", "ivtap-63-9"},
+		[]string{"ivtap-1-2", "ivtap-1-3", "ivbr-1", "foreign0"})
 	must(t, l.host.Do(func() error {
 		c, err := nftables.New()
 		if err != nil {
@@ -200,4 +163,57 @@ func TestReconcileRemovesLeftovers(t *testing.T) {
 	if ch2, _ := l.host.Teardown(ctx, ""); len(ch2) != 0 {
 		t.Fatalf("second teardown changed %v", ch2)
 	}
+}
+
+// simulateCrash leaves what a crashed appliance might: a stray tap and
+// bridge with Ironvisor's prefixes, and a chain added to an own table.
+func simulateCrash(t *testing.T, l *lab) {
+	must(t, l.nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "ivbr-99"}}))
+	must(t, l.host.Do(func() error {
+		return l.nl.LinkAdd(&netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: "ivtap-63-9"}, Mode: netlink.TUNTAP_MODE_TAP})
+	}))
+	must(t, l.host.Do(func() error {
+		c, err := nftables.New()
+		if err != nil {
+			return err
+		}
+		t := &nftables.Table{Name: tableNAT, Family: nftables.TableFamilyIPv4}
+		c.AddChain(&nftables.Chain{Name: "junk", Table: t})
+		return c.Flush()
+	}))
+}
+
+// checkLinks checks that gone links are absent and kept links present.
+func checkLinks(t *testing.T, l *lab, gone, kept []string) {
+	t.Helper()
+	links, err := l.nl.LinkList()
+	must(t, err)
+	var names []string
+	for _, k := range links {
+		names = append(names, k.Attrs().Name)
+	}
+	got := strings.Join(names, " ")
+	for _, gone := range gone {
+		if strings.Contains(got, gone) {
+			t.Errorf("leftover %s still there: %s", gone, got)
+		}
+	}
+	for _, kept := range kept {
+		if !strings.Contains(got, kept) {
+			t.Errorf("%s missing: %s", kept, got)
+		}
+	}
+}
+
+// tapState has four NICs on real taps: three on network a, one on b.
+func tapState() State {
+	st := State{Networks: []Network{netA, netB}, Groups: []SecurityGroup{{Name: "g", Tenant: "t1"}, {Name: "h", Tenant: "t2"}}}
+	for i, inst := range []string{"i1", "i2", "i3"} {
+		c := guestNIC(inst, netA, byte(2+i), "g")
+		c.HostIfName = ""
+		st.NICs = append(st.NICs, c)
+	}
+	c := guestNIC("i4", netB, 2, "h")
+	c.HostIfName = ""
+	return State{Networks: st.Networks, Groups: st.Groups, NICs: append(st.NICs, c)}
 }
