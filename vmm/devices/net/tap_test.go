@@ -49,17 +49,16 @@ func newNetnsTap() (*netnsTap, error) {
 	}
 }
 
-func setupTap() (*netnsTap, error) {
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+func setupTap() (nt *netnsTap, err error) {
+	tap, err := OpenTap(tapName)
 	if err != nil {
-		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
+		return nil, err
 	}
-	ifr, _ := unix.NewIfreq(tapName)
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("TUNSETIFF: %w", err)
-	}
+	defer func() {
+		if err != nil {
+			tap.Close()
+		}
+	}()
 	// No IPv6 autoconfiguration chatter on the link: only test frames.
 	_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+tapName+"/disable_ipv6", []byte("1"), 0)
 	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -85,7 +84,7 @@ func setupTap() (*netnsTap, error) {
 	if err := unix.Bind(p, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
 		return nil, fmt.Errorf("bind packet socket: %w", err)
 	}
-	return &netnsTap{tap: os.NewFile(uintptr(fd), tapName), pkt: os.NewFile(uintptr(p), "packet"), ifindex: ifindex}, nil
+	return &netnsTap{tap: tap, pkt: os.NewFile(uintptr(p), "packet"), ifindex: ifindex}, nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
