@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -85,15 +86,23 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 // fits checks that count instances of t fit next to every instance that
 // holds capacity, except the one called except.
 func (m *Manager) fits(tx *store.Tx, except string, t types.Type, count int) error {
-	all, err := store.List[Instance](tx, store.Instances, "")
-	if err != nil {
-		return err
-	}
+	// Decode only what the check needs: launches scan every instance.
 	var running []types.Type
-	for _, inst := range all {
-		if inst.ID != except && holdsCapacity(inst.State) {
+	err := tx.Scan(store.Instances, "", func(key string, raw []byte) error {
+		var inst struct {
+			State State      `json:"state"`
+			Type  types.Type `json:"type"`
+		}
+		if err := json.Unmarshal(raw, &inst); err != nil {
+			return fmt.Errorf("decode instance %s: %w", key, err)
+		}
+		if key != except && holdsCapacity(inst.State) {
 			running = append(running, inst.Type)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return types.Fits(m.host, running, t, count)
 }

@@ -134,3 +134,21 @@ func Next(s State, e Event) (State, error) {
 func holdsCapacity(s State) bool {
 	return s == Pending || s == Running || s == Stopping || s == ShuttingDown
 }
+
+// MaxEventLen bounds the event names ParseUserEvent looks at.
+const MaxEventLen = 32
+
+// ParseUserEvent maps an untrusted action name from a request ("start",
+// "stop", "reboot", "resize", "terminate") to its Event. Supervisor events
+// (booted, halted, crashed, cleaned) are refused, so a client can never
+// claim a VMM state change.
+func ParseUserEvent(name string) (Event, error) {
+	if len(name) > MaxEventLen {
+		return "", fmt.Errorf("unknown action: name too long (%d bytes)", len(name))
+	}
+	switch e := Event(name); e {
+	case Start, Stop, Reboot, Resize, Terminate:
+		return e, nil
+	}
+	return "", fmt.Errorf("unknown action %q: want start, stop, reboot, resize or terminate", name)
+}

@@ -57,3 +57,35 @@ func TestConflictMessages(t *testing.T) {
 		}
 	}
 }
+
+func TestParseUserEvent(t *testing.T) {
+	for _, ok := range []string{"start", "stop", "reboot", "resize", "terminate"} {
+		if e, err := ParseUserEvent(ok); err != nil || string(e) != ok {
+			t.Errorf("ParseUserEvent(%q) = %q, %v", ok, e, err)
+		}
+	}
+	for _, bad := range []string{"", "booted", "halted", "crashed", "cleaned", "Start", "stop ", "stop\x00"} {
+		if _, err := ParseUserEvent(bad); err == nil {
+			t.Errorf("ParseUserEvent(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzParseUserEvent(f *testing.F) {
+	for _, s := range []string{"start", "booted", "", "terminate\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		e, err := ParseUserEvent(name)
+		if err != nil {
+			return
+		}
+		if string(e) != name || e == Booted || e == Halted || e == Crashed || e == Cleaned {
+			t.Fatalf("ParseUserEvent(%q) = %q", name, e)
+		}
+		// Every accepted event is in the table: Next answers without panic.
+		for _, s := range States {
+			Next(s, e)
+		}
+	})
+}
