@@ -29,6 +29,12 @@ const (
 // QueueSize is the size of the single request queue.
 const QueueSize = 256
 
+// SegmentMax is the size_max the device offers: the largest data buffer in
+// a request. With seg_max = QueueSize-2 it bounds a request to 254 MiB, under
+// the queue's virtio.MaxChainBytes, so a legitimate request never trips the
+// chain-length guard.
+const SegmentMax = 1 << 20
+
 // Options configures a disk.
 type Options struct {
 	// ReadOnly offers VIRTIO_BLK_F_RO and fails every write with IOERR.
@@ -98,7 +104,7 @@ func (d *Device) Type() virtio.DeviceID { return virtio.DeviceBlock }
 // Features returns the offered features.
 func (d *Device) Features() uint64 {
 	f := uint64(virtio.FeatureVersion1 | virtio.FeatureIndirectDesc | virtio.FeatureEventIdx |
-		FeatureSegMax | FeatureBlkSize | FeatureFlush)
+		FeatureSizeMax | FeatureSegMax | FeatureBlkSize | FeatureFlush)
 	if d.ro {
 		f |= FeatureRO
 	}
@@ -109,11 +115,12 @@ func (d *Device) Features() uint64 {
 func (d *Device) QueueSizes() []uint16 { return []uint16{QueueSize} }
 
 // config returns struct virtio_blk_config (virtio 1.2 §5.2.4) up to
-// blk_size: capacity in 512-byte sectors, size_max (unused), seg_max,
-// geometry (unused), blk_size.
+// blk_size: capacity in 512-byte sectors, size_max, seg_max, geometry
+// (unused), blk_size.
 func (d *Device) config() []byte {
 	b := make([]byte, 24)
 	binary.LittleEndian.PutUint64(b[0:], d.size/SectorSize)
+	binary.LittleEndian.PutUint32(b[8:], SegmentMax)
 	// Two descriptors of every request carry the header and the status.
 	binary.LittleEndian.PutUint32(b[12:], QueueSize-2)
 	binary.LittleEndian.PutUint32(b[20:], SectorSize)

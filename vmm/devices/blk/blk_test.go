@@ -284,6 +284,9 @@ func TestConfigSpace(t *testing.T) {
 	if c := binary.LittleEndian.Uint64(cfg[0:]); c != diskSize/SectorSize {
 		t.Errorf("capacity = %d", c)
 	}
+	if s := binary.LittleEndian.Uint32(cfg[8:]); s != SegmentMax {
+		t.Errorf("size_max = %d", s)
+	}
 	if s := binary.LittleEndian.Uint32(cfg[12:]); s != QueueSize-2 {
 		t.Errorf("seg_max = %d", s)
 	}
@@ -299,7 +302,7 @@ func TestConfigSpace(t *testing.T) {
 		t.Error("read past config not zero")
 	}
 	f := x.dev.Features()
-	for _, bit := range []uint64{virtio.FeatureVersion1, FeatureFlush, FeatureSegMax, FeatureBlkSize} {
+	for _, bit := range []uint64{virtio.FeatureVersion1, FeatureFlush, FeatureSizeMax, FeatureSegMax, FeatureBlkSize} {
 		if f&bit == 0 {
 			t.Errorf("feature %#x not offered", bit)
 		}
@@ -316,5 +319,13 @@ func TestResetStopsService(t *testing.T) {
 	}
 	if err := x.dev.Activate(x.g.Mem, []*virtio.Queue{nil}, x.n.Notify, 0); err == nil {
 		t.Fatal("activated without a queue")
+	}
+}
+
+// TestLargestRequestFitsChainCap checks the limits the device advertises
+// against the queue's chain-length guard.
+func TestLargestRequestFitsChainCap(t *testing.T) {
+	if uint64(QueueSize-2)*SegmentMax+headerLen+1 > virtio.MaxChainBytes {
+		t.Fatalf("seg_max*size_max exceeds virtio.MaxChainBytes")
 	}
 }
