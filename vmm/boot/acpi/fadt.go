@@ -30,7 +30,7 @@ const (
 
 // FADT returns a hardware-reduced Fixed ACPI Description Table pointing at
 // the DSDT, with the sleep control and status registers at SleepControlPort
-// (§4.8.3.7) so that the guest can power off, and IA-PC boot flags saying
+// and SleepStatusPort (§4.8.3.7) so that the guest can power off, and IA-PC boot flags saying
 // there is an i8042 but no VGA and no CMOS RTC.
 func FADT(dsdt uint64) []byte {
 	b := make([]byte, fadtSize-headerSize)
@@ -42,7 +42,7 @@ func FADT(dsdt uint64) []byte {
 	body(fadtMinorVersion)[0] = fadtMinor
 	le.PutUint64(body(fadtXDSDT), dsdt)
 	putGAS(body(fadtSleepControlReg), SleepControlPort)
-	putGAS(body(fadtSleepStatusReg), SleepControlPort)
+	putGAS(body(fadtSleepStatusReg), SleepStatusPort)
 	copy(body(fadtHypervisorID), "IRONVISR")
 	return header("FACP", fadtRevision, b)
 }

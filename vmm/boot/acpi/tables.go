@@ -11,9 +11,13 @@ import (
 
 // Poweroff register (see the package comment).
 const (
-	// SleepControlPort is the I/O port of the FADT's sleep control and sleep
-	// status registers (one byte each, same port). Reads return 0.
+	// SleepControlPort is the I/O port of the FADT's one-byte sleep control
+	// register: the guest writes SLP_TYP|SLP_EN there to power off.
 	SleepControlPort = 0x600
+	// SleepStatusPort is the I/O port of the one-byte sleep status register.
+	// The guest writes WAK_STS (0x80) there to clear it before sleeping and
+	// polls it afterwards; the VMM ignores writes and reads it as 0.
+	SleepStatusPort = 0x601
 	// SleepTypeS5 is SLP_TYP for S5 (soft off), the value in \_S5_.
 	SleepTypeS5 = 5
 	sleepEnable = 1 << 5 // SLP_EN in the sleep control register (§4.8.3.7)

@@ -98,8 +98,8 @@ func TestFADT(t *testing.T) {
 	if arch := le.Uint16(f[fadtIAPCBootArch:]); arch != 1<<1|1<<2|1<<5 {
 		t.Errorf("IAPC_BOOT_ARCH %#x", arch)
 	}
-	wantGAS := []byte{1, 8, 0, 1, 0x00, 0x06, 0, 0, 0, 0, 0, 0}
-	for _, off := range []int{fadtSleepControlReg, fadtSleepStatusReg} {
+	for off, port := range map[int]byte{fadtSleepControlReg: 0x00, fadtSleepStatusReg: 0x01} {
+		wantGAS := []byte{1, 8, 0, 1, port, 0x06, 0, 0, 0, 0, 0, 0}
 		if !bytes.Equal(f[off:off+12], wantGAS) {
 			t.Errorf("sleep register at %d: % x, want % x", off, f[off:off+12], wantGAS)
 		}
