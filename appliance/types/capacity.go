@@ -117,3 +117,15 @@ func satMulU64(a, b uint64) uint64 {
 	}
 	return a * b
 }
+
+// Available returns the types in all that fit on h when it runs nothing
+// else: the sizes this host can offer at all.
+func Available(all []Type, h Host) []Type {
+	out := []Type{}
+	for _, t := range all {
+		if Fits(h, nil, t, 1) == nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}

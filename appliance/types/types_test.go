@@ -213,3 +213,16 @@ func FuzzDecodeType(f *testing.F) {
 		_ = Fits(Host{CPUs: 2, MemBytes: GiB}, []Type{ty}, ty, 1<<40)
 	})
 }
+
+func TestAvailable(t *testing.T) {
+	// This machine's shape: 2 CPUs, 24 GiB, with 4x vCPU overcommit.
+	got := Available(Builtin(), Host{CPUs: 2, MemBytes: 24 * GiB, Overcommit: 4})
+	var names []string
+	for _, ty := range got {
+		names = append(names, ty.Name)
+	}
+	want := "nano micro small medium large xlarge 2xlarge"
+	if strings.Join(names, " ") != want {
+		t.Fatalf("available = %v, want %s", names, want)
+	}
+}
