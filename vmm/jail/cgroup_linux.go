@@ -1,0 +1,215 @@
+package jail
+
+// cgroup v2: Documentation/admin-guide/cgroup-v2.rst ("Controlling
+// Controllers", "Memory Interface Files", "CPU Interface Files").
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CgroupMount returns the mount point of the first cgroup2 file system in
+// /proc/self/mountinfo.
+func CgroupMount() (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", fmt.Errorf("find cgroup2 mount: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// mountinfo: id parent maj:min root mountpoint opts... - fstype source superopts
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		fields := strings.Fields(pre)
+		if !ok || len(fields) < 5 || !strings.HasPrefix(post, "cgroup2 ") {
+			continue
+		}
+		return fields[4], nil
+	}
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("find cgroup2 mount: %w", err)
+	}
+	return "", errors.New("find cgroup2 mount: no cgroup2 file system mounted")
+}
+
+// cgroupParent returns s.CgroupParent or the default under the cgroup2 mount.
+func cgroupParent(s Spec) (string, error) {
+	if s.CgroupParent != "" {
+		return s.CgroupParent, nil
+	}
+	mnt, err := CgroupMount()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(mnt, DefaultCgroupName), nil
+}
+
+// controllersFor lists the controllers the limits in s need.
+func controllersFor(s Spec) []string {
+	var c []string
+	if s.MemoryMax > 0 {
+		c = append(c, "memory")
+	}
+	if s.CPUs > 0 {
+		c = append(c, "cpu")
+	}
+	return c
+}
+
+// enableControllers creates parent (and its missing ancestors below the
+// cgroup2 mount) and enables ctrls in the subtree_control of every cgroup
+// from the mount down to parent, so that parent's children get them.
+func enableControllers(parent string, ctrls []string) error {
+	mnt, err := CgroupMount()
+	if err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(mnt, parent)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("cgroup parent %s is not under the cgroup2 mount %s", parent, mnt)
+	}
+	dir := mnt
+	for _, el := range append([]string{""}, strings.Split(rel, "/")...) {
+		if el == "." {
+			continue
+		}
+		dir = filepath.Join(dir, el)
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("create cgroup %s: %w", dir, err)
+		}
+		if err := enableIn(dir, ctrls); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enableIn writes "+ctrl" to dir/cgroup.subtree_control for each ctrl not
+// yet enabled there.
+func enableIn(dir string, ctrls []string) error {
+	avail, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		return fmt.Errorf("read controllers of %s: %w", dir, err)
+	}
+	on, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	if err != nil {
+		return fmt.Errorf("read subtree_control of %s: %w", dir, err)
+	}
+	for _, c := range ctrls {
+		if hasWord(string(on), c) {
+			continue
+		}
+		if !hasWord(string(avail), c) {
+			return fmt.Errorf("%w: %q in %s (available: %q)", ErrNoController, c, dir, strings.TrimSpace(string(avail)))
+		}
+		if err := writeFile(filepath.Join(dir, "cgroup.subtree_control"), "+"+c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hasWord reports whether the space-separated list s contains w.
+func hasWord(s, w string) bool {
+	for _, f := range strings.Fields(s) {
+		if f == w {
+			return true
+		}
+	}
+	return false
+}
+
+// writeFile writes v to an existing control file.
+func writeFile(path, v string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	_, err = f.WriteString(v)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %q to %s: %w", v, path, err)
+	}
+	return nil
+}
+
+// createLeaf creates the VM's cgroup under parent and writes its limits.
+func createLeaf(s Spec, parent string) (string, error) {
+	if err := enableControllers(parent, controllersFor(s)); err != nil {
+		return "", err
+	}
+	leaf := filepath.Join(parent, s.ID)
+	if err := os.Mkdir(leaf, 0o755); err != nil {
+		return "", fmt.Errorf("create cgroup %s: %w", leaf, err)
+	}
+	var limits [][2]string
+	if s.MemoryMax > 0 {
+		limits = append(limits,
+			[2]string{"memory.max", strconv.FormatInt(s.MemoryMax, 10)},
+			[2]string{"memory.oom.group", "1"})
+		if _, err := os.Stat(filepath.Join(leaf, "memory.swap.max")); err == nil {
+			limits = append(limits, [2]string{"memory.swap.max", "0"})
+		}
+	}
+	if s.CPUs > 0 {
+		quota := int64(s.CPUs * cpuPeriod)
+		if quota < 1000 {
+			quota = 1000
+		}
+		limits = append(limits, [2]string{"cpu.max", fmt.Sprintf("%d %d", quota, cpuPeriod)})
+	}
+	for _, l := range limits {
+		if err := writeFile(filepath.Join(leaf, l[0]), l[1]); err != nil {
+			os.Remove(leaf)
+			return "", err
+		}
+	}
+	return leaf, nil
+}
+
+// removeLeaf kills every process left in the cgroup leaf, waits for it to
+// empty and removes it. A missing leaf is not an error.
+func removeLeaf(leaf string) error {
+	if _, err := os.Stat(leaf); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := writeFile(filepath.Join(leaf, "cgroup.kill"), "1"); err != nil {
+		// cgroup.kill needs Linux 5.14; fall back to killing each pid.
+		killProcs(leaf)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := os.Remove(leaf)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("remove cgroup %s: %w", leaf, err)
+		}
+		killProcs(leaf)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// killProcs sends SIGKILL to every process listed in leaf/cgroup.procs.
+func killProcs(leaf string) {
+	b, err := os.ReadFile(filepath.Join(leaf, "cgroup.procs"))
+	if err != nil {
+		return
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+			if p, err := os.FindProcess(pid); err == nil {
+				p.Kill()
+			}
+		}
+	}
+}

@@ -1,0 +1,43 @@
+// Package jail starts a VMM as its own confined process and confines it from
+// the inside, in the manner of Firecracker's jailer.
+//
+// The parent (the appliance) calls Start with a Spec. Start:
+//
+//   - creates the per-VM root directory StateDir/ID/root (empty on the host);
+//   - creates the cgroup v2 leaf CgroupParent/ID, enabling the memory and cpu
+//     controllers on the way down when limits are asked for, and writes
+//     memory.max, memory.swap.max=0, memory.oom.group=1 and cpu.max;
+//   - re-executes the VMM binary (by default /proc/self/exe) with clone3
+//     CLONE_INTO_CGROUP, so the child is inside its cgroup from its first
+//     instruction, in fresh mount, PID, IPC, UTS and network namespaces;
+//   - passes the VMM's files in with a fixed fd numbering (see Files).
+//
+// The child calls Enter first thing in main (IsChild tells it that it is
+// jailed). Enter, in this order:
+//
+//   - makes every mount private, mounts a small tmpfs on the root directory
+//     and bind-mounts the allowed device nodes into it (by default /dev/null
+//     and /dev/urandom; add /dev/kvm if the VMM is to open it by path);
+//   - pivot_roots into it, detaches the old root and remounts the new root
+//     read-only (nosuid, nodev, noexec);
+//   - sets the hostname to the VM id;
+//   - drops the whole capability bounding set, clears supplementary groups
+//     and sets the real, effective and saved uid and gid to Spec.UID/GID,
+//     which clears every remaining capability;
+//   - sets no_new_privs and loads the seccomp allow-list (Policy) on every
+//     thread at once (SECCOMP_FILTER_FLAG_TSYNC), default action kill
+//     process.
+//
+// Network namespace: the VMM gets a new, empty one. Tap fds are opened by the
+// appliance in the host namespace and passed in; an open tap fd keeps
+// working whatever namespace its holder is in, and the VMM can then reach no
+// network by any other way.
+//
+// Enter must run before the binary does anything else that matters: the
+// ironvisor binary dispatches a jailed child (IsChild) before its PID-1 check,
+// because a jailed VMM is PID 1 of its own PID namespace.
+//
+// Cleanup removes a VM's cgroup (killing anything left in it) and root
+// directory; it is idempotent, and List finds leftovers after an appliance
+// restart.
+package jail

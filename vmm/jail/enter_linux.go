@@ -1,0 +1,171 @@
+package jail
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Enter confines the calling process, which Start created, and returns the
+// files it was given. It must be the first thing a jailed child does (see
+// the package documentation for the steps). On error the process is in an
+// unknown, partly confined state and must exit.
+func Enter() (Files, error) {
+	return enter(nil)
+}
+
+// enter is Enter with a hook that runs after the privilege drop and before
+// seccomp; tests use it to observe the confined process.
+func enter(beforeSeccomp func(Files)) (Files, error) {
+	// Per-thread steps (the bounding-set fallback, no_new_privs) and the
+	// hook run on one thread.
+	defer lockThread()()
+	cfg, err := readConfig()
+	if err != nil {
+		return Files{}, err
+	}
+	if os.Getpid() != 1 {
+		return Files{}, fmt.Errorf("jail %s: not PID 1 of a new PID namespace (pid %d)", cfg.ID, os.Getpid())
+	}
+	if err := pivot(cfg); err != nil {
+		return Files{}, fmt.Errorf("jail %s: %w", cfg.ID, err)
+	}
+	if err := unix.Sethostname([]byte(cfg.ID)); err != nil {
+		return Files{}, fmt.Errorf("jail %s: set hostname: %w", cfg.ID, err)
+	}
+	if err := dropPrivileges(cfg.UID, cfg.GID); err != nil {
+		return Files{}, fmt.Errorf("jail %s: %w", cfg.ID, err)
+	}
+	files := cfg.Layout.files()
+	if beforeSeccomp != nil {
+		beforeSeccomp(files)
+	}
+	if err := LoadSeccomp(); err != nil {
+		return Files{}, fmt.Errorf("jail %s: %w", cfg.ID, err)
+	}
+	return files, nil
+}
+
+// pivot builds the new root on a tmpfs at cfg.Root, moves into it and
+// detaches everything else.
+func pivot(cfg childConfig) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV)
+	if err := unix.Mount("tmpfs", cfg.Root, "tmpfs", flags, "size=256k,nr_inodes=64,mode=0755"); err != nil {
+		return fmt.Errorf("mount root tmpfs on %s: %w", cfg.Root, err)
+	}
+	for _, dev := range cfg.Devices {
+		if err := bindDevice(cfg.Root, dev); err != nil {
+			return err
+		}
+	}
+	old := filepath.Join(cfg.Root, ".old")
+	if err := os.Mkdir(old, 0o700); err != nil {
+		return fmt.Errorf("create old-root mount point: %w", err)
+	}
+	if err := unix.PivotRoot(cfg.Root, old); err != nil {
+		return fmt.Errorf("pivot_root to %s: %w", cfg.Root, err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir to new root: %w", err)
+	}
+	if err := unix.Unmount("/.old", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	if err := os.Remove("/.old"); err != nil {
+		return fmt.Errorf("remove old-root mount point: %w", err)
+	}
+	ro := uintptr(unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY) | flags
+	if err := unix.Mount("", "/", "", ro, ""); err != nil {
+		return fmt.Errorf("remount root read-only: %w", err)
+	}
+	return nil
+}
+
+// bindDevice bind-mounts the host device node dev at the same path under
+// root.
+func bindDevice(root, dev string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(dev, &st); err != nil {
+		return fmt.Errorf("device %s: %w", dev, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return fmt.Errorf("device %s: not a character device", dev)
+	}
+	target := filepath.Join(root, dev)
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return fmt.Errorf("device %s: %w", dev, err)
+	}
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("device %s: %w", dev, err)
+	}
+	f.Close()
+	if err := unix.Mount(dev, target, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind device %s: %w", dev, err)
+	}
+	return nil
+}
+
+// dropPrivileges empties the capability bounding set, then clears
+// supplementary groups and sets all uids and gids, which (all uids being
+// non-zero) clears the permitted, effective and ambient capabilities. The
+// syscall package applies setgroups/setresgid/setresuid to every thread.
+func dropPrivileges(uid, gid uint32) error {
+	if err := dropBoundingSet(); err != nil {
+		return err
+	}
+	if err := syscall.Setgroups(nil); err != nil {
+		return fmt.Errorf("clear supplementary groups: %w", err)
+	}
+	if err := syscall.Setresgid(int(gid), int(gid), int(gid)); err != nil {
+		return fmt.Errorf("set gid %d: %w", gid, err)
+	}
+	if err := syscall.Setresuid(int(uid), int(uid), int(uid)); err != nil {
+		return fmt.Errorf("set uid %d: %w", uid, err)
+	}
+	return nil
+}
+
+// dropBoundingSet empties the capability bounding set of every thread
+// (PR_CAPBSET_DROP is per thread). A binary with cgo (or a -race build)
+// cannot run a syscall on all threads; there the set is emptied on the
+// calling thread only. The other threads keeping theirs grants nothing: the
+// bounding set only limits what execve can gain, execve is outside the
+// seccomp allow-list, no_new_privs is set, and after the uid change no
+// thread holds a capability.
+func dropBoundingSet() error {
+	all := true
+	for c := 0; c <= 63; c++ {
+		var e syscall.Errno
+		if all {
+			_, _, e = syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0)
+			if e == unix.ENOTSUP {
+				all = false
+			}
+		}
+		if !all {
+			_, _, e = syscall.RawSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0)
+		}
+		if e == unix.EINVAL {
+			return nil // past CAP_LAST_CAP
+		}
+		if e != 0 {
+			return fmt.Errorf("drop capability %d from the bounding set: %w", c, e)
+		}
+	}
+	return nil
+}
+
+// lockThread pins the goroutine to its thread for calls with per-thread
+// effect; the returned function undoes it.
+func lockThread() func() {
+	runtime.LockOSThread()
+	return runtime.UnlockOSThread
+}

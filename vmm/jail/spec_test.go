@@ -1,0 +1,84 @@
+package jail
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestValidateRejectsBadSpecs(t *testing.T) {
+	good := Spec{ID: "vm-1", UID: 1000, GID: 1000}
+	if _, err := good.validate(); err != nil {
+		t.Fatalf("valid spec refused: %v", err)
+	}
+	bad := map[string]func(*Spec){
+		"empty id":        func(s *Spec) { s.ID = "" },
+		"slash in id":     func(s *Spec) { s.ID = "../etc" },
+		"long id":         func(s *Spec) { s.ID = strings.Repeat("a", 65) },
+		"root uid":        func(s *Spec) { s.UID = 0 },
+		"root gid":        func(s *Spec) { s.GID = 0 },
+		"negative memory": func(s *Spec) { s.MemoryMax = -1 },
+		"negative cpus":   func(s *Spec) { s.CPUs = -1 },
+		"relative device": func(s *Spec) { s.Devices = []string{"dev/null"} },
+		"dotdot device":   func(s *Spec) { s.Devices = []string{"/dev/../etc/shadow"} },
+	}
+	for name, mutate := range bad {
+		s := good
+		mutate(&s)
+		if _, err := s.validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if _, err := Start(s); err == nil {
+			t.Errorf("%s: Start accepted", name)
+		}
+	}
+}
+
+func TestFileNumbering(t *testing.T) {
+	f := func(name string) *os.File {
+		file, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { file.Close() })
+		return os.NewFile(file.Fd(), name)
+	}
+	files := Files{KVM: f("kvm"), Console: f("console"), Disks: []*os.File{f("d0"), f("d1")}, Taps: []*os.File{f("t0")}}
+	extra := files.extra()
+	want := map[int]string{FDKVM: "kvm", FDConsole: "console", FDDisk0: "d0", FDDisk0 + 1: "d1", files.TapFD(0): "t0"}
+	for fd, name := range want {
+		if got := extra[fd-3]; got == nil || got.Name() != name {
+			t.Errorf("fd %d carries %v, want %s", fd, got, name)
+		}
+	}
+	if extra[FDControl-3] != nil || extra[FDKernel-3] != nil || extra[FDInitrd-3] != nil {
+		t.Error("absent files must stay nil")
+	}
+	child := layoutOf(files).files()
+	if child.KVM == nil || child.Control != nil || len(child.Disks) != 2 || len(child.Taps) != 1 ||
+		int(child.Taps[0].Fd()) != files.TapFD(0) || int(child.Disks[1].Fd()) != files.DiskFD(1) {
+		t.Errorf("child files %+v do not match the numbering", child)
+	}
+}
+
+func TestPolicyAssembles(t *testing.T) {
+	for _, cgo := range []bool{false, true} {
+		p := Policy(cgo)
+		if _, err := p.Assemble(); err != nil {
+			t.Fatalf("seccomp policy (cgo %v): %v", cgo, err)
+		}
+	}
+	for _, never := range []string{"execve", "mount", "ptrace", "socket", "unshare", "setns", "open_by_handle_at", "bpf", "kexec_load"} {
+		for _, s := range Syscalls {
+			if s == never {
+				t.Errorf("%s must not be allowed", never)
+			}
+		}
+	}
+}
+
+func TestMemoryBudget(t *testing.T) {
+	if got := MemoryBudget(256 << 20); got != 256<<20+OverheadBase+4<<20 {
+		t.Errorf("MemoryBudget(256 MiB) = %d", got)
+	}
+}
