@@ -58,6 +58,7 @@ func newWorld(t testing.TB) *world {
 	}
 	w.g1, w.g2, w.g3 = peers[0], peers[1], peers[2]
 	w.reconcile(t, w.st)
+	waitUp(t, l.ns, netA.Bridge(), netB.Bridge())
 	return w
 }
 

@@ -144,6 +144,8 @@ func (l *lab) addPeer(t testing.TB, hostIf, mac string, ip netip.Prefix, gw neti
 	hl, err := l.nl.LinkByName(hostIf)
 	must(t, err)
 	must(t, l.nl.LinkSetUp(hl))
+	waitUp(t, ns, p.ifc)
+	waitUp(t, l.ns, hostIf)
 	return p
 }
 
@@ -308,4 +310,36 @@ func inetChecksum(b []byte) uint16 {
 		s = s>>16 + s&0xffff
 	}
 	return ^uint16(s)
+}
+
+// waitUp waits until every named link in ns is operationally up (carrier
+// on, after the kernel's linkwatch has run), so that the first test
+// packets are not dropped by a link that is still coming up.
+func waitUp(t testing.TB, ns netns.NsHandle, names ...string) {
+	t.Helper()
+	updates := make(chan netlink.LinkUpdate, 64)
+	done := make(chan struct{})
+	defer close(done)
+	err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{Namespace: &ns, ListExisting: true})
+	must(t, err)
+	pending := map[string]bool{}
+	for _, n := range names {
+		pending[n] = true
+	}
+	timer := time.NewTimer(deadline)
+	defer timer.Stop()
+	for len(pending) > 0 {
+		select {
+		case u, ok := <-updates:
+			if !ok {
+				t.Fatal("link subscription closed")
+			}
+			a := u.Link.Attrs()
+			if pending[a.Name] && a.OperState == netlink.OperUp {
+				delete(pending, a.Name)
+			}
+		case <-timer.C:
+			t.Fatalf("links never came up: %v", pending)
+		}
+	}
 }
