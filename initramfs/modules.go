@@ -142,6 +142,7 @@ func ResolveModules(dir string, names []string) (*ModuleSet, error) {
 	}
 	set := &ModuleSet{Dir: dir, Builtin: sortedKeys(builtin)}
 	chosen := make(map[string]Module)
+	missing := make(map[string]bool)
 	var add func(name string, required bool) error
 	add = func(name string, required bool) error {
 		name = canonModName(name)
@@ -153,7 +154,10 @@ func ResolveModules(dir string, names []string) (*ModuleSet, error) {
 			if required {
 				return fmt.Errorf("module %s: not found in %s", name, dir)
 			}
-			set.Missing = append(set.Missing, name)
+			if !missing[name] {
+				missing[name] = true
+				set.Missing = append(set.Missing, name)
+			}
 			return nil
 		}
 		m, err := loadModule(dir, rel)
@@ -283,24 +287,31 @@ func (s *ModuleSet) DepFile() []byte {
 	return buf.Bytes()
 }
 
-// depOrder returns the transitive hard dependencies of m, nearest first and
-// without duplicates, as depmod lists them.
+// depOrder returns the transitive hard dependencies of m in depmod's
+// order: reversed, the list is a valid load order (every module after the
+// modules it needs), which is how modprobe walks it.
 func (s *ModuleSet) depOrder(m Module, byName map[string]Module) []string {
-	var out []string
+	var load []string
 	seen := map[string]bool{m.Name: true}
-	queue := append([]string(nil), m.Depends...)
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
-		d, ok := byName[n]
-		if seen[n] || !ok {
-			continue
+	var visit func(name string)
+	visit = func(name string) {
+		d, ok := byName[name]
+		if seen[name] || !ok {
+			return
 		}
-		seen[n] = true
-		out = append(out, d.Rel)
-		queue = append(queue, d.Depends...)
+		seen[name] = true
+		for _, dd := range d.Depends {
+			visit(dd)
+		}
+		load = append(load, d.Rel)
 	}
-	return out
+	for _, d := range m.Depends {
+		visit(d)
+	}
+	for i, j := 0, len(load)-1; i < j; i, j = i+1, j-1 {
+		load[i], load[j] = load[j], load[i]
+	}
+	return load
 }
 
 // Entries returns archive entries that place the modules, modules.dep and

@@ -110,7 +110,7 @@ func fakeModulesDir(t *testing.T) string {
 	fakeModule(t, dir, "kernel/arch/x86/kvm/kvm-amd.ko", "name=kvm_amd", "depends=kvm")
 	fakeModule(t, dir, "kernel/arch/x86/kvm/kvm.ko", "name=kvm", "depends=irqbypass")
 	fakeModule(t, dir, "kernel/virt/lib/irqbypass.ko", "name=irqbypass", "depends=")
-	fakeModule(t, dir, "kernel/net/bridge/bridge.ko", "license=GPL", "name=bridge", "depends=stp,llc")
+	fakeModule(t, dir, "kernel/net/bridge/bridge.ko", "license=GPL", "name=bridge", "depends=llc,stp")
 	fakeModule(t, dir, "kernel/net/802/stp.ko", "name=stp", "depends=llc")
 	fakeModule(t, dir, "kernel/net/llc/llc.ko", "name=llc", "depends=")
 	fakeModule(t, dir, "kernel/fs/ext4/ext4.ko", "name=ext4", "softdep=pre: crc32c post: nothing")
@@ -125,7 +125,7 @@ func fakeModulesDir(t *testing.T) string {
 
 func TestResolveModulesClosure(t *testing.T) {
 	dir := fakeModulesDir(t)
-	set, err := ResolveModules(dir, []string{"kvm-amd", "bridge", "tun", "ext4", "no_such_driver"})
+	set, err := ResolveModules(dir, []string{"kvm-amd", "bridge", "tun", "ext4", "no_such_driver", "no-such-driver"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +146,8 @@ func TestResolveModulesClosure(t *testing.T) {
 	dep := string(set.DepFile())
 	for _, line := range []string{
 		"kernel/arch/x86/kvm/kvm-amd.ko: kernel/arch/x86/kvm/kvm.ko kernel/virt/lib/irqbypass.ko\n",
+		// bridge needs stp and llc, stp needs llc: llc loads first, so
+		// it comes last.
 		"kernel/net/bridge/bridge.ko: kernel/net/802/stp.ko kernel/net/llc/llc.ko\n",
 		"kernel/net/llc/llc.ko:\n",
 	} {

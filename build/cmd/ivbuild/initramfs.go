@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/initramfs"
+)
+
+// runInitramfs implements `ivbuild initramfs`.
+func runInitramfs(args []string) int {
+	fs := flag.NewFlagSet("initramfs", flag.ExitOnError)
+	var kf kernelFlags
+	kf.register(fs)
+	out := fs.String("o", ".cache/out/appliance.cpio.gz", "output file; its folder becomes the artefacts folder (manifest.json)")
+	bin := fs.String("binary", ".cache/out/ironvisor", "the static ironvisor binary to use as /init")
+	extra := fs.String("modules", "", "extra kernel modules, comma-separated")
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, "usage: ivbuild initramfs [-o FILE] [-binary PATH] [-modules a,b] [-cache DIR]\n\nBuilds the reproducible appliance initramfs (gzip newc cpio) from the\nironvisor binary and the host kernel's modules, prints its sizes and\nsha256, and writes manifest.json beside it.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.Parse(args)
+	if err := buildInitramfs(*out, *bin, *extra, kf); err != nil {
+		fmt.Fprintln(os.Stderr, "ivbuild initramfs:", err)
+		return 1
+	}
+	return 0
+}
+
+// buildInitramfs fetches the kernels, writes the image and the manifest.
+func buildInitramfs(out, bin, extra string, kf kernelFlags) error {
+	host, guest, err := kf.get(context.Background())
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(out)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var extraMods []string
+	if extra != "" {
+		extraMods = strings.Split(extra, ",")
+	}
+	logf("resolving modules of %s ...", host.Release)
+	b, set, err := initramfs.Appliance(initramfs.ApplianceOptions{
+		Binary: bin, KernelRelease: host.Release, ModulesDir: host.ModulesDir(), ExtraModules: extraMods,
+	})
+	if err != nil {
+		return err
+	}
+	logf("modules: %d (%s), not modular in this kernel: %s", len(set.Modules), mib(set.TotalSize()),
+		strings.Join(set.Missing, " "))
+	var raw countWriter
+	if err := b.Write(&raw, initramfs.None); err != nil {
+		return err
+	}
+	logf("writing %s ...", out)
+	size, err := b.WriteFile(out, initramfs.Gzip)
+	if err != nil {
+		return err
+	}
+	sum, err := fileSHA256(out)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("initramfs %s: %s gzip, %s uncompressed, %d modules (%s), sha256 %s\n",
+		out, mib(size), mib(raw.n), len(set.Modules), mib(set.TotalSize()), sum)
+	relBin, err := linkBinary(dir, bin)
+	if err != nil {
+		return err
+	}
+	return artefacts.Save(dir, artefacts.Manifest{
+		Ironvisor: relBin, Initramfs: filepath.Base(out), InitramfsSHA256: sum,
+		InitramfsBytes: size, UncompressedBytes: raw.n, Modules: len(set.Modules), ModuleBytes: set.TotalSize(),
+		HostKernel: host, GuestKernel: guest,
+	})
+}
+
+// linkBinary returns the binary's name relative to dir; a binary outside
+// dir is copied in as "ironvisor".
+func linkBinary(dir, bin string) (string, error) {
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	absBin, err := filepath.Abs(bin)
+	if err != nil {
+		return "", err
+	}
+	if filepath.Dir(absBin) == absDir {
+		return filepath.Base(absBin), nil
+	}
+	data, err := os.ReadFile(absBin)
+	if err != nil {
+		return "", err
+	}
+	return "ironvisor", os.WriteFile(filepath.Join(absDir, "ironvisor"), data, 0o755)
+}
+
+// countWriter counts bytes written.
+type countWriter struct{ n int64 }
+
+// Write counts p.
+func (w *countWriter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+// fileSHA256 returns the hex sha256 of a file.
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// mib formats a byte count in MiB.
+func mib(n int64) string {
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}

@@ -1,0 +1,64 @@
+// Command ivbuild turns Ironvisor's sources into bootable artefacts and
+// boots them in the virtual rack. It is the packer; the program it packs
+// (cmd/ironvisor) knows nothing about it.
+//
+//	ivbuild kernels                 fetch the host and guest kernels
+//	ivbuild initramfs -o FILE       build the appliance initramfs
+//	ivbuild run                     boot one virtual server
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+)
+
+// command is one ivbuild subcommand.
+type command struct {
+	summary string
+	run     func(args []string) int
+}
+
+// commands lists the subcommands.
+var commands = map[string]command{
+	"kernels":   {"fetch Debian's host and guest kernels into the cache and print their versions", runKernels},
+	"initramfs": {"build the appliance initramfs and the artefacts manifest", runInitramfs},
+	"run":       {"boot one virtual server with the appliance and print its API URL", runRun},
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	name := os.Args[1]
+	if name == "-h" || name == "--help" || name == "help" {
+		usage()
+		os.Exit(0)
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "ivbuild: unknown command %q\n\n", name)
+		usage()
+		os.Exit(2)
+	}
+	os.Exit(c.run(os.Args[2:]))
+}
+
+// usage prints the subcommands.
+func usage() {
+	fmt.Fprint(os.Stderr, "usage: ivbuild COMMAND [flags]   (ivbuild COMMAND --help for flags)\n\ncommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+	}
+}
+
+// logf prints a progress line to stderr.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "ivbuild: "+format+"\n", args...)
+}

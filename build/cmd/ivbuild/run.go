@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/build/rack"
+)
+
+// ReadyLine matches the appliance's banner and captures the API URL.
+var readyLine = regexp.MustCompile(`IRONVISOR READY api=(\S+)\r?\n`)
+
+// runFlags are the flags of `ivbuild run`.
+type runFlags struct {
+	dir     string
+	append  string
+	memory  int
+	cpus    int
+	console bool
+	logDir  string
+	timeout time.Duration
+}
+
+// runRun implements `ivbuild run`.
+func runRun(args []string) int {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	var f runFlags
+	fs.StringVar(&f.dir, "artefacts", ".cache/out", "artefacts folder written by `ivbuild initramfs`")
+	fs.StringVar(&f.append, "append", "", "extra kernel command line, e.g. ironvisor.hostname=node1")
+	fs.IntVar(&f.memory, "memory", 2048, "server RAM in MiB")
+	fs.IntVar(&f.cpus, "cpus", 2, "server vCPUs")
+	fs.BoolVar(&f.console, "console", false, "also copy the serial console to this terminal")
+	fs.StringVar(&f.logDir, "logs", ".cache/run", "folder for the console log")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "how long to wait for the API to come up")
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, "usage: ivbuild run [flags]\n\nBoots one virtual server (QEMU, TCG with nested SVM) with the host kernel\nand the appliance initramfs, forwards its API to a port on 127.0.0.1,\nprints the URL and a curl example, and runs until Ctrl-C or SIGTERM,\nwhich stop QEMU cleanly.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.Parse(args)
+	if err := bootOne(f); err != nil {
+		fmt.Fprintln(os.Stderr, "ivbuild run:", err)
+		return 1
+	}
+	return 0
+}
+
+// bootOne boots the server and waits for a signal.
+func bootOne(f runFlags) error {
+	set, err := artefacts.Load(f.dir)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var console io.Writer
+	if f.console {
+		console = os.Stdout
+	}
+	srv, err := rack.Start(ctx, rack.Options{
+		Name: "server1", Kernel: set.HostKernel.Vmlinuz(), Initrds: []string{set.InitramfsPath()},
+		Append:    "console=ttyS0 " + f.append,
+		MemoryMiB: f.memory, CPUs: f.cpus, LogDir: f.logDir, Console: console,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		srv.Stop()
+		logf("server stopped; console log kept in %s", srv.LogPath)
+	}()
+	logf("booting %s with %s; console log: %s", set.HostKernel.Release, set.Initramfs, srv.LogPath)
+	start := time.Now()
+	m, err := waitReady(ctx, srv, f.timeout)
+	if err != nil {
+		return err
+	}
+	url := "http://" + srv.Addr(8080) + "/"
+	fmt.Printf("\nIronvisor is up after %.1fs (inside the server: %s)\n", time.Since(start).Seconds(), m[1])
+	fmt.Printf("  API:   %s\n  try:   curl -s %sv1/host\n  stop:  Ctrl-C\n\n", url, url)
+	select {
+	case <-ctx.Done():
+		logf("stopping ...")
+	case <-srv.Done():
+		return fmt.Errorf("server exited: %v\n%s", srv.Err(), srv.Console.Tail(20))
+	}
+	return nil
+}
+
+// waitReady waits for the banner, printing progress every 15 seconds.
+func waitReady(ctx context.Context, srv *rack.Server, timeout time.Duration) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(15 * time.Second)
+		defer t.Stop()
+		start := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				logf("waiting for IRONVISOR READY (%.0fs; TCG is slow) ...", time.Since(start).Seconds())
+			}
+		}
+	}()
+	return srv.Console.ExpectRegexp(ctx, readyLine)
+}

@@ -1,0 +1,64 @@
+package rack
+
+import (
+	"context"
+	"errors"
+	"io"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConsoleExpectInOrder(t *testing.T) {
+	r, w := io.Pipe()
+	var log strings.Builder
+	c := newConsole(r, &log)
+	go func() {
+		io.WriteString(w, "booting\nIRONVISOR READY api=http://10.0.2.15")
+		io.WriteString(w, ":8080/\nsecond READY\n")
+		w.Close()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := c.ExpectRegexp(ctx, regexp.MustCompile(`IRONVISOR READY api=(\S+)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[1] != "http://10.0.2.15:8080/" {
+		t.Errorf("submatch = %q", m[1])
+	}
+	if err := c.Expect(ctx, "READY"); err != nil {
+		t.Fatal(err)
+	}
+	// Both READYs are consumed; a third must fail once the source ends.
+	err = c.Expect(ctx, "READY")
+	if !errors.Is(err, ErrExited) {
+		t.Fatalf("third Expect = %v, want ErrExited", err)
+	}
+	if !strings.Contains(err.Error(), "second READY") {
+		t.Errorf("error lacks the console tail: %v", err)
+	}
+	if log.String() != c.String() {
+		t.Errorf("log copy %q differs from console %q", log.String(), c.String())
+	}
+	if err := c.NotSeen("Kernel panic"); err != nil {
+		t.Error(err)
+	}
+	if err := c.NotSeen("booting"); err == nil {
+		t.Error("NotSeen missed a string that appeared")
+	}
+}
+
+func TestConsoleExpectDeadline(t *testing.T) {
+	r, w := io.Pipe()
+	defer w.Close()
+	c := newConsole(r)
+	io.WriteString(w, "partial output")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := c.Expect(ctx, "never printed")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "partial output") {
+		t.Fatalf("err = %v, want a deadline error with the console tail", err)
+	}
+}

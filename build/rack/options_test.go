@@ -1,0 +1,53 @@
+package rack
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestArgsDefaults(t *testing.T) {
+	o := Options{Name: "n1", Kernel: "/k", Accel: "tcg", Segment: &Segment{Group: "230.0.0.1:23456"},
+		Extra: []string{"-device", "virtio-rng-pci"}}.withDefaults()
+	got := strings.Join(o.args("/initrd", []int{40000}), " ")
+	for _, want := range []string{
+		"-accel tcg -cpu EPYC,+svm", "-m 2048 -smp 2",
+		"-kernel /k -append console=ttyS0 -initrd /initrd",
+		"-netdev user,id=uplink,hostfwd=tcp:127.0.0.1:40000-:8080",
+		"-device virtio-net-pci,netdev=uplink,mac=52:54:",
+		"-netdev socket,id=rack,mcast=230.0.0.1:23456,localaddr=127.0.0.1",
+		"-serial stdio", "-device virtio-rng-pci",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("args lack %q:\n%s", want, got)
+		}
+	}
+	if mac("a", 0) == mac("b", 0) || mac("a", 0) == mac("a", 1) {
+		t.Error("MAC addresses collide")
+	}
+	fw := Options{Boot: "n", UserNet: "tftp=/srv,bootfile=boot.ipxe", Accel: "tcg"}.withDefaults()
+	got = strings.Join(fw.args("", []int{1}), " ")
+	if strings.Contains(got, "-kernel") || !strings.Contains(got, "-boot n") || !strings.Contains(got, ",tftp=/srv,bootfile=boot.ipxe") {
+		t.Errorf("firmware boot args wrong:\n%s", got)
+	}
+}
+
+func TestConcatInitrdsPads(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(a, []byte("12345"), 0o644)
+	os.WriteFile(b, []byte("xy"), 0o644)
+	dst := filepath.Join(dir, "out")
+	if err := ConcatInitrds(dst, a, b); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(dst)
+	if want := []byte("12345\x00\x00\x00xy\x00\x00"); !bytes.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if err := ConcatInitrds(dst, filepath.Join(dir, "missing")); err == nil {
+		t.Error("ConcatInitrds of a missing file succeeded")
+	}
+}

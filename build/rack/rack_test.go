@@ -1,0 +1,137 @@
+package rack
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/initramfs"
+)
+
+// busyboxInit is a test /init: it loads virtio_net through the appliance
+// image's modules.dep, configures the uplink statically (QEMU user-net
+// hands out 10.0.2.15/24), serves /www on port 8080 and prints a banner.
+const busyboxInit = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+modprobe -a virtio_pci virtio_net || echo "RACKTEST FAILED modprobe"
+ip link set lo up
+for i in 1 2 3 4 5 6 7 8 9 10; do ip link show eth0 >/dev/null 2>&1 && break; sleep 1; done
+ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0
+echo "token=$(cat /proc/cmdline | sed -n 's/.*racktest.token=\([a-z0-9]*\).*/\1/p')" > /www/index.html
+httpd -p 8080 -h /www
+echo "RACKTEST READY $(uname -r)"
+while true; do read -t 3600 x; done
+`
+
+// overlay writes a busybox test overlay archive into dir.
+func overlay(t *testing.T, dir string) string {
+	t.Helper()
+	const bb = "/bin/busybox"
+	if _, err := os.Stat(bb); err != nil {
+		t.Skipf("SKIP: %s not installed (apt-get install busybox-static, or run make test): %v", bb, err)
+	}
+	b := initramfs.New()
+	err := b.Add(
+		initramfs.HostFile("/bin/busybox", 0o755, bb),
+		initramfs.File("/init", 0o755, []byte(busyboxInit)),
+		initramfs.Dir("/www", 0o755),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "overlay.cpio")
+	if _, err := b.WriteFile(p, initramfs.None); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBootServerWithOverlay boots the host kernel on the appliance image
+// with a busybox overlay whose /init wins, and checks the console, the
+// forwarded port and a clean stop.
+func TestBootServerWithOverlay(t *testing.T) {
+	set, err := artefacts.FromEnv()
+	if errors.Is(err, artefacts.ErrNotBuilt) {
+		t.Skipf("SKIP: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	srv, err := Start(ctx, Options{
+		Name:      "overlay",
+		Kernel:    set.HostKernel.Vmlinuz(),
+		Initrds:   []string{set.InitramfsPath(), overlay(t, dir)},
+		Append:    "console=ttyS0 racktest.token=abc123",
+		MemoryMiB: 512, CPUs: 1, LogDir: dir,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	start := time.Now()
+	m, err := srv.Console.ExpectRegexp(ctx, regexpMust(`RACKTEST READY (\S+)\r?\n`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("overlay /init ready after %.1fs on kernel %s", time.Since(start).Seconds(), m[1])
+	if m[1] != set.HostKernel.Release {
+		t.Errorf("booted kernel %s, want %s", m[1], set.HostKernel.Release)
+	}
+	for _, bad := range []string{"RACKTEST FAILED", "Kernel panic"} {
+		if err := srv.Console.NotSeen(bad); err != nil {
+			t.Error(err)
+		}
+	}
+	body := get(ctx, t, "http://"+srv.Addr(8080)+"/index.html")
+	if strings.TrimSpace(body) != "token=abc123" {
+		t.Errorf("forwarded port served %q, want token=abc123", body)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-srv.Done():
+	default:
+		t.Fatal("QEMU still running after Stop")
+	}
+}
+
+// get fetches url within ctx. The banner is printed after the server
+// listens, so one request suffices.
+func get(ctx context.Context, t *testing.T, url string) string {
+	t.Helper()
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s, %v", url, resp.Status, err)
+	}
+	return string(b)
+}
+
+// regexpMust compiles a pattern for a test.
+func regexpMust(p string) *regexp.Regexp { return regexp.MustCompile(p) }
