@@ -108,7 +108,8 @@ func TestResizeSplitsByType(t *testing.T) {
 }
 
 // TestWindowsAreAdditive checks that usage over [a,b) plus [b,c) equals
-// usage over [a,c) for random cut points (whole milliseconds).
+// usage over [a,c), and that overlapping windows count their overlap
+// exactly twice, for random cut points (whole milliseconds).
 func TestWindowsAreAdditive(t *testing.T) {
 	ivs := []Interval{
 		closed("a", "i-1", small, 3.5, 77.25), closed("a", "i-1", medium, 100, 180.5),
@@ -132,6 +133,15 @@ func TestWindowsAreAdditive(t *testing.T) {
 		left.add(right)
 		if left != whole {
 			t.Fatalf("[%d,%d)+[%d,%d) = %+v, [%d,%d) = %+v", a, b, b, c, left, a, c, whole)
+		}
+		// Overlapping windows [a,c) and [b,d): their sum counts [b,c) twice.
+		d := c + r.Int64N(500_000)
+		td := t0.Add(time.Duration(d) * time.Millisecond)
+		two, once := sum(ta, tc), sum(tb, tc)
+		two.add(sum(tb, td))
+		once.add(sum(ta, td))
+		if two != once {
+			t.Fatalf("[%d,%d)+[%d,%d) = %+v, [%d,%d)+[%d,%d) = %+v", a, c, b, d, two, a, d, b, c, once)
 		}
 	}
 }
