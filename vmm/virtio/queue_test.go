@@ -6,6 +6,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/ironvisor/ironvisor/vmm/memory"
 	"github.com/ironvisor/ironvisor/vmm/virtio"
 	"github.com/ironvisor/ironvisor/vmm/virtio/virtiotest"
 )
@@ -249,5 +250,34 @@ func TestEventIdxArmedWhenEmpty(t *testing.T) {
 	}
 	if c, _ := q.Pop(); c != nil || r.AvailEvent() != 2 {
 		t.Fatalf("avail_event = %d after draining 2", r.AvailEvent())
+	}
+}
+
+func TestRequestQueue(t *testing.T) {
+	var rq virtio.RequestQueue
+	n := virtiotest.NewNotifier()
+	serve := func(_ *memory.Memory, c *virtio.Chain) uint32 { return uint32(c.WriteLen()) }
+	if err := rq.Serve(0, serve); err != nil {
+		t.Fatalf("Serve before Activate: %v", err)
+	}
+	if err := rq.Activate(nil, []*virtio.Queue{nil}, n.Notify, 0); err == nil {
+		t.Fatal("activated without a queue")
+	}
+	r, q := newRing(t, 4, 0)
+	if err := rq.Activate(r.G.Mem, []*virtio.Queue{q}, n.Notify, 0); err != nil {
+		t.Fatal(err)
+	}
+	r.Publish(r.AddChain(r.G.Out(7, 0)), r.AddChain(r.G.Out(3, 0)))
+	if err := rq.Serve(0, serve); err != nil {
+		t.Fatal(err)
+	}
+	if _, ln := r.Used(1); r.UsedIdx() != 2 || ln != 3 || n.Count(0) != 1 {
+		t.Fatalf("used idx %d len %d notifications %d", r.UsedIdx(), ln, n.Count(0))
+	}
+	rq.Reset()
+	r.Publish(r.AddChain(r.G.Out(1, 0)))
+	_ = rq.Serve(0, serve)
+	if r.UsedIdx() != 2 {
+		t.Fatal("served after Reset")
 	}
 }

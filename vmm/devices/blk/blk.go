@@ -6,13 +6,11 @@ package blk
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
+	"sync/atomic"
 
-	"github.com/ironvisor/ironvisor/vmm/memory"
 	"github.com/ironvisor/ironvisor/vmm/virtio"
 )
 
@@ -52,22 +50,25 @@ type Stats struct {
 	ReadBytes, WriteBytes          uint64
 }
 
-// Device is a virtio-blk device backed by a raw file.
-type Device struct {
-	file *os.File
-	fd   int
-	size uint64
-	ro   bool
-	id   [IDLen]byte
-	log  *slog.Logger
+// stats is Stats with atomic fields.
+type stats struct {
+	reads, writes, flushes, errors atomic.Uint64
+	readBytes, writeBytes          atomic.Uint64
+}
 
-	// mu serializes request processing against Activate and Reset and
-	// guards the fields below.
-	mu     sync.Mutex
-	mem    *memory.Memory
-	q      *virtio.Queue
-	notify func(int) error
-	stats  Stats
+// Device is a virtio-blk device backed by a raw file. Requests run
+// synchronously in Notify: the VMM calls it from the queue's ioeventfd
+// goroutine, never from a vCPU.
+type Device struct {
+	virtio.RequestQueue // Activate, Reset and the request loop
+
+	file  *os.File
+	fd    int
+	size  uint64
+	ro    bool
+	id    [IDLen]byte
+	log   *slog.Logger
+	stats stats
 }
 
 // New returns a disk on f, an open raw image (a regular file or block
@@ -139,54 +140,19 @@ func (d *Device) ReadConfig(offset uint64, data []byte) {
 // VIRTIO_BLK_F_CONFIG_WCE, which is not offered.
 func (d *Device) WriteConfig(offset uint64, data []byte) {}
 
-// Activate starts serving queue 0.
-func (d *Device) Activate(mem *memory.Memory, queues []*virtio.Queue, notify func(int) error, acked uint64) error {
-	if len(queues) != 1 || queues[0] == nil {
-		return errors.New("virtio-blk: request queue not enabled")
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.mem, d.q, d.notify = mem, queues[0], notify
-	return nil
-}
-
-// Reset stops serving the queue.
-func (d *Device) Reset() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.mem, d.q, d.notify = nil, nil, nil
-}
-
 // Stats returns the request counters.
 func (d *Device) Stats() Stats {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.stats
+	s := &d.stats
+	return Stats{
+		Reads: s.reads.Load(), Writes: s.writes.Load(), Flushes: s.flushes.Load(), Errors: s.errors.Load(),
+		ReadBytes: s.readBytes.Load(), WriteBytes: s.writeBytes.Load(),
+	}
 }
 
 // Notify serves every available request on the queue, then signals the
 // driver once.
 func (d *Device) Notify(q int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if q != 0 || d.q == nil {
-		return
-	}
-	served := false
-	for {
-		c, err := d.q.Pop()
-		if err != nil || c == nil {
-			break // a broken queue already marked the device
-		}
-		used := d.serve(c)
-		if err := d.q.Push(c.Head, used); err != nil {
-			break
-		}
-		served = true
-	}
-	if served {
-		if err := d.notify(0); err != nil {
-			d.log.Error("signal used buffers", "err", err)
-		}
+	if err := d.Serve(q, d.serve); err != nil {
+		d.log.Error("serve requests", "err", err)
 	}
 }

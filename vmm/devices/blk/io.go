@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ironvisor/ironvisor/vmm/memory"
 	"github.com/ironvisor/ironvisor/vmm/virtio"
 )
 
@@ -15,11 +16,11 @@ const maxIOV = 1024
 
 // serve executes one request and writes its status byte last, after all
 // data (virtio 1.2 §5.2.6). It returns the used length: the bytes written
-// into device-writable buffers, status included. Callers hold mu.
-func (d *Device) serve(c *virtio.Chain) uint32 {
-	req, err := parseRequest(d.mem, c)
+// into device-writable buffers, status included.
+func (d *Device) serve(mem *memory.Memory, c *virtio.Chain) uint32 {
+	req, err := parseRequest(mem, c)
 	if err != nil {
-		d.stats.Errors++
+		d.stats.errors.Add(1)
 		d.log.Debug("unanswerable request", "err", err)
 		return 0
 	}
@@ -27,29 +28,29 @@ func (d *Device) serve(c *virtio.Chain) uint32 {
 	if req.err != nil {
 		status, err = StatusIOErr, req.err
 	} else {
-		status, written, err = d.execute(&req)
+		status, written, err = d.execute(mem, &req)
 	}
 	if err != nil {
-		d.stats.Errors++
+		d.stats.errors.Add(1)
 		d.log.Debug("request failed", "type", req.typ, "sector", req.sector, "status", status, "err", err)
 	}
 	// The status address was validated with the chain.
-	_ = d.mem.WriteAt([]byte{status}, req.status)
+	_ = mem.WriteAt([]byte{status}, req.status)
 	return uint32(written) + 1
 }
 
 // execute runs a parsed request and returns its status, the data bytes it
 // wrote into guest buffers, and the error behind a non-OK status.
-func (d *Device) execute(req *request) (byte, uint64, error) {
+func (d *Device) execute(mem *memory.Memory, req *request) (byte, uint64, error) {
 	switch req.typ {
 	case TypeIn:
 		off, err := req.span(d.size)
 		if err != nil {
 			return StatusIOErr, 0, err
 		}
-		n, err := d.transfer(req.data, off, false)
-		d.stats.Reads++
-		d.stats.ReadBytes += n
+		n, err := d.transfer(mem, req.data, off, false)
+		d.stats.reads.Add(1)
+		d.stats.readBytes.Add(n)
 		if err != nil {
 			return StatusIOErr, n, err
 		}
@@ -63,21 +64,21 @@ func (d *Device) execute(req *request) (byte, uint64, error) {
 		if err != nil {
 			return StatusIOErr, 0, err
 		}
-		n, err := d.transfer(req.data, off, true)
-		d.stats.Writes++
-		d.stats.WriteBytes += n
+		n, err := d.transfer(mem, req.data, off, true)
+		d.stats.writes.Add(1)
+		d.stats.writeBytes.Add(n)
 		if err != nil {
 			return StatusIOErr, 0, err
 		}
 		return StatusOK, 0, nil
 	case TypeFlush:
-		d.stats.Flushes++
+		d.stats.flushes.Add(1)
 		if err := unix.Fdatasync(d.fd); err != nil {
 			return StatusIOErr, 0, fmt.Errorf("fdatasync: %w", err)
 		}
 		return StatusOK, 0, nil
 	case TypeGetID:
-		w := virtio.NewWriter(d.mem, &virtio.Chain{Descs: req.data})
+		w := virtio.NewWriter(mem, &virtio.Chain{Descs: req.data})
 		_, _ = w.Write(d.id[:]) // a shorter buffer gets a prefix
 		return StatusOK, uint64(w.Written()), nil
 	}
@@ -87,8 +88,8 @@ func (d *Device) execute(req *request) (byte, uint64, error) {
 // transfer moves the data buffers to or from the file at off with
 // preadv/pwritev directly on guest RAM, and returns the bytes moved. Partial
 // transfers and EINTR are resumed; hitting end of file is an error.
-func (d *Device) transfer(data []virtio.Desc, off int64, write bool) (uint64, error) {
-	iovs, err := virtio.Slices(d.mem, data)
+func (d *Device) transfer(mem *memory.Memory, data []virtio.Desc, off int64, write bool) (uint64, error) {
+	iovs, err := virtio.Slices(mem, data)
 	if err != nil {
 		return 0, err
 	}

@@ -111,26 +111,11 @@ func CheckTX(h Header, frameLen int, acked uint64) (Header, error) {
 		}
 	}
 	gso := h.GSOType &^ GSOECN
-	var need uint64
-	switch gso {
-	case GSONone:
-		if h.GSOType&GSOECN != 0 {
-			return h, fmt.Errorf("%w: ECN without GSO", ErrBadHeader)
-		}
-	case GSOTCPv4:
-		need = FeatureHostTSO4
-	case GSOTCPv6:
-		need = FeatureHostTSO6
-	case GSOUDP:
-		need = FeatureHostUFO
-	default:
-		return h, fmt.Errorf("%w: gso_type %#x", ErrBadHeader, h.GSOType)
+	if gso == GSONone && h.GSOType&GSOECN != 0 {
+		return h, fmt.Errorf("%w: ECN without GSO", ErrBadHeader)
 	}
-	if h.GSOType&GSOECN != 0 {
-		need |= FeatureHostECN
-	}
-	if acked&need != need {
-		return h, fmt.Errorf("%w: gso_type %#x not negotiated", ErrBadHeader, h.GSOType)
+	if err := gsoAllowed(h.GSOType, acked, true); err != nil {
+		return h, err
 	}
 	if gso != GSONone && (h.GSOSize == 0 || h.Flags&HdrFNeedsCsum == 0) {
 		return h, fmt.Errorf("%w: GSO needs gso_size and NEEDS_CSUM", ErrBadHeader)
@@ -151,24 +136,39 @@ func CheckRX(h Header, acked uint64) (Header, error) {
 		h.Flags = 0
 	}
 	h.Flags &= HdrFNeedsCsum | HdrFDataValid
-	var need uint64
-	switch h.GSOType &^ GSOECN {
-	case GSONone:
-	case GSOTCPv4:
-		need = FeatureGuestTSO4
-	case GSOTCPv6:
-		need = FeatureGuestTSO6
-	case GSOUDP:
-		need = FeatureGuestUFO
-	default:
-		return h, fmt.Errorf("%w: gso_type %#x from the tap", ErrBadHeader, h.GSOType)
-	}
-	if h.GSOType&GSOECN != 0 {
-		need |= FeatureGuestECN
-	}
-	if acked&need != need {
-		return h, fmt.Errorf("%w: gso_type %#x not negotiated", ErrBadHeader, h.GSOType)
+	if err := gsoAllowed(h.GSOType, acked, false); err != nil {
+		return h, err
 	}
 	h.NumBuffers = 1
 	return h, nil
+}
+
+// gsoAllowed checks a header's gso_type against the negotiated features:
+// the HOST_* offloads for frames the driver sends (tx), the GUEST_* ones
+// for frames it receives (virtio 1.2 §5.1.6.2, §5.1.6.3).
+func gsoAllowed(gsoType uint8, acked uint64, tx bool) error {
+	var host, guest uint64
+	switch gsoType &^ GSOECN {
+	case GSONone:
+		return nil
+	case GSOTCPv4:
+		host, guest = FeatureHostTSO4, FeatureGuestTSO4
+	case GSOTCPv6:
+		host, guest = FeatureHostTSO6, FeatureGuestTSO6
+	case GSOUDP:
+		host, guest = FeatureHostUFO, FeatureGuestUFO
+	default:
+		return fmt.Errorf("%w: gso_type %#x", ErrBadHeader, gsoType)
+	}
+	if gsoType&GSOECN != 0 {
+		host, guest = host|FeatureHostECN, guest|FeatureGuestECN
+	}
+	need := guest
+	if tx {
+		need = host
+	}
+	if acked&need != need {
+		return fmt.Errorf("%w: gso_type %#x not negotiated", ErrBadHeader, gsoType)
+	}
+	return nil
 }

@@ -124,17 +124,7 @@ func (x *rig) hostWrite(h Header, f []byte) {
 // waitNotify waits for a used-buffer notification on queue q.
 func (x *rig) waitNotify(q int) {
 	x.t.Helper()
-	deadline := time.After(waitTime)
-	for {
-		select {
-		case got := <-x.n.C():
-			if got == q {
-				return
-			}
-		case <-deadline:
-			x.t.Fatalf("no notification on queue %d", q)
-		}
-	}
+	waitQueue(x.t, x.n, q, x.dev)
 }
 
 func TestTransmit(t *testing.T) {

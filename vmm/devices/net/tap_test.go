@@ -126,21 +126,14 @@ func TestRealTap(t *testing.T) {
 	if got := readPacket(t, nt.pkt, 'G'); !bytes.Equal(got, out) {
 		t.Fatalf("host saw %x, want %x", got, out)
 	}
+	waitQueue(t, n, TxQueue, dev)
 
 	// Host -> guest.
 	in := frame(80, 'H')
 	if err := unix.Sendto(int(rawFd(t, nt.pkt)), in, 0, &unix.SockaddrLinklayer{Ifindex: nt.ifindex, Halen: 6, Addr: [8]byte{2, 0, 0, 0, 0, 1}}); err != nil {
 		t.Fatalf("send on tap: %v", err)
 	}
-	deadline := time.After(waitTime)
-	for done := false; !done; {
-		select {
-		case q := <-n.C():
-			done = q == RxQueue
-		case <-deadline:
-			t.Fatalf("frame from the host never reached the guest; counters %+v", dev.Counters())
-		}
-	}
+	waitQueue(t, n, RxQueue, dev)
 	if _, ln := rx.Used(0); ln != HeaderLen+80 || !bytes.Equal(g.Bytes(rbuf.Addr+HeaderLen, 80), in) {
 		t.Fatalf("guest got %d bytes: %x", ln, g.Bytes(rbuf.Addr, 40))
 	}
@@ -174,6 +167,22 @@ func readPacket(t *testing.T, f *os.File, tag byte) []byte {
 		}
 		if n > 0 && b[n-1] == tag {
 			return b[:n]
+		}
+	}
+}
+
+// waitQueue waits for a used-buffer notification on queue q.
+func waitQueue(t *testing.T, n *virtiotest.Notifier, q int, dev *Device) {
+	t.Helper()
+	deadline := time.After(waitTime)
+	for {
+		select {
+		case got := <-n.C():
+			if got == q {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no notification on queue %d; counters %+v", q, dev.Counters())
 		}
 	}
 }
