@@ -1,0 +1,199 @@
+package control
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// VM is what the control server drives; vmm/vm implements it.
+type VM interface {
+	// Stop stops the VM. With force false it asks the guest to shut down
+	// (ACPI power button or Ctrl-Alt-Del) and waits until the VM has
+	// stopped or ctx is done, returning ctx.Err() in that case. With force
+	// true it stops the vCPUs at once and returns when they have stopped.
+	Stop(ctx context.Context, force bool) error
+	// Pause stops the vCPUs without stopping the VM.
+	Pause() error
+	// Resume restarts paused vCPUs.
+	Resume() error
+	// Status describes the VM.
+	Status() Status
+	// Console returns up to max bytes of console output from absolute
+	// offset and the offset to ask for next (ring.Buffer.Read semantics).
+	Console(offset int64, max int) ([]byte, int64)
+	// Counters returns the per-device counters.
+	Counters() map[string]uint64
+}
+
+// MaxConns is the most connections a server serves at once; more are
+// closed on accept.
+const MaxConns = 16
+
+// writeTimeout bounds writing one response to a slow client.
+const writeTimeout = 10 * time.Second
+
+// Server serves the control protocol for one VM.
+type Server struct {
+	vm VM
+	// sem limits concurrent connections.
+	sem chan struct{}
+	wg  sync.WaitGroup
+	// mu guards the fields below.
+	mu        sync.Mutex
+	listeners map[net.Listener]bool
+	conns     map[net.Conn]bool
+	closed    bool
+}
+
+// NewServer returns a server for vm.
+func NewServer(vm VM) *Server {
+	return &Server{
+		vm:        vm,
+		sem:       make(chan struct{}, MaxConns),
+		listeners: map[net.Listener]bool{},
+		conns:     map[net.Conn]bool{},
+	}
+}
+
+// Listen creates a unix socket at path, replacing a stale one, readable and
+// writable by its owner only.
+func Listen(path string) (net.Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale control socket: %w", err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("chmod control socket: %w", err)
+	}
+	return l, nil
+}
+
+// Serve accepts connections on l until l or the server is closed; it then
+// returns nil. Each connection is served on its own goroutine.
+func (s *Server) Serve(l net.Listener) error {
+	if !s.track(l, nil) {
+		l.Close()
+		return nil
+	}
+	defer s.untrack(l, nil)
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("accept control connection: %w", err)
+		}
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			c.Close() // too many connections
+			continue
+		}
+		if !s.track(nil, c) {
+			c.Close()
+			<-s.sem
+			return nil
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.sem }()
+			defer s.untrack(nil, c)
+			s.serveConn(c)
+		}()
+	}
+}
+
+// track records a listener or connection; it reports false once closed.
+func (s *Server) track(l net.Listener, c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if l != nil {
+		s.listeners[l] = true
+	}
+	if c != nil {
+		s.conns[c] = true
+	}
+	return true
+}
+
+// untrack forgets and closes a listener or connection.
+func (s *Server) untrack(l net.Listener, c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l != nil {
+		delete(s.listeners, l)
+	}
+	if c != nil {
+		delete(s.conns, c)
+		c.Close()
+	}
+}
+
+// Close closes every listener and connection and waits for the
+// connection goroutines to finish. A request in flight (such as a graceful
+// stop) finishes first.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// serveConn answers requests on c until it closes or misbehaves.
+func (s *Server) serveConn(c net.Conn) {
+	r := bufio.NewReaderSize(c, MaxLine)
+	enc := json.NewEncoder(c)
+	for {
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			c.SetWriteDeadline(time.Now().Add(writeTimeout))
+			enc.Encode(Response{Error: fmt.Sprintf("request line longer than %d bytes", MaxLine)})
+			return
+		}
+		if err != nil {
+			if len(line) > 0 && errors.Is(err, io.EOF) {
+				s.reply(c, enc, line) // last line without a newline
+			}
+			return
+		}
+		if !s.reply(c, enc, line) {
+			return
+		}
+	}
+}
+
+// reply handles one line and writes the response; it reports whether the
+// write succeeded.
+func (s *Server) reply(c net.Conn, enc *json.Encoder, line []byte) bool {
+	resp := s.Handle(context.Background(), line)
+	c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return enc.Encode(resp) == nil
+}
