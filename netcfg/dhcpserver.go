@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -114,37 +115,28 @@ func (lt *LeaseTable) Reply(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
 
 // DHCPServer is the DHCP server of one network, bound to its bridge.
 type DHCPServer struct {
-	srv  *server4.Server
-	done chan error
-	// Logf, if set before Serve starts, receives one line per reply error.
-	logf func(format string, args ...any)
+	network string
+	table   atomic.Pointer[LeaseTable]
+	srv     *server4.Server
+	done    chan error
+	logf    func(format string, args ...any)
 }
 
 // ServeDHCP starts a DHCP server on the bridge of the named network, in the
 // Host's namespace, with the leases of st. The socket is bound to the
 // bridge (SO_BINDTODEVICE), so it never answers on another interface.
-// Reconcile must have created the bridge. Close stops it.
+// Reconcile must have created the bridge. logf (may be nil) receives
+// errors sending replies. Close stops the server.
 func (h *Host) ServeDHCP(st State, network string, logf func(format string, args ...any)) (*DHCPServer, error) {
 	lt, err := NewLeaseTable(st, network)
 	if err != nil {
 		return nil, err
 	}
-	s := &DHCPServer{done: make(chan error, 1), logf: logf}
-	handler := func(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
-		reply, err := lt.Reply(m)
-		if errors.Is(err, errIgnore) {
-			return
-		}
-		if err == nil {
-			_, err = conn.WriteTo(reply.ToBytes(), peer)
-		}
-		if err != nil && s.logf != nil {
-			s.logf("dhcp %s: reply to %s: %v", network, m.ClientHWAddr, err)
-		}
-	}
+	s := &DHCPServer{network: network, done: make(chan error, 1), logf: logf}
+	s.table.Store(lt)
 	err = h.Do(func() error {
 		var err error
-		s.srv, err = server4.NewServer(lt.network.Bridge(), nil, handler)
+		s.srv, err = server4.NewServer(lt.network.Bridge(), nil, s.handle)
 		return err
 	})
 	if err != nil {
@@ -154,11 +146,98 @@ func (h *Host) ServeDHCP(st State, network string, logf func(format string, args
 	return s, nil
 }
 
+func (s *DHCPServer) handle(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
+	reply, err := s.table.Load().Reply(m)
+	if errors.Is(err, errIgnore) {
+		return
+	}
+	if err == nil {
+		_, err = conn.WriteTo(reply.ToBytes(), peer)
+	}
+	if err != nil && s.logf != nil {
+		s.logf("dhcp %s: reply to %s: %v", s.network, m.ClientHWAddr, err)
+	}
+}
+
+// Update replaces the server's leases with those of st, at once and
+// without dropping requests in flight.
+func (s *DHCPServer) Update(st State) error {
+	lt, err := NewLeaseTable(st, s.network)
+	if err != nil {
+		return err
+	}
+	if lt.network.Index != s.table.Load().network.Index {
+		return fmt.Errorf("dhcp %s: network index changed, restart the server", s.network)
+	}
+	s.table.Store(lt)
+	return nil
+}
+
 // Close stops the server and waits for it.
 func (s *DHCPServer) Close() error {
 	err := s.srv.Close()
-	if serr := <-s.done; serr != nil && !strings.Contains(serr.Error(), "closed") {
+	if serr := <-s.done; serr != nil && !errors.Is(serr, net.ErrClosed) {
 		return serr
 	}
 	return err
+}
+
+// DHCP runs one DHCPServer per network of the State it was last given.
+type DHCP struct {
+	h    *Host
+	logf func(format string, args ...any)
+
+	mu      sync.Mutex
+	servers map[string]*DHCPServer // guarded by mu; network name → server
+}
+
+// NewDHCP returns a DHCP manager for the Host's namespace; call Update
+// after each Reconcile.
+func (h *Host) NewDHCP(logf func(format string, args ...any)) *DHCP {
+	return &DHCP{h: h, logf: logf, servers: map[string]*DHCPServer{}}
+}
+
+// Update starts servers for new networks, stops those of removed networks
+// (or whose index changed) and swaps the leases of the others.
+func (d *DHCP) Update(st State) error {
+	ix, err := st.index()
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for name, s := range d.servers {
+		n, ok := ix.nets[name]
+		if ok && n.Index == s.table.Load().network.Index {
+			errs = append(errs, s.Update(st))
+			continue
+		}
+		errs = append(errs, s.Close())
+		delete(d.servers, name)
+	}
+	for _, n := range st.Networks {
+		if d.servers[n.Name] != nil {
+			continue
+		}
+		s, err := d.h.ServeDHCP(st, n.Name, d.logf)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.servers[n.Name] = s
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops every server.
+func (d *DHCP) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for name, s := range d.servers {
+		errs = append(errs, s.Close())
+		delete(d.servers, name)
+	}
+	return errors.Join(errs...)
 }

@@ -46,6 +46,9 @@ func (h *Host) reconcileLinks(ctx context.Context, ix *index, ch *Changes) error
 			return err
 		}
 	}
+	if err := h.detachStrangers(ix, byName, want, ch); err != nil {
+		return err
+	}
 	// Taps first: deleting a bridge detaches its ports, it does not delete them.
 	for _, prefix := range []string{TapPrefix, BridgePrefix} {
 		for name, l := range byName {
@@ -58,6 +61,28 @@ func (h *Host) reconcileLinks(ctx context.Context, ix *index, ch *Changes) error
 		}
 	}
 	return h.reconcilePublicAddrs(ix, byName[ix.st.Uplink.Name], ch)
+}
+
+// detachStrangers takes every port that no NIC wants off Ironvisor's
+// bridges: frames from a port outside the anti-spoofing sets would not be
+// checked (the bridge family here cannot match the bridge a port is on).
+func (h *Host) detachStrangers(ix *index, byName map[string]netlink.Link, want map[string]bool, ch *Changes) error {
+	ours := map[int]bool{}
+	for _, n := range ix.st.Networks {
+		if br := byName[n.Bridge()]; br != nil {
+			ours[br.Attrs().Index] = true
+		}
+	}
+	for name, l := range byName {
+		if want[name] || !ours[l.Attrs().MasterIndex] {
+			continue
+		}
+		if err := h.nl.LinkSetNoMaster(l); err != nil {
+			return fmt.Errorf("detach %s from its bridge: %w", name, err)
+		}
+		*ch = append(*ch, "detach "+name)
+	}
+	return nil
 }
 
 func mtuOf(m int) int {
