@@ -21,6 +21,7 @@ var commands = map[string]command{
 	"init":    {"boot the appliance as PID 1 (see init --help)", runInit},
 	"serve":   {"run the appliance API as a service on an existing host", runServe},
 	"version": {"print the version", runVersion},
+	"vmm":     {"run one virtual machine in the foreground (vmm run ...)", runVMM},
 }
 
 func main() {

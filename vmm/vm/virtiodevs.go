@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/ironvisor/ironvisor/vmm/devices/blk"
+	"github.com/ironvisor/ironvisor/vmm/devices/net"
+	"github.com/ironvisor/ironvisor/vmm/devices/rng"
 	"github.com/ironvisor/ironvisor/vmm/virtio"
 )
 
@@ -22,8 +24,18 @@ func (v *VM) virtioDevices() ([]virtio.Device, error) {
 		}
 		devs = append(devs, dev)
 	}
-	if len(v.cfg.Taps) > 0 {
-		return nil, fmt.Errorf("virtio-net is not wired into the VMM yet (vmm/devices/net)")
+	for i, t := range v.cfg.Taps {
+		if t.File == nil {
+			return nil, fmt.Errorf("tap %d (%s): no open file", i, t.Name)
+		}
+		dev, err := net.New(t.File, net.Options{MAC: t.MAC, Logger: v.log})
+		if err != nil {
+			return nil, fmt.Errorf("tap %d (%s): %w", i, t.Name, err)
+		}
+		devs = append(devs, dev)
+	}
+	if !v.cfg.NoRNG {
+		devs = append(devs, rng.New())
 	}
 	return devs, nil
 }

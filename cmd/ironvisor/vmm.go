@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ironvisor/ironvisor/vmm/vm"
+)
+
+// runVMM dispatches `ironvisor vmm SUBCOMMAND`.
+func runVMM(args []string) int {
+	if len(args) == 0 || args[0] != "run" {
+		fmt.Fprintln(os.Stderr, "usage: ironvisor vmm run --kernel K [--initrd I] [--cmdline ...] [--mem 256M] [--cpus N] [--disk PATH[,ro]]... [--tap NAME[,mac=..]]... [--console-log PATH]")
+		return vm.ExitUsage
+	}
+	return runVMMRun(args[1:])
+}
+
+// vmmFlags are the parsed flags of `ironvisor vmm run`.
+type vmmFlags struct {
+	kernel, initrd, cmdline string
+	mem                     string
+	cpus                    int
+	disks, taps             listFlag
+	consoleLog              string
+	pvmGuest                bool
+	stopTimeout             time.Duration
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+// String joins the values.
+func (l *listFlag) String() string { return strings.Join(*l, " ") }
+
+// Set appends one value.
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// parseVMMFlags parses the flags of `vmm run`.
+func parseVMMFlags(args []string) (vmmFlags, error) {
+	var f vmmFlags
+	fs := flag.NewFlagSet("vmm run", flag.ContinueOnError)
+	fs.StringVar(&f.kernel, "kernel", "", "guest kernel: bzImage or PVH ELF (required)")
+	fs.StringVar(&f.initrd, "initrd", "", "initial ramdisk")
+	fs.StringVar(&f.cmdline, "cmdline", "console=ttyS0", "kernel command line")
+	fs.StringVar(&f.mem, "mem", "256M", "guest RAM (K, M, G suffixes)")
+	fs.IntVar(&f.cpus, "cpus", 1, "number of vCPUs")
+	fs.Var(&f.disks, "disk", "virtio-blk disk PATH[,ro] (repeatable)")
+	fs.Var(&f.taps, "tap", "virtio-net on tap NAME[,mac=xx:xx:xx:xx:xx:xx] (repeatable)")
+	fs.StringVar(&f.consoleLog, "console-log", "", "write the serial console here instead of stdout")
+	fs.BoolVar(&f.pvmGuest, "pvm-guest", false, "the 64-bit kernel is built as a PVM guest")
+	fs.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "after SIGTERM, how long the guest has to shut down before a forced stop")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() != 0 {
+		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if f.kernel == "" {
+		return f, errors.New("--kernel is required")
+	}
+	return f, nil
+}
+
+// parseSize parses a byte count with an optional K, M or G suffix (powers
+// of 1024).
+func parseSize(s string) (uint64, error) {
+	mult := uint64(1)
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "K")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "G")
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: %w", s, err)
+	}
+	if n > ^uint64(0)/mult {
+		return 0, fmt.Errorf("size %q overflows", s)
+	}
+	return n * mult, nil
+}
+
+// parseDisk parses PATH[,ro].
+func parseDisk(s string) (path string, ro bool, err error) {
+	path, opt, _ := strings.Cut(s, ",")
+	switch opt {
+	case "":
+	case "ro":
+		ro = true
+	default:
+		return "", false, fmt.Errorf("disk %q: unknown option %q", s, opt)
+	}
+	if path == "" {
+		return "", false, fmt.Errorf("disk %q: empty path", s)
+	}
+	return path, ro, nil
+}
+
+// runVMMRun is `ironvisor vmm run`: build one VM from flags, run it in the
+// foreground and exit with the code that says how it ended.
+func runVMMRun(args []string) int {
+	f, err := parseVMMFlags(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ironvisor vmm run: %v\n", err)
+		return vm.ExitUsage
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg, closeAll, err := vmmConfig(f, log)
+	defer closeAll()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ironvisor vmm run: %v\n", err)
+		return vm.ExitVMMError
+	}
+	start := time.Now()
+	m, err := vm.New(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ironvisor vmm run: %v\n", err)
+		return vm.ExitVMMError
+	}
+	defer m.Close()
+	log.Info("vm built", "after", time.Since(start))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go stopOnSignals(m, cancel, f.stopTimeout, log)
+	res := m.Run(ctx)
+	msg := fmt.Sprintf("ironvisor vmm run: %s (exit %d)", res.Reason, res.Code)
+	if res.Err != nil {
+		msg += ": " + res.Err.Error()
+	}
+	fmt.Fprintln(os.Stderr, msg)
+	return res.Code
+}
+
+// vmmConfig turns flags into a VM config, opening the files it names. The
+// returned function closes them.
+func vmmConfig(f vmmFlags, log *slog.Logger) (vm.Config, func(), error) {
+	var closers []io.Closer
+	closeAll := func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}
+	cfg := vm.Config{Cmdline: f.cmdline, CPUs: f.cpus, PVMGuest: f.pvmGuest, Log: log, Console: os.Stdout}
+	var err error
+	if cfg.MemSize, err = parseSize(f.mem); err != nil {
+		return cfg, closeAll, err
+	}
+	if cfg.Kernel, err = os.ReadFile(f.kernel); err != nil {
+		return cfg, closeAll, fmt.Errorf("read kernel: %w", err)
+	}
+	if f.initrd != "" {
+		if cfg.Initrd, err = os.ReadFile(f.initrd); err != nil {
+			return cfg, closeAll, fmt.Errorf("read initrd: %w", err)
+		}
+	}
+	for _, d := range f.disks {
+		path, ro, err := parseDisk(d)
+		if err != nil {
+			return cfg, closeAll, err
+		}
+		mode := os.O_RDWR
+		if ro {
+			mode = os.O_RDONLY
+		}
+		file, err := os.OpenFile(path, mode, 0)
+		if err != nil {
+			return cfg, closeAll, fmt.Errorf("open disk: %w", err)
+		}
+		closers = append(closers, file)
+		cfg.Disks = append(cfg.Disks, vm.Disk{File: file, Path: path, ReadOnly: ro})
+	}
+	for _, t := range f.taps {
+		tap, err := openTapFlag(t)
+		if err != nil {
+			return cfg, closeAll, err
+		}
+		closers = append(closers, tap.File)
+		cfg.Taps = append(cfg.Taps, tap)
+	}
+	if f.consoleLog != "" {
+		file, err := os.OpenFile(f.consoleLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		if err != nil {
+			return cfg, closeAll, fmt.Errorf("open console log: %w", err)
+		}
+		closers = append(closers, file)
+		cfg.Console = file
+	}
+	return cfg, closeAll, nil
+}
+
+// stopOnSignals turns SIGTERM and SIGINT into a graceful stop (Ctrl-Alt-Del
+// to the guest), forced after timeout or on a second signal.
+func stopOnSignals(m *vm.VM, force context.CancelFunc, timeout time.Duration, log *slog.Logger) {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	select {
+	case <-sig:
+	case <-m.Done():
+		return
+	}
+	if err := m.RequestShutdown(); err != nil {
+		log.Warn("graceful stop", "err", err)
+		force()
+		return
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-sig:
+	case <-t.C:
+	case <-m.Done():
+		return
+	}
+	force()
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ironvisor/ironvisor/vmm/vm"
+)
+
+// parseTap parses NAME[,mac=xx:xx:xx:xx:xx:xx].
+func parseTap(s string) (name string, mac [6]byte, err error) {
+	name, opts, _ := strings.Cut(s, ",")
+	if name == "" || len(name) >= unix.IFNAMSIZ {
+		return "", mac, fmt.Errorf("tap %q: bad interface name", s)
+	}
+	if opts == "" {
+		return name, mac, nil
+	}
+	v, ok := strings.CutPrefix(opts, "mac=")
+	if !ok {
+		return "", mac, fmt.Errorf("tap %q: unknown option %q", s, opts)
+	}
+	hw, err := net.ParseMAC(v)
+	if err != nil || len(hw) != 6 {
+		return "", mac, fmt.Errorf("tap %q: bad MAC %q", s, v)
+	}
+	if hw[0]&1 != 0 {
+		return "", mac, fmt.Errorf("tap %q: MAC %s is multicast", s, v)
+	}
+	copy(mac[:], hw)
+	return name, mac, nil
+}
+
+// openTapFlag attaches to the tap named by a --tap flag (creating it if it
+// does not exist) with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR, non-blocking so that
+// the virtio-net device can poll it (Documentation/networking/tuntap.rst).
+func openTapFlag(s string) (vm.Tap, error) {
+	name, mac, err := parseTap(s)
+	if err != nil {
+		return vm.Tap{}, err
+	}
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return vm.Tap{}, fmt.Errorf("tap %s: open /dev/net/tun: %w", name, err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return vm.Tap{}, fmt.Errorf("tap %s: %w", name, err)
+	}
+	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return vm.Tap{}, fmt.Errorf("tap %s: TUNSETIFF: %w", name, err)
+	}
+	return vm.Tap{File: os.NewFile(uintptr(fd), "tap-"+name), Name: name, MAC: mac}, nil
+}

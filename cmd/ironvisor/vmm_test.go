@@ -1,0 +1,58 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/ironvisor/ironvisor/vmm/vm"
+)
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]uint64{"256M": 256 << 20, "1G": 1 << 30, "512K": 512 << 10, "4096": 4096} {
+		got, err := parseSize(in)
+		if err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "M", "-1M", "1T", "99999999999999999999G", "17179869184G"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) accepted", in)
+		}
+	}
+}
+
+func TestParseDisk(t *testing.T) {
+	if p, ro, err := parseDisk("/a.img,ro"); err != nil || p != "/a.img" || !ro {
+		t.Errorf("ro disk: %q %v %v", p, ro, err)
+	}
+	if p, ro, err := parseDisk("/b.img"); err != nil || p != "/b.img" || ro {
+		t.Errorf("rw disk: %q %v %v", p, ro, err)
+	}
+	for _, in := range []string{",ro", "/c.img,rw", "/d.img,ro,x"} {
+		if _, _, err := parseDisk(in); err == nil {
+			t.Errorf("parseDisk(%q) accepted", in)
+		}
+	}
+}
+
+func TestParseTap(t *testing.T) {
+	name, mac, err := parseTap("tap0,mac=02:00:00:00:00:01")
+	if err != nil || name != "tap0" || mac != [6]byte{2, 0, 0, 0, 0, 1} {
+		t.Errorf("parseTap: %q %x %v", name, mac, err)
+	}
+	for _, in := range []string{"", "averyveryverylongname0", "tap0,mac=zz", "tap0,mac=01:00:5e:00:00:01", "tap0,mtu=1"} {
+		if _, _, err := parseTap(in); err == nil {
+			t.Errorf("parseTap(%q) accepted", in)
+		}
+	}
+}
+
+func TestVMMUsageExitCode(t *testing.T) {
+	for _, args := range [][]string{nil, {"bogus"}, {"run"}, {"run", "--kernel"}, {"run", "--kernel", "k", "extra"}, {"run", "--nope"}} {
+		if code := runVMM(args); code != vm.ExitUsage {
+			t.Errorf("runVMM(%q) = %d, want %d", args, code, vm.ExitUsage)
+		}
+	}
+	if code := runVMM([]string{"run", "--kernel", "/nonexistent/kernel"}); code != vm.ExitVMMError {
+		t.Errorf("missing kernel file: exit %d, want %d", code, vm.ExitVMMError)
+	}
+}
