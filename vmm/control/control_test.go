@@ -29,10 +29,11 @@ type fakeVM struct {
 	graceful  bool   // the guest honours a graceful stop
 	stopCalls []bool // force argument of each Stop
 	panicOn   string
+	stopped   chan struct{} // closed by the first successful Stop
 }
 
 func newFakeVM() *fakeVM {
-	return &fakeVM{console: ring.New(64), state: "running", graceful: true}
+	return &fakeVM{console: ring.New(64), state: "running", graceful: true, stopped: make(chan struct{})}
 }
 
 func (v *fakeVM) Stop(ctx context.Context, force bool) error {
@@ -44,7 +45,12 @@ func (v *fakeVM) Stop(ctx context.Context, force bool) error {
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	v.setState("stopped")
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.state != "stopped" {
+		v.state = "stopped"
+		close(v.stopped)
+	}
 	return nil
 }
 

@@ -80,6 +80,25 @@ func Listen(path string) (net.Listener, error) {
 	return l, nil
 }
 
+// ListenFile creates the control socket at path like Listen and returns
+// it as a file to hand to a jailed VMM (jail.Files.Control). The socket
+// file stays when the returned file is closed; the caller removes it.
+func ListenFile(path string) (*os.File, error) {
+	l, err := Listen(path)
+	if err != nil {
+		return nil, err
+	}
+	ul := l.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	f, err := ul.File()
+	ul.Close()
+	if err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("control socket file: %w", err)
+	}
+	return f, nil
+}
+
 // Serve accepts connections on l until l or the server is closed; it then
 // returns nil. Each connection is served on its own goroutine.
 func (s *Server) Serve(l net.Listener) error {
