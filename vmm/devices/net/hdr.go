@@ -111,9 +111,6 @@ func CheckTX(h Header, frameLen int, acked uint64) (Header, error) {
 		}
 	}
 	gso := h.GSOType &^ GSOECN
-	if gso == GSONone && h.GSOType&GSOECN != 0 {
-		return h, fmt.Errorf("%w: ECN without GSO", ErrBadHeader)
-	}
 	if err := gsoAllowed(h.GSOType, acked, true); err != nil {
 		return h, err
 	}
@@ -150,6 +147,9 @@ func gsoAllowed(gsoType uint8, acked uint64, tx bool) error {
 	var host, guest uint64
 	switch gsoType &^ GSOECN {
 	case GSONone:
+		if gsoType&GSOECN != 0 {
+			return fmt.Errorf("%w: ECN without GSO", ErrBadHeader)
+		}
 		return nil
 	case GSOTCPv4:
 		host, guest = FeatureHostTSO4, FeatureGuestTSO4

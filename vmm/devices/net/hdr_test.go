@@ -83,6 +83,7 @@ func TestCheckRX(t *testing.T) {
 		{"ufo", Header{Flags: 1, GSOType: GSOUDP}, gc | FeatureGuestUFO, true, 1},
 		{"ecn not negotiated", Header{Flags: 1, GSOType: GSOTCPv4 | GSOECN}, gc | FeatureGuestTSO4, false, 0},
 		{"unknown gso", Header{GSOType: 7}, gc, false, 0},
+		{"ecn without gso", Header{GSOType: GSOECN}, gc | FeatureGuestECN, false, 0},
 	} {
 		h, err := CheckRX(tc.h, tc.acked)
 		if (err == nil) != tc.ok {
