@@ -74,8 +74,8 @@ func (h *Host) detachStrangers(ix *index, byName map[string]netlink.Link, want m
 		}
 	}
 	for name, l := range byName {
-		if want[name] || !ours[l.Attrs().MasterIndex] {
-			continue
+		if want[name] || !ours[l.Attrs().MasterIndex] || strings.HasPrefix(name, TapPrefix) {
+			continue // stale taps are deleted below
 		}
 		if err := h.nl.LinkSetNoMaster(l); err != nil {
 			return fmt.Errorf("detach %s from its bridge: %w", name, err)
@@ -189,8 +189,15 @@ func (h *Host) ensurePort(c *NIC, name string, l, br netlink.Link, ch *Changes) 
 	if l == nil && c.HostIfName != "" {
 		return fmt.Errorf("nic %s/%s: host interface %s does not exist", c.Instance, c.Network, name)
 	}
+	if t, ok := l.(*netlink.Tuntap); ok && c.HostIfName == "" && t.Owner != c.Owner {
+		if err := h.nl.LinkDel(l); err != nil {
+			return fmt.Errorf("delete tap %s with owner %d: %w", name, t.Owner, err)
+		}
+		*ch = append(*ch, "delete tap "+name+" (owner changed)")
+		l = nil
+	}
 	if l == nil {
-		tap := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: br.Attrs().MTU},
+		tap := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: br.Attrs().MTU}, Owner: c.Owner,
 			Mode: netlink.TUNTAP_MODE_TAP, Flags: netlink.TUNTAP_NO_PI | netlink.TUNTAP_VNET_HDR}
 		// TUNSETIFF creates the tap in the calling thread's namespace.
 		if err := h.Do(func() error { return h.nl.LinkAdd(tap) }); err != nil {

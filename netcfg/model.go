@@ -84,6 +84,10 @@ type NIC struct {
 	MAC string     `json:"mac"`
 	// Groups are security group names (same tenant); at least one.
 	Groups []string `json:"groups"`
+	// Owner is the uid allowed to attach to the tap (TUNSETOWNER), for a
+	// VMM that runs unprivileged; 0 means root. A tap with another owner
+	// is recreated.
+	Owner uint32 `json:"owner,omitempty"`
 	// HostIfName, when set, names an existing host-side interface (a veth in
 	// tests) that Reconcile attaches instead of creating a tap. Reconcile
 	// never creates or deletes it.

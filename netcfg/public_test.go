@@ -127,6 +127,17 @@ func TestReconcileRemovesLeftovers(t *testing.T) {
 			t.Fatalf("tap %s: %v", name, err)
 		}
 	}
+	// The VMM's uid changes: the tap is recreated with the new owner, once.
+	st.NICs[0].Owner = 1234
+	if ch := l.reconcile(t, st); len(ch) < 2 {
+		t.Fatalf("owner change: %v", ch)
+	}
+	if tap, err := l.nl.LinkByName("ivtap-1-2"); err != nil || tap.(*netlink.Tuntap).Owner != 1234 {
+		t.Fatalf("tap owner: %+v %v", tap, err)
+	}
+	if ch := l.reconcile(t, st); len(ch) != 0 {
+		t.Fatalf("after owner change: %v", ch)
+	}
 	simulateCrash(t, l)
 	// The appliance restarts with a smaller state.
 	small := st
