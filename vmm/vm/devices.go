@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/ironvisor/ironvisor/vmm/boot"
+	"github.com/ironvisor/ironvisor/vmm/devices/cmos"
 	"github.com/ironvisor/ironvisor/vmm/devices/i8042"
 	"github.com/ironvisor/ironvisor/vmm/devices/serial"
 	"github.com/ironvisor/ironvisor/vmm/ring"
@@ -30,6 +31,9 @@ func (v *VM) addDevices() error {
 	}
 	v.kbd = i8042.New(kbdIRQ, func() { v.finish(ExitReset, "guest reset through the i8042", nil) })
 	if err := v.pio.Add(i8042.Base, i8042.Size, v.kbd); err != nil {
+		return err
+	}
+	if err := v.pio.Add(cmos.Base, cmos.Size, cmos.New(nil)); err != nil {
 		return err
 	}
 	if err := v.addPM(); err != nil {

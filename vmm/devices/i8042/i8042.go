@@ -24,9 +24,10 @@ const (
 
 // Status register bits.
 const (
-	statOBF = 0x01 // output buffer full
-	statSYS = 0x04 // system flag: self test passed
-	statCMD = 0x08 // last write was to the command port
+	statOBF    = 0x01 // output buffer full
+	statSYS    = 0x04 // system flag: self test passed
+	statCMD    = 0x08 // last write was to the command port
+	statUnlock = 0x10 // keyboard not inhibited (no keylock)
 )
 
 // Controller commands (port 0x64).
@@ -46,6 +47,8 @@ const (
 	cmdPulseReset  = 0xfe
 
 	ctrKbdInt = 0x01 // controller command byte: keyboard interrupt enable
+	ctrKbdDis = 0x10 // keyboard clock disabled
+	ctrAuxDis = 0x20 // aux (mouse) clock disabled
 	ctrXlate  = 0x40
 
 	kbdAck   = 0xfa
@@ -82,7 +85,7 @@ type Controller struct {
 // New returns a controller that raises irq for keyboard data and calls
 // onReset (from the vCPU goroutine) when the guest pulses the reset line.
 func New(irq Interrupt, onReset func()) *Controller {
-	return &Controller{irq: irq, onReset: onReset, status: statSYS, ctr: ctrKbdInt | ctrXlate}
+	return &Controller{irq: irq, onReset: onReset, status: statSYS | statUnlock, ctr: ctrKbdInt | ctrXlate}
 }
 
 // Read handles a guest read at offset.
@@ -151,7 +154,14 @@ func (c *Controller) command(v uint8) (reset, raise bool) {
 		return false, c.push(0x01) // reset line high: running
 	case cmdPulseReset:
 		return true, false
-	case cmdKbdDisable, cmdKbdEnable, cmdAuxDisable, cmdAuxEnable:
+	case cmdKbdDisable:
+		c.ctr |= ctrKbdDis
+	case cmdKbdEnable:
+		c.ctr &^= ctrKbdDis
+	case cmdAuxDisable:
+		c.ctr |= ctrAuxDis
+	case cmdAuxEnable:
+		c.ctr &^= ctrAuxDis
 	}
 	return false, false
 }

@@ -104,3 +104,24 @@ func FuzzController(f *testing.F) {
 		}
 	})
 }
+
+// TestPortEnableBitsInCommandByte: Linux checks that disabling the AUX port
+// shows in the command byte, and warns about a keylock unless status bit 4
+// is set.
+func TestPortEnableBitsInCommandByte(t *testing.T) {
+	c := New(nil, nil)
+	if rd(c, offCmd)&statUnlock == 0 {
+		t.Fatal("keylock reported")
+	}
+	ctr := func() byte { c.Write(offCmd, []byte{cmdReadCTR}); return rd(c, offData) }
+	c.Write(offCmd, []byte{cmdAuxDisable})
+	c.Write(offCmd, []byte{cmdKbdDisable})
+	if v := ctr(); v&(ctrAuxDis|ctrKbdDis) != ctrAuxDis|ctrKbdDis {
+		t.Fatalf("CTR %#x after disabling both ports", v)
+	}
+	c.Write(offCmd, []byte{cmdAuxEnable})
+	c.Write(offCmd, []byte{cmdKbdEnable})
+	if v := ctr(); v&(ctrAuxDis|ctrKbdDis) != 0 {
+		t.Fatalf("CTR %#x after enabling both ports", v)
+	}
+}
