@@ -65,50 +65,76 @@ func (b *builder) buildBridge() error {
 	}
 	ch := b.chain(&nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(-300)})
-	arpSHA := []expr.Any{&expr.Payload{DestRegister: reg32x4, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 6}}
-	arpSPA := []expr.Any{&expr.Payload{DestRegister: reg32x4, Base: expr.PayloadBaseNetworkHeader, Offset: 14, Len: 4}}
-	ethSrc := []expr.Any{&expr.Payload{DestRegister: reg32x4, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6}}
-	ipSrc := []expr.Any{&expr.Payload{DestRegister: reg32x4, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4}}
-	chaddr := []expr.Any{&expr.Payload{DestRegister: reg32x4, Base: expr.PayloadBaseTransportHeader, Offset: dhcpChaddrOff, Len: 6}}
-	udp := l4proto(unix.IPPROTO_UDP)
 	rules := [][]expr.Any{
 		// Frames from anything but our taps are none of our business.
 		join(one(meta(expr.MetaKeyIIFNAME), lookup(s.taps, true)), one(verdict(expr.VerdictAccept))),
 		// Stamp the NIC's identity; inet chains and sockets read it.
 		one(meta(expr.MetaKeyIIFNAME), &expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: s.mark.Name, SetID: s.mark.ID},
 			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1}),
-		join(tapConcat(ethSrc, s.mac), drop(CounterSpoofMAC)),
-		join(etherType(ethARP), matchPayload(expr.PayloadBaseNetworkHeader, 0, expr.CmpOpNeq, arpEthIPv4), drop(CounterSpoofARP)),
-		join(etherType(ethARP), tapConcat(arpSHA, s.mac), drop(CounterSpoofARP)),
-		// An ARP probe (RFC 5227) has sender IP 0.0.0.0; anything else must be the NIC's own.
-		join(etherType(ethARP), matchPayload(expr.PayloadBaseNetworkHeader, 14, expr.CmpOpNeq, make([]byte, 4)),
-			tapConcat(arpSPA, s.ip), drop(CounterSpoofARP)),
-		join(etherType(ethARP), one(verdict(expr.VerdictAccept))),
-		join(etherType(ethIPv4), udp, portMatch(0, 67), drop(CounterRogueDHCP)),
-		join(etherType(ethIPv4), udp, portMatch(2, 67), tapConcat(chaddr, s.mac), drop(CounterDHCPChaddr)),
-		// DHCPDISCOVER/REQUEST before the guest has an address (RFC 2131 section 4.1).
-		join(etherType(ethIPv4), matchPayload(expr.PayloadBaseNetworkHeader, 12, expr.CmpOpEq, make([]byte, 4)),
-			udp, portMatch(0, 68), portMatch(2, 67), one(verdict(expr.VerdictAccept))),
-		join(etherType(ethIPv4), tapConcat(ipSrc, s.ip), drop(CounterSpoofIP)),
-		join(etherType(ethIPv4), one(verdict(expr.VerdictAccept))),
+		join(tapPair(loadAt(expr.PayloadBaseLLHeader, 6, 6), s.mac, false), drop(CounterSpoofMAC)),
+	}
+	// What follows only lets through what it has proven good: a frame too
+	// short for a check fails the check and falls to the final drop.
+	rules = append(rules, arpRules(s)...)
+	rules = append(rules, ipv4Rules(s)...)
+	rules = append(rules,
 		// Router advertisement: ICMPv6 type 134 (RFC 4861 section 4.2).
 		join(etherType(ethIPv6), l4proto(unix.IPPROTO_ICMPV6),
 			matchPayload(expr.PayloadBaseTransportHeader, 0, expr.CmpOpEq, []byte{134}), drop(CounterRA)),
 		join(etherType(ethIPv6), drop(CounterIPv6)),
-		drop(CounterOtherL2),
-	}
+		drop(CounterOtherL2))
 	for _, r := range rules {
 		b.c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})
 	}
 	return nil
 }
 
-// tapConcat matches when (iifname . value) is NOT in set: load the input
-// interface and the value (already loaded into reg32x4 by val) as one
-// concatenated key.
-func tapConcat(val []expr.Any, set *nftables.Set) []expr.Any {
-	return join(one(&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg32x0}), val,
-		one(&expr.Lookup{SourceRegister: reg32x0, SetName: set.Name, SetID: set.ID, Invert: true}))
+// loadAt loads n bytes at off into reg32x4, the second half of a
+// (iifname . value) key.
+func loadAt(base expr.PayloadBase, off, n uint32) expr.Any {
+	return &expr.Payload{DestRegister: reg32x4, Base: base, Offset: off, Len: n}
+}
+
+// tapPair matches when (iifname . value) is in set (or, with invert, is
+// not): it loads the input interface into reg32x0 and val into reg32x4 and
+// looks the concatenation up.
+func tapPair(val expr.Any, set *nftables.Set, in bool) []expr.Any {
+	return one(&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg32x0}, val,
+		&expr.Lookup{SourceRegister: reg32x0, SetName: set.Name, SetID: set.ID, Invert: !in})
+}
+
+// arpRules accept ARP (RFC 826) only for Ethernet/IPv4 with the NIC's own
+// sender MAC and IP, or sender IP 0.0.0.0 (an RFC 5227 probe); a
+// gratuitous ARP for the gateway or anyone else is dropped.
+func arpRules(s *bridgeSets) [][]expr.Any {
+	arp := join(etherType(ethARP), matchPayload(expr.PayloadBaseNetworkHeader, 0, expr.CmpOpEq, arpEthIPv4),
+		tapPair(loadAt(expr.PayloadBaseNetworkHeader, 8, 6), s.mac, true))
+	accept := one(verdict(expr.VerdictAccept))
+	return [][]expr.Any{
+		join(arp, matchPayload(expr.PayloadBaseNetworkHeader, 14, expr.CmpOpEq, make([]byte, 4)), accept),
+		join(arp, tapPair(loadAt(expr.PayloadBaseNetworkHeader, 14, 4), s.ip, true), accept),
+		join(etherType(ethARP), drop(CounterSpoofARP)),
+	}
+}
+
+// ipv4Rules drop DHCP server messages, accept DHCP client messages only
+// with the NIC's chaddr (from 0.0.0.0 before it has a lease, RFC 2131
+// section 4.1, or from its own address), and other IPv4 only from the
+// NIC's address.
+func ipv4Rules(s *bridgeSets) [][]expr.Any {
+	ip, udp := etherType(ethIPv4), l4proto(unix.IPPROTO_UDP)
+	accept := one(verdict(expr.VerdictAccept))
+	ownSrc := tapPair(loadAt(expr.PayloadBaseNetworkHeader, 12, 4), s.ip, true)
+	dhcp := join(ip, udp, portMatch(0, 68), portMatch(2, 67),
+		tapPair(loadAt(expr.PayloadBaseTransportHeader, dhcpChaddrOff, 6), s.mac, true))
+	return [][]expr.Any{
+		join(ip, udp, portMatch(0, 67), drop(CounterRogueDHCP)),
+		join(dhcp, matchPayload(expr.PayloadBaseNetworkHeader, 12, expr.CmpOpEq, make([]byte, 4)), accept),
+		join(dhcp, ownSrc, accept),
+		join(ip, udp, portMatch(2, 67), drop(CounterDHCPChaddr)),
+		join(ip, ownSrc, accept),
+		join(ip, drop(CounterSpoofIP)),
+	}
 }
 
 func drop(counter string) []expr.Any { return one(counted(counter), verdict(expr.VerdictDrop)) }
