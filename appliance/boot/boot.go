@@ -83,7 +83,8 @@ func Main(o Options) {
 //   - sets the hostname ("hostname");
 //   - brings up loopback ("loopback");
 //   - gets the uplink address by DHCP, or applies the static one, with its
-//     default route and /etc/resolv.conf ("uplink");
+//     default route and /etc/resolv.conf, and keeps renewing a DHCP lease
+//     in the background ("uplink");
 //   - starts the HTTP API, prints the banner and "IRONVISOR READY api=URL"
 //     ("api").
 func (a *appliance) boot() {
@@ -103,6 +104,9 @@ func (a *appliance) boot() {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		a.up, err = uplink.Configure(ctx, a.cfg, uplink.Options{Logf: a.tl.Logf})
+		if err == nil {
+			go uplink.Keep(context.Background(), a.up, uplink.Options{Logf: a.tl.Logf})
+		}
 		return err
 	})
 	a.tl.Run("api", a.startAPI)

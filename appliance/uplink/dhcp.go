@@ -21,7 +21,7 @@ import (
 // DHCPOFFER, broadcasts DHCPREQUEST for it and configures itself from the
 // DHCPACK (yiaddr, option 1 subnet mask, option 3 router, option 6 DNS,
 // option 51 lease time). nclient4 does the exchange with retransmissions.
-func configureDHCP(ctx context.Context, l netlink.Link, cfg config.Config, o Options) (Result, error) {
+func configureDHCP(ctx context.Context, h *netlink.Handle, l netlink.Link, cfg config.Config, o Options) (Result, error) {
 	name := l.Attrs().Name
 	ctx, cancel := context.WithTimeout(ctx, o.DHCPTimeout)
 	defer cancel()
@@ -29,11 +29,23 @@ func configureDHCP(ctx context.Context, l netlink.Link, cfg config.Config, o Opt
 	if err != nil {
 		return Result{}, fmt.Errorf("dhcp on %s: %w", name, err)
 	}
-	defer client.Close()
 	lease, err := client.Request(ctx)
 	if err != nil {
+		client.Close()
 		return Result{}, fmt.Errorf("dhcp on %s: %w", name, err)
 	}
+	res, err := applyLease(h, l, lease, cfg, o)
+	if err != nil {
+		client.Close()
+		return res, err
+	}
+	res.dhcp = &dhcpState{client: client, lease: lease, nl: h, link: l, cfg: cfg}
+	return res, nil
+}
+
+// applyLease reads a lease's configuration and applies it to l.
+func applyLease(h *netlink.Handle, l netlink.Link, lease *nclient4.Lease, cfg config.Config, o Options) (Result, error) {
+	name := l.Attrs().Name
 	res, err := fromACK(name, lease.ACK)
 	if err != nil {
 		return res, fmt.Errorf("dhcp on %s: %w", name, err)
@@ -46,7 +58,7 @@ func configureDHCP(ctx context.Context, l netlink.Link, cfg config.Config, o Opt
 			}
 		}
 	}
-	return res, apply(l, res, o)
+	return res, apply(h, l, res, o)
 }
 
 // fromACK reads the configuration a DHCPACK carries. A missing subnet mask

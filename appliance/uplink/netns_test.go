@@ -21,7 +21,7 @@ import (
 
 // rack is a test network: the client namespace (where the calling, locked
 // thread now lives) holds veth "up0"; its peer "srv0" is in a second
-// namespace with 192.0.2.1/24 and, optionally, a DHCP server.
+// namespace with 198.18.7.1/24 and, optionally, a DHCP server.
 type rack struct {
 	client, server netns.NsHandle
 }
@@ -56,7 +56,7 @@ func newRack(t *testing.T) *rack {
 	r.inServer(t, func() {
 		srv, err := netlink.LinkByName("srv0")
 		must(t, err)
-		a, _ := netlink.ParseAddr("192.0.2.1/24")
+		a, _ := netlink.ParseAddr("198.18.7.1/24")
 		must(t, netlink.AddrAdd(srv, a))
 		must(t, netlink.LinkSetUp(srv))
 	})
@@ -71,10 +71,12 @@ func (r *rack) inServer(t *testing.T, fn func()) {
 	fn()
 }
 
-// serveDHCP starts a DHCP server on srv0 that offers 192.0.2.50/24 with
-// router 192.0.2.1 and DNS 192.0.2.53.
-func (r *rack) serveDHCP(t *testing.T) {
+// serveDHCP starts a DHCP server on srv0 that offers 198.18.7.50/24 with
+// router 198.18.7.1 and DNS 198.18.7.53 for leaseSecs. Every REQUEST it
+// answers is sent on the returned channel (dropped when nobody listens).
+func (r *rack) serveDHCP(t *testing.T, leaseSecs uint32) <-chan *dhcpv4.DHCPv4 {
 	t.Helper()
+	requests := make(chan *dhcpv4.DHCPv4, 16)
 	handler := func(conn net.PacketConn, _ net.Addr, m *dhcpv4.DHCPv4) {
 		var typ dhcpv4.MessageType
 		switch m.MessageType() {
@@ -82,18 +84,22 @@ func (r *rack) serveDHCP(t *testing.T) {
 			typ = dhcpv4.MessageTypeOffer
 		case dhcpv4.MessageTypeRequest:
 			typ = dhcpv4.MessageTypeAck
+			select {
+			case requests <- m:
+			default:
+			}
 		default:
 			return
 		}
 		reply, err := dhcpv4.NewReplyFromRequest(m,
 			dhcpv4.WithMessageType(typ),
-			dhcpv4.WithYourIP(net.IPv4(192, 0, 2, 50)),
-			dhcpv4.WithServerIP(net.IPv4(192, 0, 2, 1)),
-			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(192, 0, 2, 1))),
+			dhcpv4.WithYourIP(net.IPv4(198, 18, 7, 50)),
+			dhcpv4.WithServerIP(net.IPv4(198, 18, 7, 1)),
+			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(198, 18, 7, 1))),
 			dhcpv4.WithNetmask(net.CIDRMask(24, 32)),
-			dhcpv4.WithRouter(net.IPv4(192, 0, 2, 1)),
-			dhcpv4.WithDNS(net.IPv4(192, 0, 2, 53)),
-			dhcpv4.WithLeaseTime(3600))
+			dhcpv4.WithRouter(net.IPv4(198, 18, 7, 1)),
+			dhcpv4.WithDNS(net.IPv4(198, 18, 7, 53)),
+			dhcpv4.WithLeaseTime(leaseSecs))
 		if err != nil {
 			t.Errorf("build reply: %v", err)
 			return
@@ -109,6 +115,7 @@ func (r *rack) serveDHCP(t *testing.T) {
 	})
 	go s.Serve()
 	t.Cleanup(func() { s.Close() })
+	return requests
 }
 
 func must(t *testing.T, err error) {
@@ -143,7 +150,7 @@ func checkUplink(t *testing.T, addr, gw string) {
 
 func TestDHCPLeaseApplied(t *testing.T) {
 	r := newRack(t)
-	r.serveDHCP(t)
+	r.serveDHCP(t, 3600)
 	must(t, Loopback())
 	resolv := filepath.Join(t.TempDir(), "etc", "resolv.conf")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -153,14 +160,14 @@ func TestDHCPLeaseApplied(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Configure: %v", err)
 	}
-	want := Result{Iface: "up0", Source: "dhcp", Address: netip.MustParsePrefix("192.0.2.50/24"),
-		Gateway: netip.MustParseAddr("192.0.2.1"), DNS: []netip.Addr{netip.MustParseAddr("192.0.2.53")}, Lease: time.Hour}
+	want := Result{Iface: "up0", Source: "dhcp", Address: netip.MustParsePrefix("198.18.7.50/24"),
+		Gateway: netip.MustParseAddr("198.18.7.1"), DNS: []netip.Addr{netip.MustParseAddr("198.18.7.53")}, Lease: time.Hour}
 	if res.Iface != want.Iface || res.Address != want.Address || res.Gateway != want.Gateway || len(res.DNS) != 1 || res.DNS[0] != want.DNS[0] || res.Lease != want.Lease {
 		t.Errorf("Configure = %+v, want %+v", res, want)
 	}
-	checkUplink(t, "192.0.2.50/24", "192.0.2.1")
+	checkUplink(t, "198.18.7.50/24", "198.18.7.1")
 	b, err := os.ReadFile(resolv)
-	if err != nil || !strings.Contains(string(b), "nameserver 192.0.2.53\n") {
+	if err != nil || !strings.Contains(string(b), "nameserver 198.18.7.53\n") {
 		t.Errorf("resolv.conf = %q, %v", b, err)
 	}
 	lo, err := netlink.LinkByName("lo")
@@ -206,4 +213,54 @@ func TestMissingInterface(t *testing.T) {
 	if _, err := Configure(context.Background(), cfg, Options{}); err == nil || !strings.Contains(err.Error(), "nosuch0") {
 		t.Errorf("Configure on a missing interface: %v", err)
 	}
+}
+
+func TestLeaseRenewedAtT1(t *testing.T) {
+	r := newRack(t)
+	requests := r.serveDHCP(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := config.Defaults()
+	cfg.Iface = "up0"
+	renewed := make(chan struct{}, 1)
+	logf := func(f string, args ...any) {
+		t.Logf(f, args...)
+		if strings.HasPrefix(f, "uplink: lease on") {
+			select {
+			case renewed <- struct{}{}:
+			default:
+			}
+		}
+	}
+	o := Options{ResolvConf: filepath.Join(t.TempDir(), "resolv.conf"), Logf: logf}
+	res, err := Configure(ctx, cfg, o)
+	if err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	first := <-requests
+	if first.ClientIPAddr != nil && !first.ClientIPAddr.IsUnspecified() {
+		t.Errorf("first REQUEST has ciaddr %v, want none (SELECTING)", first.ClientIPAddr)
+	}
+	// Keep runs on another goroutine, whose thread is in the host's
+	// namespace: the renewed lease must still land on up0 (regression: it
+	// once went to whichever host interface had up0's index).
+	done := make(chan struct{})
+	go func() { Keep(ctx, res, o); close(done) }()
+	// RFC 2131 section 4.4.5: at T1 the client sends a REQUEST with ciaddr set.
+	select {
+	case m := <-requests:
+		if !m.ClientIPAddr.Equal(net.IPv4(198, 18, 7, 50)) {
+			t.Errorf("renewal REQUEST ciaddr = %v, want 198.18.7.50", m.ClientIPAddr)
+		}
+	case <-ctx.Done():
+		t.Fatal("no renewal before the deadline")
+	}
+	select {
+	case <-renewed:
+	case <-ctx.Done():
+		t.Fatal("renewal ACK not applied before the deadline")
+	}
+	cancel()
+	<-done
+	checkUplink(t, "198.18.7.50/24", "198.18.7.1")
 }

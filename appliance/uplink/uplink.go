@@ -44,6 +44,8 @@ type Result struct {
 	Gateway netip.Addr    // default route; invalid when there is none
 	DNS     []netip.Addr  // name servers written to resolv.conf
 	Lease   time.Duration // DHCP lease time; 0 for static
+
+	dhcp *dhcpState // the DHCP client and lease, for Keep; nil for static
 }
 
 // withDefaults fills Options' zero values.
@@ -79,24 +81,40 @@ func Loopback() error {
 // cfg.Iface empty it tries every ethernet interface, those with carrier
 // first, and keeps the first that gets a DHCP lease (or, for a static
 // uplink, the first with carrier).
+//
+// All netlink work goes through one handle opened here, so it stays in the
+// calling thread's network namespace even when Keep later runs elsewhere.
 func Configure(ctx context.Context, cfg config.Config, o Options) (Result, error) {
 	o = o.withDefaults()
-	links, err := candidates(cfg.Iface)
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return Result{}, fmt.Errorf("open netlink: %w", err)
+	}
+	res, err := configure(ctx, h, cfg, o)
+	if res.dhcp == nil {
+		h.Close() // a DHCP lease keeps it for Keep
+	}
+	return res, err
+}
+
+// configure does Configure's work through h.
+func configure(ctx context.Context, h *netlink.Handle, cfg config.Config, o Options) (Result, error) {
+	links, err := candidates(h, cfg.Iface)
 	if err != nil {
 		return Result{}, err
 	}
 	for _, l := range links {
-		if err := netlink.LinkSetUp(l); err != nil {
+		if err := h.LinkSetUp(l); err != nil {
 			return Result{}, fmt.Errorf("set %s up: %w", l.Attrs().Name, err)
 		}
 	}
-	links = byCarrier(ctx, links, o.CarrierWait)
+	links = byCarrier(ctx, h, links, o.CarrierWait)
 	if cfg.Uplink == config.UplinkStatic {
-		return configureStatic(links[0], cfg, o)
+		return configureStatic(h, links[0], cfg, o)
 	}
 	var errs []error
 	for _, l := range links {
-		res, err := configureDHCP(ctx, l, cfg, o)
+		res, err := configureDHCP(ctx, h, l, cfg, o)
 		if err == nil {
 			return res, nil
 		}
@@ -108,15 +126,15 @@ func Configure(ctx context.Context, cfg config.Config, o Options) (Result, error
 
 // candidates returns the named link, or every ethernet link ("device" for
 // real and virtio NICs, "veth" for containers) ordered by index.
-func candidates(name string) ([]netlink.Link, error) {
+func candidates(h *netlink.Handle, name string) ([]netlink.Link, error) {
 	if name != "" {
-		l, err := netlink.LinkByName(name)
+		l, err := h.LinkByName(name)
 		if err != nil {
 			return nil, fmt.Errorf("find uplink %s: %w", name, err)
 		}
 		return []netlink.Link{l}, nil
 	}
-	all, err := netlink.LinkList()
+	all, err := h.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}
@@ -135,21 +153,21 @@ func candidates(name string) ([]netlink.Link, error) {
 }
 
 // hasCarrier reports whether the link is up with carrier (IFF_RUNNING).
-func hasCarrier(l netlink.Link) bool {
-	fresh, err := netlink.LinkByIndex(l.Attrs().Index)
+func hasCarrier(h *netlink.Handle, l netlink.Link) bool {
+	fresh, err := h.LinkByIndex(l.Attrs().Index)
 	return err == nil && fresh.Attrs().RawFlags&unix.IFF_RUNNING != 0
 }
 
 // byCarrier waits up to wait for any link to get carrier, then returns the
 // links with carrier first, in their original order otherwise.
-func byCarrier(ctx context.Context, links []netlink.Link, wait time.Duration) []netlink.Link {
+func byCarrier(ctx context.Context, h *netlink.Handle, links []netlink.Link, wait time.Duration) []netlink.Link {
 	deadline := time.Now().Add(wait)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		var up, down []netlink.Link
 		for _, l := range links {
-			if hasCarrier(l) {
+			if hasCarrier(h, l) {
 				up = append(up, l)
 			} else {
 				down = append(down, l)
@@ -167,7 +185,7 @@ func byCarrier(ctx context.Context, links []netlink.Link, wait time.Duration) []
 }
 
 // configureStatic applies cfg's address, gateway and DNS to l.
-func configureStatic(l netlink.Link, cfg config.Config, o Options) (Result, error) {
+func configureStatic(h *netlink.Handle, l netlink.Link, cfg config.Config, o Options) (Result, error) {
 	res := Result{Iface: l.Attrs().Name, Source: config.UplinkStatic}
 	var err error
 	if res.Address, err = netip.ParsePrefix(cfg.Address); err != nil {
@@ -185,14 +203,14 @@ func configureStatic(l netlink.Link, cfg config.Config, o Options) (Result, erro
 		}
 		res.DNS = append(res.DNS, a)
 	}
-	return res, apply(l, res, o)
+	return res, apply(h, l, res, o)
 }
 
 // apply sets the address and default route on l and writes resolv.conf.
-func apply(l netlink.Link, res Result, o Options) error {
+func apply(h *netlink.Handle, l netlink.Link, res Result, o Options) error {
 	name := l.Attrs().Name
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: res.Address.Addr().AsSlice(), Mask: net.CIDRMask(res.Address.Bits(), res.Address.Addr().BitLen())}}
-	if err := netlink.AddrReplace(l, addr); err != nil {
+	if err := h.AddrReplace(l, addr); err != nil {
 		return fmt.Errorf("add %s to %s: %w", res.Address, name, err)
 	}
 	if res.Gateway.IsValid() {
@@ -200,7 +218,7 @@ func apply(l netlink.Link, res Result, o Options) error {
 		if !res.Address.Masked().Contains(res.Gateway) {
 			route.Flags = int(netlink.FLAG_ONLINK) // a gateway outside the subnet, e.g. with a /32
 		}
-		if err := netlink.RouteReplace(route); err != nil {
+		if err := h.RouteReplace(route); err != nil {
 			return fmt.Errorf("default route via %s on %s: %w", res.Gateway, name, err)
 		}
 	}
