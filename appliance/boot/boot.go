@@ -62,7 +62,7 @@ func Main(o Options) {
 	a := &appliance{o: o, cmdline: "/proc/cmdline", tl: timeline.New(o.Console, o.Start, 0),
 		reaper: NewReaper("/proc"), sigs: make(chan os.Signal, 4), cfg: config.Defaults()}
 	signal.Notify(a.sigs, PowerSignals...)
-	go a.reaper.Run(context.Background(), 30*time.Second, a.tl.Logf)
+	a.goSafe("reaper", func() { a.reaper.Run(context.Background(), 30*time.Second, a.tl.Logf) })
 	a.boot()
 	for {
 		a.handlePower(<-a.sigs)
@@ -105,11 +105,24 @@ func (a *appliance) boot() {
 		defer cancel()
 		a.up, err = uplink.Configure(ctx, a.cfg, uplink.Options{Logf: a.tl.Logf})
 		if err == nil {
-			go uplink.Keep(context.Background(), a.up, uplink.Options{Logf: a.tl.Logf})
+			a.goSafe("uplink", func() { uplink.Keep(context.Background(), a.up, uplink.Options{Logf: a.tl.Logf}) })
 		}
 		return err
 	})
 	a.tl.Run("api", a.startAPI)
+}
+
+// goSafe runs fn on a new goroutine. A panic is recorded as a failure of
+// step instead of killing PID 1, which would panic the kernel.
+func (a *appliance) goSafe(step string, fn func()) {
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				a.tl.Fail(step, fmt.Errorf("panic: %v", p))
+			}
+		}()
+		fn()
+	}()
 }
 
 // recordKernelUptime places the start of init on the kernel's clock.

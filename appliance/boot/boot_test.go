@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +82,19 @@ func TestBanner(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestGoSafeRecordsPanics(t *testing.T) {
+	a, out := testAppliance(t, "")
+	done := make(chan struct{})
+	a.goSafe("reaper", func() { defer close(done); panic("bad") })
+	<-done
+	deadline := time.Now().Add(10 * time.Second)
+	for len(a.tl.Report().Failures) == 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if f := a.tl.Report().Failures; len(f) != 1 || f[0].Step != "reaper" || f[0].Error != "panic: bad" {
+		t.Errorf("failures = %+v\n%s", f, out)
 	}
 }

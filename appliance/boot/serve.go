@@ -26,11 +26,11 @@ func (a *appliance) startAPI() error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	a.api = api.NewServer(api.New(hostinfo.New("appliance", a.tl)))
-	go func() {
+	a.goSafe("api", func() {
 		if err := a.api.Serve(ln); err != nil {
 			a.tl.Fail("api", err)
 		}
-	}()
+	})
 	url := api.URL(ln.Addr(), a.advertise())
 	a.banner(url)
 	a.tl.Ready(url)
