@@ -1,0 +1,226 @@
+package acpi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/ironvisor/ironvisor/vmm/boot"
+	"github.com/ironvisor/ironvisor/vmm/boot/acpi"
+	"github.com/ironvisor/ironvisor/vmm/memory"
+)
+
+// This test boots a real Debian kernel with exactly what vmm/boot and
+// vmm/boot/acpi put in guest memory, without KVM: QEMU's TCG microvm runs a
+// small firmware that does what the VMM does with KVM_SET_SREGS (enter long
+// mode with the boot page tables and GDT, RSI = zero page, jump to the
+// 64-bit entry). QEMU's own ACPI is off, so the guest sees only our tables.
+// An isa-debug-exit device on SleepControlPort turns the guest's ACPI
+// poweroff write (0x34) into QEMU exit status (0x34<<1)|1 = 105.
+
+const (
+	guestRAM     = 256 << 20
+	poweroffExit = acpiPoweroffValue<<1 | 1
+	// acpiPoweroffValue is SLP_TYP 5 << 2 | SLP_EN.
+	acpiPoweroffValue = 0x34
+	bootMarker        = "IRONVISOR-BOOT-OK"
+)
+
+// firmware returns a 64 KiB BIOS image (QEMU maps it to end at 4 GiB; the
+// CPU starts at 0xfffffff0 in real mode). The code enters long mode directly
+// from real mode: lgdt (the boot GDT at boot.GDTAddr), CR4.PAE, CR3 = the
+// boot PML4, EFER.LME, CR0.PE|PG; then a far jump to the 64-bit code
+// selector, data selectors, RSI = zero page, RSP = boot stack, jmp entry.
+func firmware(entry uint32) []byte {
+	const base = 0xffff0000 // CS base at reset
+	bios := bytes.Repeat([]byte{0xf4}, 0x10000)
+	le := binary.LittleEndian
+	code16 := []byte{
+		0xfa,                                     // cli
+		0x66, 0x2e, 0x0f, 0x01, 0x16, 0x00, 0xf1, // o32 lgdt cs:[0xf100]
+		0x66, 0xb8, 0x20, 0x00, 0x00, 0x00, // mov eax, CR4.PAE
+		0x0f, 0x22, 0xe0, // mov cr4, eax
+		0x66, 0xb8, 0, 0, 0, 0, // mov eax, PML4 (patched)
+		0x0f, 0x22, 0xd8, // mov cr3, eax
+		0x66, 0xb9, 0x80, 0x00, 0x00, 0xc0, // mov ecx, IA32_EFER
+		0x0f, 0x32, // rdmsr
+		0x66, 0x0d, 0x00, 0x01, 0x00, 0x00, // or eax, EFER.LME
+		0x0f, 0x30, // wrmsr
+		0x66, 0xb8, 0x31, 0x00, 0x00, 0x80, // mov eax, PG|NE|ET|PE
+		0x0f, 0x22, 0xc0, // mov cr0, eax
+		0x66, 0xea, 0, 0, 0, 0, boot.SelectorCode, 0x00, // jmp far 0x10:code64 (patched)
+	}
+	le.PutUint32(code16[19:], boot.PML4Addr) // immediate of the second mov eax
+	le.PutUint32(code16[len(code16)-6:], base+0xf200)
+	copy(bios[0xf000:], code16)
+	gdtr := le.AppendUint16(nil, 5*8-1)
+	copy(bios[0xf100:], le.AppendUint32(gdtr, boot.GDTAddr))
+	code64 := []byte{
+		0x66, 0xb8, boot.SelectorData, 0x00, // mov ax, data selector
+		0x8e, 0xd8, 0x8e, 0xc0, 0x8e, 0xd0, 0x8e, 0xe0, 0x8e, 0xe8, // mov ds/es/ss/fs/gs, ax
+		0xbe, 0, 0, 0, 0, // mov esi, zero page (patched)
+		0xbc, 0, 0, 0, 0, // mov esp, boot stack (patched)
+		0xb8, 0, 0, 0, 0, // mov eax, entry (patched)
+		0xff, 0xe0, // jmp rax
+	}
+	le.PutUint32(code64[15:], boot.ZeroPage)
+	le.PutUint32(code64[20:], boot.BootStack)
+	le.PutUint32(code64[25:], entry)
+	copy(bios[0xf200:], code64)
+	// Reset vector at 0xfff0: jmp near 0xf000.
+	copy(bios[0xfff0:], []byte{0xe9, 0x0d, 0xf0})
+	return bios
+}
+
+// testInitrd is a newc archive with a static busybox and an /init that
+// prints the CPU count and the virtio-mmio devices ACPI enumerated, then
+// powers off.
+func testInitrd(t *testing.T, busybox []byte) []byte {
+	t.Helper()
+	script := `#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+cpus=$(/bin/busybox grep -c ^processor /proc/cpuinfo)
+lnro=$(/bin/busybox ls -d /sys/bus/acpi/devices/LNRO0005:* | /bin/busybox wc -l)
+/bin/busybox echo "` + bootMarker + ` cpus=$cpus lnro=$lnro"
+/bin/busybox poweroff -f
+`
+	var buf bytes.Buffer
+	w := cpio.Newc.Writer(&buf)
+	recs := []cpio.Record{
+		cpio.Directory("bin", 0o755), cpio.Directory("proc", 0o755), cpio.Directory("sys", 0o755),
+		cpio.Directory("dev", 0o755),
+		cpio.StaticRecord(busybox, cpio.Info{Name: "bin/busybox", Mode: cpio.S_IFREG | 0o755}),
+		cpio.StaticFile("init", script, 0o755),
+		cpio.TrailerRecord,
+	}
+	for _, r := range recs {
+		if err := w.WriteRecord(cpio.MakeReproducible(r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// bootImages loads kernel and initrd into a guest-sized buffer with
+// boot.LoadLinux and acpi.Build and returns the QEMU loader arguments for
+// every range that was written, plus the entry point.
+func bootImages(t *testing.T, dir string, kernel, initrd []byte, cpus int) ([]string, uint32) {
+	t.Helper()
+	ram := make([]byte, guestRAM)
+	mem := memory.FromBytes(ram)
+	// Under TCG there is no kvmclock and microvm has no port 0x61 to gate
+	// the PIT, so the kernel cannot measure the TSC; tell it a frequency.
+	entry, err := boot.LoadLinux(mem, kernel, initrd, "console=ttyS0 panic=-1 tsc_early_khz=2000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var devs []acpi.MMIODevice
+	for i := range 3 {
+		base, gsi := boot.VirtioMMIODevice(i)
+		devs = append(devs, acpi.MMIODevice{Base: base, Size: boot.VirtioMMIOSize, GSI: gsi})
+	}
+	if err := acpi.Build(mem, acpi.Config{CPUs: cpus, Devices: devs}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := boot.ParseSetupHeader(kernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := entry.RIP - 0x200
+	rd := uint64(binary.LittleEndian.Uint32(ram[boot.ZeroPage+0x218:]))
+	var args []string
+	for i, r := range []boot.Range{
+		{Start: 0, End: boot.ACPIEnd},
+		{Start: boot.RSDPAddr, End: boot.RSDPAddr + 36},
+		{Start: load, End: load + uint64(h.KernelFileSize)},
+		{Start: rd, End: rd + uint64(len(initrd))},
+	} {
+		p := filepath.Join(dir, "blob"+string(rune('0'+i)))
+		if err := os.WriteFile(p, ram[r.Start:r.End], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "-device", "loader,file="+p+",addr="+hex(r.Start)+",force-raw=on")
+	}
+	return args, uint32(entry.RIP)
+}
+
+// hex formats an address for QEMU's command line.
+func hex(v uint64) string { return "0x" + strconv.FormatUint(v, 16) }
+
+func TestQEMUBootsDebianKernelWithOurTables(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIP: boots a kernel under TCG (slow); not in -short")
+	}
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		t.Skip("SKIP: qemu-system-x86_64 not installed")
+	}
+	kpath := os.Getenv("IRONVISOR_TEST_BZIMAGE")
+	if kpath == "" {
+		m, _ := filepath.Glob("/boot/vmlinuz-*")
+		if len(m) == 0 {
+			t.Skip("SKIP: no kernel (set IRONVISOR_TEST_BZIMAGE or install one in /boot)")
+		}
+		kpath = m[len(m)-1]
+	}
+	kernel, err := os.ReadFile(kpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skip("SKIP: no static /bin/busybox (apt-get install busybox-static)")
+	}
+	dir := t.TempDir()
+	const cpus = 2
+	loaders, entry := bootImages(t, dir, kernel, testInitrd(t, busybox), cpus)
+	bios := filepath.Join(dir, "bios.bin")
+	if err := os.WriteFile(bios, firmware(entry), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	args := append([]string{
+		"-M", "microvm,acpi=off,pic=off,rtc=off,isa-serial=on,x-option-roms=off,auto-kernel-cmdline=off",
+		"-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "256M",
+		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
+		"-bios", bios,
+		"-device", "isa-debug-exit,iobase=" + hex(acpi.SleepControlPort) + ",iosize=1",
+	}, loaders...)
+	if log := os.Getenv("IRONVISOR_QEMU_LOG"); log != "" {
+		args = append(args, "-d", "int,cpu_reset,guest_errors", "-D", log)
+	}
+	cmd := exec.CommandContext(ctx, qemu, args...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	code := -1
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	}
+	t.Logf("kernel %s, QEMU exit %d (%v)", kpath, code, err)
+	if testing.Verbose() {
+		t.Logf("console:\n%s", out)
+	}
+	m := regexp.MustCompile(bootMarker + ` cpus=(\d+) lnro=(\d+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no boot marker; console:\n%s", out)
+	}
+	if string(m[1]) != "2" || string(m[2]) != "3" {
+		t.Errorf("guest saw %s CPUs and %s virtio-mmio devices, want 2 and 3", m[1], m[2])
+	}
+	if code != poweroffExit {
+		t.Errorf("QEMU exit status %d, want %d (ACPI S5 write of %#x to port %#x); console:\n%s",
+			code, poweroffExit, acpiPoweroffValue, acpi.SleepControlPort, out)
+	}
+}
