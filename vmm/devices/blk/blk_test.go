@@ -15,7 +15,7 @@ const diskSize = 64 * SectorSize
 
 // rig is a disk on a temp file, activated on a hand-built queue.
 type rig struct {
-	t    *testing.T
+	t    testing.TB
 	dev  *Device
 	file *os.File
 	g    *virtiotest.Guest
@@ -23,7 +23,7 @@ type rig struct {
 	n    *virtiotest.Notifier
 }
 
-func newRig(t *testing.T, opts Options) *rig {
+func newRig(t testing.TB, opts Options) *rig {
 	t.Helper()
 	f, err := os.Create(filepath.Join(t.TempDir(), "disk.img"))
 	if err != nil {
@@ -40,7 +40,7 @@ func newRig(t *testing.T, opts Options) *rig {
 	return activate(t, f, opts)
 }
 
-func activate(t *testing.T, f *os.File, opts Options) *rig {
+func activate(t testing.TB, f *os.File, opts Options) *rig {
 	t.Helper()
 	dev, err := New(f, opts)
 	if err != nil {
