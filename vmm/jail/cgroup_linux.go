@@ -17,25 +17,79 @@ import (
 // CgroupMount returns the mount point of the first cgroup2 file system in
 // /proc/self/mountinfo.
 func CgroupMount() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	var mnt string
+	err := scanMounts(func(point, fstype string) bool {
+		if fstype == "cgroup2" {
+			mnt = point
+			return false
+		}
+		return true
+	})
 	if err != nil {
 		return "", fmt.Errorf("find cgroup2 mount: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	if mnt == "" {
+		return "", errors.New("find cgroup2 mount: no cgroup2 file system mounted")
+	}
+	return mnt, nil
+}
+
+// mountPoints lists the mount points in /proc/self/mountinfo, parents
+// before children.
+func mountPoints() ([]string, error) {
+	var points []string
+	err := scanMounts(func(point, _ string) bool {
+		points = append(points, point)
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list mounts: %w", err)
+	}
+	return points, nil
+}
+
+// scanMounts calls f with the mount point and file system type of each line
+// of /proc/self/mountinfo, in order, until f returns false. Octal escapes
+// in mount points (\040 for a space) are decoded.
+func scanMounts(f func(point, fstype string) bool) error {
+	file, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	sc := bufio.NewScanner(file)
 	for sc.Scan() {
-		// mountinfo: id parent maj:min root mountpoint opts... - fstype source superopts
+		// id parent maj:min root mountpoint opts... - fstype source superopts
 		pre, post, ok := strings.Cut(sc.Text(), " - ")
 		fields := strings.Fields(pre)
-		if !ok || len(fields) < 5 || !strings.HasPrefix(post, "cgroup2 ") {
+		if !ok || len(fields) < 5 {
 			continue
 		}
-		return fields[4], nil
+		fstype, _, _ := strings.Cut(post, " ")
+		if !f(unescapeMount(fields[4]), fstype) {
+			return nil
+		}
 	}
-	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("find cgroup2 mount: %w", err)
+	return sc.Err()
+}
+
+// unescapeMount decodes the \ooo octal escapes of a mountinfo field.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
 	}
-	return "", errors.New("find cgroup2 mount: no cgroup2 file system mounted")
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // cgroupParent returns s.CgroupParent or the default under the cgroup2 mount.

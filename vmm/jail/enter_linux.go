@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -65,12 +66,33 @@ func pivot(cfg childConfig) error {
 			return err
 		}
 	}
-	old := filepath.Join(cfg.Root, ".old")
+	if err := switchRoot(cfg.Root); err != nil {
+		return err
+	}
+	ro := uintptr(unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY) | flags
+	if err := unix.Mount("", "/", "", ro, ""); err != nil {
+		return fmt.Errorf("remount root read-only: %w", err)
+	}
+	return nil
+}
+
+// switchRoot makes root the process's root directory: pivot_root, with the
+// old root detached. When / is the initramfs (rootfs), which pivot_root
+// refuses (EINVAL), it detaches every other mount instead, moves root over
+// / and chroots into it, as switch_root does; what stays of the rootfs
+// underneath is unreachable without CAP_SYS_CHROOT, which is dropped next.
+func switchRoot(root string) error {
+	old := filepath.Join(root, ".old")
 	if err := os.Mkdir(old, 0o700); err != nil {
 		return fmt.Errorf("create old-root mount point: %w", err)
 	}
-	if err := unix.PivotRoot(cfg.Root, old); err != nil {
-		return fmt.Errorf("pivot_root to %s: %w", cfg.Root, err)
+	err := unix.PivotRoot(root, old)
+	if err == unix.EINVAL {
+		os.Remove(old)
+		return moveRoot(root)
+	}
+	if err != nil {
+		return fmt.Errorf("pivot_root to %s: %w", root, err)
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("chdir to new root: %w", err)
@@ -81,9 +103,38 @@ func pivot(cfg childConfig) error {
 	if err := os.Remove("/.old"); err != nil {
 		return fmt.Errorf("remove old-root mount point: %w", err)
 	}
-	ro := uintptr(unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY) | flags
-	if err := unix.Mount("", "/", "", ro, ""); err != nil {
-		return fmt.Errorf("remount root read-only: %w", err)
+	return nil
+}
+
+// moveRoot is switchRoot's fallback on the rootfs.
+func moveRoot(root string) error {
+	mounts, err := mountPoints()
+	if err != nil {
+		return err
+	}
+	// Deepest first, so children go before their parents.
+	for i := len(mounts) - 1; i >= 0; i-- {
+		m := mounts[i]
+		// Keep the root, what is mounted in it, and its ancestors (whose
+		// detachment would take the root with them).
+		if m == "/" || m == root || strings.HasPrefix(m, root+"/") || strings.HasPrefix(root, m+"/") {
+			continue
+		}
+		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			return fmt.Errorf("detach %s: %w", m, err)
+		}
+	}
+	if err := unix.Chdir(root); err != nil {
+		return fmt.Errorf("chdir to %s: %w", root, err)
+	}
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("move %s over /: %w", root, err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot to %s: %w", root, err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir to new root: %w", err)
 	}
 	return nil
 }

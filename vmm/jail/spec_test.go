@@ -82,3 +82,33 @@ func TestMemoryBudget(t *testing.T) {
 		t.Errorf("MemoryBudget(256 MiB) = %d", got)
 	}
 }
+
+func TestOpenFileFD(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	g, err := OpenFile(FDArg(int(f.Fd())), os.O_RDONLY, 0)
+	if err != nil || g.Fd() != f.Fd() {
+		t.Fatalf("OpenFile(%s) = %v, %v", FDArg(int(f.Fd())), g, err)
+	}
+	for _, bad := range []string{"fd:", "fd:x", "fd:1", "fd:-3", "fd:99999"} {
+		if _, err := OpenFile(bad, os.O_RDONLY, 0); err == nil {
+			t.Errorf("OpenFile(%q) succeeded", bad)
+		}
+	}
+	p, err := OpenFile(os.DevNull, os.O_RDONLY, 0)
+	if err != nil {
+		t.Fatalf("OpenFile(path): %v", err)
+	}
+	p.Close()
+}
+
+func TestUnescapeMount(t *testing.T) {
+	for in, want := range map[string]string{`/a\040b`: "/a b", `/x\134y`: `/x\y`, `/end\04`: `/end\04`, `/plain`: "/plain", `\777`: `\777`} {
+		if got := unescapeMount(in); got != want {
+			t.Errorf("unescapeMount(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
