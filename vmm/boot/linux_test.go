@@ -184,13 +184,15 @@ func TestLoadLinuxAboveHole(t *testing.T) {
 	}
 }
 
-// realKernel returns a real bzImage from $IRONVISOR_TEST_BZIMAGE or /boot,
-// or skips.
+// realKernel returns a real bzImage from $IRONVISOR_TEST_BZIMAGE, the
+// repository's kernel cache (.cache/kernels) or /boot, or skips.
 func realKernel(t *testing.T) []byte {
 	t.Helper()
 	paths := []string{os.Getenv("IRONVISOR_TEST_BZIMAGE")}
-	m, _ := filepath.Glob("/boot/vmlinuz-*")
-	paths = append(paths, m...)
+	for _, g := range []string{"../../.cache/kernels/*/boot/vmlinuz-*", "/boot/vmlinuz-*"} {
+		m, _ := filepath.Glob(g)
+		paths = append(paths, m...)
+	}
 	for _, p := range paths {
 		if p == "" {
 			continue

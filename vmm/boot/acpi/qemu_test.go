@@ -158,6 +158,21 @@ func bootImages(t *testing.T, dir string, kernel, initrd []byte, cpus int) ([]st
 // hex formats an address for QEMU's command line.
 func hex(v uint64) string { return "0x" + strconv.FormatUint(v, 16) }
 
+// findKernel returns $IRONVISOR_TEST_BZIMAGE, else the Debian cloud kernel
+// in the repository's kernel cache (.cache/kernels, filled by ivbuild), else
+// any cached kernel, else one from /boot, else "".
+func findKernel() string {
+	if p := os.Getenv("IRONVISOR_TEST_BZIMAGE"); p != "" {
+		return p
+	}
+	for _, g := range []string{"../../../.cache/kernels/*cloud*/boot/vmlinuz-*", "../../../.cache/kernels/*/boot/vmlinuz-*", "/boot/vmlinuz-*"} {
+		if m, _ := filepath.Glob(g); len(m) > 0 {
+			return m[len(m)-1]
+		}
+	}
+	return ""
+}
+
 func TestQEMUBootsDebianKernelWithOurTables(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SKIP: boots a kernel under TCG (slow); not in -short")
@@ -166,13 +181,9 @@ func TestQEMUBootsDebianKernelWithOurTables(t *testing.T) {
 	if err != nil {
 		t.Skip("SKIP: qemu-system-x86_64 not installed")
 	}
-	kpath := os.Getenv("IRONVISOR_TEST_BZIMAGE")
+	kpath := findKernel()
 	if kpath == "" {
-		m, _ := filepath.Glob("/boot/vmlinuz-*")
-		if len(m) == 0 {
-			t.Skip("SKIP: no kernel (set IRONVISOR_TEST_BZIMAGE or install one in /boot)")
-		}
-		kpath = m[len(m)-1]
+		t.Skip("SKIP: no kernel (set IRONVISOR_TEST_BZIMAGE, run `ivbuild kernels`, or install one in /boot)")
 	}
 	kernel, err := os.ReadFile(kpath)
 	if err != nil {
