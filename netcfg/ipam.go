@@ -16,9 +16,12 @@ var ErrPoolFull = errors.New("no free address")
 
 // Lease is one allocated address of a network.
 type Lease struct {
-	Instance string     `json:"instance"`
-	IP       netip.Addr `json:"ip"`
-	MAC      string     `json:"mac"`
+	// Instance holds the lease.
+	Instance string `json:"instance"`
+	// IP is the leased address.
+	IP netip.Addr `json:"ip"`
+	// MAC is derived from the network index and IP (MACFor).
+	MAC string `json:"mac"`
 }
 
 // Pool is the IPAM of one network: its addresses and MACs. Allocation is
@@ -27,8 +30,10 @@ type Lease struct {
 // locally administered, unique per host). A Pool is not safe for concurrent
 // use; it is persisted with the network by Save.
 type Pool struct {
+	// Network is the network the pool belongs to, persisted with it.
 	Network Network `json:"network"`
-	Leases  []Lease `json:"leases"`
+	// Leases are sorted by address.
+	Leases []Lease `json:"leases"`
 }
 
 // NewPool returns an empty pool for network n.

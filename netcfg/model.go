@@ -79,9 +79,10 @@ type NIC struct {
 	Instance string `json:"instance"`
 	// Network is the network's Name.
 	Network string `json:"network"`
-	// IP and MAC come from the network's IPAM.
-	IP  netip.Addr `json:"ip"`
-	MAC string     `json:"mac"`
+	// IP is the NIC's address, from the network's IPAM.
+	IP netip.Addr `json:"ip"`
+	// MAC is the NIC's unicast MAC, from the network's IPAM.
+	MAC string `json:"mac"`
 	// Groups are security group names (same tenant); at least one.
 	Groups []string `json:"groups"`
 	// Owner is the uid allowed to attach to the tap (TUNSETOWNER), for a
@@ -108,6 +109,7 @@ const (
 // Rule is one security-group rule. Ingress rules match the source, egress
 // rules the destination: exactly one of CIDR and Group is set.
 type Rule struct {
+	// Proto is tcp, udp, icmp or all.
 	Proto Proto `json:"proto"`
 	// FromPort..ToPort is the port range for tcp and udp (0,0 means all).
 	FromPort uint16 `json:"from_port"`
@@ -122,33 +124,45 @@ type Rule struct {
 // denied unless a rule allows it. Egress is allowed unless one of the NIC's
 // groups has egress rules; then only what they allow leaves.
 type SecurityGroup struct {
-	Name    string `json:"name"`
-	Tenant  string `json:"tenant"`
+	// Name is unique per host.
+	Name string `json:"name"`
+	// Tenant owns the group; only its NICs and groups may refer to it.
+	Tenant string `json:"tenant"`
+	// Ingress rules match the source of traffic to the NIC.
 	Ingress []Rule `json:"ingress"`
-	Egress  []Rule `json:"egress"`
+	// Egress rules match the destination of traffic from the NIC.
+	Egress []Rule `json:"egress"`
 }
 
 // PortForward forwards uplink Proto/PublicPort to a NIC's Port.
 type PortForward struct {
-	Proto      Proto  `json:"proto"`
+	// Proto is tcp or udp.
+	Proto Proto `json:"proto"`
+	// PublicPort is the port on the uplink address.
 	PublicPort uint16 `json:"public_port"`
-	Instance   string `json:"instance"`
-	Network    string `json:"network"`
-	Port       uint16 `json:"port"`
+	// Instance and Network name the target NIC.
+	Instance string `json:"instance"`
+	Network  string `json:"network"`
+	// Port is the port on the NIC's address.
+	Port uint16 `json:"port"`
 }
 
 // PublicIP maps an extra uplink address 1:1 onto a NIC.
 type PublicIP struct {
-	Address  netip.Addr `json:"address"`
-	Instance string     `json:"instance"`
-	Network  string     `json:"network"`
+	// Address is added to the uplink as a /32.
+	Address netip.Addr `json:"address"`
+	// Instance and Network name the target NIC.
+	Instance string `json:"instance"`
+	Network  string `json:"network"`
 }
 
 // MetadataTarget is the host metadata listener. An unspecified Addr
 // (0.0.0.0) redirects to the gateway address of the guest's own bridge.
 type MetadataTarget struct {
+	// Addr is the listener's address; 0.0.0.0 means each bridge's own.
 	Addr netip.Addr `json:"addr"`
-	Port uint16     `json:"port"`
+	// Port is the listener's TCP port; 0 disables the redirect.
+	Port uint16 `json:"port"`
 }
 
 // MetadataAddr is the link-local metadata address guests talk to.

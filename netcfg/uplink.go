@@ -110,8 +110,10 @@ func (h *Host) EnsureBond(name string, slaves []string) (Changes, error) {
 
 // StaticRoute is a route through a gateway.
 type StaticRoute struct {
+	// Dst is the destination prefix.
 	Dst netip.Prefix `json:"dst"`
-	Via netip.Addr   `json:"via"`
+	// Via is the next hop.
+	Via netip.Addr `json:"via"`
 }
 
 // StaticConfig is a static uplink configuration.
