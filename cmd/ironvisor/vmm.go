@@ -14,13 +14,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ironvisor/ironvisor/vmm/jail"
 	"github.com/ironvisor/ironvisor/vmm/vm"
 )
 
 // runVMM dispatches `ironvisor vmm SUBCOMMAND`.
 func runVMM(args []string) int {
 	if len(args) == 0 || args[0] != "run" {
-		fmt.Fprintln(os.Stderr, "usage: ironvisor vmm run --kernel K [--initrd I] [--cmdline ...] [--mem 256M] [--cpus N] [--disk PATH[,ro]]... [--tap NAME[,mac=..]]... [--console-log PATH]")
+		fmt.Fprintln(os.Stderr, "usage: ironvisor vmm run --kernel K [--initrd I] [--cmdline ...] [--mem 256M] [--cpus N] [--disk PATH[,ro]]... [--tap NAME[,mac=..]]... [--console-log PATH] [--control SOCKET]\nfiles may be given as fd:N (inherited descriptors)")
 		return vm.ExitUsage
 	}
 	return runVMMRun(args[1:])
@@ -32,7 +33,8 @@ type vmmFlags struct {
 	mem                     string
 	cpus                    int
 	disks, taps             listFlag
-	consoleLog              string
+	consoleLog, control     string
+	kvm                     string
 	pvmGuest                bool
 	stopTimeout             time.Duration
 }
@@ -58,6 +60,8 @@ func parseVMMFlags(args []string) (vmmFlags, error) {
 	fs.Var(&f.disks, "disk", "virtio-blk disk PATH[,ro] (repeatable)")
 	fs.Var(&f.taps, "tap", "virtio-net on tap NAME[,mac=xx:xx:xx:xx:xx:xx] (repeatable)")
 	fs.StringVar(&f.consoleLog, "console-log", "", "write the serial console here instead of stdout")
+	fs.StringVar(&f.control, "control", "", "serve the control socket at this path (or fd:N, an inherited listening socket)")
+	fs.StringVar(&f.kvm, "kvm", "/dev/kvm", "KVM device (or fd:N)")
 	fs.BoolVar(&f.pvmGuest, "pvm-guest", false, "the 64-bit kernel is built as a PVM guest")
 	fs.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "after SIGTERM, how long the guest has to shut down before a forced stop")
 	if err := fs.Parse(args); err != nil {
@@ -136,6 +140,14 @@ func runVMMRun(args []string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go stopOnSignals(m, cancel, f.stopTimeout, log)
+	if f.control != "" {
+		stop, err := serveControl(m, f.control, log)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ironvisor vmm run: %v\n", err)
+			return vm.ExitVMMError
+		}
+		defer stop()
+	}
 	res := m.Run(ctx)
 	msg := fmt.Sprintf("ironvisor vmm run: %s (exit %d)", res.Reason, res.Code)
 	if res.Err != nil {
@@ -159,13 +171,20 @@ func vmmConfig(f vmmFlags, log *slog.Logger) (vm.Config, func(), error) {
 	if cfg.MemSize, err = parseSize(f.mem); err != nil {
 		return cfg, closeAll, err
 	}
-	if cfg.Kernel, err = os.ReadFile(f.kernel); err != nil {
+	if cfg.Kernel, err = readNamed(f.kernel); err != nil {
 		return cfg, closeAll, fmt.Errorf("read kernel: %w", err)
 	}
 	if f.initrd != "" {
-		if cfg.Initrd, err = os.ReadFile(f.initrd); err != nil {
+		if cfg.Initrd, err = readNamed(f.initrd); err != nil {
 			return cfg, closeAll, fmt.Errorf("read initrd: %w", err)
 		}
+	}
+	if strings.HasPrefix(f.kvm, "fd:") {
+		if cfg.KVM, err = jail.OpenFile(f.kvm, os.O_RDWR, 0); err != nil {
+			return cfg, closeAll, err
+		}
+	} else {
+		cfg.Device = f.kvm
 	}
 	for _, d := range f.disks {
 		path, ro, err := parseDisk(d)
@@ -176,7 +195,7 @@ func vmmConfig(f vmmFlags, log *slog.Logger) (vm.Config, func(), error) {
 		if ro {
 			mode = os.O_RDONLY
 		}
-		file, err := os.OpenFile(path, mode, 0)
+		file, err := jail.OpenFile(path, mode, 0)
 		if err != nil {
 			return cfg, closeAll, fmt.Errorf("open disk: %w", err)
 		}
@@ -192,7 +211,7 @@ func vmmConfig(f vmmFlags, log *slog.Logger) (vm.Config, func(), error) {
 		cfg.Taps = append(cfg.Taps, tap)
 	}
 	if f.consoleLog != "" {
-		file, err := os.OpenFile(f.consoleLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		file, err := jail.OpenFile(f.consoleLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 		if err != nil {
 			return cfg, closeAll, fmt.Errorf("open console log: %w", err)
 		}
@@ -200,6 +219,16 @@ func vmmConfig(f vmmFlags, log *slog.Logger) (vm.Config, func(), error) {
 		cfg.Console = file
 	}
 	return cfg, closeAll, nil
+}
+
+// readNamed reads a whole file named by path or "fd:N".
+func readNamed(name string) ([]byte, error) {
+	f, err := jail.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // stopOnSignals turns SIGTERM and SIGINT into a graceful stop (Ctrl-Alt-Del

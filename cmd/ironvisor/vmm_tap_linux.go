@@ -4,17 +4,19 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ironvisor/ironvisor/vmm/jail"
 	"github.com/ironvisor/ironvisor/vmm/vm"
 )
 
-// parseTap parses NAME[,mac=xx:xx:xx:xx:xx:xx].
+// parseTap parses NAME[,mac=xx:xx:xx:xx:xx:xx]; NAME may be fd:N.
 func parseTap(s string) (name string, mac [6]byte, err error) {
 	name, opts, _ := strings.Cut(s, ",")
-	if name == "" || len(name) >= unix.IFNAMSIZ {
+	if name == "" || (len(name) >= unix.IFNAMSIZ && !strings.HasPrefix(name, "fd:")) {
 		return "", mac, fmt.Errorf("tap %q: bad interface name", s)
 	}
 	if opts == "" {
@@ -43,6 +45,9 @@ func openTapFlag(s string) (vm.Tap, error) {
 	if err != nil {
 		return vm.Tap{}, err
 	}
+	if num, ok := strings.CutPrefix(name, "fd:"); ok {
+		return inheritedTap(name, num, mac)
+	}
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return vm.Tap{}, fmt.Errorf("tap %s: open /dev/net/tun: %w", name, err)
@@ -58,4 +63,22 @@ func openTapFlag(s string) (vm.Tap, error) {
 		return vm.Tap{}, fmt.Errorf("tap %s: TUNSETIFF: %w", name, err)
 	}
 	return vm.Tap{File: os.NewFile(uintptr(fd), "tap-"+name), Name: name, MAC: mac}, nil
+}
+
+// inheritedTap adopts a tap fd the jail passed in (already attached with
+// TUNSETIFF by the parent). It is made non-blocking before it is wrapped, so
+// the file is pollable.
+func inheritedTap(name, num string, mac [6]byte) (vm.Tap, error) {
+	fd, err := strconv.Atoi(num)
+	if err != nil || fd < 3 {
+		return vm.Tap{}, fmt.Errorf("tap %s: not an inherited fd number", name)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return vm.Tap{}, fmt.Errorf("tap %s: %w", name, err)
+	}
+	f, err := jail.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return vm.Tap{}, fmt.Errorf("tap %s: %w", name, err)
+	}
+	return vm.Tap{File: f, Name: name, MAC: mac}, nil
 }

@@ -32,17 +32,26 @@ func Open(path string) (*System, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &System{fd: fd}
+	s, err := FromFD(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// FromFD makes a System from an already open KVM device fd (a jailed VMM
+// inherits it) and checks the API version. The System owns fd from then on
+// only if FromFD succeeds.
+func FromFD(fd int) (*System, error) {
 	v, err := ioctl(fd, reqGetAPIVersion, 0)
 	if err != nil {
-		s.Close()
 		return nil, fmt.Errorf("KVM_GET_API_VERSION: %w", err)
 	}
 	if v != apiVersion {
-		s.Close()
 		return nil, fmt.Errorf("KVM API version %d, want %d", v, apiVersion)
 	}
-	return s, nil
+	return &System{fd: fd}, nil
 }
 
 // FD returns the raw file descriptor.

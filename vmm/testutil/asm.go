@@ -2,7 +2,7 @@
 // a 32-bit PVH ELF, a real-mode flat image and an SMP guest whose
 // application processors report their APIC IDs. Each guest writes a marker
 // to COM1 (port 0x3f8) and then ends the VM through the i8042 reset line or
-// the ACPI PM1a control register, so a test sees both serial output and a
+// the ACPI sleep control register, so a test sees both serial output and a
 // distinct exit code.
 //
 // The machine code is assembled here by Go, one documented instruction at a
@@ -12,7 +12,7 @@ package testutil
 import (
 	"encoding/binary"
 
-	"github.com/ironvisor/ironvisor/vmm/vm"
+	"github.com/ironvisor/ironvisor/vmm/boot/acpi"
 )
 
 // asm accumulates machine code. mode32 selects the default operand size of
@@ -55,9 +55,6 @@ func (a *asm) opsize32() {
 // movDX16 is "mov dx, imm16" (B8+r with r = 2, 16-bit operand).
 func (a *asm) movDX16(v uint16) { a.opsize16(); a.emit(0xba); a.imm16(v) }
 
-// movAX16 is "mov ax, imm16" (B8+r, r = 0).
-func (a *asm) movAX16(v uint16) { a.opsize16(); a.emit(0xb8); a.imm16(v) }
-
 // movAL is "mov al, imm8" (B0+r).
 func (a *asm) movAL(v byte) { a.emit(0xb0, v) }
 
@@ -69,9 +66,6 @@ func (a *asm) movSI16(v uint16) { a.emit(0xbe); a.imm16(v) }
 
 // outDXAL is "out dx, al" (EE): write AL to the port in DX.
 func (a *asm) outDXAL() { a.emit(0xee) }
-
-// outDXAX is "out dx, ax" (EF with a 16-bit operand).
-func (a *asm) outDXAX() { a.opsize16(); a.emit(0xef) }
 
 // outImmAL is "out imm8, al" (E6 ib).
 func (a *asm) outImmAL(port byte) { a.emit(0xe6, port) }
@@ -110,7 +104,8 @@ type Exit int
 const (
 	// ExitReset pulses the reset line: "mov al, 0xfe; out 0x64, al".
 	ExitReset Exit = iota
-	// ExitPoweroff writes SLP_TYP=S5|SLP_EN to the PM1a control register.
+	// ExitPoweroff writes SLP_TYP=S5|SLP_EN to the ACPI sleep control
+	// register, as Linux's poweroff does.
 	ExitPoweroff
 )
 
@@ -121,9 +116,9 @@ func (a *asm) exit(e Exit) {
 		a.movAL(0xfe)    // i8042 command: pulse output port bit 0 (reset)
 		a.outImmAL(0x64) // to the i8042 command port
 	case ExitPoweroff:
-		a.movDX16(vm.PM1aControlPort)
-		a.movAX16(vm.S5SleepType<<10 | 1<<13) // SLP_TYP = S5, SLP_EN
-		a.outDXAX()
+		a.movDX16(acpi.SleepControlPort)
+		a.movAL(acpi.SleepTypeS5<<2 | 1<<5) // SLP_TYP = S5 (bits 4:2), SLP_EN (bit 5)
+		a.outDXAL()
 	}
 	a.hltForever()
 }

@@ -54,8 +54,8 @@ func TestExitSequences(t *testing.T) {
 	}
 	a = &asm{mode32: true}
 	a.exit(ExitPoweroff)
-	// mov dx, 0x604; mov ax, 0x3400; out dx, ax (16-bit operands in 32-bit code)
-	want := []byte{0x66, 0xba, 0x04, 0x06, 0x66, 0xb8, 0x00, 0x34, 0x66, 0xef}
+	// mov dx, 0x600 (16-bit operand in 32-bit code); mov al, 0x34; out dx, al
+	want := []byte{0x66, 0xba, 0x00, 0x06, 0xb0, 0x34, 0xee}
 	if !bytes.HasPrefix(a.b, want) {
 		t.Fatalf("poweroff sequence % x, want % x", a.b, want)
 	}

@@ -1,16 +1,25 @@
 package vm
 
-// The ACPI PM1a control block the FADT points at.
-const (
-	// PM1aControlPort is the I/O port of the PM1a control register.
-	PM1aControlPort = 0x604
-	// S5SleepType is the SLP_TYP the DSDT's \_S5 package declares.
-	S5SleepType = 5
+import (
+	"github.com/ironvisor/ironvisor/vmm/boot"
+	"github.com/ironvisor/ironvisor/vmm/boot/acpi"
 )
 
-// addPM places the PM1a control register that turns a guest poweroff into
-// ExitPoweroff.
+// addPM traps the hardware-reduced sleep control and status registers the
+// FADT declares (acpi.SleepControlPort, acpi.SleepStatusPort), so a guest
+// poweroff (S5) becomes ExitPoweroff.
 func (v *VM) addPM() error {
-	pm := &pmDevice{s5: S5SleepType, poweroff: func() { v.finish(ExitPoweroff, "guest powered off (ACPI S5)", nil) }}
-	return v.pio.Add(PM1aControlPort, 2, pm)
+	pm := &sleepRegs{poweroff: func() { v.finish(ExitPoweroff, "guest powered off (ACPI S5)", nil) }}
+	return v.pio.Add(acpi.SleepControlPort, acpi.SleepStatusPort-acpi.SleepControlPort+1, pm)
+}
+
+// buildACPI writes the ACPI tables describing the vCPUs, the IOAPIC and the
+// virtio-mmio devices.
+func (v *VM) buildACPI() error {
+	cfg := acpi.Config{CPUs: v.cfg.CPUs}
+	for i := range v.virt {
+		base, gsi := boot.VirtioMMIODevice(i)
+		cfg.Devices = append(cfg.Devices, acpi.MMIODevice{Base: base, Size: boot.VirtioMMIOSize, GSI: gsi})
+	}
+	return acpi.Build(v.mem, cfg)
 }

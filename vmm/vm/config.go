@@ -41,7 +41,10 @@ type Config struct {
 	// control socket; 0 means 1 MiB.
 	ConsoleRing int
 
-	// Device is the KVM device; "" means /dev/kvm.
+	// KVM is an open KVM device (a jailed VMM inherits it); the VM owns it
+	// from New on. If nil, Device is opened.
+	KVM *os.File
+	// Device is the KVM device path; "" means /dev/kvm.
 	Device string
 	// SysRoot is where sysfs is mounted, for detecting the KVM kind; ""
 	// means /sys.

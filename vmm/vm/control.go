@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/ironvisor/ironvisor/vmm/devices/serial"
 	"github.com/ironvisor/ironvisor/vmm/kvm"
@@ -79,13 +80,17 @@ func (v *VM) Stop() { v.finish(ExitStopped, "stopped by the host", nil) }
 // Done is closed once the VM is stopping.
 func (v *VM) Done() <-chan struct{} { return v.state.done }
 
+// Exited is closed once Run has stopped every vCPU.
+func (v *VM) Exited() <-chan struct{} { return v.state.exited }
+
 // Status is a VM's state for the control socket.
 type Status struct {
-	State  string `json:"state"` // "created", "running", "paused", "stopped"
-	CPUs   int    `json:"cpus"`
-	Memory uint64 `json:"memory"`
-	Code   int    `json:"code,omitempty"`   // exit code once stopped
-	Reason string `json:"reason,omitempty"` // why it stopped
+	State  string        `json:"state"` // "created", "running", "paused", "stopped"
+	CPUs   int           `json:"cpus"`
+	Memory uint64        `json:"memory"`
+	Code   int           `json:"code,omitempty"`   // exit code once stopped
+	Reason string        `json:"reason,omitempty"` // why it stopped
+	Uptime time.Duration `json:"uptime_ns"`        // since Run started
 }
 
 // Status returns the VM's current state.
@@ -94,9 +99,17 @@ func (v *VM) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{State: "created", CPUs: v.cfg.CPUs, Memory: v.cfg.MemSize}
+	if s.started {
+		st.Uptime = time.Since(s.start)
+	}
 	switch {
 	case s.stopping.Load():
-		st.State, st.Code, st.Reason = "stopped", s.result.Code, s.result.Reason
+		st.State, st.Code, st.Reason = "stopping", s.result.Code, s.result.Reason
+		select {
+		case <-s.exited:
+			st.State = "stopped"
+		default:
+		}
 	case s.paused:
 		st.State = "paused"
 	case s.started:

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ironvisor/ironvisor/vmm/boot"
 	"github.com/ironvisor/ironvisor/vmm/devices/i8042"
 	"github.com/ironvisor/ironvisor/vmm/devices/serial"
@@ -41,8 +43,8 @@ type VM struct {
 
 // New builds the VM described by cfg: it checks the guest can run on this
 // host's KVM, maps RAM, creates the irqchip and PIT, loads the kernel (a
-// malformed image fails here, before any vCPU exists), wires the devices
-// and creates the vCPUs in their boot state.
+// malformed image fails here, before any vCPU exists), wires the devices,
+// writes the ACPI tables and creates the vCPUs in their boot state.
 func New(cfg Config) (*VM, error) {
 	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("vm config: %w", err)
@@ -62,7 +64,7 @@ func (v *VM) build() error {
 	if err := kvm.CheckGuest(kind, v.guestMode()); err != nil {
 		return err
 	}
-	sys, err := kvm.Open(v.cfg.Device)
+	sys, err := v.openKVM()
 	if err != nil {
 		return err
 	}
@@ -88,7 +90,28 @@ func (v *VM) build() error {
 	if err := v.addDevices(); err != nil {
 		return err
 	}
+	if err := v.buildACPI(); err != nil {
+		return err
+	}
 	return v.createVCPUs()
+}
+
+// openKVM opens the KVM device, or adopts the inherited one.
+func (v *VM) openKVM() (*kvm.System, error) {
+	if v.cfg.KVM == nil {
+		return kvm.Open(v.cfg.Device)
+	}
+	fd, err := unix.Dup(int(v.cfg.KVM.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("dup kvm fd: %w", err)
+	}
+	v.cfg.KVM.Close()
+	s, err := kvm.FromFD(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("inherited kvm fd: %w", err)
+	}
+	return s, nil
 }
 
 // mapRAM allocates guest RAM, one host mapping per range of the layout (the

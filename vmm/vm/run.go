@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
@@ -20,16 +21,18 @@ type runState struct {
 	cond    *sync.Cond
 	paused  bool
 	parked  int // vCPUs waiting in pause
-	running int // vCPU goroutines not yet returned
 	result  Result
 	done    chan struct{} // closed by the first finish
+	exited  chan struct{} // closed when Run has stopped every vCPU
 	started bool
+	start   time.Time // when Run started
 }
 
 // init prepares the state.
 func (s *runState) init() {
 	s.cond = sync.NewCond(&s.mu)
 	s.done = make(chan struct{})
+	s.exited = make(chan struct{})
 }
 
 // finish records how the VM ended (the first call wins) and makes every
@@ -72,8 +75,9 @@ func (v *VM) Run(ctx context.Context) Result {
 		return Result{Code: ExitVMMError, Reason: "vm already ran", Err: fmt.Errorf("vm already ran")}
 	}
 	s.started = true
-	s.running = len(v.vcpus)
+	s.start = time.Now()
 	s.mu.Unlock()
+	defer close(s.exited)
 
 	for _, d := range v.virt {
 		d.start(v)

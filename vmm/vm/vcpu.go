@@ -21,7 +21,11 @@ func (v *VM) createVCPUs() error {
 			return err
 		}
 		v.vcpus = append(v.vcpus, c)
-		if err := c.SetCPUID2(guestCPUID(supported, id, v.cfg.CPUs)); err != nil {
+		cpuid, err := guestCPUID(supported, id, v.cfg.CPUs)
+		if err != nil {
+			return err
+		}
+		if err := c.SetCPUID2(cpuid); err != nil {
 			return err
 		}
 		if err := c.SetMSRs(bootMSRs()); err != nil {

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ironvisor/ironvisor/vmm/control"
+	"github.com/ironvisor/ironvisor/vmm/jail"
+	"github.com/ironvisor/ironvisor/vmm/vm"
+)
+
+// pauseTimeout bounds how long a pause waits for the vCPUs to park.
+const pauseTimeout = 10 * time.Second
+
+// controlVM adapts a *vm.VM to the control server's VM interface.
+type controlVM struct{ m *vm.VM }
+
+// Stop stops the VM: gracefully (Ctrl-Alt-Del, then wait) or by force.
+func (c controlVM) Stop(ctx context.Context, force bool) error {
+	if force {
+		c.m.Stop()
+	} else if err := c.m.RequestShutdown(); err != nil {
+		return err
+	}
+	select {
+	case <-c.m.Exited():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Pause parks the vCPUs.
+func (c controlVM) Pause() error {
+	ctx, cancel := context.WithTimeout(context.Background(), pauseTimeout)
+	defer cancel()
+	return c.m.Pause(ctx)
+}
+
+// Resume lets the vCPUs run again.
+func (c controlVM) Resume() error { return c.m.Resume() }
+
+// Status converts the VM's status.
+func (c controlVM) Status() control.Status {
+	st := c.m.Status()
+	out := control.Status{State: st.State, Uptime: st.Uptime, VCPUs: st.CPUs, MemoryBytes: st.Memory}
+	if st.State == "created" {
+		out.State = "running" // Run starts right after the server
+	}
+	if st.State == "stopping" || st.State == "stopped" {
+		out.ExitReason = exitReason(st.Code, st.Reason)
+	}
+	return out
+}
+
+// exitReason words an exit code the way the control protocol documents.
+func exitReason(code int, reason string) string {
+	switch code {
+	case vm.ExitPoweroff:
+		return "poweroff"
+	case vm.ExitReset:
+		return "reset"
+	case vm.ExitGuestBrokeDevice:
+		return "device broken: " + reason
+	case vm.ExitStopped:
+		return "stopped"
+	}
+	return "error: " + reason
+}
+
+// Console reads the console ring.
+func (c controlVM) Console(offset int64, max int) ([]byte, int64) {
+	return c.m.Console().Read(offset, max)
+}
+
+// Counters flattens the VM's counters.
+func (c controlVM) Counters() map[string]uint64 {
+	k := c.m.Counters()
+	return map[string]uint64{
+		"exits_io": k.ExitsIO, "exits_mmio": k.ExitsMMIO, "exits_intr": k.ExitsIntr, "exits_other": k.ExitsOther,
+		"serial_tx_bytes": k.Serial.TxBytes, "serial_rx_bytes": k.Serial.RxBytes,
+		"serial_rx_dropped": k.Serial.RxDropped, "serial_interrupts": k.Serial.Interrupts,
+		"console_bytes": uint64(k.Console),
+	}
+}
+
+// serveControl serves the control socket named by --control: a path, or
+// "fd:N" for a listening socket the jail passed in. It returns a function
+// that closes the server.
+func serveControl(m *vm.VM, name string, log *slog.Logger) (func(), error) {
+	var l net.Listener
+	var err error
+	if strings.HasPrefix(name, "fd:") {
+		f, ferr := jail.OpenFile(name, os.O_RDWR, 0)
+		if ferr != nil {
+			return nil, fmt.Errorf("control socket: %w", ferr)
+		}
+		l, err = net.FileListener(f)
+		f.Close()
+	} else {
+		l, err = control.Listen(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", name, err)
+	}
+	srv := control.NewServer(controlVM{m})
+	go func() {
+		if err := srv.Serve(l); err != nil {
+			log.Error("control socket", "err", err)
+		}
+	}()
+	return func() { srv.Close() }, nil
+}
