@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 
 	"github.com/google/nftables"
 	mdnetlink "github.com/mdlayher/netlink"
@@ -21,6 +22,9 @@ type Host struct {
 	ns  netns.NsHandle // closed by Close; -1 means the caller's namespace
 	nl  *netlink.Handle
 	nft *nftables.Conn
+	// mu serializes Reconcile and Teardown, which read-modify-write the
+	// kernel's state.
+	mu sync.Mutex
 }
 
 // Open returns a Host for the calling thread's network namespace.
@@ -152,6 +156,8 @@ func (h *Host) Reconcile(ctx context.Context, st State) (Changes, error) {
 	if err != nil {
 		return nil, err
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	var ch Changes
 	n, err := h.setSysctls()
 	if err != nil {
@@ -177,6 +183,8 @@ func (h *Host) Reconcile(ctx context.Context, st State) (Changes, error) {
 // Ironvisor's prefixes, public addresses on uplink and the own nftables
 // tables.
 func (h *Host) Teardown(ctx context.Context, uplink string) (Changes, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	var ch Changes
 	if err := h.reconcileLinks(ctx, &index{st: &State{Uplink: Uplink{Name: uplink}}}, &ch); err != nil {
 		return ch, err
