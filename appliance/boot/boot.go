@@ -34,6 +34,11 @@ type Options struct {
 	Start time.Time
 	// Console receives the console lines; nil means os.Stdout.
 	Console io.Writer
+	// Mounts replaces the mount table; nil means Mounts.
+	Mounts []Mount
+	// ModuleOpts says where modules come from; nil means the running
+	// kernel's, under /lib/modules. Tests point it at a fake tree.
+	ModuleOpts *kmodule.ProbeOpts
 }
 
 // appliance carries what the boot steps learn for the later ones.
@@ -58,6 +63,12 @@ func Main(o Options) {
 	}
 	if o.Console == nil {
 		o.Console = os.Stdout
+	}
+	if o.Mounts == nil {
+		o.Mounts = Mounts
+	}
+	if o.ModuleOpts == nil {
+		o.ModuleOpts = &kmodule.ProbeOpts{}
 	}
 	a := &appliance{o: o, cmdline: "/proc/cmdline", tl: timeline.New(o.Console, o.Start, 0),
 		reaper: NewReaper("/proc"), sigs: make(chan os.Signal, 4), cfg: config.Defaults()}
@@ -89,13 +100,13 @@ func Main(o Options) {
 //     ("api").
 func (a *appliance) boot() {
 	a.tl.Logf("%s starting as PID %d", versionLine(), os.Getpid())
-	a.tl.Run("mount", func() error { return MountAll("/", Mounts, a.tl.Logf) })
+	a.tl.Run("mount", func() error { return MountAll("/", a.o.Mounts, a.tl.Logf) })
 	a.recordKernelUptime()
 	a.tl.Run("console", func() error { return EnsureConsole("/dev/console") })
 	a.tl.Run("config", a.loadConfig)
 	a.tl.Run("cad", DisableCAD)
 	a.tl.Run("modules", func() error {
-		_, err := LoadModules(moduleList(a.cfg.Modules), kmodule.ProbeOpts{}, a.tl.Logf)
+		_, err := LoadModules(moduleList(a.cfg.Modules), *a.o.ModuleOpts, a.tl.Logf)
 		return err
 	})
 	a.tl.Run("hostname", func() error { return unix.Sethostname([]byte(a.cfg.Hostname)) })

@@ -1,0 +1,208 @@
+package boot
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/u-root/u-root/pkg/kmodule"
+	"github.com/vishvananda/netns"
+
+	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+)
+
+// TestPID1Helper is not a test on its own: TestPID1InNamespaces runs the
+// test binary again as PID 1 of fresh PID, mount, network and UTS
+// namespaces, and there this function boots the appliance.
+func TestPID1Helper(t *testing.T) {
+	root := os.Getenv("IRONVISOR_PID1_MODULES")
+	if root == "" || os.Getpid() != 1 {
+		t.Skip("SKIP: only runs as PID 1 inside TestPID1InNamespaces")
+	}
+	var mounts []Mount
+	for _, m := range Mounts {
+		if m.Target != "/tmp" { // the test's files live there
+			mounts = append(mounts, m)
+		}
+	}
+	Main(Options{Args: []string{"--config", os.Getenv("IRONVISOR_PID1_CONFIG")}, Mounts: mounts,
+		ModuleOpts: &kmodule.ProbeOpts{RootDir: root, KVer: "6.1.0-test", IgnoreProcMods: true, DryRunCB: func(string) {}}})
+}
+
+// console collects a process's output lines and finds lines in it.
+type console struct {
+	lines chan string
+	t     *testing.T
+}
+
+// expect waits until a line containing want appears, and returns it.
+func (c *console) expect(want string, deadline time.Time) string {
+	c.t.Helper()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				c.t.Fatalf("console closed before %q", want)
+			}
+			if strings.Contains(line, want) {
+				return line
+			}
+		case <-timer.C:
+			c.t.Fatalf("no %q on the console before the deadline", want)
+		}
+	}
+}
+
+// dialIn returns a dialer that connects from inside the network namespace
+// of process pid.
+func dialIn(pid int) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			return nil, err
+		}
+		defer orig.Close()
+		ns, err := netns.GetFromPid(pid)
+		if err != nil {
+			return nil, err
+		}
+		defer ns.Close()
+		if err := netns.Set(ns); err != nil {
+			return nil, err
+		}
+		defer netns.Set(orig)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+}
+
+func TestPID1InNamespaces(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: needs root to create PID, mount, network and UTS namespaces")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("SKIP: unshare (util-linux) not installed")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "ironvisor.json")
+	if err := os.WriteFile(cfg, []byte(`{"hostname":"pid1-test","api":":8080"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(unshare, "--pid", "--fork", "--mount-proc", "--net", "--uts", "--mount", "--",
+		exe, "-test.run=^TestPID1Helper$")
+	cmd.Env = append(os.Environ(), "IRONVISOR_PID1_MODULES="+fakeModules(t), "IRONVISOR_PID1_CONFIG="+cfg)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() // no-op once it has exited
+	c := &console{lines: make(chan string, 256), t: t}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			t.Logf("pid1: %s", sc.Text())
+			c.lines <- sc.Text()
+		}
+		close(c.lines)
+	}()
+
+	deadline := time.Now().Add(60 * time.Second)
+	c.expect("IRONVISOR FAILED step=uplink: no ethernet interface found", deadline)
+	ready := c.expect("IRONVISOR READY api=", deadline)
+	if !strings.HasSuffix(ready, "api=http://127.0.0.1:8080/") {
+		t.Errorf("READY line %q, want the loopback URL (no uplink)", ready)
+	}
+
+	client := &http.Client{Transport: &http.Transport{DialContext: dialIn(cmd.Process.Pid)}, Timeout: 10 * time.Second}
+	resp, err := client.Get("http://127.0.0.1:8080/v1/host")
+	if err != nil {
+		t.Fatalf("GET /v1/host in the namespace: %v", err)
+	}
+	var h hostinfo.Host
+	err = json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHostDocument(t, h)
+
+	pid1 := nsInit(t, cmd.Process.Pid)
+	if err := syscall.Kill(pid1, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("IRONVISOR POWEROFF", deadline)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-exited: // reboot(2) in a PID namespace ends its init
+	case <-time.After(time.Until(deadline)):
+		t.Fatal("PID 1 did not power off after SIGTERM")
+	}
+}
+
+// checkHostDocument checks what the namespaced PID 1 reports.
+func checkHostDocument(t *testing.T, h hostinfo.Host) {
+	t.Helper()
+	if h.Mode != "appliance" || h.Hostname != "pid1-test" {
+		t.Errorf("mode %q hostname %q", h.Mode, h.Hostname)
+	}
+	var names []string
+	for _, s := range h.Boot.Steps {
+		names = append(names, s.Name)
+	}
+	if got := strings.Join(names, ","); got != "mount,console,config,cad,modules,hostname,loopback,uplink,api" {
+		t.Errorf("boot steps %s", got)
+	}
+	failed := map[string]bool{}
+	for _, f := range h.Failures {
+		failed[f.Step] = true
+	}
+	// No uplink in an empty network namespace, and Ctrl-Alt-Del cannot be
+	// configured from a child PID namespace (reboot(2) answers EINVAL).
+	if !failed["uplink"] || failed["mount"] || failed["config"] || failed["hostname"] || failed["loopback"] || failed["api"] {
+		t.Errorf("failures = %+v", h.Failures)
+	}
+	if h.Boot.APIReadyMS == nil || h.Boot.KernelUptimeMS <= 0 {
+		t.Errorf("boot = %+v", h.Boot)
+	}
+}
+
+// nsInit returns the host pid of unshare's child, the namespace's PID 1.
+func nsInit(t *testing.T, unsharePid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(unsharePid) + "/task/" + strconv.Itoa(unsharePid) + "/children")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 1 {
+		t.Fatalf("unshare children %q", b)
+	}
+	pid, err := strconv.Atoi(f[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
