@@ -148,6 +148,18 @@ func (c *Console) NotSeen(s string) error {
 	return nil
 }
 
+// Seen returns an error unless s appears somewhere in the output so far,
+// before or after the Expect cursor. Use it for lines printed before a
+// banner that an earlier Expect has already moved past.
+func (c *Console) Seen(s string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !bytes.Contains(c.buf.Bytes(), []byte(s)) {
+		return fmt.Errorf("console does not show %q", s)
+	}
+	return nil
+}
+
 // String returns all output so far.
 func (c *Console) String() string {
 	c.mu.Lock()

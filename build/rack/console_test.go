@@ -45,6 +45,12 @@ func TestConsoleExpectInOrder(t *testing.T) {
 	if err := c.NotSeen("Kernel panic"); err != nil {
 		t.Error(err)
 	}
+	if err := c.Seen("booting"); err != nil {
+		t.Errorf("Seen missed output before the cursor: %v", err)
+	}
+	if err := c.Seen("never"); err == nil {
+		t.Error("Seen found a string that never appeared")
+	}
 	if err := c.NotSeen("booting"); err == nil {
 		t.Error("NotSeen missed a string that appeared")
 	}
