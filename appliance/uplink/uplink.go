@@ -78,9 +78,9 @@ func Loopback() error {
 }
 
 // Configure brings the uplink up as cfg says and returns what it did. With
-// cfg.Iface empty it tries every ethernet interface, those with carrier
-// first, and keeps the first that gets a DHCP lease (or, for a static
-// uplink, the first with carrier).
+// cfg.Iface empty it tries the ethernet interfaces with carrier (all of
+// them if none has carrier), in index order, and keeps the first that gets
+// a DHCP lease (or, for a static uplink, the first one).
 //
 // All netlink work goes through one handle opened here, so it stays in the
 // calling thread's network namespace even when Keep later runs elsewhere.
@@ -158,27 +158,28 @@ func hasCarrier(h *netlink.Handle, l netlink.Link) bool {
 	return err == nil && fresh.Attrs().RawFlags&unix.IFF_RUNNING != 0
 }
 
-// byCarrier waits up to wait for any link to get carrier, then returns the
-// links with carrier first, in their original order otherwise.
+// byCarrier waits up to wait for every link to get carrier and returns the
+// links that have it, or, if none does by then, all of them: a NIC without
+// carrier is not worth a DHCP timeout while another one has a cable.
 func byCarrier(ctx context.Context, h *netlink.Handle, links []netlink.Link, wait time.Duration) []netlink.Link {
 	deadline := time.Now().Add(wait)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		var up, down []netlink.Link
+		var up []netlink.Link
 		for _, l := range links {
 			if hasCarrier(h, l) {
 				up = append(up, l)
-			} else {
-				down = append(down, l)
 			}
 		}
-		if len(up) == len(links) || time.Now().After(deadline) {
-			return append(up, down...)
+		if len(up) == len(links) || time.Now().After(deadline) || ctx.Err() != nil {
+			if len(up) == 0 {
+				return links
+			}
+			return up
 		}
 		select {
 		case <-ctx.Done():
-			return append(up, down...)
 		case <-tick.C:
 		}
 	}
