@@ -3,17 +3,13 @@ package acpi_test
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"debug/elf"
 	"encoding/binary"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"testing"
-	"time"
 
 	"github.com/ironvisor/ironvisor/vmm/boot"
 	"github.com/ironvisor/ironvisor/vmm/boot/acpi"
@@ -148,58 +144,13 @@ func pvhImages(t *testing.T, dir string, vmlinux, initrd []byte, cpus int) ([]st
 }
 
 func TestQEMUBootsDebianVmlinuxThroughPVH(t *testing.T) {
-	if testing.Short() {
-		t.Skip("SKIP: boots a kernel under TCG (slow); not in -short")
-	}
-	qemu, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		t.Skip("SKIP: qemu-system-x86_64 not installed")
-	}
-	kpath := findKernel()
-	if kpath == "" {
-		t.Skip("SKIP: no kernel (set IRONVISOR_TEST_BZIMAGE, run `ivbuild kernels`, or install one in /boot)")
-	}
+	qemu, kpath, busybox := guestPrereqs(t)
 	bz, err := os.ReadFile(kpath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	busybox, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Skip("SKIP: no static /bin/busybox (apt-get install busybox-static)")
-	}
 	dir := t.TempDir()
 	loaders, entry := pvhImages(t, dir, vmlinuxFromBzImage(t, bz), testInitrd(t, busybox), 2)
-	bios := filepath.Join(dir, "pvh-bios.bin")
-	if err := os.WriteFile(bios, pvhFirmware(entry), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	args := append([]string{
-		"-M", "microvm,acpi=off,pic=off,rtc=off,isa-serial=on,x-option-roms=off,auto-kernel-cmdline=off",
-		"-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "256M",
-		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
-		"-bios", bios,
-		"-device", "isa-debug-exit,iobase=" + hex(acpi.SleepControlPort) + ",iosize=1",
-	}, loaders...)
-	out, err := exec.CommandContext(ctx, qemu, args...).CombinedOutput()
-	var ee *exec.ExitError
-	code := -1
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	}
-	t.Logf("vmlinux from %s, PVH entry %#x, QEMU exit %d (%v)", kpath, entry, code, err)
-	if testing.Verbose() {
-		t.Logf("console:\n%s", out)
-	}
-	m := regexp.MustCompile(bootMarker + ` cpus=(\d+) lnro=(\d+)`).FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("no boot marker; console:\n%s", out)
-	}
-	if string(m[1]) != "2" || string(m[2]) != "0" {
-		t.Errorf("guest saw %s CPUs and %s virtio-mmio devices, want 2 and 0", m[1], m[2])
-	}
-	if code != poweroffExit {
-		t.Errorf("QEMU exit status %d, want %d; console:\n%s", code, poweroffExit, out)
-	}
+	t.Logf("vmlinux from %s, PVH entry %#x", kpath, entry)
+	runGuest(t, qemu, dir, pvhFirmware(entry), loaders, 0)
 }

@@ -173,7 +173,9 @@ func findKernel() string {
 	return ""
 }
 
-func TestQEMUBootsDebianKernelWithOurTables(t *testing.T) {
+// guestPrereqs returns QEMU, a kernel and busybox, or skips.
+func guestPrereqs(t *testing.T) (qemu, kernel string, busybox []byte) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("SKIP: boots a kernel under TCG (slow); not in -short")
 	}
@@ -181,23 +183,22 @@ func TestQEMUBootsDebianKernelWithOurTables(t *testing.T) {
 	if err != nil {
 		t.Skip("SKIP: qemu-system-x86_64 not installed")
 	}
-	kpath := findKernel()
-	if kpath == "" {
+	if kernel = findKernel(); kernel == "" {
 		t.Skip("SKIP: no kernel (set IRONVISOR_TEST_BZIMAGE, run `ivbuild kernels`, or install one in /boot)")
 	}
-	kernel, err := os.ReadFile(kpath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	busybox, err := os.ReadFile("/bin/busybox")
-	if err != nil {
+	if busybox, err = os.ReadFile("/bin/busybox"); err != nil {
 		t.Skip("SKIP: no static /bin/busybox (apt-get install busybox-static)")
 	}
-	dir := t.TempDir()
-	const cpus = 2
-	loaders, entry := bootImages(t, dir, kernel, testInitrd(t, busybox), cpus)
+	return qemu, kernel, busybox
+}
+
+// runGuest boots QEMU's TCG microvm with 2 vCPUs, firmware fw and the loader
+// blobs, and checks the guest's marker (CPU count, virtio-mmio devices seen)
+// and that it powered off through the ACPI sleep control register.
+func runGuest(t *testing.T, qemu, dir string, fw []byte, loaders []string, wantDevs int) {
+	t.Helper()
 	bios := filepath.Join(dir, "bios.bin")
-	if err := os.WriteFile(bios, firmware(entry), 0o644); err != nil {
+	if err := os.WriteFile(bios, fw, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -212,14 +213,13 @@ func TestQEMUBootsDebianKernelWithOurTables(t *testing.T) {
 	if log := os.Getenv("IRONVISOR_QEMU_LOG"); log != "" {
 		args = append(args, "-d", "int,cpu_reset,guest_errors", "-D", log)
 	}
-	cmd := exec.CommandContext(ctx, qemu, args...)
-	out, err := cmd.CombinedOutput()
+	out, err := exec.CommandContext(ctx, qemu, args...).CombinedOutput()
 	var ee *exec.ExitError
 	code := -1
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	}
-	t.Logf("kernel %s, QEMU exit %d (%v)", kpath, code, err)
+	t.Logf("QEMU exit %d (%v)", code, err)
 	if testing.Verbose() {
 		t.Logf("console:\n%s", out)
 	}
@@ -227,11 +227,23 @@ func TestQEMUBootsDebianKernelWithOurTables(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no boot marker; console:\n%s", out)
 	}
-	if string(m[1]) != "2" || string(m[2]) != "3" {
-		t.Errorf("guest saw %s CPUs and %s virtio-mmio devices, want 2 and 3", m[1], m[2])
+	if string(m[1]) != "2" || string(m[2]) != strconv.Itoa(wantDevs) {
+		t.Errorf("guest saw %s CPUs and %s virtio-mmio devices, want 2 and %d", m[1], m[2], wantDevs)
 	}
 	if code != poweroffExit {
 		t.Errorf("QEMU exit status %d, want %d (ACPI S5 write of %#x to port %#x); console:\n%s",
 			code, poweroffExit, acpiPoweroffValue, acpi.SleepControlPort, out)
 	}
+}
+
+func TestQEMUBootsDebianKernelWithOurTables(t *testing.T) {
+	qemu, kpath, busybox := guestPrereqs(t)
+	kernel, err := os.ReadFile(kpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kernel %s", kpath)
+	dir := t.TempDir()
+	loaders, entry := bootImages(t, dir, kernel, testInitrd(t, busybox), 2)
+	runGuest(t, qemu, dir, firmware(entry), loaders, 3)
 }
