@@ -174,6 +174,7 @@ func TestDHCPLeaseApplied(t *testing.T) {
 	if err != nil || lo.Attrs().Flags&net.FlagUp == 0 {
 		t.Errorf("lo not up: %v", err)
 	}
+	Keep(canceled(), res, Options{})
 }
 
 func TestDHCPWithoutServerFails(t *testing.T) {
@@ -263,4 +264,38 @@ func TestLeaseRenewedAtT1(t *testing.T) {
 	cancel()
 	<-done
 	checkUplink(t, "198.18.7.50/24", "198.18.7.1")
+}
+
+func TestAutoSelectSkipsLinkWithoutCarrier(t *testing.T) {
+	r := newRack(t)
+	// up1's peer sits down in the server namespace, so up1 never gets
+	// carrier; it is created after up0, so it has the higher index.
+	must(t, netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "up1"}, PeerName: "dead1"}))
+	dead, err := netlink.LinkByName("dead1")
+	must(t, err)
+	must(t, netlink.LinkSetNsFd(dead, int(r.server)))
+	r.serveDHCP(t, 3600)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	res, err := Configure(ctx, config.Defaults(), Options{ResolvConf: filepath.Join(t.TempDir(), "r"),
+		CarrierWait: time.Second, DHCPTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	if res.Iface != "up0" {
+		t.Errorf("chose %s, want up0 (the only link with carrier)", res.Iface)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("took %v: DHCP was tried on the link without carrier", d)
+	}
+	Keep(canceled(), res, Options{})
+}
+
+// canceled returns a context that is already done, to make Keep release
+// a Result's client at once.
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }
