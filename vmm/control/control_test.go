@@ -30,6 +30,7 @@ type fakeVM struct {
 	stopCalls []bool // force argument of each Stop
 	panicOn   string
 	stopped   chan struct{} // closed by the first successful Stop
+	entered   chan bool     // if not nil, receives each Stop's force argument
 }
 
 func newFakeVM() *fakeVM {
@@ -39,8 +40,11 @@ func newFakeVM() *fakeVM {
 func (v *fakeVM) Stop(ctx context.Context, force bool) error {
 	v.mu.Lock()
 	v.stopCalls = append(v.stopCalls, force)
-	graceful := v.graceful
+	graceful, entered := v.graceful, v.entered
 	v.mu.Unlock()
+	if entered != nil {
+		entered <- force
+	}
 	if !force && !graceful {
 		<-ctx.Done()
 		return ctx.Err()
@@ -186,6 +190,31 @@ func TestStopForcedAfterTimeout(t *testing.T) {
 	if !slices.Equal(vm.calls(), []bool{false, true}) {
 		t.Fatalf("Stop calls %v, want [false true]", vm.calls())
 	}
+}
+
+func TestCloseAnswersRequestInFlight(t *testing.T) {
+	vm := newFakeVM()
+	entered := make(chan bool, 2)
+	vm.set(func() { vm.graceful, vm.entered = false, entered })
+	path, s := serve(t, vm)
+	c := dial(t, path)
+	type result struct {
+		forced bool
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		forced, err := c.Stop(context.Background(), 100*time.Millisecond)
+		done <- result{forced, err}
+	}()
+	<-entered // the graceful stop is in progress
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	r := <-done
+	if r.err != nil || !r.forced {
+		t.Fatalf("Stop during server Close = forced %v, %v; want an answer (forced)", r.forced, r.err)
+	}
+	<-closed
 }
 
 func TestKill(t *testing.T) {

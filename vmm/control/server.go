@@ -49,7 +49,7 @@ type Server struct {
 	// mu guards the fields below.
 	mu        sync.Mutex
 	listeners map[net.Listener]bool
-	conns     map[net.Conn]bool
+	conns     map[net.Conn]bool // true while a request is being answered
 	closed    bool
 }
 
@@ -151,8 +151,20 @@ func (s *Server) track(l net.Listener, c net.Conn) bool {
 		s.listeners[l] = true
 	}
 	if c != nil {
-		s.conns[c] = true
+		s.conns[c] = false
 	}
+	return true
+}
+
+// setBusy marks c as answering a request (or not); it reports false once
+// the server is closed, when c must stop.
+func (s *Server) setBusy(c net.Conn, busy bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = busy
 	return true
 }
 
@@ -169,17 +181,19 @@ func (s *Server) untrack(l net.Listener, c net.Conn) {
 	}
 }
 
-// Close closes every listener and connection and waits for the
-// connection goroutines to finish. A request in flight (such as a graceful
-// stop) finishes first.
+// Close closes every listener and idle connection and waits for the
+// connection goroutines to finish. A request in flight (such as the stop
+// that made the VM exit) is answered first, then its connection closed.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	for l := range s.listeners {
 		l.Close()
 	}
-	for c := range s.conns {
-		c.Close()
+	for c, busy := range s.conns {
+		if !busy {
+			c.Close()
+		}
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -197,13 +211,15 @@ func (s *Server) serveConn(c net.Conn) {
 			enc.Encode(Response{Error: fmt.Sprintf("request line longer than %d bytes", MaxLine)})
 			return
 		}
-		if err != nil {
-			if len(line) > 0 && errors.Is(err, io.EOF) {
-				s.reply(c, enc, line) // last line without a newline
-			}
+		if err != nil && (len(line) == 0 || !errors.Is(err, io.EOF)) {
 			return
 		}
-		if !s.reply(c, enc, line) {
+		// A last line without a newline is still answered.
+		if !s.setBusy(c, true) {
+			return
+		}
+		ok := s.reply(c, enc, line)
+		if !s.setBusy(c, false) || !ok || err != nil {
 			return
 		}
 	}

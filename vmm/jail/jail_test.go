@@ -206,7 +206,7 @@ func checkReport(t *testing.T, r report, id string) {
 
 func TestForbiddenSyscallKills(t *testing.T) {
 	e := newEnv(t)
-	for _, call := range []string{"mount", "ptrace", "execve", "socket", "unshare"} {
+	for _, call := range []string{"mount", "ptrace", "execve", "socket", "unshare", "fork"} {
 		t.Run(call, func(t *testing.T) {
 			ps, console, stderr := run(t, e.spec("t-"+call, call, nil), nil)
 			if sig := signalOf(ps); sig != syscall.SIGSYS {

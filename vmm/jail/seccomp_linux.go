@@ -23,7 +23,7 @@ var Syscalls = []string{
 	// uses getpid+tgkill), time (vDSO fallbacks), and the periodic
 	// GOMAXPROCS update (sched_getaffinity, pread64 of cgroup cpu.max).
 	"mmap", "munmap", "madvise",
-	"clone", "exit", "exit_group", "futex", "sched_yield", "nanosleep",
+	"exit", "exit_group", "futex", "sched_yield", "nanosleep", // clone: see Policy
 	"clock_gettime", "gettimeofday", "restart_syscall",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack",
 	"getpid", "gettid", "tgkill", "sched_getaffinity",
@@ -46,22 +46,29 @@ var Syscalls = []string{
 // The ironvisor binary is built without cgo and does not get them.
 var LibcThreadSyscalls = []string{"clone3", "set_robust_list", "rseq"}
 
-// Policy returns the seccomp policy Enter loads: Syscalls allowed (plus
-// LibcThreadSyscalls and a PROT_EXEC-free mprotect if libcThreads), anything
-// else kills the process.
+// Policy returns the seccomp policy Enter loads: Syscalls allowed, clone
+// only for threads (CLONE_THREAD set: no fork), plus LibcThreadSyscalls and
+// a PROT_EXEC-free mprotect if libcThreads; anything else kills the
+// process.
 func Policy(libcThreads bool) seccomp.Policy {
 	allow := seccomp.SyscallGroup{
 		Action: seccomp.ActionAllow,
 		Names:  append([]string(nil), Syscalls...),
+		NamesWithCondtions: []seccomp.NameWithConditions{{
+			Name: "clone",
+			Conditions: seccomp.ArgumentConditions{
+				{Argument: 0, Operation: seccomp.BitsSet, Value: unix.CLONE_THREAD},
+			},
+		}},
 	}
 	if libcThreads {
 		allow.Names = append(allow.Names, LibcThreadSyscalls...)
-		allow.NamesWithCondtions = []seccomp.NameWithConditions{{
+		allow.NamesWithCondtions = append(allow.NamesWithCondtions, seccomp.NameWithConditions{
 			Name: "mprotect",
 			Conditions: seccomp.ArgumentConditions{
 				{Argument: 2, Operation: seccomp.BitsNotSet, Value: unix.PROT_EXEC},
 			},
-		}}
+		})
 	}
 	return seccomp.Policy{
 		DefaultAction: seccomp.ActionKillProcess,
