@@ -34,6 +34,7 @@ var Syscalls = []string{
 	// files: disk, tap, console log and kvm fds; reading inside the root.
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev",
 	"lseek", "fsync", "fdatasync", "fstat", "newfstatat", "openat", "close", "fcntl",
+	"dup", // vmm/vm duplicates the inherited KVM fd
 	// KVM: every VM and vCPU operation (KVM_RUN included) is an ioctl, and
 	// so are the tap's TUNSETOFFLOAD/TUNSETVNETHDRSZ.
 	"ioctl",
