@@ -19,14 +19,18 @@
 //     and bind-mounts the allowed device nodes into it (by default /dev/null
 //     and /dev/urandom; add /dev/kvm if the VMM is to open it by path);
 //   - pivot_roots into it, detaches the old root and remounts the new root
-//     read-only (nosuid, nodev, noexec);
+//     read-only (nosuid, nodev, noexec); when / is the initramfs, which
+//     pivot_root refuses, it detaches every other mount, moves the new root
+//     over / and chroots, as switch_root does;
 //   - sets the hostname to the VM id;
 //   - drops the whole capability bounding set, clears supplementary groups
 //     and sets the real, effective and saved uid and gid to Spec.UID/GID,
 //     which clears every remaining capability;
 //   - sets no_new_privs and loads the seccomp allow-list (Policy) on every
 //     thread at once (SECCOMP_FILTER_FLAG_TSYNC), default action kill
-//     process.
+//     process. After Enter returns, the VMM may only make the syscalls in
+//     Syscalls: it must have read everything from outside the root (files
+//     arrive as fds; see OpenFile and FDArg for "fd:N" flag values).
 //
 // Network namespace: the VMM gets a new, empty one. Tap fds are opened by the
 // appliance in the host namespace and passed in; an open tap fd keeps
