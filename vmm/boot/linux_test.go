@@ -126,6 +126,10 @@ func TestLoadLinuxInitrdBelowAddrMax(t *testing.T) {
 }
 
 func TestLoadLinuxRefusesBeforeWriting(t *testing.T) {
+	// A small kernel (2 MiB load address, 1 MiB init_size) keeps the guest
+	// RAM that must stay untouched small.
+	small := defaultFake()
+	small.pref, small.initSize = 0x200000, 0x100000
 	nonReloc := defaultFake()
 	nonReloc.relocatable = false
 	for _, tc := range []struct {
@@ -136,28 +140,28 @@ func TestLoadLinuxRefusesBeforeWriting(t *testing.T) {
 		cmdline string
 		want    error
 	}{
-		{"initrd larger than RAM", 32 << 20, defaultFake().build(), 32 << 20, "", ErrInitrdTooBig},
-		{"initrd fills the space above the kernel and below", 32 << 20, defaultFake().build(), 15<<20 + 1, "", ErrInitrdTooBig},
-		{"cmdline longer than cmdline_size", 32 << 20, defaultFake().build(), 0, strings.Repeat("a", 2048), ErrCmdlineTooLong},
-		{"cmdline with NUL", 32 << 20, defaultFake().build(), 0, "a\x00b", ErrCmdlineTooLong},
-		{"kernel too big for RAM", 4 << 20, defaultFake().build(), 0, "", ErrKernelTooBig},
-		{"non-relocatable, pref outside RAM", 16 << 20, nonReloc.build(), 0, "", ErrKernelTooBig},
-		{"truncated image", 32 << 20, defaultFake().build()[:0x250], 0, "", ErrTruncated},
+		{"initrd larger than RAM", 8 << 20, small.build(), 8 << 20, "", ErrInitrdTooBig},
+		{"initrd fits neither above nor below the kernel", 8 << 20, small.build(), 5<<20 + 1, "", ErrInitrdTooBig},
+		{"cmdline longer than cmdline_size", 8 << 20, small.build(), 0, strings.Repeat("a", 2048), ErrCmdlineTooLong},
+		{"cmdline with NUL", 8 << 20, small.build(), 0, "a\x00b", ErrCmdlineTooLong},
+		{"kernel too big for RAM", 2 << 20, small.build(), 0, "", ErrKernelTooBig},
+		{"non-relocatable, pref outside RAM", 8 << 20, nonReloc.build(), 0, "", ErrKernelTooBig},
+		{"truncated image", 8 << 20, small.build()[:0x250], 0, "", ErrTruncated},
 	} {
 		ram := make([]byte, tc.ram)
-		zero := make([]byte, tc.ram)
 		_, err := LoadLinux(memory.FromBytes(ram), tc.img, make([]byte, tc.initrd), tc.cmdline)
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: err %v, want %v", tc.name, err, tc.want)
 			continue
 		}
-		if !bytes.Equal(ram, zero) {
+		if !bytes.Equal(ram, make([]byte, len(ram))) {
 			t.Errorf("%s: guest memory written before refusing", tc.name)
 		}
 	}
-	// The limit is cmdline_size bytes, NUL excluded: 2047 is accepted.
-	if _, err := LoadLinux(memory.FromBytes(make([]byte, 32<<20)), defaultFake().build(), nil, strings.Repeat("a", 2047)); err != nil {
-		t.Errorf("cmdline of exactly cmdline_size: %v", err)
+	// The limit is cmdline_size bytes, NUL excluded: 2047 is accepted, and a
+	// 5 MiB initrd just fits above the kernel.
+	if _, err := LoadLinux(memory.FromBytes(make([]byte, 8<<20)), small.build(), make([]byte, 5<<20), strings.Repeat("a", 2047)); err != nil {
+		t.Errorf("cmdline of exactly cmdline_size, initrd filling RAM above the kernel: %v", err)
 	}
 }
 
