@@ -5,6 +5,7 @@
 //	ivbuild kernels                 fetch the host and guest kernels
 //	ivbuild initramfs -o FILE       build the appliance initramfs
 //	ivbuild run                     boot one virtual server
+//	ivbuild bench-boot | ivbuild docsection docs/benchmarks.md
 package main
 
 import (
@@ -21,9 +22,11 @@ type command struct {
 
 // commands lists the subcommands.
 var commands = map[string]command{
-	"kernels":   {"fetch Debian's host and guest kernels into the cache and print their versions", runKernels},
-	"initramfs": {"build the appliance initramfs and the artefacts manifest", runInitramfs},
-	"run":       {"boot one virtual server with the appliance and print its API URL", runRun},
+	"kernels":    {"fetch Debian's host and guest kernels into the cache and print their versions", runKernels},
+	"initramfs":  {"build the appliance initramfs and the artefacts manifest", runInitramfs},
+	"run":        {"boot one virtual server with the appliance and print its API URL", runRun},
+	"bench-boot": {"measure image reproducibility, size and appliance boot time (markdown)", runBenchBoot},
+	"docsection": {"replace a \"## \" section of a markdown file with stdin", runDocSection},
 }
 
 func main() {
@@ -54,7 +57,7 @@ func usage() {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(os.Stderr, "  %-11s %s\n", n, commands[n].summary)
 	}
 }
 

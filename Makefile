@@ -1,0 +1,96 @@
+# Ironvisor: the two commands a person needs are `make run` and `make test`.
+#
+#   make run     build everything and boot one virtual server; prints the API
+#                URL on localhost and a curl example; Ctrl-C stops it
+#   make test    install what is missing, build the artefacts, run every test
+#                level (gofmt, vet, fuzz targets briefly, go test -race ./...)
+#   make bench   measure and update docs/benchmarks.md (one section per script
+#                in build/bench)
+#
+# Everything generated lives in .cache/ (git-ignored): kernels in
+# .cache/kernels, artefacts in .cache/out, console logs in .cache/run.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+# Go may live outside PATH on a fresh machine.
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+OUT := .cache/out
+IVBUILD := .cache/bin/ivbuild
+export IRONVISOR_ARTEFACTS := $(CURDIR)/$(OUT)
+export GO
+
+# Debian packages the build and the test levels use.
+DEB_PACKAGES := qemu-system-x86 seabios ovmf ipxe-qemu busybox-static \
+	debootstrap e2fsprogs mtools dosfstools cpio iproute2 nftables \
+	systemd-boot-efi binutils
+
+# Extra flags: make run RUN_ARGS="-console -append ironvisor.hostname=n1"
+RUN_ARGS ?=
+
+.PHONY: all deps build ivbuild kernels initramfs run test fuzz bench clean distclean
+
+all: initramfs
+
+## deps: install missing Debian packages (as root) and download Go modules.
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed$$' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "deps: installing$$missing"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y -q --no-install-recommends $$missing || \
+				{ apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; }; \
+		else \
+			echo "deps: missing Debian packages (run as root to install them):$$missing"; \
+		fi; \
+	fi
+	$(GO) mod download
+
+## build: the static ironvisor binary.
+build:
+	@mkdir -p $(OUT)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(OUT)/ironvisor ./cmd/ironvisor
+
+ivbuild:
+	@mkdir -p $(dir $(IVBUILD))
+	$(GO) build -o $(IVBUILD) ./build/cmd/ivbuild
+
+## kernels: fetch Debian's host and guest kernels into .cache/kernels.
+kernels: ivbuild
+	$(IVBUILD) kernels
+
+## initramfs: the appliance image and manifest in .cache/out.
+initramfs: build ivbuild
+	$(IVBUILD) initramfs -o $(OUT)/appliance.cpio.gz -binary $(OUT)/ironvisor
+
+## run: build everything and boot one virtual server.
+run: deps initramfs
+	$(IVBUILD) run -artefacts $(OUT) $(RUN_ARGS)
+
+## test: every test level; ends with the go test summary.
+test: deps initramfs
+	bash build/scripts/test.sh
+
+## fuzz: only the fuzz targets (FUZZTIME=3s each by default).
+fuzz:
+	bash build/scripts/fuzz-all.sh
+
+## bench: run build/bench/*.sh and merge their sections into docs/benchmarks.md.
+bench: deps initramfs
+	@for s in build/bench/*.sh; do \
+		echo "bench: $$s"; \
+		IVBUILD=$(IVBUILD) bash "$$s" > .cache/bench-section.md; \
+		$(IVBUILD) docsection docs/benchmarks.md < .cache/bench-section.md; \
+	done
+
+clean:
+	rm -rf $(OUT) .cache/run .cache/bin .cache/test.log .cache/bench-section.md
+
+## distclean: also drop the kernel cache.
+distclean: clean
+	rm -rf .cache

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# test.sh is `make test` after the artefacts are built: format and vet
+# checks, the fuzz targets, then every test (unit, privileged, virtual
+# rack) with the race detector. It ends with a summary of the go test run
+# and exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+go=${GO:-go}
+log=.cache/test.log
+mkdir -p .cache
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt: these files need gofmt -w:"
+	echo "$unformatted"
+	exit 1
+fi
+echo "== go vet"
+"$go" vet ./...
+echo "== fuzz targets"
+bash build/scripts/fuzz-all.sh
+echo "== go test -v -race ./...  (log: $log)"
+status=0
+"$go" test -v -race -count=1 -timeout "${TEST_TIMEOUT:-30m}" ./... 2>&1 | tee "$log" || status=$?
+echo
+echo "== summary (go test)"
+grep -E '^(ok|FAIL|---|panic:)|^\s+--- (FAIL|SKIP)|SKIP:' "$log" | grep -vE '^\s*--- PASS' || true
+if [ "$status" -ne 0 ]; then
+	echo "make test: FAILED (go test exit status $status)"
+	exit "$status"
+fi
+echo "make test: PASS"
