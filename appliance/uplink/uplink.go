@@ -86,7 +86,9 @@ func Loopback() error {
 // calling thread's network namespace even when Keep later runs elsewhere.
 func Configure(ctx context.Context, cfg config.Config, o Options) (Result, error) {
 	o = o.withDefaults()
-	h, err := netlink.NewHandle()
+	// Only NETLINK_ROUTE: with no family, NewHandle also opens XFRM and
+	// netfilter sockets, which fail on a kernel without those modules.
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return Result{}, fmt.Errorf("open netlink: %w", err)
 	}
