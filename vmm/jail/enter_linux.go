@@ -185,27 +185,34 @@ func dropPrivileges(uid, gid uint32) error {
 }
 
 // dropBoundingSet empties the capability bounding set of every thread
-// (PR_CAPBSET_DROP is per thread). A binary with cgo (or a -race build)
-// cannot run a syscall on all threads; there the set is emptied on the
-// calling thread only. The other threads keeping theirs grants nothing: the
-// bounding set only limits what execve can gain, execve is outside the
-// seccomp allow-list, no_new_privs is set, and after the uid change no
-// thread holds a capability.
+// (PR_CAPBSET_DROP is per thread). Start leaves only enterCaps in it, so
+// this stops the world a handful of times, not once per capability.
+//
+// A binary with cgo (or a -race build) cannot run a syscall on all threads;
+// there the set is emptied on the calling thread only, and the other
+// threads keep enterCaps in theirs. That grants nothing: the bounding set
+// only limits what execve can gain, execve is outside the seccomp
+// allow-list, no_new_privs is set, and after the uid change no thread holds
+// a capability.
 func dropBoundingSet() error {
 	all := true
-	for c := 0; c <= 63; c++ {
-		var e syscall.Errno
-		if all {
-			_, _, e = syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0)
-			if e == unix.ENOTSUP {
-				all = false
-			}
-		}
-		if !all {
-			_, _, e = syscall.RawSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0)
-		}
+	for c := uintptr(0); c <= 63; c++ {
+		in, _, e := syscall.RawSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_READ, c, 0)
 		if e == unix.EINVAL {
 			return nil // past CAP_LAST_CAP
+		}
+		if e != 0 {
+			return fmt.Errorf("read capability %d in the bounding set: %w", c, e)
+		}
+		if in == 0 {
+			continue
+		}
+		if all {
+			_, _, e = syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0)
+			all = e != unix.ENOTSUP
+		}
+		if !all {
+			_, _, e = syscall.RawSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0)
 		}
 		if e != 0 {
 			return fmt.Errorf("drop capability %d from the bounding set: %w", c, e)

@@ -271,3 +271,41 @@ func TestCleanupIsIdempotent(t *testing.T) {
 		t.Errorf("cgroup leaf still there after Cleanup: %v", err)
 	}
 }
+
+// BenchmarkStartEnterExit measures a jailed child from Start until it has
+// entered the jail and exited, and the Cleanup after it.
+func BenchmarkStartEnterExit(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("SKIP: the jail needs root")
+	}
+	mnt, err := CgroupMount()
+	if err != nil {
+		b.Skipf("SKIP: %v", err)
+	}
+	s := Spec{
+		ID: "bench", UID: 65534, GID: 65534, StateDir: b.TempDir(),
+		CgroupParent: filepath.Join(mnt, fmt.Sprintf("ironvisor-bench-%d", os.Getpid())),
+		Env:          []string{envMode + "=noop"},
+	}
+	defer os.Remove(s.CgroupParent)
+	var start, run, clean time.Duration
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		cmd, err := Start(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("child: %v", err)
+		}
+		t2 := time.Now()
+		if err := Cleanup(s); err != nil {
+			b.Fatal(err)
+		}
+		start, run, clean = start+t1.Sub(t0), run+time.Since(t1)-time.Since(t2), clean+time.Since(t2)
+	}
+	b.ReportMetric(float64(start.Milliseconds())/float64(b.N), "start-ms/op")
+	b.ReportMetric(float64(run.Milliseconds())/float64(b.N), "run-ms/op")
+	b.ReportMetric(float64(clean.Milliseconds())/float64(b.N), "cleanup-ms/op")
+}

@@ -7,7 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Start creates the VM's root directory and cgroup and starts the VMM in
@@ -80,11 +83,46 @@ func startIn(s Spec, parent, root string) (*exec.Cmd, error) {
 			Setsid:      true,
 		},
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startBounded(cmd); err != nil {
 		removeLeaf(leaf)
 		return nil, fmt.Errorf("exec %s: %w", s.Path, err)
 	}
 	return cmd, nil
+}
+
+// enterCaps are the capabilities Enter needs before it drops privileges:
+// mounts, pivot_root and sethostname; chroot (the rootfs fallback);
+// setgroups/setresgid/setresuid; and dropping them from the bounding set.
+var enterCaps = map[uintptr]bool{
+	unix.CAP_SYS_ADMIN: true, unix.CAP_SYS_CHROOT: true,
+	unix.CAP_SETGID: true, unix.CAP_SETUID: true, unix.CAP_SETPCAP: true,
+}
+
+// startBounded starts cmd from a thread whose capability bounding set holds
+// only enterCaps, so the child (and every thread it ever has) starts with
+// that bounding set, and Enter has only those few to drop on all threads.
+// The thread is then unusable for anything else: its goroutine exits still
+// locked, so the Go runtime ends the thread.
+func startBounded(cmd *exec.Cmd) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: see above
+		for c := uintptr(0); c <= 63; c++ {
+			if enterCaps[c] {
+				continue
+			}
+			_, _, e := syscall.RawSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0)
+			if e == unix.EINVAL {
+				break // past CAP_LAST_CAP
+			}
+			if e != 0 {
+				errc <- fmt.Errorf("drop capability %d from the bounding set: %w", c, e)
+				return
+			}
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
 }
 
 // rootDir is where the VM's root lives on the host.
