@@ -201,6 +201,14 @@ func printBootSection(w io.Writer, set *artefacts.Set, sums [2]string, build tim
 			median(pick(ss, func(s bootSample) float64 { return s.kernelMS / 1000 })),
 			median(pick(ss, func(s bootSample) float64 { return s.apiReadyMS / 1000 })))
 	}
+	gz := median(pick(samples[0], func(s bootSample) float64 { return s.wall.Seconds() }))
+	pl := median(pick(samples[1], func(s bootSample) float64 { return s.wall.Seconds() }))
+	verdict := "gzip boots no slower than the uncompressed image here"
+	if gz > pl {
+		verdict = fmt.Sprintf("the uncompressed image boots %.1f s faster here", gz-pl)
+	}
+	fmt.Fprintf(w, "\nChoice: the image ships gzip-compressed; %s, and PXE (TFTP) and the UKI carry %.1fx fewer bytes.\n",
+		verdict, float64(set.UncompressedBytes)/float64(set.InitramfsBytes))
 	var raw []string
 	for i, ss := range samples {
 		for _, s := range ss {
