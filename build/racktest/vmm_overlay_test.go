@@ -1,0 +1,177 @@
+package racktest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/initramfs"
+	"github.com/ironvisor/ironvisor/vmm/testutil"
+)
+
+// busyboxPath is the static busybox both initrds run their scripts with.
+const busyboxPath = "/bin/busybox"
+
+// Console markers the tiny guests print.
+const (
+	markReset    = "TINY-PVH-RESET-OK"
+	markPoweroff = "TINY-PVH-POWEROFF-OK"
+	markSMP      = "TINY-SMP-OK"
+)
+
+// guestInit is the L2 guest's /init: load the virtio drivers, report the
+// CPU count, read the first disk and write to it, try to write the
+// read-only disk, take a DHCP lease on eth0 and ping the server, read the
+// entropy device, and power off (ACPI S5, so the VMM exits 0).
+const guestInit = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+echo GUEST-INIT-OK
+for m in virtio_mmio virtio_blk virtio_net virtio_rng; do modprobe $m || echo GUEST-MODPROBE-FAILED $m; done
+echo "GUEST-CPUS $(grep -c ^processor /proc/cpuinfo)"
+echo "GUEST-DISK0 $(dd if=/dev/vda bs=16 count=1 2>/dev/null)"
+echo guest-wrote-this | dd of=/dev/vda bs=512 seek=8 conv=sync 2>/dev/null && sync && echo GUEST-RW-WRITE-OK
+if echo nope | dd of=/dev/vdb bs=512 seek=8 conv=sync,fsync 2>/dev/null; then echo GUEST-RO-WRITE-ACCEPTED; else echo GUEST-RO-WRITE-REFUSED; fi
+ip link set lo up; ip link set eth0 up
+udhcpc -i eth0 -n -q -t 20 -T 1 -s /bin/dhcp.sh
+ping -c 1 -W 10 10.0.2.1 >/dev/null && echo GUEST-PING-OK
+echo "GUEST-RNG $(head -c 8 /dev/hwrng | od -An -tx1 | tr -d ' \n')"
+echo GUEST-DONE
+poweroff -f
+`
+
+// dhcpScript applies a udhcpc lease.
+const dhcpScript = `#!/bin/sh
+case "$1" in
+bound|renew) ip addr add "$ip/$mask" dev "$interface"; echo "GUEST-LEASE $ip" ;;
+esac
+`
+
+// l1Init is the L1 server's /init: load kvm_amd and the networking modules,
+// run the vm package tests on real KVM, run ironvisor vmm run on the tiny
+// guests (with the uptime around one cold start), on a garbage kernel, and
+// on the Debian cloud kernel with two disks and a tap on a bridge served by
+// udhcpd. Each run prints "RESULT name exit-code".
+const l1Init = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
+for m in kvm_amd tun bridge; do modprobe $m || echo "L1-MODPROBE-FAILED $m"; done
+echo "L1-READY $(ls /dev/kvm)"
+run() { name=$1; shift; /bin/ironvisor vmm run "$@"; echo "RESULT $name $?"; }
+/bin/vm.test -test.v -test.count=1 2>&1; echo "RESULT vm.test $?"
+echo "COLD-START-BEGIN $(cut -d' ' -f1 /proc/uptime)"
+run pvh-poweroff --kernel /guests/pvh-poweroff.elf --mem 16M
+echo "COLD-START-END $(cut -d' ' -f1 /proc/uptime)"
+run pvh-reset --kernel /guests/pvh-reset.elf --mem 16M
+run smp --kernel /guests/smp.elf --mem 16M --cpus 2
+run garbage --kernel /guests/garbage --mem 16M
+dd if=/dev/zero of=/tmp/rw.img bs=1M count=0 seek=8 2>/dev/null
+printf IRONVISOR-DISK-0 | dd of=/tmp/rw.img conv=notrunc 2>/dev/null
+cp /tmp/rw.img /tmp/ro.img
+tunctl -t tap0 >/dev/null; brctl addbr br0; brctl addif br0 tap0
+ip link set tap0 up; ip addr add 10.0.2.1/24 dev br0; ip link set br0 up
+printf 'start 10.0.2.10\nend 10.0.2.20\ninterface br0\nlease_file /tmp/leases\noption subnet 255.255.255.0\n' > /tmp/udhcpd.conf
+touch /tmp/leases; udhcpd /tmp/udhcpd.conf
+run linux --kernel /guest/vmlinuz --initrd /guest/initrd.gz --mem 256M --cpus 2 --disk /tmp/rw.img --disk /tmp/ro.img,ro --tap tap0,mac=02:00:00:00:00:01 --cmdline "console=ttyS0 quiet reboot=k panic=-1 i8042.noaux"
+echo "DISK-AFTER $(dd if=/tmp/rw.img bs=512 skip=8 count=1 2>/dev/null | head -c 16)"
+echo "RO-DISK-AFTER $(dd if=/tmp/ro.img bs=512 skip=8 count=1 2>/dev/null | head -c 4)"
+echo L1-DONE
+poweroff -f
+`
+
+// rootDirs are the mount points both initrds need.
+func rootDirs() []initramfs.Entry {
+	var out []initramfs.Entry
+	for _, d := range []string{"/proc", "/sys", "/dev", "/tmp", "/mnt"} {
+		out = append(out, initramfs.Dir(d, 0o755))
+	}
+	return out
+}
+
+// moduleEntries resolves names in a kernel's modules folder and returns the
+// archive entries that install them with a modules.dep for busybox modprobe.
+func moduleEntries(t *testing.T, dir, release string, names []string) []initramfs.Entry {
+	t.Helper()
+	set, err := initramfs.ResolveModules(dir, names)
+	if err != nil {
+		t.Fatalf("modules in %s: %v", dir, err)
+	}
+	if len(set.Missing) > 0 {
+		t.Logf("modules %v are neither modules nor built into %s", set.Missing, release)
+	}
+	return set.Entries(release)
+}
+
+// buildArchive writes entries to a gzip cpio at path.
+func buildArchive(t *testing.T, path string, entries []initramfs.Entry) {
+	t.Helper()
+	b := initramfs.New()
+	if err := b.Add(entries...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.WriteFile(path, initramfs.Gzip); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// compileVMTests builds the vmm/vm test binary, statically, for L1.
+func compileVMTests(t *testing.T, out string) {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "test", "-c", "-o", out, "./vmm/vm")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go test -c ./vmm/vm: %v\n%s", err, b)
+	}
+}
+
+// vmmOverlay builds the L1 initrd: busybox, the ironvisor binary under
+// test, kvm_amd and bridge/tun modules of the host kernel, the vm test
+// binary, the tiny guests, and the cloud kernel with its own busybox initrd.
+func vmmOverlay(t *testing.T, set *artefacts.Set) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := os.Stat(busyboxPath); err != nil {
+		t.Skipf("SKIP: no static busybox at %s (apt-get install busybox-static): %v", busyboxPath, err)
+	}
+	g := set.GuestKernel
+	guest := []initramfs.Entry{
+		initramfs.Console(),
+		initramfs.HostFile("/bin/busybox", 0o755, busyboxPath),
+		initramfs.File("/init", 0o755, []byte(guestInit)),
+		initramfs.File("/bin/dhcp.sh", 0o755, []byte(dhcpScript)),
+	}
+	guest = append(guest, rootDirs()...)
+	guest = append(guest, moduleEntries(t, g.ModulesDir(), g.Release, []string{"virtio_mmio", "virtio_blk", "virtio_net", "virtio_rng"})...)
+	guestInitrd := filepath.Join(dir, "guest-initrd.gz")
+	buildArchive(t, guestInitrd, guest)
+
+	vmTest := filepath.Join(dir, "vm.test")
+	compileVMTests(t, vmTest)
+	h := set.HostKernel
+	l1 := []initramfs.Entry{
+		initramfs.Console(),
+		initramfs.HostFile("/bin/busybox", 0o755, busyboxPath),
+		initramfs.File("/init", 0o755, []byte(l1Init)),
+		initramfs.HostFile("/bin/ironvisor", 0o755, set.IronvisorPath()),
+		initramfs.HostFile("/bin/vm.test", 0o755, vmTest),
+		initramfs.File("/guests/pvh-poweroff.elf", 0o644, testutil.PVHHello(markPoweroff+"\n", testutil.ExitPoweroff)),
+		initramfs.File("/guests/pvh-reset.elf", 0o644, testutil.PVHHello(markReset+"\n", testutil.ExitReset)),
+		initramfs.File("/guests/smp.elf", 0o644, testutil.SMPHello(markSMP+"\n", 2, testutil.ExitPoweroff)),
+		initramfs.File("/guests/garbage", 0o644, []byte("this is not a kernel")),
+		initramfs.HostFile("/guest/vmlinuz", 0o644, g.Vmlinuz()),
+		initramfs.HostFile("/guest/initrd.gz", 0o644, guestInitrd),
+	}
+	l1 = append(l1, rootDirs()...)
+	l1 = append(l1, moduleEntries(t, h.ModulesDir(), h.Release, []string{"kvm_amd", "tun", "bridge"})...)
+	overlay := filepath.Join(dir, "l1-overlay.gz")
+	buildArchive(t, overlay, l1)
+	return overlay
+}
