@@ -20,6 +20,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/appliance/api"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+	"github.com/ironvisor/ironvisor/appliance/reaper"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 	"github.com/ironvisor/ironvisor/appliance/uplink"
 	"github.com/ironvisor/ironvisor/config"
@@ -48,7 +49,7 @@ type appliance struct {
 	tl      *timeline.Timeline
 	cfg     config.Config
 	up      uplink.Result
-	reaper  *Reaper
+	reap    *reaper.Reaper
 	api     *api.Server
 	sigs    chan os.Signal
 }
@@ -71,9 +72,9 @@ func Main(o Options) {
 		o.ModuleOpts = &kmodule.ProbeOpts{}
 	}
 	a := &appliance{o: o, cmdline: "/proc/cmdline", tl: timeline.New(o.Console, o.Start, 0),
-		reaper: NewReaper("/proc"), sigs: make(chan os.Signal, 4), cfg: config.Defaults()}
+		reap: reaper.New("/proc"), sigs: make(chan os.Signal, 4), cfg: config.Defaults()}
 	signal.Notify(a.sigs, PowerSignals...)
-	a.goSafe("reaper", func() { a.reaper.Run(context.Background(), 30*time.Second, a.tl.Logf) })
+	a.goSafe("reaper", func() { a.reap.Run(context.Background(), 30*time.Second, a.tl.Logf) })
 	a.boot()
 	for {
 		a.handlePower(<-a.sigs)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ironvisor/ironvisor/appliance/reaper"
 )
 
 // Action is a power action PID 1 can take.
@@ -57,7 +59,7 @@ func DisableCAD() error {
 // PowerDown asks every other process to stop (SIGTERM, then SIGKILL after
 // grace), syncs the filesystems and powers off or reboots. It returns only
 // if the kernel refuses.
-func PowerDown(a Action, grace time.Duration, r *Reaper, logf func(string, ...any)) error {
+func PowerDown(a Action, grace time.Duration, r *reaper.Reaper, logf func(string, ...any)) error {
 	logf("%s: stopping processes", a)
 	unix.Kill(-1, unix.SIGTERM) // every process but init (kill(2))
 	deadline := time.Now().Add(grace)

@@ -87,7 +87,7 @@ func (a *appliance) handlePower(sig os.Signal) {
 	}
 	a.tl.Logf("received %v: %s", sig, act)
 	fmt.Fprintf(a.o.Console, "IRONVISOR %s\n", strings.ToUpper(act.String()))
-	if err := PowerDown(act, 5*time.Second, a.reaper, a.tl.Logf); err != nil {
+	if err := PowerDown(act, 5*time.Second, a.reap, a.tl.Logf); err != nil {
 		a.tl.Fail("power", err)
 	}
 }

@@ -1,4 +1,8 @@
-package boot
+// Package reaper collects zombie processes for PID 1 without stealing the
+// exit status of the children the appliance waits for itself. Code that
+// starts processes (VMMs, helpers) goes through a Starter: on the appliance
+// that is the PID 1 *Reaper, in service mode Direct.
+package reaper
 
 import (
 	"bytes"
@@ -16,6 +20,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Starter starts and waits for child processes. Use it instead of
+// cmd.Start and cmd.Wait so that PID 1's reaper leaves the children alone.
+type Starter interface {
+	Start(cmd *exec.Cmd) error
+	Wait(cmd *exec.Cmd) error
+}
+
+// Direct is the Starter for a process that is not PID 1 and runs no
+// reaper: it calls cmd.Start and cmd.Wait.
+type Direct struct{}
+
+// Start calls cmd.Start.
+func (Direct) Start(cmd *exec.Cmd) error { return cmd.Start() }
+
+// Wait calls cmd.Wait.
+func (Direct) Wait(cmd *exec.Cmd) error { return cmd.Wait() }
+
 // Reaper collects zombie children (orphans re-parented to PID 1) without
 // stealing the exit status of children the appliance waits for itself: it
 // reaps only zombies whose pid was not registered through Start, found by
@@ -27,9 +48,9 @@ type Reaper struct {
 	owned map[int]bool // guarded by mu: pids started with Start, not yet waited
 }
 
-// NewReaper returns a reaper that reads the process table in procRoot
+// New returns a reaper that reads the process table in procRoot
 // (normally /proc).
-func NewReaper(procRoot string) *Reaper {
+func New(procRoot string) *Reaper {
 	return &Reaper{procRoot: procRoot, owned: map[int]bool{}}
 }
 

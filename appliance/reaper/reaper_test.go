@@ -1,4 +1,4 @@
-package boot
+package reaper
 
 import (
 	"errors"
@@ -32,7 +32,7 @@ func TestReaperReapsOrphansButNotOwnedChildren(t *testing.T) {
 	if err != nil {
 		t.Skipf("SKIP: cannot start /bin/sh: %v", err)
 	}
-	r := NewReaper("/proc")
+	r := New("/proc")
 	owned := exec.Command("/bin/sh", "-c", "exit 3")
 	if err := r.Start(owned); err != nil {
 		t.Fatal(err)
@@ -70,4 +70,17 @@ func TestReadStat(t *testing.T) {
 			t.Errorf("readStat(%q) ok", bad)
 		}
 	}
+}
+
+func TestDirectStarter(t *testing.T) {
+	var s Starter = Direct{}
+	cmd := exec.Command("/bin/sh", "-c", "exit 4")
+	if err := s.Start(cmd); err != nil {
+		t.Skipf("SKIP: cannot start /bin/sh: %v", err)
+	}
+	var ee *exec.ExitError
+	if err := s.Wait(cmd); !errors.As(err, &ee) || ee.ExitCode() != 4 {
+		t.Errorf("Wait = %v, want exit status 4", err)
+	}
+	var _ Starter = (*Reaper)(nil)
 }
