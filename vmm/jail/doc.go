@@ -9,7 +9,9 @@
 //     memory.max, memory.swap.max=0, memory.oom.group=1 and cpu.max;
 //   - re-executes the VMM binary (by default /proc/self/exe) with clone3
 //     CLONE_INTO_CGROUP, so the child is inside its cgroup from its first
-//     instruction, in fresh mount, PID, IPC, UTS and network namespaces;
+//     instruction, in fresh mount, PID, IPC, UTS and network namespaces,
+//     from a thread whose capability bounding set holds only the five
+//     capabilities Enter needs;
 //   - passes the VMM's files in with a fixed fd numbering (see Files).
 //
 // The child calls Enter first thing in main (IsChild tells it that it is
@@ -37,9 +39,28 @@
 // working whatever namespace its holder is in, and the VMM can then reach no
 // network by any other way.
 //
-// Enter must run before the binary does anything else that matters: the
-// ironvisor binary dispatches a jailed child (IsChild) before its PID-1 check,
-// because a jailed VMM is PID 1 of its own PID namespace.
+// Enter must run before the binary does anything else that matters, and the
+// ironvisor binary must dispatch a jailed child (IsChild) before its PID-1
+// check: a jailed VMM is PID 1 of its own PID namespace.
+//
+// Use from the appliance:
+//
+//	ctl, _ := control.ListenFile(sock)          // host path, for the client
+//	files := jail.Files{KVM: kvm, Control: ctl, Console: log, Disks: disks, Taps: taps}
+//	cmd, err := jail.Start(jail.Spec{
+//		ID: id, UID: uid, GID: gid,
+//		MemoryMax: jail.MemoryBudget(ram), CPUs: float64(vcpus),
+//		Files: files,
+//		Args: []string{"vmm", "run", "--kvm", jail.FDArg(jail.FDKVM),
+//			"--disk", jail.FDArg(files.DiskFD(0)) + ",ro", ...},
+//	})
+//	... cmd.Wait(); jail.Cleanup(spec)
+//
+// and in the VMM, first thing:
+//
+//	if jail.IsChild() {
+//		files, err := jail.Enter() // then open "fd:N" flags with jail.OpenFile
+//	}
 //
 // Cleanup removes a VM's cgroup (killing anything left in it) and root
 // directory; it is idempotent, and List finds leftovers after an appliance
