@@ -139,7 +139,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 }
 
-func TestServeRefusesBadFlags(t *testing.T) {
+func TestCommandLineMisuse(t *testing.T) {
 	bin := buildBinary(t)
 	for _, args := range [][]string{
 		{"serve"},
@@ -153,5 +153,13 @@ func TestServeRefusesBadFlags(t *testing.T) {
 	}
 	if out, err := exec.Command(bin, "serve", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "--data DIR") {
 		t.Errorf("serve --help: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "init", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "ironvisor.uplink=dhcp|static") {
+		t.Errorf("init --help: %v\n%s", err, out)
+	}
+	// Not PID 1: init must refuse rather than mount over this host.
+	out, err := exec.Command(bin, "init").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "must run as PID 1") {
+		t.Errorf("init as an ordinary process: %v\n%s", err, out)
 	}
 }

@@ -41,17 +41,17 @@ their defaults.
 `
 
 // runInit is the "init" subcommand, also run when the binary is PID 1.
+// As PID 1 it never returns: the kernel panics when init exits.
 func runInit(args []string) int {
+	if os.Getpid() == 1 {
+		boot.Main(boot.Options{Args: args, Start: processStart})
+	}
 	for _, a := range args {
 		if a == "-h" || a == "--help" || a == "-help" {
 			fmt.Fprint(os.Stdout, initHelp)
 			return 0
 		}
 	}
-	if os.Getpid() != 1 {
-		fmt.Fprintln(os.Stderr, "ironvisor init: must run as PID 1 (it mounts filesystems, loads modules and powers the machine off); use 'ironvisor serve' on an existing host")
-		return 2
-	}
-	boot.Main(boot.Options{Args: args, Start: processStart})
-	return 0 // not reached: boot.Main never returns
+	fmt.Fprintln(os.Stderr, "ironvisor init: must run as PID 1 (it mounts filesystems, loads modules and powers the machine off); use 'ironvisor serve' on an existing host")
+	return 2
 }
