@@ -47,6 +47,8 @@ func childMain(mode string) int {
 		err = oom()
 	case "noop":
 		_, err = Enter()
+	case "block":
+		err = block()
 	default:
 		err = forbidden(mode)
 	}
@@ -272,4 +274,16 @@ func oom() error {
 		m[i] = 1
 	}
 	return errors.New("touched all memory without being killed")
+}
+
+// block enters the jail and waits on the kernel fd (a pipe the parent never
+// writes) until it is killed.
+func block() error {
+	files, err := Enter()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(files.Console, "blocking")
+	_, err = files.Kernel.Read(make([]byte, 1))
+	return fmt.Errorf("read returned: %v", err)
 }

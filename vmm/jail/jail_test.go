@@ -239,11 +239,53 @@ func TestMemoryMaxEnforced(t *testing.T) {
 	defer timer.Stop()
 	cmd.Wait()
 	events, _ = os.ReadFile(filepath.Join(leaf, "memory.events"))
+	if st, err := ReadStats(s); err != nil || st.OOMKills == 0 {
+		t.Errorf("ReadStats after OOM = %+v, %v; want OOMKills > 0", st, err)
+	}
 	if sig := signalOf(cmd.ProcessState); sig != syscall.SIGKILL {
 		t.Fatalf("child touching 256 MiB under memory.max 48 MiB: %v, want OOM SIGKILL", cmd.ProcessState)
 	}
 	if !strings.Contains(string(events), "oom_kill ") || strings.Contains(string(events), "oom_kill 0") {
 		t.Errorf("memory.events = %q, want oom_kill > 0", events)
+	}
+}
+
+func TestCleanupKillsOrphan(t *testing.T) {
+	e := newEnv(t)
+	s := e.spec("t-orphan", "block", nil)
+	hold, never, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer never.Close()
+	console, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Files.Kernel, s.Files.Console = hold, w
+	cmd, err := Start(s)
+	hold.Close()
+	w.Close()
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	line := make([]byte, 9)
+	if _, err := io.ReadFull(console, line); err != nil || string(line) != "blocking\n" {
+		t.Fatalf("child did not reach its blocking read: %q, %v", line, err)
+	}
+	st, err := ReadStats(s)
+	if err != nil || st.Procs != 1 || st.CPUUsec == 0 {
+		t.Errorf("ReadStats of the running child = %+v, %v; want 1 process and some CPU time", st, err)
+	}
+	if err := Cleanup(s); err != nil {
+		t.Fatalf("Cleanup of a running VM: %v", err)
+	}
+	cmd.Wait()
+	if sig := signalOf(cmd.ProcessState); sig != syscall.SIGKILL {
+		t.Fatalf("orphan after Cleanup: %v, want killed", cmd.ProcessState)
+	}
+	if ids, _ := List(e.stateDir); len(ids) != 0 {
+		t.Errorf("List after Cleanup = %v", ids)
 	}
 }
 
