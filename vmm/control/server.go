@@ -13,7 +13,10 @@ import (
 	"time"
 )
 
-// VM is what the control server drives; vmm/vm implements it.
+// VM is what the control server drives; vmm/vm implements it (or an adapter
+// in cmd/ironvisor does). Its methods are called from one goroutine per
+// client connection, so concurrently, and Status, Console and Counters
+// must not block on a running operation such as a graceful Stop.
 type VM interface {
 	// Stop stops the VM. With force false it asks the guest to shut down
 	// (ACPI power button or Ctrl-Alt-Del) and waits until the VM has
