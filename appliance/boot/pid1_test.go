@@ -189,20 +189,29 @@ func checkHostDocument(t *testing.T, h hostinfo.Host) {
 	}
 }
 
-// nsInit returns the host pid of unshare's child, the namespace's PID 1.
+// nsInit returns the host pid of unshare's child, the namespace's PID 1,
+// by finding the process whose parent is unshare.
 func nsInit(t *testing.T, unsharePid int) int {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(unsharePid) + "/task/" + strconv.Itoa(unsharePid) + "/children")
+	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := strings.Fields(string(b))
-	if len(f) != 1 {
-		t.Fatalf("unshare children %q", b)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ...": comm may hold spaces and ')'.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(unsharePid) {
+			return pid
+		}
 	}
-	pid, err := strconv.Atoi(f[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
+	t.Fatalf("no child of unshare (pid %d) found", unsharePid)
+	return 0
 }
