@@ -130,8 +130,18 @@ func TestJailConfinesChild(t *testing.T) {
 	if e.has("cpu") {
 		s.CPUs = 1.5
 	}
+	var started []*exec.Cmd
+	s.StartCmd = func(cmd *exec.Cmd) error { // as the appliance's reaper does
+		started = append(started, cmd)
+		return cmd.Start()
+	}
 	leaf := filepath.Join(e.cgParent, s.ID)
-	ps, console, stderr := run(t, s, func(cmd *exec.Cmd) { checkCgroup(t, leaf, cmd.Process.Pid, s) })
+	ps, console, stderr := run(t, s, func(cmd *exec.Cmd) {
+		if len(started) != 1 || started[0] != cmd {
+			t.Errorf("Spec.StartCmd called for %v, want once for the returned command", started)
+		}
+		checkCgroup(t, leaf, cmd.Process.Pid, s)
+	})
 	if !ps.Success() {
 		t.Fatalf("child failed: %v\nstderr: %s", ps, stderr)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 )
@@ -70,6 +71,13 @@ type Spec struct {
 	Devices []string
 	// Files are passed to the VMM with the fixed numbering of Files.
 	Files Files
+	// StartCmd starts the prepared command; nil means cmd.Start. On the
+	// appliance pass the PID 1 reaper's Start (appliance/reaper), so that
+	// the reaper leaves the VMM's exit status to the caller's Wait. It must
+	// call cmd.Start on the calling goroutine: Start calls it from a
+	// thread with a reduced capability bounding set, which the child
+	// inherits.
+	StartCmd func(cmd *exec.Cmd) error
 	// Stdin, Stdout and Stderr are the VMM's standard streams; nil means
 	// /dev/null.
 	Stdin          io.Reader

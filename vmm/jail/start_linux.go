@@ -83,7 +83,11 @@ func startIn(s Spec, parent, root string) (*exec.Cmd, error) {
 			Setsid:      true,
 		},
 	}
-	if err := startBounded(cmd); err != nil {
+	start := s.StartCmd
+	if start == nil {
+		start = (*exec.Cmd).Start
+	}
+	if err := startBounded(cmd, start); err != nil {
 		removeLeaf(leaf)
 		return nil, fmt.Errorf("exec %s: %w", s.Path, err)
 	}
@@ -98,12 +102,12 @@ var enterCaps = map[uintptr]bool{
 	unix.CAP_SETGID: true, unix.CAP_SETUID: true, unix.CAP_SETPCAP: true,
 }
 
-// startBounded starts cmd from a thread whose capability bounding set holds
+// startBounded starts cmd with start from a thread whose capability bounding set holds
 // only enterCaps, so the child (and every thread it ever has) starts with
 // that bounding set, and Enter has only those few to drop on all threads.
 // The thread is then unusable for anything else: its goroutine exits still
 // locked, so the Go runtime ends the thread.
-func startBounded(cmd *exec.Cmd) error {
+func startBounded(cmd *exec.Cmd, start func(*exec.Cmd) error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: see above
@@ -120,7 +124,7 @@ func startBounded(cmd *exec.Cmd) error {
 				return
 			}
 		}
-		errc <- cmd.Start()
+		errc <- start(cmd)
 	}()
 	return <-errc
 }
