@@ -1,0 +1,138 @@
+package disk
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"unicode/utf16"
+)
+
+// GPT layout constants (UEFI 2.10, section 5.3: GUID Partition Table).
+const (
+	sectorSize     = 512
+	entrySize      = 128
+	entryCount     = 128
+	entriesSectors = entryCount * entrySize / sectorSize // 32
+	firstPartLBA   = 2048                                // 1 MiB alignment
+)
+
+// espType is the EFI System Partition type GUID
+// C12A7328-F81F-11D2-BA4B-00A0C93EC93B in its on-disk (mixed-endian) form.
+var espType = guidBytes(0xC12A7328, 0xF81F, 0x11D2, [8]byte{0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B})
+
+// guidBytes encodes a GUID as EFI_GUID: the first three fields little-endian.
+func guidBytes(a uint32, b, c uint16, d [8]byte) [16]byte {
+	var g [16]byte
+	binary.LittleEndian.PutUint32(g[0:], a)
+	binary.LittleEndian.PutUint16(g[4:], b)
+	binary.LittleEndian.PutUint16(g[6:], c)
+	copy(g[8:], d[:])
+	return g
+}
+
+// stableGUID derives a version-4-shaped GUID from seed, so identical inputs
+// give an identical disk image.
+func stableGUID(seed string) [16]byte {
+	h := sha256.Sum256([]byte(seed))
+	var g [16]byte
+	copy(g[:], h[:16])
+	g[7] = g[7]&0x0f | 0x40 // version 4 (stored little-endian in field 3)
+	g[8] = g[8]&0x3f | 0x80 // variant 10
+	return g
+}
+
+// WriteGPTDisk writes a disk image to out holding one EFI system partition
+// whose contents are the file esp (a FAT image), starting at 1 MiB.
+func WriteGPTDisk(out, esp string) error {
+	st, err := os.Stat(esp)
+	if err != nil {
+		return fmt.Errorf("gpt: %w", err)
+	}
+	partSectors := uint64(st.Size()+sectorSize-1) / sectorSize
+	lastPart := firstPartLBA + partSectors - 1
+	total := lastPart + 1 + entriesSectors + 1 // backup entries and header
+	img := make([]byte, total*sectorSize)
+	writeProtectiveMBR(img[:sectorSize], total)
+	entries := make([]byte, entriesSectors*sectorSize)
+	e := entries[:entrySize]
+	copy(e[0:16], espType[:])
+	part := stableGUID("ironvisor-esp:" + fmt.Sprint(st.Size()))
+	copy(e[16:32], part[:])
+	binary.LittleEndian.PutUint64(e[32:], firstPartLBA)
+	binary.LittleEndian.PutUint64(e[40:], lastPart)
+	for i, r := range utf16.Encode([]rune("EFI system partition")) {
+		binary.LittleEndian.PutUint16(e[56+2*i:], r)
+	}
+	disk := stableGUID("ironvisor-disk:" + fmt.Sprint(st.Size()))
+	h := gptHeader{current: 1, backup: total - 1, entries: 2, first: firstPartLBA, last: total - entriesSectors - 2,
+		disk: disk, entriesCRC: crc32.ChecksumIEEE(entries)}
+	copy(img[sectorSize:], h.bytes())
+	copy(img[2*sectorSize:], entries)
+	b := h
+	b.current, b.backup, b.entries = total-1, 1, total-1-entriesSectors
+	copy(img[(total-1-entriesSectors)*sectorSize:], entries)
+	copy(img[(total-1)*sectorSize:], b.bytes())
+	return writeWithPartition(out, img, esp)
+}
+
+// writeWithPartition writes img to out with the ESP file copied in at
+// firstPartLBA.
+func writeWithPartition(out string, img []byte, esp string) error {
+	src, err := os.Open(esp)
+	if err != nil {
+		return fmt.Errorf("gpt: %w", err)
+	}
+	defer src.Close()
+	if _, err := io.ReadFull(src, img[firstPartLBA*sectorSize:]); err != nil && err != io.ErrUnexpectedEOF {
+		return fmt.Errorf("gpt: read esp: %w", err)
+	}
+	if err := os.WriteFile(out, img, 0o644); err != nil {
+		return fmt.Errorf("gpt: %w", err)
+	}
+	return nil
+}
+
+// writeProtectiveMBR fills the first sector with a protective MBR: one
+// partition of type 0xEE covering the disk (UEFI 2.10, section 5.2.3).
+func writeProtectiveMBR(s []byte, totalSectors uint64) {
+	p := s[446:462]
+	p[1], p[2], p[3] = 0x00, 0x02, 0x00 // CHS of LBA 1
+	p[4] = 0xEE
+	p[5], p[6], p[7] = 0xFF, 0xFF, 0xFF
+	binary.LittleEndian.PutUint32(p[8:], 1)
+	size := totalSectors - 1
+	if size > 0xFFFFFFFF {
+		size = 0xFFFFFFFF
+	}
+	binary.LittleEndian.PutUint32(p[12:], uint32(size))
+	s[510], s[511] = 0x55, 0xAA
+}
+
+// gptHeader is the GPT header (UEFI 2.10, table 5.5).
+type gptHeader struct {
+	current, backup, entries, first, last uint64
+	disk                                  [16]byte
+	entriesCRC                            uint32
+}
+
+// bytes encodes the header into one sector with its CRC32.
+func (h gptHeader) bytes() []byte {
+	s := make([]byte, sectorSize)
+	copy(s[0:8], "EFI PART")
+	binary.LittleEndian.PutUint32(s[8:], 0x00010000) // revision 1.0
+	binary.LittleEndian.PutUint32(s[12:], 92)        // header size
+	binary.LittleEndian.PutUint64(s[24:], h.current)
+	binary.LittleEndian.PutUint64(s[32:], h.backup)
+	binary.LittleEndian.PutUint64(s[40:], h.first)
+	binary.LittleEndian.PutUint64(s[48:], h.last)
+	copy(s[56:72], h.disk[:])
+	binary.LittleEndian.PutUint64(s[72:], h.entries)
+	binary.LittleEndian.PutUint32(s[80:], entryCount)
+	binary.LittleEndian.PutUint32(s[84:], entrySize)
+	binary.LittleEndian.PutUint32(s[88:], h.entriesCRC)
+	binary.LittleEndian.PutUint32(s[16:], crc32.ChecksumIEEE(s[:92]))
+	return s
+}
