@@ -97,9 +97,9 @@ func (c *Collector) Collect() Host {
 	note(err)
 	st := c.Probe(c.KVMDevice)
 	h.KVM = KVM{Device: st.Device, Kind: st.Kind, Works: st.Works, Error: st.Error}
-	if addrs, err := c.Addresses(); err != nil {
-		note(err)
-	} else if addrs != nil {
+	addrs, err := c.Addresses()
+	note(err)
+	if addrs != nil { // keep what was read, even if some interface failed
 		h.Addresses = addrs
 	}
 	if c.Timeline != nil {
