@@ -21,7 +21,7 @@ func TestConsoleExpectInOrder(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	m, err := c.ExpectRegexp(ctx, regexp.MustCompile(`IRONVISOR READY api=(\S+)`))
+	m, err := c.ExpectRegexp(ctx, regexp.MustCompile(`IRONVISOR READY api=(\S+)\r?\n`))
 	if err != nil {
 		t.Fatal(err)
 	}

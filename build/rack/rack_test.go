@@ -3,8 +3,6 @@ package rack
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -97,8 +95,12 @@ func TestBootServerWithOverlay(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	body := get(ctx, t, "http://"+srv.Addr(8080)+"/index.html")
-	if strings.TrimSpace(body) != "token=abc123" {
+	// The banner is printed after httpd listens, so one request suffices.
+	body, err := srv.Get(ctx, 8080, "/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(body)) != "token=abc123" {
 		t.Errorf("forwarded port served %q, want token=abc123", body)
 	}
 	if err := srv.Stop(); err != nil {
@@ -109,28 +111,6 @@ func TestBootServerWithOverlay(t *testing.T) {
 	default:
 		t.Fatal("QEMU still running after Stop")
 	}
-}
-
-// get fetches url within ctx. The banner is printed after the server
-// listens, so one request suffices.
-func get(ctx context.Context, t *testing.T, url string) string {
-	t.Helper()
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s, %v", url, resp.Status, err)
-	}
-	return string(b)
 }
 
 // regexpMust compiles a pattern for a test.

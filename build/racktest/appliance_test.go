@@ -6,11 +6,8 @@ package racktest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -92,30 +89,17 @@ func bootAppliance(t *testing.T, name, cmdline string) (*rack.Server, hostDoc) {
 	if err := srv.Console.NotSeen("Kernel panic"); err != nil {
 		t.Error(err)
 	}
-	return srv, getHost(ctx, t, "http://"+srv.Addr(8080)+"/v1/host")
+	return srv, getHost(ctx, t, srv)
 }
 
 // getHost fetches and decodes the host document.
-func getHost(ctx context.Context, t *testing.T, url string) hostDoc {
+func getHost(ctx context.Context, t *testing.T, srv *rack.Server) hostDoc {
 	t.Helper()
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s %v: %s", url, resp.Status, err, body)
-	}
 	var doc hostDoc
-	if err := json.Unmarshal(body, &doc); err != nil {
-		t.Fatalf("GET %s: decode: %v: %s", url, err, body)
+	if err := srv.GetJSON(rctx, 8080, "/v1/host", &doc); err != nil {
+		t.Fatal(err)
 	}
 	return doc
 }

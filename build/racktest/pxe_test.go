@@ -44,7 +44,7 @@ func TestAppliancePXE(t *testing.T) {
 		t.Fatalf("pxe: no banner: %v", err)
 	}
 	t.Logf("pxe: IRONVISOR READY after %.1fs from QEMU start (API inside: %s)", time.Since(start).Seconds(), m[1])
-	doc := getHost(ctx, t, "http://"+srv.Addr(8080)+"/v1/host")
+	doc := getHost(ctx, t, srv)
 	if doc.Hostname != "rack-pxe" || !doc.KVM.Works || doc.KVM.Kind != "SVM" {
 		t.Errorf("host = %q, kvm %+v; want rack-pxe with working SVM", doc.Hostname, doc.KVM)
 	}

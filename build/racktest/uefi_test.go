@@ -66,7 +66,7 @@ func TestApplianceUEFIDisk(t *testing.T) {
 		t.Fatalf("uefi: no banner: %v", err)
 	}
 	t.Logf("uefi: IRONVISOR READY after %.1fs from QEMU start (API inside: %s)", time.Since(start).Seconds(), m[1])
-	doc := getHost(ctx, t, "http://"+srv.Addr(8080)+"/v1/host")
+	doc := getHost(ctx, t, srv)
 	if doc.Hostname != "rack-uefi" || !doc.KVM.Works || doc.KVM.Kind != "SVM" {
 		t.Errorf("host = %q, kvm %+v; want rack-uefi with working SVM", doc.Hostname, doc.KVM)
 	}

@@ -31,6 +31,7 @@ const guestInit = `#!/bin/busybox sh
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 echo GUEST-INIT-OK
+if grep -q waitstop /proc/cmdline; then echo GUEST-WAITING; while true; do echo tick; sleep 1; done; fi
 for m in virtio_mmio virtio_blk virtio_net virtio_rng; do modprobe $m || echo GUEST-MODPROBE-FAILED $m; done
 echo "GUEST-CPUS $(grep -c ^processor /proc/cpuinfo)"
 echo "GUEST-DISK0 $(dd if=/dev/vda bs=16 count=1 2>/dev/null)"
@@ -55,7 +56,9 @@ esac
 // run the vm package tests on real KVM, run ironvisor vmm run on the tiny
 // guests (with the uptime around one cold start), on a garbage kernel, and
 // on the Debian cloud kernel with two disks and a tap on a bridge served by
-// udhcpd. Each run prints "RESULT name exit-code".
+// udhcpd; then it boots the cloud kernel again, waits until it is up and
+// stops it with SIGTERM (Ctrl-Alt-Del to the guest, which reboots through
+// the i8042). Each run prints "RESULT name exit-code".
 const l1Init = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -80,6 +83,11 @@ touch /tmp/leases; udhcpd /tmp/udhcpd.conf
 run linux --kernel /guest/vmlinuz --initrd /guest/initrd.gz --mem 256M --cpus 2 --disk /tmp/rw.img --disk /tmp/ro.img,ro --tap tap0,mac=02:00:00:00:00:01 --cmdline "console=ttyS0 quiet reboot=k panic=-1 i8042.noaux"
 echo "DISK-AFTER $(dd if=/tmp/rw.img bs=512 skip=8 count=1 2>/dev/null | head -c 16)"
 echo "RO-DISK-AFTER $(dd if=/tmp/ro.img bs=512 skip=8 count=1 2>/dev/null | head -c 4)"
+touch /tmp/cad.log
+/bin/ironvisor vmm run --kernel /guest/vmlinuz --initrd /guest/initrd.gz --mem 128M --console-log /tmp/cad.log --cmdline "console=ttyS0 quiet reboot=k panic=-1 i8042.noaux waitstop" &
+pid=$!
+tail -f /tmp/cad.log | grep -q GUEST-WAITING
+echo L1-SIGTERM; kill -TERM $pid; wait $pid; echo "RESULT cad $?"
 echo L1-DONE
 poweroff -f
 `

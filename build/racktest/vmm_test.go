@@ -67,7 +67,10 @@ func uptime(ctx context.Context, t *testing.T, srv *rack.Server, label string) f
 //     reads and writes its virtio disk, cannot write the read-only one,
 //     gets a DHCP lease over virtio-net from udhcpd on an L1 bridge, pings
 //     it, reads virtio-rng and powers off (exit 0); the write is on the
-//     image afterwards.
+//     image afterwards;
+//   - SIGTERM to `ironvisor vmm run` types Ctrl-Alt-Del: the cloud kernel
+//     (with a shell as init, so C_A_D reboots at once) resets through the
+//     i8042 and the VMM exits 10.
 func TestVMMInRack(t *testing.T) {
 	set := artefactsOrSkip(t)
 	overlay := vmmOverlay(t, set)
@@ -116,6 +119,9 @@ func TestVMMInRack(t *testing.T) {
 	expectResult(ctx, t, srv, "linux", 0)
 	t.Logf("Debian cloud kernel: /init to poweroff in %.1fs under nested TCG", time.Since(linuxStart).Seconds())
 	expect(ctx, t, srv, "DISK-AFTER guest-wrote-this")
+	expect(ctx, t, srv, "L1-SIGTERM")
+	expect(ctx, t, srv, "guest reset through the i8042 (exit 10)")
+	expectResult(ctx, t, srv, "cad", 10)
 	expect(ctx, t, srv, "L1-DONE")
 	for _, bad := range []string{"GUEST-MODPROBE-FAILED", "GUEST-RO-WRITE-ACCEPTED", "RO-DISK-AFTER nope", "Kernel panic", "BUG:"} {
 		if err := srv.Console.NotSeen(bad); err != nil {

@@ -5,11 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -137,29 +135,11 @@ func measureBoot(set *artefacts.Set, img, logDir string) (bootSample, error) {
 			APIReadyMS     float64 `json:"api_ready_ms"`
 		} `json:"boot"`
 	}
-	if err := getJSON(ctx, "http://"+srv.Addr(8080)+"/v1/host", &doc); err != nil {
+	if err := srv.GetJSON(ctx, 8080, "/v1/host", &doc); err != nil {
 		return bootSample{}, err
 	}
 	s.kernelMS, s.apiReadyMS = doc.Boot.KernelUptimeMS, doc.Boot.APIReadyMS
 	return s, nil
-}
-
-// getJSON decodes the JSON document at url into v.
-func getJSON(ctx context.Context, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s %v", url, resp.Status, err)
-	}
-	return json.Unmarshal(body, v)
 }
 
 // median returns the median of xs (xs is reordered).
