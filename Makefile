@@ -35,6 +35,9 @@ all: initramfs
 
 ## deps: install missing Debian packages (as root) and download Go modules.
 deps:
+	@if [ "$$(id -u)" = 0 ] && ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then \
+		echo "deps: apt-get update (no package lists yet)"; apt-get update -q; \
+	fi
 	@missing=""; \
 	for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed$$' || missing="$$missing $$p"; \

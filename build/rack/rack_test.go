@@ -17,6 +17,8 @@ import (
 // busyboxInit is a test /init: it loads virtio_net through the appliance
 // image's modules.dep, configures the uplink statically (QEMU user-net
 // hands out 10.0.2.15/24), serves /www on port 8080 and prints a banner.
+// With racktest.seg=ADDR it also puts ADDR/24 on eth1 (the rack segment),
+// and with racktest.peer=ADDR it pings ADDR there until it answers.
 const busyboxInit = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -27,9 +29,24 @@ ip link set lo up
 for i in 1 2 3 4 5 6 7 8 9 10; do ip link show eth0 >/dev/null 2>&1 && break; sleep 1; done
 ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
-echo "token=$(cat /proc/cmdline | sed -n 's/.*racktest.token=\([a-z0-9]*\).*/\1/p')" > /www/index.html
+arg() { sed -n "s/.*racktest.$1=\([a-z0-9.]*\).*/\1/p" /proc/cmdline; }
+echo "token=$(arg token)" > /www/index.html
 httpd -p 8080 -h /www
+seg=$(arg seg)
+if [ -n "$seg" ]; then
+	ip link set eth1 up
+	ip addr add "$seg/24" dev eth1
+fi
 echo "RACKTEST READY $(uname -r)"
+peer=$(arg peer)
+if [ -n "$peer" ]; then
+	i=0
+	while [ $i -lt 60 ]; do
+		ping -c 1 -W 1 "$peer" >/dev/null 2>&1 && { echo "RACKTEST PEER OK $peer"; break; }
+		i=$((i + 1))
+	done
+	[ $i -lt 60 ] || echo "RACKTEST PEER UNREACHABLE $peer"
+fi
 while true; do read -t 3600 x; done
 `
 
@@ -115,3 +132,43 @@ func TestBootServerWithOverlay(t *testing.T) {
 
 // regexpMust compiles a pattern for a test.
 func regexpMust(p string) *regexp.Regexp { return regexp.MustCompile(p) }
+
+// TestSegmentConnectsServers boots two servers on one rack segment and
+// checks that one reaches the other over it.
+func TestSegmentConnectsServers(t *testing.T) {
+	set, err := artefacts.FromEnv()
+	if errors.Is(err, artefacts.ErrNotBuilt) {
+		t.Skipf("SKIP: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ov := overlay(t, dir)
+	seg := NewSegment(t.Name())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := func(name, cmdline string) *Server {
+		srv, err := Start(ctx, Options{
+			Name: name, Kernel: set.HostKernel.Vmlinuz(), Initrds: []string{set.InitramfsPath(), ov},
+			Append: "console=ttyS0 " + cmdline, MemoryMiB: 512, CPUs: 1, LogDir: dir, Segment: seg,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Stop() })
+		return srv
+	}
+	a := start("seg-a", "racktest.seg=192.168.77.1")
+	b := start("seg-b", "racktest.seg=192.168.77.2 racktest.peer=192.168.77.1")
+	if err := a.Console.Expect(ctx, "RACKTEST READY"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := b.Console.ExpectRegexp(ctx, regexpMust(`RACKTEST PEER (OK|UNREACHABLE) `))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[1] != "OK" {
+		t.Fatalf("seg-b could not reach seg-a over the segment %s", seg.Group)
+	}
+}
