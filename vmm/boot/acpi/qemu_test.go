@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,9 +114,10 @@ lnro=$(/bin/busybox ls -d /sys/bus/acpi/devices/LNRO0005:* | /bin/busybox wc -l)
 }
 
 // bootImages loads kernel and initrd into a guest-sized buffer with
-// boot.LoadLinux and acpi.Build and returns the QEMU loader arguments for
-// every range that was written, plus the entry point.
-func bootImages(t *testing.T, dir string, kernel, initrd []byte, cpus int) ([]string, uint32) {
+// boot.LoadLinux and acpi.Build, lets mutate (if not nil) change the result,
+// and returns the QEMU loader arguments for every range that was written,
+// plus the entry point.
+func bootImages(t *testing.T, dir string, kernel, initrd []byte, cpus int, mutate func(ram []byte)) ([]string, uint32) {
 	t.Helper()
 	ram := make([]byte, guestRAM)
 	mem := memory.FromBytes(ram)
@@ -132,6 +134,9 @@ func bootImages(t *testing.T, dir string, kernel, initrd []byte, cpus int) ([]st
 	}
 	if err := acpi.Build(mem, acpi.Config{CPUs: cpus, Devices: devs}); err != nil {
 		t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(ram)
 	}
 	h, err := boot.ParseSetupHeader(kernel)
 	if err != nil {
@@ -192,10 +197,42 @@ func guestPrereqs(t *testing.T) (qemu, kernel string, busybox []byte) {
 	return qemu, kernel, busybox
 }
 
-// runGuest boots QEMU's TCG microvm with 2 vCPUs, firmware fw and the loader
-// blobs, and checks the guest's marker (CPU count, virtio-mmio devices seen)
-// and that it powered off through the ACPI sleep control register.
-func runGuest(t *testing.T, qemu, dir string, fw []byte, loaders []string, wantDevs int) {
+// lastWords is what Linux prints just before powering off, or halting when
+// it cannot power off.
+var lastWords = regexp.MustCompile(`reboot: (Power down|System halted)`)
+
+// console collects QEMU's output and signals when the guest kernel has
+// printed its last words.
+type console struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	down chan struct{} // closed once lastWords appears
+}
+
+// Write appends to the buffer; safe for concurrent use.
+func (c *console) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := lastWords.Match(c.buf.Bytes())
+	c.buf.Write(p)
+	if !seen && lastWords.Match(c.buf.Bytes()) {
+		close(c.down)
+	}
+	return len(p), nil
+}
+
+// bytes returns a copy of the output so far.
+func (c *console) bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.buf.Bytes())
+}
+
+// qemuRun boots QEMU's TCG microvm with 2 vCPUs, firmware fw and the loader
+// blobs. It returns the console and QEMU's exit status, or -1 if QEMU was
+// still running 5 s after the guest's last words (its poweroff did not
+// reach the sleep control register) or at the deadline.
+func qemuRun(t *testing.T, qemu, dir string, fw []byte, loaders []string) ([]byte, int) {
 	t.Helper()
 	bios := filepath.Join(dir, "bios.bin")
 	if err := os.WriteFile(bios, fw, 0o644); err != nil {
@@ -213,16 +250,43 @@ func runGuest(t *testing.T, qemu, dir string, fw []byte, loaders []string, wantD
 	if log := os.Getenv("IRONVISOR_QEMU_LOG"); log != "" {
 		args = append(args, "-d", "int,cpu_reset,guest_errors", "-D", log)
 	}
-	out, err := exec.CommandContext(ctx, qemu, args...).CombinedOutput()
+	con := &console{down: make(chan struct{})}
+	cmd := exec.CommandContext(ctx, qemu, args...)
+	cmd.Stdout, cmd.Stderr = con, con
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-con.down:
+		select {
+		case err = <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			err = errors.New("still running after the guest's last words")
+		}
+	}
 	var ee *exec.ExitError
 	code := -1
-	if errors.As(err, &ee) {
+	if errors.As(err, &ee) && ee.ExitCode() >= 0 {
 		code = ee.ExitCode()
 	}
 	t.Logf("QEMU exit %d (%v)", code, err)
+	out := con.bytes()
 	if testing.Verbose() {
 		t.Logf("console:\n%s", out)
 	}
+	return out, code
+}
+
+// checkMarker checks the guest's marker: 2 CPUs and wantDevs virtio-mmio
+// devices enumerated through ACPI.
+func checkMarker(t *testing.T, out []byte, wantDevs int) {
+	t.Helper()
 	m := regexp.MustCompile(bootMarker + ` cpus=(\d+) lnro=(\d+)`).FindSubmatch(out)
 	if m == nil {
 		t.Fatalf("no boot marker; console:\n%s", out)
@@ -230,6 +294,14 @@ func runGuest(t *testing.T, qemu, dir string, fw []byte, loaders []string, wantD
 	if string(m[1]) != "2" || string(m[2]) != strconv.Itoa(wantDevs) {
 		t.Errorf("guest saw %s CPUs and %s virtio-mmio devices, want 2 and %d", m[1], m[2], wantDevs)
 	}
+}
+
+// runGuest boots the guest, checks its marker and that it powered off
+// through the ACPI sleep control register.
+func runGuest(t *testing.T, qemu, dir string, fw []byte, loaders []string, wantDevs int) {
+	t.Helper()
+	out, code := qemuRun(t, qemu, dir, fw, loaders)
+	checkMarker(t, out, wantDevs)
 	if code != poweroffExit {
 		t.Errorf("QEMU exit status %d, want %d (ACPI S5 write of %#x to port %#x); console:\n%s",
 			code, poweroffExit, acpiPoweroffValue, acpi.SleepControlPort, out)
@@ -244,6 +316,39 @@ func TestQEMUBootsDebianKernelWithOurTables(t *testing.T) {
 	}
 	t.Logf("kernel %s", kpath)
 	dir := t.TempDir()
-	loaders, entry := bootImages(t, dir, kernel, testInitrd(t, busybox), 2)
+	loaders, entry := bootImages(t, dir, kernel, testInitrd(t, busybox), 2, nil)
 	runGuest(t, qemu, dir, firmware(entry), loaders, 3)
+}
+
+// TestQEMUNoPoweroffWithoutSleepControlRegister is the negative twin: with
+// the FADT's sleep control register removed (checksum fixed), Linux must
+// not offer S5, and the same guest's poweroff must not reach port 0x600.
+func TestQEMUNoPoweroffWithoutSleepControlRegister(t *testing.T) {
+	qemu, kpath, busybox := guestPrereqs(t)
+	kernel, err := os.ReadFile(kpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	loaders, entry := bootImages(t, dir, kernel, testInitrd(t, busybox), 2, func(ram []byte) {
+		le := binary.LittleEndian
+		xsdt := le.Uint64(ram[boot.RSDPAddr+24:])
+		fadt := ram[le.Uint64(ram[xsdt+36:]):]
+		fadt = fadt[:le.Uint32(fadt[4:])]
+		clear(fadt[244:256]) // SLEEP_CONTROL_REG
+		fadt[9] = 0
+		var sum byte
+		for _, b := range fadt {
+			sum += b
+		}
+		fadt[9] = -sum
+	})
+	out, code := qemuRun(t, qemu, dir, firmware(entry), loaders)
+	checkMarker(t, out, 3)
+	if code == poweroffExit {
+		t.Error("guest powered off through port 0x600 without a sleep control register")
+	}
+	if bytes.Contains(out, []byte("supports S0 S5")) {
+		t.Error("Linux offers S5 without a sleep control register")
+	}
 }
