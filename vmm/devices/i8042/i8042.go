@@ -63,6 +63,14 @@ var CtrlAltDel = []byte{
 	0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14, // break, in reverse
 }
 
+// CtrlAltDelXlate is the same keys as the controller delivers them with
+// translation on (command byte bit 6, as PCs boot): scancode set 1, where a
+// release is the make code with bit 7 set.
+var CtrlAltDelXlate = []byte{
+	0x1d, 0x38, 0xe0, 0x53, // make: Ctrl, Alt, E0 Delete
+	0xe0, 0xd3, 0xb8, 0x9d, // break, in reverse
+}
+
 // Interrupt raises the keyboard interrupt line (an edge on IRQ 1).
 type Interrupt interface {
 	Trigger() error
@@ -97,18 +105,25 @@ func (c *Controller) Read(offset uint64, data []byte) {
 		data[i] = 0
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	more := false
 	switch offset {
 	case offData:
 		if len(c.out) > 0 {
 			data[0] = c.out[0]
 			c.out = c.out[1:]
+			// The next byte moves into the output buffer and interrupts
+			// again: Linux's handler reads one byte per interrupt.
+			more = len(c.out) > 0 && c.ctr&ctrKbdInt != 0
 		}
 		c.syncOBF()
 	case offCmd:
 		data[0] = c.status
 	default:
 		data[0] = 0xff
+	}
+	c.mu.Unlock()
+	if more && c.irq != nil {
+		c.irq.Trigger()
 	}
 }
 
@@ -227,5 +242,15 @@ func (c *Controller) SendKeys(codes []byte) int {
 	return n
 }
 
-// SendCtrlAltDel types Ctrl-Alt-Del, asking the guest to shut down.
-func (c *Controller) SendCtrlAltDel() bool { return c.SendKeys(CtrlAltDel) == len(CtrlAltDel) }
+// SendCtrlAltDel types Ctrl-Alt-Del, asking the guest to shut down, in the
+// scancode set the guest reads: set 1 while the guest keeps translation on
+// in the command byte, set 2 otherwise.
+func (c *Controller) SendCtrlAltDel() bool {
+	c.mu.Lock()
+	keys := CtrlAltDel
+	if c.ctr&ctrXlate != 0 {
+		keys = CtrlAltDelXlate
+	}
+	c.mu.Unlock()
+	return c.SendKeys(keys) == len(keys)
+}

@@ -40,7 +40,7 @@ func TestSelfTestAndCommandByte(t *testing.T) {
 	if got := rd(c, offData); got != 0 {
 		t.Fatalf("CTR = %#x, want 0", got)
 	}
-	if irq.n != 1 { // only the self test answer, while interrupts were on
+	if irq.n != 1 { // the self test answer; CTR 0 was read with interrupts off
 		t.Fatalf("interrupts = %d, want 1", irq.n)
 	}
 	if rd(c, offCmd)&statOBF != 0 {
@@ -59,18 +59,48 @@ func TestKeyboardResetAck(t *testing.T) {
 func TestCtrlAltDel(t *testing.T) {
 	irq := &countIRQ{}
 	c := New(irq, nil)
+	c.Write(offCmd, []byte{cmdWriteCTR})
+	c.Write(offData, []byte{ctrKbdInt}) // translation off: set 2
 	if !c.SendCtrlAltDel() {
 		t.Fatal("Ctrl-Alt-Del did not fit")
 	}
 	if irq.n != 1 {
 		t.Fatalf("interrupts = %d, want 1", irq.n)
 	}
+	if got := drain(c); !bytes.Equal(got, CtrlAltDel) {
+		t.Fatalf("scancodes % x, want % x", got, CtrlAltDel)
+	}
+	// One interrupt per byte: the first when queued, one more for each
+	// byte that moves into the output buffer after a read.
+	if irq.n != len(CtrlAltDel) {
+		t.Fatalf("interrupts = %d, want one per byte (%d)", irq.n, len(CtrlAltDel))
+	}
+}
+
+// drain reads the output buffer until it is empty.
+func drain(c *Controller) []byte {
 	var got []byte
 	for rd(c, offCmd)&statOBF != 0 {
 		got = append(got, rd(c, offData))
 	}
-	if !bytes.Equal(got, CtrlAltDel) {
-		t.Fatalf("scancodes % x, want % x", got, CtrlAltDel)
+	return got
+}
+
+// TestCtrlAltDelTranslated: with translation on (the reset default), the
+// keys arrive in set 1, each release the make code with bit 7 set.
+func TestCtrlAltDelTranslated(t *testing.T) {
+	c := New(nil, nil)
+	if !c.SendCtrlAltDel() {
+		t.Fatal("Ctrl-Alt-Del did not fit")
+	}
+	got := drain(c)
+	if !bytes.Equal(got, CtrlAltDelXlate) {
+		t.Fatalf("scancodes % x, want % x", got, CtrlAltDelXlate)
+	}
+	for _, pair := range [][2]int{{0, 7}, {1, 6}, {3, 5}} { // make/break of Ctrl, Alt, Delete
+		if got[pair[1]] != got[pair[0]]|0x80 {
+			t.Errorf("break %#x is not make %#x | 0x80", got[pair[1]], got[pair[0]])
+		}
 	}
 }
 
