@@ -90,7 +90,7 @@ func Main(o Options) {
 //     /proc/cmdline; invalid values are reported and replaced by their
 //     defaults ("config");
 //   - makes Ctrl-Alt-Del send SIGINT to init instead of rebooting ("cad");
-//   - loads DefaultModules and the configured extra modules with their
+//   - loads EarlyModules and the configured extra modules with their
 //     dependencies; missing ones are logged and skipped ("modules");
 //   - sets the hostname ("hostname");
 //   - brings up loopback ("loopback");
@@ -98,7 +98,8 @@ func Main(o Options) {
 //     default route and /etc/resolv.conf, and keeps renewing a DHCP lease
 //     in the background ("uplink");
 //   - starts the HTTP API, prints the banner and "IRONVISOR READY api=URL"
-//     ("api").
+//     ("api");
+//   - loads LateModules in the background ("modules-late").
 func (a *appliance) boot() {
 	a.tl.Logf("%s starting as PID %d", versionLine(), os.Getpid())
 	a.tl.Run("mount", func() error { return MountAll("/", a.o.Mounts, a.tl.Logf) })
@@ -107,7 +108,7 @@ func (a *appliance) boot() {
 	a.tl.Run("config", a.loadConfig)
 	a.tl.Run("cad", DisableCAD)
 	a.tl.Run("modules", func() error {
-		_, err := LoadModules(moduleList(a.cfg.Modules), *a.o.ModuleOpts, a.tl.Logf)
+		_, err := LoadModules(moduleList(EarlyModules, a.cfg.Modules), *a.o.ModuleOpts, a.tl.Logf)
 		return err
 	})
 	a.tl.Run("hostname", func() error { return unix.Sethostname([]byte(a.cfg.Hostname)) })
@@ -122,6 +123,12 @@ func (a *appliance) boot() {
 		return err
 	})
 	a.tl.Run("api", a.startAPI)
+	a.goSafe("modules-late", func() {
+		a.tl.Run("modules-late", func() error {
+			_, err := LoadModules(LateModules, *a.o.ModuleOpts, a.tl.Logf)
+			return err
+		})
+	})
 }
 
 // goSafe runs fn on a new goroutine. A panic is recorded as a failure of
@@ -184,10 +191,9 @@ func configFlag(args []string) string {
 	return ""
 }
 
-// moduleList returns DefaultModules followed by the extra modules that are
-// not already in it.
-func moduleList(extra []string) []string {
-	out := append([]string{}, DefaultModules...)
+// moduleList returns base followed by the extra modules not already in it.
+func moduleList(base, extra []string) []string {
+	out := append([]string{}, base...)
 	seen := map[string]bool{}
 	for _, m := range out {
 		seen[m] = true

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 	"github.com/ironvisor/ironvisor/config"
+	"github.com/ironvisor/ironvisor/initramfs"
 )
 
 // testAppliance returns an appliance whose kernel command line is cmdline.
@@ -62,15 +63,31 @@ func TestConfigFileThenCmdline(t *testing.T) {
 	}
 }
 
-func TestModuleList(t *testing.T) {
-	got := moduleList([]string{"nvme", "kvm", "nvme"})
-	if len(got) != len(DefaultModules)+1 || got[len(got)-1] != "nvme" {
-		t.Errorf("moduleList = %v", got)
-	}
-	for _, m := range []string{"kvm", "kvm_amd", "kvm_intel", "tun", "bridge", "virtio_net", "e1000", "igb"} {
-		if !strings.Contains(" "+strings.Join(got, " ")+" ", " "+m+" ") {
-			t.Errorf("module %s missing from %v", m, got)
+func TestBootLoadsEveryModuleOfTheImage(t *testing.T) {
+	loads := map[string]bool{}
+	for _, m := range append(append([]string{}, EarlyModules...), LateModules...) {
+		if loads[m] {
+			t.Errorf("module %s listed twice", m)
 		}
+		loads[m] = true
+	}
+	for _, m := range initramfs.DefaultModules {
+		if !loads[m] {
+			t.Errorf("the initramfs carries %s but boot never loads it", m)
+		}
+		delete(loads, m)
+	}
+	// Soft dependencies are the only modules boot loads beyond the list.
+	delete(loads, "crc32c_generic")
+	if len(loads) > 0 {
+		t.Errorf("boot loads modules the initramfs does not list: %v", loads)
+	}
+}
+
+func TestModuleList(t *testing.T) {
+	got := moduleList(EarlyModules, []string{"mlx5_core", "kvm", "mlx5_core"})
+	if len(got) != len(EarlyModules)+1 || got[len(got)-1] != "mlx5_core" {
+		t.Errorf("moduleList = %v", got)
 	}
 }
 

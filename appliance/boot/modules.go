@@ -11,14 +11,30 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultModules are loaded on every boot: KVM for both vendors, what
-// guest networking needs, and the NIC and disk drivers of virtual and
-// common server hardware. Modules the kernel has built in are skipped.
-var DefaultModules = []string{
+// The appliance has no modprobe for the kernel to load modules on demand,
+// so PID 1 loads every module the initramfs carries (initramfs.
+// DefaultModules; a test keeps the lists in step), in two waves.
+
+// EarlyModules are loaded before the uplink and the API: KVM, the NICs the
+// uplink may need, and crc32c_generic, which libcrc32c (a dependency of
+// nf_tables and of the late wave) asks for through its soft dependency.
+var EarlyModules = []string{
 	"kvm", "kvm_amd", "kvm_intel",
-	"tun", "bridge", "br_netfilter", "veth",
-	"virtio_pci", "virtio_net", "virtio_blk",
-	"e1000", "e1000e", "igb", "ixgbe", "i40e", "bnxt_en", "tg3", "r8169",
+	"virtio_pci", "virtio_net", "e1000",
+	"e1000e", "igb", "ixgbe", "i40e", "ice", "bnxt_en", "tg3", "r8169",
+	"crc32c_generic",
+}
+
+// LateModules are loaded in the background once the API serves: guest
+// plumbing, host networking and netfilter, disks and file systems.
+var LateModules = []string{
+	"tun", "vhost_net", "vhost_vsock",
+	"bridge", "br_netfilter", "veth", "8021q", "bonding", "macvlan",
+	"nf_tables", "nf_conntrack", "nf_nat", "nft_ct", "nft_nat", "nft_masq",
+	"nft_redir", "nft_chain_nat", "nft_reject_inet", "nft_reject_bridge",
+	"nft_fib_inet", "nft_limit", "nft_log", "nf_conntrack_bridge",
+	"virtio_blk", "virtio_scsi", "virtio_console", "virtio_rng",
+	"nvme", "ahci", "sd_mod", "ext4", "overlay", "vfat",
 }
 
 // ModuleReport says what happened to each requested module.
