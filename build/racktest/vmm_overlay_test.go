@@ -31,6 +31,7 @@ const guestInit = `#!/bin/busybox sh
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 echo GUEST-INIT-OK
+if grep -q benchoff /proc/cmdline; then poweroff -f; fi
 if grep -q waitstop /proc/cmdline; then echo GUEST-WAITING; while true; do echo tick; sleep 1; done; fi
 for m in virtio_mmio virtio_blk virtio_net virtio_rng; do modprobe $m || echo GUEST-MODPROBE-FAILED $m; done
 echo "GUEST-CPUS $(grep -c ^processor /proc/cpuinfo)"
@@ -103,7 +104,7 @@ func rootDirs() []initramfs.Entry {
 
 // moduleEntries resolves names in a kernel's modules folder and returns the
 // archive entries that install them with a modules.dep for busybox modprobe.
-func moduleEntries(t *testing.T, dir, release string, names []string) []initramfs.Entry {
+func moduleEntries(t testing.TB, dir, release string, names []string) []initramfs.Entry {
 	t.Helper()
 	set, err := initramfs.ResolveModules(dir, names)
 	if err != nil {
@@ -116,7 +117,7 @@ func moduleEntries(t *testing.T, dir, release string, names []string) []initramf
 }
 
 // buildArchive writes entries to a gzip cpio at path.
-func buildArchive(t *testing.T, path string, entries []initramfs.Entry) {
+func buildArchive(t testing.TB, path string, entries []initramfs.Entry) {
 	t.Helper()
 	b := initramfs.New()
 	if err := b.Add(entries...); err != nil {
@@ -128,7 +129,7 @@ func buildArchive(t *testing.T, path string, entries []initramfs.Entry) {
 }
 
 // compileVMTests builds the vmm/vm test binary, statically, for L1.
-func compileVMTests(t *testing.T, out string) {
+func compileVMTests(t testing.TB, out string) {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
@@ -140,12 +141,10 @@ func compileVMTests(t *testing.T, out string) {
 	}
 }
 
-// vmmOverlay builds the L1 initrd: busybox, the ironvisor binary under
-// test, kvm_amd and bridge/tun modules of the host kernel, the vm test
-// binary, the tiny guests, and the cloud kernel with its own busybox initrd.
-func vmmOverlay(t *testing.T, set *artefacts.Set) string {
+// guestInitrd builds the L2 guest's busybox initrd with the virtio modules
+// of the cloud kernel.
+func guestInitrd(t testing.TB, set *artefacts.Set, dir string) string {
 	t.Helper()
-	dir := t.TempDir()
 	if _, err := os.Stat(busyboxPath); err != nil {
 		t.Skipf("SKIP: no static busybox at %s (apt-get install busybox-static): %v", busyboxPath, err)
 	}
@@ -158,25 +157,45 @@ func vmmOverlay(t *testing.T, set *artefacts.Set) string {
 	}
 	guest = append(guest, rootDirs()...)
 	guest = append(guest, moduleEntries(t, g.ModulesDir(), g.Release, []string{"virtio_mmio", "virtio_blk", "virtio_net", "virtio_rng"})...)
-	guestInitrd := filepath.Join(dir, "guest-initrd.gz")
-	buildArchive(t, guestInitrd, guest)
+	path := filepath.Join(dir, "guest-initrd.gz")
+	buildArchive(t, path, guest)
+	return path
+}
 
+// vmmOverlay builds the L1 initrd of TestVMMInRack: busybox, the ironvisor
+// binary under test, kvm_amd and bridge/tun modules of the host kernel, the
+// vm test binary, the tiny guests, and the cloud kernel with its own
+// busybox initrd.
+func vmmOverlay(t testing.TB, set *artefacts.Set) string {
+	t.Helper()
+	dir := t.TempDir()
 	vmTest := filepath.Join(dir, "vm.test")
 	compileVMTests(t, vmTest)
-	h := set.HostKernel
-	l1 := []initramfs.Entry{
-		initramfs.Console(),
-		initramfs.HostFile("/bin/busybox", 0o755, busyboxPath),
-		initramfs.File("/init", 0o755, []byte(l1Init)),
-		initramfs.HostFile("/bin/ironvisor", 0o755, set.IronvisorPath()),
+	return vmmOverlayWith(t, set, l1Init, []initramfs.Entry{
 		initramfs.HostFile("/bin/vm.test", 0o755, vmTest),
 		initramfs.File("/guests/pvh-poweroff.elf", 0o644, testutil.PVHHello(markPoweroff+"\n", testutil.ExitPoweroff)),
 		initramfs.File("/guests/pvh-reset.elf", 0o644, testutil.PVHHello(markReset+"\n", testutil.ExitReset)),
 		initramfs.File("/guests/smp.elf", 0o644, testutil.SMPHello(markSMP+"\n", 2, testutil.ExitPoweroff)),
 		initramfs.File("/guests/garbage", 0o644, []byte("this is not a kernel")),
-		initramfs.HostFile("/guest/vmlinuz", 0o644, g.Vmlinuz()),
-		initramfs.HostFile("/guest/initrd.gz", 0o644, guestInitrd),
+	})
+}
+
+// vmmOverlayWith builds an L1 initrd running init, with busybox, ironvisor,
+// the host kernel's kvm_amd, tun and bridge modules, the cloud kernel and
+// its guest initrd, and extra entries.
+func vmmOverlayWith(t testing.TB, set *artefacts.Set, init string, extra []initramfs.Entry) string {
+	t.Helper()
+	dir := t.TempDir()
+	h := set.HostKernel
+	l1 := []initramfs.Entry{
+		initramfs.Console(),
+		initramfs.HostFile("/bin/busybox", 0o755, busyboxPath),
+		initramfs.File("/init", 0o755, []byte(init)),
+		initramfs.HostFile("/bin/ironvisor", 0o755, set.IronvisorPath()),
+		initramfs.HostFile("/guest/vmlinuz", 0o644, set.GuestKernel.Vmlinuz()),
+		initramfs.HostFile("/guest/initrd.gz", 0o644, guestInitrd(t, set, dir)),
 	}
+	l1 = append(l1, extra...)
 	l1 = append(l1, rootDirs()...)
 	l1 = append(l1, moduleEntries(t, h.ModulesDir(), h.Release, []string{"kvm_amd", "tun", "bridge"})...)
 	overlay := filepath.Join(dir, "l1-overlay.gz")
