@@ -81,12 +81,16 @@ func (c controlVM) Console(offset int64, max int) ([]byte, int64) {
 // Counters flattens the VM's counters.
 func (c controlVM) Counters() map[string]uint64 {
 	k := c.m.Counters()
-	return map[string]uint64{
+	m := map[string]uint64{
 		"exits_io": k.ExitsIO, "exits_mmio": k.ExitsMMIO, "exits_intr": k.ExitsIntr, "exits_other": k.ExitsOther,
 		"serial_tx_bytes": k.Serial.TxBytes, "serial_rx_bytes": k.Serial.RxBytes,
 		"serial_rx_dropped": k.Serial.RxDropped, "serial_interrupts": k.Serial.Interrupts,
 		"console_bytes": uint64(k.Console),
 	}
+	for name, v := range k.Devices {
+		m[name] = v
+	}
+	return m
 }
 
 // serveControl serves the control socket named by --control: a path, or

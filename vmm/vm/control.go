@@ -145,6 +145,9 @@ type Counters struct {
 	ExitsOther uint64          `json:"exits_other"`
 	Serial     serial.Counters `json:"serial"`
 	Console    int64           `json:"console_bytes"`
+	// Devices holds the virtio devices' counters, keyed "disk0_reads",
+	// "net0_rx_packets", "rng_served" and so on.
+	Devices map[string]uint64 `json:"devices"`
 }
 
 // Counters returns a snapshot of the statistics.
@@ -156,5 +159,15 @@ func (v *VM) Counters() Counters {
 		ExitsOther: v.stats.other.Load(),
 		Serial:     v.uart.Counters(),
 		Console:    v.ring.End(),
+		Devices:    v.deviceCounters(),
 	}
+}
+
+// deviceCounters collects the virtio devices' counters.
+func (v *VM) deviceCounters() map[string]uint64 {
+	m := make(map[string]uint64)
+	for _, f := range v.devCounters {
+		f(m)
+	}
+	return m
 }

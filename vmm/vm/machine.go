@@ -34,7 +34,9 @@ type VM struct {
 	ring  *ring.Buffer
 	kbd   *i8042.Controller
 	virt  []*virtioDev
-	fds   []io.Closer // eventfds, closed on Close
+	// devCounters add each virtio device's counters to a map.
+	devCounters []func(map[string]uint64)
+	fds         []io.Closer // eventfds, closed on Close
 
 	state  runState
 	stats  stats

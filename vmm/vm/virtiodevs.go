@@ -23,6 +23,12 @@ func (v *VM) virtioDevices() ([]virtio.Device, error) {
 			return nil, fmt.Errorf("disk %d (%s): %w", i, d.Path, err)
 		}
 		devs = append(devs, dev)
+		p := fmt.Sprintf("disk%d_", i)
+		v.devCounters = append(v.devCounters, func(m map[string]uint64) {
+			s := dev.Stats()
+			m[p+"reads"], m[p+"writes"], m[p+"flushes"], m[p+"errors"] = s.Reads, s.Writes, s.Flushes, s.Errors
+			m[p+"read_bytes"], m[p+"write_bytes"] = s.ReadBytes, s.WriteBytes
+		})
 	}
 	for i, t := range v.cfg.Taps {
 		if t.File == nil {
@@ -33,9 +39,17 @@ func (v *VM) virtioDevices() ([]virtio.Device, error) {
 			return nil, fmt.Errorf("tap %d (%s): %w", i, t.Name, err)
 		}
 		devs = append(devs, dev)
+		p := fmt.Sprintf("net%d_", i)
+		v.devCounters = append(v.devCounters, func(m map[string]uint64) {
+			c := dev.Counters()
+			m[p+"rx_packets"], m[p+"rx_bytes"], m[p+"rx_dropped"] = c.RxPackets, c.RxBytes, c.RxDropped
+			m[p+"tx_packets"], m[p+"tx_bytes"], m[p+"tx_dropped"] = c.TxPackets, c.TxBytes, c.TxDropped
+		})
 	}
 	if !v.cfg.NoRNG {
-		devs = append(devs, rng.New())
+		dev := rng.New()
+		devs = append(devs, dev)
+		v.devCounters = append(v.devCounters, func(m map[string]uint64) { m["rng_served"] = dev.Served() })
 	}
 	return devs, nil
 }
