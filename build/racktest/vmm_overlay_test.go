@@ -54,7 +54,8 @@ esac
 `
 
 // l1Init is the L1 server's /init: load kvm_amd and the networking modules,
-// run the vm package tests on real KVM, run ironvisor vmm run on the tiny
+// run the vm package tests and the vmm command's tests (control socket) on
+// real KVM, run ironvisor vmm run on the tiny
 // guests (with the uptime around one cold start), on a garbage kernel, and
 // on the Debian cloud kernel with two disks and a tap on a bridge served by
 // udhcpd; then it boots the cloud kernel again, waits until it is up and
@@ -68,6 +69,7 @@ for m in kvm_amd tun bridge; do modprobe $m || echo "L1-MODPROBE-FAILED $m"; don
 echo "L1-READY $(ls /dev/kvm)"
 run() { name=$1; shift; /bin/ironvisor vmm run "$@"; echo "RESULT $name $?"; }
 /bin/vm.test -test.v -test.count=1 2>&1; echo "RESULT vm.test $?"
+/bin/cmd.test -test.v -test.count=1 -test.run VMM 2>&1; echo "RESULT cmd.test $?"
 echo "COLD-START-BEGIN $(cut -d' ' -f1 /proc/uptime)"
 run pvh-poweroff --kernel /guests/pvh-poweroff.elf --mem 16M
 echo "COLD-START-END $(cut -d' ' -f1 /proc/uptime)"
@@ -128,16 +130,16 @@ func buildArchive(t testing.TB, path string, entries []initramfs.Entry) {
 	}
 }
 
-// compileVMTests builds the vmm/vm test binary, statically, for L1.
-func compileVMTests(t testing.TB, out string) {
+// compileTests builds the test binary of pkg, statically, for L1.
+func compileTests(t testing.TB, pkg, out string) {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "test", "-c", "-o", out, "./vmm/vm")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "test", "-c", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go test -c ./vmm/vm: %v\n%s", err, b)
+		t.Fatalf("go test -c %s: %v\n%s", pkg, err, b)
 	}
 }
 
@@ -170,9 +172,12 @@ func vmmOverlay(t testing.TB, set *artefacts.Set) string {
 	t.Helper()
 	dir := t.TempDir()
 	vmTest := filepath.Join(dir, "vm.test")
-	compileVMTests(t, vmTest)
+	compileTests(t, "./vmm/vm", vmTest)
+	cmdTest := filepath.Join(dir, "cmd.test")
+	compileTests(t, "./cmd/ironvisor", cmdTest)
 	return vmmOverlayWith(t, set, l1Init, []initramfs.Entry{
 		initramfs.HostFile("/bin/vm.test", 0o755, vmTest),
+		initramfs.HostFile("/bin/cmd.test", 0o755, cmdTest),
 		initramfs.File("/guests/pvh-poweroff.elf", 0o644, testutil.PVHHello(markPoweroff+"\n", testutil.ExitPoweroff)),
 		initramfs.File("/guests/pvh-reset.elf", 0o644, testutil.PVHHello(markReset+"\n", testutil.ExitReset)),
 		initramfs.File("/guests/smp.elf", 0o644, testutil.SMPHello(markSMP+"\n", 2, testutil.ExitPoweroff)),

@@ -58,7 +58,9 @@ func uptime(ctx context.Context, t *testing.T, srv *rack.Server, label string) f
 // TestVMMInRack boots one L1 server with SVM and checks, in order:
 //
 //   - the vmm/vm tests pass on real KVM (PVH, real-mode and SMP tiny guests,
-//     pause/resume, forced stop, malformed images);
+//     pause/resume, forced stop, malformed images), and so does the
+//     control-socket test of the vmm command (console, pause, resume,
+//     counters, a graceful stop that ends forced);
 //   - `ironvisor vmm run` on tiny guests: poweroff exits 0 with the marker
 //     (and its cold start is measured), an i8042 reset exits 10, an SMP
 //     guest's AP reports APIC ID 1, a garbage kernel exits 1 with a clear
@@ -87,6 +89,8 @@ func TestVMMInRack(t *testing.T) {
 
 	expect(ctx, t, srv, "L1-READY /dev/kvm")
 	expectResult(ctx, t, srv, "vm.test", 0)
+	expect(ctx, t, srv, "--- PASS: TestVMMRunControlSocket")
+	expectResult(ctx, t, srv, "cmd.test", 0)
 	for _, bad := range []string{"--- FAIL", "--- SKIP", "L1-MODPROBE-FAILED"} {
 		if err := srv.Console.NotSeen(bad); err != nil {
 			t.Error(err)

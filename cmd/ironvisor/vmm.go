@@ -123,38 +123,71 @@ func runVMMRun(args []string) int {
 		return vm.ExitUsage
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg, closeAll, err := vmmConfig(f, log)
-	defer closeAll()
+	s, err := startVMM(f, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ironvisor vmm run: %v\n", err)
 		return vm.ExitVMMError
+	}
+	go stopOnSignals(s.m, s.cancel, f.stopTimeout, log)
+	return s.run()
+}
+
+// vmmSession is one built VM with its control socket, ready to run.
+type vmmSession struct {
+	m       *vm.VM
+	ctx     context.Context
+	cancel  context.CancelFunc // forces a stop
+	cleanup []func()           // run in reverse order after the VM stops
+}
+
+// startVMM opens the files, builds the VM and starts the control socket
+// server, so that the socket accepts connections once it returns.
+func startVMM(f vmmFlags, log *slog.Logger) (*vmmSession, error) {
+	cfg, closeAll, err := vmmConfig(f, log)
+	s := &vmmSession{cleanup: []func(){closeAll}}
+	if err != nil {
+		s.close()
+		return nil, err
 	}
 	start := time.Now()
-	m, err := vm.New(cfg)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "ironvisor vmm run: %v\n", err)
-		return vm.ExitVMMError
+	if s.m, err = vm.New(cfg); err != nil {
+		s.close()
+		return nil, err
 	}
-	defer m.Close()
+	s.cleanup = append(s.cleanup, func() { s.m.Close() })
 	log.Info("vm built", "after", time.Since(start))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go stopOnSignals(m, cancel, f.stopTimeout, log)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.cleanup = append(s.cleanup, s.cancel)
 	if f.control != "" {
-		stop, err := serveControl(m, f.control, log)
+		stop, err := serveControl(s.m, f.control, log)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "ironvisor vmm run: %v\n", err)
-			return vm.ExitVMMError
+			s.close()
+			return nil, err
 		}
-		defer stop()
+		s.cleanup = append(s.cleanup, stop)
 	}
-	res := m.Run(ctx)
+	return s, nil
+}
+
+// run runs the VM to its end, reports why on stderr, releases everything
+// and returns the exit code.
+func (s *vmmSession) run() int {
+	defer s.close()
+	res := s.m.Run(s.ctx)
 	msg := fmt.Sprintf("ironvisor vmm run: %s (exit %d)", res.Reason, res.Code)
 	if res.Err != nil {
 		msg += ": " + res.Err.Error()
 	}
 	fmt.Fprintln(os.Stderr, msg)
 	return res.Code
+}
+
+// close runs the cleanups, newest first.
+func (s *vmmSession) close() {
+	for i := len(s.cleanup) - 1; i >= 0; i-- {
+		s.cleanup[i]()
+	}
+	s.cleanup = nil
 }
 
 // vmmConfig turns flags into a VM config, opening the files it names. The

@@ -107,11 +107,15 @@ const (
 	// ExitPoweroff writes SLP_TYP=S5|SLP_EN to the ACPI sleep control
 	// register, as Linux's poweroff does.
 	ExitPoweroff
+	// ExitHalt never ends the VM: it halts with interrupts off, so only
+	// the host can stop it (pause, stop and control-socket tests).
+	ExitHalt
 )
 
 // exit ends the VM the chosen way, then halts in case the VMM does not.
 func (a *asm) exit(e Exit) {
 	switch e {
+	case ExitHalt:
 	case ExitReset:
 		a.movAL(0xfe)    // i8042 command: pulse output port bit 0 (reset)
 		a.outImmAL(0x64) // to the i8042 command port

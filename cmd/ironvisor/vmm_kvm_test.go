@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ironvisor/ironvisor/vmm/control"
+	"github.com/ironvisor/ironvisor/vmm/kvm"
+	"github.com/ironvisor/ironvisor/vmm/testutil"
+	"github.com/ironvisor/ironvisor/vmm/vm"
+)
+
+// TestVMMRunControlSocket drives `vmm run` through its control socket on
+// real KVM: a tiny guest prints a marker and halts for good; the client
+// reads the marker from the console ring, pauses and resumes the VM, reads
+// the counters, then asks for a graceful stop that the guest ignores, so
+// the stop is forced and the VMM exits with ExitStopped.
+func TestVMMRunControlSocket(t *testing.T) {
+	if s, err := kvm.Open("/dev/kvm"); err != nil {
+		t.Skipf("SKIP: no usable /dev/kvm: %v", err)
+	} else {
+		s.Close()
+	}
+	dir := t.TempDir()
+	kernel := filepath.Join(dir, "halt.elf")
+	if err := os.WriteFile(kernel, testutil.PVHHello("CONTROL-ME\n", testutil.ExitHalt), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "ctl.sock")
+	f := vmmFlags{kernel: kernel, mem: "16M", cpus: 1, kvm: "/dev/kvm", control: sock, consoleLog: filepath.Join(dir, "console.log")}
+	s, err := startVMM(f, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := make(chan int, 1)
+	go func() { code <- s.run() }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := control.DialContext(ctx, sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitConsole(ctx, t, c, "CONTROL-ME\n")
+	if err := c.Pause(ctx); err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	if st, err := c.Status(ctx); err != nil || st.State != "paused" || st.VCPUs != 1 || st.MemoryBytes != 16<<20 {
+		t.Fatalf("status after pause: %+v, %v", st, err)
+	}
+	if err := c.Resume(ctx); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if st, err := c.Status(ctx); err != nil || st.State != "running" {
+		t.Fatalf("status after resume: %+v, %v", st, err)
+	}
+	ctr, err := c.Counters(ctx)
+	if err != nil || ctr["serial_tx_bytes"] != uint64(len("CONTROL-ME\n")) || ctr["exits_io"] == 0 {
+		t.Fatalf("counters %v, %v", ctr, err)
+	}
+	if _, ok := ctr["rng_served"]; !ok {
+		t.Errorf("counters lack the rng device: %v", ctr)
+	}
+	forced, err := c.Stop(ctx, 300*time.Millisecond)
+	if err != nil || !forced {
+		t.Fatalf("stop: forced=%v, %v", forced, err)
+	}
+	select {
+	case got := <-code:
+		if got != vm.ExitStopped {
+			t.Fatalf("exit code %d, want %d", got, vm.ExitStopped)
+		}
+	case <-ctx.Done():
+		t.Fatal("vmm run did not return after the forced stop")
+	}
+	if log, err := os.ReadFile(f.consoleLog); err != nil || string(log) != "CONTROL-ME\n" {
+		t.Fatalf("console log %q, %v", log, err)
+	}
+}
+
+// waitConsole reads the console ring until want appears or ctx ends. The
+// guest writes it within its first instructions; each read is one round
+// trip, paced by a ticker.
+func waitConsole(ctx context.Context, t *testing.T, c *control.Client, want string) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var got []byte
+	var off int64
+	for {
+		data, next, err := c.Console(ctx, off, 0)
+		if err != nil {
+			t.Fatalf("console: %v", err)
+		}
+		got, off = append(got, data...), next
+		if bytes.Contains(got, []byte(want)) {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("console %q never showed %q", got, want)
+		}
+	}
+}
