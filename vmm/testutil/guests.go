@@ -3,6 +3,7 @@ package testutil
 import (
 	"encoding/binary"
 
+	"github.com/ironvisor/ironvisor/vmm/boot"
 	"github.com/ironvisor/ironvisor/vmm/vm"
 )
 
@@ -100,4 +101,27 @@ func RealModeHello(marker string, exit Exit) *vm.FlatImage {
 	a.puts(uint32(msg)) // offset within the segment
 	a.exit(exit)
 	return &vm.FlatImage{Addr: RealModeAddr, Code: a.b}
+}
+
+// virtioStatusReg is the Status register of the first virtio-mmio device
+// (virtio 1.2 §4.2.2: offset 0x70 from the device base).
+const virtioStatusReg = boot.VirtioMMIOBase + 0x70
+
+// PVHBreakVirtio returns a PVH guest that writes marker, then breaks the
+// first virtio-mmio device the way a hostile driver might: it sets
+// ACKNOWLEDGE|DRIVER|DRIVER_OK without FEATURES_OK (virtio 1.2 §3.1.1 forbids
+// it), and halts. The VMM must stop the VM with ExitGuestBrokeDevice.
+func PVHBreakVirtio(marker string) []byte {
+	return pvhELF(func(codeAddr uint32) []byte {
+		a := &asm{mode32: true}
+		a.emit(0xeb, 0x00)
+		msg := a.pc()
+		a.emit([]byte(marker)...)
+		a.emit(0)
+		a.b[1] = byte(a.pc() - 2)
+		a.puts(codeAddr + uint32(msg))
+		a.mov32(virtioStatusReg, 1|2|4) // mov dword [status], ACK|DRIVER|DRIVER_OK
+		a.hltForever()
+		return a.b
+	})
 }

@@ -101,6 +101,18 @@ func TestSMPGuest(t *testing.T) {
 	}
 }
 
+// TestGuestBrokeDevice: a guest that drives the virtio-rng device into
+// DEVICE_NEEDS_RESET stops the VM with ExitGuestBrokeDevice.
+func TestGuestBrokeDevice(t *testing.T) {
+	res, out := runGuest(t, vm.Config{Kernel: testutil.PVHBreakVirtio("BREAKING\n")})
+	if res.Code != vm.ExitGuestBrokeDevice || res.Err == nil || out != "BREAKING\n" {
+		t.Fatalf("result %+v, console %q", res, out)
+	}
+	if !strings.Contains(res.Err.Error(), "FEATURES_OK") {
+		t.Errorf("error %q does not say what the guest did", res.Err)
+	}
+}
+
 // TestForcedStop: a guest that never exits is stopped by cancelling Run's
 // context, and the result says the host stopped it.
 func TestForcedStop(t *testing.T) {
