@@ -4,6 +4,8 @@
 #                URL on localhost and a curl example; Ctrl-C stops it
 #   make test    install what is missing, build the artefacts, run every test
 #                level (gofmt, vet, fuzz targets briefly, go test -race ./...)
+#   make disk    a UEFI disk image (UKI on a GPT ESP) to write to a server's disk
+#   make pxe     a TFTP folder with an iPXE script for network boot
 #   make bench   measure and update docs/benchmarks.md (one section per script
 #                in build/bench)
 #
@@ -29,7 +31,7 @@ DEB_PACKAGES := qemu-system-x86 seabios ovmf ipxe-qemu busybox-static \
 # Extra flags: make run RUN_ARGS="-console -append ironvisor.hostname=n1"
 RUN_ARGS ?=
 
-.PHONY: all deps build ivbuild kernels initramfs run test fuzz bench clean distclean
+.PHONY: all deps build ivbuild kernels initramfs disk pxe run test fuzz bench clean distclean
 
 all: initramfs
 
@@ -71,7 +73,16 @@ kernels: ivbuild
 initramfs: build ivbuild
 	$(IVBUILD) initramfs -o $(OUT)/appliance.cpio.gz -binary $(OUT)/ironvisor
 
-## run: build everything and boot one virtual server.
+## disk: a UEFI-bootable GPT disk image for real servers (.cache/out/disk.img).
+disk: initramfs
+	$(IVBUILD) disk -artefacts $(OUT) -o $(OUT)/disk.img
+
+## pxe: a TFTP folder with an iPXE script for network boot (.cache/out/tftp).
+pxe: initramfs
+	$(IVBUILD) pxe -artefacts $(OUT) -o $(OUT)/tftp
+
+## run: build everything and boot one virtual server
+## (RUN_ARGS="-boot uefi" or "-boot pxe" boot it like real iron).
 run: deps initramfs
 	$(IVBUILD) run -artefacts $(OUT) $(RUN_ARGS)
 

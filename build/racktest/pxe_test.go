@@ -26,10 +26,9 @@ func TestAppliancePXE(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
-	srv, err := rack.Start(ctx, rack.Options{
-		Name: "pxe", Boot: "n", UserNet: "tftp=" + tftp + ",bootfile=" + netboot.ScriptName,
-		MemoryMiB: 1024, CPUs: 1, LogDir: t.TempDir(),
-	})
+	o := rack.Options{Name: "pxe", MemoryMiB: 1024, CPUs: 1, LogDir: t.TempDir()}
+	o.NetBoot(tftp, netboot.ScriptName)
+	srv, err := rack.Start(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,19 +11,13 @@ import (
 	"github.com/ironvisor/ironvisor/build/rack"
 )
 
-// OVMF firmware from Debian's ovmf package (4 MiB flash layout).
-const (
-	ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-)
-
 // TestApplianceUEFIDisk boots the appliance the way a server boots from its
 // own disk: OVMF finds \EFI\BOOT\BOOTX64.EFI on the GPT disk's EFI system
 // partition, a UKI holding the same kernel, initramfs and command line.
 func TestApplianceUEFIDisk(t *testing.T) {
 	t.Parallel()
 	set := artefactsOrSkip(t)
-	for _, p := range []string{ovmfCode, ovmfVars, disk.DefaultStub} {
+	for _, p := range []string{rack.OVMFCode, rack.OVMFVars, disk.DefaultStub} {
 		if _, err := os.Stat(p); err != nil {
 			t.Skipf("SKIP: %v (apt-get install ovmf systemd-boot-efi, or run make test)", err)
 		}
@@ -39,23 +33,11 @@ func TestApplianceUEFIDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vars := filepath.Join(dir, "OVMF_VARS.fd")
-	data, err := os.ReadFile(ovmfVars)
+	extra, err := rack.UEFIDiskArgs(dir, img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(vars, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := rack.Start(ctx, rack.Options{
-		Name: "uefi", MemoryMiB: 1024, CPUs: 1, LogDir: dir,
-		Extra: []string{
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + ovmfCode,
-			"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
-			"-drive", "if=none,id=disk,format=raw,file=" + img,
-			"-device", "virtio-blk-pci,drive=disk,bootindex=1",
-		},
-	})
+	srv, err := rack.Start(ctx, rack.Options{Name: "uefi", MemoryMiB: 1024, CPUs: 1, LogDir: dir, Extra: extra})
 	if err != nil {
 		t.Fatal(err)
 	}

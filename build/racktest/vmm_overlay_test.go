@@ -54,7 +54,7 @@ esac
 `
 
 // l1Init is the L1 server's /init: load kvm_amd and the networking modules,
-// run the vm package tests and the vmm command's tests (control socket) on
+// run the kvm and vm package tests and the vmm command's tests (control socket) on
 // real KVM, run ironvisor vmm run on the tiny
 // guests (with the uptime around one cold start), on a garbage kernel, and
 // on the Debian cloud kernel with two disks and a tap on a bridge served by
@@ -68,6 +68,7 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; m
 for m in kvm_amd tun bridge; do modprobe $m || echo "L1-MODPROBE-FAILED $m"; done
 echo "L1-READY $(ls /dev/kvm)"
 run() { name=$1; shift; /bin/ironvisor vmm run "$@"; echo "RESULT $name $?"; }
+/bin/kvm.test -test.v -test.count=1 2>&1; echo "RESULT kvm.test $?"
 /bin/vm.test -test.v -test.count=1 2>&1; echo "RESULT vm.test $?"
 /bin/cmd.test -test.v -test.count=1 -test.run VMM 2>&1; echo "RESULT cmd.test $?"
 echo "COLD-START-BEGIN $(cut -d' ' -f1 /proc/uptime)"
@@ -175,9 +176,12 @@ func vmmOverlay(t testing.TB, set *artefacts.Set) string {
 	compileTests(t, "./vmm/vm", vmTest)
 	cmdTest := filepath.Join(dir, "cmd.test")
 	compileTests(t, "./cmd/ironvisor", cmdTest)
+	kvmTest := filepath.Join(dir, "kvm.test")
+	compileTests(t, "./vmm/kvm", kvmTest)
 	return vmmOverlayWith(t, set, l1Init, []initramfs.Entry{
 		initramfs.HostFile("/bin/vm.test", 0o755, vmTest),
 		initramfs.HostFile("/bin/cmd.test", 0o755, cmdTest),
+		initramfs.HostFile("/bin/kvm.test", 0o755, kvmTest),
 		initramfs.File("/guests/pvh-poweroff.elf", 0o644, testutil.PVHHello(markPoweroff+"\n", testutil.ExitPoweroff)),
 		initramfs.File("/guests/pvh-reset.elf", 0o644, testutil.PVHHello(markReset+"\n", testutil.ExitReset)),
 		initramfs.File("/guests/smp.elf", 0o644, testutil.SMPHello(markSMP+"\n", 2, testutil.ExitPoweroff)),

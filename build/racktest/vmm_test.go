@@ -57,6 +57,8 @@ func uptime(ctx context.Context, t *testing.T, srv *rack.Server, label string) f
 
 // TestVMMInRack boots one L1 server with SVM and checks, in order:
 //
+//   - the vmm/kvm tests pass on real KVM (register, MSR, LAPIC, MP state,
+//     CPUID, ioeventfd and irqfd round trips against the running kernel);
 //   - the vmm/vm tests pass on real KVM (PVH, real-mode and SMP tiny guests,
 //     pause/resume, forced stop, malformed images), and so does the
 //     control-socket test of the vmm command (console, pause, resume,
@@ -88,6 +90,8 @@ func TestVMMInRack(t *testing.T) {
 	t.Cleanup(func() { srv.Stop() })
 
 	expect(ctx, t, srv, "L1-READY /dev/kvm")
+	expect(ctx, t, srv, "--- PASS: TestRealRegisterRoundTrips")
+	expectResult(ctx, t, srv, "kvm.test", 0)
 	expectResult(ctx, t, srv, "vm.test", 0)
 	expect(ctx, t, srv, "--- PASS: TestVMMRunControlSocket")
 	expectResult(ctx, t, srv, "cmd.test", 0)

@@ -4,7 +4,9 @@
 //
 //	ivbuild kernels                 fetch the host and guest kernels
 //	ivbuild initramfs -o FILE       build the appliance initramfs
-//	ivbuild run                     boot one virtual server
+//	ivbuild disk -o FILE            a UEFI-bootable GPT disk image (UKI on the ESP)
+//	ivbuild pxe -o DIR              a TFTP folder with an iPXE script
+//	ivbuild run [-boot direct|pxe|uefi]  boot one virtual server
 //	ivbuild bench-boot | ivbuild docsection docs/benchmarks.md
 package main
 
@@ -25,6 +27,8 @@ var commands = map[string]command{
 	"kernels":    {"fetch Debian's host and guest kernels into the cache and print their versions", runKernels},
 	"initramfs":  {"build the appliance initramfs and the artefacts manifest", runInitramfs},
 	"run":        {"boot one virtual server with the appliance and print its API URL", runRun},
+	"disk":       {"write a GPT disk image with a UKI on its EFI system partition", runDisk},
+	"pxe":        {"write a TFTP folder with kernel, initramfs and an iPXE script", runPXE},
 	"bench-boot": {"measure image reproducibility, size and appliance boot time (markdown)", runBenchBoot},
 	"docsection": {"replace a \"## \" section of a markdown file with stdin", runDocSection},
 }

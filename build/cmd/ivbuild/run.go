@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"syscall"
 	"time"
 
 	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/build/netboot"
 	"github.com/ironvisor/ironvisor/build/rack"
 )
 
@@ -27,6 +29,7 @@ type runFlags struct {
 	console bool
 	logDir  string
 	timeout time.Duration
+	boot    string
 }
 
 // runRun implements `ivbuild run`.
@@ -39,6 +42,7 @@ func runRun(args []string) int {
 	fs.IntVar(&f.cpus, "cpus", 2, "server vCPUs")
 	fs.BoolVar(&f.console, "console", false, "also copy the serial console to this terminal")
 	fs.StringVar(&f.logDir, "logs", ".cache/run", "folder for the console log")
+	fs.StringVar(&f.boot, "boot", "direct", "how the server boots: direct (-kernel/-initrd), pxe (iPXE over TFTP) or uefi (OVMF from a GPT disk with a UKI)")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "how long to wait for the API to come up")
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, "usage: ivbuild run [flags]\n\nBoots one virtual server (QEMU, TCG with nested SVM) with the host kernel\nand the appliance initramfs, forwards its API to a port on 127.0.0.1,\nprints the URL and a curl example, and runs until Ctrl-C or SIGTERM,\nwhich stop QEMU cleanly.\n\n")
@@ -64,11 +68,15 @@ func bootOne(f runFlags) error {
 	if f.console {
 		console = os.Stdout
 	}
-	srv, err := rack.Start(ctx, rack.Options{
+	o := rack.Options{
 		Name: "server1", Kernel: set.HostKernel.Vmlinuz(), Initrds: []string{set.InitramfsPath()},
 		Append:    "console=ttyS0 " + f.append,
 		MemoryMiB: f.memory, CPUs: f.cpus, LogDir: f.logDir, Console: console,
-	})
+	}
+	if err := bootMedia(&o, set, f); err != nil {
+		return err
+	}
+	srv, err := rack.Start(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -76,7 +84,7 @@ func bootOne(f runFlags) error {
 		srv.Stop()
 		logf("server stopped; console log kept in %s", srv.LogPath)
 	}()
-	logf("booting %s with %s; console log: %s", set.HostKernel.Release, set.Initramfs, srv.LogPath)
+	logf("booting %s with %s (%s boot); console log: %s", set.HostKernel.Release, set.Initramfs, f.boot, srv.LogPath)
 	start := time.Now()
 	m, err := waitReady(ctx, srv, f.timeout)
 	if err != nil {
@@ -114,4 +122,40 @@ func waitReady(ctx context.Context, srv *rack.Server, timeout time.Duration) ([]
 		}
 	}()
 	return srv.Console.ExpectRegexp(ctx, readyLine)
+}
+
+// bootMedia prepares PXE or UEFI media in the log folder and points o at
+// them; direct boot needs nothing.
+func bootMedia(o *rack.Options, set *artefacts.Set, f runFlags) error {
+	if err := os.MkdirAll(f.logDir, 0o755); err != nil {
+		return err
+	}
+	switch f.boot {
+	case "direct":
+		return nil
+	case "pxe":
+		tftp := filepath.Join(f.logDir, "tftp")
+		err := netboot.WriteTFTP(tftp, netboot.Options{Kernel: o.Kernel, Initrds: o.Initrds, Cmdline: o.Append})
+		if err != nil {
+			return err
+		}
+		abs, err := filepath.Abs(tftp)
+		if err != nil {
+			return err
+		}
+		o.NetBoot(abs, netboot.ScriptName)
+		return nil
+	case "uefi":
+		img := filepath.Join(f.logDir, "disk.img")
+		if err := buildDisk(set, img, o.Append); err != nil {
+			return err
+		}
+		extra, err := rack.UEFIDiskArgs(f.logDir, img)
+		if err != nil {
+			return err
+		}
+		o.Kernel, o.Extra = "", append(o.Extra, extra...)
+		return nil
+	}
+	return fmt.Errorf("unknown -boot %q (direct, pxe or uefi)", f.boot)
 }
