@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ironvisor/ironvisor/vmm/jail"
+	"github.com/ironvisor/ironvisor/vmm/kvm"
 	"github.com/ironvisor/ironvisor/vmm/vm"
 )
 
@@ -34,7 +35,7 @@ type vmmFlags struct {
 	cpus                    int
 	disks, taps             listFlag
 	consoleLog, control     string
-	kvm                     string
+	kvm, kvmKind            string
 	pvmGuest                bool
 	stopTimeout             time.Duration
 }
@@ -62,6 +63,7 @@ func parseVMMFlags(args []string) (vmmFlags, error) {
 	fs.StringVar(&f.consoleLog, "console-log", "", "write the serial console here instead of stdout")
 	fs.StringVar(&f.control, "control", "", "serve the control socket at this path (or fd:N, an inherited listening socket)")
 	fs.StringVar(&f.kvm, "kvm", "/dev/kvm", "KVM device (or fd:N)")
+	fs.StringVar(&f.kvmKind, "kvm-kind", "", "host KVM flavour for the PVM guard: SVM, VMX or PVM (default: detect from /sys)")
 	fs.BoolVar(&f.pvmGuest, "pvm-guest", false, "the 64-bit kernel is built as a PVM guest")
 	fs.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "after SIGTERM, how long the guest has to shut down before a forced stop")
 	if err := fs.Parse(args); err != nil {
@@ -199,7 +201,12 @@ func vmmConfig(f vmmFlags, log *slog.Logger) (vm.Config, func(), error) {
 			c.Close()
 		}
 	}
-	cfg := vm.Config{Cmdline: f.cmdline, CPUs: f.cpus, PVMGuest: f.pvmGuest, Log: log, Console: os.Stdout}
+	cfg := vm.Config{Cmdline: f.cmdline, CPUs: f.cpus, PVMGuest: f.pvmGuest, Log: log, Console: os.Stdout, Kind: kvm.Kind(f.kvmKind)}
+	switch cfg.Kind {
+	case "", kvm.KindSVM, kvm.KindVMX, kvm.KindPVM:
+	default:
+		return cfg, closeAll, fmt.Errorf("--kvm-kind %q: want SVM, VMX or PVM", f.kvmKind)
+	}
 	var err error
 	if cfg.MemSize, err = parseSize(f.mem); err != nil {
 		return cfg, closeAll, err

@@ -1,7 +1,14 @@
 package main
 
 import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/ironvisor/ironvisor/vmm/kvm"
 
 	"github.com/ironvisor/ironvisor/vmm/vm"
 )
@@ -54,5 +61,26 @@ func TestVMMUsageExitCode(t *testing.T) {
 	}
 	if code := runVMM([]string{"run", "--kernel", "/nonexistent/kernel"}); code != vm.ExitVMMError {
 		t.Errorf("missing kernel file: exit %d, want %d", code, vm.ExitVMMError)
+	}
+}
+
+// TestVMMRunPVMGuard: told the host is PVM, vmm run refuses a stock bzImage
+// before touching /dev/kvm, and says why.
+func TestVMMRunPVMGuard(t *testing.T) {
+	dir := t.TempDir()
+	bz := make([]byte, 0x1000)
+	copy(bz[0x202:], "HdrS")
+	k := filepath.Join(dir, "bzImage")
+	if err := os.WriteFile(k, bz, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := vmmFlags{kernel: k, mem: "16M", cpus: 1, kvm: "/nonexistent/kvm", kvmKind: "PVM"}
+	_, err := startVMM(f, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, kvm.ErrPVMNeedsPVMGuest) {
+		t.Fatalf("startVMM = %v, want ErrPVMNeedsPVMGuest", err)
+	}
+	f.kvmKind = "bogus"
+	if _, err := startVMM(f, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "--kvm-kind") {
+		t.Fatalf("bogus kind: %v", err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+
+	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
 
 // Config describes one VM. Zero values mean the documented defaults.
@@ -46,6 +48,9 @@ type Config struct {
 	KVM *os.File
 	// Device is the KVM device path; "" means /dev/kvm.
 	Device string
+	// Kind is the host's KVM flavour, for the PVM guard; "" means detect it
+	// from SysRoot. A jailed VMM has no /sys, so its parent passes the kind.
+	Kind kvm.Kind
 	// SysRoot is where sysfs is mounted, for detecting the KVM kind; ""
 	// means /sys.
 	SysRoot string

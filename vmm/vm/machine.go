@@ -62,7 +62,10 @@ func New(cfg Config) (*VM, error) {
 
 // build does the work of New; on error the caller closes what was made.
 func (v *VM) build() error {
-	kind := kvm.DetectKind(v.cfg.SysRoot)
+	kind := v.cfg.Kind
+	if kind == "" {
+		kind = kvm.DetectKind(v.cfg.SysRoot)
+	}
 	if err := kvm.CheckGuest(kind, v.guestMode()); err != nil {
 		return err
 	}
