@@ -72,6 +72,10 @@ func (c *VCPU) Close() error {
 // so Kick can signal it. Call it after runtime.LockOSThread.
 func (c *VCPU) BindThread() { c.tid.Store(int32(unix.Gettid())) }
 
+// UnbindThread forgets the thread, so later kicks signal nobody. Call it
+// before the running goroutine unlocks its OS thread.
+func (c *VCPU) UnbindThread() { c.tid.Store(0) }
+
 // kickSignal interrupts KVM_RUN. The Go runtime already tolerates stray
 // SIGURG (it uses it for preemption), so no handler is needed.
 const kickSignal = unix.SIGURG

@@ -106,6 +106,7 @@ func (v *VM) runVCPU(c *kvm.VCPU) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	c.BindThread()
+	defer c.UnbindThread()
 	for !v.state.stopping.Load() {
 		if v.waitWhilePaused() {
 			continue
