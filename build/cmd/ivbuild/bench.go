@@ -170,7 +170,8 @@ func printBootSection(w io.Writer, set *artefacts.Set, sums [2]string, build tim
 	fmt.Fprintf(w, "shared 2-core host: QEMU TCG with `-cpu EPYC,+svm`, 1 vCPU, 1 GiB, host kernel %s.\n\n", set.HostKernel.Release)
 	fmt.Fprintf(w, "Initramfs (`make initramfs`): %s gzip (%d bytes), %s uncompressed, %d kernel modules (%s).\n",
 		mib(set.InitramfsBytes), set.InitramfsBytes, mib(set.UncompressedBytes), set.Modules, mib(set.ModuleBytes))
-	fmt.Fprintf(w, "Built twice in one run: sha256 %s (`%s`, `%s`); build time %.1f s.\n\n", same, sums[0][:16], sums[1][:16], build.Seconds())
+	fmt.Fprintf(w, "Built twice in one run: sha256 %s (`%s`, `%s`); build time %.1f s.\n", same, sums[0][:16], sums[1][:16], build.Seconds())
+	fmt.Fprintf(w, "Every `make test` checks the same property in `go test ./initramfs -run TestBuildTwiceIsByteIdentical`.\n\n")
 	fmt.Fprintf(w, "Boot, median of %d per variant (alternating):\n\n", n)
 	fmt.Fprintln(w, "| initrd | QEMU start to READY (wall) | kernel start to /init | /init to API ready (PID 1, monotonic) |")
 	fmt.Fprintln(w, "|---|---|---|---|")
