@@ -87,6 +87,10 @@ func bootOne(f runFlags) error {
 	logf("booting %s with %s (%s boot); console log: %s", set.HostKernel.Release, set.Initramfs, f.boot, srv.LogPath)
 	start := time.Now()
 	m, err := waitReady(ctx, srv, f.timeout)
+	if err != nil && ctx.Err() != nil {
+		logf("interrupted before the API came up; stopping ...")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
