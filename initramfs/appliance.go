@@ -18,6 +18,9 @@ var DefaultModules = []string{
 	"nf_tables", "nf_conntrack", "nf_nat", "nft_ct", "nft_nat", "nft_masq",
 	"nft_redir", "nft_chain_nat", "nft_reject_inet", "nft_reject_bridge",
 	"nft_fib_inet", "nft_limit", "nft_log", "nf_conntrack_bridge",
+	// libcrc32c's soft dependency "crc32c" is an alias, not a module name;
+	// without its provider nf_conntrack and nf_nat fail to load.
+	"crc32c_generic",
 	// Virtual hardware (QEMU, clouds).
 	"virtio_pci", "virtio_net", "virtio_blk", "virtio_scsi", "virtio_console",
 	"virtio_rng", "e1000",

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/ironvisor/ironvisor/vmm/jail"
 )
 
 // command is one subcommand of the ironvisor binary.
@@ -25,7 +27,9 @@ var commands = map[string]command{
 }
 
 func main() {
-	if os.Getpid() == 1 || filepath.Base(os.Args[0]) == "init" {
+	// A jailed VMM is PID 1 of its own PID namespace: it must not boot the
+	// appliance.
+	if (os.Getpid() == 1 && !jail.IsChild()) || filepath.Base(os.Args[0]) == "init" {
 		if c, ok := commands["init"]; ok {
 			os.Exit(c.run(os.Args[1:]))
 		}
