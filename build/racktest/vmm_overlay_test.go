@@ -32,7 +32,11 @@ export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 echo GUEST-INIT-OK
 if grep -q benchoff /proc/cmdline; then poweroff -f; fi
-if grep -q waitstop /proc/cmdline; then echo GUEST-WAITING; while true; do echo tick; sleep 1; done; fi
+if grep -q waitstop /proc/cmdline; then
+	echo GUEST-ASK
+	for i in $(seq 60); do echo tick; if read -t 1 LINE; then echo "GUEST-HEARD $LINE"; break; fi; done
+	echo GUEST-WAITING; while true; do echo tick; sleep 1; done
+fi
 for m in virtio_mmio virtio_blk virtio_net virtio_rng; do modprobe $m || echo GUEST-MODPROBE-FAILED $m; done
 echo "GUEST-CPUS $(grep -c ^processor /proc/cpuinfo)"
 echo "GUEST-DISK0 $(dd if=/dev/vda bs=16 count=1 2>/dev/null)"
@@ -58,8 +62,9 @@ esac
 // real KVM, run ironvisor vmm run on the tiny
 // guests (with the uptime around one cold start), on a garbage kernel, and
 // on the Debian cloud kernel with two disks and a tap on a bridge served by
-// udhcpd; then it boots the cloud kernel again, waits until it is up and
-// stops it with SIGTERM (Ctrl-Alt-Del to the guest, which reboots through
+// udhcpd; then it boots the cloud kernel again with --stdin, answers its
+// question on the serial console, waits until it is up and stops it with
+// SIGTERM (Ctrl-Alt-Del to the guest, which reboots through
 // the i8042). Each run prints "RESULT name exit-code".
 const l1Init = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -88,10 +93,12 @@ run linux --kernel /guest/vmlinuz --initrd /guest/initrd.gz --mem 256M --cpus 2 
 echo "DISK-AFTER $(dd if=/tmp/rw.img bs=512 skip=8 count=1 2>/dev/null | head -c 16)"
 echo "RO-DISK-AFTER $(dd if=/tmp/ro.img bs=512 skip=8 count=1 2>/dev/null | head -c 4)"
 touch /tmp/cad.log
-/bin/ironvisor vmm run --kernel /guest/vmlinuz --initrd /guest/initrd.gz --mem 128M --console-log /tmp/cad.log --cmdline "console=ttyS0 quiet reboot=k panic=-1 i8042.noaux waitstop" &
-pid=$!
-tail -f /tmp/cad.log | grep -q GUEST-WAITING
-echo L1-SIGTERM; kill -TERM $pid; wait $pid; echo "RESULT cad $?"
+(
+	tail -f /tmp/cad.log | grep -q GUEST-ASK; echo l1-says-hi
+	tail -f /tmp/cad.log | grep -q GUEST-WAITING; echo L1-SIGTERM >&2; kill -TERM $(pidof ironvisor)
+) | /bin/ironvisor vmm run --stdin --kernel /guest/vmlinuz --initrd /guest/initrd.gz --mem 128M --console-log /tmp/cad.log --cmdline "console=ttyS0 quiet reboot=k panic=-1 i8042.noaux waitstop"
+echo "RESULT cad $?"
+grep GUEST-HEARD /tmp/cad.log
 echo L1-DONE
 poweroff -f
 `

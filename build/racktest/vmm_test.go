@@ -72,7 +72,8 @@ func uptime(ctx context.Context, t *testing.T, srv *rack.Server, label string) f
 //     gets a DHCP lease over virtio-net from udhcpd on an L1 bridge, pings
 //     it, reads virtio-rng and powers off (exit 0); the write is on the
 //     image afterwards;
-//   - SIGTERM to `ironvisor vmm run` types Ctrl-Alt-Del: the cloud kernel
+//   - `ironvisor vmm run --stdin` passes a line to the guest's serial
+//     console, and SIGTERM to it types Ctrl-Alt-Del: the cloud kernel
 //     (with a shell as init, so C_A_D reboots at once) resets through the
 //     i8042 and the VMM exits 10.
 func TestVMMInRack(t *testing.T) {
@@ -130,6 +131,7 @@ func TestVMMInRack(t *testing.T) {
 	expect(ctx, t, srv, "L1-SIGTERM")
 	expect(ctx, t, srv, "guest reset through the i8042 (exit 10)")
 	expectResult(ctx, t, srv, "cad", 10)
+	expect(ctx, t, srv, "GUEST-HEARD l1-says-hi")
 	expect(ctx, t, srv, "L1-DONE")
 	for _, bad := range []string{"GUEST-MODPROBE-FAILED", "GUEST-RO-WRITE-ACCEPTED", "RO-DISK-AFTER nope", "Kernel panic", "BUG:"} {
 		if err := srv.Console.NotSeen(bad); err != nil {

@@ -36,7 +36,7 @@ type vmmFlags struct {
 	disks, taps             listFlag
 	consoleLog, control     string
 	kvm, kvmKind            string
-	pvmGuest                bool
+	pvmGuest, stdin         bool
 	stopTimeout             time.Duration
 }
 
@@ -64,6 +64,7 @@ func parseVMMFlags(args []string) (vmmFlags, error) {
 	fs.StringVar(&f.control, "control", "", "serve the control socket at this path (or fd:N, an inherited listening socket)")
 	fs.StringVar(&f.kvm, "kvm", "/dev/kvm", "KVM device (or fd:N)")
 	fs.StringVar(&f.kvmKind, "kvm-kind", "", "host KVM flavour for the PVM guard: SVM, VMX or PVM (default: detect from /sys)")
+	fs.BoolVar(&f.stdin, "stdin", false, "forward standard input to the guest's serial console")
 	fs.BoolVar(&f.pvmGuest, "pvm-guest", false, "the 64-bit kernel is built as a PVM guest")
 	fs.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "after SIGTERM, how long the guest has to shut down before a forced stop")
 	if err := fs.Parse(args); err != nil {
@@ -131,6 +132,9 @@ func runVMMRun(args []string) int {
 		return vm.ExitVMMError
 	}
 	go stopOnSignals(s.m, s.cancel, f.stopTimeout, log)
+	if f.stdin {
+		go forwardInput(os.Stdin, s.m)
+	}
 	return s.run()
 }
 
@@ -259,6 +263,20 @@ func vmmConfig(f vmmFlags, log *slog.Logger) (vm.Config, func(), error) {
 		cfg.Console = file
 	}
 	return cfg, closeAll, nil
+}
+
+// forwardInput copies r to the guest's serial console until r ends.
+func forwardInput(r io.Reader, m *vm.VM) {
+	buf := make([]byte, 512)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			m.ConsoleInput(buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // readNamed reads a whole file named by path or "fd:N".

@@ -74,6 +74,11 @@ func (v *VM) RequestShutdown() error {
 	return nil
 }
 
+// ConsoleInput queues bytes for the guest to read from COM1, raising the
+// receive interrupt if the guest enabled it. Input beyond the UART's queue
+// is dropped and reported to the guest as an overrun.
+func (v *VM) ConsoleInput(p []byte) { v.uart.Input(p) }
+
 // Stop forces the VM to stop now, as if Run's context were cancelled.
 func (v *VM) Stop() { v.finish(ExitStopped, "stopped by the host", nil) }
 
