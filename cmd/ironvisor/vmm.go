@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -35,6 +36,7 @@ type vmmFlags struct {
 	cpus                    int
 	disks, taps             listFlag
 	consoleLog, control     string
+	consoleMax              string
 	kvm, kvmKind            string
 	pvmGuest, stdin         bool
 	stopTimeout             time.Duration
@@ -61,6 +63,7 @@ func parseVMMFlags(args []string) (vmmFlags, error) {
 	fs.Var(&f.disks, "disk", "virtio-blk disk PATH[,ro] (repeatable)")
 	fs.Var(&f.taps, "tap", "virtio-net on tap NAME[,mac=xx:xx:xx:xx:xx:xx] (repeatable)")
 	fs.StringVar(&f.consoleLog, "console-log", "", "write the serial console here instead of stdout")
+	fs.StringVar(&f.consoleMax, "console-log-max", "64M", "most bytes written to --console-log (the ring buffer keeps the newest)")
 	fs.StringVar(&f.control, "control", "", "serve the control socket at this path (or fd:N, an inherited listening socket)")
 	fs.StringVar(&f.kvm, "kvm", "/dev/kvm", "KVM device (or fd:N)")
 	fs.StringVar(&f.kvmKind, "kvm-kind", "", "host KVM flavour for the PVM guard: SVM, VMX or PVM (default: detect from /sys)")
@@ -199,41 +202,54 @@ func (s *vmmSession) close() {
 // vmmConfig turns flags into a VM config, opening the files it names. The
 // returned function closes them.
 func vmmConfig(f vmmFlags, log *slog.Logger) (vm.Config, func(), error) {
-	var closers []io.Closer
-	closeAll := func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}
+	o := &opener{}
 	cfg := vm.Config{Cmdline: f.cmdline, CPUs: f.cpus, PVMGuest: f.pvmGuest, Log: log, Console: os.Stdout, Kind: kvm.Kind(f.kvmKind)}
 	switch cfg.Kind {
 	case "", kvm.KindSVM, kvm.KindVMX, kvm.KindPVM:
 	default:
-		return cfg, closeAll, fmt.Errorf("--kvm-kind %q: want SVM, VMX or PVM", f.kvmKind)
+		return cfg, o.closeAll, fmt.Errorf("--kvm-kind %q: want SVM, VMX or PVM", f.kvmKind)
 	}
 	var err error
 	if cfg.MemSize, err = parseSize(f.mem); err != nil {
-		return cfg, closeAll, err
+		return cfg, o.closeAll, err
 	}
 	if cfg.Kernel, err = readNamed(f.kernel); err != nil {
-		return cfg, closeAll, fmt.Errorf("read kernel: %w", err)
+		return cfg, o.closeAll, fmt.Errorf("read kernel: %w", err)
 	}
 	if f.initrd != "" {
 		if cfg.Initrd, err = readNamed(f.initrd); err != nil {
-			return cfg, closeAll, fmt.Errorf("read initrd: %w", err)
+			return cfg, o.closeAll, fmt.Errorf("read initrd: %w", err)
 		}
 	}
 	if strings.HasPrefix(f.kvm, "fd:") {
 		if cfg.KVM, err = jail.OpenFile(f.kvm, os.O_RDWR, 0); err != nil {
-			return cfg, closeAll, err
+			return cfg, o.closeAll, err
 		}
 	} else {
 		cfg.Device = f.kvm
 	}
+	if err := o.devices(f, &cfg); err != nil {
+		return cfg, o.closeAll, err
+	}
+	return cfg, o.closeAll, o.consoleLog(f, &cfg)
+}
+
+// opener remembers the files it opened so they can be closed together.
+type opener struct{ files []io.Closer }
+
+// closeAll closes every file opened.
+func (o *opener) closeAll() {
+	for _, c := range o.files {
+		c.Close()
+	}
+}
+
+// devices opens the disks and taps named by the flags.
+func (o *opener) devices(f vmmFlags, cfg *vm.Config) error {
 	for _, d := range f.disks {
 		path, ro, err := parseDisk(d)
 		if err != nil {
-			return cfg, closeAll, err
+			return err
 		}
 		mode := os.O_RDWR
 		if ro {
@@ -241,28 +257,41 @@ func vmmConfig(f vmmFlags, log *slog.Logger) (vm.Config, func(), error) {
 		}
 		file, err := jail.OpenFile(path, mode, 0)
 		if err != nil {
-			return cfg, closeAll, fmt.Errorf("open disk: %w", err)
+			return fmt.Errorf("open disk: %w", err)
 		}
-		closers = append(closers, file)
+		o.files = append(o.files, file)
 		cfg.Disks = append(cfg.Disks, vm.Disk{File: file, Path: path, ReadOnly: ro})
 	}
 	for _, t := range f.taps {
 		tap, err := openTapFlag(t)
 		if err != nil {
-			return cfg, closeAll, err
+			return err
 		}
-		closers = append(closers, tap.File)
+		o.files = append(o.files, tap.File)
 		cfg.Taps = append(cfg.Taps, tap)
 	}
-	if f.consoleLog != "" {
-		file, err := jail.OpenFile(f.consoleLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-		if err != nil {
-			return cfg, closeAll, fmt.Errorf("open console log: %w", err)
-		}
-		closers = append(closers, file)
-		cfg.Console = file
+	return nil
+}
+
+// consoleLog opens --console-log, capped by --console-log-max.
+func (o *opener) consoleLog(f vmmFlags, cfg *vm.Config) error {
+	if f.consoleLog == "" {
+		return nil
 	}
-	return cfg, closeAll, nil
+	var max uint64 // "" or 0: no cap
+	if f.consoleMax != "" {
+		var err error
+		if max, err = parseSize(f.consoleMax); err != nil || max > math.MaxInt64 {
+			return fmt.Errorf("--console-log-max %q: bad size", f.consoleMax)
+		}
+	}
+	file, err := jail.OpenFile(f.consoleLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("open console log: %w", err)
+	}
+	o.files = append(o.files, file)
+	cfg.Console, cfg.ConsoleLimit = file, int64(max)
+	return nil
 }
 
 // forwardInput copies r to the guest's serial console until r ends.

@@ -32,7 +32,7 @@ func TestVMMRunControlSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "ctl.sock")
-	f := vmmFlags{kernel: kernel, mem: "16M", cpus: 1, kvm: "/dev/kvm", control: sock, consoleLog: filepath.Join(dir, "console.log")}
+	f := vmmFlags{kernel: kernel, mem: "16M", cpus: 1, kvm: "/dev/kvm", control: sock, consoleLog: filepath.Join(dir, "console.log"), consoleMax: "1M"}
 	s, err := startVMM(f, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

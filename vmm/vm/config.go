@@ -39,6 +39,9 @@ type Config struct {
 
 	// Console receives the guest's serial output; nil discards it.
 	Console io.Writer
+	// ConsoleLimit caps the bytes written to Console (a log file must not
+	// fill the host's disk); 0 means no cap.
+	ConsoleLimit int64
 	// ConsoleRing is how many bytes of console output are kept for the
 	// control socket; 0 means 1 MiB.
 	ConsoleRing int

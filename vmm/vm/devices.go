@@ -21,6 +21,7 @@ func (v *VM) addDevices() error {
 	}
 	v.ring = ring.New(v.cfg.ConsoleRing)
 	v.out = serial.NewOutput(v.cfg.Console, v.ring)
+	v.out.SetLimit(v.cfg.ConsoleLimit)
 	v.uart = serial.New(com1, v.out)
 	if err := v.pio.Add(serial.COM1Base, serial.Size, v.uart); err != nil {
 		return err

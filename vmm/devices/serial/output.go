@@ -22,19 +22,33 @@ type Output struct{ o *output }
 
 // output is the shared state behind Output.
 type output struct {
-	w    io.Writer
 	ring *ring.Buffer
 
 	mu sync.Mutex
-	// buf, timer and err are guarded by mu.
-	buf   []byte
-	timer *time.Timer
-	err   error
+	// w, limit, written, buf, timer and err are guarded by mu.
+	w       io.Writer
+	limit   int64 // most bytes written to w; 0 means no limit
+	written int64
+	buf     []byte
+	timer   *time.Timer
+	err     error
 }
+
+// limitNote ends a console log that reached its limit.
+const limitNote = "\n[ironvisor: console log limit reached; later output is only in the ring buffer]\n"
 
 // NewOutput sends console bytes to w and ring; either may be nil.
 func NewOutput(w io.Writer, r *ring.Buffer) *Output {
 	return &Output{o: &output{w: w, ring: r, buf: make([]byte, 0, outBufSize)}}
+}
+
+// SetLimit caps what the console writer receives at max bytes (0: no cap),
+// so a guest printing without end cannot fill the host's disk. Past the cap
+// the writer gets one note saying so; the ring buffer keeps everything new.
+func (o *Output) SetLimit(max int64) {
+	o.o.mu.Lock()
+	o.o.limit = max
+	o.o.mu.Unlock()
 }
 
 // Ring returns the ring buffer (nil if none).
@@ -85,10 +99,24 @@ func (o *output) flushLocked() {
 		o.ring.Write(o.buf)
 	}
 	if o.w != nil {
-		if _, err := o.w.Write(o.buf); err != nil {
-			o.err = err
-			o.w = nil
-		}
+		o.writeConsole(o.buf)
 	}
 	o.buf = o.buf[:0]
+}
+
+// writeConsole writes p to the console writer within its limit.
+func (o *output) writeConsole(p []byte) {
+	last := false
+	if o.limit > 0 && o.written+int64(len(p)) >= o.limit {
+		p = append(p[:o.limit-o.written:o.limit-o.written], limitNote...)
+		last = true
+	}
+	n, err := o.w.Write(p)
+	o.written += int64(n)
+	if err != nil {
+		o.err = err
+	}
+	if err != nil || last {
+		o.w = nil
+	}
 }

@@ -219,3 +219,24 @@ func FuzzUART(f *testing.F) {
 		}
 	})
 }
+
+// TestConsoleLimit: past its limit the console writer gets a note and then
+// nothing more, while the ring keeps the newest output.
+func TestConsoleLimit(t *testing.T) {
+	var buf bytes.Buffer
+	out := NewOutput(&buf, ring.New(8))
+	out.SetLimit(10)
+	u := New(nil, out)
+	for _, c := range []byte("0123456\nabcdefgh\nXYZ\n") {
+		wr(u, regData, c)
+	}
+	if err := out.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "0123456\nab" + limitNote; buf.String() != want {
+		t.Fatalf("console %q, want %q", buf.String(), want)
+	}
+	if got, _ := out.Ring().Read(0, 100); string(got) != "fgh\nXYZ\n" {
+		t.Fatalf("ring %q", got)
+	}
+}
