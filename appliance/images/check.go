@@ -1,0 +1,48 @@
+package images
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/ironvisor/ironvisor/vmm/boot"
+	"github.com/ironvisor/ironvisor/vmm/memory"
+)
+
+// scratchRAM is the size of the throwaway guest memory a PVH kernel is
+// loaded into to check it. Only the pages the image touches are ever
+// committed by the host.
+const scratchRAM = 512 << 20
+
+// CheckKernelFile reads the kernel at path and returns its format.
+func CheckKernelFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read kernel: %w", err)
+	}
+	return CheckKernel(b)
+}
+
+// CheckKernel returns "bzimage" when img has a setup header the 64-bit
+// boot protocol can start (kernel Documentation/arch/x86/boot.rst), "pvh"
+// when it is an ELF with a XEN_ELFNOTE_PHYS32_ENTRY that loads into guest
+// RAM, and an ErrInvalid error otherwise.
+func CheckKernel(img []byte) (string, error) {
+	if len(img) > MaxKernel {
+		return "", fmt.Errorf("%w: kernel larger than %d bytes", ErrInvalid, MaxKernel)
+	}
+	_, bzErr := boot.ParseSetupHeader(img)
+	if bzErr == nil {
+		return "bzimage", nil
+	}
+	if len(img) >= 4 && string(img[:4]) == "\x7fELF" {
+		if _, err := boot.LoadPVH(memory.FromBytes(make([]byte, scratchRAM)), img, nil, ""); err != nil {
+			return "", fmt.Errorf("%w: kernel is an ELF that cannot boot through PVH: %v", ErrInvalid, err)
+		}
+		return "pvh", nil
+	}
+	if errors.Is(bzErr, boot.ErrNotBzImage) {
+		return "", fmt.Errorf("%w: kernel is neither a bzImage nor a PVH ELF", ErrInvalid)
+	}
+	return "", fmt.Errorf("%w: kernel: %v", ErrInvalid, bzErr)
+}
