@@ -19,9 +19,7 @@ type HostSource interface {
 // New returns the API handler with every route registered.
 func New(host HostSource) *Router {
 	rt := &Router{}
-	rt.Handle(http.MethodGet, "/v1/host", func(w http.ResponseWriter, r *http.Request, _ Params) {
-		JSON(w, http.StatusOK, host.Collect())
-	})
+	rt.Handle(http.MethodGet, "/v1/host", HostHandler(host, ""))
 	return rt
 }
 

@@ -41,7 +41,7 @@ func CheckKernel(img []byte) (string, error) {
 		}
 		return "pvh", nil
 	}
-	if errors.Is(bzErr, boot.ErrNotBzImage) {
+	if errors.Is(bzErr, boot.ErrNotBzImage) || len(img) < 0x206 {
 		return "", fmt.Errorf("%w: kernel is neither a bzImage nor a PVH ELF", ErrInvalid)
 	}
 	return "", fmt.Errorf("%w: kernel: %v", ErrInvalid, bzErr)

@@ -1,0 +1,74 @@
+package controlplane
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ironvisor/ironvisor/appliance/api"
+	"github.com/ironvisor/ironvisor/appliance/auth"
+	"github.com/ironvisor/ironvisor/appliance/lifecycle"
+)
+
+// metrics are the control plane's Prometheus metrics, in a registry of
+// their own (no global state).
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	launched prometheus.Counter
+	handler  http.Handler
+}
+
+// newMetrics registers the metrics of cp.
+func newMetrics(cp *ControlPlane) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ironvisor_api_requests_total",
+			Help: "API requests by method, route pattern and status code.",
+		}, []string{"method", "route", "code"}),
+		launched: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ironvisor_instances_launched_total",
+			Help: "Instances created by launches.",
+		}),
+	}
+	m.reg.MustRegister(m.requests, m.launched, &stateCollector{cp: cp},
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return m
+}
+
+// request counts one answered request.
+func (m *metrics) request(rt route, code int) {
+	m.requests.WithLabelValues(rt.method, rt.pattern, strconv.Itoa(code)).Inc()
+}
+
+// instancesDesc describes the per-state instance gauge.
+var instancesDesc = prometheus.NewDesc("ironvisor_instances", "Instances by state.", []string{"state"}, nil)
+
+// stateCollector reports how many instances are in each state, read from
+// the store at scrape time.
+type stateCollector struct{ cp *ControlPlane }
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- instancesDesc }
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	all, err := c.cp.life.List("")
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(instancesDesc, err)
+		return
+	}
+	n := map[lifecycle.State]int{}
+	for _, in := range all {
+		n[in.State]++
+	}
+	for _, s := range lifecycle.States {
+		ch <- prometheus.MustNewConstMetric(instancesDesc, prometheus.GaugeValue, float64(n[s]), string(s))
+	}
+}
+
+func (cp *ControlPlane) getMetrics(w http.ResponseWriter, r *http.Request, _ api.Params, _ auth.Principal) {
+	cp.metrics.handler.ServeHTTP(w, r)
+}
