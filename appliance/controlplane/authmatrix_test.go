@@ -1,0 +1,84 @@
+package controlplane
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ironvisor/ironvisor/netcfg"
+)
+
+// fill replaces the {params} of a pattern from vals.
+func fill(pattern string, vals map[string]string) string {
+	for k, v := range vals {
+		pattern = strings.ReplaceAll(pattern, "{"+k+"}", v)
+	}
+	return pattern
+}
+
+// TestAuthMatrix: every route without a token is 401; every route on a
+// tenant-owned object with another tenant's token is 404.
+func TestAuthMatrix(t *testing.T) {
+	e := newEnv(t, nil)
+	aID, aTok := e.tenant("alice")
+	_, bTok := e.tenant("bob")
+	e.tinyImage("tiny")
+	var insts []Instance
+	e.must(201, "POST", "/v1/instances", aTok, map[string]any{"image": "tiny", "type": "nano"}, &insts)
+	e.must(201, "POST", "/v1/networks", aTok, map[string]any{"name": "anet", "cidr": "10.9.0.0/24"}, nil)
+	e.must(201, "POST", "/v1/security-groups", aTok, `{"name":"asg"}`, nil)
+	var ti TokenIssued
+	e.must(201, "POST", "/v1/tenants/"+aID+"/tokens", aTok, nil, &ti)
+
+	routes := e.cp.routes()
+	for _, r := range routes {
+		path := fill(r.pattern, map[string]string{"id": "x", "name": "x", "token_id": "x"})
+		if code, out := e.do(r.method, path, "", nil); code != 401 {
+			t.Errorf("%s %s without token: %d %s", r.method, path, code, out)
+		}
+		if code, _ := e.do(r.method, path, "ivt_garbage", nil); code != 401 {
+			t.Errorf("%s %s with a bad token: %d", r.method, path, code)
+		}
+	}
+	objects := 0
+	for _, r := range routes {
+		if r.object == "" {
+			continue
+		}
+		objects++
+		vals := map[string]string{"token_id": ti.ID}
+		switch {
+		case strings.HasPrefix(r.pattern, "/v1/tenants/"):
+			vals["id"] = aID
+		case strings.HasPrefix(r.pattern, "/v1/instances/"):
+			vals["id"] = insts[0].ID
+		case strings.HasPrefix(r.pattern, "/v1/networks/"):
+			vals["name"] = "anet"
+		case strings.HasPrefix(r.pattern, "/v1/security-groups/"):
+			vals["name"] = "asg"
+		default:
+			t.Fatalf("object route %s has no fixture", r.pattern)
+		}
+		path := fill(r.pattern, vals)
+		body := map[string]string{"PATCH": `{"type":"micro"}`, "PUT": `{"name":"asg"}`}[r.method]
+		if code, out := e.do(r.method, path, bTok, body); code != 404 {
+			t.Errorf("%s %s with another tenant's token: %d %s", r.method, path, code, out)
+		}
+	}
+	if objects < 14 {
+		t.Fatalf("only %d object routes", objects)
+	}
+	// Lists show nothing of the other tenant, and nothing was changed.
+	for _, p := range []string{"/v1/instances", "/v1/networks", "/v1/security-groups"} {
+		if code, out := e.do("GET", p, bTok, nil); code != 200 || strings.TrimSpace(string(out)) != "[]" {
+			t.Errorf("GET %s as bob: %d %s", p, code, out)
+		}
+	}
+	var in Instance
+	e.must(200, "GET", "/v1/instances/"+insts[0].ID, aTok, nil, &in)
+	var g netcfg.SecurityGroup
+	e.must(200, "GET", "/v1/security-groups/asg", aTok, nil, &g)
+	if in.State != "pending" || in.Type != "nano" || g.Tenant != aID {
+		t.Fatalf("another tenant changed alice's objects: %+v %+v", in, g)
+	}
+	e.must(200, "GET", "/v1/tenants/"+aID+"/tokens", aTok, nil, nil)
+}

@@ -1,0 +1,99 @@
+package controlplane
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// checkDecodeErr: a decoder either accepts or refuses with errBadRequest;
+// it never panics and never accepts an oversized body.
+func checkDecodeErr(t *testing.T, body []byte, err error) {
+	if err != nil && !errors.Is(err, errBadRequest) {
+		t.Fatalf("error is not a bad request: %v", err)
+	}
+	if err == nil && len(body) > MaxBody {
+		t.Fatalf("accepted a %d-byte body", len(body))
+	}
+}
+
+func FuzzDecodeLaunch(f *testing.F) {
+	f.Add([]byte(`{"image":"tiny","type":"nano","count":2,"user_data":"aGk="}`))
+	f.Add([]byte(`{"image":"../x","type":"nano","count":-1}`))
+	f.Add([]byte(`{"image":"a","type":"nano","bogus":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q, n, err := decodeLaunch(bytes.NewReader(b))
+		checkDecodeErr(t, b, err)
+		if err == nil && (n < 1 || len(q.UserData) > 16<<10 || strings.ContainsAny(q.Image, "/\\") || strings.Contains(q.Image, "..")) {
+			t.Fatalf("accepted %+v count %d", q, n)
+		}
+	})
+}
+
+func FuzzDecodePatch(f *testing.F) {
+	f.Add([]byte(`{"type":"micro"}`))
+	f.Add([]byte(`{"type":"../x"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q, err := decodePatch(bytes.NewReader(b))
+		checkDecodeErr(t, b, err)
+		if err == nil && (q.Type == "" || strings.ContainsAny(q.Type, "/.") && strings.Contains(q.Type, "..")) {
+			t.Fatalf("accepted %+v", q)
+		}
+	})
+}
+
+func FuzzDecodeTenant(f *testing.F) {
+	f.Add([]byte(`{"name":"acme"}`))
+	f.Add([]byte(`{"name":"a/b"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q, err := decodeTenant(bytes.NewReader(b))
+		checkDecodeErr(t, b, err)
+		if err == nil && (q.Name == "" || strings.ContainsAny(q.Name, "/\\") || strings.Contains(q.Name, "..")) {
+			t.Fatalf("accepted %+v", q)
+		}
+	})
+}
+
+func FuzzDecodeNetwork(f *testing.F) {
+	f.Add([]byte(`{"name":"web","cidr":"10.0.0.0/24"}`))
+	f.Add([]byte(`{"name":"..","cidr":"10.0.0.0/33"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := decodeNetwork(bytes.NewReader(b))
+		checkDecodeErr(t, b, err)
+		if err == nil && (!n.CIDR.IsValid() || strings.ContainsAny(n.Name, "/\\")) {
+			t.Fatalf("accepted %+v", n)
+		}
+	})
+}
+
+func FuzzDecodeGroup(f *testing.F) {
+	f.Add([]byte(`{"name":"ssh","ingress":[{"proto":"tcp","from_port":22,"to_port":22,"cidr":"0.0.0.0/0"}]}`))
+	f.Add([]byte(`{"name":"x","egress":[{"proto":"udp","from_port":-1}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		g, err := decodeGroup(bytes.NewReader(b))
+		checkDecodeErr(t, b, err)
+		if err == nil && (len(g.Ingress)+len(g.Egress) > MaxGroupRules || strings.ContainsAny(g.Name, "/\\")) {
+			t.Fatalf("accepted %+v", g)
+		}
+	})
+}
+
+func TestDecodersRefuse(t *testing.T) {
+	big := `{"name":"` + strings.Repeat("a", MaxBody) + `"}`
+	cases := map[string]error{}
+	_, cases["oversized"] = decodeTenant(strings.NewReader(big))
+	_, cases["unknown field"] = decodeTenant(strings.NewReader(`{"name":"a","admin":true}`))
+	_, cases["trailing"] = decodeTenant(strings.NewReader(`{"name":"a"} {}`))
+	_, cases["dotdot"] = decodeTenant(strings.NewReader(`{"name":".."}`))
+	_, cases["slash"] = decodeNetwork(strings.NewReader(`{"name":"a/b","cidr":"10.0.0.0/24"}`))
+	_, _, cases["negative count"] = decodeLaunch(strings.NewReader(`{"image":"a","type":"nano","count":-3}`))
+	_, _, cases["negative user data"] = decodeLaunch(strings.NewReader(`{"image":"a","type":"nano","user_data":-1}`))
+	_, cases["negative port"] = decodeGroup(strings.NewReader(`{"name":"g","ingress":[{"proto":"tcp","from_port":-1}]}`))
+	_, cases["empty"] = decodePatch(strings.NewReader(``))
+	for name, err := range cases {
+		if !errors.Is(err, errBadRequest) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
