@@ -1,0 +1,95 @@
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/ironvisor/ironvisor/vmm/jail"
+)
+
+// helperEnv selects a helper mode of the test binary (see TestMain).
+const helperEnv = "IRONVISOR_SUPERVISOR_HELPER"
+
+// TestMain runs the test binary as a helper process when helperEnv says so:
+//
+//	sleep                       wait for SIGTERM (a harmless long-lived jailed process)
+//	launch STATE CGROUP ID MODE jail.Start this binary in MODE (sleep or exit)
+//	                            in the supervisor's layout, then exit without
+//	                            waiting for a sleeper: it outlives its
+//	                            launcher, as a VMM outlives the appliance
+func TestMain(m *testing.M) {
+	switch os.Getenv(helperEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "sleep":
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		<-sig
+		os.Exit(0)
+	case "exit":
+		os.Exit(3)
+	case "launch":
+		if err := launch(os.Args[len(os.Args)-4:]); err != nil {
+			fmt.Fprintln(os.Stderr, "launch:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(2)
+}
+
+// launch starts this binary jailed as VM id in the layout a Supervisor
+// with StateDir and CgroupParent uses.
+func launch(a []string) error {
+	state, cgroup, id, mode := a[0], a[1], a[2], a[3]
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(state, "vmm", id), 0o700); err != nil {
+		return err
+	}
+	cmd, err := jail.Start(jail.Spec{
+		ID: id, Path: self, UID: 65534, GID: 65534,
+		StateDir: filepath.Join(state, "jail"), CgroupParent: cgroup,
+		Env: []string{helperEnv + "=" + mode},
+	})
+	if err != nil {
+		return err
+	}
+	if mode == "exit" {
+		cmd.Wait() // leave the jail behind with no process in it
+	}
+	return nil
+}
+
+// runLauncher runs the launch helper and waits for it.
+func runLauncher(t *testing.T, state, cgroup, id, mode string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "launch", state, cgroup, id, mode)
+	cmd.Env = append(os.Environ(), helperEnv+"=launch")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("launch %s: %v\n%s", id, err, b)
+	}
+}
+
+// needJail skips unless jails can be started here: root and a cgroup v2
+// mount. It returns a fresh cgroup parent, removed at the end.
+func needJail(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: jails need root")
+	}
+	mnt, err := jail.CgroupMount()
+	if err != nil {
+		t.Skipf("SKIP: no cgroup v2 mount: %v", err)
+	}
+	parent := filepath.Join(mnt, fmt.Sprintf("ironvisor-suptest-%d", os.Getpid()))
+	t.Cleanup(func() { os.Remove(parent) })
+	return parent
+}

@@ -1,0 +1,227 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+
+	"github.com/ironvisor/ironvisor/vmm/control"
+	"github.com/ironvisor/ironvisor/vmm/devices/net"
+	"github.com/ironvisor/ironvisor/vmm/jail"
+	"github.com/ironvisor/ironvisor/vmm/kvm"
+)
+
+// meta is what the supervisor keeps about an instance across its VMM's
+// end and an appliance restart.
+type meta struct {
+	ConsoleLog string `json:"console_log"`
+}
+
+// Start starts the VMM of spec in its jail and returns once its control
+// socket answers. If the VMM exits first, the error carries its message.
+func (s *Supervisor) Start(ctx context.Context, spec RunSpec) error {
+	if err := checkSpec(spec); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.live[spec.ID] != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("start %s: %w", spec.ID, ErrRunning)
+	}
+	inst := &instance{id: spec.ID, done: make(chan struct{})}
+	s.live[spec.ID] = inst // reserved: a second Start now fails
+	s.mu.Unlock()
+	cmd, err := s.launch(spec)
+	if err != nil {
+		s.mu.Lock()
+		delete(s.live, spec.ID)
+		s.mu.Unlock()
+		return fmt.Errorf("start %s: %w", spec.ID, err)
+	}
+	inst.kill = func() error { return ignoreGone(cmd.Process.Kill()) }
+	go s.watchChild(inst, cmd)
+	return s.awaitReady(ctx, inst)
+}
+
+// idPattern is what vmm/jail accepts as a VM id; it becomes a directory
+// name here too.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// checkSpec refuses a spec the VMM could not run.
+func checkSpec(spec RunSpec) error {
+	switch {
+	case !idPattern.MatchString(spec.ID):
+		return fmt.Errorf("start: invalid instance id %q", spec.ID)
+	case spec.VCPUs < 1:
+		return fmt.Errorf("start %s: %d vCPUs", spec.ID, spec.VCPUs)
+	case spec.MemBytes < 1<<20:
+		return fmt.Errorf("start %s: %d bytes of memory", spec.ID, spec.MemBytes)
+	case spec.Kernel == "":
+		return fmt.Errorf("start %s: no kernel", spec.ID)
+	case spec.ConsoleLog == "":
+		return fmt.Errorf("start %s: no console log path", spec.ID)
+	}
+	return nil
+}
+
+// launch opens the VMM's files and starts it in its jail.
+func (s *Supervisor) launch(spec RunSpec) (*exec.Cmd, error) {
+	dir := s.opt.instDir(spec.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	m, _ := json.Marshal(meta{ConsoleLog: spec.ConsoleLog})
+	if err := os.WriteFile(dir+"/meta.json", m, 0o600); err != nil {
+		return nil, err
+	}
+	var o openFiles
+	defer o.close()
+	files, err := s.openAll(&o, spec)
+	if err != nil {
+		return nil, err
+	}
+	log, err := o.open(s.opt.logPath(spec.ID), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND)
+	if err != nil {
+		return nil, err
+	}
+	js := s.opt.jailSpec(spec.ID)
+	js.Path, js.UID, js.GID = s.opt.Binary, s.opt.UID, s.opt.GID
+	js.MemoryMax, js.CPUs = jail.MemoryBudget(int64(spec.MemBytes)), float64(spec.VCPUs)
+	js.Files, js.Args = files, vmmArgs(spec, files)
+	js.Stdout, js.Stderr = log, log
+	js.StartCmd = s.opt.Starter.Start
+	cmd, err := jail.Start(js)
+	if errors.Is(err, jail.ErrNoController) && s.opt.Unlimited {
+		js.MemoryMax, js.CPUs = 0, 0
+		cmd, err = jail.Start(js)
+	}
+	return cmd, err
+}
+
+// openAll opens on the host every file the VMM receives.
+func (s *Supervisor) openAll(o *openFiles, spec RunSpec) (jail.Files, error) {
+	var f jail.Files
+	var err error
+	if f.KVM, err = o.open(s.opt.KVMDevice, os.O_RDWR); err != nil {
+		return f, err
+	}
+	os.Remove(s.opt.socket(spec.ID))
+	if f.Control, err = control.ListenFile(s.opt.socket(spec.ID)); err != nil {
+		return f, err
+	}
+	o.files = append(o.files, f.Control)
+	if f.Console, err = o.open(spec.ConsoleLog, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND); err != nil {
+		return f, err
+	}
+	if f.Kernel, err = o.open(spec.Kernel, os.O_RDONLY); err != nil {
+		return f, err
+	}
+	if spec.Initrd != "" {
+		if f.Initrd, err = o.open(spec.Initrd, os.O_RDONLY); err != nil {
+			return f, err
+		}
+	}
+	if spec.RootVolume != "" {
+		d, err := o.open(spec.RootVolume, os.O_RDWR)
+		if err != nil {
+			return f, err
+		}
+		f.Disks = append(f.Disks, d)
+	}
+	for _, t := range spec.Taps {
+		tap, err := net.OpenTap(t.Name)
+		if err != nil {
+			return f, err
+		}
+		o.files = append(o.files, tap)
+		f.Taps = append(f.Taps, tap)
+	}
+	return f, nil
+}
+
+// vmmArgs is the `ironvisor vmm run` command line for spec with files.
+func vmmArgs(spec RunSpec, f jail.Files) []string {
+	a := []string{"vmm", "run",
+		"--kvm", jail.FDArg(jail.FDKVM),
+		"--control", jail.FDArg(jail.FDControl),
+		"--console-log", jail.FDArg(jail.FDConsole),
+		"--kernel", jail.FDArg(jail.FDKernel),
+		"--cmdline", spec.Cmdline,
+		"--mem", strconv.FormatUint(spec.MemBytes, 10),
+		"--cpus", strconv.Itoa(spec.VCPUs),
+	}
+	// A jailed VMM sees no /sys: tell it the host's KVM flavour for its
+	// PVM guard.
+	if k := kvm.DetectKind("/sys"); k != kvm.KindNone {
+		a = append(a, "--kvm-kind", string(k))
+	}
+	if f.Initrd != nil {
+		a = append(a, "--initrd", jail.FDArg(jail.FDInitrd))
+	}
+	for i := range f.Disks {
+		a = append(a, "--disk", jail.FDArg(f.DiskFD(i)))
+	}
+	for i, t := range spec.Taps {
+		v := jail.FDArg(f.TapFD(i))
+		if t.MAC != "" {
+			v += ",mac=" + t.MAC
+		}
+		a = append(a, "--tap", v)
+	}
+	return a
+}
+
+// openFiles collects the files Start opened; the VMM holds its own copies
+// once it runs, so the supervisor closes them all.
+type openFiles struct{ files []*os.File }
+
+// open opens name with flag (and O_CLOEXEC) and remembers it.
+func (o *openFiles) open(name string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(name, flag, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	o.files = append(o.files, f)
+	return f, nil
+}
+
+// close closes every file opened.
+func (o *openFiles) close() {
+	for _, f := range o.files {
+		f.Close()
+	}
+}
+
+// awaitReady waits until the VMM answers a status request on its control
+// socket, or ends.
+func (s *Supervisor) awaitReady(ctx context.Context, inst *instance) error {
+	ready := make(chan error, 1)
+	go func() {
+		c, err := control.DialContext(ctx, s.opt.socket(inst.id))
+		if err == nil {
+			_, err = c.Status(ctx)
+			c.Close()
+		}
+		ready <- err
+	}()
+	select {
+	case err := <-ready:
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-inst.done:
+			return fmt.Errorf("start %s: vmm exited: %s", inst.id, inst.reason)
+		case <-ctx.Done():
+		}
+		inst.kill()
+		return fmt.Errorf("start %s: control socket: %w", inst.id, err)
+	case <-inst.done:
+		return fmt.Errorf("start %s: vmm exited: %s", inst.id, inst.reason)
+	}
+}

@@ -1,0 +1,222 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ironvisor/ironvisor/appliance/reaper"
+	"github.com/ironvisor/ironvisor/vmm/control"
+	"github.com/ironvisor/ironvisor/vmm/jail"
+)
+
+// TapSpec is one network interface of an instance: a tap created by netcfg
+// and the guest's MAC address.
+type TapSpec struct {
+	Name, MAC string
+}
+
+// RunSpec describes one instance's VMM.
+type RunSpec struct {
+	ID       string
+	VCPUs    int
+	MemBytes uint64
+	// Kernel and Initrd are host paths in the image store; Initrd may be "".
+	Kernel, Initrd string
+	Cmdline        string
+	// RootVolume is the host path of the instance's own volume, "" if none.
+	RootVolume string
+	Taps       []TapSpec
+	// ConsoleLog is the host path of the console log; it is truncated at
+	// each Start.
+	ConsoleLog string
+}
+
+// Runner starts and stops instance VMMs and reads their consoles.
+type Runner interface {
+	// Start returns when the VMM process runs and its control socket answers.
+	Start(ctx context.Context, s RunSpec) error
+	// Stop asks the guest to shut down (ACPI/Ctrl-Alt-Del) and forces it
+	// after the graceful timeout; with force, it stops it at once. It
+	// returns once the VMM process has ended.
+	Stop(ctx context.Context, id string, force bool) error
+	// Console returns up to max bytes of console output from offset off,
+	// and the offset to ask for next.
+	Console(ctx context.Context, id string, off int64, max int) ([]byte, int64, error)
+}
+
+// ErrNotRunning means the instance has no VMM process.
+var ErrNotRunning = errors.New("supervisor: instance not running")
+
+// ErrRunning means Start was called for an instance whose VMM still runs.
+var ErrRunning = errors.New("supervisor: instance already running")
+
+// DefaultGracefulTimeout is how long Stop waits for a guest to shut down
+// before it forces the stop, when Options.GracefulTimeout is zero.
+const DefaultGracefulTimeout = 30 * time.Second
+
+// Options configure a Supervisor.
+type Options struct {
+	// StateDir holds the jail roots and per-instance files (see the package
+	// doc). Required.
+	StateDir string
+	// Binary is the ironvisor executable; empty means /proc/self/exe.
+	Binary string
+	// UID and GID are what VMMs run as; both non-zero.
+	UID, GID uint32
+	// CgroupParent is the cgroup v2 directory of the VMM cgroups; empty
+	// means jail's default.
+	CgroupParent string
+	// Starter starts and waits for the VMM processes; nil means
+	// reaper.Direct. On the appliance (PID 1) pass its *reaper.Reaper.
+	Starter reaper.Starter
+	// OnExit, if set, is called once for each VMM process that ended,
+	// after its jail was cleaned up: also for one that exited before its
+	// Start returned (Start then fails with the same reason).
+	OnExit func(id string, reason string, crashed bool)
+	// GracefulTimeout bounds a graceful Stop; 0 means
+	// DefaultGracefulTimeout.
+	GracefulTimeout time.Duration
+	// KVMDevice is the KVM device opened for each VMM; empty means
+	// /dev/kvm.
+	KVMDevice string
+	// Unlimited runs VMMs without memory and cpu limits when the host's
+	// cgroup v2 lacks those controllers (a cgroup v1 host); otherwise
+	// Start fails there.
+	Unlimited bool
+}
+
+// Supervisor runs instance VMMs. It implements Runner.
+type Supervisor struct {
+	opt Options
+
+	mu   sync.Mutex
+	live map[string]*instance // guarded by mu: VMMs not yet ended
+}
+
+var _ Runner = (*Supervisor)(nil)
+
+// instance is one running VMM.
+type instance struct {
+	id   string
+	kill func() error  // SIGKILL to the VMM process
+	done chan struct{} // closed once the VMM ended and was cleaned up
+	// reason and crashed say how it ended; set before done is closed.
+	reason  string
+	crashed bool
+}
+
+// ended reports whether the VMM has ended and was cleaned up.
+func (i *instance) ended() bool {
+	select {
+	case <-i.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// New returns a supervisor. It starts nothing: call Reattach to adopt the
+// VMMs of a previous run.
+func New(opt Options) (*Supervisor, error) {
+	if opt.StateDir == "" {
+		return nil, errors.New("supervisor: StateDir is required")
+	}
+	if opt.UID == 0 || opt.GID == 0 {
+		return nil, fmt.Errorf("supervisor: VMM uid and gid must be non-zero (got %d:%d)", opt.UID, opt.GID)
+	}
+	if opt.Binary == "" {
+		opt.Binary = "/proc/self/exe"
+	}
+	if opt.Starter == nil {
+		opt.Starter = reaper.Direct{}
+	}
+	if opt.GracefulTimeout == 0 {
+		opt.GracefulTimeout = DefaultGracefulTimeout
+	}
+	if opt.KVMDevice == "" {
+		opt.KVMDevice = "/dev/kvm"
+	}
+	for _, d := range []string{opt.jailDir(), filepath.Join(opt.StateDir, "vmm")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("supervisor: %w", err)
+		}
+	}
+	return &Supervisor{opt: opt, live: map[string]*instance{}}, nil
+}
+
+// jailDir is the jail state directory.
+func (o Options) jailDir() string { return filepath.Join(o.StateDir, "jail") }
+
+// instDir is the per-instance directory of id.
+func (o Options) instDir(id string) string { return filepath.Join(o.StateDir, "vmm", id) }
+
+// socket is the control socket path of id.
+func (o Options) socket(id string) string { return filepath.Join(o.instDir(id), "control.sock") }
+
+// logPath is the VMM's stdout/stderr file of id.
+func (o Options) logPath(id string) string { return filepath.Join(o.instDir(id), "vmm.log") }
+
+// jailSpec is the part of a jail.Spec that names id's jail, enough for
+// jail.Cleanup and jail.ReadStats.
+func (o Options) jailSpec(id string) jail.Spec {
+	return jail.Spec{ID: id, StateDir: o.jailDir(), CgroupParent: o.CgroupParent}
+}
+
+// Running returns the ids of the VMMs the supervisor watches.
+func (s *Supervisor) Running() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.live))
+	for id := range s.live {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// lookup returns the live instance id, or nil.
+func (s *Supervisor) lookup(id string) *instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live[id]
+}
+
+// Stop stops the VMM of id: gracefully through its control socket (forced
+// after Options.GracefulTimeout), or at once with force. If the control
+// socket does not answer, the process is killed. Stop returns once the VMM
+// has ended and OnExit has been called.
+func (s *Supervisor) Stop(ctx context.Context, id string, force bool) error {
+	inst := s.lookup(id)
+	if inst == nil {
+		return fmt.Errorf("stop %s: %w", id, ErrNotRunning)
+	}
+	if err := s.askStop(ctx, id, force); err != nil && !inst.ended() {
+		if kerr := inst.kill(); kerr != nil {
+			return fmt.Errorf("stop %s: %w (kill: %v)", id, err, kerr)
+		}
+	}
+	select {
+	case <-inst.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop %s: %w", id, ctx.Err())
+	}
+}
+
+// askStop sends stop or kill on the control socket.
+func (s *Supervisor) askStop(ctx context.Context, id string, force bool) error {
+	c, err := control.DialContext(ctx, s.opt.socket(id))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if force {
+		return c.Kill(ctx)
+	}
+	_, err = c.Stop(ctx, s.opt.GracefulTimeout)
+	return err
+}
