@@ -77,7 +77,7 @@ func TestServeEndToEnd(t *testing.T) {
 	defer nc.Close()
 
 	data := filepath.Join(dir, "data", "nested")
-	cmd := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--insecure-http")
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=200000")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -100,7 +100,13 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("data dir %s: %v, %v; want a 0700 directory", data, st, err)
 	}
 
-	resp, err := http.Get(url + "v1/host")
+	admin, err := os.ReadFile(filepath.Join(data, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", url+"v1/host", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(admin)))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +151,7 @@ func TestCommandLineMisuse(t *testing.T) {
 		{"serve"},
 		{"serve", "--data", t.TempDir(), "--listen", "not-an-address"},
 		{"serve", "--data", "/proc/version/x", "--listen", "127.0.0.1:0"},
+		{"serve", "--data", t.TempDir(), "--listen", "0.0.0.0:0", "--insecure-http"},
 	} {
 		out, err := exec.Command(bin, args...).CombinedOutput()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {

@@ -1,20 +1,26 @@
 // Package service runs the appliance API as an ordinary service on an
 // existing Linux host ("ironvisor serve"): no mounts, modules, hostname or
-// DHCP; a data directory; and systemd's readiness, watchdog and stopping
-// notifications (sd_notify) when NOTIFY_SOCKET is set.
+// DHCP; a data directory holding the store (state.db), the admin token,
+// the images and the TLS identity; and systemd's readiness, watchdog and
+// stopping notifications (sd_notify) when NOTIFY_SOCKET is set.
+//
+// The API is served over HTTPS with a self-signed certificate generated on
+// first start (its fingerprint is printed and shown in /v1/host). Plain
+// HTTP is allowed only on a loopback address, with Options.InsecureHTTP.
 package service
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"net"
+
 	"os"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/ironvisor/ironvisor/appliance/api"
+	"github.com/ironvisor/ironvisor/appliance/controlplane"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 )
@@ -28,7 +34,16 @@ type Options struct {
 	Start time.Time
 	// ShutdownTimeout bounds the graceful HTTP shutdown; zero means 10 s.
 	ShutdownTimeout time.Duration
+	// InsecureHTTP serves plain HTTP; Listen must then be a loopback
+	// address.
+	InsecureHTTP bool
+	// Runner runs instances; nil leaves launches pending with the reason
+	// controlplane.NoHypervisor.
+	Runner controlplane.Runner
 }
+
+// StoreFile is the store's file under the data directory.
+const StoreFile = "state.db"
 
 // Run serves the API until ctx is cancelled, then shuts down gracefully.
 // It tells systemd READY=1 once listening, WATCHDOG=1 at half the watchdog
@@ -48,18 +63,32 @@ func Run(ctx context.Context, o Options) error {
 	if err := tl.Run("data", func() error { return prepareDataDir(o.DataDir) }); err != nil {
 		return err
 	}
-	var ln net.Listener
-	err := tl.Run("listen", func() (err error) {
-		ln, err = net.Listen("tcp", o.Listen)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.Listen, err)
+	if o.InsecureHTTP {
+		if err := checkLoopback(o.Listen); err != nil {
+			return err
+		}
 	}
-	srv := api.NewServer(api.New(hostinfo.New("service", tl)))
+	cp, closeStore, err := openControlPlane(tl, o)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	ln, err := listen(tl, o)
+	if err != nil {
+		return err
+	}
+	srv := api.NewServer(cp.Handler())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	tl.Ready(api.URL(ln.Addr(), net.IPv4(127, 0, 0, 1)))
+	hctx, stopHousekeeping := context.WithCancel(context.Background())
+	defer stopHousekeeping()
+	go func() {
+		if err := cp.Housekeep(hctx, housekeepEvery); err != nil {
+			tl.Fail("housekeeping", err)
+		}
+	}()
+	defer cp.Wait()
+	tl.Ready(readyURL(ln.Addr(), o.InsecureHTTP))
 	notify(tl, daemon.SdNotifyReady)
 
 	stopWatchdog := startWatchdog(tl)

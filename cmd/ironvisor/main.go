@@ -20,6 +20,7 @@ type command struct {
 
 // commands lists every subcommand. Wiring is explicit: no init() registration.
 var commands = map[string]command{
+	"ctl":     {"command-line client of the appliance API (ctl --help)", runCtl},
 	"init":    {"boot the appliance as PID 1 (see init --help)", runInit},
 	"serve":   {"run the appliance API as a service on an existing host", runServe},
 	"version": {"print the version", runVersion},

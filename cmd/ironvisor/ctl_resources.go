@@ -1,0 +1,360 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Table columns per resource.
+var (
+	tenantCols   = []string{"id", "name", "created"}
+	tokenCols    = []string{"id", "tenant_id", "created"}
+	typeCols     = []string{"name", "vcpus", "mem_bytes", "builtin"}
+	imageCols    = []string{"id", "name", "kernel_format", "kernel", "initrd", "disk", "cmdline"}
+	instanceCols = []string{"id", "state", "type", "image", "ips", "launch_time", "reason"}
+	networkCols  = []string{"name", "tenant", "index", "cidr", "no_nat"}
+	groupCols    = []string{"name", "tenant", "ingress", "egress"}
+)
+
+// getListDelete handles the list, get and delete verbs shared by resources.
+func (x *ctlCtx) getListDelete(verb, base string, args []string, cols []string) (bool, error) {
+	switch verb {
+	case "list":
+		return true, x.simple("GET", base, args, cols)
+	case "get", "delete":
+		pos, err := x.sub(verb, args, 1, nil)
+		if err != nil {
+			return true, err
+		}
+		method := map[string]string{"get": "GET", "delete": "DELETE"}[verb]
+		raw, err := x.c.call(method, base+"/"+url.PathEscape(pos[0]), nil, nil)
+		if err != nil || len(raw) == 0 {
+			return true, err
+		}
+		return true, x.print(raw, cols)
+	}
+	return false, nil
+}
+
+func (x *ctlCtx) tenants(verb string, args []string) error {
+	if verb == "create" {
+		pos, err := x.sub(verb, args, 1, nil)
+		if err != nil {
+			return err
+		}
+		raw, err := x.c.call("POST", "/v1/tenants", map[string]string{"name": pos[0]}, nil)
+		if err != nil {
+			return err
+		}
+		return x.print(raw, []string{"id", "name", "token"})
+	}
+	if verb == "list" {
+		return x.simple("GET", "/v1/tenants", args, tenantCols)
+	}
+	return usageError("tenants: list or create")
+}
+
+func (x *ctlCtx) tokens(verb string, args []string) error {
+	n := map[string]int{"list": 1, "issue": 1, "revoke": 2}[verb]
+	if n == 0 {
+		return usageError("tokens: list, issue or revoke")
+	}
+	pos, err := x.sub(verb, args, n, nil)
+	if err != nil {
+		return err
+	}
+	base := "/v1/tenants/" + url.PathEscape(pos[0]) + "/tokens"
+	var raw []byte
+	switch verb {
+	case "list":
+		raw, err = x.c.call("GET", base, nil, nil)
+		if err == nil {
+			err = x.print(raw, tokenCols)
+		}
+	case "issue":
+		raw, err = x.c.call("POST", base, nil, nil)
+		if err == nil {
+			err = x.print(raw, []string{"id", "token"})
+		}
+	case "revoke":
+		_, err = x.c.call("DELETE", base+"/"+url.PathEscape(pos[1]), nil, nil)
+	}
+	return err
+}
+
+func (x *ctlCtx) types(verb string, args []string) error {
+	switch verb {
+	case "list":
+		return x.simple("GET", "/v1/instance-types", args, typeCols)
+	case "add":
+		var name string
+		var vcpus, mem int
+		if _, err := x.sub(verb, args, 0, func(fs *flag.FlagSet) {
+			fs.StringVar(&name, "name", "", "type name")
+			fs.IntVar(&vcpus, "vcpus", 1, "vCPUs")
+			fs.IntVar(&mem, "mem-mib", 64, "memory in MiB")
+		}); err != nil {
+			return err
+		}
+		raw, err := x.c.call("POST", "/v1/instance-types", map[string]any{"name": name, "vcpus": vcpus, "mem_mib": mem}, nil)
+		if err != nil {
+			return err
+		}
+		return x.print(raw, typeCols)
+	}
+	return usageError("types: list or add")
+}
+
+func (x *ctlCtx) images(verb string, args []string) error {
+	if done, err := x.getListDelete(verb, "/v1/images", args, imageCols); done {
+		return err
+	}
+	if verb != "upload" {
+		return usageError("images: list, get, delete or upload")
+	}
+	fields, files := map[string]string{}, map[string]string{}
+	var name, kernel, initrd, disk, cmdline string
+	if _, err := x.sub(verb, args, 0, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "", "image name")
+		fs.StringVar(&kernel, "kernel", "", "kernel file (bzImage or PVH ELF)")
+		fs.StringVar(&initrd, "initrd", "", "initrd file")
+		fs.StringVar(&disk, "disk", "", "root disk file")
+		fs.StringVar(&cmdline, "cmdline", "", "default kernel command line")
+	}); err != nil {
+		return err
+	}
+	fields["name"] = name
+	if cmdline != "" {
+		fields["cmdline"] = cmdline
+	}
+	for k, v := range map[string]string{"kernel": kernel, "initrd": initrd, "disk": disk} {
+		if v != "" {
+			files[k] = v
+		}
+	}
+	raw, err := x.c.upload(fields, files)
+	if err != nil {
+		return err
+	}
+	return x.print(raw, imageCols)
+}
+
+func (x *ctlCtx) instances(verb string, args []string) error {
+	if verb == "terminate" {
+		verb = "delete"
+	}
+	if done, err := x.getListDelete(verb, "/v1/instances", args, instanceCols); done {
+		return err
+	}
+	switch verb {
+	case "launch":
+		return x.launch(args)
+	case "console":
+		pos, err := x.sub(verb, args, 1, nil)
+		if err != nil {
+			return err
+		}
+		var con struct {
+			Output    string `json:"output"`
+			Available bool   `json:"available"`
+		}
+		raw, err := x.c.call("GET", "/v1/instances/"+url.PathEscape(pos[0])+"/console", nil, &con)
+		if err != nil || x.json {
+			x.print(raw, nil)
+			return err
+		}
+		if !con.Available {
+			fmt.Fprintln(x.errw, "(no VMM is running this instance: no console output)")
+		}
+		_, err = fmt.Fprint(x.out, con.Output)
+		return err
+	case "stop", "start", "reboot", "resize":
+		return x.action(verb, args)
+	}
+	return usageError("instances: list, get, launch, stop, start, reboot, resize, terminate or console")
+}
+
+// launch is "instances launch".
+func (x *ctlCtx) launch(args []string) error {
+	q := map[string]any{}
+	var image, typ, userData, network, groups, key string
+	var count int
+	var wait time.Duration
+	if _, err := x.sub("launch", args, 0, func(fs *flag.FlagSet) {
+		fs.StringVar(&image, "image", "", "image name or ID")
+		fs.StringVar(&typ, "type", "nano", "instance type")
+		fs.IntVar(&count, "count", 1, "number of instances")
+		fs.StringVar(&userData, "user-data", "", "file with user data (at most 16 KiB)")
+		fs.StringVar(&network, "network", "", "network name")
+		fs.StringVar(&groups, "security-groups", "", "comma-separated security groups")
+		fs.StringVar(&key, "key-name", "", "key name")
+		fs.DurationVar(&wait, "wait", 2*time.Minute, "wait this long for running (0: do not wait)")
+	}); err != nil {
+		return err
+	}
+	q["image"], q["type"], q["count"] = image, typ, count
+	if userData != "" {
+		b, err := os.ReadFile(userData)
+		if err != nil {
+			return err
+		}
+		q["user_data"] = b
+	}
+	if network != "" {
+		q["network"] = network
+	}
+	if groups != "" {
+		q["security_groups"] = strings.Split(groups, ",")
+	}
+	if key != "" {
+		q["key_name"] = key
+	}
+	var insts []struct{ ID string }
+	raw, err := x.c.call("POST", "/v1/instances", q, &insts)
+	if err != nil {
+		return err
+	}
+	if err := x.print(raw, instanceCols); err != nil {
+		return err
+	}
+	ids := make([]string, len(insts))
+	for i, in := range insts {
+		ids[i] = in.ID
+	}
+	return x.waitRunning(ids, wait)
+}
+
+// action is stop, start, reboot and resize.
+func (x *ctlCtx) action(verb string, args []string) error {
+	var force bool
+	var typ string
+	var wait time.Duration
+	pos, err := x.sub(verb, args, 1, func(fs *flag.FlagSet) {
+		switch verb {
+		case "stop":
+			fs.BoolVar(&force, "force", false, "stop at once, without a graceful shutdown")
+		case "resize":
+			fs.StringVar(&typ, "type", "", "new instance type")
+		case "start":
+			fs.DurationVar(&wait, "wait", 2*time.Minute, "wait this long for running (0: do not wait)")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	path := "/v1/instances/" + url.PathEscape(pos[0])
+	var raw []byte
+	switch verb {
+	case "resize":
+		raw, err = x.c.call("PATCH", path, map[string]string{"type": typ}, nil)
+	case "stop":
+		raw, err = x.c.call("POST", path+"/stop", map[string]bool{"force": force}, nil)
+	default:
+		raw, err = x.c.call("POST", path+"/"+verb, nil, nil)
+	}
+	if err != nil {
+		return err
+	}
+	if err := x.print(raw, instanceCols); err != nil {
+		return err
+	}
+	return x.waitRunning(pos, wait)
+}
+
+func (x *ctlCtx) networks(verb string, args []string) error {
+	if done, err := x.getListDelete(verb, "/v1/networks", args, networkCols); done {
+		return err
+	}
+	if verb != "create" {
+		return usageError("networks: list, get, create or delete")
+	}
+	var name, cidr string
+	var noNAT bool
+	if _, err := x.sub(verb, args, 0, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "", "network name")
+		fs.StringVar(&cidr, "cidr", "", "IPv4 subnet, /16 to /29")
+		fs.BoolVar(&noNAT, "no-nat", false, "no outbound masquerade")
+	}); err != nil {
+		return err
+	}
+	raw, err := x.c.call("POST", "/v1/networks", map[string]any{"name": name, "cidr": cidr, "no_nat": noNAT}, nil)
+	if err != nil {
+		return err
+	}
+	return x.print(raw, networkCols)
+}
+
+func (x *ctlCtx) groups(verb string, args []string) error {
+	if done, err := x.getListDelete(verb, "/v1/security-groups", args, groupCols); done {
+		return err
+	}
+	if verb != "create" {
+		return usageError("security-groups: list, get, create or delete")
+	}
+	var file string
+	if _, err := x.sub(verb, args, 0, func(fs *flag.FlagSet) {
+		fs.StringVar(&file, "file", "", `JSON file: {"name":..., "ingress":[...], "egress":[...]}`)
+	}); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	raw, err := x.c.call("POST", "/v1/security-groups", json.RawMessage(b), nil)
+	if err != nil {
+		return err
+	}
+	return x.print(raw, groupCols)
+}
+
+func (x *ctlCtx) usage(args []string) error {
+	var from, to string
+	if _, err := x.sub("usage", args, 0, func(fs *flag.FlagSet) {
+		fs.StringVar(&from, "from", "", "start (RFC 3339 or Unix seconds; default: start of the month)")
+		fs.StringVar(&to, "to", "", "end (default: now)")
+	}); err != nil {
+		return err
+	}
+	raw, err := x.c.call("GET", "/v1/usage?"+url.Values{"from": {from}, "to": {to}}.Encode(), nil, nil)
+	if err != nil {
+		return err
+	}
+	if x.json {
+		return x.print(raw, nil)
+	}
+	var rep struct {
+		Tenants []struct {
+			TenantID  string `json:"tenant_id"`
+			Instances []struct {
+				InstanceID string                     `json:"instance_id"`
+				Total      map[string]json.RawMessage `json:"total"`
+			} `json:"instances"`
+		} `json:"tenants"`
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return err
+	}
+	var rows []map[string]any
+	for _, t := range rep.Tenants {
+		for _, in := range t.Instances {
+			row := map[string]any{"tenant": t.TenantID, "instance": in.InstanceID}
+			for k, v := range in.Total {
+				var f any
+				json.Unmarshal(v, &f)
+				row[k] = f
+			}
+			rows = append(rows, row)
+		}
+	}
+	b, _ := json.Marshal(rows)
+	if rows == nil {
+		b = []byte("[]")
+	}
+	return x.print(b, []string{"tenant", "instance", "seconds", "vcpu_seconds", "gib_seconds"})
+}
