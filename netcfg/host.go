@@ -43,10 +43,13 @@ func OpenAt(ns netns.NsHandle) (*Host, error) {
 func open(ns netns.NsHandle) (*Host, error) {
 	h := &Host{ns: ns}
 	var err error
+	// Only NETLINK_ROUTE: with no family, netlink opens XFRM and netfilter
+	// sockets too, and the XFRM one fails ("protocol not supported") on a
+	// kernel whose xfrm_user is a module nobody loads, like Debian's.
 	if ns.IsOpen() {
-		h.nl, err = netlink.NewHandleAt(ns)
+		h.nl, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	} else {
-		h.nl, err = netlink.NewHandle()
+		h.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE)
 	}
 	if err != nil {
 		ns.Close()

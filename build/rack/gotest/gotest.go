@@ -1,0 +1,167 @@
+// Package gotest runs a Go test package inside a virtual-rack server, for
+// tests that this host's kernel cannot run (no nested KVM, no memory
+// cgroup controller, no VLAN or bonding support) but Debian's stock kernel
+// can.
+//
+// Run compiles the package's test binary statically (go test -c with
+// CGO_ENABLED=0), packs it with /bin/busybox and the requested host-kernel
+// modules (resolved with their dependencies by initramfs.ResolveModules)
+// into an initramfs whose busybox /init mounts proc, sys, dev, tmp and
+// cgroup2, loads the modules in the given order, runs the binary with
+// -test.v, prints an exit marker and powers off. The server boots the
+// artefacts' host kernel with build/rack; Run returns the test output and
+// the binary's exit code. CheckPassed turns that into test assertions:
+// exit code 0, the named tests passed, and no test printed "SKIP:".
+package gotest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/build/rack"
+)
+
+// Busybox is the static busybox the server's /init runs with.
+const Busybox = "/bin/busybox"
+
+// Console markers printed by the server's /init around the test run.
+const (
+	markBegin = "GOTEST-BEGIN"
+	markExit  = "GOTEST-EXIT"
+)
+
+// Options describe one in-rack test run. Zero values have the meaning
+// given on the field.
+type Options struct {
+	// Package is the import path of the Go package whose tests run
+	// ("github.com/ironvisor/ironvisor/netcfg"). Required.
+	Package string
+	// Run is the -test.run regular expression; "" runs every test.
+	Run string
+	// Modules are host-kernel modules loaded, in this order and each after
+	// its dependencies, before the tests start. A name the kernel builds
+	// in is satisfied; a name it lacks fails Run. List a soft dependency
+	// that is only an alias (crc32c for libcrc32c) by its provider
+	// (crc32c_generic), before the modules needing it.
+	Modules []string
+	// Timeout bounds the whole server run, boot included; 0 means 5
+	// minutes. The test binary gets -test.timeout a little shorter.
+	Timeout time.Duration
+	// MemoryMiB and CPUs size the server; 0 means 1024 and 2.
+	MemoryMiB, CPUs int
+	// LogDir receives the console log, the test binary and the initrd; ""
+	// means a temporary folder removed after the run.
+	LogDir string
+}
+
+// Result is the outcome of a run that reached the exit marker.
+type Result struct {
+	// Exit is the test binary's exit status (0 when every test passed).
+	Exit int
+	// Output is the console between the begin and exit markers: the test
+	// binary's -test.v output, mixed with any kernel console messages.
+	Output string
+	// Console is the whole console, boot included.
+	Console string
+	// Elapsed is the time from starting the server to the exit marker.
+	Elapsed time.Duration
+}
+
+// withDefaults fills the zero values of o.
+func (o Options) withDefaults() Options {
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Minute
+	}
+	if o.MemoryMiB == 0 {
+		o.MemoryMiB = 1024
+	}
+	if o.CPUs == 0 {
+		o.CPUs = 2
+	}
+	return o
+}
+
+// Run builds the test binary and the initramfs and boots them on the host
+// kernel of set. It fails when the build fails, the server does not reach
+// the exit marker in time, or a module is missing; a failing test is not
+// an error (see Result.Exit and CheckPassed).
+func Run(ctx context.Context, set *artefacts.Set, o Options) (*Result, error) {
+	o = o.withDefaults()
+	if o.Package == "" {
+		return nil, fmt.Errorf("rack go test: no package")
+	}
+	dir := o.LogDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "gotest-")
+		if err != nil {
+			return nil, fmt.Errorf("rack go test: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	bin := filepath.Join(dir, "pkg.test")
+	if err := Compile(ctx, o.Package, bin); err != nil {
+		return nil, err
+	}
+	img := filepath.Join(dir, "gotest.cpio")
+	if err := WriteOverlay(img, set.HostKernel.ModulesDir(), set.HostKernel.Release, bin, o); err != nil {
+		return nil, err
+	}
+	return boot(ctx, set, img, dir, o)
+}
+
+// Compile builds the test binary of pkg, statically linked, at out.
+func Compile(ctx context.Context, pkg, out string) error {
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.CommandContext(ctx, goBin, "test", "-c", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go test -c %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// boot starts the server on img and waits for the exit marker.
+func boot(ctx context.Context, set *artefacts.Set, img, dir string, o Options) (*Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	start := time.Now()
+	srv, err := rack.Start(ctx, rack.Options{
+		Name: "gotest", Kernel: set.HostKernel.Vmlinuz(), Initrds: []string{img},
+		Append: "console=ttyS0 quiet panic=-1", MemoryMiB: o.MemoryMiB, CPUs: o.CPUs,
+		ForwardPorts: []int{}, LogDir: dir,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Stop()
+	if err := srv.Console.Expect(ctx, markBegin); err != nil {
+		return nil, fmt.Errorf("rack go test %s: %w", o.Package, err)
+	}
+	m, err := srv.Console.ExpectRegexp(ctx, regexp.MustCompile(markExit+` (\d+)\r?\n`))
+	if err != nil {
+		return nil, fmt.Errorf("rack go test %s: %w", o.Package, err)
+	}
+	code, err := strconv.Atoi(m[1])
+	if err != nil {
+		return nil, fmt.Errorf("rack go test %s: exit marker %q: %w", o.Package, m[0], err)
+	}
+	console := srv.Console.String()
+	out := console
+	if i := strings.Index(out, markBegin); i >= 0 {
+		out = out[i+len(markBegin):]
+	}
+	if i := strings.LastIndex(out, markExit+" "); i >= 0 {
+		out = out[:i]
+	}
+	return &Result{Exit: code, Output: out, Console: console, Elapsed: time.Since(start)}, nil
+}

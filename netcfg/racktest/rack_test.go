@@ -1,0 +1,50 @@
+package racktest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/build/rack/gotest"
+)
+
+// netModules are the host-kernel modules the netcfg tests use, in load
+// order. crc32c_generic comes first: libcrc32c (needed by nf_conntrack and
+// nf_nat) names its provider only through the "crc32c" alias.
+var netModules = []string{
+	"crc32c_generic",
+	"veth", "tun", "bridge", "br_netfilter", "8021q", "bonding",
+	"nf_tables", "nf_conntrack", "nf_nat", "nf_conntrack_bridge",
+	"nft_ct", "nft_nat", "nft_masq", "nft_redir", "nft_chain_nat",
+	"nft_reject_inet", "nft_reject_bridge", "nft_fib_inet", "nft_limit", "nft_log",
+	// Debian 6.1 builds these as modules; the kernel cannot autoload them
+	// (no /sbin/modprobe), so a ruleset using them fails with ENOENT.
+	"nft_objref", "nft_meta_bridge",
+}
+
+func TestNetcfgInRack(t *testing.T) {
+	set, err := artefacts.FromEnv()
+	if errors.Is(err, artefacts.ErrNotBuilt) {
+		t.Skipf("SKIP: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(gotest.Busybox); err != nil {
+		t.Skipf("SKIP: %s not installed (apt-get install busybox-static): %v", gotest.Busybox, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
+	defer cancel()
+	res, err := gotest.Run(ctx, set, gotest.Options{
+		Package: "github.com/ironvisor/ironvisor/netcfg",
+		Modules: netModules, Timeout: 8 * time.Minute, LogDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("netcfg tests in the rack: %v", res.Elapsed)
+	gotest.CheckPassed(t, res, "TestVLANAndBond")
+}
