@@ -35,14 +35,17 @@ const NoHypervisor = "no hypervisor on this host"
 
 // RunSpec is what a Runner needs to start one instance's VMM.
 type RunSpec struct {
-	ID       string
-	Kernel   string // path of the kernel file
-	Initrd   string // path, or empty
-	Disk     string // path of the image's root disk, or empty
-	Cmdline  string
-	VCPUs    int
-	MemBytes uint64
-	UserData []byte
+	ID     string
+	Kernel string // path of the kernel file
+	Initrd string // path, or empty
+	// RootVolume is the instance's own copy of the image's disk, or empty.
+	RootVolume string
+	// ConsoleLog is where the serial console is logged.
+	ConsoleLog string
+	Cmdline    string
+	VCPUs      int
+	MemBytes   uint64
+	UserData   []byte
 }
 
 // Runner starts and stops instance VMMs; the supervisor is one.
@@ -54,6 +57,12 @@ type Runner interface {
 	// Console returns up to max bytes of serial output from offset off and
 	// the offset after them.
 	Console(ctx context.Context, id string, off int64, max int) ([]byte, int64, error)
+}
+
+// Forgetter is optionally implemented by a Runner that keeps files about
+// stopped instances; Forget is called when an instance terminates.
+type Forgetter interface {
+	Forget(id string) error
 }
 
 // NetworkHook is called after a network or security group of a tenant

@@ -2,8 +2,11 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -180,7 +183,13 @@ func (cp *ControlPlane) runSpec(in lifecycle.Instance) (RunSpec, error) {
 		s.Initrd = cp.images.Path(img.ID, images.PartInitrd)
 	}
 	if img.Disk != nil {
-		s.Disk = cp.images.Path(img.ID, images.PartDisk)
+		if s.RootVolume, err = cp.ensureVolume(in.ID, cp.images.Path(img.ID, images.PartDisk)); err != nil {
+			return RunSpec{}, err
+		}
+	}
+	s.ConsoleLog = cp.ConsolePath(in.ID)
+	if err := os.MkdirAll(filepath.Dir(s.ConsoleLog), 0o700); err != nil {
+		return RunSpec{}, fmt.Errorf("create console directory: %w", err)
 	}
 	return s, nil
 }
@@ -207,6 +216,12 @@ func (cp *ControlPlane) settle(w http.ResponseWriter, r *http.Request, in lifecy
 	ctx, cancel := context.WithTimeout(r.Context(), busyWait)
 	defer cancel()
 	out, err := cp.life.Apply(ctx, in.ID, e, lifecycle.Change{Reason: reason})
+	if errors.Is(err, lifecycle.ErrConflict) {
+		// The Runner's exit notification got there first.
+		if cur, gerr := cp.life.Get(in.ID); gerr == nil && cur.State != in.State {
+			out, err = cur, nil
+		}
+	}
 	if err != nil {
 		fail(w, err)
 		return
@@ -306,6 +321,15 @@ func (cp *ControlPlane) terminate(w http.ResponseWriter, r *http.Request, p api.
 	if in.State != lifecycle.ShuttingDown {
 		api.JSON(w, http.StatusOK, view(in))
 		return
+	}
+	if err := cp.removeInstanceFiles(in.ID); err != nil {
+		fail(w, err)
+		return
+	}
+	if f, ok := cp.cfg.Runner.(Forgetter); ok {
+		if err := f.Forget(in.ID); err != nil && !errors.Is(err, os.ErrNotExist) {
+			cp.metrics.forgetFailures.Inc()
+		}
 	}
 	cp.settle(w, r, in, lifecycle.Cleaned, "terminated by user request")
 }

@@ -18,7 +18,10 @@ type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	launched prometheus.Counter
-	handler  http.Handler
+	// forgetFailures counts Runner.Forget errors at terminate (leftover
+	// VMM logs; they do not block the terminate).
+	forgetFailures prometheus.Counter
+	handler        http.Handler
 }
 
 // newMetrics registers the metrics of cp.
@@ -33,8 +36,12 @@ func newMetrics(cp *ControlPlane) *metrics {
 			Name: "ironvisor_instances_launched_total",
 			Help: "Instances created by launches.",
 		}),
+		forgetFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ironvisor_vmm_forget_failures_total",
+			Help: "Terminated instances whose VMM files the runner could not remove.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.launched, &stateCollector{cp: cp},
+	m.reg.MustRegister(m.requests, m.launched, m.forgetFailures, &stateCollector{cp: cp},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m

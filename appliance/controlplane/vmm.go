@@ -1,0 +1,144 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ironvisor/ironvisor/appliance/lifecycle"
+)
+
+// Per-instance files under the data directory: the root volume, copied
+// from the image's disk at the first start and kept across stop and start,
+// and the console log. Both are deleted when the instance terminates.
+const (
+	volumesDir  = "volumes"
+	consolesDir = "consoles"
+)
+
+// volumePath is instance id's root volume.
+func (cp *ControlPlane) volumePath(id string) string {
+	return filepath.Join(cp.cfg.DataDir, volumesDir, id+".img")
+}
+
+// ConsolePath is where instance id's console log goes.
+func (cp *ControlPlane) ConsolePath(id string) string {
+	return filepath.Join(cp.cfg.DataDir, consolesDir, id+".log")
+}
+
+// ensureVolume copies the image disk to the instance's volume unless it
+// exists, keeping holes (runs of zero blocks are skipped, so the copy is
+// sparse). The copy goes to a temporary file renamed into place, so a
+// crash never leaves a half volume.
+func (cp *ControlPlane) ensureVolume(id, disk string) (string, error) {
+	dst := cp.volumePath(id)
+	if _, err := os.Stat(dst); err == nil {
+		return dst, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return "", fmt.Errorf("create volume directory: %w", err)
+	}
+	src, err := os.Open(disk)
+	if err != nil {
+		return "", fmt.Errorf("open image disk: %w", err)
+	}
+	defer src.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("create volume: %w", err)
+	}
+	err = sparseCopy(out, src)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("copy volume of %s: %w", id, err)
+	}
+	return dst, nil
+}
+
+// sparseCopy copies src to dst, seeking over all-zero blocks.
+func sparseCopy(dst *os.File, src io.Reader) error {
+	buf := make([]byte, 64<<10)
+	var size int64
+	for {
+		n, err := io.ReadFull(src, buf)
+		if n > 0 {
+			if allZero(buf[:n]) {
+				if _, err := dst.Seek(int64(n), io.SeekCurrent); err != nil {
+					return err
+				}
+			} else if _, err := dst.Write(buf[:n]); err != nil {
+				return err
+			}
+			size += int64(n)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return dst.Truncate(size)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// removeInstanceFiles deletes the volume and console log of a terminated
+// instance.
+func (cp *ControlPlane) removeInstanceFiles(id string) error {
+	for _, p := range []string{cp.volumePath(id), cp.ConsolePath(id)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// VMMExited is the Runner's exit notification: a VMM that ended on its own
+// (or after a stop) moves its instance to stopped with the reason. Exits the
+// lifecycle does not expect (the instance is already stopped, or shutting
+// down) are ignored.
+func (cp *ControlPlane) VMMExited(id, reason string, crashed bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e := lifecycle.Halted
+	if crashed {
+		e = lifecycle.Crashed
+	}
+	cp.life.Apply(ctx, id, e, lifecycle.Change{Reason: reason})
+}
+
+// Reconcile runs once at start: instances whose VMM did not survive the
+// restart (not in alive) go to stopped (or terminated) with a reason.
+func (cp *ControlPlane) Reconcile(ctx context.Context, alive []string) ([]lifecycle.Instance, error) {
+	live := map[string]bool{}
+	for _, id := range alive {
+		live[id] = true
+	}
+	reason := "vmm did not survive the appliance restart"
+	if cp.cfg.Runner == nil {
+		reason = NoHypervisor
+	}
+	return cp.life.Reconcile(ctx, func(in lifecycle.Instance) bool { return live[in.ID] }, reason)
+}
