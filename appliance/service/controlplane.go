@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -52,9 +53,13 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*controlplane.ControlPl
 		}
 		tl.Logf("TLS certificate %s; SHA-256 fingerprint %s", verb, fp)
 	}
+	var cp *controlplane.ControlPlane
+	if o.Runner == nil && !o.NoHypervisor {
+		o.Runner = newRunner(tl, o.DataDir, func(id, reason string, crashed bool) { cp.VMMExited(id, reason, crashed) })
+	}
 	host := hostinfo.New("service", tl)
 	doc := host.Collect()
-	cp, err := controlplane.New(controlplane.Config{
+	cp, err = controlplane.New(controlplane.Config{
 		DB: db, DataDir: o.DataDir, Host: host, Runner: o.Runner, TLSFingerprint: fingerprint,
 		HostCapacity: types.Host{CPUs: runtime.NumCPU(), MemBytes: uint64(float64(doc.Memory.TotalBytes) * guestMemShare)},
 	})
@@ -63,6 +68,9 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*controlplane.ControlPl
 		if _, created, err = cp.Bootstrap(); err == nil && created {
 			tl.Logf("admin token written to %s (mode 0600)", filepath.Join(o.DataDir, auth.AdminTokenFile))
 		}
+	}
+	if err == nil {
+		err = reattach(context.Background(), tl, cp, o.Runner)
 	}
 	if err != nil {
 		db.Close()

@@ -37,9 +37,12 @@ type Options struct {
 	// InsecureHTTP serves plain HTTP; Listen must then be a loopback
 	// address.
 	InsecureHTTP bool
-	// Runner runs instances; nil leaves launches pending with the reason
-	// controlplane.NoHypervisor.
+	// Runner runs instances; nil means the supervisor when the host has
+	// /dev/kvm and runs as root.
 	Runner controlplane.Runner
+	// NoHypervisor runs no VMMs even where the host could: launches stay
+	// pending with the reason controlplane.NoHypervisor.
+	NoHypervisor bool
 }
 
 // StoreFile is the store's file under the data directory.

@@ -1,0 +1,71 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/ironvisor/ironvisor/appliance/controlplane"
+	"github.com/ironvisor/ironvisor/appliance/supervisor"
+	"github.com/ironvisor/ironvisor/appliance/timeline"
+)
+
+// vmmUID and vmmGID are what jailed VMMs run as (nobody/nogroup).
+const vmmUID, vmmGID = 65534, 65534
+
+// supervisorRunner adapts the supervisor to controlplane.Runner.
+type supervisorRunner struct {
+	*supervisor.Supervisor
+}
+
+// Start translates the control plane's spec for the supervisor.
+func (s supervisorRunner) Start(ctx context.Context, r controlplane.RunSpec) error {
+	return s.Supervisor.Start(ctx, supervisor.RunSpec{
+		ID: r.ID, VCPUs: r.VCPUs, MemBytes: r.MemBytes, Kernel: r.Kernel, Initrd: r.Initrd,
+		Cmdline: r.Cmdline, RootVolume: r.RootVolume, ConsoleLog: r.ConsoleLog,
+	})
+}
+
+// newRunner returns the supervisor when this host can run VMMs (/dev/kvm
+// and root, which the jail needs), else nil with the reason logged.
+// onExit receives VMM exits; it is called only after the control plane is
+// composed.
+func newRunner(tl *timeline.Timeline, dataDir string, onExit func(id, reason string, crashed bool)) controlplane.Runner {
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		tl.Logf("no /dev/kvm (%v): instances stay pending", err)
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		tl.Logf("not root: the VMM jail cannot be set up; instances stay pending")
+		return nil
+	}
+	sup, err := supervisor.New(supervisor.Options{
+		StateDir: filepath.Join(dataDir, "vmm"), UID: vmmUID, GID: vmmGID, OnExit: onExit,
+	})
+	if err != nil {
+		tl.Fail("supervisor", fmt.Errorf("start supervisor: %w", err))
+		return nil
+	}
+	return supervisorRunner{sup}
+}
+
+// reattach adopts the VMMs a previous run left and reconciles instances
+// with them.
+func reattach(ctx context.Context, tl *timeline.Timeline, cp *controlplane.ControlPlane, r controlplane.Runner) error {
+	s, ok := r.(supervisorRunner)
+	if !ok {
+		return nil
+	}
+	return tl.Run("reattach", func() error {
+		alive, err := s.Reattach(ctx)
+		if err != nil {
+			return err
+		}
+		changed, err := cp.Reconcile(ctx, alive)
+		if err == nil {
+			tl.Logf("reattached %d VMMs; %d instances changed state", len(alive), len(changed))
+		}
+		return err
+	})
+}
