@@ -200,6 +200,8 @@ func (o *openFiles) close() {
 // awaitReady waits until the VMM answers a status request on its control
 // socket, or ends.
 func (s *Supervisor) awaitReady(ctx context.Context, inst *instance) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opt.StartTimeout)
+	defer cancel()
 	ready := make(chan error, 1)
 	go func() {
 		c, err := control.DialContext(ctx, s.opt.socket(inst.id))
@@ -219,8 +221,10 @@ func (s *Supervisor) awaitReady(ctx context.Context, inst *instance) error {
 			return fmt.Errorf("start %s: vmm exited: %s", inst.id, inst.reason)
 		case <-ctx.Done():
 		}
+		// Hung before serving its socket: kill it, and report its last word.
 		inst.kill()
-		return fmt.Errorf("start %s: control socket: %w", inst.id, err)
+		<-inst.done
+		return fmt.Errorf("start %s: control socket: %w (vmm: %s)", inst.id, err, inst.reason)
 	case <-inst.done:
 		return fmt.Errorf("start %s: vmm exited: %s", inst.id, inst.reason)
 	}

@@ -59,6 +59,11 @@ var ErrRunning = errors.New("supervisor: instance already running")
 // before it forces the stop, when Options.GracefulTimeout is zero.
 const DefaultGracefulTimeout = 30 * time.Second
 
+// DefaultStartTimeout is how long Start waits for a VMM's control socket
+// when Options.StartTimeout is zero (generous: nested virtualisation is
+// slow).
+const DefaultStartTimeout = time.Minute
+
 // Options configure a Supervisor.
 type Options struct {
 	// StateDir holds the jail roots and per-instance files (see the package
@@ -81,6 +86,10 @@ type Options struct {
 	// GracefulTimeout bounds a graceful Stop; 0 means
 	// DefaultGracefulTimeout.
 	GracefulTimeout time.Duration
+	// StartTimeout bounds how long Start waits for a new VMM's control
+	// socket to answer before it kills the VMM; 0 means
+	// DefaultStartTimeout.
+	StartTimeout time.Duration
 	// KVMDevice is the KVM device opened for each VMM; empty means
 	// /dev/kvm.
 	KVMDevice string
@@ -137,6 +146,9 @@ func New(opt Options) (*Supervisor, error) {
 	}
 	if opt.GracefulTimeout == 0 {
 		opt.GracefulTimeout = DefaultGracefulTimeout
+	}
+	if opt.StartTimeout == 0 {
+		opt.StartTimeout = DefaultStartTimeout
 	}
 	if opt.KVMDevice == "" {
 		opt.KVMDevice = "/dev/kvm"

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,8 +84,16 @@ func overlays(ctx context.Context, t *testing.T, set *artefacts.Set, dir string)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Built from this tree, like the test binary: the artefacts' copy may
+	// predate the VMM the tests expect.
+	iv := filepath.Join(dir, "ironvisor")
+	build := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", iv, "github.com/ironvisor/ironvisor/cmd/ironvisor")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build ironvisor: %v\n%s", err, out)
+	}
 	b := initramfs.New()
-	if err := b.Add(initramfs.HostFile("/bin/ironvisor", 0o755, set.IronvisorPath())); err != nil {
+	if err := b.Add(initramfs.HostFile("/bin/ironvisor", 0o755, iv)); err != nil {
 		t.Fatal(err)
 	}
 	extra := filepath.Join(dir, "ironvisor.cpio")
