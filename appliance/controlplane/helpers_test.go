@@ -25,14 +25,18 @@ func (fixedHost) Collect() hostinfo.Host { return hostinfo.Host{Version: "test",
 
 // env is a control plane behind an httptest server.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	cp    *ControlPlane
 	srv   *httptest.Server
 	admin string
 	dir   string
 }
 
-func newEnv(t *testing.T, runner Runner) *env {
+func newEnv(t testing.TB, runner Runner) *env {
+	return newEnvCap(t, runner, types.Host{CPUs: 4, MemBytes: 4 * types.GiB})
+}
+
+func newEnvCap(t testing.TB, runner Runner, capacity types.Host) *env {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "state.db"))
@@ -41,7 +45,7 @@ func newEnv(t *testing.T, runner Runner) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	cp, err := New(Config{DB: db, DataDir: dir, Host: fixedHost{}, Runner: runner, TLSFingerprint: "ab:cd",
-		HostCapacity: types.Host{CPUs: 4, MemBytes: 4 * types.GiB}})
+		HostCapacity: capacity})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +112,7 @@ func (e *env) tenant(name string) (string, string) {
 }
 
 // multipartBody builds an image upload.
-func multipartBody(t *testing.T, fields map[string]string, files map[string][]byte) (string, *bytes.Buffer) {
+func multipartBody(t testing.TB, fields map[string]string, files map[string][]byte) (string, *bytes.Buffer) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for k, v := range fields {
