@@ -56,10 +56,11 @@ func (s *Supervisor) finish(inst *instance, st exitStatus) {
 		delete(s.live, inst.id)
 	}
 	s.mu.Unlock()
-	close(inst.done)
+	// OnExit before done: Stop and a failed Start return after it.
 	if s.opt.OnExit != nil {
 		s.opt.OnExit(inst.id, inst.reason, inst.crashed)
 	}
+	close(inst.done)
 }
 
 // exitLine matches the VMM's last line: "ironvisor vmm run: REASON (exit N)".

@@ -38,6 +38,7 @@ func (s *Supervisor) Start(ctx context.Context, spec RunSpec) error {
 	s.mu.Unlock()
 	cmd, err := s.launch(spec)
 	if err != nil {
+		os.Remove(s.opt.socket(spec.ID))
 		s.mu.Lock()
 		delete(s.live, spec.ID)
 		s.mu.Unlock()

@@ -211,3 +211,27 @@ func TestStartRefusesBadSpec(t *testing.T) {
 		t.Fatalf("running after refused starts: %v", s.Running())
 	}
 }
+
+// TestStartMissingFileLeavesNoJail: a file the VMM needs is missing, so
+// Start fails before any process or jail exists, and OnExit is not called.
+func TestStartMissingFileLeavesNoJail(t *testing.T) {
+	s, events, state := newSup(t, t.TempDir(), func(o *Options) { o.KVMDevice = "/dev/null" })
+	dir := t.TempDir()
+	spec := RunSpec{ID: "i-1", VCPUs: 1, MemBytes: 64 << 20, Kernel: filepath.Join(dir, "missing"),
+		ConsoleLog: filepath.Join(dir, "console.log")}
+	err := s.Start(context.Background(), spec)
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Start with a missing kernel: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(state, "jail")); len(ents) != 0 || len(s.Running()) != 0 {
+		t.Fatalf("jail entries %d, running %v", len(ents), s.Running())
+	}
+	select {
+	case e := <-events:
+		t.Fatalf("OnExit without a process: %+v", e)
+	default:
+	}
+	if _, err := os.Stat(filepath.Join(state, "vmm", "i-1", "control.sock")); err == nil {
+		t.Error("control socket left behind")
+	}
+}
