@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestCtlMisuse(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--url", "http://x", "instances"}, 2, "no token"},
+		{[]string{"--token", "t", "instances"}, 2, "no API URL"},
+		{[]string{"--url", "http://x", "--token", "t", "widgets"}, 2, "unknown resource"},
+		{[]string{"--url", "http://x", "--token", "t", "instances", "get"}, 2, "takes 1 argument"},
+		{[]string{"--help"}, 0, "security-groups"},
+	} {
+		t.Setenv("IRONVISOR_URL", "")
+		t.Setenv("IRONVISOR_TOKEN", "")
+		var out, errb bytes.Buffer
+		if code := ctlMain(c.args, &out, &errb); code != c.code || !strings.Contains(errb.String(), c.msg) {
+			t.Errorf("%v: exit %d, want %d with %q\n%s", c.args, code, c.code, c.msg, errb.String())
+		}
+	}
+}
+
+func TestCtlTableAndErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			w.WriteHeader(401)
+			w.Write([]byte(`{"error":"missing or invalid bearer token"}`))
+			return
+		}
+		w.Write([]byte(`[{"id":"i-1","state":"running","type":"nano","image":"img-1","ips":["10.0.0.2"],"launch_time":"t","reason":""}]`))
+	}))
+	defer srv.Close()
+	var out, errb bytes.Buffer
+	if code := ctlMain([]string{"--url", srv.URL, "--token", "tok", "instances", "list"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[1], "10.0.0.2") || !strings.HasSuffix(lines[1], "-") {
+		t.Fatalf("table:\n%s", out.String())
+	}
+	out.Reset()
+	if code := ctlMain([]string{"--url", srv.URL, "--token", "tok", "instances", "list", "--json"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), `[{"id":"i-1"`) {
+		t.Fatalf("--json: %d %s", code, out.String())
+	}
+	errb.Reset()
+	if code := ctlMain([]string{"--url", srv.URL, "--token", "bad", "instances"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "HTTP 401: missing or invalid bearer token") {
+		t.Fatalf("401: %d %s", code, errb.String())
+	}
+}
