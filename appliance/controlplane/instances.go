@@ -236,7 +236,9 @@ func (cp *ControlPlane) stopVMM(force bool) func(cur lifecycle.Instance, next *l
 		if cp.cfg.Runner == nil || cur.State == lifecycle.Stopped || cur.State == lifecycle.Terminated {
 			return nil
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// Longer than the supervisor's graceful timeout, after which it
+		// forces the stop itself.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		return cp.cfg.Runner.Stop(ctx, cur.ID, force)
 	}

@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/api"
 	"github.com/ironvisor/ironvisor/appliance/auth"
@@ -163,12 +164,20 @@ func (cp *ControlPlane) deleteImage(w http.ResponseWriter, r *http.Request, p ap
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// uploadTimeout bounds the time to receive one image upload.
+const uploadTimeout = 2 * time.Hour
+
 // maxUpload bounds a whole image upload.
 const maxUpload = images.MaxKernel + images.MaxInitrd + images.MaxDisk + 1<<20
 
 // uploadImage streams a multipart upload (name, kernel, initrd?, disk?,
 // cmdline?) into the image store; any refusal leaves nothing behind.
 func (cp *ControlPlane) uploadImage(w http.ResponseWriter, r *http.Request, _ api.Params, _ auth.Principal) {
+	// A disk of many GiB takes longer than the server's read timeout.
+	if err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadTimeout)); err != nil {
+		fail(w, fmt.Errorf("extend read deadline: %w", err))
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
 	mr, err := r.MultipartReader()
 	if err != nil {
