@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ironvisor/ironvisor/vmm/jail"
 )
@@ -22,6 +24,10 @@ const helperEnv = "IRONVISOR_SUPERVISOR_HELPER"
 //	                            in the supervisor's layout, then exit without
 //	                            waiting for a sleeper: it outlives its
 //	                            launcher, as a VMM outlives the appliance
+//	supervise STATE CGROUP BIN KERNEL LOG ID
+//	                            start a real VMM through a Supervisor and
+//	                            exit, leaving it running (an appliance that
+//	                            goes away)
 func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "":
@@ -33,6 +39,12 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	case "exit":
 		os.Exit(3)
+	case "supervise":
+		if err := supervise(os.Args[len(os.Args)-6:]); err != nil {
+			fmt.Fprintln(os.Stderr, "supervise:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	case "launch":
 		if err := launch(os.Args[len(os.Args)-4:]); err != nil {
 			fmt.Fprintln(os.Stderr, "launch:", err)
@@ -68,13 +80,25 @@ func launch(a []string) error {
 	return nil
 }
 
-// runLauncher runs the launch helper and waits for it.
-func runLauncher(t *testing.T, state, cgroup, id, mode string) {
+// supervise starts instance id through a Supervisor and returns.
+func supervise(a []string) error {
+	state, cgroup, bin, kernel, log, id := a[0], a[1], a[2], a[3], a[4], a[5]
+	s, err := New(Options{StateDir: state, CgroupParent: cgroup, Binary: bin, UID: 65534, GID: 65534, Unlimited: true})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return s.Start(ctx, RunSpec{ID: id, VCPUs: 1, MemBytes: 16 << 20, Kernel: kernel, Cmdline: "console=ttyS0", ConsoleLog: log})
+}
+
+// runHelper runs the test binary in helper mode with args and waits for it.
+func runHelper(t *testing.T, mode string, args ...string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "launch", state, cgroup, id, mode)
-	cmd.Env = append(os.Environ(), helperEnv+"=launch")
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("launch %s: %v\n%s", id, err, b)
+		t.Fatalf("helper %s %v: %v\n%s", mode, args, err, b)
 	}
 }
 

@@ -38,7 +38,8 @@ func waitConsole(ctx context.Context, t *testing.T, s *Supervisor, id, marker st
 // (in the rack): start, the guest's marker on the console, a graceful stop
 // that the halted guest ignores so it ends forced, OnExit, the console read
 // from the log afterwards, a second start on a fresh log, a forced stop,
-// and nothing left behind.
+// nothing left behind; then a VMM started by another
+// process that exits is adopted, read and stopped (reattachRealVMM).
 func TestSupervisorOnKVM(t *testing.T) {
 	if _, err := os.Stat("/dev/kvm"); err != nil {
 		t.Skipf("SKIP: no /dev/kvm (%v); appliance/supervisor/racktest runs this in the rack", err)
@@ -95,5 +96,33 @@ func TestSupervisorOnKVM(t *testing.T) {
 	}
 	if err := s.Forget(spec.ID); err != nil {
 		t.Fatal(err)
+	}
+	reattachRealVMM(ctx, t, s, events, cgroup, bin, dir)
+}
+
+// reattachRealVMM starts a VMM from another process that then exits (an
+// appliance going away), and checks that s adopts it, reads its console
+// through its control socket, stops it gracefully (forced after the
+// timeout), and reports how it ended from the VMM's own last line.
+func reattachRealVMM(ctx context.Context, t *testing.T, s *Supervisor, events <-chan exitEvent, cgroup, bin, dir string) {
+	t.Helper()
+	kernel := filepath.Join(dir, "three.elf")
+	os.WriteFile(kernel, testutil.PVHHello("SUPERVISOR-THREE\n", testutil.ExitHalt), 0o644)
+	runHelper(t, "supervise", s.opt.StateDir, cgroup, bin, kernel, filepath.Join(dir, "three.log"), "i-away")
+	ids, err := s.Reattach(ctx)
+	if err != nil || len(ids) != 1 || ids[0] != "i-away" {
+		t.Fatalf("Reattach: %v %v, want [i-away]", ids, err)
+	}
+	waitConsole(ctx, t, s, "i-away", "SUPERVISOR-THREE")
+	if err := s.Stop(ctx, "i-away", false); err != nil {
+		t.Fatal(err)
+	}
+	e := nextExit(t, events)
+	t.Logf("OnExit of the adopted VMM: %+v", e)
+	if e.id != "i-away" || e.crashed || !strings.Contains(e.reason, "(exit 11)") {
+		t.Fatalf("OnExit %+v, want the adopted VMM's forced stop (exit 11)", e)
+	}
+	if _, err := os.Stat(filepath.Join(cgroup, "i-away")); err == nil {
+		t.Error("cgroup of the adopted VMM left behind")
 	}
 }

@@ -129,8 +129,8 @@ func TestStartReportsVMMError(t *testing.T) {
 func TestReattach(t *testing.T) {
 	cgroup := needJail(t)
 	s, events, state := newSup(t, cgroup, nil)
-	runLauncher(t, state, cgroup, "i-alive", "sleep")
-	runLauncher(t, state, cgroup, "i-dead", "exit")
+	runHelper(t, "launch", "launch", state, cgroup, "i-alive", "sleep")
+	runHelper(t, "launch", "launch", state, cgroup, "i-dead", "exit")
 	t.Cleanup(func() { s.Stop(context.Background(), "i-alive", true) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
