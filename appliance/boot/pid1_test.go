@@ -22,14 +22,20 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
 )
 
-// TestPID1Helper is not a test on its own: TestPID1InNamespaces runs the
-// test binary again as PID 1 of fresh PID, mount, network and UTS
-// namespaces, and there this function boots the appliance.
-func TestPID1Helper(t *testing.T) {
-	root := os.Getenv("IRONVISOR_PID1_MODULES")
-	if root == "" || os.Getpid() != 1 {
-		t.Skip("SKIP: only runs as PID 1 inside TestPID1InNamespaces")
+// TestMain boots the appliance instead of running the tests when
+// TestPID1InNamespaces runs the test binary again as PID 1 of fresh PID,
+// mount, network and UTS namespaces.
+func TestMain(m *testing.M) {
+	if root := os.Getenv("IRONVISOR_PID1_MODULES"); root != "" && os.Getpid() == 1 {
+		pid1Main(root)
+		return
 	}
+	os.Exit(m.Run())
+}
+
+// pid1Main boots the appliance with fake modules under root; it never
+// returns.
+func pid1Main(root string) {
 	var mounts []Mount
 	for _, m := range Mounts {
 		if m.Target != "/tmp" { // the test's files live there
@@ -107,7 +113,7 @@ func TestPID1InNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(unshare, "--pid", "--fork", "--mount-proc", "--net", "--uts", "--mount", "--",
-		exe, "-test.run=^TestPID1Helper$")
+		exe)
 	cmd.Env = append(os.Environ(), "IRONVISOR_PID1_MODULES="+fakeModules(t), "IRONVISOR_PID1_CONFIG="+cfg)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
