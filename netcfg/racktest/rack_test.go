@@ -9,6 +9,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/build/rack/gotest"
+	"github.com/ironvisor/ironvisor/initramfs"
 )
 
 // netModules are the host-kernel modules the netcfg tests use, in load
@@ -47,4 +48,21 @@ func TestNetcfgInRack(t *testing.T) {
 	}
 	t.Logf("netcfg tests in the rack: %v", res.Elapsed)
 	gotest.CheckPassed(t, res, "TestVLANAndBond")
+}
+
+// TestApplianceCarriesNetModules checks that the appliance image carries
+// every module the netcfg tests need: the appliance loads the modules its
+// image carries and nothing else (the kernel cannot autoload them without
+// /sbin/modprobe), so a module missing there breaks netcfg on real iron
+// although it passes in the rack.
+func TestApplianceCarriesNetModules(t *testing.T) {
+	have := make(map[string]bool, len(initramfs.DefaultModules))
+	for _, m := range initramfs.DefaultModules {
+		have[m] = true
+	}
+	for _, m := range netModules {
+		if !have[m] {
+			t.Errorf("initramfs.DefaultModules lacks %s, which netcfg needs on Debian's kernel", m)
+		}
+	}
 }
