@@ -26,7 +26,7 @@ export GO
 # Debian packages the build and the test levels use.
 DEB_PACKAGES := qemu-system-x86 seabios ovmf ipxe-qemu busybox-static \
 	debootstrap e2fsprogs mtools dosfstools cpio iproute2 nftables \
-	systemd-boot-efi binutils
+	systemd-boot-efi binutils btrfs-progs acpica-tools lz4 util-linux
 
 # Extra flags: make run RUN_ARGS="-console -append ironvisor.hostname=n1"
 RUN_ARGS ?=
