@@ -9,10 +9,11 @@ import (
 	"github.com/ironvisor/ironvisor/vmm/memory"
 )
 
-// scratchRAM is the size of the throwaway guest memory a PVH kernel is
-// loaded into to check it. Only the pages the image touches are ever
-// committed by the host.
-const scratchRAM = 512 << 20
+// scratchSizes are the sizes of throwaway guest memory a PVH kernel is
+// loaded into to check it, smallest first: a kernel whose segments lie
+// beyond one size (ErrKernelTooBig) is tried in the next, so checking a
+// tiny guest never costs more than a few MiB on a small host.
+var scratchSizes = []int{16 << 20, 128 << 20, 512 << 20}
 
 // CheckKernelFile reads the kernel at path and returns its format.
 func CheckKernelFile(path string) (string, error) {
@@ -36,7 +37,13 @@ func CheckKernel(img []byte) (string, error) {
 		return "bzimage", nil
 	}
 	if len(img) >= 4 && string(img[:4]) == "\x7fELF" {
-		if _, err := boot.LoadPVH(memory.FromBytes(make([]byte, scratchRAM)), img, nil, ""); err != nil {
+		var err error
+		for _, size := range scratchSizes {
+			if _, err = boot.LoadPVH(memory.FromBytes(make([]byte, size)), img, nil, ""); !errors.Is(err, boot.ErrKernelTooBig) {
+				break
+			}
+		}
+		if err != nil {
 			return "", fmt.Errorf("%w: kernel is an ELF that cannot boot through PVH: %v", ErrInvalid, err)
 		}
 		return "pvh", nil

@@ -42,6 +42,10 @@ func newRunner(tl *timeline.Timeline, dataDir string, onExit func(id, reason str
 	}
 	sup, err := supervisor.New(supervisor.Options{
 		StateDir: filepath.Join(dataDir, "vmm"), UID: vmmUID, GID: vmmGID, OnExit: onExit,
+		// Only where cgroup v2 lacks the memory and cpu controllers (the
+		// limits could not be enforced there anyway); with them, VMMs get
+		// their instance type's limits.
+		Unlimited: true,
 	})
 	if err != nil {
 		tl.Fail("supervisor", fmt.Errorf("start supervisor: %w", err))
