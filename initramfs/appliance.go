@@ -21,6 +21,8 @@ var DefaultModules = []string{
 	// libcrc32c's soft dependency "crc32c" is an alias, not a module name;
 	// without its provider nf_conntrack and nf_nat fail to load.
 	"crc32c_generic",
+	// nftables expressions netcfg uses that Debian builds as modules.
+	"nft_objref", "nft_meta_bridge",
 	// Virtual hardware (QEMU, clouds).
 	"virtio_pci", "virtio_net", "virtio_blk", "virtio_scsi", "virtio_console",
 	"virtio_rng", "e1000",

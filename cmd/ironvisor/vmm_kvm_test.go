@@ -1,3 +1,9 @@
+//go:build rack
+
+// These tests need hardware KVM (VMX or SVM). The hosts that run make test
+// have none, so they are compiled only with the rack tag, into the test
+// binaries that the virtual rack runs inside an L1 server with nested SVM.
+
 package main
 
 import (
