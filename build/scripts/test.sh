@@ -28,8 +28,13 @@ status=0
 echo
 echo "== summary (go test)"
 grep -E '^(ok|FAIL|---|panic:)|^\s+--- (FAIL|SKIP)|SKIP:' "$log" | grep -vE '^\s*--- PASS' || true
+passed=$(grep -cE '^\s*--- PASS' "$log" || true)
+failed=$(grep -cE '^\s*--- FAIL' "$log" || true)
+skipped=$(grep -cE '^\s*--- SKIP' "$log" || true)
 if [ "$status" -ne 0 ]; then
 	echo "make test: FAILED (go test exit status $status)"
+	echo "summary: $passed passed, $failed failed, $skipped skipped"
 	exit "$status"
 fi
 echo "make test: PASS"
+echo "summary: $passed passed, $failed failed, $skipped skipped"
