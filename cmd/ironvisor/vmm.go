@@ -123,6 +123,14 @@ func parseDisk(s string) (path string, ro bool, err error) {
 // runVMMRun is `ironvisor vmm run`: build one VM from flags, run it in the
 // foreground and exit with the code that says how it ended.
 func runVMMRun(args []string) int {
+	// A VMM started by the appliance's supervisor confines itself before it
+	// touches any guest input: pivot_root, uid drop, seccomp (vmm/jail).
+	if jail.IsChild() {
+		if _, err := jail.Enter(); err != nil {
+			fmt.Fprintf(os.Stderr, "ironvisor vmm run: enter the jail: %v\n", err)
+			return vm.ExitVMMError
+		}
+	}
 	f, err := parseVMMFlags(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ironvisor vmm run: %v\n", err)
