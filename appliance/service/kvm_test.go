@@ -1,3 +1,8 @@
+//go:build rack
+
+// This test needs hardware KVM; it is compiled only with the rack tag and
+// runs in appliance/service/racktest.
+
 package service
 
 import (
