@@ -1,13 +1,9 @@
 package racktest
 
 import (
-	"context"
-	"errors"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/build/rack/gotest"
 	"github.com/ironvisor/ironvisor/initramfs"
 )
@@ -27,27 +23,10 @@ var netModules = []string{
 }
 
 func TestNetcfgInRack(t *testing.T) {
-	set, err := artefacts.FromEnv()
-	if errors.Is(err, artefacts.ErrNotBuilt) {
-		t.Skipf("SKIP: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(gotest.Busybox); err != nil {
-		t.Skipf("SKIP: %s not installed (apt-get install busybox-static): %v", gotest.Busybox, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
-	defer cancel()
-	res, err := gotest.Run(ctx, set, gotest.Options{
+	gotest.Test(t, gotest.Options{
 		Package: "github.com/ironvisor/ironvisor/netcfg",
-		Modules: netModules, Timeout: 8 * time.Minute, LogDir: t.TempDir(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("netcfg tests in the rack: %v", res.Elapsed)
-	gotest.CheckPassed(t, res, "TestVLANAndBond")
+		Modules: netModules, Timeout: 8 * time.Minute,
+	}, "TestVLANAndBond")
 }
 
 // TestApplianceCarriesNetModules checks that the appliance image carries

@@ -28,6 +28,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/build/rack"
+	"github.com/ironvisor/ironvisor/initramfs"
 )
 
 // Busybox is the static busybox the server's /init runs with.
@@ -61,6 +62,10 @@ type Options struct {
 	// LogDir receives the console log, the test binary and the initrd; ""
 	// means a temporary folder removed after the run.
 	LogDir string
+	// Ironvisor, when true, also puts the ironvisor binary, built from this
+	// tree (the artefacts' copy may predate the code under test), at
+	// /bin/ironvisor for tests that start VMM processes.
+	Ironvisor bool
 }
 
 // Result is the outcome of a run that reached the exit marker.
@@ -116,7 +121,36 @@ func Run(ctx context.Context, set *artefacts.Set, o Options) (*Result, error) {
 	if err := WriteOverlay(img, set.HostKernel.ModulesDir(), set.HostKernel.Release, bin, o); err != nil {
 		return nil, err
 	}
-	return boot(ctx, set, img, dir, o)
+	initrds := []string{img}
+	if o.Ironvisor {
+		extra, err := ironvisorOverlay(ctx, dir)
+		if err != nil {
+			return nil, err
+		}
+		initrds = append(initrds, extra)
+	}
+	return boot(ctx, set, initrds, dir, o)
+}
+
+// ironvisorOverlay builds the ironvisor binary statically and writes an
+// archive holding it at /bin/ironvisor into dir.
+func ironvisorOverlay(ctx context.Context, dir string) (string, error) {
+	iv := filepath.Join(dir, "ironvisor")
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", iv, "github.com/ironvisor/ironvisor/cmd/ironvisor")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build ironvisor: %w\n%s", err, out)
+	}
+	b := initramfs.New()
+	if err := b.Add(initramfs.HostFile("/bin/ironvisor", 0o755, iv)); err != nil {
+		return "", fmt.Errorf("ironvisor overlay: %w", err)
+	}
+	p := filepath.Join(dir, "ironvisor.cpio")
+	if _, err := b.WriteFile(p, initramfs.None); err != nil {
+		return "", fmt.Errorf("ironvisor overlay: %w", err)
+	}
+	return p, nil
 }
 
 // Tags are the build tags of test binaries that run in the rack. Tests that
@@ -137,13 +171,13 @@ func Compile(ctx context.Context, pkg, out string) error {
 	return nil
 }
 
-// boot starts the server on img and waits for the exit marker.
-func boot(ctx context.Context, set *artefacts.Set, img, dir string, o Options) (*Result, error) {
+// boot starts the server on initrds and waits for the exit marker.
+func boot(ctx context.Context, set *artefacts.Set, initrds []string, dir string, o Options) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	start := time.Now()
 	srv, err := rack.Start(ctx, rack.Options{
-		Name: "gotest", Kernel: set.HostKernel.Vmlinuz(), Initrds: []string{img},
+		Name: "gotest", Kernel: set.HostKernel.Vmlinuz(), Initrds: initrds,
 		Append: "console=ttyS0 quiet panic=-1", MemoryMiB: o.MemoryMiB, CPUs: o.CPUs,
 		ForwardPorts: []int{}, LogDir: dir,
 	})
