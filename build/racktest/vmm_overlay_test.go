@@ -90,6 +90,7 @@ echo "COLD-START-END $(cut -d' ' -f1 /proc/uptime)"
 run pvh-reset --kernel /guests/pvh-reset.elf --mem 16M
 run smp --kernel /guests/smp.elf --mem 16M --cpus 2
 run garbage --kernel /guests/garbage --mem 16M
+if ! grep -q ironvisor.test.linux /proc/cmdline; then echo L1-DONE; poweroff -f; fi
 dd if=/dev/zero of=/tmp/rw.img bs=1M count=0 seek=8 2>/dev/null
 printf IRONVISOR-DISK-0 | dd of=/tmp/rw.img conv=notrunc 2>/dev/null
 cp /tmp/rw.img /tmp/ro.img
