@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/ironvisor/ironvisor/appliance/controlplane"
+	"github.com/ironvisor/ironvisor/appliance/reaper"
 	"github.com/ironvisor/ironvisor/appliance/supervisor"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 )
@@ -30,8 +31,9 @@ func (s supervisorRunner) Start(ctx context.Context, r controlplane.RunSpec) err
 // newRunner returns the supervisor when this host can run VMMs (/dev/kvm
 // and root, which the jail needs), else nil with the reason logged.
 // onExit receives VMM exits; it is called only after the control plane is
-// composed.
-func newRunner(tl *timeline.Timeline, dataDir string, onExit func(id, reason string, crashed bool)) controlplane.Runner {
+// composed. starter starts and waits for the VMMs (nil: reaper.Direct; PID 1
+// passes its reaper so that it does not steal their exit status).
+func newRunner(tl *timeline.Timeline, dataDir string, starter reaper.Starter, onExit func(id, reason string, crashed bool)) controlplane.Runner {
 	if _, err := os.Stat("/dev/kvm"); err != nil {
 		tl.Logf("no /dev/kvm (%v): instances stay pending", err)
 		return nil
@@ -41,7 +43,7 @@ func newRunner(tl *timeline.Timeline, dataDir string, onExit func(id, reason str
 		return nil
 	}
 	sup, err := supervisor.New(supervisor.Options{
-		StateDir: filepath.Join(dataDir, "vmm"), UID: vmmUID, GID: vmmGID, OnExit: onExit,
+		StateDir: filepath.Join(dataDir, "vmm"), UID: vmmUID, GID: vmmGID, OnExit: onExit, Starter: starter,
 		// Only where cgroup v2 lacks the memory and cpu controllers (the
 		// limits could not be enforced there anyway); with them, VMMs get
 		// their instance type's limits.

@@ -7,29 +7,43 @@
 // The API is served over HTTPS with a self-signed certificate generated on
 // first start (its fingerprint is printed and shown in /v1/host). Plain
 // HTTP is allowed only on a loopback address, with Options.InsecureHTTP.
+//
+// Open composes the control plane (store, admin token, TLS, supervisor,
+// reattach, listener); Run is "ironvisor serve" around it, and the PID 1
+// appliance (package boot) calls Open too, so both serve the same API.
 package service
 
 import (
 	"context"
 	"fmt"
 	"io"
-
+	"net"
 	"os"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
-	"github.com/ironvisor/ironvisor/appliance/api"
 	"github.com/ironvisor/ironvisor/appliance/controlplane"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+	"github.com/ironvisor/ironvisor/appliance/reaper"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 )
 
-// Options configures Run.
+// Modes reported in /v1/host ("mode").
+const (
+	ModeService   = "service"   // ironvisor serve on an existing host
+	ModeAppliance = "appliance" // PID 1 on real iron
+)
+
+// Options configures Open and Run.
 type Options struct {
-	DataDir string    // created with mode 0700 if missing; required
-	Listen  string    // HOST:PORT for the API; required
-	Console io.Writer // where status lines go; nil means os.Stdout
+	DataDir string // created with mode 0700 if missing; required
+	// Listen is HOST:PORT for the API; required unless Listener is set.
+	Listen string
+	// Listener, if set, is the API's listener instead of a new one on
+	// Listen (PID 1 opens its own, with a fallback address).
+	Listener net.Listener
+	Console  io.Writer // where status lines go; nil means os.Stdout
 	// Start is when the process started, for the timeline; zero means now.
 	Start time.Time
 	// ShutdownTimeout bounds the graceful HTTP shutdown; zero means 10 s.
@@ -43,6 +57,11 @@ type Options struct {
 	// NoHypervisor runs no VMMs even where the host could: launches stay
 	// pending with the reason controlplane.NoHypervisor.
 	NoHypervisor bool
+	// Mode is reported in /v1/host; "" means ModeService.
+	Mode string
+	// Starter starts and waits for the VMM processes; nil means
+	// reaper.Direct. PID 1 passes its *reaper.Reaper.
+	Starter reaper.Starter
 }
 
 // StoreFile is the store's file under the data directory.
@@ -63,35 +82,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 	up, _ := hostinfo.Uptime("/proc")
 	tl := timeline.New(o.Console, o.Start, up*1000)
-	if err := tl.Run("data", func() error { return prepareDataDir(o.DataDir) }); err != nil {
-		return err
-	}
-	if o.InsecureHTTP {
-		if err := checkLoopback(o.Listen); err != nil {
-			return err
-		}
-	}
-	cp, closeStore, err := openControlPlane(tl, o)
+	p, err := Open(tl, o)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
-	ln, err := listen(tl, o)
-	if err != nil {
-		return err
-	}
-	srv := api.NewServer(cp.Handler())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	hctx, stopHousekeeping := context.WithCancel(context.Background())
-	defer stopHousekeeping()
-	go func() {
-		if err := cp.Housekeep(hctx, housekeepEvery); err != nil {
-			tl.Fail("housekeeping", err)
-		}
-	}()
-	defer cp.Wait()
-	tl.Ready(readyURL(ln.Addr(), o.InsecureHTTP))
+	served := p.Serve()
+	tl.Ready(p.URL(net.IPv4(127, 0, 0, 1)))
 	notify(tl, daemon.SdNotifyReady)
 
 	stopWatchdog := startWatchdog(tl)
@@ -99,17 +95,14 @@ func Run(ctx context.Context, o Options) error {
 
 	select {
 	case <-ctx.Done():
+		tl.Logf("stopping")
+		notify(tl, daemon.SdNotifyStopping)
 	case err := <-served:
-		return err
+		p.served <- err // for Shutdown, which collects it
 	}
-	tl.Logf("stopping")
-	notify(tl, daemon.SdNotifyStopping)
 	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
-	}
-	return <-served
+	return p.Shutdown(sctx)
 }
 
 // prepareDataDir creates dir with mode 0700, or checks that it exists and
