@@ -16,6 +16,7 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -46,6 +47,42 @@ type RunSpec struct {
 	VCPUs      int
 	MemBytes   uint64
 	UserData   []byte
+	// NICs are the instance's network interfaces, each a tap already on
+	// its network's bridge; empty when the instance is in no network.
+	NICs []NIC
+}
+
+// NIC is one network interface of a running instance, as the host network
+// (package hostnet) set it up: the tap the VMM attaches to, the guest's
+// MAC and the address the network's DHCP server hands that MAC.
+type NIC struct {
+	Network string
+	Tap     string
+	MAC     string
+	IP      netip.Addr
+}
+
+// NICs puts instances on the host network; package hostnet implements it
+// over netcfg. The control plane calls Attach before each VMM start (and
+// restart), Detach when a VMM ended or was stopped, Release when the
+// instance terminates, and Sync once at appliance start.
+type NICs interface {
+	// Attach gives instance in, whose Network is set, its NIC: a lease (IP
+	// and MAC), allocated once and kept until Release, and a tap on the
+	// network's bridge carrying the instance's security groups. It is
+	// idempotent.
+	Attach(ctx context.Context, in lifecycle.Instance) (NIC, error)
+	// Detach takes the tap of instance id away, keeping its lease; it
+	// does nothing for an instance without a tap.
+	Detach(ctx context.Context, id string) error
+	// Release removes the NIC of instance id and frees its lease.
+	Release(ctx context.Context, id string) error
+	// Sync converges the host network once at start, after the VMMs of a
+	// previous run were adopted: st holds every network and group, and
+	// insts every instance; those that may have a VMM keep their taps,
+	// leases of instances that are gone or terminated are freed, and
+	// links the state does not want are removed.
+	Sync(ctx context.Context, st netcfg.State, insts []lifecycle.Instance) error
 }
 
 // Runner starts and stops instance VMMs; the supervisor is one.
@@ -83,6 +120,9 @@ type Config struct {
 	TLSFingerprint string
 	// OnNetworkChange, if set, is the NetworkHook.
 	OnNetworkChange NetworkHook
+	// NICs, if set, puts instances that name a network on the host
+	// network; without it they run with no network interface.
+	NICs NICs
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }

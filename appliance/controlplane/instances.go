@@ -128,8 +128,12 @@ func (cp *ControlPlane) launch(w http.ResponseWriter, r *http.Request, _ api.Par
 }
 
 // checkNetRefs checks that the network and groups exist and belong to
-// the tenant.
+// the tenant, and that an instance in a network has a security group (its
+// NIC's rules; with none there would be nothing to allow or deny by).
 func (cp *ControlPlane) checkNetRefs(tenant, network string, groups []string) error {
+	if network != "" && len(groups) == 0 {
+		return badRequest("an instance in network %q needs at least one security group", network)
+	}
 	if network != "" {
 		n, err := store.GetOne[netcfg.Network](cp.cfg.DB, store.Networks, network)
 		if err != nil || n.Tenant != tenant {
@@ -147,7 +151,9 @@ func (cp *ControlPlane) checkNetRefs(tenant, network string, groups []string) er
 
 // boot starts the VMM of a pending instance in the background and moves it
 // to running, or to stopped with the reason. Without a Runner the instance
-// stays pending (NoHypervisor).
+// stays pending (NoHypervisor). An instance in a network gets its NIC
+// first; the NIC's address is recorded either way, and the tap is taken
+// away again when the VMM does not start.
 func (cp *ControlPlane) boot(in lifecycle.Instance) {
 	if cp.cfg.Runner == nil {
 		return
@@ -157,20 +163,67 @@ func (cp *ControlPlane) boot(in lifecycle.Instance) {
 		defer cp.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		spec, err := cp.runSpec(in)
+		spec, err := cp.runSpec(ctx, in)
 		if err == nil {
 			err = cp.cfg.Runner.Start(ctx, spec)
 		}
 		if err != nil {
-			cp.life.Apply(ctx, in.ID, lifecycle.Crashed, lifecycle.Change{Reason: "vmm start failed: " + err.Error()})
+			cp.detach(ctx, in.ID)
+			cp.life.Apply(ctx, in.ID, lifecycle.Crashed, lifecycle.Change{Reason: "vmm start failed: " + err.Error(), Effect: recordIPs(spec)})
 			return
 		}
-		cp.life.Apply(ctx, in.ID, lifecycle.Booted, lifecycle.Change{Reason: "vmm started"})
+		if _, err := cp.life.Apply(ctx, in.ID, lifecycle.Booted, lifecycle.Change{Reason: "vmm started", Effect: recordIPs(spec)}); err != nil {
+			// Terminated while it booted: the terminate may have released
+			// the NIC before this start attached it again.
+			if cur, gerr := cp.life.Get(in.ID); gerr == nil && (cur.State == lifecycle.Terminated || cur.State == lifecycle.ShuttingDown) {
+				cp.release(ctx, in)
+			}
+		}
 	}()
 }
 
-// runSpec describes instance in for the Runner.
-func (cp *ControlPlane) runSpec(in lifecycle.Instance) (RunSpec, error) {
+// recordIPs is an Effect that records the addresses of spec's NICs on the
+// instance (an instance without NICs keeps the addresses it has, so a
+// stopped instance still shows its lease).
+func recordIPs(spec RunSpec) func(cur lifecycle.Instance, next *lifecycle.Instance) error {
+	return func(cur lifecycle.Instance, next *lifecycle.Instance) error {
+		if len(spec.NICs) == 0 {
+			return nil
+		}
+		next.IPs = nil
+		for _, n := range spec.NICs {
+			next.IPs = append(next.IPs, n.IP.String())
+		}
+		return nil
+	}
+}
+
+// detach takes the tap of instance id away (keeping its lease); a failure
+// is counted, and the next Sync or Attach converges.
+func (cp *ControlPlane) detach(ctx context.Context, id string) {
+	if cp.cfg.NICs == nil {
+		return
+	}
+	if err := cp.cfg.NICs.Detach(ctx, id); err != nil {
+		cp.metrics.netFailures.Inc()
+	}
+}
+
+// release frees the NIC and lease of a terminated instance.
+func (cp *ControlPlane) release(ctx context.Context, in lifecycle.Instance) error {
+	if cp.cfg.NICs == nil || in.Network == "" {
+		return nil
+	}
+	if err := cp.cfg.NICs.Release(ctx, in.ID); err != nil {
+		cp.metrics.netFailures.Inc()
+		return fmt.Errorf("release network interface of %s: %w", in.ID, err)
+	}
+	return nil
+}
+
+// runSpec describes instance in for the Runner; an instance in a network
+// gets its NIC attached (its lease allocated at the first start).
+func (cp *ControlPlane) runSpec(ctx context.Context, in lifecycle.Instance) (RunSpec, error) {
 	img, err := cp.images.Get(in.Image)
 	if err != nil {
 		return RunSpec{}, err
@@ -190,6 +243,14 @@ func (cp *ControlPlane) runSpec(in lifecycle.Instance) (RunSpec, error) {
 	s.ConsoleLog = cp.ConsolePath(in.ID)
 	if err := os.MkdirAll(filepath.Dir(s.ConsoleLog), 0o700); err != nil {
 		return RunSpec{}, fmt.Errorf("create console directory: %w", err)
+	}
+	if in.Network != "" && cp.cfg.NICs != nil {
+		nic, err := cp.cfg.NICs.Attach(ctx, in)
+		if err != nil {
+			cp.metrics.netFailures.Inc()
+			return s, fmt.Errorf("network %s: %w", in.Network, err)
+		}
+		s.NICs = append(s.NICs, nic)
 	}
 	return s, nil
 }
@@ -240,7 +301,11 @@ func (cp *ControlPlane) stopVMM(force bool) func(cur lifecycle.Instance, next *l
 		// forces the stop itself.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		return cp.cfg.Runner.Stop(ctx, cur.ID, force)
+		if err := cp.cfg.Runner.Stop(ctx, cur.ID, force); err != nil {
+			return err
+		}
+		cp.detach(ctx, cur.ID)
+		return nil
 	}
 }
 
@@ -286,11 +351,14 @@ func (cp *ControlPlane) reboot(w http.ResponseWriter, r *http.Request, p api.Par
 		if err := cp.cfg.Runner.Stop(ctx, cur.ID, true); err != nil {
 			return err
 		}
-		spec, err := cp.runSpec(cur)
-		if err != nil {
-			return err
+		spec, err := cp.runSpec(ctx, cur)
+		if err == nil {
+			err = cp.cfg.Runner.Start(ctx, spec)
 		}
-		return cp.cfg.Runner.Start(ctx, spec)
+		if err != nil {
+			cp.detach(ctx, cur.ID)
+		}
+		return err
 	}
 	in, ok := cp.transition(w, r, p["id"], who, lifecycle.Reboot, lifecycle.Change{Reason: "rebooted by user request", Effect: effect})
 	if ok {
@@ -316,7 +384,15 @@ func (cp *ControlPlane) patchInstance(w http.ResponseWriter, r *http.Request, p 
 }
 
 func (cp *ControlPlane) terminate(w http.ResponseWriter, r *http.Request, p api.Params, who auth.Principal) {
-	in, ok := cp.transition(w, r, p["id"], who, lifecycle.Terminate, lifecycle.Change{Reason: "user request", Effect: cp.stopVMM(true)})
+	stop := cp.stopVMM(true)
+	effect := func(cur lifecycle.Instance, next *lifecycle.Instance) error {
+		if err := stop(cur, next); err != nil {
+			return err
+		}
+		next.IPs = nil // the lease is released below
+		return nil
+	}
+	in, ok := cp.transition(w, r, p["id"], who, lifecycle.Terminate, lifecycle.Change{Reason: "user request", Effect: effect})
 	if !ok {
 		return
 	}
@@ -325,6 +401,12 @@ func (cp *ControlPlane) terminate(w http.ResponseWriter, r *http.Request, p api.
 		return
 	}
 	if err := cp.removeInstanceFiles(in.ID); err != nil {
+		fail(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cp.release(ctx, in); err != nil {
 		fail(w, err)
 		return
 	}

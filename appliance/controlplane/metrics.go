@@ -21,7 +21,10 @@ type metrics struct {
 	// forgetFailures counts Runner.Forget errors at terminate (leftover
 	// VMM logs; they do not block the terminate).
 	forgetFailures prometheus.Counter
-	handler        http.Handler
+	// netFailures counts host network errors: NICs that could not be
+	// attached, detached or released.
+	netFailures prometheus.Counter
+	handler     http.Handler
 }
 
 // newMetrics registers the metrics of cp.
@@ -40,8 +43,12 @@ func newMetrics(cp *ControlPlane) *metrics {
 			Name: "ironvisor_vmm_forget_failures_total",
 			Help: "Terminated instances whose VMM files the runner could not remove.",
 		}),
+		netFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ironvisor_nic_failures_total",
+			Help: "Instance network interfaces the host network could not attach, detach or release.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.launched, m.forgetFailures, &stateCollector{cp: cp},
+	m.reg.MustRegister(m.requests, m.launched, m.forgetFailures, m.netFailures, &stateCollector{cp: cp},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
+	"github.com/ironvisor/ironvisor/appliance/store"
+	"github.com/ironvisor/ironvisor/netcfg"
 )
 
 // Per-instance files under the data directory: the root volume, copied
@@ -116,12 +118,14 @@ func (cp *ControlPlane) removeInstanceFiles(id string) error {
 }
 
 // VMMExited is the Runner's exit notification: a VMM that ended on its own
-// (or after a stop) moves its instance to stopped with the reason. Exits the
+// (or after a stop) moves its instance to stopped with the reason, and its
+// tap goes (the lease stays for the next start). Exits the
 // lifecycle does not expect (the instance is already stopped, or shutting
 // down) are ignored.
 func (cp *ControlPlane) VMMExited(id, reason string, crashed bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	cp.detach(ctx, id)
 	e := lifecycle.Halted
 	if crashed {
 		e = lifecycle.Crashed
@@ -141,4 +145,27 @@ func (cp *ControlPlane) Reconcile(ctx context.Context, alive []string) ([]lifecy
 		reason = NoHypervisor
 	}
 	return cp.life.Reconcile(ctx, func(in lifecycle.Instance) bool { return live[in.ID] }, reason)
+}
+
+// SyncNetwork converges the host network to the store once at start, after
+// Reconcile: every network and group, the taps of instances that may have a
+// VMM, and no lease for an instance that is gone or terminated. It does
+// nothing without NICs.
+func (cp *ControlPlane) SyncNetwork(ctx context.Context) error {
+	if cp.cfg.NICs == nil {
+		return nil
+	}
+	var st netcfg.State
+	err := cp.cfg.DB.View(func(tx *store.Tx) (err error) {
+		st, err = netState(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	insts, err := store.ListAll[lifecycle.Instance](cp.cfg.DB, store.Instances, "")
+	if err != nil {
+		return err
+	}
+	return cp.cfg.NICs.Sync(ctx, st, insts)
 }

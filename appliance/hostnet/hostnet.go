@@ -1,0 +1,325 @@
+// Package hostnet puts instances on the host network. It is the one place
+// where the control plane meets netcfg: it implements the control plane's
+// NICs hook (a lease, a tap and rules per instance) and its NetworkHook
+// (networks and security groups), and converges the kernel through an
+// Applier, in production netcfg's Reconcile followed by the guest DHCP
+// servers' update.
+//
+// Leases. Each network has a netcfg.Pool (deterministic IP and MAC) saved
+// atomically to DIR/<network>.json before the address is used anywhere,
+// so a crash leaves either no lease or a lease that Sync frees when its
+// instance never came to exist or has terminated. A lease lives from an
+// instance's first start to its termination: a stopped instance keeps its
+// address and MAC.
+//
+// Taps. The desired netcfg.State is the stored networks and groups plus
+// one NIC per attached instance (one whose VMM is starting or running).
+// Attach adds the NIC and reconciles, so the tap exists on the bridge, with
+// its anti-spoofing and security-group rules and its DHCP lease served,
+// before the VMM opens it; Detach and Release remove it. Reconcile deletes
+// every Ironvisor-prefixed link the state does not name, so after an
+// appliance restart Sync removes the taps of VMMs that did not survive.
+package hostnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/ironvisor/ironvisor/appliance/controlplane"
+	"github.com/ironvisor/ironvisor/appliance/lifecycle"
+	"github.com/ironvisor/ironvisor/netcfg"
+)
+
+// Applier converges the host to a desired network state.
+type Applier interface {
+	Apply(ctx context.Context, st netcfg.State) error
+}
+
+// Options configure a Net.
+type Options struct {
+	// Dir holds the lease pools, one file per network; created with mode
+	// 0700. Required.
+	Dir string
+	// Base carries the host-wide parts of every State applied: uplink,
+	// metadata target, DNS, MTU. Its Networks, NICs and Groups are
+	// ignored. A zero Base means no NAT, no metadata redirect and no DNS.
+	Base netcfg.State
+	// Apply converges the kernel. Required.
+	Apply Applier
+}
+
+// Net is the host network of the instances. It implements
+// controlplane.NICs; its NetworkChanged method is the control plane's
+// NetworkHook. It is safe for concurrent use.
+type Net struct {
+	opt Options
+
+	// mu serialises every change and the Apply that follows it.
+	mu       sync.Mutex
+	networks []netcfg.Network        // guarded by mu: the stored networks
+	groups   []netcfg.SecurityGroup  // guarded by mu: the stored groups
+	pools    map[string]*netcfg.Pool // guarded by mu: network name → leases
+	attached map[string]netcfg.NIC   // guarded by mu: instance id → NIC with a tap
+}
+
+var _ controlplane.NICs = (*Net)(nil)
+
+// Open loads the lease pools from o.Dir. It changes nothing on the host:
+// Sync does, once the control plane knows which VMMs survived.
+func Open(o Options) (*Net, error) {
+	if o.Dir == "" || o.Apply == nil {
+		return nil, errors.New("hostnet: Dir and Apply are required")
+	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("hostnet: %w", err)
+	}
+	n := &Net{opt: o, pools: map[string]*netcfg.Pool{}, attached: map[string]netcfg.NIC{}}
+	files, err := filepath.Glob(filepath.Join(o.Dir, "*.json"))
+	if err != nil {
+		return nil, fmt.Errorf("hostnet: %w", err)
+	}
+	for _, f := range files {
+		p, err := netcfg.LoadPool(f)
+		if err != nil {
+			return nil, fmt.Errorf("hostnet: %w", err)
+		}
+		if f != n.poolPath(p.Network.Name) {
+			return nil, fmt.Errorf("hostnet: pool file %s holds network %q", f, p.Network.Name)
+		}
+		n.pools[p.Network.Name] = p
+	}
+	return n, nil
+}
+
+// poolPath is the file of network name's pool.
+func (n *Net) poolPath(name string) string { return filepath.Join(n.opt.Dir, name+".json") }
+
+// state is the desired State: Base, the networks and groups, and the
+// attached NICs ordered by instance. The caller holds mu.
+func (n *Net) state() netcfg.State {
+	st := n.opt.Base
+	st.Networks = append([]netcfg.Network(nil), n.networks...)
+	st.Groups = append([]netcfg.SecurityGroup(nil), n.groups...)
+	st.NICs = make([]netcfg.NIC, 0, len(n.attached))
+	for _, c := range n.attached {
+		st.NICs = append(st.NICs, c)
+	}
+	sort.Slice(st.NICs, func(i, j int) bool { return st.NICs[i].Instance < st.NICs[j].Instance })
+	return st
+}
+
+// apply converges the host to the desired state. The caller holds mu.
+func (n *Net) apply(ctx context.Context) error {
+	if err := n.opt.Apply.Apply(ctx, n.state()); err != nil {
+		return fmt.Errorf("hostnet: %w", err)
+	}
+	return nil
+}
+
+// State returns the desired State last applied (or about to be).
+func (n *Net) State() netcfg.State {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.state()
+}
+
+// Lease returns the lease of instance id, if it has one.
+func (n *Net) Lease(id string) (netcfg.Lease, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range n.pools {
+		if l, ok := p.Lookup(id); ok {
+			return l, true
+		}
+	}
+	return netcfg.Lease{}, false
+}
+
+// setNetworks takes the stored networks and groups from st and drops the
+// pools of networks that are gone or were recreated with another index or
+// prefix (their leases belonged to terminated instances: a network in use
+// cannot be deleted). The caller holds mu.
+func (n *Net) setNetworks(st netcfg.State) error {
+	n.networks = append([]netcfg.Network(nil), st.Networks...)
+	n.groups = append([]netcfg.SecurityGroup(nil), st.Groups...)
+	want := map[string]netcfg.Network{}
+	for _, nw := range st.Networks {
+		want[nw.Name] = nw
+	}
+	var errs []error
+	for name, p := range n.pools {
+		if nw, ok := want[name]; ok && nw.Index == p.Network.Index && nw.CIDR == p.Network.CIDR {
+			continue
+		}
+		if err := os.Remove(n.poolPath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("hostnet: %w", err))
+			continue
+		}
+		delete(n.pools, name)
+	}
+	for id, c := range n.attached {
+		if _, ok := want[c.Network]; !ok {
+			delete(n.attached, id)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NetworkChanged is the control plane's NetworkHook: st holds every stored
+// network and group after a change; the host converges to it.
+func (n *Net) NetworkChanged(_ string, st netcfg.State) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.setNetworks(st); err != nil {
+		return err
+	}
+	return n.apply(context.Background())
+}
+
+// Attach gives instance in its NIC on in.Network: its lease (allocated and
+// saved at the first start), and a tap on the network's bridge with the
+// instance's security groups, in the kernel before Attach returns.
+func (n *Net) Attach(ctx context.Context, in lifecycle.Instance) (controlplane.NIC, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var nw *netcfg.Network
+	for i := range n.networks {
+		if n.networks[i].Name == in.Network {
+			nw = &n.networks[i]
+		}
+	}
+	if nw == nil {
+		return controlplane.NIC{}, fmt.Errorf("hostnet: network %q does not exist", in.Network)
+	}
+	l, err := n.lease(*nw, in.ID)
+	if err != nil {
+		return controlplane.NIC{}, err
+	}
+	c := netcfg.NIC{Instance: in.ID, Network: nw.Name, IP: l.IP, MAC: l.MAC,
+		Groups: append([]string(nil), in.SecurityGroups...)}
+	prev, had := n.attached[in.ID]
+	n.attached[in.ID] = c
+	if err := n.apply(ctx); err != nil {
+		if had {
+			n.attached[in.ID] = prev
+		} else {
+			delete(n.attached, in.ID)
+		}
+		return controlplane.NIC{}, err
+	}
+	st := n.state()
+	return controlplane.NIC{Network: nw.Name, Tap: st.TapName(in.ID, nw.Name), MAC: l.MAC, IP: l.IP}, nil
+}
+
+// lease returns the instance's lease on nw, allocating and saving one if it
+// has none. The caller holds mu.
+func (n *Net) lease(nw netcfg.Network, id string) (netcfg.Lease, error) {
+	p := n.pools[nw.Name]
+	if p == nil {
+		var err error
+		if p, err = netcfg.NewPool(nw); err != nil {
+			return netcfg.Lease{}, fmt.Errorf("hostnet: %w", err)
+		}
+		n.pools[nw.Name] = p
+	}
+	if l, ok := p.Lookup(id); ok {
+		return l, nil
+	}
+	l, err := p.Allocate(id)
+	if err != nil {
+		return netcfg.Lease{}, fmt.Errorf("hostnet: %w", err)
+	}
+	if err := p.Save(n.poolPath(nw.Name)); err != nil {
+		p.Release(id)
+		return netcfg.Lease{}, fmt.Errorf("hostnet: save lease: %w", err)
+	}
+	return l, nil
+}
+
+// Detach removes the tap of instance id; its lease stays.
+func (n *Net) Detach(ctx context.Context, id string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.attached[id]; !ok {
+		return nil
+	}
+	delete(n.attached, id)
+	return n.apply(ctx)
+}
+
+// Release removes the NIC of instance id and frees its lease.
+func (n *Net) Release(ctx context.Context, id string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var errs []error
+	for name, p := range n.pools {
+		if p.Release(id) {
+			errs = append(errs, n.save(name, p))
+		}
+	}
+	if _, ok := n.attached[id]; ok {
+		delete(n.attached, id)
+		errs = append(errs, n.apply(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// save writes pool p of network name. The caller holds mu.
+func (n *Net) save(name string, p *netcfg.Pool) error {
+	if err := p.Save(n.poolPath(name)); err != nil {
+		return fmt.Errorf("hostnet: save pool %s: %w", name, err)
+	}
+	return nil
+}
+
+// mayRun reports whether an instance in state s may have a VMM (and so
+// keeps its tap across an appliance restart).
+func mayRun(s lifecycle.State) bool {
+	switch s {
+	case lifecycle.Pending, lifecycle.Running, lifecycle.Stopping, lifecycle.ShuttingDown:
+		return true
+	}
+	return false
+}
+
+// Sync converges the host once at start. st holds the stored networks and
+// groups and insts every stored instance (after the control plane moved
+// those whose VMM died to stopped). Leases of instances that are gone,
+// terminated or now in another network are freed; instances that may have
+// a VMM and hold a lease get their tap; every other Ironvisor link goes.
+func (n *Net) Sync(ctx context.Context, st netcfg.State, insts []lifecycle.Instance) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	errs := []error{n.setNetworks(st)}
+	byID := map[string]lifecycle.Instance{}
+	for _, in := range insts {
+		byID[in.ID] = in
+	}
+	clear(n.attached)
+	for name, p := range n.pools {
+		var stale []string
+		for _, l := range p.Leases {
+			in, ok := byID[l.Instance]
+			switch {
+			case !ok || in.State == lifecycle.Terminated || in.Network != name:
+				stale = append(stale, l.Instance)
+			case mayRun(in.State):
+				n.attached[in.ID] = netcfg.NIC{Instance: in.ID, Network: name, IP: l.IP, MAC: l.MAC,
+					Groups: append([]string(nil), in.SecurityGroups...)}
+			}
+		}
+		for _, id := range stale {
+			p.Release(id)
+		}
+		if len(stale) > 0 {
+			errs = append(errs, n.save(name, p))
+		}
+	}
+	errs = append(errs, n.apply(ctx))
+	return errors.Join(errs...)
+}

@@ -1,0 +1,44 @@
+package hostnet
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ironvisor/ironvisor/netcfg"
+)
+
+// Kernel is the production Applier: netcfg's Reconcile in one network
+// namespace, then the guest DHCP servers, one per network bridge.
+type Kernel struct {
+	host *netcfg.Host
+	dhcp *netcfg.DHCP
+	logf func(format string, args ...any)
+}
+
+// NewKernel returns an Applier over host. logf (may be nil) receives what
+// each Apply changed and the DHCP servers' send errors.
+func NewKernel(host *netcfg.Host, logf func(format string, args ...any)) *Kernel {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	return &Kernel{host: host, dhcp: host.NewDHCP(logf), logf: logf}
+}
+
+// Apply reconciles links and rules to st, then starts, updates or stops
+// the DHCP servers so that each network's bridge answers its NICs' MACs.
+func (k *Kernel) Apply(ctx context.Context, st netcfg.State) error {
+	ch, err := k.host.Reconcile(ctx, st)
+	if len(ch) > 0 {
+		k.logf("host network: %d changes (%v)", len(ch), []string(ch))
+	}
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	if err := k.dhcp.Update(st); err != nil {
+		return fmt.Errorf("dhcp: %w", err)
+	}
+	return nil
+}
+
+// Close stops the DHCP servers; links and rules stay for the next start.
+func (k *Kernel) Close() error { return k.dhcp.Close() }
