@@ -139,13 +139,19 @@ func (m *Manager) Sweep(ctx context.Context) ([]string, error) {
 	return gone, nil
 }
 
+// SurvivedReason is the reason Reconcile records on a pending instance
+// whose VMM started before the restart and still runs.
+const SurvivedReason = "vmm started before the appliance restart and survived it"
+
 // Reconcile runs once at appliance start, before any other event. For
 // every instance that should have a VMM (pending, running, stopping,
 // shutting-down) it asks alive whether the VMM survived the restart. Live
-// ones are left as they are, and their running intervals keep counting.
-// Dead ones move to stopped (shutting-down ones to terminated) with the
-// given reason; a running one is metered up to its last checkpoint only.
-// It returns the instances it changed.
+// running ones are left as they are, and their running intervals keep
+// counting; a live pending one (the appliance died between starting its VMM
+// and recording it) moves to running, with SurvivedReason, as the start
+// would have done. Dead ones move to stopped (shutting-down ones to
+// terminated) with the given reason; a running one is metered up to its
+// last checkpoint only. It returns the instances it changed.
 func (m *Manager) Reconcile(ctx context.Context, alive func(Instance) bool, reason string) ([]Instance, error) {
 	all, err := store.ListAll[Instance](m.db, store.Instances, "")
 	if err != nil {
@@ -153,14 +159,23 @@ func (m *Manager) Reconcile(ctx context.Context, alive func(Instance) bool, reas
 	}
 	var changed []Instance
 	for _, inst := range all {
-		if !holdsCapacity(inst.State) || alive(inst) {
+		if !holdsCapacity(inst.State) {
+			continue
+		}
+		live := alive(inst)
+		if live && inst.State != Pending {
 			continue
 		}
 		unlock, err := m.lock(ctx, inst.ID)
 		if err != nil {
 			return changed, fmt.Errorf("reconcile: %w", err)
 		}
-		next, err := m.markLost(inst.ID, reason)
+		var next Instance
+		if live {
+			next, err = m.applyLocked(inst.ID, Booted, Change{Reason: SurvivedReason})
+		} else {
+			next, err = m.markLost(inst.ID, reason)
+		}
 		unlock()
 		if err != nil {
 			return changed, fmt.Errorf("reconcile %s: %w", inst.ID, err)

@@ -81,7 +81,32 @@ type Manager struct {
 type instLock struct {
 	sem  chan struct{}
 	refs int
+	// inEffect is true while the holder runs a Change.Effect; exit events
+	// that arrive meanwhile go to deferred instead of waiting (see Apply).
+	inEffect bool
+	deferred []deferredEvent
 }
+
+// deferredEvent is a VMM exit event that arrived while an effect ran.
+type deferredEvent struct {
+	e  Event
+	ch Change
+}
+
+// ErrDeferred is returned by Apply for a VMM exit event (halted or
+// crashed) that arrived while an effect on the same instance was running:
+// the effect (a stop, terminate or reboot) is what ended the VMM, and the
+// supervisor reports the exit before that effect returns, so waiting for
+// the lock would deadlock until ctx ends. The event is kept and applied
+// after the effect only if the effect failed (the VMM is gone but the
+// user's transition did not happen); after a successful effect the
+// transition the effect belongs to already accounts for the exit (stop
+// settles to stopped, terminate to terminated, reboot runs a new VMM).
+var ErrDeferred = errors.New("exit event deferred: an effect on the instance is running")
+
+// deferrable reports whether e with ch is a VMM exit report that Apply
+// defers while an effect runs: halted or crashed, with no effect of its own.
+func deferrable(e Event, ch Change) bool { return (e == Halted || e == Crashed) && ch.Effect == nil }
 
 // NewManager returns a Manager over db that checks capacity against host.
 func NewManager(db *store.DB, clock Clock, host types.Host) *Manager {
@@ -140,7 +165,14 @@ type Change struct {
 // fails with a *Conflict (409) when e is not allowed in the current state
 // or the instance stays busy until ctx is done, with InsufficientCapacity
 // when a start does not fit, and with ErrNotFound for an unknown id.
+//
+// A halted or crashed event without an Effect (a VMM exit report) that
+// arrives while another Apply on the same instance runs its Effect returns
+// ErrDeferred at once (see ErrDeferred).
 func (m *Manager) Apply(ctx context.Context, id string, e Event, ch Change) (Instance, error) {
+	if deferrable(e, ch) && m.deferIfInEffect(id, e, ch) {
+		return Instance{}, fmt.Errorf("%s %s: %w", e, id, ErrDeferred)
+	}
 	unlock, err := m.lock(ctx, id)
 	if err != nil {
 		return Instance{}, fmt.Errorf("%s %s: %w", e, id, err)
@@ -151,8 +183,39 @@ func (m *Manager) Apply(ctx context.Context, id string, e Event, ch Change) (Ins
 			return Instance{}, fmt.Errorf("%s %s: %w", e, id, err)
 		}
 	}
+	return m.applyLocked(id, e, ch)
+}
+
+// deferIfInEffect queues exit event e for id if an effect on id is
+// running, and reports whether it did.
+func (m *Manager) deferIfInEffect(id string, e Event, ch Change) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.locks[id]
+	if l == nil || !l.inEffect {
+		return false
+	}
+	l.deferred = append(l.deferred, deferredEvent{e: e, ch: ch})
+	return true
+}
+
+// setInEffect marks whether the holder of id's lock runs an effect; when it
+// clears the mark it returns, and forgets, the events deferred meanwhile.
+func (m *Manager) setInEffect(id string, on bool) []deferredEvent {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.locks[id] // present: the caller holds it
+	l.inEffect = on
+	d := l.deferred
+	l.deferred = nil
+	return d
+}
+
+// applyLocked plans and stores event e for id; the caller holds id's lock
+// and has run any effect.
+func (m *Manager) applyLocked(id string, e Event, ch Change) (Instance, error) {
 	var out Instance
-	err = m.db.Update(func(tx *store.Tx) error {
+	err := m.db.Update(func(tx *store.Tx) error {
 		cur, err := getTx(tx, id)
 		if err != nil {
 			return err
@@ -190,7 +253,13 @@ func (m *Manager) runEffect(id string, e Event, ch Change) (Change, error) {
 	if err != nil {
 		return ch, err
 	}
-	if err := ch.Effect(cur, &next); err != nil {
+	m.setInEffect(id, true)
+	err = ch.Effect(cur, &next)
+	if deferred := m.setInEffect(id, false); err != nil {
+		// The effect failed: the exits it saw are real news.
+		for _, d := range deferred {
+			m.applyLocked(id, d.e, d.ch)
+		}
 		return ch, err
 	}
 	ch.Effect = nil

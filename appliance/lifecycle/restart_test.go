@@ -1,0 +1,98 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// exitDuring returns an effect that behaves like the supervisor ending a
+// VMM: the exit event e is reported from another goroutine, and the effect
+// returns only after that report returned (OnExit runs before Stop
+// returns), then fails with fail if set.
+func exitDuring(t *testing.T, m *Manager, id string, e Event, fail error) func(Instance, *Instance) error {
+	return func(Instance, *Instance) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		got := make(chan error, 1)
+		go func() {
+			_, err := m.Apply(ctx, id, e, Change{Reason: "vmm exited"})
+			got <- err
+		}()
+		if err := <-got; !errors.Is(err, ErrDeferred) {
+			t.Errorf("exit event during the effect: %v, want ErrDeferred", err)
+		}
+		return fail
+	}
+}
+
+// TestExitEventDuringEffect: the supervisor reports a VMM's exit while the
+// stop that ended it still holds the instance; that report must not wait
+// for the stop (it would until its deadline), and the instance settles by
+// the effect's outcome.
+func TestExitEventDuringEffect(t *testing.T) {
+	f := newFixture(t, bigHost)
+	in := f.launch(t, "nano", 3)
+	ctx := context.Background()
+	for _, i := range in {
+		f.apply(t, i.ID, Booted, "up", Running)
+	}
+	start := time.Now()
+	stopped, err := f.m.Apply(ctx, in[0].ID, Stop, Change{Reason: "user", Effect: exitDuring(t, f.m, in[0].ID, Halted, nil)})
+	if err != nil || stopped.State != Stopping {
+		t.Fatalf("stop: %+v %v", stopped, err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("stop took %v: the exit report waited for the stop's lock", d)
+	}
+	f.apply(t, in[0].ID, Halted, "stopped by user", Stopped)
+
+	// A reboot's old VMM exits during the effect; the new one runs.
+	if got, err := f.m.Apply(ctx, in[1].ID, Reboot, Change{Reason: "reboot", Effect: exitDuring(t, f.m, in[1].ID, Halted, nil)}); err != nil || got.State != Running {
+		t.Fatalf("reboot: %+v %v", got, err)
+	}
+	if got, _ := f.m.Get(in[1].ID); got.State != Running {
+		t.Fatalf("after reboot: %s (%s), want running", got.State, got.Reason)
+	}
+
+	// A failed effect: the exit it saw is applied.
+	boom := fmt.Errorf("boom")
+	if _, err := f.m.Apply(ctx, in[2].ID, Reboot, Change{Reason: "reboot", Effect: exitDuring(t, f.m, in[2].ID, Crashed, boom)}); !errors.Is(err, boom) {
+		t.Fatalf("failed reboot: %v", err)
+	}
+	if got, _ := f.m.Get(in[2].ID); got.State != Stopped || got.Reason != "vmm exited" {
+		t.Fatalf("after failed reboot: %s (%s), want stopped (vmm exited)", got.State, got.Reason)
+	}
+	// Without an effect running, exit events wait for the lock as before.
+	f.apply(t, in[1].ID, Halted, "guest powered off", Stopped)
+}
+
+// TestReconcileAdoptsPendingWithLiveVMM: the appliance died after starting
+// a pending instance's VMM and before recording it; the VMM survived, so
+// the instance runs, and is metered from the restart.
+func TestReconcileAdoptsPendingWithLiveVMM(t *testing.T) {
+	f := newFixture(t, bigHost)
+	in := f.launch(t, "nano", 2)
+	a, b := in[0].ID, in[1].ID
+	f.clk.Set(100)
+	m2 := NewManager(f.db, f.clk, bigHost)
+	changed, err := m2.Reconcile(context.Background(), func(i Instance) bool { return i.ID == a }, "lost")
+	if err != nil || len(changed) != 2 {
+		t.Fatalf("reconcile: %d changed, %v; want 2", len(changed), err)
+	}
+	if got, _ := m2.Get(a); got.State != Running || got.Reason != SurvivedReason {
+		t.Fatalf("a: %s (%s), want running", got.State, got.Reason)
+	}
+	if got, _ := m2.Get(b); got.State != Stopped || got.Reason != "lost" {
+		t.Fatalf("b: %s (%s), want stopped (lost)", got.State, got.Reason)
+	}
+	f.clk.Set(130)
+	if u := f.usage(t, a); u.RunningMillis != 30000 {
+		t.Fatalf("a metered %d ms, want 30000 (from the restart)", u.RunningMillis)
+	}
+	if u := f.usage(t, b); u.RunningMillis != 0 {
+		t.Fatalf("b metered %d ms, want 0", u.RunningMillis)
+	}
+}
