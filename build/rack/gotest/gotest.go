@@ -66,6 +66,9 @@ type Options struct {
 	// tree (the artefacts' copy may predate the code under test), at
 	// /bin/ironvisor for tests that start VMM processes.
 	Ironvisor bool
+	// Files are more entries of the server's initramfs, such as a guest
+	// kernel and initrd for the tests to boot; nil adds none.
+	Files []initramfs.Entry
 }
 
 // Result is the outcome of a run that reached the exit marker.

@@ -12,7 +12,7 @@ import (
 // WriteOverlay writes the server's uncompressed initramfs to path: busybox,
 // the test binary bin as /pkg.test, the modules of o.Modules (resolved in
 // modulesDir, the host kernel's /lib/modules/RELEASE) with a modules.dep
-// for busybox modprobe, and the /init script.
+// for busybox modprobe, the /init script and o.Files.
 func WriteOverlay(path, modulesDir, release, bin string, o Options) error {
 	o = o.withDefaults()
 	load, entries, err := modules(modulesDir, release, o.Modules)
@@ -31,6 +31,9 @@ func WriteOverlay(path, modulesDir, release, bin string, o Options) error {
 	)
 	if err == nil {
 		err = b.Add(entries...)
+	}
+	if err == nil {
+		err = b.Add(o.Files...)
 	}
 	if err != nil {
 		return fmt.Errorf("rack go test overlay: %w", err)

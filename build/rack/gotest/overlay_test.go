@@ -85,7 +85,8 @@ func TestWriteOverlayCarriesModulesAndBinary(t *testing.T) {
 	}
 	img := filepath.Join(dir, "o.cpio")
 	h := set.HostKernel
-	o := Options{Modules: []string{"crc32c_generic", "nf_conntrack", "bonding"}}
+	o := Options{Modules: []string{"crc32c_generic", "nf_conntrack", "bonding"},
+		Files: []initramfs.Entry{initramfs.File("/guest/extra", 0o644, []byte("x"))}}
 	if err := WriteOverlay(img, h.ModulesDir(), h.Release, bin, o); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestWriteOverlayCarriesModulesAndBinary(t *testing.T) {
 		have[e.Path] = true
 	}
 	base := "/lib/modules/" + h.Release + "/"
-	for _, p := range []string{"/init", "/bin/busybox", "/pkg.test", base + "modules.dep"} {
+	for _, p := range []string{"/init", "/bin/busybox", "/pkg.test", base + "modules.dep", "/guest/extra"} {
 		if !have[p] {
 			t.Errorf("%s missing from the overlay", p)
 		}
