@@ -118,9 +118,11 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 	}
 	host := hostinfo.New(o.Mode, tl)
 	doc := host.Collect()
+	nics, onNet := hostNetwork(tl, o.DataDir, o.Runner)
 	cp, err = controlplane.New(controlplane.Config{
 		DB: p.db, DataDir: o.DataDir, Host: host, Runner: o.Runner, TLSFingerprint: p.Fingerprint,
 		HostCapacity: types.Host{CPUs: runtime.NumCPU(), MemBytes: uint64(float64(doc.Memory.TotalBytes) * guestMemShare)},
+		NICs:         nics, OnNetworkChange: onNet,
 	})
 	if err == nil {
 		var created bool

@@ -20,11 +20,16 @@ type supervisorRunner struct {
 	*supervisor.Supervisor
 }
 
-// Start translates the control plane's spec for the supervisor.
+// Start translates the control plane's spec for the supervisor, which
+// opens each NIC's tap and passes its fd into the VMM's jail.
 func (s supervisorRunner) Start(ctx context.Context, r controlplane.RunSpec) error {
+	taps := make([]supervisor.TapSpec, 0, len(r.NICs))
+	for _, n := range r.NICs {
+		taps = append(taps, supervisor.TapSpec{Name: n.Tap, MAC: n.MAC})
+	}
 	return s.Supervisor.Start(ctx, supervisor.RunSpec{
 		ID: r.ID, VCPUs: r.VCPUs, MemBytes: r.MemBytes, Kernel: r.Kernel, Initrd: r.Initrd,
-		Cmdline: r.Cmdline, RootVolume: r.RootVolume, ConsoleLog: r.ConsoleLog,
+		Cmdline: r.Cmdline, RootVolume: r.RootVolume, ConsoleLog: r.ConsoleLog, Taps: taps,
 	})
 }
 
@@ -71,6 +76,7 @@ func reattach(ctx context.Context, tl *timeline.Timeline, cp *controlplane.Contr
 		changed, err := cp.Reconcile(ctx, alive)
 		if err == nil {
 			tl.Logf("reattached %d VMMs; %d instances changed state", len(alive), len(changed))
+			syncNetwork(ctx, tl, cp)
 		}
 		return err
 	})
