@@ -16,6 +16,7 @@ const (
 	KeyAPI      = "ironvisor.api"
 	KeyModules  = "ironvisor.modules"
 	KeyIface    = "ironvisor.iface"
+	KeyData     = "ironvisor.data"
 )
 
 // keyPrefix marks the words of the kernel command line that belong to us.
@@ -80,6 +81,8 @@ func (c *Config) set(key, value string) error {
 		c.Modules = splitList(value)
 	case KeyIface:
 		c.Iface = value
+	case KeyData:
+		c.Data = value
 	default:
 		return &FieldError{Key: key, Value: value, Reason: "unknown key"}
 	}

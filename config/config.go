@@ -24,6 +24,19 @@ const DefaultAPI = ":8080"
 // DefaultHostname is the hostname used when none is set.
 const DefaultHostname = "ironvisor"
 
+// DataTmpfs is the data source that keeps the appliance's state in RAM (a
+// tmpfs): nothing survives a reboot. It is the default, because a disk is
+// never formatted or taken over unless the operator names it.
+const DataTmpfs = "tmpfs"
+
+// Kinds of data source, as returned by ParseData.
+const (
+	DataKindTmpfs  = "tmpfs"  // state in RAM
+	DataKindLabel  = "label"  // a file system found by its label
+	DataKindUUID   = "uuid"   // a file system found by its UUID
+	DataKindDevice = "device" // a block device path under /dev
+)
+
 // Config is the appliance configuration. The zero value of a field means
 // "not set"; Defaults fills the fields that have a default. Each field
 // names the kernel command-line key and the JSON field it comes from.
@@ -50,6 +63,11 @@ type Config struct {
 	// Iface is ironvisor.iface / "iface": the uplink interface. Empty means
 	// the first ethernet interface with carrier that gets a DHCP lease.
 	Iface string `json:"iface,omitempty"`
+	// Data is ironvisor.data / "data": where the appliance keeps its state
+	// (store, images, volumes, TLS identity, admin token). DataTmpfs or ""
+	// (the default) keeps it in RAM; "LABEL=NAME", "UUID=UUID" or "/dev/NAME"
+	// name an existing ext4 or btrfs file system to mount. See ParseData.
+	Data string `json:"data,omitempty"`
 }
 
 // Defaults returns the configuration used when nothing is set.
@@ -120,6 +138,9 @@ func (c Config) Validate() error {
 	if r := checkIface(c.Iface); r != "" {
 		bad(KeyIface, c.Iface, r)
 	}
+	if _, _, err := ParseData(c.Data); err != nil {
+		bad(KeyData, c.Data, err.Error())
+	}
 	return errors.Join(errs...)
 }
 
@@ -150,6 +171,8 @@ func (c Config) Sanitize() (Config, error) {
 			c.Modules = d.Modules
 		case KeyIface:
 			c.Iface = d.Iface
+		case KeyData:
+			c.Data = d.Data
 		}
 	}
 	if c.Validate() != nil {
@@ -231,4 +254,35 @@ func checkIface(n string) string {
 		return "interface names may not contain '/', ':' or white space"
 	}
 	return ""
+}
+
+// ParseData splits a data source (Config.Data) into its kind (DataKind*)
+// and value: "tmpfs" (or "") is DataKindTmpfs; "LABEL=NAME" is
+// DataKindLabel with NAME (1 to 255 bytes, no white space or '/');
+// "UUID=U" is DataKindUUID with U in lower case (hex digits and '-');
+// "/dev/NAME" is DataKindDevice with the path.
+func ParseData(v string) (kind, value string, err error) {
+	switch {
+	case v == "" || v == DataTmpfs:
+		return DataKindTmpfs, "", nil
+	case strings.HasPrefix(v, "LABEL="):
+		l := strings.TrimPrefix(v, "LABEL=")
+		if l == "" || len(l) > 255 || strings.ContainsAny(l, "/ \t\n\x00") {
+			return "", "", errors.New("a label is 1 to 255 characters without '/' or white space")
+		}
+		return DataKindLabel, l, nil
+	case strings.HasPrefix(v, "UUID="):
+		u := strings.ToLower(strings.TrimPrefix(v, "UUID="))
+		if u == "" || len(u) > 36 || strings.Trim(u, "0123456789abcdef-") != "" {
+			return "", "", errors.New("a UUID is hex digits and '-' (e.g. 0b5c3f3e-9f1d-4c1a-8a57-1f2e3d4c5b6a)")
+		}
+		return DataKindUUID, u, nil
+	case strings.HasPrefix(v, "/dev/"):
+		name := strings.TrimPrefix(v, "/dev/")
+		if name == "" || len(v) > 255 || strings.Contains(name, "..") || strings.ContainsAny(v, " \t\n\x00") {
+			return "", "", errors.New("a device is a path under /dev (e.g. /dev/sda2)")
+		}
+		return DataKindDevice, v, nil
+	}
+	return "", "", errors.New("must be tmpfs, LABEL=NAME, UUID=UUID or /dev/NAME")
 }

@@ -26,6 +26,10 @@ func TestParseCmdlineGood(t *testing.T) {
 		{"after -- ignored", "ironvisor.hostname=a -- ironvisor.bogus=1", Config{Hostname: "a", Uplink: "dhcp", API: ":8080"}},
 		{"tabs newline", "ironvisor.hostname=h1\tironvisor.api=:1\n", Config{Hostname: "h1", Uplink: "dhcp", API: ":1"}},
 		{"ipv6 api", "ironvisor.api=[::1]:8080", Config{Hostname: "ironvisor", Uplink: "dhcp", API: "[::1]:8080"}},
+		{"data label", "ironvisor.data=LABEL=ivdata", Config{Hostname: "ironvisor", Uplink: "dhcp", API: ":8080", Data: "LABEL=ivdata"}},
+		{"data uuid", "ironvisor.data=UUID=0B5C3F3E-9F1D-4C1A-8A57-1F2E3D4C5B6A", Config{Hostname: "ironvisor", Uplink: "dhcp", API: ":8080", Data: "UUID=0B5C3F3E-9F1D-4C1A-8A57-1F2E3D4C5B6A"}},
+		{"data device", "ironvisor.data=/dev/nvme0n1p3", Config{Hostname: "ironvisor", Uplink: "dhcp", API: ":8080", Data: "/dev/nvme0n1p3"}},
+		{"data tmpfs", "ironvisor.data=tmpfs", Config{Hostname: "ironvisor", Uplink: "dhcp", API: ":8080", Data: "tmpfs"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseCmdline(tc.cmdline)
@@ -49,6 +53,11 @@ func TestCmdlineBad(t *testing.T) {
 		wantValue     string // the bad value the error must quote
 	}{
 		{"bogus uplink", "ironvisor.uplink=bogus", KeyUplink, "bogus"},
+		{"data unknown", "ironvisor.data=sda2", KeyData, "sda2"},
+		{"data empty label", "ironvisor.data=LABEL=", KeyData, "LABEL="},
+		{"data label slash", "ironvisor.data=LABEL=a/b", KeyData, "LABEL=a/b"},
+		{"data bad uuid", "ironvisor.data=UUID=xyz", KeyData, "UUID=xyz"},
+		{"data dev escape", "ironvisor.data=/dev/../etc", KeyData, "/dev/../etc"},
 		{"unknown key", "ironvisor.colour=blue", "ironvisor.colour", "blue"},
 		{"no value", "ironvisor.hostname", KeyHostname, ""},
 		{"bad hostname", "ironvisor.hostname=-bad", KeyHostname, "-bad"},
@@ -168,5 +177,24 @@ func TestLoadFileThenCmdline(t *testing.T) {
 	}
 	if _, err := LoadFile(Defaults(), filepath.Join(t.TempDir(), "missing.json")); err == nil {
 		t.Error("LoadFile of a missing file succeeded")
+	}
+}
+
+func TestParseData(t *testing.T) {
+	for _, tc := range []struct{ in, kind, value string }{
+		{"", DataKindTmpfs, ""},
+		{"tmpfs", DataKindTmpfs, ""},
+		{"LABEL=ivdata", DataKindLabel, "ivdata"},
+		{"UUID=AB-cd", DataKindUUID, "ab-cd"},
+		{"/dev/sda2", DataKindDevice, "/dev/sda2"},
+	} {
+		kind, value, err := ParseData(tc.in)
+		if err != nil || kind != tc.kind || value != tc.value {
+			t.Errorf("ParseData(%q) = %q, %q, %v; want %q, %q", tc.in, kind, value, err, tc.kind, tc.value)
+		}
+	}
+	c, err := Config{Hostname: "h", Uplink: "dhcp", API: ":1", Data: "nope"}.Sanitize()
+	if err == nil || c.Data != "" {
+		t.Errorf("Sanitize with a bad data source = %+v, %v; want the default and an error", c, err)
 	}
 }

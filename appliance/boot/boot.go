@@ -21,6 +21,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/api"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
 	"github.com/ironvisor/ironvisor/appliance/reaper"
+	"github.com/ironvisor/ironvisor/appliance/service"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 	"github.com/ironvisor/ironvisor/appliance/uplink"
 	"github.com/ironvisor/ironvisor/config"
@@ -40,6 +41,9 @@ type Options struct {
 	// ModuleOpts says where modules come from; nil means the running
 	// kernel's, under /lib/modules. Tests point it at a fake tree.
 	ModuleOpts *kmodule.ProbeOpts
+	// NoHypervisor runs no VMMs (launches stay pending); tests that run
+	// PID 1 in a namespace set it.
+	NoHypervisor bool
 }
 
 // appliance carries what the boot steps learn for the later ones.
@@ -50,7 +54,9 @@ type appliance struct {
 	cfg     config.Config
 	up      uplink.Result
 	reap    *reaper.Reaper
-	api     *api.Server
+	data    Data
+	plane   *service.Plane // nil if the control plane could not be composed
+	api     *api.Server    // the host-only API served instead of a failed plane
 	sigs    chan os.Signal
 }
 
@@ -97,8 +103,14 @@ func Main(o Options) {
 //   - gets the uplink address by DHCP, or applies the static one, with its
 //     default route and /etc/resolv.conf, and keeps renewing a DHCP lease
 //     in the background ("uplink");
-//   - starts the HTTP API, prints the banner and "IRONVISOR READY api=URL"
-//     ("api");
+//   - mounts the data file system on DataDir: the one named by
+//     ironvisor.data (LABEL=, UUID= or /dev/NAME; ext4 or btrfs), else a
+//     tmpfs whose contents a reboot loses ("storage");
+//   - composes the control plane exactly as "ironvisor serve" does
+//     (service.Open: store, admin token, TLS certificate, the jailed-VMM
+//     supervisor with PID 1's reaper, reattach) and serves the whole API
+//     over HTTPS, then prints the banner (URL, certificate fingerprint, the
+//     admin token on first start) and "IRONVISOR READY api=URL" ("api");
 //   - loads LateModules in the background ("modules-late").
 func (a *appliance) boot() {
 	a.tl.Logf("%s starting as PID %d", versionLine(), os.Getpid())
@@ -120,6 +132,10 @@ func (a *appliance) boot() {
 		if err == nil {
 			a.goSafe("uplink", func() { uplink.Keep(context.Background(), a.up, uplink.Options{Logf: a.tl.Logf}) })
 		}
+		return err
+	})
+	a.tl.Run("storage", func() (err error) {
+		a.data, err = mountData("/", a.cfg.Data, systemPlace, a.o.ModuleOpts, a.tl.Logf)
 		return err
 	})
 	a.tl.Run("api", a.startAPI)

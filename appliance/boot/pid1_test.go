@@ -3,7 +3,12 @@ package boot
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,7 +24,10 @@ import (
 	"github.com/u-root/u-root/pkg/kmodule"
 	"github.com/vishvananda/netns"
 
+	"github.com/ironvisor/ironvisor/appliance/api"
+	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+	"github.com/ironvisor/ironvisor/appliance/service"
 )
 
 // TestMain boots the appliance instead of running the tests when
@@ -136,25 +144,36 @@ func TestPID1InNamespaces(t *testing.T) {
 
 	deadline := time.Now().Add(60 * time.Second)
 	c.expect("IRONVISOR FAILED step=uplink: no ethernet interface found", deadline)
+	fp := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(c.expect("  TLS      SHA-256 ", deadline)), "TLS      SHA-256"))
+	admin := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(c.expect("  Admin    ", deadline)), "Admin"))
+	c.expect("  WARNING  the state (instances, images, tokens) is in RAM", deadline)
 	ready := c.expect("IRONVISOR READY api=", deadline)
-	if !strings.HasSuffix(ready, "api=http://127.0.0.1:8080/") {
-		t.Errorf("READY line %q, want the loopback URL (no uplink)", ready)
+	if !strings.HasSuffix(ready, "api=https://127.0.0.1:8080/") {
+		t.Errorf("READY line %q, want the loopback HTTPS URL (no uplink)", ready)
 	}
-
-	client := &http.Client{Transport: &http.Transport{DialContext: dialIn(cmd.Process.Pid)}, Timeout: 10 * time.Second}
-	resp, err := client.Get("http://127.0.0.1:8080/v1/host")
+	pid1 := nsInit(t, cmd.Process.Pid)
+	client := pinnedClient(t, pid1, fp)
+	checkAdminToken(t, client, pid1, admin)
+	req, _ := http.NewRequest("GET", "https://127.0.0.1:8080/v1/host", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("GET /v1/host in the namespace: %v", err)
 	}
-	var h hostinfo.Host
-	err = json.NewDecoder(resp.Body).Decode(&h)
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
+	var h api.HostDoc
+	if err == nil && resp.StatusCode == http.StatusOK {
+		err = json.Unmarshal(body, &h)
 	}
-	checkHostDocument(t, h)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/host: %s %s (%v)", resp.Status, body, err)
+	}
+	checkHostDocument(t, h.Host)
+	if h.TLSFingerprint != fp {
+		t.Errorf("tls_fingerprint %q, the console said %q", h.TLSFingerprint, fp)
+	}
 
-	pid1 := nsInit(t, cmd.Process.Pid)
 	if err := syscall.Kill(pid1, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +187,69 @@ func TestPID1InNamespaces(t *testing.T) {
 	}
 }
 
+// pinnedClient returns an HTTPS client that connects inside the network
+// namespace of pid1 and trusts only the API certificate in its data
+// directory, after checking that it has the fingerprint the console showed.
+func pinnedClient(t *testing.T, pid1 int, fingerprint string) *http.Client {
+	t.Helper()
+	pemBytes, err := os.ReadFile(fmt.Sprintf("/proc/%d/root%s/%s", pid1, DataDir, service.CertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		t.Fatal("tls.crt holds no PEM block")
+	}
+	if got := service.Fingerprint(block.Bytes); got != fingerprint {
+		t.Fatalf("certificate fingerprint %s, the console said %s", got, fingerprint)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext:     dialIn(pid1),
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}}
+}
+
+// checkAdminToken checks that the token shown on the console is the one
+// in DATA/admin.token (mode 0600), that it is accepted, and that a request
+// without it is refused.
+func checkAdminToken(t *testing.T, client *http.Client, pid1 int, token string) {
+	t.Helper()
+	path := fmt.Sprintf("/proc/%d/root%s/%s", pid1, DataDir, auth.AdminTokenFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(b)) != token || !strings.HasPrefix(token, "ivt_") {
+		t.Errorf("admin.token holds %q, the console showed %q", b, token)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("admin.token mode: %v", err)
+	}
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{"", http.StatusUnauthorized}, {token, http.StatusOK}} {
+		req, _ := http.NewRequest("GET", "https://127.0.0.1:8080/v1/tenants", nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET /v1/tenants with token %v: %s, want %d", tc.token != "", resp.Status, tc.want)
+		}
+	}
+}
+
 // checkHostDocument checks what the namespaced PID 1 reports.
 func checkHostDocument(t *testing.T, h hostinfo.Host) {
 	t.Helper()
@@ -178,7 +260,7 @@ func checkHostDocument(t *testing.T, h hostinfo.Host) {
 	for _, s := range h.Boot.Steps {
 		names = append(names, s.Name)
 	}
-	if got := strings.Join(names, ","); !strings.HasPrefix(got, "mount,console,config,cad,modules,hostname,loopback,uplink,api") {
+	if got := strings.Join(names, ","); !strings.HasPrefix(got, "mount,console,config,cad,modules,hostname,loopback,uplink,storage,data,store,listen,api") {
 		t.Errorf("boot steps %s", got)
 	}
 	failed := map[string]bool{}
@@ -187,7 +269,8 @@ func checkHostDocument(t *testing.T, h hostinfo.Host) {
 	}
 	// No uplink in an empty network namespace, and Ctrl-Alt-Del cannot be
 	// configured from a child PID namespace (reboot(2) answers EINVAL).
-	if !failed["uplink"] || failed["mount"] || failed["config"] || failed["hostname"] || failed["loopback"] || failed["api"] {
+	if !failed["uplink"] || failed["mount"] || failed["config"] || failed["hostname"] || failed["loopback"] || failed["api"] ||
+		failed["storage"] || failed["controlplane"] {
 		t.Errorf("failures = %+v", h.Failures)
 	}
 	if h.Boot.APIReadyMS == nil || h.Boot.KernelUptimeMS <= 0 {

@@ -4,18 +4,25 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/api"
+	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+	"github.com/ironvisor/ironvisor/appliance/service"
 	"github.com/ironvisor/ironvisor/appliance/version"
 	"github.com/ironvisor/ironvisor/config"
 )
 
 // startAPI listens on the configured address (falling back to
-// config.DefaultAPI if that fails), serves the API, prints the banner and
-// marks the timeline ready.
+// config.DefaultAPI if that fails), composes the control plane on DataDir
+// as "ironvisor serve" does (service.Open) and serves the whole API over
+// HTTPS, prints the banner and marks the timeline ready. If the control
+// plane cannot be composed, the failure is reported and the host document
+// alone is served over plain HTTP (it holds no secrets), so the box can
+// still say what went wrong.
 func (a *appliance) startAPI() error {
 	ln, err := net.Listen("tcp", a.cfg.API)
 	if err != nil && a.cfg.API != config.DefaultAPI {
@@ -25,13 +32,33 @@ func (a *appliance) startAPI() error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	a.api = api.NewServer(api.New(hostinfo.New("appliance", a.tl)))
-	a.goSafe("api", func() {
-		if err := a.api.Serve(ln); err != nil {
-			a.tl.Fail("api", err)
+	addr := ln.Addr().String()
+	a.plane, err = service.Open(a.tl, service.Options{DataDir: DataDir, Listener: ln, Listen: addr,
+		Mode: service.ModeAppliance, Starter: a.reap, Console: a.o.Console, NoHypervisor: a.o.NoHypervisor})
+	var url string
+	if err == nil {
+		served := a.plane.Serve()
+		a.goSafe("api", func() {
+			if err := <-served; err != nil {
+				a.tl.Fail("api", err)
+			}
+		})
+		url = a.plane.URL(a.advertise())
+	} else {
+		a.tl.Fail("controlplane", fmt.Errorf("%w; serving only GET /v1/host, over plain HTTP", err))
+		a.plane = nil
+		ln.Close() // Open may have closed it already
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("listen: %w", err)
 		}
-	})
-	url := api.URL(ln.Addr(), a.advertise())
+		a.api = api.NewServer(api.New(hostinfo.New(service.ModeAppliance, a.tl)))
+		a.goSafe("api", func() {
+			if err := a.api.Serve(ln); err != nil {
+				a.tl.Fail("api", err)
+			}
+		})
+		url = api.URL(ln.Addr(), a.advertise())
+	}
 	a.banner(url)
 	a.tl.Ready(url)
 	return nil
@@ -53,13 +80,37 @@ func (a *appliance) advertise() net.IP {
 	return net.IPv4(127, 0, 0, 1)
 }
 
-// banner prints the console banner with the API URL and the failures.
+// banner prints the console banner: the API URL, the TLS certificate's
+// fingerprint, the admin token when it was created on this start (the only
+// time it is shown), where the state lives (with a warning when it is in
+// RAM), and the failures.
 func (a *appliance) banner(url string) {
 	rep := a.tl.Report()
 	line := strings.Repeat("=", 64)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%s\n  %s on %s\n", line, versionLine(), a.cfg.Hostname)
-	fmt.Fprintf(&b, "  API      %s\n  Try      curl %sv1/host\n", url, url)
+	fmt.Fprintf(&b, "  API      %s\n", url)
+	if p := a.plane; p != nil {
+		fmt.Fprintf(&b, "  TLS      SHA-256 %s\n", p.Fingerprint)
+		tokenFile := filepath.Join(DataDir, auth.AdminTokenFile)
+		if p.AdminToken != "" {
+			fmt.Fprintf(&b, "  Admin    %s\n", p.AdminToken)
+			fmt.Fprintf(&b, "           (shown once, now; also in %s, mode 0600)\n", tokenFile)
+		} else {
+			fmt.Fprintf(&b, "  Admin    token created at first start; it is in %s\n", tokenFile)
+		}
+		fmt.Fprintf(&b, "  Try      ironvisor ctl --url %s --fingerprint %s --token TOKEN host\n", url, p.Fingerprint)
+		if !p.HasRunner {
+			fmt.Fprintf(&b, "  VMs      none can run here: instances stay pending\n")
+		}
+	} else {
+		fmt.Fprintf(&b, "  Try      curl %sv1/host\n", url)
+	}
+	fmt.Fprintf(&b, "  Data     %s on %s\n", DataDir, a.data.Source)
+	if !a.data.Persistent {
+		fmt.Fprintf(&b, "  WARNING  the state (instances, images, tokens) is in RAM and a reboot loses it;\n"+
+			"           keep it on disk with %s=LABEL=NAME (an ext4 file system)\n", config.KeyData)
+	}
 	if a.up.Iface != "" {
 		fmt.Fprintf(&b, "  Uplink   %s %s (%s)\n", a.up.Iface, a.up.Address, a.up.Source)
 	}

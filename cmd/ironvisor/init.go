@@ -19,10 +19,17 @@ const initHelp = `usage: ironvisor init [--config FILE]
 Boot the Ironvisor appliance. This runs as PID 1 (the kernel starts the
 binary as /init): it mounts /proc, /sys, /dev, /run, /tmp and cgroup2, loads
 kernel modules, sets the hostname, brings up loopback and the uplink (DHCP
-or static), and serves the API; then it reaps zombies and powers off on
-SIGTERM or SIGUSR2 and reboots on SIGINT (Ctrl-Alt-Del) or SIGUSR1. It never
-exits. A failing step prints "IRONVISOR FAILED step=NAME: error" and boot
-goes on; "IRONVISOR READY api=URL" means the API is listening.
+or static), mounts the data file system on /var/lib/ironvisor, and serves
+the whole management API over HTTPS (the same control plane as "ironvisor
+serve"); then it reaps zombies and powers off on SIGTERM or SIGUSR2 and
+reboots on SIGINT (Ctrl-Alt-Del) or SIGUSR1. It never exits. A failing step
+prints "IRONVISOR FAILED step=NAME: error" and boot goes on; "IRONVISOR
+READY api=URL" means the API is listening.
+
+The console banner shows the API URL, the SHA-256 fingerprint of its
+self-signed certificate (generated on first start) and, on first start
+only, the admin token (also kept in /var/lib/ironvisor/admin.token, mode
+0600).
 
 Configuration, from the kernel command line (later keys win):
   ironvisor.hostname=NAME        host name (default ironvisor)
@@ -34,6 +41,10 @@ Configuration, from the kernel command line (later keys win):
   ironvisor.modules=a,b          extra kernel modules to load
   ironvisor.iface=NAME           uplink interface (default: first ethernet
                                  interface with carrier that gets a lease)
+  ironvisor.data=SOURCE          where the state lives: tmpfs (default; RAM,
+                                 lost at reboot), LABEL=NAME, UUID=UUID or
+                                 /dev/NAME (an existing ext4 or btrfs file
+                                 system, mounted on /var/lib/ironvisor)
 --config FILE reads the same settings from a JSON object first
 ({"hostname": ..., "uplink": ..., "dns": [...], "modules": [...], ...}).
 Unknown ironvisor.* keys and invalid values are reported and replaced by
