@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strconv"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ironvisor/ironvisor/vmm/control"
 	"github.com/ironvisor/ironvisor/vmm/devices/net"
 	"github.com/ironvisor/ironvisor/vmm/jail"
@@ -140,6 +142,14 @@ func (s *Supervisor) openAll(o *openFiles, spec RunSpec) (jail.Files, error) {
 			return f, err
 		}
 		o.files = append(o.files, tap)
+		// Passed blocking: the jailed child wraps every inherited fd in
+		// an *os.File before the VMM adopts the tap. A non-blocking fd
+		// would be registered with the child's netpoller by that first
+		// wrapper, and the VMM's own (made non-blocking, then wrapped)
+		// could no longer be, leaving the tap unpollable.
+		if err := unix.SetNonblock(int(tap.Fd()), false); err != nil {
+			return f, fmt.Errorf("tap %s: %w", t.Name, err)
+		}
 		f.Taps = append(f.Taps, tap)
 	}
 	return f, nil

@@ -10,6 +10,8 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -126,10 +128,16 @@ func runVMMRun(args []string) int {
 	// A VMM started by the appliance's supervisor confines itself before it
 	// touches any guest input: pivot_root, uid drop, seccomp (vmm/jail).
 	if jail.IsChild() {
-		if _, err := jail.Enter(); err != nil {
+		files, err := jail.Enter()
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "ironvisor vmm run: enter the jail: %v\n", err)
 			return vm.ExitVMMError
 		}
+		// Enter wraps every inherited fd in an *os.File; the flags open
+		// the same fds again by number (fd:N). Unreferenced, Enter's
+		// files would be finalized by a garbage collection and close the
+		// console, disk and tap fds under the running VM.
+		defer runtime.KeepAlive(files)
 	}
 	f, err := parseVMMFlags(args)
 	if err != nil {
@@ -142,6 +150,10 @@ func runVMMRun(args []string) int {
 		fmt.Fprintf(os.Stderr, "ironvisor vmm run: %v\n", err)
 		return vm.ExitVMMError
 	}
+	// What loading left behind (the images' host copies, parse buffers) is
+	// garbage now: return it to the OS while the vCPUs start, rather than
+	// keep it resident for the VM's lifetime.
+	go debug.FreeOSMemory()
 	go stopOnSignals(s.m, s.cancel, f.stopTimeout, log)
 	if f.stdin {
 		go forwardInput(os.Stdin, s.m)
@@ -323,7 +335,27 @@ func readNamed(name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(f)
+	// One buffer of the file's size (plus one byte to see the end): io.ReadAll
+	// grows by doubling, which for a distribution kernel leaves garbage of
+	// about its size on the heap.
+	size := 512
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		size = int(fi.Size()) + 1
+	}
+	b := make([]byte, 0, size)
+	for {
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // stopOnSignals turns SIGTERM and SIGINT into a graceful stop (Ctrl-Alt-Del
