@@ -98,6 +98,8 @@ func Main(o Options) {
 //   - makes Ctrl-Alt-Del send SIGINT to init instead of rebooting ("cad");
 //   - loads EarlyModules and the configured extra modules with their
 //     dependencies; missing ones are logged and skipped ("modules");
+//   - starts loading LateModules in the background, while the uplink waits
+//     for DHCP ("modules-late");
 //   - sets the hostname ("hostname");
 //   - brings up loopback ("loopback");
 //   - gets the uplink address by DHCP, or applies the static one, with its
@@ -110,8 +112,11 @@ func Main(o Options) {
 //     (service.Open: store, admin token, TLS certificate, the jailed-VMM
 //     supervisor with PID 1's reaper, reattach) and serves the whole API
 //     over HTTPS, then prints the banner (URL, certificate fingerprint, the
-//     admin token on first start) and "IRONVISOR READY api=URL" ("api");
-//   - loads LateModules in the background ("modules-late").
+//     admin token on first start) and "IRONVISOR READY api=URL" ("api").
+//
+// Before "storage" it waits for the late modules: the data file system
+// may need disk drivers, and the control plane sets up the host network
+// (nftables, bridges, taps) as it opens.
 func (a *appliance) boot() {
 	a.tl.Logf("%s starting as PID %d", versionLine(), os.Getpid())
 	a.tl.Run("mount", func() error { return MountAll("/", a.o.Mounts, a.tl.Logf) })
@@ -123,6 +128,7 @@ func (a *appliance) boot() {
 		_, err := LoadModules(moduleList(EarlyModules, a.cfg.Modules), *a.o.ModuleOpts, a.tl.Logf)
 		return err
 	})
+	late := a.startLateModules()
 	a.tl.Run("hostname", func() error { return unix.Sethostname([]byte(a.cfg.Hostname)) })
 	a.tl.Run("loopback", uplink.Loopback)
 	a.tl.Run("uplink", func() (err error) {
@@ -134,17 +140,40 @@ func (a *appliance) boot() {
 		}
 		return err
 	})
+	a.waitLateModules(late)
 	a.tl.Run("storage", func() (err error) {
 		a.data, err = mountData("/", a.cfg.Data, systemPlace, a.o.ModuleOpts, a.tl.Logf)
 		return err
 	})
 	a.tl.Run("api", a.startAPI)
+}
+
+// lateModulesWait bounds how long the control plane waits for the late
+// module wave; past it, it starts anyway and the wave goes on.
+const lateModulesWait = 2 * time.Minute
+
+// startLateModules loads LateModules in the background and returns a
+// channel closed when they are done.
+func (a *appliance) startLateModules() <-chan struct{} {
+	done := make(chan struct{})
 	a.goSafe("modules-late", func() {
+		defer close(done)
 		a.tl.Run("modules-late", func() error {
 			_, err := LoadModules(LateModules, *a.o.ModuleOpts, a.tl.Logf)
 			return err
 		})
 	})
+	return done
+}
+
+// waitLateModules waits for the late wave: the control plane sets up the
+// host network (nf_tables, bridges, taps) as it opens.
+func (a *appliance) waitLateModules(done <-chan struct{}) {
+	select {
+	case <-done:
+	case <-time.After(lateModulesWait):
+		a.tl.Fail("modules-late", fmt.Errorf("still loading after %v; starting the control plane anyway", lateModulesWait))
+	}
 }
 
 // goSafe runs fn on a new goroutine. A panic is recorded as a failure of

@@ -25,8 +25,10 @@ var EarlyModules = []string{
 	"crc32c_generic",
 }
 
-// LateModules are loaded in the background once the API serves: guest
-// plumbing, host networking and netfilter, disks and file systems.
+// LateModules are loaded in the background from the end of the early wave,
+// while the uplink waits for DHCP; the control plane waits for them, as it
+// sets up the host network when it opens: guest plumbing, host networking
+// and netfilter, disks and file systems.
 var LateModules = []string{
 	"tun", "vhost_net", "vhost_vsock",
 	"bridge", "br_netfilter", "veth", "8021q", "bonding", "macvlan",

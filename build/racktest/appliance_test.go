@@ -5,9 +5,11 @@
 package racktest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"mime/multipart"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/build/rack"
+	"github.com/ironvisor/ironvisor/vmm/testutil"
 )
 
 // bootTimeout bounds one appliance boot to READY under TCG on a loaded
@@ -50,6 +53,7 @@ type hostDoc struct {
 		Step  string `json:"step"`
 		Error string `json:"error"`
 	} `json:"failures"`
+	TLSFingerprint string `json:"tls_fingerprint"`
 }
 
 // artefactsOrSkip loads the built artefacts or skips the test.
@@ -69,12 +73,21 @@ func artefactsOrSkip(t *testing.T) *artefacts.Set {
 // the banner and returns the server and its host document.
 func bootAppliance(t *testing.T, name, cmdline string) (*rack.Server, hostDoc) {
 	t.Helper()
-	set := artefactsOrSkip(t)
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
+	srv := startAppliance(ctx, t, name, cmdline, nil)
+	return srv, getHost(ctx, t, srv)
+}
+
+// startAppliance boots one server from the built kernel and initramfs with
+// extra kernel command line and extra QEMU arguments, and waits for the
+// READY line. The server is stopped when the test ends.
+func startAppliance(ctx context.Context, t *testing.T, name, cmdline string, extra []string) *rack.Server {
+	t.Helper()
+	set := artefactsOrSkip(t)
 	srv, err := rack.Start(ctx, rack.Options{
 		Name: name, Kernel: set.HostKernel.Vmlinuz(), Initrds: []string{set.InitramfsPath()},
-		Append: "console=ttyS0 " + cmdline, MemoryMiB: 1024, CPUs: 1, LogDir: t.TempDir(),
+		Append: "console=ttyS0 " + cmdline, MemoryMiB: 1024, CPUs: 1, LogDir: t.TempDir(), Extra: extra,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -89,17 +102,51 @@ func bootAppliance(t *testing.T, name, cmdline string) (*rack.Server, hostDoc) {
 	if err := srv.Console.NotSeen("Kernel panic"); err != nil {
 		t.Error(err)
 	}
-	return srv, getHost(ctx, t, srv)
+	return srv
 }
 
-// getHost fetches and decodes the host document.
+// connect reads the appliance's banner from the console and returns an
+// API client pinned to the certificate fingerprint it shows, with the admin
+// token it shows on first start. The API must be HTTPS.
+func connect(t *testing.T, srv *rack.Server) (*rack.API, rack.Banner) {
+	t.Helper()
+	b, err := rack.ParseBanner(srv.Console.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(b.URL, "https://") {
+		t.Errorf("API URL %s, want https://", b.URL)
+	}
+	a, err := srv.API(8080, b.Fingerprint, b.AdminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+// getHost fetches and decodes the host document over HTTPS pinned to the
+// console's fingerprint, with the console's admin token, after checking
+// that the API refuses the request without a token. The document must
+// carry the same fingerprint.
 func getHost(ctx context.Context, t *testing.T, srv *rack.Server) hostDoc {
 	t.Helper()
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	a, b := connect(t, srv)
+	if b.AdminToken == "" {
+		t.Fatal("the banner of a first start shows no admin token")
+	}
+	anon := *a
+	anon.Token = ""
+	if code, err := anon.Status(rctx, "GET", "/v1/host"); code != 401 {
+		t.Errorf("GET /v1/host without a token: %d (%v), want 401", code, err)
+	}
 	var doc hostDoc
-	if err := srv.GetJSON(rctx, 8080, "/v1/host", &doc); err != nil {
+	if err := a.GetJSON(rctx, "/v1/host", &doc); err != nil {
 		t.Fatal(err)
+	}
+	if doc.TLSFingerprint != b.Fingerprint {
+		t.Errorf("tls_fingerprint %q, the console showed %q", doc.TLSFingerprint, b.Fingerprint)
 	}
 	return doc
 }
@@ -117,8 +164,10 @@ func timeline(doc hostDoc) string {
 }
 
 // TestApplianceBootsWithSVM boots the appliance on a virtual server with
-// nested SVM and checks that the API reports a working /dev/kvm of kind SVM,
-// an uplink address, and no failures.
+// nested SVM and checks that the API (HTTPS pinned to the console's
+// fingerprint, with the console's admin token) reports a working /dev/kvm
+// of kind SVM, an uplink address, and no failures; then a tiny guest runs
+// through the API in a jailed VMM (runTinyGuest).
 func TestApplianceBootsWithSVM(t *testing.T) {
 	t.Parallel()
 	srv, doc := bootAppliance(t, "svm", "ironvisor.hostname=rack-svm")
@@ -144,6 +193,104 @@ func TestApplianceBootsWithSVM(t *testing.T) {
 	}
 	if err := srv.Console.NotSeen("IRONVISOR FAILED"); err != nil {
 		t.Error(err)
+	}
+	a, _ := connect(t, srv)
+	runTinyGuest(t, a)
+}
+
+// runTinyGuest drives a tiny PVH guest through the appliance's API on the
+// rack server's KVM, as an operator would: the admin creates a tenant and
+// uploads the image, the tenant launches a nano instance, which reaches
+// running in a jailed VMM, prints its marker on the console and is
+// terminated.
+func runTinyGuest(t *testing.T, admin *rack.API) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var tenant struct{ ID, Token string }
+	if err := admin.SendJSON(ctx, "POST", "/v1/tenants", map[string]string{"name": "rack"}, &tenant); err != nil {
+		t.Fatal(err)
+	}
+	const marker = "APPLIANCE-KVM-MARKER"
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("name", "tiny")
+	mw.WriteField("cmdline", "console=ttyS0")
+	kw, _ := mw.CreateFormFile("kernel", "tiny.elf")
+	kw.Write(testutil.PVHHello(marker+"\n", testutil.ExitHalt))
+	mw.Close()
+	if _, err := admin.Do(ctx, "POST", "/v1/images", mw.FormDataContentType(), &body); err != nil {
+		t.Fatal(err)
+	}
+	user := *admin
+	user.Token = tenant.Token
+	var launched []instance
+	start := time.Now()
+	err := user.SendJSON(ctx, "POST", "/v1/instances", map[string]any{"image": "tiny", "type": "nano", "count": 1}, &launched)
+	if err != nil || len(launched) != 1 {
+		t.Fatalf("launch: %+v, %v", launched, err)
+	}
+	id := launched[0].ID
+	in := waitInstance(ctx, t, &user, id, "running")
+	t.Logf("instance %s: launch to running %v through the API (nested TCG); reason %q", id, time.Since(start).Round(time.Millisecond), in.Reason)
+	var out struct {
+		Output    string `json:"output"`
+		Available bool   `json:"available"`
+	}
+	for !strings.Contains(out.Output, marker) {
+		if err := user.GetJSON(ctx, "/v1/instances/"+id+"/console", &out); err != nil {
+			t.Fatal(err)
+		}
+		if err := pause(ctx); err != nil {
+			t.Fatalf("console never showed %s: %q (available %v)", marker, out.Output, out.Available)
+		}
+	}
+	if err := user.SendJSON(ctx, "DELETE", "/v1/instances/"+id, nil, &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.State != "terminated" {
+		in = waitInstance(ctx, t, &user, id, "terminated")
+	}
+	t.Logf("instance %s: terminated (%s)", id, in.Reason)
+}
+
+// instance is the part of an instance the rack tests read.
+type instance struct {
+	ID     string `json:"id"`
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+}
+
+// waitInstance polls the instance until it is in state want. Reaching a
+// state it cannot leave on its own towards want fails at once.
+func waitInstance(ctx context.Context, t *testing.T, a *rack.API, id, want string) instance {
+	t.Helper()
+	for {
+		var in instance
+		if err := a.GetJSON(ctx, "/v1/instances/"+id, &in); err != nil {
+			t.Fatal(err)
+		}
+		if in.State == want {
+			return in
+		}
+		if in.State == "stopped" || in.State == "terminated" {
+			t.Fatalf("instance %s is %s (%s), want %s", id, in.State, in.Reason, want)
+		}
+		if err := pause(ctx); err != nil {
+			t.Fatalf("instance %s still %s (%s), want %s: %v", id, in.State, in.Reason, want, err)
+		}
+	}
+}
+
+// pause waits a poll interval, or fails when ctx ends first.
+func pause(ctx context.Context) error {
+	tm := time.NewTimer(200 * time.Millisecond)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
 	}
 }
 
