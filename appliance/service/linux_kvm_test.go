@@ -1,0 +1,104 @@
+//go:build rack
+
+// This test needs hardware KVM and the Debian cloud kernel; it is compiled
+// only with the rack tag and runs in appliance/service/racktest, which
+// puts the kernel and a busybox initrd at linuxKernel and linuxInitrd.
+
+package service
+
+import (
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Where appliance/service/racktest puts the Debian cloud kernel and its
+// initrd (whose /init is racktest's linuxGuestInit).
+const (
+	linuxKernel = "/guest/vmlinuz"
+	linuxInitrd = "/guest/initrd.gz"
+)
+
+// Console lines of the guest's /init: its size once up, and its answer to
+// the graceful stop (Ctrl-Alt-Del, which /init turns into a poweroff).
+var linuxUp = regexp.MustCompile(`LINUX-GUEST-UP nproc=(\d+) memtotal_kb=(\d+)\r?\n`)
+
+const linuxStopping = "LINUX-GUEST-STOPPING"
+
+// linuxBoot bounds each boot of the cloud kernel, VMM start to the /init
+// line. It boots to /init in about 5 s in the rack; an intermittent stall
+// before /init under nested TCG (being investigated in vmm/) shows as this
+// deadline passing, and the test fails: it is never retried.
+const linuxBoot = 3 * time.Minute
+
+// TestLinuxOnKVM launches the Debian cloud kernel through the API as
+// micro, waits for running and the /init marker (1 CPU, at most 256 MiB),
+// stops it gracefully (the guest sees the request and powers off), resizes
+// it to medium, starts it again and waits for the marker with 2 CPUs and
+// about 1 GiB, then terminates it.
+func TestLinuxOnKVM(t *testing.T) {
+	needKVM(t)
+	for _, p := range []string{linuxKernel, linuxInitrd} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("SKIP: %v; appliance/service/racktest puts the cloud kernel and its initrd there", err)
+		}
+	}
+	s := startServe(t, "--insecure-http")
+	admin := s.adminToken(t)
+	var tenant struct{ Token string }
+	s.ok(t, admin, &tenant, "tenants", "create", "linux", "--json")
+	tok := tenant.Token
+	s.ok(t, admin, nil, "images", "upload", "--name", "debian", "--kernel", linuxKernel, "--initrd", linuxInitrd,
+		"--cmdline", "console=ttyS0 quiet panic=-1 reboot=k i8042.noaux")
+	var insts []instance
+	start := time.Now()
+	s.ok(t, tok, &insts, "instances", "launch", "--image", "debian", "--type", "micro", "--wait", "2m", "--json")
+	id := insts[0].ID
+	t.Logf("%s: launch to running %v", id, time.Since(start))
+	s.waitLinux(t, tok, id, start, 1, 256)
+
+	start = time.Now()
+	var in instance
+	s.ok(t, tok, &in, "instances", "stop", id, "--json")
+	if in.State != "stopped" {
+		t.Fatalf("stop: %+v", in)
+	}
+	t.Logf("%s: graceful stop took %v (reason %q)", id, time.Since(start), in.Reason)
+	if out := s.console(t, tok, id); !strings.Contains(out, linuxStopping) {
+		t.Fatalf("the guest never saw the graceful stop; console:\n%s", out)
+	}
+	if code, b := s.call(t, tok, "PATCH", "/v1/instances/"+id, map[string]string{"type": "medium"}); code != http.StatusOK {
+		t.Fatalf("PATCH to medium: HTTP %d %s", code, b)
+	}
+	start = time.Now()
+	s.ok(t, tok, nil, "instances", "start", id, "--wait", "2m")
+	t.Logf("%s: start to running %v", id, time.Since(start))
+	s.waitLinux(t, tok, id, start, 2, 1024)
+
+	s.ok(t, tok, &in, "instances", "terminate", id, "--json")
+	if in.State != "terminated" {
+		t.Fatalf("terminate: %+v", in)
+	}
+}
+
+// waitLinux waits, within linuxBoot of start, for the guest's /init line
+// and checks it: cpus CPUs, and MemTotal in (3/4, 1] of memMiB (the kernel
+// keeps the rest).
+func (s server) waitLinux(t *testing.T, token, id string, start time.Time, cpus, memMiB int) {
+	t.Helper()
+	out := s.waitConsole(t, token, id, "LINUX-GUEST-UP line", linuxBoot-time.Since(start), func(c string) bool {
+		return linuxUp.MatchString(c)
+	})
+	m := linuxUp.FindStringSubmatch(out)
+	t.Logf("%s: %q %v after the start request", id, strings.TrimSpace(m[0]), time.Since(start))
+	n, _ := strconv.Atoi(m[1])
+	kb, _ := strconv.Atoi(m[2])
+	if n != cpus || kb <= memMiB*1024*3/4 || kb > memMiB*1024 {
+		t.Fatalf("%s: guest says %q; want nproc=%d and MemTotal in (%d, %d] kB; console:\n%s",
+			id, strings.TrimSpace(m[0]), cpus, memMiB*1024*3/4, memMiB*1024, out)
+	}
+}

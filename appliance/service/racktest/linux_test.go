@@ -1,0 +1,57 @@
+package racktest
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/build/guestinitrd"
+	"github.com/ironvisor/ironvisor/build/rack/gotest"
+	"github.com/ironvisor/ironvisor/initramfs"
+)
+
+// linuxGuestInit is the Debian guest's /init for TestLinuxOnKVM: it prints
+// its CPU count and MemTotal, and turns Ctrl-Alt-Del (the service's
+// graceful stop) into a poweroff: with kernel.ctrl-alt-del at 0 the kernel
+// sends SIGINT to init instead of rebooting.
+const linuxGuestInit = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+echo 0 > /proc/sys/kernel/ctrl-alt-del
+trap 'echo LINUX-GUEST-STOPPING; poweroff -f' INT TERM
+echo "LINUX-GUEST-UP nproc=$(grep -c ^processor /proc/cpuinfo) memtotal_kb=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
+while true; do sleep 1; done
+`
+
+// TestLinuxInRack runs TestLinuxOnKVM on real KVM inside a rack server (2
+// CPUs, 2 GiB, so that medium fits) that carries the artefacts' Debian
+// cloud kernel and a busybox initrd at the paths the test reads.
+func TestLinuxInRack(t *testing.T) {
+	set, err := artefacts.FromEnv()
+	if errors.Is(err, artefacts.ErrNotBuilt) {
+		t.Skipf("SKIP: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(guestinitrd.Busybox); err != nil {
+		t.Skipf("SKIP: no static busybox for the guest (apt-get install busybox-static): %v", err)
+	}
+	initrd := filepath.Join(t.TempDir(), "initrd.gz")
+	if err := guestinitrd.Write(initrd, guestinitrd.Spec{Init: linuxGuestInit}); err != nil {
+		t.Fatal(err)
+	}
+	gotest.Test(t, gotest.Options{
+		Package: "github.com/ironvisor/ironvisor/appliance/service",
+		Run:     "TestLinuxOnKVM", Modules: []string{"kvm_amd"},
+		Timeout: 12 * time.Minute, Ironvisor: true, MemoryMiB: 2048, CPUs: 2,
+		Files: []initramfs.Entry{
+			initramfs.HostFile("/guest/vmlinuz", 0o644, set.GuestKernel.Vmlinuz()),
+			initramfs.HostFile("/guest/initrd.gz", 0o644, initrd),
+		},
+	}, "TestLinuxOnKVM")
+}
