@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# vmm-vs-qemu.sh prints the "## VMM: cold start and memory against QEMU"
-# section of docs/benchmarks.md: it runs BenchmarkVMMVersusQEMU (one L1
+# vmm-vs-qemu.sh prints the "## VMM: Linux boot against QEMU" section of
+# docs/benchmarks.md: it runs BenchmarkVMMVersusQEMU (one L1
 # server boots the Debian cloud kernel to poweroff three times under
 # `ironvisor vmm run` and three times under QEMU microvm, alternating) and
 # formats the medians and the single runs. `make bench` merges the section.
@@ -13,7 +13,7 @@ line=$(grep -E '^BenchmarkVMMVersusQEMU' <<<"$out")
 metric() { awk -v m="$1" '{for (i = 2; i <= NF; i++) if ($i == m) print $(i-1)}' <<<"$line"; }
 runs() { sed -nE "s/.*$1: wall \[([^]]*)\] s, peak RSS \[([^]]*)\] MiB.*/\\$2/p" <<<"$out" | awk '{for (i = 1; i <= NF; i++) printf "%s%.2f", (i > 1 ? ", " : ""), $i}'; }
 cat <<MD
-## VMM: cold start and memory against QEMU
+## VMM: Linux boot against QEMU
 
 Command: \`make bench\` (runs \`build/bench/vmm-vs-qemu.sh\`, which runs
 \`go test -run XXX -bench VMMVersusQEMU -benchtime 1x ./build/racktest\`),

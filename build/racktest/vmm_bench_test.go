@@ -86,7 +86,7 @@ func qemuEntries(t testing.TB) []initramfs.Entry {
 		}
 		es = append(es, initramfs.HostFile(lib, 0o755, real))
 	}
-	for _, fw := range []string{"bios-microvm.bin", "linuxboot_dma.bin", "kvmvapic.bin"} {
+	for _, fw := range []string{"bios-microvm.bin", "linuxboot_dma.bin", "kvmvapic.bin", "pvh.bin"} {
 		es = append(es, initramfs.HostFile("/usr/share/qemu/"+fw, 0o644, "/usr/share/qemu/"+fw))
 	}
 	return es

@@ -92,6 +92,10 @@ func (v *VM) build() error {
 	if err := v.load(); err != nil {
 		return err
 	}
+	// Guest RAM holds the kernel and initrd now, and a reset ends the VM
+	// rather than loading them again: let the garbage collector have the
+	// host copies (tens of MiB for a distribution kernel and initrd).
+	v.cfg.Kernel, v.cfg.Initrd = nil, nil
 	if err := v.addDevices(); err != nil {
 		return err
 	}

@@ -1,0 +1,367 @@
+//go:build rack
+
+package racktest
+
+// The L1 side of the tiny-guest and virtio-blk benchmarks: these benchmarks
+// run inside an L1 rack server (real KVM under nested SVM), started by
+// BenchmarkVMMColdStartVersusQEMU and BenchmarkVMMBlockVersusQEMU on the
+// host with this package's test binary at /bin/racktest.test. They print
+// one line per VMM run, which the host side parses; they skip anywhere
+// without /dev/kvm and the binaries the L1 overlay carries.
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ironvisor/ironvisor/vmm/testutil"
+)
+
+// Paths in the L1 overlay (see l1BenchOverlay).
+const (
+	l1Ironvisor = "/bin/ironvisor"
+	l1QEMU      = "/usr/bin/qemu-system-x86_64"
+	l1Kernel    = "/guest/vmlinuz"
+	l1BlkInitrd = "/guest/blk-initrd.gz"
+)
+
+// Deadlines of one VMM run in L1.
+const (
+	// coldDeadline bounds exec to the tiny guest's whole marker line.
+	coldDeadline = time.Minute
+	// blkInitDeadline bounds exec to the cloud kernel's /init; a boot
+	// that misses it is the intermittent stall, killed and retried.
+	blkInitDeadline = 90 * time.Second
+	// blkDeadline bounds a whole throughput run, boot included.
+	blkDeadline = 6 * time.Minute
+	// blkAttempts is how many boots one VMM gets per round.
+	blkAttempts = 3
+)
+
+// tinyMemMiB is the tiny guest's RAM.
+const tinyMemMiB = 128
+
+// needL1 skips b unless it runs in the benchmark's L1 server.
+func needL1(b *testing.B, files ...string) {
+	b.Helper()
+	for _, f := range append([]string{"/dev/kvm", l1Ironvisor, l1QEMU}, files...) {
+		if _, err := os.Stat(f); err != nil {
+			b.Skipf("SKIP: runs inside the rack's L1 server (started by the host-side benchmark): %v", err)
+		}
+	}
+}
+
+// tinyArgv returns the command lines that boot the tiny guest at kernel
+// with tinyMemMiB of RAM, serial console on stdout: ironvisor, QEMU, and
+// the VMM-only build when the overlay has one (see l1VMMOnly).
+func tinyArgv(kernel string) map[string][]string {
+	mem := strconv.Itoa(tinyMemMiB) + "M"
+	argv := map[string][]string{
+		"ironvisor": {l1Ironvisor, "vmm", "run", "--kernel", kernel, "--mem", mem},
+		"qemu": {l1QEMU, "-M", "microvm", "-enable-kvm", "-cpu", "qemu64", "-m", mem, "-nodefaults",
+			"-no-user-config", "-display", "none", "-serial", "stdio", "-L", "/usr/share/qemu", "-kernel", kernel},
+	}
+	if _, err := os.Stat(l1VMMOnly); err == nil {
+		argv["vmm-only"] = []string{l1VMMOnly, "vmm", "run", "--kernel", kernel, "--mem", mem}
+	}
+	return argv
+}
+
+// vmmOrder rotates which VMM goes first, round by round: ironvisor, then
+// QEMU, then any other in argv.
+func vmmOrder(round int, argv map[string][]string) []string {
+	names := []string{"ironvisor", "qemu"}
+	if _, ok := argv["vmm-only"]; ok {
+		names = append(names, "vmm-only")
+	}
+	k := round % len(names)
+	return append(names[k:], names[:k]...)
+}
+
+// BenchmarkInL1ColdStart boots the tiny PVH guest (prints a marker, then
+// halts with interrupts off) once per iteration under each VMM, alternating
+// which goes first, and prints for each run: wall time from exec to the
+// first serial byte on its stdout pipe, CPU time of all its threads up to
+// that byte (/proc/PID/task/*/schedstat, nanoseconds), and, once the marker
+// line is complete and the guest idles, its total RSS, the RSS of the
+// guest-RAM mapping and the rest by kind (/proc/PID/smaps).
+func BenchmarkInL1ColdStart(b *testing.B) {
+	needL1(b)
+	marker := "TINY\n"
+	kernel := filepath.Join(b.TempDir(), "tiny.elf")
+	if err := os.WriteFile(kernel, testutil.PVHHello(marker, testutil.ExitHalt), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	argv := tinyArgv(kernel)
+	for round := 0; b.Loop(); round++ {
+		for _, name := range vmmOrder(round, argv) {
+			r, err := coldRun(argv[name], marker)
+			if err != nil {
+				b.Fatalf("%s round %d: %v", name, round, err)
+			}
+			fmt.Printf("COLD vmm=%s round=%d first_us=%d cpu_us=%d rss_kib=%d guest_kib=%d\n",
+				name, round, r.first.Microseconds(), r.cpu.Microseconds(), r.rssKiB, r.guestKiB)
+			fmt.Printf("COLD-KINDS vmm=%s round=%d exe_kib=%d libs_kib=%d anon_kib=%d other_kib=%d\n",
+				name, round, r.kinds["exe"], r.kinds["libs"], r.kinds["anon"], r.kinds["other"])
+		}
+	}
+}
+
+// coldResult is one tiny-guest run.
+type coldResult struct {
+	first, cpu       time.Duration
+	rssKiB, guestKiB int64
+	kinds            map[string]int64 // Rss by kind, KiB
+}
+
+// piped is a VMM process whose stdout is a pipe.
+type piped struct {
+	cmd    *exec.Cmd
+	out    *os.File     // the read end of its stdout
+	t0     time.Time    // just before the exec
+	stderr bytes.Buffer // its standard error
+}
+
+// startPiped starts argv with its stdout on a pipe.
+func startPiped(argv []string) (*piped, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	p := &piped{cmd: exec.Command(argv[0], argv[1:]...), out: r}
+	p.cmd.Stdout, p.cmd.Stderr = w, &p.stderr
+	p.t0 = time.Now()
+	err = p.cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// kill ends the process, reaps it and closes the pipe.
+func (p *piped) kill() {
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	p.out.Close()
+}
+
+// coldRun runs one tiny guest to its idle loop and measures it.
+func coldRun(argv []string, marker string) (coldResult, error) {
+	var res coldResult
+	p, err := startPiped(argv)
+	if err != nil {
+		return res, err
+	}
+	defer p.kill()
+	if err := p.out.SetReadDeadline(p.t0.Add(coldDeadline)); err != nil {
+		return res, err
+	}
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(p.out, first); err != nil {
+		return res, fmt.Errorf("no serial byte: %v; stderr: %s", err, p.stderr.Bytes())
+	}
+	res.first = time.Since(p.t0)
+	if res.cpu, err = taskCPU(p.cmd.Process.Pid); err != nil {
+		return res, err
+	}
+	rest, err := bufio.NewReader(p.out).ReadString('\n')
+	if got := string(first) + rest; got != marker || err != nil {
+		return res, fmt.Errorf("console %q (%v), want %q; stderr: %s", got, err, marker, p.stderr.Bytes())
+	}
+	res.rssKiB, res.guestKiB, res.kinds, err = smapsRSS(p.cmd.Process.Pid, argv[0], tinyMemMiB<<10)
+	return res, err
+}
+
+// taskCPU returns the CPU time of every live thread of pid, from the first
+// field of /proc/PID/task/TID/schedstat (nanoseconds on the CPU).
+func taskCPU(pid int) (time.Duration, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		return 0, fmt.Errorf("schedstat of %d: %v (%d threads)", pid, err, len(tasks))
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			return 0, err
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return 0, fmt.Errorf("%s: empty", t)
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %v", t, err)
+		}
+		sum += time.Duration(ns)
+	}
+	return sum, nil
+}
+
+// smapsRSS reads /proc/PID/smaps and returns the total Rss and that of the
+// guest RAM (see guestSplit), and the Rss by kind (see breakdown).
+func smapsRSS(pid int, exe string, guestKiB int64) (total, guest int64, kinds map[string]int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	ms, err := parseSmaps(b)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	total, guest, err = guestSplit(ms, guestKiB)
+	return total, guest, breakdown(ms, exe, guestKiB), err
+}
+
+// blkArgv returns the two command lines that boot the cloud kernel with the
+// throughput initrd and disk as their virtio-blk disk: ironvisor's virtio-blk
+// (buffered preadv/pwritev, flush = fdatasync) and QEMU's virtio-blk-device
+// on microvm with cache=writeback (host page cache, flush = fdatasync) and
+// aio=threads.
+func blkArgv(disk string) map[string][]string {
+	cmdline := "console=ttyS0 quiet reboot=k panic=-1"
+	return map[string][]string{
+		"ironvisor": {l1Ironvisor, "vmm", "run", "--kernel", l1Kernel, "--initrd", l1BlkInitrd, "--mem", "256M",
+			"--disk", disk, "--cmdline", cmdline + " i8042.noaux"},
+		"qemu": {l1QEMU, "-M", "microvm", "-enable-kvm", "-cpu", "host", "-m", "256M", "-smp", "1", "-nodefaults",
+			"-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot", "-L", "/usr/share/qemu",
+			"-kernel", l1Kernel, "-initrd", l1BlkInitrd, "-append", cmdline,
+			"-drive", "id=d0,if=none,format=raw,cache=writeback,aio=threads,file=" + disk,
+			"-device", "virtio-blk-device,drive=d0"},
+	}
+}
+
+// BenchmarkInL1Block boots the cloud kernel with the throughput initrd once
+// per iteration under each VMM (alternating which goes first) on the same
+// raw file of blkMiB MiB in L1's tmpfs, and prints each run's write and
+// read throughput as the guest timed it. A boot that does not reach /init
+// within blkInitDeadline is killed, reported as a stall and retried, up to
+// blkAttempts times.
+func BenchmarkInL1Block(b *testing.B) {
+	needL1(b, l1Kernel, l1BlkInitrd)
+	disk := filepath.Join(b.TempDir(), "disk.img")
+	if err := writeZeros(disk, blkMiB<<20); err != nil {
+		b.Fatal(err)
+	}
+	argv := blkArgv(disk)
+	for round := 0; b.Loop(); round++ {
+		for _, name := range vmmOrder(round, argv) {
+			for attempt := 1; ; attempt++ {
+				r, err := blkRun(argv[name])
+				if errors.Is(err, errStall) && attempt < blkAttempts {
+					fmt.Printf("BLK-STALL vmm=%s round=%d attempt=%d\n", name, round, attempt)
+					continue
+				}
+				if errors.Is(err, errStall) {
+					fmt.Printf("BLK-STALL vmm=%s round=%d attempt=%d (round skipped)\n", name, round, attempt)
+					break
+				}
+				if err != nil {
+					b.Fatalf("%s round %d: %v", name, round, err)
+				}
+				fmt.Printf("BLK vmm=%s round=%d write_mbs=%.1f read_mbs=%.1f\n", name, round, r.write, r.read)
+				break
+			}
+		}
+	}
+}
+
+// writeZeros writes a fully allocated file of size zero bytes.
+func writeZeros(path string, size int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(make([]byte, size))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// errStall is a boot that did not reach the guest's /init in time.
+var errStall = errors.New("guest did not reach /init")
+
+// blkResult is one throughput run, in MB/s (10^6 bytes).
+type blkResult struct{ write, read float64 }
+
+// guestBlkLine is the guest's timing of one dd.
+var guestBlkLine = regexp.MustCompile(`GUEST-BLK op=(\w+) rc=(\d+) t0=([0-9.]+) t1=([0-9.]+)`)
+
+// blkRun boots one throughput guest and parses its timings.
+func blkRun(argv []string) (blkResult, error) {
+	var res blkResult
+	p, err := startPiped(argv)
+	if err != nil {
+		return res, err
+	}
+	defer p.kill()
+	lines, done := make(chan string), make(chan struct{})
+	defer close(done)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(p.out)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-done:
+				return
+			}
+		}
+	}()
+	initSeen := false
+	stall := time.NewTimer(blkInitDeadline)
+	defer stall.Stop()
+	end := time.NewTimer(time.Until(p.t0.Add(blkDeadline)))
+	defer end.Stop()
+	var console []string
+	for {
+		select {
+		case <-stall.C:
+			if !initSeen {
+				return res, errStall
+			}
+		case <-end.C:
+			return res, fmt.Errorf("no result after %v:\n%s", blkDeadline, strings.Join(console, "\n"))
+		case line, ok := <-lines:
+			if !ok {
+				return res, fmt.Errorf("console ended before the result; stderr: %s\n%s", p.stderr.Bytes(), strings.Join(console, "\n"))
+			}
+			console = append(console, line)
+			initSeen = initSeen || strings.Contains(line, "GUEST-INIT-OK")
+			if strings.Contains(line, "GUEST-BLK-DONE") {
+				if res.write == 0 || res.read == 0 {
+					return res, fmt.Errorf("incomplete result:\n%s", strings.Join(console, "\n"))
+				}
+				return res, nil
+			}
+			m := guestBlkLine.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			t0, _ := strconv.ParseFloat(m[3], 64)
+			t1, _ := strconv.ParseFloat(m[4], 64)
+			if m[2] != "0" || t1 <= t0 {
+				return res, fmt.Errorf("dd failed: %q", line)
+			}
+			mbs := blkMiB * (1 << 20) / (t1 - t0) / 1e6
+			if m[1] == "write" {
+				res.write = mbs
+			} else {
+				res.read = mbs
+			}
+		}
+	}
+}

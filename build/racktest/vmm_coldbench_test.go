@@ -1,0 +1,361 @@
+package racktest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/build/rack"
+	"github.com/ironvisor/ironvisor/initramfs"
+)
+
+// l1BenchInit is the L1 /init of the in-L1 benchmarks: load kvm_amd, run
+// this package's test binary (built with the rack tag) on one benchmark
+// for a number of iterations, print its exit code and power off.
+const l1BenchInit = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
+modprobe kvm_amd || echo L1-MODPROBE-FAILED
+echo "L1-READY $(ls /dev/kvm)"
+cd /tmp
+/bin/racktest.test -test.run '^$' -test.bench '^BENCH$' -test.benchtime ROUNDSx -test.timeout 0 -test.v 2>&1
+echo "L1-EXIT $?"
+poweroff -f
+`
+
+// l1VMMOnly is where the L1 overlay carries the optional VMM-only build
+// (see BenchmarkVMMColdStartVersusQEMU).
+const l1VMMOnly = "/bin/ironvisor-vmm-only"
+
+// l1ExitLine ends an in-L1 benchmark run.
+var l1ExitLine = regexp.MustCompile(`L1-EXIT (\d+)\r?\n`)
+
+// runInL1 boots one L1 server (2 vCPUs, 2 GiB) with busybox, kvm_amd,
+// QEMU, an ironvisor built from this tree, this package's test binary and
+// extra entries, runs the in-L1 benchmark bench for rounds iterations and
+// returns the console once it exited 0.
+func runInL1(b *testing.B, bench string, rounds int, timeout time.Duration, extra ...initramfs.Entry) string {
+	b.Helper()
+	set, err := artefacts.FromEnv()
+	if errors.Is(err, artefacts.ErrNotBuilt) {
+		b.Skipf("SKIP: artefacts not built; run make test (%v)", err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := os.Stat(busyboxPath); err != nil {
+		b.Skipf("SKIP: no static busybox at %s (apt-get install busybox-static): %v", busyboxPath, err)
+	}
+	dir := b.TempDir()
+	testBin := filepath.Join(dir, "racktest.test")
+	compileTests(b, "./build/racktest", testBin)
+	init := strings.NewReplacer("BENCH", bench, "ROUNDS", strconv.Itoa(rounds)).Replace(l1BenchInit)
+	l1 := []initramfs.Entry{
+		initramfs.Console(),
+		initramfs.HostFile("/bin/busybox", 0o755, busyboxPath),
+		initramfs.File("/init", 0o755, []byte(init)),
+		initramfs.HostFile("/bin/ironvisor", 0o755, buildIronvisor(b, dir)),
+		initramfs.HostFile("/bin/racktest.test", 0o755, testBin),
+	}
+	l1 = append(l1, qemuEntries(b)...)
+	if p := os.Getenv("IRONVISOR_BENCH_VMM_ONLY"); p != "" {
+		l1 = append(l1, initramfs.HostFile(l1VMMOnly, 0o755, p))
+	}
+	l1 = append(l1, extra...)
+	l1 = append(l1, rootDirs()...)
+	h := set.HostKernel
+	l1 = append(l1, moduleEntries(b, h.ModulesDir(), h.Release, []string{"kvm_amd"})...)
+	overlay := filepath.Join(dir, "l1-bench.gz")
+	buildArchive(b, overlay, l1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	srv, err := rack.Start(ctx, rack.Options{
+		Name: "vmm-bench-l1", Kernel: h.Vmlinuz(), Initrds: []string{overlay},
+		Append: "console=ttyS0 quiet panic=-1", MemoryMiB: 2048, CPUs: 2, ForwardPorts: []int{}, LogDir: dir,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Stop()
+	if err := srv.Console.Expect(ctx, "L1-READY /dev/kvm"); err != nil {
+		b.Fatalf("%v\n%s", err, srv.Console.Tail(30))
+	}
+	m, err := srv.Console.ExpectRegexp(ctx, l1ExitLine)
+	if err != nil {
+		b.Fatalf("%v\n%s", err, srv.Console.Tail(40))
+	}
+	if m[1] != "0" {
+		b.Fatalf("in-L1 benchmark %s exited %s:\n%s", bench, m[1], srv.Console.Tail(60))
+	}
+	return srv.Console.String()
+}
+
+// buildIronvisor builds the static ironvisor binary from this tree as make
+// build does and returns its path in dir.
+func buildIronvisor(b *testing.B, dir string) string {
+	b.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	out := filepath.Join(dir, "ironvisor")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-o", out, "./cmd/ironvisor")
+	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if o, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go build ironvisor: %v\n%s", err, o)
+	}
+	return out
+}
+
+// coldRounds is how many tiny-guest boots of each VMM the cold-start
+// benchmark alternates.
+const coldRounds = 15
+
+// coldLine is one in-L1 tiny-guest run.
+var coldLine = regexp.MustCompile(`COLD vmm=(\w+) round=(\d+) first_us=(\d+) cpu_us=(\d+) rss_kib=(\d+) guest_kib=(\d+)`)
+
+// BenchmarkVMMColdStartVersusQEMU runs BenchmarkInL1ColdStart in one L1
+// server: coldRounds boots of a tiny PVH guest with 128 MiB under each of
+// `ironvisor vmm run` and QEMU microvm (KVM), alternating, and reports the
+// medians of exec to first serial byte (wall and CPU) and of the VMM's RSS
+// without the guest RAM it touched, with their ratios. Run it with
+// `go test -run XXX -bench VMMColdStartVersusQEMU -benchtime 1x ./build/racktest`
+// (make bench).
+//
+// With IRONVISOR_BENCH_VMM_ONLY=PATH it also boots the tiny guest with the
+// binary at PATH ("PATH vmm run ...", e.g. a build of cmd/ironvisor's vmm
+// files alone) and logs its medians after "VMM-ONLY:".
+func BenchmarkVMMColdStartVersusQEMU(b *testing.B) {
+	for b.Loop() {
+		console := runInL1(b, "BenchmarkInL1ColdStart", coldRounds, 20*time.Minute)
+		reportCold(b, console)
+	}
+}
+
+// coldKindsLine is the Rss of one run by kind, outside the guest RAM.
+var coldKindsLine = regexp.MustCompile(`COLD-KINDS vmm=(\w+) round=\d+ exe_kib=(\d+) libs_kib=(\d+) anon_kib=(\d+) other_kib=(\d+)`)
+
+// coldStats collects one VMM's runs; kinds are MiB by kind (see breakdown).
+type coldStats struct {
+	firstMs, cpuMs, overheadMiB, guestMiB []float64
+	kinds                                 [4][]float64
+}
+
+// reportCold parses the COLD lines and reports medians and ratios. It
+// logs the table rows that build/bench/vmm-coldstart.sh prints, each
+// after "ROW:".
+func reportCold(b *testing.B, console string) {
+	stats := map[string]*coldStats{"ironvisor": {}, "qemu": {}, "vmm-only": {}}
+	for _, m := range coldLine.FindAllStringSubmatch(console, -1) {
+		s := stats[m[1]]
+		if s == nil {
+			b.Fatalf("unknown VMM in %q", m[0])
+		}
+		v := make([]float64, 7)
+		for i := 3; i <= 6; i++ {
+			v[i], _ = strconv.ParseFloat(m[i], 64)
+		}
+		s.firstMs = append(s.firstMs, v[3]/1e3)
+		s.cpuMs = append(s.cpuMs, v[4]/1e3)
+		s.overheadMiB = append(s.overheadMiB, (v[5]-v[6])/1024)
+		s.guestMiB = append(s.guestMiB, v[6]/1024)
+	}
+	for _, m := range coldKindsLine.FindAllStringSubmatch(console, -1) {
+		s := stats[m[1]]
+		if s == nil {
+			b.Fatalf("unknown VMM in %q", m[0])
+		}
+		for i := range s.kinds {
+			kib, _ := strconv.ParseFloat(m[2+i], 64)
+			s.kinds[i] = append(s.kinds[i], kib/1024)
+		}
+	}
+	iv, q := stats["ironvisor"], stats["qemu"]
+	if len(iv.firstMs) != coldRounds || len(q.firstMs) != coldRounds {
+		b.Fatalf("got %d ironvisor and %d QEMU runs, want %d each", len(iv.firstMs), len(q.firstMs), coldRounds)
+	}
+	row := func(what, unit string, iv, q []float64) {
+		b.Logf("ROW: | %s | %.2f %s | %.2f %s | %s | %s | %s | %s |", what, median(iv), unit, median(q), unit,
+			ratioOfMedians(iv, q), pairedRatio(iv, q), list(iv), list(q))
+	}
+	row("exec to first serial byte (wall)", "ms", iv.firstMs, q.firstMs)
+	row("CPU time to first serial byte", "ms", iv.cpuMs, q.cpuMs)
+	row("RSS minus guest RAM, guest idle", "MiB", iv.overheadMiB, q.overheadMiB)
+	for i, what := range []string{"executable's file pages", "shared libraries", "anonymous (heap, stacks)", "other (KVM vCPU pages, vdso, firmware)"} {
+		row("- of which "+what, "MiB", iv.kinds[i], q.kinds[i])
+	}
+	row("guest RAM resident (touched)", "MiB", iv.guestMiB, q.guestMiB)
+	if o := stats["vmm-only"]; len(o.firstMs) > 0 {
+		b.Logf("VMM-ONLY: %d runs: first byte %.2f ms (%.3f of QEMU), CPU %.2f ms, RSS minus guest %.2f MiB (executable %.2f, anonymous %.2f)",
+			len(o.firstMs), median(o.firstMs), median(o.firstMs)/median(q.firstMs), median(o.cpuMs),
+			median(o.overheadMiB), median(o.kinds[0]), median(o.kinds[2]))
+	}
+	b.ReportMetric(median(iv.firstMs), "ironvisor-first-byte-ms")
+	b.ReportMetric(median(q.firstMs), "qemu-first-byte-ms")
+	b.ReportMetric(median(iv.firstMs)/median(q.firstMs), "first-byte-ratio")
+	b.ReportMetric(median(iv.overheadMiB), "ironvisor-overhead-MiB")
+	b.ReportMetric(median(q.overheadMiB), "qemu-overhead-MiB")
+}
+
+// ratioOfMedians is median(a)/median(b) with three decimals, or "-" when
+// median(b) is 0.
+func ratioOfMedians(a, b []float64) string {
+	if median(b) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", median(a)/median(b))
+}
+
+// pairedRatio is the median of a[i]/b[i] over the rounds i (the two runs
+// of a round ran back to back, so the host's load drifts less between
+// them than across the whole run), with three decimals; "-" when some b[i]
+// is 0.
+func pairedRatio(a, b []float64) string {
+	r := make([]float64, len(a))
+	for i := range a {
+		if b[i] == 0 {
+			return "-"
+		}
+		r[i] = a[i] / b[i]
+	}
+	return fmt.Sprintf("%.3f", median(r))
+}
+
+// list prints runs with two decimals, in run order.
+func list(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// smapsHeader is the first line of one mapping in /proc/PID/smaps:
+// "start-end perms offset dev inode [path]".
+var smapsHeader = regexp.MustCompile(`^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$`)
+
+// mapping is one entry of /proc/PID/smaps, sizes in KiB.
+type mapping struct {
+	path      string // "" for anonymous memory
+	inode     string
+	size, rss int64
+}
+
+// parseSmaps returns the mappings in /proc/PID/smaps contents.
+func parseSmaps(b []byte) ([]mapping, error) {
+	var ms []mapping
+	for _, line := range strings.Split(string(b), "\n") {
+		if m := smapsHeader.FindStringSubmatch(line); m != nil {
+			ms = append(ms, mapping{inode: m[1], path: m[2]})
+			continue
+		}
+		f := strings.Fields(line)
+		if len(ms) == 0 || len(f) != 3 || f[2] != "kB" || (f[0] != "Size:" && f[0] != "Rss:") {
+			continue
+		}
+		v, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("smaps line %q: %v", line, err)
+		}
+		if f[0] == "Size:" {
+			ms[len(ms)-1].size = v
+		} else {
+			ms[len(ms)-1].rss = v
+		}
+	}
+	return ms, nil
+}
+
+// guestSplit returns the total Rss of ms and the Rss of the guest RAM: the
+// anonymous mappings exactly guestKiB long. It fails if there is none.
+func guestSplit(ms []mapping, guestKiB int64) (total, guest int64, err error) {
+	found := false
+	for _, m := range ms {
+		total += m.rss
+		if m.isGuest(guestKiB) {
+			guest += m.rss
+			found = true
+		}
+	}
+	if !found {
+		return 0, 0, fmt.Errorf("no anonymous mapping of %d KiB (guest RAM) in smaps", guestKiB)
+	}
+	return total, guest, nil
+}
+
+// isGuest tells whether m is guest RAM of guestKiB.
+func (m mapping) isGuest(guestKiB int64) bool {
+	return m.inode == "0" && m.path == "" && m.size == guestKiB
+}
+
+// breakdown sums the Rss of ms outside the guest RAM by kind, in KiB: the
+// executable's own file pages (exe), shared libraries (libs), anonymous
+// memory (anon: heap, stacks) and the rest (other: KVM's per-vCPU pages,
+// vdso, firmware files).
+func breakdown(ms []mapping, exe string, guestKiB int64) map[string]int64 {
+	out := map[string]int64{}
+	for _, m := range ms {
+		switch {
+		case m.isGuest(guestKiB):
+		case m.path == exe:
+			out["exe"] += m.rss
+		case strings.Contains(m.path, ".so"):
+			out["libs"] += m.rss
+		case m.path == "" || m.path == "[heap]" || strings.HasPrefix(m.path, "[stack"):
+			out["anon"] += m.rss
+		default:
+			out["other"] += m.rss
+		}
+	}
+	return out
+}
+
+// TestParseSmaps checks the guest-RAM split on an excerpt of a real QEMU
+// smaps: the 128 MiB anonymous mapping is the guest, a file mapping of the
+// same size and other anonymous mappings are not.
+func TestParseSmaps(t *testing.T) {
+	smaps := `557dbd679000-557dbda80000 r--p 00000000 fe:00 10166322                   /usr/bin/qemu-system-x86_64
+Size:               4124 kB
+Rss:                4124 kB
+557de58b3000-557de633c000 rw-p 00000000 00:00 0                          [heap]
+Size:              10788 kB
+Rss:                4448 kB
+7f2193e00000-7f219be00000 rw-p 00000000 00:00 0 
+Size:             131072 kB
+KernelPageSize:        4 kB
+Rss:                2048 kB
+Pss:                2048 kB
+7f21a0000000-7f21a8000000 r--p 00000000 fe:00 42                   /tmp/disk.img
+Size:             131072 kB
+Rss:                 100 kB
+7f21e2400000-7f21e2c00000 rw-p 00000000 00:00 0 
+Size:               8192 kB
+Rss:                   8 kB
+`
+	ms, err := parseSmaps([]byte(smaps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, guest, err := guestSplit(ms, 128<<10)
+	if err != nil || total != 4124+4448+2048+100+8 || guest != 2048 {
+		t.Errorf("guestSplit = %d, %d, %v; want %d, 2048, nil", total, guest, err, 4124+4448+2048+100+8)
+	}
+	if _, _, err := guestSplit(ms, 256<<10); err == nil {
+		t.Error("no error without a guest-sized mapping")
+	}
+	got := breakdown(ms, "/usr/bin/qemu-system-x86_64", 128<<10)
+	want := map[string]int64{"exe": 4124, "anon": 4448 + 8, "other": 100}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("breakdown = %v, want %v", got, want)
+	}
+}
