@@ -12,8 +12,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
@@ -28,25 +32,63 @@ type netInstance struct {
 	IPs               []string
 }
 
-// vmmHoldsTap reports whether a running "ironvisor vmm run" was given a
-// tap fd with mac (the supervisor opens the tap and passes its fd into
-// the jail, so the VMM's command line names the fd and the MAC).
-func vmmHoldsTap(t *testing.T, mac string) bool {
-	t.Helper()
+// findProc returns the pid of a process whose arguments match, or 0.
+func findProc(match func(args []string) bool) int {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
-		if err != nil || !bytes.Contains(b, []byte("vmm\x00run\x00")) {
+		if err != nil || !match(strings.Split(string(b), "\x00")) {
 			continue
 		}
-		args := strings.Split(string(b), "\x00")
-		for i := 0; i+1 < len(args); i++ {
-			if args[i] == "--tap" && strings.HasPrefix(args[i+1], "fd:") && strings.HasSuffix(args[i+1], ",mac="+mac) {
-				return true
-			}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err == nil && pid != os.Getpid() {
+			return pid
 		}
 	}
-	return false
+	return 0
+}
+
+// vmmWithTap returns the pid of the "ironvisor vmm run" that was given a
+// tap fd with mac (the supervisor opens the tap and passes its fd into the
+// jail, so the VMM's command line names the fd and the MAC), or 0.
+func vmmWithTap(mac string) int {
+	return findProc(func(args []string) bool {
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "--tap" && strings.HasPrefix(args[i+1], "fd:") && strings.HasSuffix(args[i+1], ",mac="+mac) {
+				return slices.Contains(args, "vmm") && slices.Contains(args, "run")
+			}
+		}
+		return false
+	})
+}
+
+// vmmHoldsTap reports whether a running VMM was given a tap with mac.
+func vmmHoldsTap(t *testing.T, mac string) bool {
+	t.Helper()
+	return vmmWithTap(mac) != 0
+}
+
+// killAndWait sends sig to pid and waits until the process is gone.
+func killAndWait(t *testing.T, pid int, sig syscall.Signal) {
+	t.Helper()
+	if pid <= 0 {
+		t.Fatalf("no process to signal (pid %d)", pid)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		t.Fatalf("kill %d: %v", pid, err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		// Gone, or a zombie (exited, its parent has not reaped it yet).
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still there a minute after signal %v", pid, sig)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // antiSpoofHas reports whether the bridge table of netcfg maps tap to mac.
@@ -81,14 +123,11 @@ func tapGone(t *testing.T, name, when string) {
 	}
 }
 
-// TestInstanceNetworkOnKVM launches a tiny guest into a network with a
-// security group through the API on real KVM and checks the host side of
-// its NIC: the instance reports its leased IP, its tap is on the network's
-// bridge with carrier (the VMM holds it, given with the lease's MAC), the
-// anti-spoofing rules know the MAC, the tap goes on stop and comes back
-// with the same address on start, and after terminate the tap and the
-// lease are gone.
-func TestInstanceNetworkOnKVM(t *testing.T) {
+// netWorld starts serve and, with a new tenant's token, uploads a tiny
+// image and creates the network "web" (10.77.0.0/24) and the security
+// group "web-ssh"; it skips where instances cannot run.
+func netWorld(t *testing.T) (server, string, netcfg.Network) {
+	t.Helper()
 	if _, err := os.Stat("/dev/kvm"); err != nil {
 		t.Skipf("SKIP: no /dev/kvm (%v); appliance/service/racktest runs this in the rack", err)
 	}
@@ -109,6 +148,18 @@ func TestInstanceNetworkOnKVM(t *testing.T) {
 	os.WriteFile(sg, []byte(`{"name":"web-ssh","ingress":[{"proto":"tcp","from_port":22,"to_port":22,"cidr":"0.0.0.0/0"}]}`), 0o644)
 	s.ok(t, tok, nil, "security-groups", "create", "--file", sg)
 
+	return s, tok, nw
+}
+
+// TestInstanceNetworkOnKVM launches a tiny guest into a network with a
+// security group through the API on real KVM and checks the host side of
+// its NIC: the instance reports its leased IP, its tap is on the network's
+// bridge with carrier (the VMM holds it, given with the lease's MAC), the
+// anti-spoofing rules know the MAC, the tap goes on stop and comes back
+// with the same address on start, and after terminate the tap and the
+// lease are gone.
+func TestInstanceNetworkOnKVM(t *testing.T) {
+	s, tok, nw := netWorld(t)
 	var insts []netInstance
 	s.ok(t, tok, &insts, "instances", "launch", "--image", "tiny", "--type", "nano", "--network", "web",
 		"--security-groups", "web-ssh", "--wait", "2m", "--json")
@@ -173,5 +224,67 @@ func TestInstanceNetworkOnKVM(t *testing.T) {
 	}
 	if antiSpoofHas(t, tapName, lease.MAC) {
 		t.Fatalf("anti-spoofing entry for %s left after terminate", tapName)
+	}
+}
+
+// TestInstanceNetworkRestartOnKVM restarts serve with two instances in a
+// network, one of whose VMMs dies while serve is down: after the restart
+// the surviving instance keeps running with its tap (still held by its
+// VMM) and address, the dead one is stopped with its lease kept, and its
+// orphaned tap is removed; terminating both frees every lease and tap.
+func TestInstanceNetworkRestartOnKVM(t *testing.T) {
+	s, tok, nw := netWorld(t)
+	var insts []netInstance
+	s.ok(t, tok, &insts, "instances", "launch", "--image", "tiny", "--type", "nano", "--count", "2",
+		"--network", "web", "--security-groups", "web-ssh", "--wait", "2m", "--json")
+	pool, err := netcfg.LoadPool(filepath.Join(s.data, NetDir, "web.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, _ := pool.Lookup(insts[0].ID)
+	dead, _ := pool.Lookup(insts[1].ID)
+	tapOf := func(l netcfg.Lease) string {
+		off := l.IP.As4()[3] - nw.CIDR.Addr().As4()[3]
+		return fmt.Sprintf("%s%x-%x", netcfg.TapPrefix, nw.Index, off)
+	}
+	for _, l := range []netcfg.Lease{live, dead} {
+		if _, err := netlink.LinkByName(tapOf(l)); err != nil || !vmmHoldsTap(t, l.MAC) {
+			t.Fatalf("instance %s: tap %s (%v) or its VMM missing", l.Instance, tapOf(l), err)
+		}
+	}
+	serve := findProc(func(args []string) bool {
+		return slices.Contains(args, "serve") && slices.Contains(args, s.data)
+	})
+	if serve == 0 {
+		t.Fatal("serve's process not found")
+	}
+	killAndWait(t, serve, syscall.SIGTERM)
+	killAndWait(t, vmmWithTap(dead.MAC), syscall.SIGKILL)
+
+	s2 := startServe(t, "--insecure-http", "--data", s.data)
+	var in netInstance
+	s2.ok(t, tok, &in, "instances", "get", live.Instance, "--json")
+	if in.State != "running" || len(in.IPs) != 1 || in.IPs[0] != live.IP.String() {
+		t.Fatalf("surviving instance after restart %+v, want running with %s", in, live.IP)
+	}
+	tap, err := netlink.LinkByName(tapOf(live))
+	if err != nil || tap.Attrs().OperState != netlink.OperUp || !vmmHoldsTap(t, live.MAC) {
+		t.Fatalf("surviving instance's tap %s after restart: %v", tapOf(live), err)
+	}
+	s2.ok(t, tok, &in, "instances", "get", dead.Instance, "--json")
+	if in.State != "stopped" || len(in.IPs) != 1 || in.IPs[0] != dead.IP.String() {
+		t.Fatalf("instance whose VMM died %+v, want stopped with %s", in, dead.IP)
+	}
+	tapGone(t, tapOf(dead), "of a VMM that died, after the restart")
+	if pool, err = netcfg.LoadPool(filepath.Join(s.data, NetDir, "web.json")); err != nil || len(pool.Leases) != 2 {
+		t.Fatalf("leases after restart: %+v %v", pool, err)
+	}
+
+	for _, l := range []netcfg.Lease{live, dead} {
+		s2.ok(t, tok, nil, "instances", "terminate", l.Instance)
+		tapGone(t, tapOf(l), "after terminate")
+	}
+	if pool, err = netcfg.LoadPool(filepath.Join(s.data, NetDir, "web.json")); err != nil || len(pool.Leases) != 0 {
+		t.Fatalf("leases after terminating both: %+v %v", pool, err)
 	}
 }

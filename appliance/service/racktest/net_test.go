@@ -15,14 +15,16 @@ var netModules = []string{"crc32c_generic", "kvm_amd", "tun", "bridge", "br_netf
 	"nf_tables", "nf_conntrack", "nf_nat", "nft_ct", "nft_nat", "nft_masq", "nft_redir", "nft_chain_nat",
 	"nft_reject_inet", "nft_reject_bridge", "nft_fib_inet", "nft_limit", "nft_log", "nft_objref", "nft_meta_bridge"}
 
-// TestInstanceNetworkInRack runs TestInstanceNetworkOnKVM on real KVM
-// inside a rack server: a tiny guest launched through the API into a
-// network with a security group gets its lease, its tap on the bridge and
-// its rules; stop, start and terminate take them away and back.
+// TestInstanceNetworkInRack runs TestInstanceNetworkOnKVM and
+// TestInstanceNetworkRestartOnKVM on real KVM inside a rack server: a tiny
+// guest launched through the API into a network with a security group gets
+// its lease, its tap on the bridge and its rules; stop, start and terminate
+// take them away and back; a restart of serve keeps the taps of surviving
+// VMMs and removes the orphans.
 func TestInstanceNetworkInRack(t *testing.T) {
 	gotest.Test(t, gotest.Options{
 		Package: "github.com/ironvisor/ironvisor/appliance/service",
-		Run:     "TestInstanceNetworkOnKVM", Modules: netModules,
-		Timeout: 8 * time.Minute, Ironvisor: true,
-	}, "TestInstanceNetworkOnKVM")
+		Run:     "TestInstanceNetwork", Modules: netModules,
+		Timeout: 10 * time.Minute, Ironvisor: true,
+	}, "TestInstanceNetworkOnKVM", "TestInstanceNetworkRestartOnKVM")
 }
