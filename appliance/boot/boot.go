@@ -54,6 +54,7 @@ type appliance struct {
 	cfg     config.Config
 	up      uplink.Result
 	reap    *reaper.Reaper
+	dataDir string // DataDir; tests use a temporary folder
 	data    Data
 	plane   *service.Plane // nil if the control plane could not be composed
 	api     *api.Server    // the host-only API served instead of a failed plane
@@ -77,7 +78,7 @@ func Main(o Options) {
 	if o.ModuleOpts == nil {
 		o.ModuleOpts = &kmodule.ProbeOpts{}
 	}
-	a := &appliance{o: o, cmdline: "/proc/cmdline", tl: timeline.New(o.Console, o.Start, 0),
+	a := &appliance{o: o, cmdline: "/proc/cmdline", tl: timeline.New(o.Console, o.Start, 0), dataDir: DataDir,
 		reap: reaper.New("/proc"), sigs: make(chan os.Signal, 4), cfg: config.Defaults()}
 	signal.Notify(a.sigs, PowerSignals...)
 	a.goSafe("reaper", func() { a.reap.Run(context.Background(), 30*time.Second, a.tl.Logf) })

@@ -33,7 +33,7 @@ func (a *appliance) startAPI() error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	addr := ln.Addr().String()
-	a.plane, err = service.Open(a.tl, service.Options{DataDir: DataDir, Listener: ln, Listen: addr,
+	a.plane, err = service.Open(a.tl, service.Options{DataDir: a.dataDir, Listener: ln, Listen: addr,
 		Mode: service.ModeAppliance, Starter: a.reap, Console: a.o.Console, NoHypervisor: a.o.NoHypervisor})
 	var url string
 	if err == nil {
@@ -92,7 +92,7 @@ func (a *appliance) banner(url string) {
 	fmt.Fprintf(&b, "  API      %s\n", url)
 	if p := a.plane; p != nil {
 		fmt.Fprintf(&b, "  TLS      SHA-256 %s\n", p.Fingerprint)
-		tokenFile := filepath.Join(DataDir, auth.AdminTokenFile)
+		tokenFile := filepath.Join(a.dataDir, auth.AdminTokenFile)
 		if p.AdminToken != "" {
 			fmt.Fprintf(&b, "  Admin    %s\n", p.AdminToken)
 			fmt.Fprintf(&b, "           (shown once, now; also in %s, mode 0600)\n", tokenFile)
@@ -106,7 +106,7 @@ func (a *appliance) banner(url string) {
 	} else {
 		fmt.Fprintf(&b, "  Try      curl %sv1/host\n", url)
 	}
-	fmt.Fprintf(&b, "  Data     %s on %s\n", DataDir, a.data.Source)
+	fmt.Fprintf(&b, "  Data     %s on %s\n", a.dataDir, a.data.Source)
 	if !a.data.Persistent {
 		fmt.Fprintf(&b, "  WARNING  the state (instances, images, tokens) is in RAM and a reboot loses it;\n"+
 			"           keep it on disk with %s=LABEL=NAME (an ext4 file system)\n", config.KeyData)
