@@ -191,3 +191,22 @@ func decode(path string, body []byte, err error, v any) error {
 	}
 	return nil
 }
+
+// ApplianceHost reads the appliance's banner from the console and fetches
+// GET /v1/host from its API on guestPort into v, over HTTPS pinned to the
+// banner's fingerprint, with the banner's admin token (so only after a
+// first start, whose banner shows it).
+func (s *Server) ApplianceHost(ctx context.Context, guestPort int, v any) error {
+	b, err := ParseBanner(s.Console.String())
+	if err != nil {
+		return err
+	}
+	if b.AdminToken == "" {
+		return errors.New("the banner shows no admin token (not a first start)")
+	}
+	a, err := s.API(guestPort, b.Fingerprint, b.AdminToken)
+	if err != nil {
+		return err
+	}
+	return a.GetJSON(ctx, "/v1/host", v)
+}
