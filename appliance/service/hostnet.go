@@ -2,10 +2,12 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 
 	"github.com/ironvisor/ironvisor/appliance/controlplane"
 	"github.com/ironvisor/ironvisor/appliance/hostnet"
+	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
@@ -37,10 +39,24 @@ func hostNetwork(tl *timeline.Timeline, dataDir string, runner controlplane.Runn
 		return err
 	})
 	if err != nil {
-		return nil, nil // reported by Run: instances get no network interfaces
+		return noNet{fmt.Errorf("host network unavailable: %w", err)}, nil // reported by Run
 	}
 	return n, n.NetworkChanged
 }
+
+// noNet stands where the host network could not be opened: instances in a
+// network fail to start with the reason instead of running without their
+// interface; instances in no network are not affected.
+type noNet struct{ err error }
+
+func (n noNet) Attach(context.Context, lifecycle.Instance) (controlplane.NIC, error) {
+	return controlplane.NIC{}, n.err
+}
+
+func (noNet) Detach(context.Context, string) error  { return nil }
+func (noNet) Release(context.Context, string) error { return nil }
+
+func (n noNet) Sync(context.Context, netcfg.State, []lifecycle.Instance) error { return n.err }
 
 // syncNetwork converges the host network once the VMMs of a previous run
 // are adopted. A failure (a kernel without br_netfilter, say) is reported
