@@ -107,6 +107,7 @@ type instance struct {
 	ID, State, Type, Reason string
 	VCPUs                   int    `json:"vcpus"`
 	MemBytes                uint64 `json:"mem_bytes"`
+	IPs                     []string
 }
 
 // get returns GET /v1/instances/{id}.

@@ -9,6 +9,7 @@ package service
 import (
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,9 +24,13 @@ const (
 	linuxInitrd = "/guest/initrd.gz"
 )
 
-// Console lines of the guest's /init: its size once up, and its answer to
-// the graceful stop (Ctrl-Alt-Del, which /init turns into a poweroff).
-var linuxUp = regexp.MustCompile(`LINUX-GUEST-UP nproc=(\d+) memtotal_kb=(\d+)\r?\n`)
+// Console lines of the guest's /init: its size once up, its DHCP lease,
+// and its answer to the graceful stop (Ctrl-Alt-Del, which /init turns
+// into a poweroff).
+var (
+	linuxUp    = regexp.MustCompile(`LINUX-GUEST-UP nproc=(\d+) memtotal_kb=(\d+)\r?\n`)
+	linuxLease = regexp.MustCompile(`LINUX-GUEST-LEASE ([0-9.]+)\r?\n`)
+)
 
 const linuxStopping = "LINUX-GUEST-STOPPING"
 
@@ -36,10 +41,11 @@ const linuxStopping = "LINUX-GUEST-STOPPING"
 const linuxBoot = 3 * time.Minute
 
 // TestLinuxOnKVM launches the Debian cloud kernel through the API as
-// micro, waits for running and the /init marker (1 CPU, at most 256 MiB),
-// stops it gracefully (the guest sees the request and powers off), resizes
-// it to medium, starts it again and waits for the marker with 2 CPUs and
-// about 1 GiB, then terminates it.
+// micro into a network, waits for running, the /init marker (1 CPU, at
+// most 256 MiB) and the guest's DHCP lease (the instance's IP), stops it
+// gracefully (the guest sees the request and powers off), resizes it to
+// medium, starts it again and waits for the marker with 2 CPUs and about
+// 1 GiB and the same lease, then terminates it.
 func TestLinuxOnKVM(t *testing.T) {
 	needKVM(t)
 	for _, p := range []string{linuxKernel, linuxInitrd} {
@@ -54,9 +60,16 @@ func TestLinuxOnKVM(t *testing.T) {
 	tok := tenant.Token
 	s.ok(t, admin, nil, "images", "upload", "--name", "debian", "--kernel", linuxKernel, "--initrd", linuxInitrd,
 		"--cmdline", "console=ttyS0 quiet panic=-1 reboot=k i8042.noaux")
+	s.ok(t, tok, nil, "networks", "create", "--name", "lan", "--cidr", "10.78.0.0/24")
+	sg := filepath.Join(t.TempDir(), "sg.json")
+	if err := os.WriteFile(sg, []byte(`{"name":"lan-ssh","ingress":[{"proto":"tcp","from_port":22,"to_port":22,"cidr":"0.0.0.0/0"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.ok(t, tok, nil, "security-groups", "create", "--file", sg)
 	var insts []instance
 	start := time.Now()
-	s.ok(t, tok, &insts, "instances", "launch", "--image", "debian", "--type", "micro", "--wait", "2m", "--json")
+	s.ok(t, tok, &insts, "instances", "launch", "--image", "debian", "--type", "micro", "--network", "lan",
+		"--security-groups", "lan-ssh", "--wait", "2m", "--json")
 	id := insts[0].ID
 	t.Logf("%s: launch to running %v", id, time.Since(start))
 	s.waitLinux(t, tok, id, start, 1, 256)
@@ -87,7 +100,8 @@ func TestLinuxOnKVM(t *testing.T) {
 
 // waitLinux waits, within linuxBoot of start, for the guest's /init line
 // and checks it: cpus CPUs, and MemTotal in (3/4, 1] of memMiB (the kernel
-// keeps the rest).
+// keeps the rest). Then it waits for the guest's DHCP lease, which must be
+// the address the API reports for the instance.
 func (s server) waitLinux(t *testing.T, token, id string, start time.Time, cpus, memMiB int) {
 	t.Helper()
 	out := s.waitConsole(t, token, id, "LINUX-GUEST-UP line", linuxBoot-time.Since(start), func(c string) bool {
@@ -101,4 +115,13 @@ func (s server) waitLinux(t *testing.T, token, id string, start time.Time, cpus,
 		t.Fatalf("%s: guest says %q; want nproc=%d and MemTotal in (%d, %d] kB; console:\n%s",
 			id, strings.TrimSpace(m[0]), cpus, memMiB*1024*3/4, memMiB*1024, out)
 	}
+	out = s.waitConsole(t, token, id, "DHCP lease", linuxBoot-time.Since(start), func(c string) bool {
+		return linuxLease.MatchString(c) || strings.Contains(c, "LINUX-GUEST-NO-")
+	})
+	lease := linuxLease.FindStringSubmatch(out)
+	in := s.get(t, token, id)
+	if lease == nil || len(in.IPs) != 1 || lease[1] != in.IPs[0] {
+		t.Fatalf("%s: guest lease %q, API IPs %v; want one address, the same; console:\n%s", id, lease, in.IPs, out)
+	}
+	t.Logf("%s: DHCP lease %s %v after the start request", id, lease[1], time.Since(start))
 }

@@ -14,7 +14,8 @@ import (
 )
 
 // linuxGuestInit is the Debian guest's /init for TestLinuxOnKVM: it prints
-// its CPU count and MemTotal, and turns Ctrl-Alt-Del (the service's
+// its CPU count and MemTotal, loads the virtio-mmio and virtio-net drivers
+// and takes a DHCP lease on eth0, and turns Ctrl-Alt-Del (the service's
 // graceful stop) into a poweroff: with kernel.ctrl-alt-del at 0 the kernel
 // sends SIGINT to init instead of rebooting.
 const linuxGuestInit = `#!/bin/busybox sh
@@ -24,12 +25,22 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 echo 0 > /proc/sys/kernel/ctrl-alt-del
 trap 'echo LINUX-GUEST-STOPPING; poweroff -f' INT TERM
 echo "LINUX-GUEST-UP nproc=$(grep -c ^processor /proc/cpuinfo) memtotal_kb=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
+for m in virtio_mmio virtio_net; do modprobe $m || echo "LINUX-GUEST-MODPROBE-FAILED $m"; done
+if ip link set eth0 up; then udhcpc -i eth0 -n -q -t 30 -T 2 -s /bin/dhcp.sh || echo LINUX-GUEST-NO-LEASE; else echo LINUX-GUEST-NO-NIC; fi
 while true; do sleep 1; done
 `
 
+// linuxDHCPScript applies a udhcpc lease and prints it.
+const linuxDHCPScript = `#!/bin/busybox sh
+case "$1" in
+bound|renew) ip addr add "$ip/$mask" dev "$interface"; echo "LINUX-GUEST-LEASE $ip" ;;
+esac
+`
+
 // TestLinuxInRack runs TestLinuxOnKVM on real KVM inside a rack server (2
-// CPUs, 2 GiB, so that medium fits) that carries the artefacts' Debian
-// cloud kernel and a busybox initrd at the paths the test reads.
+// CPUs, 2 GiB, so that medium fits; the host network's modules) that
+// carries the artefacts' Debian cloud kernel and a busybox initrd at the
+// paths the test reads.
 func TestLinuxInRack(t *testing.T) {
 	set, err := artefacts.FromEnv()
 	if errors.Is(err, artefacts.ErrNotBuilt) {
@@ -42,12 +53,16 @@ func TestLinuxInRack(t *testing.T) {
 		t.Skipf("SKIP: no static busybox for the guest (apt-get install busybox-static): %v", err)
 	}
 	initrd := filepath.Join(t.TempDir(), "initrd.gz")
-	if err := guestinitrd.Write(initrd, guestinitrd.Spec{Init: linuxGuestInit}); err != nil {
+	err = guestinitrd.Write(initrd, guestinitrd.Spec{
+		Init: linuxGuestInit, Kernel: set.GuestKernel, Modules: []string{"virtio_mmio", "virtio_net"},
+		Files: []initramfs.Entry{initramfs.File("/bin/dhcp.sh", 0o755, []byte(linuxDHCPScript))},
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	gotest.Test(t, gotest.Options{
 		Package: "github.com/ironvisor/ironvisor/appliance/service",
-		Run:     "TestLinuxOnKVM", Modules: []string{"kvm_amd"},
+		Run:     "TestLinuxOnKVM", Modules: netModules,
 		Timeout: 12 * time.Minute, Ironvisor: true, MemoryMiB: 2048, CPUs: 2,
 		Files: []initramfs.Entry{
 			initramfs.HostFile("/guest/vmlinuz", 0o644, set.GuestKernel.Vmlinuz()),
