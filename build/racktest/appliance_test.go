@@ -142,7 +142,7 @@ func getHost(ctx context.Context, t *testing.T, srv *rack.Server) hostDoc {
 		t.Errorf("GET /v1/host without a token: %d (%v), want 401", code, err)
 	}
 	var doc hostDoc
-	if err := a.GetJSON(rctx, "/v1/host", &doc); err != nil {
+	if err := srv.ApplianceHost(rctx, 8080, &doc); err != nil {
 		t.Fatal(err)
 	}
 	if doc.TLSFingerprint != b.Fingerprint {
