@@ -41,5 +41,7 @@ stall of the cloud kernel under nested TCG) were killed and retried, up to
 3 boots per VMM and round: $stalls.
 
 The file lives in L1's RAM, so this measures each VMM's virtio-blk path
-(notifications, exits and copies under nested TCG), not a disk.
+(notifications, exits and copies under nested TCG), not a disk. Other
+engineers' rack runs share the 2 host cores, so single runs vary by up to
+2x; the per-round ratio compares the two runs made back to back.
 MD
