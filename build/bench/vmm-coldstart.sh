@@ -17,6 +17,8 @@ Experiment in the same run (\`IRONVISOR_BENCH_VMM_ONLY=PATH\`): the same
 \`vmm run\` code built as a VMM-only binary (cmd/ironvisor's vmm.go,
 vmm_control.go and vmm_tap_linux.go with a five-line main, 5.8 MB instead
 of 19.6 MB, 49 package inits instead of 142), $only.
+The appliance's package initialisers cost about 6 MiB of file pages, but
+little of the start time.
 "
 fi
 cat <<MD
@@ -54,20 +56,24 @@ $rows
 
 Nested TCG makes absolute times 10-50 times what they would be on bare
 metal: CPU time is about the wall time for both, i.e. the start is the
-VMM's own user-space and KVM-ioctl work, emulated by TCG (QEMU's exec and
-dynamic linking of ~50 libraries; ironvisor's Go runtime start and the
-package initialisers of the whole appliance binary). Compare ratios with
-the targets (time at most 0.15 of QEMU; memory at most 5 MiB and below
-QEMU); memory is not distorted by the nesting.
+VMM's own user-space and KVM-ioctl work, emulated by TCG (for QEMU, exec
+and dynamic linking of ~50 libraries among the rest). The ratio moves with
+the host's load: 0.24, 0.20 and 0.14 in three runs on 2026-11-28 (QEMU's
+median 1.4 to 2.8 s). Compare ratios with the targets (time at most 0.15 of
+QEMU; memory at most 5 MiB and below QEMU); memory is not distorted by the
+nesting. One run of four that day froze its L1 (kernel soft lockup on both
+L1 vCPUs, one in a starting VMM process, after 47 starts): the benchmark
+then fails at once and must be run again.
 
 Where ironvisor's memory goes: about 10 MiB are file pages of the 19.6 MB
 appliance binary that the start touches (every linked package's
 initialiser runs for \`vmm run\` too: Prometheus and protobuf registration,
 net/http, the seccomp tables...); they are page cache shared by every VMM
 process of a host, but they count in each one's RSS. The anonymous part
-(Go heap, stacks) is 4.4 MiB, or 6.4 MiB when transparent huge pages give
-the Go heap a 2 MiB page (about one run in two; QEMU shows the same
-7.6/9.6 MiB split). \`GODEBUG=disablethp=1\` in the VMM's environment would
-remove that; it cannot be set from inside the binary.
+(Go heap, stacks) is 6.4 MiB, 4.4 MiB in the runs where transparent huge
+pages (\`always\` in Debian's kernel) did not give the Go heap a 2 MiB page;
+QEMU shows the same 2 MiB steps (7.6, 9.6, 12.2 MiB).
+\`GODEBUG=disablethp=1\` in the VMM's environment would remove them; the
+runtime reads it only at start, so it cannot be set from inside the binary.
 $vmm_only
 MD
