@@ -24,7 +24,8 @@ the Debian cloud kernel with a busybox initrd whose /init powers off at once
 (\`benchoff\`), 128 MiB, 1 vCPU, console on ttyS0 with \`quiet\`, three times
 under each VMM, alternating:
 
-- \`ironvisor vmm run\` (bzImage 64-bit entry, ACPI tables, virtio-mmio rng);
+- \`ironvisor vmm run\` (built from the tree; bzImage 64-bit entry, ACPI
+  tables, virtio-mmio rng);
 - \`qemu-system-x86_64 -M microvm -enable-kvm -cpu host\` (qboot firmware,
   its own ACPI), binary and libraries copied into L1 with \`ldd\`.
 
