@@ -89,7 +89,6 @@ func (s *Server) API(guestPort int, fingerprint, token string) (*API, error) {
 	if addr == "" {
 		return nil, fmt.Errorf("rack %s: guest port %d is not forwarded", s.opts.Name, guestPort)
 	}
-	want := strings.ToLower(strings.ReplaceAll(fingerprint, ":", ""))
 	tc := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// The chain is not verified against any CA: the pin below is the
@@ -99,11 +98,7 @@ func (s *Server) API(guestPort int, fingerprint, token string) (*API, error) {
 			if len(raw) == 0 {
 				return errors.New("the server sent no certificate")
 			}
-			sum := sha256.Sum256(raw[0])
-			if got := hex.EncodeToString(sum[:]); got != want {
-				return fmt.Errorf("server certificate SHA-256 %s is not the pinned %s", got, want)
-			}
-			return nil
+			return CheckFingerprint(raw[0], fingerprint)
 		},
 	}
 	return &API{base: "https://" + addr, Token: token,
@@ -209,4 +204,15 @@ func (s *Server) ApplianceHost(ctx context.Context, guestPort int, v any) error 
 		return err
 	}
 	return a.GetJSON(ctx, "/v1/host", v)
+}
+
+// CheckFingerprint checks that the DER certificate cert has the SHA-256
+// fingerprint the banner showed (hex, colons and case ignored).
+func CheckFingerprint(cert []byte, fingerprint string) error {
+	want := strings.ToLower(strings.ReplaceAll(fingerprint, ":", ""))
+	sum := sha256.Sum256(cert)
+	if got := hex.EncodeToString(sum[:]); got != want {
+		return fmt.Errorf("server certificate SHA-256 %s is not the pinned %s", got, want)
+	}
+	return nil
 }

@@ -135,7 +135,7 @@ func measureBoot(set *artefacts.Set, img, logDir string) (bootSample, error) {
 			APIReadyMS     float64 `json:"api_ready_ms"`
 		} `json:"boot"`
 	}
-	if err := srv.GetJSON(ctx, 8080, "/v1/host", &doc); err != nil {
+	if err := srv.ApplianceHost(ctx, 8080, &doc); err != nil {
 		return bootSample{}, err
 	}
 	s.kernelMS, s.apiReadyMS = doc.Boot.KernelUptimeMS, doc.Boot.APIReadyMS

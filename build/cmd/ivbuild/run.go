@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -94,9 +97,10 @@ func bootOne(f runFlags) error {
 	if err != nil {
 		return err
 	}
-	url := "http://" + srv.Addr(8080) + "/"
 	fmt.Printf("\nIronvisor is up after %.1fs (inside the server: %s)\n", time.Since(start).Seconds(), m[1])
-	fmt.Printf("  API:   %s\n  try:   curl -s %sv1/host\n  stop:  Ctrl-C\n\n", url, url)
+	if err := printAPI(srv, filepath.Dir(srv.LogPath)); err != nil {
+		logf("API details: %v", err)
+	}
 	select {
 	case <-ctx.Done():
 		logf("stopping ...")
@@ -162,4 +166,49 @@ func bootMedia(o *rack.Options, set *artefacts.Set, f runFlags) error {
 		return nil
 	}
 	return fmt.Errorf("unknown -boot %q (direct, pxe or uefi)", f.boot)
+}
+
+// printAPI prints how to reach the server's API from this machine: the
+// forwarded HTTPS URL, the certificate (fetched, checked against the
+// banner's fingerprint and saved for curl --cacert) and the admin token the
+// banner showed, saved with mode 0600.
+func printAPI(srv *rack.Server, dir string) error {
+	b, err := rack.ParseBanner(srv.Console.String())
+	if err != nil {
+		return err
+	}
+	addr := srv.Addr(8080)
+	url := "https://" + addr + "/"
+	fmt.Printf("  API:          %s\n  fingerprint:  %s\n", url, b.Fingerprint)
+	cert := filepath.Join(dir, "api.pem")
+	if err := saveCertificate(addr, b.Fingerprint, cert); err != nil {
+		return err
+	}
+	tokenFile := filepath.Join(dir, "admin.token")
+	if b.AdminToken != "" {
+		if err := os.WriteFile(tokenFile, []byte(b.AdminToken+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("  admin token:  %s (mode 0600)\n", tokenFile)
+	fmt.Printf("  try:          curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" %sv1/host\n  stop:         Ctrl-C\n\n", cert, tokenFile, url)
+	return nil
+}
+
+// saveCertificate fetches the certificate served at addr, checks its
+// SHA-256 against fingerprint and writes it as PEM to path.
+func saveCertificate(addr, fingerprint, path string) error {
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) // checked by fingerprint below
+	if err != nil {
+		return fmt.Errorf("fetch the API certificate: %w", err)
+	}
+	defer conn.Close()
+	certs := conn.ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return errors.New("the API sent no certificate")
+	}
+	if err := rack.CheckFingerprint(certs[0].Raw, fingerprint); err != nil {
+		return err
+	}
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certs[0].Raw}), 0o644)
 }
