@@ -61,9 +61,11 @@ and dynamic linking of ~50 libraries among the rest). The ratio moves with
 the host's load: 0.24, 0.20 and 0.14 in three runs on 2026-11-28 (QEMU's
 median 1.4 to 2.8 s). Compare ratios with the targets (time at most 0.15 of
 QEMU; memory at most 5 MiB and below QEMU); memory is not distorted by the
-nesting. One run of four that day froze its L1 (kernel soft lockup on both
-L1 vCPUs, one in a starting VMM process, after 47 starts): the benchmark
-then fails at once and must be run again.
+nesting. Two runs of five that day froze their L1: once with kernel
+soft-lockup reports on both L1 vCPUs (one in a starting VMM process) after
+47 starts, on which the benchmark fails at once; once silently (L1 vCPUs
+busy, no console output) after 24 starts, which ends at the 15-minute
+timeout. Run it again then.
 
 Where ironvisor's memory goes: about 10 MiB are file pages of the 19.6 MB
 appliance binary that the start touches (every linked package's
@@ -73,7 +75,11 @@ process of a host, but they count in each one's RSS. The anonymous part
 (Go heap, stacks) is 6.4 MiB, 4.4 MiB in the runs where transparent huge
 pages (\`always\` in Debian's kernel) did not give the Go heap a 2 MiB page;
 QEMU shows the same 2 MiB steps (7.6, 9.6, 12.2 MiB).
-\`GODEBUG=disablethp=1\` in the VMM's environment would remove them; the
-runtime reads it only at start, so it cannot be set from inside the binary.
+\`GODEBUG=disablethp=1\` in the VMM's environment removes them: the same
+binary started through \`GODEBUG=disablethp=1 exec /bin/ironvisor\` (a
+busybox sh wrapper, 8 rounds of a later run, whose L1 then froze) kept
+2.2-2.4 MiB anonymous and 12.0 MiB RSS minus guest RAM (plain ironvisor
+14.1-16.5 MiB in the same rounds). The runtime reads that setting only at
+start, so the binary cannot set it for itself; the supervisor could.
 $vmm_only
 MD
