@@ -158,7 +158,7 @@ func (o Options) args(initrd string, hostPorts []int) []string {
 		"-serial", "stdio", "-monitor", "none",
 	}
 	if o.Kernel != "" {
-		a = append(a, "-kernel", o.Kernel, "-append", o.Append)
+		a = append(a, "-kernel", o.Kernel, "-append", o.Append+" "+tcgAppend)
 		if initrd != "" {
 			a = append(a, "-initrd", initrd)
 		}
@@ -181,3 +181,13 @@ func (o Options) args(initrd string, hostPorts []int) []string {
 	}
 	return append(a, o.Extra...)
 }
+
+// tcgAppend is added to every rack server's kernel command line.
+// tsc=reliable turns off the clocksource watchdog: on a loaded 2-core host
+// it declared the TCG server's TSC unstable at some random moment, and the
+// kernel's switch to an unstable sched_clock patches live code (static
+// keys, INT3 on each site) that QEMU's TCG can keep executing from a stale
+// translation: both CPUs then loop on exc_int3 in __schedule for good (QEMU
+// monitor: kprobe_int3_handler finds the INT3 gone and retries). TCG's TSC
+// is derived from one host clock, so it is reliable.
+const tcgAppend = "tsc=reliable"

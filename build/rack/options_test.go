@@ -14,7 +14,7 @@ func TestArgsDefaults(t *testing.T) {
 	got := strings.Join(o.args("/initrd", []int{40000}), " ")
 	for _, want := range []string{
 		"-accel tcg -cpu EPYC,+svm", "-m 2048 -smp 2",
-		"-kernel /k -append console=ttyS0 -initrd /initrd",
+		"-kernel /k -append console=ttyS0 tsc=reliable -initrd /initrd",
 		"-netdev user,id=uplink,hostfwd=tcp:127.0.0.1:40000-:8080",
 		"-device virtio-net-pci,netdev=uplink,mac=52:54:",
 		"-netdev socket,id=rack,mcast=230.0.0.1:23456,localaddr=127.0.0.1",

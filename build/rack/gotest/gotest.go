@@ -132,28 +132,79 @@ func Run(ctx context.Context, set *artefacts.Set, o Options) (*Result, error) {
 		}
 		initrds = append(initrds, extra)
 	}
+	if usesKVM(o.Modules) {
+		pin, err := kvmPinOverlay(ctx, dir)
+		if err != nil {
+			return nil, err
+		}
+		initrds = append(initrds, pin)
+	}
 	return boot(ctx, set, initrds, dir, o)
 }
 
 // ironvisorOverlay builds the ironvisor binary statically and writes an
 // archive holding it at /bin/ironvisor into dir.
 func ironvisorOverlay(ctx context.Context, dir string) (string, error) {
-	iv := filepath.Join(dir, "ironvisor")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", iv, "github.com/ironvisor/ironvisor/cmd/ironvisor")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build ironvisor: %w\n%s", err, out)
+	return commandOverlay(ctx, dir, "github.com/ironvisor/ironvisor/cmd/ironvisor", "/bin/ironvisor")
+}
+
+// kvmPinOverlay builds build/rack/kvmpin (see PinKVM) and writes an archive
+// holding it at /bin/kvmpin into dir.
+func kvmPinOverlay(ctx context.Context, dir string) (string, error) {
+	return commandOverlay(ctx, dir, KVMPinPackage, KVMPinPath)
+}
+
+// commandOverlay builds the command pkg statically and writes an archive
+// holding it at path into dir.
+func commandOverlay(ctx context.Context, dir, pkg, path string) (string, error) {
+	bin := filepath.Join(dir, filepath.Base(path))
+	if err := Build(ctx, pkg, bin); err != nil {
+		return "", err
 	}
 	b := initramfs.New()
-	if err := b.Add(initramfs.HostFile("/bin/ironvisor", 0o755, iv)); err != nil {
-		return "", fmt.Errorf("ironvisor overlay: %w", err)
+	if err := b.Add(initramfs.HostFile(path, 0o755, bin)); err != nil {
+		return "", fmt.Errorf("%s overlay: %w", path, err)
 	}
-	p := filepath.Join(dir, "ironvisor.cpio")
+	p := filepath.Join(dir, filepath.Base(path)+".cpio")
 	if _, err := b.WriteFile(p, initramfs.None); err != nil {
-		return "", fmt.Errorf("ironvisor overlay: %w", err)
+		return "", fmt.Errorf("%s overlay: %w", path, err)
 	}
 	return p, nil
+}
+
+// Build builds the command pkg, statically linked, at out.
+func Build(ctx context.Context, pkg, out string) error {
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// KVMPinPackage is the command that keeps the L1 kernel from patching its
+// text while tests start and stop VMs; KVMPinPath is where the overlays put
+// it and PinKVM is the /init snippet that starts it.
+const (
+	KVMPinPackage = "github.com/ironvisor/ironvisor/build/rack/kvmpin"
+	KVMPinPath    = "/bin/kvmpin"
+	PinKVM        = `if [ -x /bin/kvmpin ] && [ -e /dev/kvm ]; then
+	/bin/kvmpin &
+	for i in $(seq 600); do [ -e /tmp/kvmpin.ready ] && break; sleep 0.1; done
+	[ -e /tmp/kvmpin.ready ] || { echo "KVMPIN-FAILED"; status=125; }
+fi
+`
+)
+
+// usesKVM reports whether modules loads a KVM vendor module.
+func usesKVM(modules []string) bool {
+	for _, m := range modules {
+		if m == "kvm_amd" || m == "kvm_intel" {
+			return true
+		}
+	}
+	return false
 }
 
 // Tags are the build tags of test binaries that run in the rack. Tests that

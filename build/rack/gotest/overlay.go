@@ -104,6 +104,7 @@ status=0
 	for _, m := range load {
 		fmt.Fprintf(&s, "modprobe %s || { echo \"GOTEST-MODPROBE-FAILED %s\"; status=125; }\n", m, m)
 	}
+	s.WriteString(PinKVM)
 	args := fmt.Sprintf("-test.v -test.count=1 -test.timeout=%s", testTimeout(timeout))
 	if run != "" {
 		args += " -test.run " + shellQuote(run)
