@@ -18,13 +18,15 @@
 // reason: see tcgAppend there.)
 //
 // kvmpin writes its ready file (default /tmp/kvmpin.ready) once the vCPU
-// exists, then blocks until killed.
+// exists, then blocks until it gets a signal.
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
@@ -37,7 +39,12 @@ func main() {
 		fmt.Fprintf(os.Stderr, "kvmpin: %v\n", err)
 		os.Exit(1)
 	}
-	select {} // hold the vCPU until killed
+	// Hold the vCPU until the server powers off or someone signals. (A
+	// bare select{} would not do: with no other goroutine, the runtime
+	// calls it a deadlock and exits, dropping the pin.)
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	<-stop
 }
 
 // pin creates a VM with the in-kernel irqchip and one vCPU that never runs,
