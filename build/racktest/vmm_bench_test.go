@@ -13,6 +13,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/build/rack"
+	"github.com/ironvisor/ironvisor/build/rack/gotest"
 	"github.com/ironvisor/ironvisor/initramfs"
 )
 
@@ -29,7 +30,7 @@ const benchInit = `#!/bin/busybox sh
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
 modprobe kvm_amd || echo L1-MODPROBE-FAILED
-echo "L1-READY $(ls /dev/kvm)"
+` + gotest.PinKVM + `echo "L1-READY $(ls /dev/kvm)"
 CMD="console=ttyS0 quiet reboot=k panic=-1 benchoff"
 bench() {
 	name=$1; shift

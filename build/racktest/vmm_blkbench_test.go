@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/build/guestinitrd"
 	"github.com/ironvisor/ironvisor/initramfs"
 )
 
@@ -38,16 +39,14 @@ poweroff -f
 // kernel's virtio-mmio and virtio-blk modules.
 func blkInitrd(b *testing.B, set *artefacts.Set) string {
 	b.Helper()
-	g := set.GuestKernel
-	entries := []initramfs.Entry{
-		initramfs.Console(),
-		initramfs.HostFile("/bin/busybox", 0o755, busyboxPath),
-		initramfs.File("/init", 0o755, []byte(strings.ReplaceAll(blkGuestInit, "MIB", strconv.Itoa(blkMiB)))),
-	}
-	entries = append(entries, rootDirs()...)
-	entries = append(entries, moduleEntries(b, g.ModulesDir(), g.Release, []string{"virtio_mmio", "virtio_blk"})...)
 	path := filepath.Join(b.TempDir(), "blk-initrd.gz")
-	buildArchive(b, path, entries)
+	err := guestinitrd.Write(path, guestinitrd.Spec{
+		Init:   strings.ReplaceAll(blkGuestInit, "MIB", strconv.Itoa(blkMiB)),
+		Kernel: set.GuestKernel, Modules: []string{"virtio_mmio", "virtio_blk"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
 	return path
 }
 

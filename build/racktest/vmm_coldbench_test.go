@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/build/guestinitrd"
 	"github.com/ironvisor/ironvisor/build/rack"
+	"github.com/ironvisor/ironvisor/build/rack/gotest"
 	"github.com/ironvisor/ironvisor/initramfs"
 )
 
@@ -27,7 +29,7 @@ const l1BenchInit = `#!/bin/busybox sh
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
 modprobe kvm_amd || echo L1-MODPROBE-FAILED
-echo "L1-READY $(ls /dev/kvm)"
+` + gotest.PinKVM + `echo "L1-READY $(ls /dev/kvm)"
 cd /tmp
 /bin/racktest.test -test.run '^$' -test.bench '^BENCH$' -test.benchtime ROUNDSx -test.timeout 0 -test.v 2>&1
 echo "L1-EXIT $?"
@@ -68,6 +70,7 @@ func runInL1(b *testing.B, bench string, rounds int, timeout time.Duration, extr
 		initramfs.HostFile("/bin/busybox", 0o755, busyboxPath),
 		initramfs.File("/init", 0o755, []byte(init)),
 		initramfs.HostFile("/bin/ironvisor", 0o755, buildIronvisor(b, dir)),
+		initramfs.HostFile(gotest.KVMPinPath, 0o755, buildKVMPin(b, dir)),
 		initramfs.HostFile("/bin/racktest.test", 0o755, testBin),
 	}
 	l1 = append(l1, qemuEntries(b)...)
@@ -75,7 +78,7 @@ func runInL1(b *testing.B, bench string, rounds int, timeout time.Duration, extr
 		l1 = append(l1, initramfs.HostFile(l1VMMOnly, 0o755, p))
 	}
 	l1 = append(l1, extra...)
-	l1 = append(l1, rootDirs()...)
+	l1 = append(l1, guestinitrd.RootDirs()...)
 	h := set.HostKernel
 	l1 = append(l1, moduleEntries(b, h.ModulesDir(), h.Release, []string{"kvm_amd"})...)
 	overlay := filepath.Join(dir, "l1-bench.gz")

@@ -1,6 +1,7 @@
 package racktest
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/build/guestinitrd"
 	"github.com/ironvisor/ironvisor/build/rack/gotest"
 	"github.com/ironvisor/ironvisor/initramfs"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
@@ -68,21 +70,33 @@ esac
 // SIGTERM (Ctrl-Alt-Del to the guest, which reboots through
 // the i8042). Each run prints "RESULT name exit-code".
 //
-// TestForcedStop (pause, resume, cancel) is not run here: pausing and
-// resuming a vCPU inside the nested-TCG L1 has frozen the whole L1 (no
-// kernel output, no Go timeout) in about one run in fifteen, and in every
-// run of a 60-times loop, while cancel alone passed 60 times. The cause
-// (our kick path or QEMU's SVM emulation) is not found yet; until it is,
-// pause and resume are covered only by vmm/control's protocol tests.
+// The L1 starts kvmpin (build/rack/kvmpin) first: without it, the many VMs
+// these runs create and end made the L1 kernel patch its own text each
+// time, and under TCG that patching froze the whole L1 now and then (both
+// CPUs looping in exc_int3), which looked like a stalled guest or a frozen
+// pause/resume.
 const l1Init = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
 for m in kvm_amd tun bridge; do modprobe $m || echo "L1-MODPROBE-FAILED $m"; done
-echo "L1-READY $(ls /dev/kvm)"
+` + gotest.PinKVM + `echo "L1-READY $(ls /dev/kvm)"
 run() { name=$1; shift; /bin/ironvisor vmm run "$@"; echo "RESULT $name $?"; }
+# linux_boot runs the cloud kernel and retries, at most twice, a boot that
+# never reached the guest's /init: under nested TCG a few boots in a
+# hundred die or hang before /init, under QEMU as under ironvisor (README,
+# "virtual rack"). Nothing after /init is ever retried.
+linux_boot() {
+	name=$1; shift
+	for a in 1 2 3; do
+		timeout -s KILL 400 /bin/ironvisor vmm run --console-log /tmp/$name.log "$@" 2>/tmp/$name.err; rc=$?
+		grep -q GUEST-INIT-OK /tmp/$name.log && break
+		echo "L2-BOOT-RETRY $name attempt $a exit $rc: no /init in $(wc -l < /tmp/$name.log) console lines"
+	done
+	cat /tmp/$name.log /tmp/$name.err; echo "RESULT $name $rc"
+}
 /bin/kvm.test -test.v -test.count=1 2>&1; echo "RESULT kvm.test $?"
-/bin/vm.test -test.v -test.count=1 -test.skip TestForcedStop 2>&1; echo "RESULT vm.test $?"
+/bin/vm.test -test.v -test.count=1 2>&1; echo "RESULT vm.test $?"
 /bin/cmd.test -test.v -test.count=1 -test.run VMM 2>&1; echo "RESULT cmd.test $?"
 echo "COLD-START-BEGIN $(cut -d' ' -f1 /proc/uptime)"
 run pvh-poweroff --kernel /guests/pvh-poweroff.elf --mem 16M
@@ -90,7 +104,6 @@ echo "COLD-START-END $(cut -d' ' -f1 /proc/uptime)"
 run pvh-reset --kernel /guests/pvh-reset.elf --mem 16M
 run smp --kernel /guests/smp.elf --mem 16M --cpus 2
 run garbage --kernel /guests/garbage --mem 16M
-if ! grep -q ironvisor.test.linux /proc/cmdline; then echo L1-DONE; poweroff -f; fi
 dd if=/dev/zero of=/tmp/rw.img bs=1M count=0 seek=8 2>/dev/null
 printf IRONVISOR-DISK-0 | dd of=/tmp/rw.img conv=notrunc 2>/dev/null
 cp /tmp/rw.img /tmp/ro.img
@@ -98,41 +111,39 @@ tunctl -t tap0 >/dev/null; brctl addbr br0; brctl addif br0 tap0
 ip link set tap0 up; ip addr add 10.0.2.1/24 dev br0; ip link set br0 up
 printf 'start 10.0.2.10\nend 10.0.2.20\ninterface br0\nlease_file /tmp/leases\noption subnet 255.255.255.0\n' > /tmp/udhcpd.conf
 touch /tmp/leases; udhcpd /tmp/udhcpd.conf
-run linux --kernel /guest/vmlinuz --initrd /guest/initrd.gz --mem 256M --cpus 2 --disk /tmp/rw.img --disk /tmp/ro.img,ro --tap tap0,mac=02:00:00:00:00:01 --cmdline "console=ttyS0 quiet reboot=k panic=-1 i8042.noaux"
+linux_boot linux --kernel /guest/vmlinuz --initrd /guest/initrd.gz --mem 256M --cpus 2 --disk /tmp/rw.img --disk /tmp/ro.img,ro --tap tap0,mac=02:00:00:00:00:01 --cmdline "console=ttyS0 quiet reboot=k panic=-1 i8042.noaux"
 echo "DISK-AFTER $(dd if=/tmp/rw.img bs=512 skip=8 count=1 2>/dev/null | head -c 16)"
 echo "RO-DISK-AFTER $(dd if=/tmp/ro.img bs=512 skip=8 count=1 2>/dev/null | head -c 4)"
-touch /tmp/cad.log
-(
-	tail -f /tmp/cad.log | grep -q GUEST-ASK; echo l1-says-hi
-	tail -f /tmp/cad.log | grep -q GUEST-WAITING; echo L1-SIGTERM >&2; kill -TERM $(pidof ironvisor)
-) | /bin/ironvisor vmm run --stdin --kernel /guest/vmlinuz --initrd /guest/initrd.gz --mem 128M --console-log /tmp/cad.log --cmdline "console=ttyS0 quiet reboot=k panic=-1 i8042.noaux waitstop"
-echo "RESULT cad $?"
+for a in 1 2 3; do
+	: > /tmp/cad.log
+	(
+		timeout 150 sh -c 'tail -f /tmp/cad.log | grep -q GUEST-ASK' && echo l1-says-hi
+		timeout 150 sh -c 'tail -f /tmp/cad.log | grep -q GUEST-WAITING' && { echo L1-SIGTERM >&2; kill -TERM $(pidof ironvisor); }
+	) | timeout -s KILL 400 /bin/ironvisor vmm run --stdin --kernel /guest/vmlinuz --initrd /guest/initrd.gz --mem 128M --console-log /tmp/cad.log --cmdline "console=ttyS0 quiet reboot=k panic=-1 i8042.noaux waitstop"
+	rc=$?
+	grep -q GUEST-INIT-OK /tmp/cad.log && break
+	echo "L2-BOOT-RETRY cad attempt $a exit $rc: no /init in $(wc -l < /tmp/cad.log) console lines"
+done
+echo "RESULT cad $rc"
 grep GUEST-HEARD /tmp/cad.log
 echo L1-DONE
 poweroff -f
 `
 
-// rootDirs are the mount points both initrds need.
-func rootDirs() []initramfs.Entry {
-	var out []initramfs.Entry
-	for _, d := range []string{"/proc", "/sys", "/dev", "/tmp", "/mnt"} {
-		out = append(out, initramfs.Dir(d, 0o755))
-	}
-	return out
-}
-
-// moduleEntries resolves names in a kernel's modules folder and returns the
-// archive entries that install them with a modules.dep for busybox modprobe.
+// moduleEntries resolves names, with their dependencies, in a kernel's
+// modules folder and returns the archive entries that install them with a
+// modules.dep for busybox modprobe. A name that is neither a module nor
+// built in fails t.
 func moduleEntries(t testing.TB, dir, release string, names []string) []initramfs.Entry {
 	t.Helper()
-	set, err := initramfs.ResolveModules(dir, names)
+	entries, missing, err := guestinitrd.Modules(dir, release, names)
 	if err != nil {
-		t.Fatalf("modules in %s: %v", dir, err)
+		t.Fatal(err)
 	}
-	if len(set.Missing) > 0 {
-		t.Logf("modules %v are neither modules nor built into %s", set.Missing, release)
+	if len(missing) > 0 {
+		t.Fatalf("modules %v are neither modules nor built into %s", missing, release)
 	}
-	return set.Entries(release)
+	return entries
 }
 
 // buildArchive writes entries to a gzip cpio at path.
@@ -167,17 +178,15 @@ func guestInitrd(t testing.TB, set *artefacts.Set, dir string) string {
 	if _, err := os.Stat(busyboxPath); err != nil {
 		t.Skipf("SKIP: no static busybox at %s (apt-get install busybox-static): %v", busyboxPath, err)
 	}
-	g := set.GuestKernel
-	guest := []initramfs.Entry{
-		initramfs.Console(),
-		initramfs.HostFile("/bin/busybox", 0o755, busyboxPath),
-		initramfs.File("/init", 0o755, []byte(guestInit)),
-		initramfs.File("/bin/dhcp.sh", 0o755, []byte(dhcpScript)),
-	}
-	guest = append(guest, rootDirs()...)
-	guest = append(guest, moduleEntries(t, g.ModulesDir(), g.Release, []string{"virtio_mmio", "virtio_blk", "virtio_net", "virtio_rng"})...)
 	path := filepath.Join(dir, "guest-initrd.gz")
-	buildArchive(t, path, guest)
+	err := guestinitrd.Write(path, guestinitrd.Spec{
+		Init: guestInit, Kernel: set.GuestKernel,
+		Modules: []string{"virtio_mmio", "virtio_blk", "virtio_net", "virtio_rng"},
+		Files:   []initramfs.Entry{initramfs.File("/bin/dhcp.sh", 0o755, []byte(dhcpScript))},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return path
 }
 
@@ -221,9 +230,21 @@ func vmmOverlayWith(t testing.TB, set *artefacts.Set, init string, extra []initr
 		initramfs.HostFile("/guest/initrd.gz", 0o644, guestInitrd(t, set, dir)),
 	}
 	l1 = append(l1, extra...)
-	l1 = append(l1, rootDirs()...)
+	l1 = append(l1, guestinitrd.RootDirs()...)
 	l1 = append(l1, moduleEntries(t, h.ModulesDir(), h.Release, []string{"kvm_amd", "tun", "bridge"})...)
+	l1 = append(l1, initramfs.HostFile(gotest.KVMPinPath, 0o755, buildKVMPin(t, dir)))
 	overlay := filepath.Join(dir, "l1-overlay.gz")
 	buildArchive(t, overlay, l1)
 	return overlay
+}
+
+// buildKVMPin builds build/rack/kvmpin into dir for an L1 overlay; the L1's
+// /init starts it with gotest.PinKVM before any VM runs.
+func buildKVMPin(t testing.TB, dir string) string {
+	t.Helper()
+	pin := filepath.Join(dir, "kvmpin")
+	if err := gotest.Build(context.Background(), gotest.KVMPinPackage, pin); err != nil {
+		t.Fatal(err)
+	}
+	return pin
 }

@@ -54,12 +54,17 @@ func TestVMMRunControlSocket(t *testing.T) {
 	}
 	defer c.Close()
 	waitConsole(ctx, t, c, "CONTROL-ME\n")
-	// Pause and resume are left out here: in the nested-TCG rack they can
-	// freeze the whole L1 (see TestForcedStop in vmm/vm, which the rack
-	// does not run for that reason). vmm/control's tests cover the
-	// protocol of both.
-	if st, err := c.Status(ctx); err != nil || st.State != "running" || st.VCPUs != 1 || st.MemoryBytes != 16<<20 {
-		t.Fatalf("status: %+v, %v", st, err)
+	if err := c.Pause(ctx); err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	if st, err := c.Status(ctx); err != nil || st.State != "paused" || st.VCPUs != 1 || st.MemoryBytes != 16<<20 {
+		t.Fatalf("status after pause: %+v, %v", st, err)
+	}
+	if err := c.Resume(ctx); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if st, err := c.Status(ctx); err != nil || st.State != "running" {
+		t.Fatalf("status after resume: %+v, %v", st, err)
 	}
 	ctr, err := c.Counters(ctx)
 	if err != nil || ctr["serial_tx_bytes"] != uint64(len("CONTROL-ME\n")) || ctr["exits_io"] == 0 {
