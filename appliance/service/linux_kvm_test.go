@@ -36,10 +36,9 @@ const linuxStopping = "LINUX-GUEST-STOPPING"
 
 // linuxBoot bounds each boot of the cloud kernel, VMM start to the DHCP
 // lease; linuxInit bounds one attempt to reach the /init line. Under
-// nested TCG a few boots in a hundred die or hang before /init, under QEMU
-// as under ironvisor (README, "virtual rack"); such an attempt is stopped
-// and started again, linuxAttempts times in all. Nothing after /init is
-// ever retried.
+// nested TCG on a loaded host some boots die or hang before /init, cause
+// not found (README, "Tests"); such an attempt is stopped and started
+// again, linuxAttempts times in all. Nothing after /init is ever retried.
 const (
 	linuxBoot     = 5 * time.Minute
 	linuxInit     = 2 * time.Minute
