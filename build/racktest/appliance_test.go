@@ -57,7 +57,7 @@ type hostDoc struct {
 }
 
 // artefactsOrSkip loads the built artefacts or skips the test.
-func artefactsOrSkip(t *testing.T) *artefacts.Set {
+func artefactsOrSkip(t testing.TB) *artefacts.Set {
 	t.Helper()
 	set, err := artefacts.FromEnv()
 	if errors.Is(err, artefacts.ErrNotBuilt) {

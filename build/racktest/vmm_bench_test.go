@@ -2,7 +2,6 @@ package racktest
 
 import (
 	"context"
-	"errors"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/build/rack"
 	"github.com/ironvisor/ironvisor/build/rack/gotest"
 	"github.com/ironvisor/ironvisor/initramfs"
@@ -114,13 +112,7 @@ func BenchmarkVMMVersusQEMU(b *testing.B) {
 
 // benchOnce runs one L1 server with benchRounds boots of each VMM.
 func benchOnce(b *testing.B) {
-	set, err := artefacts.FromEnv()
-	if errors.Is(err, artefacts.ErrNotBuilt) {
-		b.Skipf("SKIP: artefacts not built; run make test (%v)", err)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
+	set := artefactsOrSkip(b)
 	overlay := vmmOverlayWith(b, set, strings.ReplaceAll(benchInit, "ROUNDS", strconv.Itoa(benchRounds)), qemuEntries(b))
 	// The artefacts' ironvisor may predate the tree: a later archive with
 	// a fresh build overrides /bin/ironvisor.

@@ -2,7 +2,6 @@ package racktest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/build/guestinitrd"
 	"github.com/ironvisor/ironvisor/build/rack"
 	"github.com/ironvisor/ironvisor/build/rack/gotest"
@@ -51,13 +49,7 @@ var l1ExitLine = regexp.MustCompile(`L1-EXIT (\d+)\r?\n|(BUG: soft lockup[^\n]*)
 // returns the console once it exited 0.
 func runInL1(b *testing.B, bench string, rounds int, timeout time.Duration, extra ...initramfs.Entry) string {
 	b.Helper()
-	set, err := artefacts.FromEnv()
-	if errors.Is(err, artefacts.ErrNotBuilt) {
-		b.Skipf("SKIP: artefacts not built; run make test (%v)", err)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
+	set := artefactsOrSkip(b)
 	if _, err := os.Stat(busyboxPath); err != nil {
 		b.Skipf("SKIP: no static busybox at %s (apt-get install busybox-static): %v", busyboxPath, err)
 	}
