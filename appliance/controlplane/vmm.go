@@ -134,7 +134,10 @@ func (cp *ControlPlane) VMMExited(id, reason string, crashed bool) {
 }
 
 // Reconcile runs once at start: instances whose VMM did not survive the
-// restart (not in alive) go to stopped (or terminated) with a reason.
+// restart (not in alive) go to stopped (or terminated) with a reason. An
+// instance it terminates was shutting down when the appliance died, between
+// terminate's commit and its cleanup, so its volume, console log and VMM
+// directory are removed here (the lease goes in SyncNetwork).
 func (cp *ControlPlane) Reconcile(ctx context.Context, alive []string) ([]lifecycle.Instance, error) {
 	live := map[string]bool{}
 	for _, id := range alive {
@@ -144,7 +147,21 @@ func (cp *ControlPlane) Reconcile(ctx context.Context, alive []string) ([]lifecy
 	if cp.cfg.Runner == nil {
 		reason = NoHypervisor
 	}
-	return cp.life.Reconcile(ctx, func(in lifecycle.Instance) bool { return live[in.ID] }, reason)
+	changed, err := cp.life.Reconcile(ctx, func(in lifecycle.Instance) bool { return live[in.ID] }, reason)
+	for _, in := range changed {
+		if in.State != lifecycle.Terminated {
+			continue
+		}
+		if rerr := cp.removeInstanceFiles(in.ID); rerr != nil {
+			return changed, rerr
+		}
+		if f, ok := cp.cfg.Runner.(Forgetter); ok {
+			if ferr := f.Forget(in.ID); ferr != nil && !errors.Is(ferr, os.ErrNotExist) {
+				return changed, ferr
+			}
+		}
+	}
+	return changed, err
 }
 
 // SyncNetwork converges the host network to the store once at start, after
