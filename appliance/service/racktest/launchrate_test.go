@@ -1,0 +1,60 @@
+package racktest
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/build/rack/gotest"
+)
+
+// launchRateCPUs is the rack server's CPU count for the launch-rate
+// benchmark; the service's vCPU budget, and so the most nano instances at
+// once, is that many (no overcommit). More L1 CPUs than the host's two cores
+// stall the nested-TCG L1 in soft lockups.
+const launchRateCPUs = 2
+
+// launchRateLine is TestLaunchRateOnKVM's result line.
+var launchRateLine = regexp.MustCompile(`LAUNCHRATE launches=(\d+) workers=(\d+) cpus=(\d+) seconds=([\d.]+) rate=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) max_running=(\d+)`)
+
+// BenchmarkLaunchRateInRack runs TestLaunchRateOnKVM on real KVM inside a
+// rack server and reports its figures: nano tiny-guest launches to running
+// per second (sustained), p50 and p99 of launch to running, and the most
+// nano instances running at once. build/bench/controlplane.sh formats them
+// for docs/benchmarks.md.
+func BenchmarkLaunchRateInRack(b *testing.B) {
+	set, err := artefacts.FromEnv()
+	if errors.Is(err, artefacts.ErrNotBuilt) {
+		b.Skipf("SKIP: artefacts not built; run make test (%v)", err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		o := gotest.Options{
+			Package: "github.com/ironvisor/ironvisor/appliance/service",
+			Run:     "TestLaunchRateOnKVM", Modules: netModules,
+			Timeout: 10 * time.Minute, Ironvisor: true, CPUs: launchRateCPUs, LogDir: b.TempDir(),
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), o.Timeout+time.Minute)
+		res, err := gotest.Run(ctx, set, o)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("in the rack (%v):\n%s", res.Elapsed, res.Output)
+		gotest.CheckPassed(b, res, "TestLaunchRateOnKVM")
+		m := launchRateLine.FindStringSubmatch(res.Output)
+		if m == nil {
+			b.Fatalf("no LAUNCHRATE line in the output")
+		}
+		for i, unit := range []string{"launches", "workers", "cpus", "s", "launches/s", "p50-ms", "p99-ms", "max-running"} {
+			v, _ := strconv.ParseFloat(m[i+1], 64)
+			b.ReportMetric(v, unit)
+		}
+	}
+}
