@@ -1,0 +1,771 @@
+//go:build rack
+
+// The crash-safety loop of issue 5 needs real VMMs (hardware KVM); it is
+// compiled only with the rack tag and runs in appliance/service/racktest.
+
+package service
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ironvisor/ironvisor/vmm/jail"
+	"github.com/ironvisor/ironvisor/vmm/testutil"
+)
+
+// Shape of the crash loop: crashKills kill -9s of the appliance, each after
+// a random delay of up to crashMaxDelay of crashClients clients driving
+// instances (each keeps at most crashPerClient not terminated), and one kill
+// in crashStartupKillEvery while the appliance is still starting
+// (reattaching and reconciling).
+const (
+	crashKills            = 200
+	crashClients          = 3
+	crashPerClient        = 2
+	crashMaxDelay         = 1000 * time.Millisecond
+	crashStartupKillEvery = 8
+	crashProgressEvery    = 25
+)
+
+// TestCrashLoopOnKVM is issue 5's crash-safety test through the real API and
+// the real binary: "ironvisor serve" runs as a child while concurrent
+// clients launch, stop, start and terminate nano instances of a tiny PVH
+// guest, and is killed with SIGKILL at random points, crashKills times.
+// After every restart, before any client acts again, it checks:
+//
+//   - every acknowledged launch exists, and every instance is in a settled
+//     state (running, stopped or terminated), consistent with what was
+//     acknowledged (a terminated instance had a terminate sent, an
+//     acknowledged terminate is terminated, an acknowledged stop with no
+//     start since is not running);
+//   - the running instances are exactly those with a VMM: each has its
+//     cgroup with a live ironvisor-vmm process and its jail directory, the
+//     appliance reattached at least that many VMMs, and there is no other
+//     VMM process, cgroup or jail directory (the final terminations, which
+//     need the supervisor to know each VMM, check the reattachment too);
+//   - terminated instances have no volume, console log or VMM directory;
+//   - no network interface appeared (the instances have no NICs, so no tap
+//     may be left);
+//   - usage (GET /v1/usage) never goes backwards, per instance or in total,
+//     against every answer any client received before.
+func TestCrashLoopOnKVM(t *testing.T) {
+	needKVM(t)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("crash loop: %d kills, %d clients, seed %d", crashKills, crashClients, seed)
+	r := rand.New(rand.NewPCG(seed, 5))
+	bin := rackIronvisor
+	if _, err := os.Stat(bin); err != nil {
+		bin = buildBinary(t)
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	m := &crashModel{insts: map[string]*crashInst{}, usage: map[string]int64{}}
+
+	a := startCrashApp(t, bin, data)
+	url := a.waitUp(t)        // each later start sets url anew
+	taps0 := netInterfaces(t) // after the host network's own set-up
+	s := server{bin: bin, data: data, url: url}
+	admin := s.adminToken(t)
+	var tenant struct{ Token string }
+	s.ok(t, admin, &tenant, "tenants", "create", "crash", "--json")
+	kernel := filepath.Join(t.TempDir(), "tiny.elf")
+	if err := os.WriteFile(kernel, testutil.PVHHello("CRASH-LOOP\n", testutil.ExitHalt), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.ok(t, admin, nil, "images", "upload", "--name", "tiny", "--kernel", kernel, "--cmdline", "console=ttyS0")
+
+	w := watchLoop(t)
+	defer w.stop()
+	start := time.Now()
+	startupKills := 0
+	var upTime, checkTime time.Duration // summed, for the progress lines
+	for kill := 1; kill <= crashKills; kill++ {
+		w.at(fmt.Sprintf("kill %d: start", kill), a)
+		if kill > 1 {
+			a = startCrashApp(t, bin, data)
+			w.at(fmt.Sprintf("kill %d: start", kill), a)
+			if kill%crashStartupKillEvery == 0 {
+				// Somewhere in start-up: store, reattach, reconcile, listen.
+				a.killAfter(t, time.Duration(r.Int64N(int64(400*time.Millisecond))))
+				startupKills++
+				continue
+			}
+			url = a.waitUp(t)
+			upTime += time.Since(a.started)
+		}
+		w.at(fmt.Sprintf("kill %d: check", kill), a)
+		t0 := time.Now()
+		m.check(t, apiClient{url: url, token: admin}, data, a.reattached(t), taps0)
+		checkTime += time.Since(t0)
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for c := 0; c < crashClients; c++ {
+			wg.Add(1)
+			go func(c int, seed uint64) {
+				defer wg.Done()
+				m.client(ctx, apiClient{url: url, token: tenant.Token}, c, rand.New(rand.NewPCG(seed, uint64(c))))
+			}(c, r.Uint64())
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); m.usageReader(ctx, apiClient{url: url, token: admin}) }()
+		w.at(fmt.Sprintf("kill %d: clients", kill), a)
+		a.killAfter(t, time.Duration(r.Int64N(int64(crashMaxDelay))))
+		cancel()
+		w.at(fmt.Sprintf("kill %d: clients ending", kill), a)
+		wg.Wait()
+		if kill%crashProgressEvery == 0 {
+			m.progress(t, kill, time.Since(start))
+			t.Logf("start to READY %v and checks %v on average", (upTime / time.Duration(kill)).Round(time.Millisecond), (checkTime / time.Duration(kill)).Round(time.Millisecond))
+		}
+	}
+	t.Logf("%d kills (%d during start-up) in %v", crashKills, startupKills, time.Since(start).Round(time.Second))
+
+	// A last start: check, then terminate everything and check that
+	// nothing is left.
+	a = startCrashApp(t, bin, data)
+	w.at("final", a)
+	url = a.waitUp(t)
+	c := apiClient{url: url, token: admin}
+	m.check(t, c, data, a.reattached(t), taps0)
+	m.terminateAll(t, apiClient{url: url, token: tenant.Token})
+	m.check(t, c, data, 0, taps0)
+	if n := len(vmmProcesses(t)); n != 0 {
+		t.Fatalf("%d VMM processes left after terminating every instance", n)
+	}
+	m.progress(t, crashKills, time.Since(start))
+	a.stop(t)
+}
+
+// loopWatch logs where the loop is when it makes no progress for a while,
+// so that a hang shows its phase and the appliance's output instead of
+// only the rack's timeout.
+type loopWatch struct {
+	mu    sync.Mutex
+	phase string
+	app   *crashApp
+	done  chan struct{}
+}
+
+// watchLoop starts the watch; stop ends it.
+func watchLoop(t *testing.T) *loopWatch {
+	w := &loopWatch{done: make(chan struct{})}
+	go func() {
+		const every = time.Minute
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		last := ""
+		for {
+			select {
+			case <-w.done:
+				return
+			case <-tick.C:
+			}
+			w.mu.Lock()
+			phase, a := w.phase, w.app
+			w.mu.Unlock()
+			if phase == last && a != nil {
+				out := a.output()
+				t.Logf("no progress for %v at %q; appliance output so far:\n%s", every, phase, out[max(0, len(out)-3000):])
+			}
+			last = phase
+		}
+	}()
+	return w
+}
+
+// at records the loop's phase and current appliance.
+func (w *loopWatch) at(phase string, a *crashApp) {
+	w.mu.Lock()
+	w.phase, w.app = phase, a
+	w.mu.Unlock()
+}
+
+// stop ends the watch.
+func (w *loopWatch) stop() { close(w.done) }
+
+// crashApp is one run of "ironvisor serve" in the crash loop.
+type crashApp struct {
+	cmd     *exec.Cmd
+	started time.Time
+	ready   chan string   // the API URL, once READY is printed
+	done    chan struct{} // closed once the process exited
+	mu      sync.Mutex
+	log     bytes.Buffer // stdout and stderr
+}
+
+// startCrashApp starts the appliance on data; it is killed at the end of
+// the test if still running.
+func startCrashApp(t *testing.T, bin, data string) *crashApp {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &crashApp{ready: make(chan string, 1), done: make(chan struct{}), started: time.Now()}
+	a.cmd = exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--insecure-http")
+	a.cmd.Stdout, a.cmd.Stderr = pw, pw
+	err = a.cmd.Start()
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			a.mu.Lock()
+			a.log.WriteString(line + "\n")
+			a.mu.Unlock()
+			if url, ok := strings.CutPrefix(line, "IRONVISOR READY api="); ok {
+				a.ready <- url
+			}
+		}
+		pr.Close()
+	}()
+	go func() { a.cmd.Wait(); close(a.done) }()
+	t.Cleanup(func() { a.cmd.Process.Kill(); <-a.done })
+	return a
+}
+
+// output returns what the appliance printed so far.
+func (a *crashApp) output() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.log.String()
+}
+
+// waitUp waits for the READY line and returns the API URL.
+func (a *crashApp) waitUp(t *testing.T) string {
+	t.Helper()
+	select {
+	case url := <-a.ready:
+		return url
+	case <-a.done:
+		t.Fatalf("appliance exited before READY (%v):\n%s", a.cmd.ProcessState, a.output())
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("appliance not READY within 2 minutes:\n%s", a.output())
+	}
+	return ""
+}
+
+// killAfter sends SIGKILL after d and waits for the process to end. An
+// appliance that exits on its own before is a failure.
+func (a *crashApp) killAfter(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case <-a.done:
+		t.Fatalf("appliance exited on its own (%v):\n%s", a.cmd.ProcessState, a.output())
+	case <-time.After(d):
+	}
+	a.cmd.Process.Signal(syscall.SIGKILL)
+	<-a.done
+}
+
+// stop ends the appliance with SIGTERM and expects a clean exit.
+func (a *crashApp) stop(t *testing.T) {
+	t.Helper()
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.done:
+		if !a.cmd.ProcessState.Success() {
+			t.Fatalf("appliance exited with %v after SIGTERM:\n%s", a.cmd.ProcessState, a.output())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("appliance did not exit after SIGTERM:\n%s", a.output())
+	}
+}
+
+// reattachedLine is the service's start-up log line about adopted VMMs.
+var reattachedLine = regexp.MustCompile(`reattached (\d+) VMMs`)
+
+// reattached returns how many VMMs the appliance said it reattached.
+func (a *crashApp) reattached(t *testing.T) int {
+	t.Helper()
+	out := a.output()
+	m := reattachedLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no %q line in the appliance's output:\n%s", reattachedLine, out)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// apiClient calls the API with one token. Unlike server.call it reports
+// transport errors, which are expected once the appliance is killed.
+type apiClient struct{ url, token string }
+
+// do sends a request (body as JSON when not nil) and decodes a 2xx answer
+// into out when out is not nil.
+func (c apiClient) do(ctx context.Context, method, path string, body, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.url, "/")+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: %w: %.200s", method, path, err, b)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// crashInst is what the loop knows about one instance from the answers it
+// received.
+type crashInst struct {
+	id    string
+	owner int    // the client that drives it
+	state string // the last state an answer or a check showed
+	// termSent: a terminate was sent (it may have happened); termAcked: one
+	// was answered with terminated.
+	termSent, termAcked bool
+	// stopAcked: a stop was answered (or stopped was seen at a check) and
+	// no start was sent since, so the instance may not run.
+	stopAcked bool
+}
+
+// crashModel holds the acknowledged history of the loop.
+type crashModel struct {
+	mu    sync.Mutex
+	insts map[string]*crashInst
+	// usage holds the most running milliseconds any answer showed, per
+	// instance and in total ("").
+	usage map[string]int64
+	// counts of answers by operation and outcome, for the progress lines.
+	ops      map[string]int
+	launched int
+}
+
+// count records one answer of op with outcome.
+func (m *crashModel) count(op string, code int, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ops == nil {
+		m.ops = map[string]int{}
+	}
+	switch {
+	case err == nil:
+		m.ops[op+" ok"]++
+	case code == 0:
+		m.ops[op+" no answer"]++
+	default:
+		m.ops[fmt.Sprintf("%s %d", op, code)]++
+	}
+}
+
+// mine returns the instances client owner drives and may still act on.
+func (m *crashModel) mine(owner int) []*crashInst {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*crashInst
+	for _, in := range m.insts {
+		if in.owner == owner && !in.termSent {
+			out = append(out, in)
+		}
+	}
+	slices.SortFunc(out, func(a, b *crashInst) int { return strings.Compare(a.id, b.id) })
+	return out
+}
+
+// client drives its own instances at random until ctx ends (the kill).
+func (m *crashModel) client(ctx context.Context, c apiClient, owner int, r *rand.Rand) {
+	for ctx.Err() == nil {
+		mine := m.mine(owner)
+		if len(mine) < crashPerClient && r.IntN(3) != 0 {
+			var got []instance
+			code, err := c.do(ctx, "POST", "/v1/instances", map[string]any{"image": "tiny", "type": "nano"}, &got)
+			m.count("launch", code, err)
+			if err == nil {
+				m.mu.Lock()
+				for _, in := range got {
+					m.insts[in.ID] = &crashInst{id: in.ID, owner: owner, state: in.State}
+					m.launched++
+				}
+				m.mu.Unlock()
+				if len(got) == 1 {
+					m.settle(ctx, c, got[0].ID)
+				}
+				continue
+			}
+			// Most likely InsufficientCapacity: act on an own instance.
+		}
+		if len(mine) == 0 {
+			// Others hold the capacity; give them a moment.
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		in := mine[r.IntN(len(mine))]
+		var cur instance
+		if _, err := c.do(ctx, "GET", "/v1/instances/"+in.id, nil, &cur); err != nil {
+			continue
+		}
+		switch {
+		case r.IntN(5) == 0 || cur.State == "stopping" || cur.State == "shutting-down":
+			m.mu.Lock()
+			in.termSent = true
+			m.mu.Unlock()
+			var got instance
+			code, err := c.do(ctx, "DELETE", "/v1/instances/"+in.id, nil, &got)
+			m.count("terminate", code, err)
+			if err == nil {
+				m.mu.Lock()
+				in.state, in.termAcked = got.State, got.State == "terminated"
+				m.mu.Unlock()
+			}
+		case cur.State == "stopped":
+			m.mu.Lock()
+			in.stopAcked = false
+			m.mu.Unlock()
+			var got instance
+			code, err := c.do(ctx, "POST", "/v1/instances/"+in.id+"/start", nil, &got)
+			m.count("start", code, err)
+			if err == nil {
+				m.mu.Lock()
+				in.state = got.State
+				m.mu.Unlock()
+				m.settle(ctx, c, in.id)
+			}
+		default: // pending or running
+			var got instance
+			code, err := c.do(ctx, "POST", "/v1/instances/"+in.id+"/stop", map[string]any{"force": true}, &got)
+			m.count("stop", code, err)
+			if err == nil {
+				m.mu.Lock()
+				in.state = got.State
+				in.stopAcked = got.State == "stopped"
+				m.mu.Unlock()
+			}
+		}
+	}
+}
+
+// settle waits, for at most a few seconds, until instance id leaves
+// pending, so that the clients act on booted instances as well as on
+// booting ones.
+func (m *crashModel) settle(ctx context.Context, c apiClient, id string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		var cur instance
+		if _, err := c.do(ctx, "GET", "/v1/instances/"+id, nil, &cur); err != nil || cur.State != "pending" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond): // the API has no state stream
+		}
+	}
+}
+
+// usageWindow asks for all usage there can be.
+const usageWindow = "/v1/usage?from=1577836800&to=4102444800" // 2020 to 2100
+
+// usageReport is the part of GET /v1/usage the loop reads.
+type usageReport struct {
+	Tenants []struct {
+		Total struct {
+			RunningMS int64 `json:"running_ms"`
+		} `json:"total"`
+		Instances []struct {
+			InstanceID string `json:"instance_id"`
+			Total      struct {
+				RunningMS int64 `json:"running_ms"`
+			} `json:"total"`
+		} `json:"instances"`
+	} `json:"tenants"`
+}
+
+// usageReader records usage answers while the clients run.
+func (m *crashModel) usageReader(ctx context.Context, c apiClient) {
+	for ctx.Err() == nil {
+		var u usageReport
+		code, err := c.do(ctx, "GET", usageWindow, nil, &u)
+		m.count("usage", code, err)
+		if err == nil {
+			m.mu.Lock()
+			m.raiseUsage(u)
+			m.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// raiseUsage records the figures of u; m.mu is held.
+func (m *crashModel) raiseUsage(u usageReport) {
+	var total int64
+	for _, tu := range u.Tenants {
+		total += tu.Total.RunningMS
+		for _, iu := range tu.Instances {
+			m.usage[iu.InstanceID] = max(m.usage[iu.InstanceID], iu.Total.RunningMS)
+		}
+	}
+	m.usage[""] = max(m.usage[""], total)
+}
+
+// check verifies the invariants after a restart, with no client running.
+func (m *crashModel) check(t *testing.T, admin apiClient, data string, reattached int, taps0 []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var list []instance
+	if _, err := admin.do(ctx, "GET", "/v1/instances", nil, &list); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	byID := map[string]instance{}
+	for _, in := range list {
+		byID[in.ID] = in
+	}
+	for id := range m.insts {
+		if _, ok := byID[id]; !ok {
+			t.Fatalf("acknowledged instance %s is gone", id)
+		}
+	}
+	running := map[string]bool{}
+	for _, in := range list {
+		k := m.insts[in.ID]
+		if k == nil {
+			// A launch whose answer the kill cut off: it happened. Some
+			// client drives it from now on.
+			k = &crashInst{id: in.ID, owner: len(m.insts) % crashClients}
+			m.insts[in.ID] = k
+		}
+		switch {
+		case in.State != "running" && in.State != "stopped" && in.State != "terminated":
+			t.Fatalf("instance %s is %s (%s) after the restart: not settled", in.ID, in.State, in.Reason)
+		case in.State == "terminated" && !k.termSent:
+			t.Fatalf("instance %s is terminated (%s), but no terminate was sent", in.ID, in.Reason)
+		case k.termAcked && in.State != "terminated":
+			t.Fatalf("instance %s: terminate was acknowledged, but it is %s (%s)", in.ID, in.State, in.Reason)
+		case k.stopAcked && in.State == "running":
+			t.Fatalf("instance %s: stop was acknowledged and no start sent, but it is running (%s)", in.ID, in.Reason)
+		}
+		k.state = in.State
+		k.stopAcked = in.State == "stopped"
+		if in.State == "terminated" {
+			k.termSent, k.termAcked = true, true
+			for _, p := range []string{
+				filepath.Join(data, "volumes", in.ID+".img"),
+				filepath.Join(data, "consoles", in.ID+".log"),
+				filepath.Join(data, "vmm", "vmm", in.ID),
+			} {
+				if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("terminated instance %s left %s (%v)", in.ID, p, err)
+				}
+			}
+		}
+		if in.State == "running" {
+			running[in.ID] = true
+		}
+	}
+	// A VMM that was exiting at the kill (its stop had begun) may be
+	// adopted and end just after, so more may have been reattached.
+	if reattached < len(running) {
+		t.Fatalf("the appliance reattached %d VMMs, %d instances are running", reattached, len(running))
+	}
+	want := slices.Sorted(maps.Keys(running))
+	if got := cgroupLeaves(t); !slices.Equal(got, want) {
+		t.Fatalf("VMM cgroups %v, running instances %v", got, want)
+	}
+	if got := dirNames(t, filepath.Join(data, "vmm", "jail")); !slices.Equal(got, want) {
+		t.Fatalf("jail directories %v, running instances %v", got, want)
+	}
+	procs := vmmProcesses(t)
+	var holders []string
+	for pid, id := range procs {
+		if !running[id] {
+			t.Fatalf("VMM process %d (cgroup %q) belongs to no running instance (running: %v)", pid, id, want)
+		}
+		holders = append(holders, id)
+	}
+	if slices.Sort(holders); !slices.Equal(slices.Compact(holders), want) {
+		t.Fatalf("VMM processes for %v, running instances %v", holders, want)
+	}
+	if got := netInterfaces(t); !slices.Equal(got, taps0) {
+		t.Fatalf("network interfaces %v, before the loop %v", got, taps0)
+	}
+	var u usageReport
+	if _, err := admin.do(ctx, "GET", usageWindow, nil, &u); err != nil {
+		t.Fatal(err)
+	}
+	before := maps.Clone(m.usage)
+	m.raiseUsage(u)
+	var total int64
+	got := map[string]int64{}
+	for _, tu := range u.Tenants {
+		total += tu.Total.RunningMS
+		for _, iu := range tu.Instances {
+			got[iu.InstanceID] = iu.Total.RunningMS
+		}
+	}
+	got[""] = total
+	for id, ms := range before {
+		if got[id] < ms {
+			t.Fatalf("usage went backwards for %q (\"\" is the total): %d ms after the restart, %d ms answered before", id, got[id], ms)
+		}
+	}
+}
+
+// terminateAll terminates every instance that is not terminated yet.
+func (m *crashModel) terminateAll(t *testing.T, c apiClient) {
+	t.Helper()
+	m.mu.Lock()
+	var ids []string
+	for id, in := range m.insts {
+		if in.state != "terminated" {
+			ids = append(ids, id)
+			in.termSent = true
+		}
+	}
+	m.mu.Unlock()
+	for _, id := range ids {
+		var got instance
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		_, err := c.do(ctx, "DELETE", "/v1/instances/"+id, nil, &got)
+		cancel()
+		if err != nil || got.State != "terminated" {
+			t.Fatalf("terminate %s: %+v %v", id, got, err)
+		}
+		m.mu.Lock()
+		m.insts[id].termAcked = true
+		m.mu.Unlock()
+	}
+}
+
+// progress logs one sparse progress line.
+func (m *crashModel) progress(t *testing.T, kill int, elapsed time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	states := map[string]int{}
+	for _, in := range m.insts {
+		states[in.state]++
+	}
+	keys := slices.Sorted(maps.Keys(m.ops))
+	var ops []string
+	for _, k := range keys {
+		ops = append(ops, fmt.Sprintf("%s=%d", k, m.ops[k]))
+	}
+	t.Logf("kill %d/%d after %v: %d launches acknowledged, states %v, usage %d ms; answers: %s",
+		kill, crashKills, elapsed.Round(time.Second), m.launched, states, m.usage[""], strings.Join(ops, " "))
+}
+
+// cgroupLeaves lists the VMM cgroups (jail's default parent), failing on
+// one that holds no process.
+func cgroupLeaves(t *testing.T) []string {
+	t.Helper()
+	mnt, err := jail.CgroupMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := filepath.Join(mnt, jail.DefaultCgroupName)
+	ids := dirNames(t, parent)
+	for _, id := range ids {
+		b, err := os.ReadFile(filepath.Join(parent, id, "cgroup.procs"))
+		if err != nil || len(bytes.TrimSpace(b)) == 0 {
+			t.Fatalf("VMM cgroup %s holds no process (%v)", id, err)
+		}
+	}
+	return ids
+}
+
+// dirNames lists the directories in dir, sorted (none if dir is missing).
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// vmmProcesses maps the pid of every live ironvisor-vmm process (jail
+// names the VMM so) to the leaf of its cgroup.
+func vmmProcesses(t *testing.T) map[int]string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]string{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !bytes.HasPrefix(cmd, []byte("ironvisor-vmm\x00")) {
+			continue // gone, a zombie (empty cmdline) or not a VMM
+		}
+		cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+		if err != nil {
+			continue
+		}
+		out[pid] = filepath.Base(strings.TrimSpace(string(cg)))
+	}
+	return out
+}
+
+// netInterfaces lists the host's network interfaces, sorted.
+func netInterfaces(t *testing.T) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/sys/class/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}

@@ -1,0 +1,23 @@
+package racktest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ironvisor/ironvisor/build/rack/gotest"
+)
+
+// TestCrashLoopInRack runs TestCrashLoopOnKVM (200 kill -9s of the
+// appliance during concurrent launches, stops, starts and terminates) on
+// real KVM inside a rack server (2 CPUs: the service's budget is two nano
+// instances at once, so the clients also meet InsufficientCapacity; more L1
+// CPUs than the host's two cores stall the nested-TCG L1 in soft lockups).
+// The network modules let the appliance set up its host network as on real
+// iron.
+func TestCrashLoopInRack(t *testing.T) {
+	gotest.Test(t, gotest.Options{
+		Package: "github.com/ironvisor/ironvisor/appliance/service",
+		Run:     "TestCrashLoopOnKVM", Modules: netModules,
+		Timeout: 14 * time.Minute, Ironvisor: true,
+	}, "TestCrashLoopOnKVM")
+}
