@@ -151,9 +151,12 @@ func (cp *ControlPlane) checkNetRefs(tenant, network string, groups []string) er
 
 // boot starts the VMM of a pending instance in the background and moves it
 // to running, or to stopped with the reason. Without a Runner the instance
-// stays pending (NoHypervisor). An instance in a network gets its NIC
-// first; the NIC's address is recorded either way, and the tap is taken
-// away again when the VMM does not start.
+// stays pending (NoHypervisor). The start runs as the effect of the booted
+// event, under the instance's lock, so a stop or terminate that arrives
+// meanwhile waits for it and then finds either a running VMM or none, and
+// a repeated boot of the same instance finds it no longer pending. An
+// instance in a network gets its NIC first; the NIC's address is recorded,
+// and the tap is taken away again when the VMM does not start.
 func (cp *ControlPlane) boot(in lifecycle.Instance) {
 	if cp.cfg.Runner == nil {
 		return
@@ -163,22 +166,26 @@ func (cp *ControlPlane) boot(in lifecycle.Instance) {
 		defer cp.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		spec, err := cp.runSpec(ctx, in)
-		if err == nil {
-			err = cp.cfg.Runner.Start(ctx, spec)
+		var failed error // the effect's own error, without Apply's wrapping
+		effect := func(cur lifecycle.Instance, next *lifecycle.Instance) error {
+			spec, err := cp.runSpec(ctx, cur)
+			if err == nil {
+				err = cp.cfg.Runner.Start(ctx, spec)
+			}
+			if err != nil {
+				cp.detach(ctx, cur.ID)
+				failed = err
+				return err
+			}
+			return recordIPs(spec)(cur, next)
 		}
-		if err != nil {
-			cp.detach(ctx, in.ID)
-			cp.life.Apply(ctx, in.ID, lifecycle.Crashed, lifecycle.Change{Reason: "vmm start failed: " + err.Error(), Effect: recordIPs(spec)})
+		_, err := cp.life.Apply(ctx, in.ID, lifecycle.Booted, lifecycle.Change{Reason: "vmm started", Effect: effect})
+		if err == nil || failed == nil {
+			// Started, or no longer pending (stopped, terminated or
+			// booted by another start) before this boot got its turn.
 			return
 		}
-		if _, err := cp.life.Apply(ctx, in.ID, lifecycle.Booted, lifecycle.Change{Reason: "vmm started", Effect: recordIPs(spec)}); err != nil {
-			// Terminated while it booted: the terminate may have released
-			// the NIC before this start attached it again.
-			if cur, gerr := cp.life.Get(in.ID); gerr == nil && (cur.State == lifecycle.Terminated || cur.State == lifecycle.ShuttingDown) {
-				cp.release(ctx, in)
-			}
-		}
+		cp.life.Apply(ctx, in.ID, lifecycle.Crashed, lifecycle.Change{Reason: "vmm start failed: " + failed.Error()})
 	}()
 }
 
@@ -290,11 +297,17 @@ func (cp *ControlPlane) settle(w http.ResponseWriter, r *http.Request, in lifecy
 	api.JSON(w, http.StatusOK, view(out))
 }
 
+// mayRun reports whether an instance in state s, seen under its lock, may
+// have a VMM. Only a running one does: boot starts the VMM under the same
+// lock and leaves the instance running or stopped, and stop and terminate
+// commit stopping and shutting-down only after their effect stopped it.
+func mayRun(s lifecycle.State) bool { return s == lifecycle.Running }
+
 // stopVMM is the effect of stop and terminate: it stops the VMM if there
 // is a Runner and the instance may have one.
 func (cp *ControlPlane) stopVMM(force bool) func(cur lifecycle.Instance, next *lifecycle.Instance) error {
 	return func(cur lifecycle.Instance, next *lifecycle.Instance) error {
-		if cp.cfg.Runner == nil || cur.State == lifecycle.Stopped || cur.State == lifecycle.Terminated {
+		if cp.cfg.Runner == nil || !mayRun(cur.State) {
 			return nil
 		}
 		// Longer than the supervisor's graceful timeout, after which it

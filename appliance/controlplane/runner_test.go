@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"sync"
@@ -144,5 +145,128 @@ func TestVolumeCopyIsSparseAndRemoved(t *testing.T) {
 	}
 	if _, err := os.Stat(vol); !os.IsNotExist(err) {
 		t.Fatalf("volume left after terminate: %v", err)
+	}
+}
+
+// gateRunner behaves like the supervisor where it matters for races: a
+// Start blocks until the test opens its gate, stopping or starting the
+// wrong VMM is an error, and Forget refuses a running VMM.
+type gateRunner struct {
+	gate     chan struct{}
+	entered  chan string
+	mu       sync.Mutex
+	running  map[string]bool
+	forgot   map[string]bool
+	problems []string
+}
+
+func (g *gateRunner) Start(_ context.Context, s RunSpec) error {
+	g.entered <- s.ID
+	<-g.gate
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running[s.ID] {
+		g.problems = append(g.problems, "second start of "+s.ID)
+		return fmt.Errorf("start %s: already running", s.ID)
+	}
+	if g.forgot[s.ID] {
+		g.problems = append(g.problems, "start after forget of "+s.ID)
+	}
+	g.running[s.ID] = true
+	return nil
+}
+
+func (g *gateRunner) Stop(_ context.Context, id string, _ bool) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.running[id] {
+		return fmt.Errorf("stop %s: not running", id)
+	}
+	delete(g.running, id)
+	return nil
+}
+
+func (g *gateRunner) Forget(id string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running[id] {
+		g.problems = append(g.problems, "forget of running "+id)
+		return fmt.Errorf("forget %s: running", id)
+	}
+	g.forgot[id] = true
+	return nil
+}
+
+func (g *gateRunner) Console(context.Context, string, int64, int) ([]byte, int64, error) {
+	return nil, 0, nil
+}
+
+// TestLifecycleCallsWhileBooting stops, terminates and starts again
+// instances whose VMM is still starting: each call waits for the start
+// (it runs under the instance's lock) and then acts on the VMM it left, so
+// no VMM outlives its instance's terminate and none is started twice.
+func TestLifecycleCallsWhileBooting(t *testing.T) {
+	g := &gateRunner{gate: make(chan struct{}), entered: make(chan string, 8), running: map[string]bool{}, forgot: map[string]bool{}}
+	e := newEnv(t, g)
+	_, tok := e.tenant("acme")
+	e.tinyImage("tiny")
+	launch := func() string {
+		var got []Instance
+		e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano"}, &got)
+		select {
+		case id := <-g.entered:
+			return id
+		case <-time.After(10 * time.Second):
+			t.Fatal("the VMM start did not begin")
+		}
+		return ""
+	}
+	// call sends a request while the start is held, opens the gate once
+	// the request is in flight, and returns the answer's code and body.
+	call := func(method, path string) (int, Instance) {
+		type answer struct {
+			code int
+			body []byte
+		}
+		done := make(chan answer, 1)
+		go func() {
+			code, b := e.do(method, path, tok, nil)
+			done <- answer{code, b}
+		}()
+		select {
+		case a := <-done:
+			t.Fatalf("%s %s answered (%d %s) while the start was held", method, path, a.code, a.body)
+		case <-time.After(50 * time.Millisecond):
+			// Still waiting: the start holds the instance.
+		}
+		g.gate <- struct{}{}
+		a := <-done
+		var in Instance
+		json.Unmarshal(a.body, &in)
+		return a.code, in
+	}
+
+	id := launch()
+	if code, in := call("DELETE", "/v1/instances/"+id); code != 200 || in.State != "terminated" {
+		t.Fatalf("terminate while booting: %d %+v", code, in)
+	}
+	id = launch()
+	if code, in := call("POST", "/v1/instances/"+id+"/stop"); code != 200 || in.State != "stopped" {
+		t.Fatalf("stop while booting: %d %+v", code, in)
+	}
+	id = launch()
+	// A second start of a pending instance is idempotent: it must not
+	// start another VMM.
+	if code, in := call("POST", "/v1/instances/"+id+"/start"); code != 200 {
+		t.Fatalf("start while booting: %d %+v", code, in)
+	}
+	e.waitState(tok, id, "running")
+	e.cp.Wait()
+	e.must(200, "DELETE", "/v1/instances/"+id, tok, nil, nil)
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.problems) > 0 || len(g.running) > 0 {
+		t.Fatalf("problems %q, still running %v", g.problems, g.running)
 	}
 }

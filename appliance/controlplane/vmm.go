@@ -148,6 +148,12 @@ func (cp *ControlPlane) Reconcile(ctx context.Context, alive []string) ([]lifecy
 		reason = NoHypervisor
 	}
 	changed, err := cp.life.Reconcile(ctx, func(in lifecycle.Instance) bool { return live[in.ID] }, reason)
+	if err != nil {
+		return changed, err
+	}
+	if err := cp.stopOrphans(ctx, alive); err != nil {
+		return changed, err
+	}
 	for _, in := range changed {
 		if in.State != lifecycle.Terminated {
 			continue
@@ -162,6 +168,31 @@ func (cp *ControlPlane) Reconcile(ctx context.Context, alive []string) ([]lifecy
 		}
 	}
 	return changed, err
+}
+
+// stopOrphans force-stops every VMM in alive whose instance is unknown or,
+// after reconciling, not running (nothing may run that no instance
+// accounts for), and forgets it unless a stopped instance still shows its
+// console through it.
+func (cp *ControlPlane) stopOrphans(ctx context.Context, alive []string) error {
+	for _, id := range alive {
+		in, err := cp.life.Get(id)
+		switch {
+		case err == nil && mayRun(in.State):
+			continue
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		if err := cp.cfg.Runner.Stop(ctx, id, true); err != nil {
+			return fmt.Errorf("stop orphaned vmm %s: %w", id, err)
+		}
+		if f, ok := cp.cfg.Runner.(Forgetter); ok && (err != nil || in.State == lifecycle.Terminated) {
+			if err := f.Forget(id); err != nil {
+				return fmt.Errorf("forget orphaned vmm %s: %w", id, err)
+			}
+		}
+	}
+	return nil
 }
 
 // SyncNetwork converges the host network to the store once at start, after

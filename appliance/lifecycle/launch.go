@@ -145,8 +145,9 @@ const SurvivedReason = "vmm started before the appliance restart and survived it
 
 // Reconcile runs once at appliance start, before any other event. For
 // every instance that should have a VMM (pending, running, stopping,
-// shutting-down) it asks alive whether the VMM survived the restart. Live
-// running ones are left as they are, and their running intervals keep
+// shutting-down) it asks alive whether the VMM survived the restart (for a
+// pending or running one; the others ended theirs before they committed
+// that state). Live running ones are left as they are, and their running intervals keep
 // counting; a live pending one (the appliance died between starting its VMM
 // and recording it) moves to running, with SurvivedReason, as the start
 // would have done. Dead ones move to stopped (shutting-down ones to
@@ -162,7 +163,10 @@ func (m *Manager) Reconcile(ctx context.Context, alive func(Instance) bool, reas
 		if !holdsCapacity(inst.State) {
 			continue
 		}
-		live := alive(inst)
+		// Stopping and shutting-down are committed after their VMM
+		// ended, so one that looks alive is an orphan for the caller to
+		// stop; the instance settles as if it were gone.
+		live := (inst.State == Pending || inst.State == Running) && alive(inst)
 		if live && inst.State != Pending {
 			continue
 		}

@@ -98,8 +98,9 @@ type deferredEvent struct {
 // the effect (a stop, terminate or reboot) is what ended the VMM, and the
 // supervisor reports the exit before that effect returns, so waiting for
 // the lock would deadlock until ctx ends. The event is kept and applied
-// after the effect only if the effect failed (the VMM is gone but the
-// user's transition did not happen); after a successful effect the
+// after the effect if the effect failed (the VMM is gone but the user's
+// transition did not happen) or belonged to booted (the VMM it started
+// has already ended again); after any other successful effect the
 // transition the effect belongs to already accounts for the exit (stop
 // settles to stopped, terminate to terminated, reboot runs a new VMM).
 var ErrDeferred = errors.New("exit event deferred: an effect on the instance is running")
@@ -178,12 +179,25 @@ func (m *Manager) Apply(ctx context.Context, id string, e Event, ch Change) (Ins
 		return Instance{}, fmt.Errorf("%s %s: %w", e, id, err)
 	}
 	defer unlock()
-	if ch.Effect != nil {
-		if ch, err = m.runEffect(id, e, ch); err != nil {
-			return Instance{}, fmt.Errorf("%s %s: %w", e, id, err)
+	if ch.Effect == nil {
+		return m.applyLocked(id, e, ch)
+	}
+	ch, late, err := m.runEffect(id, e, ch)
+	if err != nil {
+		return Instance{}, fmt.Errorf("%s %s: %w", e, id, err)
+	}
+	out, err := m.applyLocked(id, e, ch)
+	if err != nil || e != Booted {
+		return out, err
+	}
+	// A booted effect started the VMM: an exit it reported meanwhile
+	// ended the instance that has just become running.
+	for _, d := range late {
+		if next, derr := m.applyLocked(id, d.e, d.ch); derr == nil {
+			out = next
 		}
 	}
-	return m.applyLocked(id, e, ch)
+	return out, nil
 }
 
 // deferIfInEffect queues exit event e for id if an effect on id is
@@ -240,7 +254,7 @@ func (m *Manager) applyLocked(id string, e Event, ch Change) (Instance, error) {
 // runEffect validates e in a read transaction, runs ch.Effect and returns
 // ch with the effect's kept edits folded in. The caller holds id's lock,
 // so the record cannot change before the write transaction.
-func (m *Manager) runEffect(id string, e Event, ch Change) (Change, error) {
+func (m *Manager) runEffect(id string, e Event, ch Change) (Change, []deferredEvent, error) {
 	var cur, next Instance
 	err := m.db.View(func(tx *store.Tx) error {
 		var err error
@@ -251,22 +265,23 @@ func (m *Manager) runEffect(id string, e Event, ch Change) (Change, error) {
 		return err
 	})
 	if err != nil {
-		return ch, err
+		return ch, nil, err
 	}
 	m.setInEffect(id, true)
 	err = ch.Effect(cur, &next)
-	if deferred := m.setInEffect(id, false); err != nil {
+	deferred := m.setInEffect(id, false)
+	if err != nil {
 		// The effect failed: the exits it saw are real news.
 		for _, d := range deferred {
 			m.applyLocked(id, d.e, d.ch)
 		}
-		return ch, err
+		return ch, nil, err
 	}
 	ch.Effect = nil
 	ch.Reason = next.Reason
 	ch.ips = next.IPs
 	ch.setIPs = true
-	return ch, nil
+	return ch, deferred, nil
 }
 
 // plan computes the record after event e, checking capacity for a start.

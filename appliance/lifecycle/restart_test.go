@@ -69,6 +69,21 @@ func TestExitEventDuringEffect(t *testing.T) {
 	f.apply(t, in[1].ID, Halted, "guest powered off", Stopped)
 }
 
+// TestExitEventDuringBootedEffect: the VMM a booted effect started ends
+// before booted is stored; the instance runs for a moment and then
+// settles as the exit says, rather than staying running without a VMM.
+func TestExitEventDuringBootedEffect(t *testing.T) {
+	f := newFixture(t, bigHost)
+	in := f.launch(t, "nano", 1)
+	got, err := f.m.Apply(context.Background(), in[0].ID, Booted, Change{Reason: "vmm started", Effect: exitDuring(t, f.m, in[0].ID, Halted, nil)})
+	if err != nil || got.State != Stopped || got.Reason != "vmm exited" {
+		t.Fatalf("booted: %s (%s) %v, want stopped (vmm exited)", got.State, got.Reason, err)
+	}
+	if cur, _ := f.m.Get(in[0].ID); cur.State != Stopped {
+		t.Fatalf("stored: %s, want stopped", cur.State)
+	}
+}
+
 // TestReconcileAdoptsPendingWithLiveVMM: the appliance died after starting
 // a pending instance's VMM and before recording it; the VMM survived, so
 // the instance runs, and is metered from the restart.

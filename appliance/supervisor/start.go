@@ -46,7 +46,9 @@ func (s *Supervisor) Start(ctx context.Context, spec RunSpec) error {
 		s.mu.Unlock()
 		return fmt.Errorf("start %s: %w", spec.ID, err)
 	}
+	s.mu.Lock()
 	inst.kill = func() error { return ignoreGone(cmd.Process.Kill()) }
+	s.mu.Unlock()
 	go s.watchChild(inst, cmd)
 	return s.awaitReady(ctx, inst)
 }

@@ -52,6 +52,10 @@ type Runner interface {
 // ErrNotRunning means the instance has no VMM process.
 var ErrNotRunning = errors.New("supervisor: instance not running")
 
+// ErrStarting means Stop was called while Start of the same instance had
+// not yet started its VMM process.
+var ErrStarting = errors.New("supervisor: instance is starting")
+
 // ErrRunning means Start was called for an instance whose VMM still runs.
 var ErrRunning = errors.New("supervisor: instance already running")
 
@@ -112,7 +116,7 @@ var _ Runner = (*Supervisor)(nil)
 // instance is one running VMM.
 type instance struct {
 	id   string
-	kill func() error  // SIGKILL to the VMM process
+	kill func() error  // SIGKILL to the VMM process; guarded by Supervisor.mu, nil until Start has the process
 	done chan struct{} // closed once the VMM ended and was cleaned up
 	// reason and crashed say how it ended; set before done is closed.
 	reason  string
@@ -202,12 +206,21 @@ func (s *Supervisor) lookup(id string) *instance {
 // socket does not answer, the process is killed. Stop returns once the VMM
 // has ended and OnExit has been called.
 func (s *Supervisor) Stop(ctx context.Context, id string, force bool) error {
-	inst := s.lookup(id)
-	if inst == nil {
+	s.mu.Lock()
+	inst := s.live[id]
+	var kill func() error
+	if inst != nil {
+		kill = inst.kill
+	}
+	s.mu.Unlock()
+	switch {
+	case inst == nil:
 		return fmt.Errorf("stop %s: %w", id, ErrNotRunning)
+	case kill == nil:
+		return fmt.Errorf("stop %s: %w", id, ErrStarting)
 	}
 	if err := s.askStop(ctx, id, force); err != nil && !inst.ended() {
-		if kerr := inst.kill(); kerr != nil {
+		if kerr := kill(); kerr != nil {
 			return fmt.Errorf("stop %s: %w (kill: %v)", id, err, kerr)
 		}
 	}
