@@ -99,6 +99,7 @@ func (s *Supervisor) launch(spec RunSpec) (*exec.Cmd, error) {
 	js.MemoryMax, js.CPUs = jail.MemoryBudget(int64(spec.MemBytes)), float64(spec.VCPUs)
 	js.Files, js.Args = files, vmmArgs(spec, files)
 	js.Stdout, js.Stderr = log, log
+	js.Env = VMMEnv
 	js.StartCmd = s.opt.Starter.Start
 	cmd, err := jail.Start(js)
 	if errors.Is(err, jail.ErrNoController) && s.opt.Unlimited {
@@ -156,6 +157,13 @@ func (s *Supervisor) openAll(o *openFiles, spec RunSpec) (jail.Files, error) {
 	}
 	return f, nil
 }
+
+// VMMEnv is the whole environment of every VMM the supervisor starts.
+// GODEBUG=disablethp=1 keeps the Go heap off transparent huge pages
+// (Debian's default is "always"), which would otherwise round a VMM's few
+// MiB of heap up in 2 MiB steps; the runtime reads it only at start, so
+// the parent sets it (docs/benchmarks.md has the measurements).
+var VMMEnv = []string{"GODEBUG=disablethp=1"}
 
 // vmmArgs is the `ironvisor vmm run` command line for spec with files.
 func vmmArgs(spec RunSpec, f jail.Files) []string {

@@ -72,14 +72,13 @@ appliance binary that the start touches (every linked package's
 initialiser runs for \`vmm run\` too: Prometheus and protobuf registration,
 net/http, the seccomp tables...); they are page cache shared by every VMM
 process of a host, but they count in each one's RSS. The anonymous part
-(Go heap, stacks) is 6.4 MiB, 4.4 MiB in the runs where transparent huge
-pages (\`always\` in Debian's kernel) did not give the Go heap a 2 MiB page;
-QEMU shows the same 2 MiB steps (7.6, 9.6, 12.2 MiB).
-\`GODEBUG=disablethp=1\` in the VMM's environment removes them: the same
-binary started through \`GODEBUG=disablethp=1 exec /bin/ironvisor\` (a
-busybox sh wrapper, 8 rounds of a later run, whose L1 then froze) kept
-2.2-2.4 MiB anonymous and 12.0 MiB RSS minus guest RAM (plain ironvisor
-14.1-16.5 MiB in the same rounds). The runtime reads that setting only at
-start, so the binary cannot set it for itself; the supervisor could.
+(Go heap, stacks) is what each VM adds. Both VMMs run with
+\`GODEBUG=disablethp=1\`, the environment the appliance's supervisor gives
+every VMM (\`supervisor.VMMEnv\`; QEMU ignores it): without it transparent
+huge pages (\`always\` in Debian's kernel) round the Go heap up in 2 MiB
+steps, and ironvisor measured 16.2 MiB (6.4 MiB anonymous, 4.4 MiB in the
+rounds without a huge page) on 2026-11-28; QEMU shows the same steps
+(7.6, 9.6, 12.7 MiB). The runtime reads the setting only at start, so the
+binary cannot set it for itself.
 $vmm_only
 MD

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ironvisor/ironvisor/appliance/supervisor"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
 )
 
@@ -145,6 +146,9 @@ func startPiped(argv []string) (*piped, error) {
 	}
 	p := &piped{cmd: exec.Command(argv[0], argv[1:]...), out: r}
 	p.cmd.Stdout, p.cmd.Stderr = w, &p.stderr
+	// The environment the appliance's supervisor gives its VMMs (QEMU
+	// ignores it).
+	p.cmd.Env = append(os.Environ(), supervisor.VMMEnv...)
 	p.t0 = time.Now()
 	err = p.cmd.Start()
 	w.Close()
