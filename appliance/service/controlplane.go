@@ -56,6 +56,8 @@ type Plane struct {
 	srv    *api.Server
 	served chan error
 	stopHK context.CancelFunc
+	// closeNet stops the guest DHCP servers (see hostNetwork).
+	closeNet func()
 }
 
 // Open prepares o.DataDir (created with mode 0700), opens the store,
@@ -118,7 +120,7 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 	}
 	host := hostinfo.New(o.Mode, tl)
 	doc := host.Collect()
-	nics, onNet := hostNetwork(tl, o.DataDir, o.Runner)
+	nics, onNet, closeNet := hostNetwork(tl, o.DataDir, o.Runner)
 	cp, err = controlplane.New(controlplane.Config{
 		DB: p.db, DataDir: o.DataDir, Host: host, Runner: o.Runner, TLSFingerprint: p.Fingerprint,
 		HostCapacity: types.Host{CPUs: runtime.NumCPU(), MemBytes: uint64(float64(doc.Memory.TotalBytes) * guestMemShare)},
@@ -136,9 +138,11 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 		err = reattach(context.Background(), tl, cp, o.Runner)
 	}
 	if err != nil {
+		closeNet()
 		p.db.Close()
 		return nil, err
 	}
+	p.closeNet = closeNet
 	if o.Runner == nil {
 		tl.Logf("no hypervisor wired into this appliance: instances stay pending (%q)", controlplane.NoHypervisor)
 	}
@@ -192,6 +196,7 @@ func (p *Plane) Shutdown(ctx context.Context) error {
 		p.ln.Close()
 	}
 	p.CP.Wait()
+	p.closeNet()
 	p.db.Close()
 	return err
 }

@@ -21,27 +21,35 @@ const NetDir = "net"
 // through package hostnet, with leases under DATA/net. Only links and
 // tables with Ironvisor's names are touched. There is no uplink yet (no
 // NAT, port forwards or public IPs) and no metadata redirect. Without the
-// supervisor it returns nil hooks: nothing could use a tap.
-func hostNetwork(tl *timeline.Timeline, dataDir string, runner controlplane.Runner) (controlplane.NICs, controlplane.NetworkHook) {
+// supervisor it returns nil hooks: nothing could use a tap. The returned
+// func stops the guest DHCP servers and closes the netlink handle (links
+// and rules stay for the next start).
+func hostNetwork(tl *timeline.Timeline, dataDir string, runner controlplane.Runner) (controlplane.NICs, controlplane.NetworkHook, func()) {
 	if _, ok := runner.(supervisorRunner); !ok {
-		return nil, nil
+		return nil, nil, func() {}
 	}
 	var n *hostnet.Net
+	var closeNet func()
 	err := tl.Run("hostnet", func() error {
 		h, err := netcfg.Open()
 		if err != nil {
 			return err
 		}
-		n, err = hostnet.Open(hostnet.Options{Dir: filepath.Join(dataDir, NetDir), Apply: hostnet.NewKernel(h, tl.Logf)})
-		if err != nil {
+		k := hostnet.NewKernel(h, tl.Logf)
+		closeNet = func() {
+			k.Close()
 			h.Close()
+		}
+		n, err = hostnet.Open(hostnet.Options{Dir: filepath.Join(dataDir, NetDir), Apply: k})
+		if err != nil {
+			closeNet()
 		}
 		return err
 	})
 	if err != nil {
-		return noNet{fmt.Errorf("host network unavailable: %w", err)}, nil // reported by Run
+		return noNet{fmt.Errorf("host network unavailable: %w", err)}, nil, func() {} // reported by Run
 	}
-	return n, n.NetworkChanged
+	return n, n.NetworkChanged, closeNet
 }
 
 // noNet stands where the host network could not be opened: instances in a
