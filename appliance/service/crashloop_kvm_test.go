@@ -551,10 +551,7 @@ func (m *crashModel) check(t *testing.T, admin apiClient, data string, reattache
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var list []instance
-	if _, err := admin.do(ctx, "GET", "/v1/instances", nil, &list); err != nil {
-		t.Fatal(err)
-	}
+	list := settledList(t, ctx, admin)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	byID := map[string]instance{}
@@ -692,6 +689,46 @@ func (m *crashModel) progress(t *testing.T, kill int, elapsed time.Duration) {
 	}
 	t.Logf("kill %d/%d after %v: %d launches acknowledged, states %v, usage %d ms; answers: %s",
 		kill, crashKills, elapsed.Round(time.Second), m.launched, states, m.usage[""], strings.Join(ops, " "))
+}
+
+// settledList returns the instance list once every VMM cgroup holds a
+// process and they are exactly the running instances' (within 10 s, then
+// the last list; check reports what differs). A VMM that was exiting at
+// the kill is adopted and ends just after the restart: until its cleanup
+// and exit report are through, its cgroup is empty and its instance still
+// shows running.
+func settledList(t *testing.T, ctx context.Context, admin apiClient) []instance {
+	t.Helper()
+	mnt, err := jail.CgroupMount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := filepath.Join(mnt, jail.DefaultCgroupName)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var list []instance
+		if _, err := admin.do(ctx, "GET", "/v1/instances", nil, &list); err != nil {
+			t.Fatal(err)
+		}
+		var running []string
+		for _, in := range list {
+			if in.State == "running" {
+				running = append(running, in.ID)
+			}
+		}
+		slices.Sort(running)
+		settled := true
+		leaves := dirNames(t, parent)
+		for _, id := range leaves {
+			if b, err := os.ReadFile(filepath.Join(parent, id, "cgroup.procs")); err != nil || len(bytes.TrimSpace(b)) == 0 {
+				settled = false
+			}
+		}
+		if (settled && slices.Equal(leaves, running)) || time.Now().After(deadline) {
+			return list
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // cgroupLeaves lists the VMM cgroups (jail's default parent), failing on
