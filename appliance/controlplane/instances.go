@@ -155,8 +155,8 @@ func (cp *ControlPlane) checkNetRefs(tenant, network string, groups []string) er
 // event, under the instance's lock, so a stop or terminate that arrives
 // meanwhile waits for it and then finds either a running VMM or none, and
 // a repeated boot of the same instance finds it no longer pending. An
-// instance in a network gets its NIC first; the NIC's address is recorded,
-// and the tap is taken away again when the VMM does not start.
+// instance in a network gets its NIC first; the NIC's address is recorded
+// when the VMM starts, and the tap is taken away again when it does not.
 func (cp *ControlPlane) boot(in lifecycle.Instance) {
 	if cp.cfg.Runner == nil {
 		return

@@ -177,16 +177,17 @@ func (cp *ControlPlane) Reconcile(ctx context.Context, alive []string) ([]lifecy
 func (cp *ControlPlane) stopOrphans(ctx context.Context, alive []string) error {
 	for _, id := range alive {
 		in, err := cp.life.Get(id)
+		unknown := errors.Is(err, store.ErrNotFound)
 		switch {
+		case err != nil && !unknown:
+			return err
 		case err == nil && mayRun(in.State):
 			continue
-		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return err
 		}
 		if err := cp.cfg.Runner.Stop(ctx, id, true); err != nil {
 			return fmt.Errorf("stop orphaned vmm %s: %w", id, err)
 		}
-		if f, ok := cp.cfg.Runner.(Forgetter); ok && (err != nil || in.State == lifecycle.Terminated) {
+		if f, ok := cp.cfg.Runner.(Forgetter); ok && (unknown || in.State == lifecycle.Terminated) {
 			if err := f.Forget(id); err != nil {
 				return fmt.Errorf("forget orphaned vmm %s: %w", id, err)
 			}

@@ -147,8 +147,8 @@ const SurvivedReason = "vmm started before the appliance restart and survived it
 // every instance that should have a VMM (pending, running, stopping,
 // shutting-down) it asks alive whether the VMM survived the restart (for a
 // pending or running one; the others ended theirs before they committed
-// that state). Live running ones are left as they are, and their running intervals keep
-// counting; a live pending one (the appliance died between starting its VMM
+// that state). Live running ones are left as they are, and their running
+// intervals keep counting; a live pending one (the appliance died between starting its VMM
 // and recording it) moves to running, with SurvivedReason, as the start
 // would have done. Dead ones move to stopped (shutting-down ones to
 // terminated) with the given reason; a running one is metered up to its

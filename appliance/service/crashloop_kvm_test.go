@@ -699,11 +699,6 @@ func (m *crashModel) progress(t *testing.T, kill int, elapsed time.Duration) {
 // shows running.
 func settledList(t *testing.T, ctx context.Context, admin apiClient) []instance {
 	t.Helper()
-	mnt, err := jail.CgroupMount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	parent := filepath.Join(mnt, jail.DefaultCgroupName)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var list []instance
@@ -717,14 +712,8 @@ func settledList(t *testing.T, ctx context.Context, admin apiClient) []instance 
 			}
 		}
 		slices.Sort(running)
-		settled := true
-		leaves := dirNames(t, parent)
-		for _, id := range leaves {
-			if b, err := os.ReadFile(filepath.Join(parent, id, "cgroup.procs")); err != nil || len(bytes.TrimSpace(b)) == 0 {
-				settled = false
-			}
-		}
-		if (settled && slices.Equal(leaves, running)) || time.Now().After(deadline) {
+		leaves, empty, _ := vmmCgroups(t)
+		if (empty == "" && slices.Equal(leaves, running)) || time.Now().After(deadline) {
 			return list
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -735,19 +724,30 @@ func settledList(t *testing.T, ctx context.Context, admin apiClient) []instance 
 // one that holds no process.
 func cgroupLeaves(t *testing.T) []string {
 	t.Helper()
+	ids, empty, err := vmmCgroups(t)
+	if empty != "" {
+		t.Fatalf("VMM cgroup %s holds no process (%v)", empty, err)
+	}
+	return ids
+}
+
+// vmmCgroups lists the VMM cgroups (jail's default parent) and names the
+// first that holds no process, with the error reading its cgroup.procs.
+func vmmCgroups(t *testing.T) (ids []string, empty string, err error) {
+	t.Helper()
 	mnt, err := jail.CgroupMount()
 	if err != nil {
 		t.Fatal(err)
 	}
 	parent := filepath.Join(mnt, jail.DefaultCgroupName)
-	ids := dirNames(t, parent)
+	ids = dirNames(t, parent)
 	for _, id := range ids {
 		b, err := os.ReadFile(filepath.Join(parent, id, "cgroup.procs"))
 		if err != nil || len(bytes.TrimSpace(b)) == 0 {
-			t.Fatalf("VMM cgroup %s holds no process (%v)", id, err)
+			return ids, id, err
 		}
 	}
-	return ids
+	return ids, "", nil
 }
 
 // dirNames lists the directories in dir, sorted (none if dir is missing).
