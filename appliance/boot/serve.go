@@ -14,6 +14,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/service"
 	"github.com/ironvisor/ironvisor/appliance/version"
 	"github.com/ironvisor/ironvisor/config"
+	"github.com/ironvisor/ironvisor/netcfg"
 )
 
 // startAPI listens on the configured address (falling back to
@@ -34,7 +35,8 @@ func (a *appliance) startAPI() error {
 	}
 	addr := ln.Addr().String()
 	a.plane, err = service.Open(a.tl, service.Options{DataDir: a.dataDir, Listener: ln, Listen: addr,
-		Mode: service.ModeAppliance, Starter: a.reap, Console: a.o.Console, NoHypervisor: a.o.NoHypervisor})
+		Mode: service.ModeAppliance, Starter: a.reap, Console: a.o.Console, NoHypervisor: a.o.NoHypervisor,
+		Uplink: netcfg.Uplink{Name: a.up.Iface}, DNSServers: a.up.DNS})
 	var url string
 	if err == nil {
 		served := a.plane.Serve()

@@ -27,6 +27,10 @@ func (cp *ControlPlane) volumePath(id string) string {
 	return filepath.Join(cp.cfg.DataDir, volumesDir, id+".img")
 }
 
+// Instance returns the stored instance id, whoever owns it: for the
+// appliance's own services (the metadata service), never for the API.
+func (cp *ControlPlane) Instance(id string) (lifecycle.Instance, error) { return cp.life.Get(id) }
+
 // ConsolePath is where instance id's console log goes.
 func (cp *ControlPlane) ConsolePath(id string) string {
 	return filepath.Join(cp.cfg.DataDir, consolesDir, id+".log")

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"runtime"
 	"testing"
 	"time"
 
@@ -19,35 +18,9 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/controlplane"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/netcfg"
+	"github.com/ironvisor/ironvisor/netcfg/netnstest"
 	vnet "github.com/ironvisor/ironvisor/vmm/devices/net"
 )
-
-// freshNS returns a new network namespace, closed when the test ends.
-func freshNS(t *testing.T) netns.NsHandle {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("SKIP: needs root for network namespaces")
-	}
-	c := make(chan netns.NsHandle, 1)
-	e := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // not unlocked: the thread dies with the goroutine
-		ns, err := netns.New()
-		if err != nil {
-			e <- err
-			return
-		}
-		c <- ns
-	}()
-	select {
-	case err := <-e:
-		t.Fatalf("new netns: %v", err)
-	case ns := <-c:
-		t.Cleanup(func() { ns.Close() })
-		return ns
-	}
-	return 0
-}
 
 // tapConn is the guest's side of a tap, as the VMM holds it: frames with a
 // virtio-net header. It is a raw IPv4 PacketConn for nclient4: it strips
@@ -148,7 +121,7 @@ func tapSetHas(t *testing.T, ns netns.NsHandle, tap string, mac net.HardwareAddr
 // detach removes the tap, a restart's Sync keeps live taps and removes
 // orphans, and release frees the lease.
 func TestKernelInNetNS(t *testing.T) {
-	ns := freshNS(t)
+	ns := netnstest.New(t)
 	h, err := netcfg.OpenAt(ns)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/controlplane"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 	"github.com/ironvisor/ironvisor/appliance/types"
@@ -120,7 +121,7 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 	}
 	host := hostinfo.New(o.Mode, tl)
 	doc := host.Collect()
-	nics, onNet, closeNet := hostNetwork(tl, o.DataDir, o.Runner)
+	nics, onNet, closeNet := hostNetwork(tl, o, func(id string) (lifecycle.Instance, error) { return cp.Instance(id) })
 	cp, err = controlplane.New(controlplane.Config{
 		DB: p.db, DataDir: o.DataDir, Host: host, Runner: o.Runner, TLSFingerprint: p.Fingerprint,
 		HostCapacity: types.Host{CPUs: runtime.NumCPU(), MemBytes: uint64(float64(doc.Memory.TotalBytes) * guestMemShare)},

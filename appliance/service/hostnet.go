@@ -3,11 +3,15 @@ package service
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"path/filepath"
+	"strconv"
 
 	"github.com/ironvisor/ironvisor/appliance/controlplane"
 	"github.com/ironvisor/ironvisor/appliance/hostnet"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
+	"github.com/ironvisor/ironvisor/appliance/metadata"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
@@ -19,14 +23,26 @@ const NetDir = "net"
 // instances can run here (runner is the supervisor): bridges, taps,
 // nftables rules and guest DHCP in this process's network namespace,
 // through package hostnet, with leases under DATA/net. Only links and
-// tables with Ironvisor's names are touched. There is no uplink yet (no
-// NAT, port forwards or public IPs) and no metadata redirect. Without the
-// supervisor it returns nil hooks: nothing could use a tap. The returned
-// func stops the guest DHCP servers and closes the netlink handle (links
-// and rules stay for the next start).
-func hostNetwork(tl *timeline.Timeline, dataDir string, runner controlplane.Runner) (controlplane.NICs, controlplane.NetworkHook, func()) {
-	if _, ok := runner.(supervisorRunner); !ok {
+// tables with Ironvisor's names are touched. o.Uplink, when named, gets
+// the guests' outbound masquerade and keeps the API's port from them;
+// o.DNSServers go to guests by DHCP. The metadata service (package
+// metadata; instance answers who is behind a NIC) listens on
+// metadata.Port, and guests' 169.254.169.254:80 is redirected to it; when
+// the port is taken, instances run without metadata and the timeline says
+// so. Without the supervisor it returns nil hooks: nothing could use a
+// tap. The returned func stops the metadata service and the guest DHCP
+// servers and closes the netlink handle (links and rules stay for the
+// next start).
+func hostNetwork(tl *timeline.Timeline, o Options, instance func(id string) (lifecycle.Instance, error)) (controlplane.NICs, controlplane.NetworkHook, func()) {
+	if _, ok := o.Runner.(supervisorRunner); !ok {
 		return nil, nil, func() {}
+	}
+	base := netcfg.State{Uplink: o.Uplink, DNSServers: o.DNSServers}
+	if base.Uplink.Name != "" {
+		if port := apiPort(o); port != 0 {
+			base.Uplink.ManagementPorts = append(base.Uplink.ManagementPorts, port)
+		}
+		tl.Logf("guests' outbound traffic is masqueraded on %s", base.Uplink.Name)
 	}
 	var n *hostnet.Net
 	var closeNet func()
@@ -36,20 +52,80 @@ func hostNetwork(tl *timeline.Timeline, dataDir string, runner controlplane.Runn
 			return err
 		}
 		k := hostnet.NewKernel(h, tl.Logf)
+		mdLn := listenMetadata(tl)
+		if mdLn != nil {
+			base.Metadata = netcfg.MetadataTarget{Addr: netip.IPv4Unspecified(), Port: metadata.Port}
+		}
 		closeNet = func() {
 			k.Close()
 			h.Close()
 		}
-		n, err = hostnet.Open(hostnet.Options{Dir: filepath.Join(dataDir, NetDir), Apply: k})
+		n, err = hostnet.Open(hostnet.Options{Dir: filepath.Join(o.DataDir, NetDir), Apply: k, Base: base})
 		if err != nil {
+			if mdLn != nil {
+				mdLn.Close()
+			}
 			closeNet()
+			return err
 		}
-		return err
+		if mdLn != nil {
+			stop := serveMetadata(tl, mdLn, n.State, instance)
+			closeNet = func() {
+				stop()
+				k.Close()
+				h.Close()
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return noNet{fmt.Errorf("host network unavailable: %w", err)}, nil, func() {} // reported by Run
 	}
 	return n, n.NetworkChanged, closeNet
+}
+
+// listenMetadata opens the metadata service's listener on every address
+// at metadata.Port, or reports on tl why it cannot and returns nil.
+func listenMetadata(tl *timeline.Timeline) net.Listener {
+	ln, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", metadata.Port))
+	if err != nil {
+		tl.Fail("metadata", fmt.Errorf("%w; instances get no metadata", err))
+		return nil
+	}
+	return ln
+}
+
+// serveMetadata serves the metadata service on ln and returns its stop.
+func serveMetadata(tl *timeline.Timeline, ln net.Listener, state func() netcfg.State, instance func(id string) (lifecycle.Instance, error)) func() {
+	s, err := metadata.New(metadata.Config{State: state, Instance: instance})
+	if err != nil {
+		ln.Close()
+		tl.Fail("metadata", err)
+		return func() {}
+	}
+	go func() {
+		if err := s.Serve(ln); err != nil {
+			tl.Fail("metadata", err)
+		}
+	}()
+	return func() { s.Close() }
+}
+
+// apiPort is the API's TCP port, or 0 when unknown.
+func apiPort(o Options) uint16 {
+	addr := o.Listen
+	if o.Listener != nil {
+		addr = o.Listener.Addr().String()
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return 0
+	}
+	return uint16(p)
 }
 
 // noNet stands where the host network could not be opened: instances in a

@@ -30,7 +30,12 @@ const (
 var (
 	linuxUp    = regexp.MustCompile(`LINUX-GUEST-UP nproc=(\d+) memtotal_kb=(\d+)\r?\n`)
 	linuxLease = regexp.MustCompile(`LINUX-GUEST-LEASE ([0-9.]+)\r?\n`)
+	linuxID    = regexp.MustCompile(`LINUX-GUEST-ID (\S+)\r?\n`)
 )
+
+// linuxUserData is the user data TestLinuxOnKVM launches with; the guest's
+// /init fetches it from the metadata service and runs it.
+const linuxUserData = "#!/bin/sh\necho LINUX-GUEST-USERDATA-RAN $(cat /instance-id)\n"
 
 const linuxStopping = "LINUX-GUEST-STOPPING"
 
@@ -71,13 +76,18 @@ func TestLinuxOnKVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.ok(t, tok, nil, "security-groups", "create", "--file", sg)
+	ud := filepath.Join(t.TempDir(), "user-data")
+	if err := os.WriteFile(ud, []byte(linuxUserData), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var insts []instance
 	start := time.Now()
 	s.ok(t, tok, &insts, "instances", "launch", "--image", "debian", "--type", "micro", "--network", "lan",
-		"--security-groups", "lan-ssh", "--wait", "2m", "--json")
+		"--security-groups", "lan-ssh", "--user-data", ud, "--wait", "2m", "--json")
 	id := insts[0].ID
 	t.Logf("%s: launch to running %v", id, time.Since(start))
 	s.waitLinux(t, tok, id, start, 1, 256)
+	s.waitMetadata(t, tok, id, start)
 
 	start = time.Now()
 	var in instance
@@ -127,6 +137,22 @@ func (s server) waitLinux(t *testing.T, token, id string, start time.Time, cpus,
 		t.Fatalf("%s: guest lease %q, API IPs %v; want one address, the same; console:\n%s", id, lease, in.IPs, out)
 	}
 	t.Logf("%s: DHCP lease %s %v after the start request", id, lease[1], time.Since(start))
+}
+
+// waitMetadata waits, within linuxBoot of start, for the guest to print the
+// instance id it got from the metadata service, which must be its own, and
+// the line its user data prints.
+func (s server) waitMetadata(t *testing.T, token, id string, start time.Time) {
+	t.Helper()
+	ran := "LINUX-GUEST-USERDATA-RAN " + id
+	out := s.waitConsole(t, token, id, "metadata and user data", linuxBoot-time.Since(start), func(c string) bool {
+		return strings.Contains(c, ran) || strings.Contains(c, "LINUX-GUEST-NO-METADATA")
+	})
+	m := linuxID.FindStringSubmatch(out)
+	if m == nil || m[1] != id || !strings.Contains(out, ran) {
+		t.Fatalf("%s: metadata id %q; want %s and the user data's line %q; console:\n%s", id, m, id, ran, out)
+	}
+	t.Logf("%s: metadata and user data %v after the start request", id, time.Since(start))
 }
 
 // bootLinux waits for the /init line of the instance's boot and returns

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
 	"github.com/ironvisor/ironvisor/appliance/reaper"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
+	"github.com/ironvisor/ironvisor/netcfg"
 )
 
 // Modes reported in /v1/host ("mode").
@@ -62,6 +64,12 @@ type Options struct {
 	// Starter starts and waits for the VMM processes; nil means
 	// reaper.Direct. PID 1 passes its *reaper.Reaper.
 	Starter reaper.Starter
+	// Uplink is the host's outside interface: guests' outbound traffic is
+	// masqueraded on it, and the API's port is closed to them. A zero
+	// Uplink means no NAT (see DefaultUplink).
+	Uplink netcfg.Uplink
+	// DNSServers are handed to guests by DHCP (see HostDNS).
+	DNSServers []netip.Addr
 }
 
 // StoreFile is the store's file under the data directory.

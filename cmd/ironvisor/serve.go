@@ -10,14 +10,19 @@ import (
 	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/service"
+	"github.com/ironvisor/ironvisor/netcfg"
 )
 
 // serveHelp is the --help text of "ironvisor serve".
-const serveHelp = `usage: ironvisor serve --data DIR [--listen HOST:PORT] [--insecure-http]
+const serveHelp = `usage: ironvisor serve --data DIR [--listen HOST:PORT] [--insecure-http] [--uplink IFACE|auto|none]
 
 Run the Ironvisor appliance API as a service on an existing Linux host.
 Unlike the PID 1 appliance it mounts nothing, loads no modules and leaves
-the hostname and network alone.
+the hostname and the host's own addresses and routes alone. It adds its own
+bridges, taps and nftables tables (named ironvisor*) for the instances,
+masquerades their outbound traffic on the uplink (by default the interface
+of the default route), hands them the host's non-loopback name servers by
+DHCP, and serves their metadata (169.254.169.254, redirected to port 8775).
 
 The API is HTTPS with a self-signed certificate created on first start in
 DIR (tls.crt, tls.key); its SHA-256 fingerprint is printed and shown in
@@ -44,6 +49,7 @@ func runServe(args []string) int {
 	data := fs.String("data", "", "data directory (created with mode 0700)")
 	listen := fs.String("listen", "127.0.0.1:8080", "address the API listens on")
 	insecure := fs.Bool("insecure-http", false, "serve plain HTTP (loopback addresses only)")
+	up := fs.String("uplink", "auto", "interface on which guests' outbound traffic is masqueraded: a name, auto (the default route's) or none")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -57,7 +63,20 @@ func runServe(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	err := service.Run(ctx, service.Options{DataDir: *data, Listen: *listen, Start: start, InsecureHTTP: *insecure})
+	o := service.Options{DataDir: *data, Listen: *listen, Start: start, InsecureHTTP: *insecure,
+		DNSServers: service.HostDNS("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf")}
+	switch *up {
+	case "none":
+	case "auto":
+		u, err := service.DefaultUplink()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ironvisor serve: no uplink for guests' outbound traffic (%v); --uplink IFACE names one\n", err)
+		}
+		o.Uplink = u
+	default:
+		o.Uplink = netcfg.Uplink{Name: *up}
+	}
+	err := service.Run(ctx, o)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ironvisor serve: %v\n", err)
 		return 1

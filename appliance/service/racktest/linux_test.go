@@ -15,9 +15,11 @@ import (
 
 // linuxGuestInit is the Debian guest's /init for TestLinuxOnKVM: it prints
 // its CPU count and MemTotal, loads the virtio-mmio and virtio-net drivers
-// and takes a DHCP lease on eth0, and turns Ctrl-Alt-Del (the service's
-// graceful stop) into a poweroff: with kernel.ctrl-alt-del at 0 the kernel
-// sends SIGINT to init instead of rebooting.
+// and takes a DHCP lease on eth0, asks the metadata service
+// (169.254.169.254) for its instance id and runs its user data, as
+// cloud-init would, and turns Ctrl-Alt-Del (the service's graceful stop)
+// into a poweroff: with kernel.ctrl-alt-del at 0 the kernel sends SIGINT to
+// init instead of rebooting.
 const linuxGuestInit = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -27,13 +29,16 @@ trap 'echo LINUX-GUEST-STOPPING; poweroff -f' INT TERM
 echo "LINUX-GUEST-UP nproc=$(grep -c ^processor /proc/cpuinfo) memtotal_kb=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
 for m in virtio_mmio virtio_net; do modprobe $m || echo "LINUX-GUEST-MODPROBE-FAILED $m"; done
 if ip link set eth0 up; then udhcpc -i eth0 -n -q -t 30 -T 2 -s /bin/dhcp.sh || echo LINUX-GUEST-NO-LEASE; else echo LINUX-GUEST-NO-NIC; fi
+if timeout 20 wget -q -O /instance-id http://169.254.169.254/latest/meta-data/instance-id; then echo "LINUX-GUEST-ID $(cat /instance-id)"; else echo LINUX-GUEST-NO-METADATA; fi
+if timeout 20 wget -q -O /user-data http://169.254.169.254/latest/user-data; then chmod +x /user-data; /user-data; fi
 while true; do sleep 1; done
 `
 
-// linuxDHCPScript applies a udhcpc lease and prints it.
+// linuxDHCPScript applies a udhcpc lease (address and default route) and
+// prints it.
 const linuxDHCPScript = `#!/bin/busybox sh
 case "$1" in
-bound|renew) ip addr add "$ip/$mask" dev "$interface"; echo "LINUX-GUEST-LEASE $ip" ;;
+bound|renew) ip addr add "$ip/$mask" dev "$interface"; [ -z "$router" ] || ip route add default via "${router%% *}"; echo "LINUX-GUEST-LEASE $ip" ;;
 esac
 `
 

@@ -1,0 +1,231 @@
+// Package metadata is the instance metadata service: what a guest learns
+// about itself at http://169.254.169.254/, laid out like EC2's IMDS, so
+// that cloud-init and the usual scripts find it:
+//
+//	/latest/meta-data/            the keys, one per line
+//	/latest/meta-data/instance-id i-…
+//	/latest/meta-data/instance-type, ami-id (the image), local-ipv4, mac,
+//	    hostname, local-hostname, security-groups
+//	/latest/user-data             the launch's user_data, verbatim (404 if none)
+//	PUT /latest/api/token         an IMDSv2 session token (header
+//	                              X-aws-ec2-metadata-token-ttl-seconds, 1..21600)
+//
+// netcfg redirects guest traffic to 169.254.169.254:80 to this server on
+// the host (Port, on the bridge's gateway address). Who asks is decided by
+// the tap the connection came through, never by what the guest claims: the
+// bridge marks each tap's frames with its NIC's mark, and the accepted
+// socket carries it (netcfg.MetadataIdentity). A connection that carries no
+// NIC's mark (from the uplink, or from the host itself) is refused with 403,
+// and an instance that is not pending or running gets 404.
+//
+// Requests without a token are answered (IMDSv1); a request that carries
+// X-aws-ec2-metadata-token must carry a live token issued to the same NIC,
+// or it gets 401.
+package metadata
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ironvisor/ironvisor/appliance/lifecycle"
+	"github.com/ironvisor/ironvisor/netcfg"
+)
+
+// Port is the host TCP port that netcfg redirects guests' metadata
+// connections to (OpenStack's metadata port).
+const Port = 8775
+
+// Token headers of IMDSv2.
+const (
+	tokenHeader    = "X-Aws-Ec2-Metadata-Token"
+	tokenTTLHeader = "X-Aws-Ec2-Metadata-Token-Ttl-Seconds"
+	maxTokenTTL    = 21600
+	maxTokens      = 4096 // live tokens kept; the oldest expire first
+)
+
+// Config is what a Server needs.
+type Config struct {
+	// State returns the host network's desired state (the NICs and their
+	// marks). Required.
+	State func() netcfg.State
+	// Instance returns the stored instance id. Required.
+	Instance func(id string) (lifecycle.Instance, error)
+	// Now may be nil for time.Now.
+	Now func() time.Time
+}
+
+// Server serves the metadata of the instance behind each connection.
+type Server struct {
+	cfg Config
+	srv *http.Server
+
+	mu     sync.Mutex
+	tokens map[string]token // guarded by mu
+}
+
+// token is an issued IMDSv2 session token.
+type token struct {
+	nic     string // instance id of the NIC it was issued to
+	expires time.Time
+}
+
+// nicKey is the context key of a connection's identity.
+type nicKey struct{}
+
+// identity is who is behind a connection: a NIC, or why there is none.
+type identity struct {
+	nic netcfg.NIC
+	err error
+}
+
+// New returns a server; Serve starts it.
+func New(cfg Config) (*Server, error) {
+	if cfg.State == nil || cfg.Instance == nil {
+		return nil, errors.New("metadata: State and Instance are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, tokens: map[string]token{}}
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    8 << 10,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			nic, err := netcfg.MetadataIdentity(c, s.cfg.State())
+			return context.WithValue(ctx, nicKey{}, identity{nic, err})
+		},
+	}
+	return s, nil
+}
+
+// Serve serves ln until Close; it returns nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close stops serving and closes every connection.
+func (s *Server) Close() error { return s.srv.Close() }
+
+// ServeHTTP answers one request of the guest behind the connection.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id, _ := r.Context().Value(nicKey{}).(identity)
+	if id.err != nil || id.nic.Instance == "" {
+		http.Error(w, "metadata: not from an instance's interface", http.StatusForbidden)
+		return
+	}
+	if r.Method == http.MethodPut && r.URL.Path == "/latest/api/token" {
+		s.issueToken(w, r, id.nic)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD, PUT")
+		http.Error(w, "metadata: method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if t := r.Header.Get(tokenHeader); t != "" && !s.validToken(t, id.nic) {
+		http.Error(w, "metadata: invalid or expired token", http.StatusUnauthorized)
+		return
+	}
+	in, err := s.cfg.Instance(id.nic.Instance)
+	if err != nil || (in.State != lifecycle.Pending && in.State != lifecycle.Running) {
+		http.Error(w, "metadata: no such instance", http.StatusNotFound)
+		return
+	}
+	body, ok := document(in, id.nic, r.URL.Path)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if r.URL.Path == "/latest/user-data" {
+		w.Header().Set("Content-Type", "application/octet-stream")
+	} else {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Write(body)
+}
+
+// document returns the body of path for instance in behind nic.
+func document(in lifecycle.Instance, nic netcfg.NIC, path string) ([]byte, bool) {
+	meta := map[string]string{
+		"ami-id":          in.Image,
+		"hostname":        in.ID,
+		"instance-id":     in.ID,
+		"instance-type":   in.Type.Name,
+		"local-hostname":  in.ID,
+		"local-ipv4":      nic.IP.String(),
+		"mac":             nic.MAC,
+		"security-groups": strings.Join(nic.Groups, "\n"),
+	}
+	switch path {
+	case "/":
+		return []byte("latest\n"), true
+	case "/latest", "/latest/":
+		return []byte("meta-data/\nuser-data\n"), true
+	case "/latest/meta-data", "/latest/meta-data/":
+		return []byte("ami-id\nhostname\ninstance-id\ninstance-type\nlocal-hostname\nlocal-ipv4\nmac\nsecurity-groups\n"), true
+	case "/latest/user-data":
+		if len(in.UserData) == 0 {
+			return nil, false
+		}
+		return in.UserData, true
+	}
+	key, ok := strings.CutPrefix(path, "/latest/meta-data/")
+	if v, found := meta[key]; ok && found {
+		return []byte(v), true
+	}
+	return nil, false
+}
+
+// issueToken answers PUT /latest/api/token with a session token for nic.
+func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, nic netcfg.NIC) {
+	ttl, err := strconv.Atoi(r.Header.Get(tokenTTLHeader))
+	if err != nil || ttl < 1 || ttl > maxTokenTTL {
+		http.Error(w, fmt.Sprintf("metadata: %s must be 1 to %d", tokenTTLHeader, maxTokenTTL), http.StatusBadRequest)
+		return
+	}
+	var b [24]byte
+	rand.Read(b[:])
+	t := hex.EncodeToString(b[:])
+	now := s.cfg.Now()
+	s.mu.Lock()
+	for k, v := range s.tokens {
+		if !now.Before(v.expires) {
+			delete(s.tokens, k)
+		}
+	}
+	if len(s.tokens) >= maxTokens {
+		s.mu.Unlock()
+		http.Error(w, "metadata: too many live tokens", http.StatusServiceUnavailable)
+		return
+	}
+	s.tokens[t] = token{nic: nic.Instance, expires: now.Add(time.Duration(ttl) * time.Second)}
+	s.mu.Unlock()
+	w.Header().Set(tokenTTLHeader, strconv.Itoa(ttl))
+	w.Header().Set("Content-Type", "text/plain")
+	w.Write([]byte(t))
+}
+
+// validToken reports whether t is live and was issued to nic.
+func (s *Server) validToken(t string, nic netcfg.NIC) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.tokens[t]
+	return ok && v.nic == nic.Instance && s.cfg.Now().Before(v.expires)
+}

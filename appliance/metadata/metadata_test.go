@@ -1,0 +1,185 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ironvisor/ironvisor/appliance/lifecycle"
+	"github.com/ironvisor/ironvisor/appliance/types"
+	"github.com/ironvisor/ironvisor/netcfg"
+)
+
+// web1 is the NIC of instance i-web1 in the tests.
+var web1 = netcfg.NIC{Instance: "i-web1", Network: "web", IP: netip.MustParseAddr("10.9.0.2"),
+	MAC: "02:00:0a:09:00:02", Groups: []string{"web-ssh", "web-http"}}
+
+// instances is an in-memory instance table for the handler tests.
+type instances map[string]lifecycle.Instance
+
+func (m instances) get(id string) (lifecycle.Instance, error) {
+	in, ok := m[id]
+	if !ok {
+		return in, errors.New("no such instance")
+	}
+	return in, nil
+}
+
+// testServer returns a server over insts whose clock is *now.
+func testServer(t testing.TB, insts instances, now *time.Time) *Server {
+	t.Helper()
+	s, err := New(Config{State: func() netcfg.State { return netcfg.State{} }, Instance: insts.get,
+		Now: func() time.Time { return *now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// do sends one request as the guest behind nic (or as nobody, with err).
+func do(s *Server, nic netcfg.NIC, err error, method, path string, hdr map[string]string) (int, string) {
+	r := httptest.NewRequest(method, path, nil)
+	r = r.WithContext(context.WithValue(r.Context(), nicKey{}, identity{nic, err}))
+	for k, v := range hdr {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	b, _ := io.ReadAll(w.Result().Body)
+	return w.Code, string(b)
+}
+
+func running(id string, userData string) lifecycle.Instance {
+	return lifecycle.Instance{ID: id, Image: "img-debian", Type: types.Type{Name: "nano"}, State: lifecycle.Running,
+		UserData: []byte(userData)}
+}
+
+func TestDocuments(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	script := "#!/bin/sh\necho hello\x00\xff"
+	s := testServer(t, instances{"i-web1": running("i-web1", script)}, &now)
+	for _, c := range []struct{ path, want string }{
+		{"/", "latest\n"},
+		{"/latest/", "meta-data/\nuser-data\n"},
+		{"/latest/meta-data/instance-id", "i-web1"},
+		{"/latest/meta-data/instance-type", "nano"},
+		{"/latest/meta-data/ami-id", "img-debian"},
+		{"/latest/meta-data/local-ipv4", "10.9.0.2"},
+		{"/latest/meta-data/mac", "02:00:0a:09:00:02"},
+		{"/latest/meta-data/hostname", "i-web1"},
+		{"/latest/meta-data/security-groups", "web-ssh\nweb-http"},
+		{"/latest/user-data", script},
+	} {
+		code, body := do(s, web1, nil, "GET", c.path, nil)
+		if code != http.StatusOK || body != c.want {
+			t.Errorf("GET %s: %d %q, want 200 %q", c.path, code, body, c.want)
+		}
+	}
+	list := func() string { _, b := do(s, web1, nil, "GET", "/latest/meta-data/", nil); return b }()
+	for _, k := range strings.Fields(list) {
+		if code, _ := do(s, web1, nil, "GET", "/latest/meta-data/"+k, nil); code != http.StatusOK {
+			t.Errorf("listed key %s: %d", k, code)
+		}
+	}
+	for _, p := range []string{"/latest/meta-data/nope", "/latest/meta-data/../user-data", "/other", "/latest/meta-data/instance-id/x"} {
+		if code, _ := do(s, web1, nil, "GET", p, nil); code != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, code)
+		}
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	stopped := running("i-web1", "x")
+	stopped.State = lifecycle.Stopped
+	s := testServer(t, instances{"i-web1": running("i-web1", ""), "i-old": stopped}, &now)
+	if code, _ := do(s, netcfg.NIC{}, netcfg.ErrUnknownNIC, "GET", "/latest/meta-data/instance-id", nil); code != http.StatusForbidden {
+		t.Errorf("unmarked connection: %d, want 403", code)
+	}
+	if code, _ := do(s, web1, nil, "GET", "/latest/user-data", nil); code != http.StatusNotFound {
+		t.Errorf("no user data: %d, want 404", code)
+	}
+	old := web1
+	old.Instance = "i-old"
+	if code, _ := do(s, old, nil, "GET", "/latest/meta-data/instance-id", nil); code != http.StatusNotFound {
+		t.Errorf("stopped instance: %d, want 404", code)
+	}
+	gone := web1
+	gone.Instance = "i-gone"
+	if code, _ := do(s, gone, nil, "GET", "/latest/meta-data/instance-id", nil); code != http.StatusNotFound {
+		t.Errorf("unknown instance: %d, want 404", code)
+	}
+	if code, _ := do(s, web1, nil, "POST", "/latest/user-data", nil); code != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d, want 405", code)
+	}
+}
+
+// TestTokens: IMDSv2 session tokens are bound to the NIC they were issued
+// to and expire after their TTL; a bad TTL is refused.
+func TestTokens(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	other := web1
+	other.Instance = "i-web2"
+	s := testServer(t, instances{"i-web1": running("i-web1", ""), "i-web2": running("i-web2", "")}, &now)
+	for _, ttl := range []string{"", "0", "-1", "21601", "x"} {
+		if code, _ := do(s, web1, nil, "PUT", "/latest/api/token", map[string]string{tokenTTLHeader: ttl}); code != http.StatusBadRequest {
+			t.Errorf("TTL %q: %d, want 400", ttl, code)
+		}
+	}
+	code, tok := do(s, web1, nil, "PUT", "/latest/api/token", map[string]string{tokenTTLHeader: "60"})
+	if code != http.StatusOK || len(tok) != 48 {
+		t.Fatalf("token: %d %q", code, tok)
+	}
+	with := map[string]string{tokenHeader: tok}
+	if code, body := do(s, web1, nil, "GET", "/latest/meta-data/instance-id", with); code != http.StatusOK || body != "i-web1" {
+		t.Errorf("with token: %d %q", code, body)
+	}
+	if code, _ := do(s, other, nil, "GET", "/latest/meta-data/instance-id", with); code != http.StatusUnauthorized {
+		t.Errorf("another NIC's token: %d, want 401", code)
+	}
+	if code, _ := do(s, web1, nil, "GET", "/latest/meta-data/instance-id", map[string]string{tokenHeader: "forged"}); code != http.StatusUnauthorized {
+		t.Errorf("forged token: %d, want 401", code)
+	}
+	now = now.Add(61 * time.Second)
+	if code, _ := do(s, web1, nil, "GET", "/latest/meta-data/instance-id", with); code != http.StatusUnauthorized {
+		t.Errorf("expired token: %d, want 401", code)
+	}
+}
+
+// FuzzServeHTTP sends the guest's arbitrary method, path and headers (the
+// request is untrusted input): no panic, only the statuses the service
+// uses, and the user data of no other instance ever comes back.
+func FuzzServeHTTP(f *testing.F) {
+	f.Add("GET", "/latest/user-data", "", "")
+	f.Add("PUT", "/latest/api/token", "60", "")
+	f.Add("GET", "/latest/meta-data/../../user-data", "", "x")
+	f.Add("HEAD", "/latest/meta-data/", "21600", "forged")
+	now := time.Unix(1e9, 0)
+	s := testServer(f, instances{"i-web1": running("i-web1", "mine"), "i-other": running("i-other", "SECRET")}, &now)
+	f.Fuzz(func(t *testing.T, method, path, ttl, tok string) {
+		r, err := http.NewRequest(method, "http://169.254.169.254/", nil)
+		if err != nil {
+			return
+		}
+		r.URL.Path = path
+		r.Header.Set(tokenTTLHeader, ttl)
+		r.Header.Set(tokenHeader, tok)
+		r = r.WithContext(context.WithValue(r.Context(), nicKey{}, identity{web1, nil}))
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		switch w.Code {
+		case 200, 400, 401, 404, 405, 503:
+		default:
+			t.Fatalf("%s %q: status %d", method, path, w.Code)
+		}
+		if strings.Contains(w.Body.String(), "SECRET") {
+			t.Fatalf("%s %q returned another instance's user data", method, path)
+		}
+	})
+}
