@@ -56,10 +56,12 @@ deps:
 	fi
 	$(GO) mod download
 
-## build: the static ironvisor binary.
+## build: the static ironvisor binary, and beside it ironvisor-vmm, the lean
+## VMM binary its supervisor runs for each instance.
 build:
 	@mkdir -p $(OUT)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(OUT)/ironvisor ./cmd/ironvisor
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(OUT)/ironvisor-vmm ./cmd/ironvisor-vmm
 
 ivbuild:
 	@mkdir -p $(dir $(IVBUILD))

@@ -3,6 +3,8 @@ package initramfs
 import (
 	"debug/elf"
 	"fmt"
+	"os"
+	"path/filepath"
 )
 
 // DefaultModules are the kernel modules the appliance image carries, before
@@ -37,6 +39,12 @@ type ApplianceOptions struct {
 	// Binary is the host path of the statically linked ironvisor binary. It
 	// becomes /init (and /bin/ironvisor links to it). Required.
 	Binary string
+	// VMMBinary is the host path of the statically linked ironvisor-vmm,
+	// the lean VMM binary the appliance runs for each instance; it becomes
+	// /ironvisor-vmm, beside /init, where the supervisor looks (and
+	// /bin/ironvisor-vmm links to it). Empty means ironvisor-vmm beside
+	// Binary when that exists; without one, VMMs run /init itself.
+	VMMBinary string
 	// KernelRelease is the `uname -r` of the kernel the image boots with,
 	// naming /lib/modules/RELEASE. Required when ModulesDir is set.
 	KernelRelease string
@@ -56,6 +64,8 @@ type ApplianceOptions struct {
 //
 // Layout:
 //   - /init: the ironvisor binary; /bin/ironvisor links to it;
+//   - /ironvisor-vmm: the lean VMM binary, when there is one;
+//     /bin/ironvisor-vmm links to it;
 //   - /dev/console, and empty /proc, /sys, /dev, /run, /tmp, /var, /etc;
 //   - /etc/hostname;
 //   - /lib/modules/RELEASE/{modules.dep,modules.builtin,kernel/...}.
@@ -82,6 +92,20 @@ func Appliance(o ApplianceOptions) (*Builder, *ModuleSet, error) {
 	)
 	if err != nil {
 		return nil, nil, err
+	}
+	vmm := o.VMMBinary
+	if vmm == "" {
+		if p := filepath.Join(filepath.Dir(o.Binary), "ironvisor-vmm"); isFile(p) {
+			vmm = p
+		}
+	}
+	if vmm != "" {
+		if err := checkStatic(vmm); err != nil {
+			return nil, nil, err
+		}
+		if err := b.Add(HostFile("/ironvisor-vmm", 0o755, vmm), Symlink("/bin/ironvisor-vmm", "/ironvisor-vmm")); err != nil {
+			return nil, nil, err
+		}
 	}
 	if o.ModulesDir == "" {
 		return b, nil, nil
@@ -120,4 +144,10 @@ func checkStatic(p string) error {
 		}
 	}
 	return nil
+}
+
+// isFile reports whether p is a regular file.
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }

@@ -58,6 +58,7 @@ func newRunner(tl *timeline.Timeline, dataDir string, starter reaper.Starter, on
 		tl.Fail("supervisor", fmt.Errorf("start supervisor: %w", err))
 		return nil
 	}
+	tl.Logf("VMMs run %s", sup.Binary())
 	return supervisorRunner{sup}
 }
 

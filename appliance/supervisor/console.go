@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/ironvisor/ironvisor/vmm/control"
+	"github.com/ironvisor/ironvisor/vmm/jail"
 )
 
 // ErrUnknown means the supervisor has no record of the instance.
@@ -21,7 +22,7 @@ var ErrUnknown = errors.New("supervisor: unknown instance")
 // when the VMM is gone or does not answer. Offsets are the same in both:
 // Start truncates the log.
 func (s *Supervisor) Console(ctx context.Context, id string, off int64, max int) ([]byte, int64, error) {
-	if !idPattern.MatchString(id) {
+	if !jail.ValidID(id) {
 		return nil, 0, fmt.Errorf("console: invalid instance id %q", id)
 	}
 	if off < 0 || max < 0 {
@@ -88,7 +89,7 @@ func readLog(path string, off int64, max int) ([]byte, int64, error) {
 // console log path and the VMM's log); call it when the instance is
 // terminated. The console log file itself belongs to the caller.
 func (s *Supervisor) Forget(id string) error {
-	if !idPattern.MatchString(id) {
+	if !jail.ValidID(id) {
 		return fmt.Errorf("forget: invalid instance id %q", id)
 	}
 	if s.lookup(id) != nil {

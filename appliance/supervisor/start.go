@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"regexp"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -53,14 +52,10 @@ func (s *Supervisor) Start(ctx context.Context, spec RunSpec) error {
 	return s.awaitReady(ctx, inst)
 }
 
-// idPattern is what vmm/jail accepts as a VM id; it becomes a directory
-// name here too.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-
 // checkSpec refuses a spec the VMM could not run.
 func checkSpec(spec RunSpec) error {
 	switch {
-	case !idPattern.MatchString(spec.ID):
+	case !jail.ValidID(spec.ID):
 		return fmt.Errorf("start: invalid instance id %q", spec.ID)
 	case spec.VCPUs < 1:
 		return fmt.Errorf("start %s: %d vCPUs", spec.ID, spec.VCPUs)

@@ -51,15 +51,16 @@ func nextExit(t *testing.T, events <-chan exitEvent) exitEvent {
 	return exitEvent{}
 }
 
-// buildIronvisor compiles the real ironvisor binary into dir, or returns
-// $IRONVISOR_BIN when set (a binary built elsewhere, as in the rack).
+// buildIronvisor compiles the real VMM binary the supervisor runs
+// (cmd/ironvisor-vmm) into dir, or returns $IRONVISOR_BIN when set (a
+// binary built elsewhere).
 func buildIronvisor(t *testing.T, dir string) string {
 	t.Helper()
 	if p := os.Getenv("IRONVISOR_BIN"); p != "" {
 		return p
 	}
-	out := filepath.Join(dir, "ironvisor")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", out, "github.com/ironvisor/ironvisor/cmd/ironvisor")
+	out := filepath.Join(dir, VMMBinaryName)
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", out, "github.com/ironvisor/ironvisor/cmd/ironvisor-vmm")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build ironvisor: %v\n%s", err, b)

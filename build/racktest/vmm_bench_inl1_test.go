@@ -30,7 +30,6 @@ import (
 
 // Paths in the L1 overlay (see l1BenchOverlay).
 const (
-	l1Ironvisor = "/bin/ironvisor"
 	l1QEMU      = "/usr/bin/qemu-system-x86_64"
 	l1Kernel    = "/guest/vmlinuz"
 	l1BlkInitrd = "/guest/blk-initrd.gz"
@@ -59,7 +58,7 @@ const tinyMemMiB = 128
 // needL1 skips b unless it runs in the benchmark's L1 server.
 func needL1(b *testing.B, files ...string) {
 	b.Helper()
-	for _, f := range append([]string{"/dev/kvm", l1Ironvisor, l1QEMU}, files...) {
+	for _, f := range append([]string{"/dev/kvm", l1Ironvisor, l1VMM, l1QEMU}, files...) {
 		if _, err := os.Stat(f); err != nil {
 			b.Skipf("SKIP: runs inside the rack's L1 server (started by the host-side benchmark): %v", err)
 		}
@@ -67,27 +66,25 @@ func needL1(b *testing.B, files ...string) {
 }
 
 // tinyArgv returns the command lines that boot the tiny guest at kernel
-// with tinyMemMiB of RAM, serial console on stdout: ironvisor, QEMU, and
-// the VMM-only build when the overlay has one (see l1VMMOnly).
+// with tinyMemMiB of RAM, serial console on stdout: ironvisor (the lean
+// ironvisor-vmm that the appliance runs), QEMU, and `ironvisor vmm run`
+// (the same VMM code in the whole appliance binary).
 func tinyArgv(kernel string) map[string][]string {
 	mem := strconv.Itoa(tinyMemMiB) + "M"
-	argv := map[string][]string{
-		"ironvisor": {l1Ironvisor, "vmm", "run", "--kernel", kernel, "--mem", mem},
+	return map[string][]string{
+		"ironvisor": {l1VMM, "run", "--kernel", kernel, "--mem", mem},
 		"qemu": {l1QEMU, "-M", "microvm", "-enable-kvm", "-cpu", "qemu64", "-m", mem, "-nodefaults",
 			"-no-user-config", "-display", "none", "-serial", "stdio", "-L", "/usr/share/qemu", "-kernel", kernel},
+		"appliance-binary": {l1Ironvisor, "vmm", "run", "--kernel", kernel, "--mem", mem},
 	}
-	if _, err := os.Stat(l1VMMOnly); err == nil {
-		argv["vmm-only"] = []string{l1VMMOnly, "vmm", "run", "--kernel", kernel, "--mem", mem}
-	}
-	return argv
 }
 
 // vmmOrder rotates which VMM goes first, round by round: ironvisor, then
 // QEMU, then any other in argv.
 func vmmOrder(round int, argv map[string][]string) []string {
 	names := []string{"ironvisor", "qemu"}
-	if _, ok := argv["vmm-only"]; ok {
-		names = append(names, "vmm-only")
+	if _, ok := argv["appliance-binary"]; ok {
+		names = append(names, "appliance-binary")
 	}
 	k := round % len(names)
 	return append(names[k:], names[:k]...)

@@ -118,7 +118,7 @@ func benchOnce(b *testing.B) {
 	// a fresh build overrides /bin/ironvisor.
 	dir := b.TempDir()
 	fresh := filepath.Join(dir, "ironvisor.gz")
-	buildArchive(b, fresh, []initramfs.Entry{initramfs.HostFile("/bin/ironvisor", 0o755, buildIronvisor(b, dir))})
+	buildArchive(b, fresh, []initramfs.Entry{initramfs.HostFile("/bin/ironvisor", 0o755, buildCommand(b, dir, "ironvisor"))})
 	ctx, cancel := context.WithTimeout(context.Background(), vmmTimeout)
 	defer cancel()
 	srv, err := rack.Start(ctx, rack.Options{

@@ -34,9 +34,13 @@ echo "L1-EXIT $?"
 poweroff -f
 `
 
-// l1VMMOnly is where the L1 overlay carries the optional VMM-only build
-// (see BenchmarkVMMColdStartVersusQEMU).
-const l1VMMOnly = "/bin/ironvisor-vmm-only"
+// Where runInL1's overlay carries the ironvisor binary and the lean VMM
+// binary (cmd/ironvisor-vmm), the one the appliance runs for each
+// instance.
+const (
+	l1Ironvisor = "/bin/ironvisor"
+	l1VMM       = "/bin/ironvisor-vmm"
+)
 
 // l1ExitLine ends an in-L1 benchmark run; a soft lockup of L1's kernel
 // ends it too (nested TCG has frozen an L1 in KVM_RUN: both vCPUs stuck
@@ -61,14 +65,12 @@ func runInL1(b *testing.B, bench string, rounds int, timeout time.Duration, extr
 		initramfs.Console(),
 		initramfs.HostFile("/bin/busybox", 0o755, busyboxPath),
 		initramfs.File("/init", 0o755, []byte(init)),
-		initramfs.HostFile("/bin/ironvisor", 0o755, buildIronvisor(b, dir)),
+		initramfs.HostFile(l1Ironvisor, 0o755, buildCommand(b, dir, "ironvisor")),
+		initramfs.HostFile(l1VMM, 0o755, buildCommand(b, dir, "ironvisor-vmm")),
 		initramfs.HostFile(gotest.KVMPinPath, 0o755, buildKVMPin(b, dir)),
 		initramfs.HostFile("/bin/racktest.test", 0o755, testBin),
 	}
 	l1 = append(l1, qemuEntries(b)...)
-	if p := os.Getenv("IRONVISOR_BENCH_VMM_ONLY"); p != "" {
-		l1 = append(l1, initramfs.HostFile(l1VMMOnly, 0o755, p))
-	}
 	l1 = append(l1, extra...)
 	l1 = append(l1, guestinitrd.RootDirs()...)
 	h := set.HostKernel
@@ -102,17 +104,17 @@ func runInL1(b *testing.B, bench string, rounds int, timeout time.Duration, extr
 	return srv.Console.String()
 }
 
-// buildIronvisor builds the static ironvisor binary from this tree as make
+// buildCommand builds the static binary cmd/NAME from this tree as make
 // build does and returns its path in dir.
-func buildIronvisor(b *testing.B, dir string) string {
+func buildCommand(b *testing.B, dir, name string) string {
 	b.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	out := filepath.Join(dir, "ironvisor")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-o", out, "./cmd/ironvisor")
+	out := filepath.Join(dir, name)
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-o", out, "./cmd/"+name)
 	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if o, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("go build ironvisor: %v\n%s", err, o)
+		b.Fatalf("go build %s: %v\n%s", name, err, o)
 	}
 	return out
 }
@@ -132,9 +134,9 @@ var coldLine = regexp.MustCompile(`COLD vmm=([\w-]+) round=(\d+) first_us=(\d+) 
 // `go test -run XXX -bench VMMColdStartVersusQEMU -benchtime 1x ./build/racktest`
 // (make bench).
 //
-// With IRONVISOR_BENCH_VMM_ONLY=PATH it also boots the tiny guest with the
-// binary at PATH ("PATH vmm run ...", e.g. a build of cmd/ironvisor's vmm
-// files alone) and logs its medians after "VMM-ONLY:".
+// "ironvisor" is the lean ironvisor-vmm, which the appliance runs; the
+// same rounds also boot the guest with `ironvisor vmm run` (the whole
+// appliance binary) and log its medians after "APPLIANCE-BINARY:".
 func BenchmarkVMMColdStartVersusQEMU(b *testing.B) {
 	for b.Loop() {
 		console := runInL1(b, "BenchmarkInL1ColdStart", coldRounds, 15*time.Minute)
@@ -155,7 +157,7 @@ type coldStats struct {
 // logs the table rows that build/bench/vmm-coldstart.sh prints, each
 // after "ROW:".
 func reportCold(b *testing.B, console string) {
-	stats := map[string]*coldStats{"ironvisor": {}, "qemu": {}, "vmm-only": {}}
+	stats := map[string]*coldStats{"ironvisor": {}, "qemu": {}, "appliance-binary": {}}
 	for _, m := range coldLine.FindAllStringSubmatch(console, -1) {
 		s := stats[m[1]]
 		if s == nil {
@@ -195,8 +197,8 @@ func reportCold(b *testing.B, console string) {
 		row("- of which "+what, "MiB", iv.kinds[i], q.kinds[i])
 	}
 	row("guest RAM resident (touched)", "MiB", iv.guestMiB, q.guestMiB)
-	if o := stats["vmm-only"]; len(o.firstMs) > 0 {
-		b.Logf("VMM-ONLY: %d runs: first byte %.2f ms (%.3f of QEMU), CPU %.2f ms, RSS minus guest %.2f MiB (executable %.2f, anonymous %.2f)",
+	if o := stats["appliance-binary"]; len(o.firstMs) > 0 {
+		b.Logf("APPLIANCE-BINARY: %d runs: first byte %.2f ms (%.3f of QEMU), CPU %.2f ms, RSS minus guest %.2f MiB (executable %.2f, anonymous %.2f)",
 			len(o.firstMs), median(o.firstMs), median(o.firstMs)/median(q.firstMs), median(o.cpuMs),
 			median(o.overheadMiB), median(o.kinds[0]), median(o.kinds[2]))
 	}

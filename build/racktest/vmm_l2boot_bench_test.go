@@ -79,7 +79,7 @@ func l2BootOnce(b *testing.B) {
 	overlay := vmmOverlayWith(b, set, strings.ReplaceAll(l2BootInit, "ROUNDS", strconv.Itoa(rounds)), qemuEntries(b))
 	dir := b.TempDir()
 	fresh := filepath.Join(dir, "ironvisor.gz")
-	buildArchive(b, fresh, []initramfs.Entry{initramfs.HostFile("/bin/ironvisor", 0o755, buildIronvisor(b, dir))})
+	buildArchive(b, fresh, []initramfs.Entry{initramfs.HostFile("/bin/ironvisor", 0o755, buildCommand(b, dir, "ironvisor"))})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rounds)*8*time.Minute)
 	defer cancel()
 	appendLine := "console=ttyS0 quiet panic=-1"

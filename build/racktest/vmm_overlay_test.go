@@ -204,7 +204,7 @@ func vmmOverlay(t testing.TB, set *artefacts.Set) string {
 	vmTest := filepath.Join(dir, "vm.test")
 	compileTests(t, "./vmm/vm", vmTest)
 	cmdTest := filepath.Join(dir, "cmd.test")
-	compileTests(t, "./cmd/ironvisor", cmdTest)
+	compileTests(t, "./vmm/cli", cmdTest)
 	kvmTest := filepath.Join(dir, "kvm.test")
 	compileTests(t, "./vmm/kvm", kvmTest)
 	return vmmOverlayWith(t, set, l1Init, []initramfs.Entry{

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/ironvisor/ironvisor/vmm/cli"
 	"github.com/ironvisor/ironvisor/vmm/jail"
 )
 
@@ -24,7 +25,7 @@ var commands = map[string]command{
 	"init":    {"boot the appliance as PID 1 (see init --help)", runInit},
 	"serve":   {"run the appliance API as a service on an existing host", runServe},
 	"version": {"print the version", runVersion},
-	"vmm":     {"run one virtual machine in the foreground (vmm run ...)", runVMM},
+	"vmm":     {"run one virtual machine in the foreground (vmm run ...)", cli.Run},
 }
 
 func main() {

@@ -1,4 +1,13 @@
-package main
+// Package cli is the command line of one virtual machine: `ironvisor vmm
+// run` and the appliance's lean VMM binary, ironvisor-vmm (cmd/ironvisor-vmm),
+// share it. Run parses the flags, opens the files they name (or takes the
+// jail's inherited fds, "fd:N"), builds the VM with package vm, serves the
+// control socket and runs the guest in the foreground; the exit code says
+// how it ended (vm.Exit*).
+//
+// A process started by vmm/jail (jail.IsChild) confines itself with
+// jail.Enter before it reads any flag.
+package cli
 
 import (
 	"context"
@@ -22,8 +31,9 @@ import (
 	"github.com/ironvisor/ironvisor/vmm/vm"
 )
 
-// runVMM dispatches `ironvisor vmm SUBCOMMAND`.
-func runVMM(args []string) int {
+// Run runs `vmm SUBCOMMAND ARGS` (args is SUBCOMMAND ARGS; "run" is the
+// only subcommand) and returns the process's exit code.
+func Run(args []string) int {
 	if len(args) == 0 || args[0] != "run" {
 		fmt.Fprintln(os.Stderr, "usage: ironvisor vmm run --kernel K [--initrd I] [--cmdline ...] [--mem 256M] [--cpus N] [--disk PATH[,ro]]... [--tap NAME[,mac=..]]... [--console-log PATH] [--control SOCKET]\nfiles may be given as fd:N (inherited descriptors)")
 		return vm.ExitUsage

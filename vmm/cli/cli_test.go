@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -55,11 +55,11 @@ func TestParseTap(t *testing.T) {
 
 func TestVMMUsageExitCode(t *testing.T) {
 	for _, args := range [][]string{nil, {"bogus"}, {"run"}, {"run", "--kernel"}, {"run", "--kernel", "k", "extra"}, {"run", "--nope"}} {
-		if code := runVMM(args); code != vm.ExitUsage {
-			t.Errorf("runVMM(%q) = %d, want %d", args, code, vm.ExitUsage)
+		if code := Run(args); code != vm.ExitUsage {
+			t.Errorf("Run(%q) = %d, want %d", args, code, vm.ExitUsage)
 		}
 	}
-	if code := runVMM([]string{"run", "--kernel", "/nonexistent/kernel"}); code != vm.ExitVMMError {
+	if code := Run([]string{"run", "--kernel", "/nonexistent/kernel"}); code != vm.ExitVMMError {
 		t.Errorf("missing kernel file: exit %d, want %d", code, vm.ExitVMMError)
 	}
 }

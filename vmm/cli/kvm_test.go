@@ -4,7 +4,7 @@
 // have none, so they are compiled only with the rack tag, into the test
 // binaries that the virtual rack runs inside an L1 server with nested SVM.
 
-package main
+package cli
 
 import (
 	"bytes"

@@ -84,7 +84,7 @@ func readConfig() (childConfig, error) {
 	if err := json.Unmarshal([]byte(raw), &c); err != nil {
 		return c, fmt.Errorf("jail: decode %s: %w", envConfig, err)
 	}
-	if !idPattern.MatchString(c.ID) || c.UID == 0 || c.GID == 0 || c.Root == "" {
+	if !ValidID(c.ID) || c.UID == 0 || c.GID == 0 || c.Root == "" {
 		return c, fmt.Errorf("jail: bad configuration %+v", c)
 	}
 	if c.Layout.Disks < 0 || c.Layout.Taps < 0 || c.Layout.Disks+c.Layout.Taps > 1024 {

@@ -28,11 +28,14 @@
 //   - drops the whole capability bounding set, clears supplementary groups
 //     and sets the real, effective and saved uid and gid to Spec.UID/GID,
 //     which clears every remaining capability;
-//   - sets no_new_privs and loads the seccomp allow-list (Policy) on every
-//     thread at once (SECCOMP_FILTER_FLAG_TSYNC), default action kill
-//     process. After Enter returns, the VMM may only make the syscalls in
-//     Syscalls: it must have read everything from outside the root (files
-//     arrive as fds; see OpenFile and FDArg for "fd:N" flag values).
+//   - sets no_new_privs and loads the seccomp allow-list on every thread at
+//     once (SECCOMP_FILTER_FLAG_TSYNC), default action kill process. After
+//     Enter returns, the VMM may only make the syscalls that
+//     vmm/jail/seccompgen lists (its Syscalls): it must have read
+//     everything from outside the root (files arrive as fds; see OpenFile
+//     and FDArg for "fd:N" flag values). The BPF program is compiled ahead
+//     of time by seccompgen (go generate) into seccomp_filter_amd64.go, so
+//     no VMM start pays for the compiler or links its tables.
 //
 // Network namespace: the VMM gets a new, empty one. Tap fds are opened by the
 // appliance in the host namespace and passed in; an open tap fd keeps

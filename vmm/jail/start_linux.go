@@ -139,7 +139,7 @@ func rootDir(stateDir, id string) string {
 // removes the cgroup and removes StateDir/ID. It is idempotent, so an
 // appliance can call it for every id List returns after a restart.
 func Cleanup(spec Spec) error {
-	if !idPattern.MatchString(spec.ID) {
+	if !ValidID(spec.ID) {
 		return fmt.Errorf("jail: invalid VM id %q", spec.ID)
 	}
 	stateDir := spec.StateDir
@@ -176,7 +176,7 @@ func List(stateDir string) ([]string, error) {
 	}
 	var ids []string
 	for _, e := range ents {
-		if e.IsDir() && idPattern.MatchString(e.Name()) {
+		if e.IsDir() && ValidID(e.Name()) {
 			ids = append(ids, e.Name())
 		}
 	}

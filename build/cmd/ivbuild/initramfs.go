@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,7 +87,8 @@ func buildInitramfs(out, bin, extra string, kf kernelFlags) error {
 }
 
 // linkBinary returns the binary's name relative to dir; a binary outside
-// dir is copied in as "ironvisor".
+// dir is copied in as "ironvisor", with the ironvisor-vmm beside it if
+// there is one.
 func linkBinary(dir, bin string) (string, error) {
 	absDir, err := filepath.Abs(dir)
 	if err != nil {
@@ -98,11 +101,19 @@ func linkBinary(dir, bin string) (string, error) {
 	if filepath.Dir(absBin) == absDir {
 		return filepath.Base(absBin), nil
 	}
-	data, err := os.ReadFile(absBin)
-	if err != nil {
-		return "", err
+	for src, name := range map[string]string{absBin: "ironvisor", filepath.Join(filepath.Dir(absBin), "ironvisor-vmm"): "ironvisor-vmm"} {
+		data, err := os.ReadFile(src)
+		if errors.Is(err, fs.ErrNotExist) && name == "ironvisor-vmm" {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(absDir, name), data, 0o755); err != nil {
+			return "", err
+		}
 	}
-	return "ironvisor", os.WriteFile(filepath.Join(absDir, "ironvisor"), data, 0o755)
+	return "ironvisor", nil
 }
 
 // countWriter counts bytes written.

@@ -126,11 +126,13 @@ func Run(ctx context.Context, set *artefacts.Set, o Options) (*Result, error) {
 	}
 	initrds := []string{img}
 	if o.Ironvisor {
-		extra, err := ironvisorOverlay(ctx, dir)
-		if err != nil {
-			return nil, err
+		for _, c := range ironvisorCommands {
+			extra, err := commandOverlay(ctx, dir, c.pkg, c.path)
+			if err != nil {
+				return nil, err
+			}
+			initrds = append(initrds, extra)
 		}
-		initrds = append(initrds, extra)
 	}
 	if usesKVM(o.Modules) {
 		pin, err := kvmPinOverlay(ctx, dir)
@@ -142,10 +144,12 @@ func Run(ctx context.Context, set *artefacts.Set, o Options) (*Result, error) {
 	return boot(ctx, set, initrds, dir, o)
 }
 
-// ironvisorOverlay builds the ironvisor binary statically and writes an
-// archive holding it at /bin/ironvisor into dir.
-func ironvisorOverlay(ctx context.Context, dir string) (string, error) {
-	return commandOverlay(ctx, dir, "github.com/ironvisor/ironvisor/cmd/ironvisor", "/bin/ironvisor")
+// ironvisorCommands are the binaries Options.Ironvisor puts into L1: the
+// ironvisor binary and, beside it, the lean VMM binary that its
+// supervisor runs (supervisor.DefaultBinary).
+var ironvisorCommands = []struct{ pkg, path string }{
+	{"github.com/ironvisor/ironvisor/cmd/ironvisor", "/bin/ironvisor"},
+	{"github.com/ironvisor/ironvisor/cmd/ironvisor-vmm", "/bin/ironvisor-vmm"},
 }
 
 // kvmPinOverlay builds build/rack/kvmpin (see PinKVM) and writes an archive

@@ -1,0 +1,147 @@
+// Command seccompgen compiles the jailed VMM's seccomp policy (Syscalls,
+// here) to classic BPF with go-seccomp-bpf and writes it as Go source,
+// so that a VMM loads a ready program: neither the library's syscall
+// tables (built by its package initialiser, about 160 KB of heap) nor the
+// compiler are linked into the VMM binary. vmm/jail runs it through
+// go:generate; its test fails when the committed program is stale.
+//
+// Usage (from vmm/jail): go run ./seccompgen -o seccomp_filter_amd64.go
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"go/format"
+	"os"
+	"runtime"
+
+	seccomp "github.com/elastic/go-seccomp-bpf"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	out := flag.String("o", "", "output file (required)")
+	flag.Parse()
+	if *out == "" {
+		fmt.Fprintln(os.Stderr, "usage: seccompgen -o FILE")
+		os.Exit(2)
+	}
+	src, err := generate()
+	if err == nil {
+		err = os.WriteFile(*out, src, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "seccompgen:", err)
+		os.Exit(1)
+	}
+}
+
+// Syscalls is the seccomp allow-list of a jailed VMM (linux/amd64). Anything
+// else kills the whole process.
+//
+// It was derived by running a Go program that does what a VMM does after
+// Enter (net.FileListener + Accept on a passed control socket, deadlines,
+// pread/pwrite/fsync/fdatasync on a disk fd, anonymous mmap/madvise/munmap,
+// an eventfd read through the netpoller, locked threads, GC, timers) under
+// `strace -f -qq`, and taking every syscall it made after setup, plus the
+// few the VMM design needs that such a run does not show (see the comments).
+// The jail tests run a similar workload under the real filter. After a
+// change here, run go generate ./vmm/jail.
+var Syscalls = []string{
+	// Go runtime: memory, threads, scheduling, signals (async preemption
+	// uses getpid+tgkill), time (vDSO fallbacks), and the periodic
+	// GOMAXPROCS update (sched_getaffinity, pread64 of cgroup cpu.max).
+	"mmap", "munmap", "madvise",
+	"exit", "exit_group", "futex", "sched_yield", "nanosleep", // clone: see Policy
+	"clock_gettime", "gettimeofday", "restart_syscall",
+	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack",
+	"getpid", "gettid", "tgkill", "sched_getaffinity",
+	"getrandom", // crypto/rand and runtime seeding
+	// netpoll and the control socket (a passed-in listening socket).
+	"epoll_create1", "epoll_ctl", "epoll_pwait", "eventfd2", "pipe2",
+	"accept4", "getsockname", "getpeername", "getsockopt", "shutdown",
+	// files: disk, tap, console log and kvm fds; reading inside the root.
+	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev",
+	"lseek", "fsync", "fdatasync", "fstat", "newfstatat", "openat", "close", "fcntl",
+	"dup", // vmm/vm duplicates the inherited KVM fd
+	// KVM: every VM and vCPU operation (KVM_RUN included) is an ioctl, and
+	// so are the tap's TUNSETOFFLOAD/TUNSETVNETHDRSZ.
+	"ioctl",
+}
+
+// LibcThreadSyscalls are added to the allow-list only in binaries linked
+// with cgo (which includes -race builds), whose threads glibc's
+// pthread_create makes: a guard page (mprotect, never with PROT_EXEC),
+// clone3, and the robust-futex and rseq registration of each new thread.
+// The ironvisor binary is built without cgo and does not get them.
+var LibcThreadSyscalls = []string{"clone3", "set_robust_list", "rseq"}
+
+// Policy is the seccomp policy of a jailed VMM: Syscalls allowed,
+// clone only for threads (CLONE_THREAD set: no fork), plus
+// LibcThreadSyscalls and a PROT_EXEC-free mprotect if libcThreads;
+// anything else kills the process.
+func Policy(libcThreads bool) seccomp.Policy {
+	allow := seccomp.SyscallGroup{
+		Action: seccomp.ActionAllow,
+		Names:  append([]string(nil), Syscalls...),
+		NamesWithCondtions: []seccomp.NameWithConditions{{
+			Name: "clone",
+			Conditions: seccomp.ArgumentConditions{
+				{Argument: 0, Operation: seccomp.BitsSet, Value: unix.CLONE_THREAD},
+			},
+		}},
+	}
+	if libcThreads {
+		allow.Names = append(allow.Names, LibcThreadSyscalls...)
+		allow.NamesWithCondtions = append(allow.NamesWithCondtions, seccomp.NameWithConditions{
+			Name: "mprotect",
+			Conditions: seccomp.ArgumentConditions{
+				{Argument: 2, Operation: seccomp.BitsNotSet, Value: unix.PROT_EXEC},
+			},
+		})
+	}
+	return seccomp.Policy{
+		DefaultAction: seccomp.ActionKillProcess,
+		Syscalls:      []seccomp.SyscallGroup{allow},
+	}
+}
+
+// program assembles Policy(libcThreads) into raw instructions.
+func program(libcThreads bool) ([]bpf.RawInstruction, error) {
+	p := Policy(libcThreads)
+	insns, err := p.Assemble()
+	if err != nil {
+		return nil, fmt.Errorf("policy (libc threads %v): %w", libcThreads, err)
+	}
+	return bpf.Assemble(insns)
+}
+
+// generate returns the Go source of both programs.
+func generate() ([]byte, error) {
+	if runtime.GOARCH != "amd64" {
+		return nil, fmt.Errorf("generates the linux/amd64 program; this is %s", runtime.GOARCH)
+	}
+	var b bytes.Buffer
+	b.WriteString("// Code generated by \"go run ./seccompgen\" from Syscalls; DO NOT EDIT.\n\n")
+	b.WriteString("//go:build linux && amd64\n\npackage jail\n\nimport \"golang.org/x/sys/unix\"\n\n")
+	for _, v := range []struct {
+		name, doc string
+		libc      bool
+	}{
+		{"seccompProgram", "is Policy for a binary without cgo.", false},
+		{"seccompProgramLibc", "is Policy for a binary with cgo (glibc's threads).", true},
+	} {
+		raw, err := program(v.libc)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "// %s %s\nvar %s = []unix.SockFilter{\n", v.name, v.doc, v.name)
+		for _, r := range raw {
+			fmt.Fprintf(&b, "\t{Code: %#04x, Jt: %d, Jf: %d, K: %#x},\n", r.Op, r.Jt, r.Jf, r.K)
+		}
+		b.WriteString("}\n\n")
+	}
+	return format.Source(b.Bytes())
+}
