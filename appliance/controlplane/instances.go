@@ -364,6 +364,9 @@ func (cp *ControlPlane) reboot(w http.ResponseWriter, r *http.Request, p api.Par
 		if err := cp.cfg.Runner.Stop(ctx, cur.ID, true); err != nil {
 			return err
 		}
+		// The old VMM's exit was reported before Stop returned; only the
+		// new VMM's may still end the instance.
+		cp.life.DiscardExits(cur.ID)
 		spec, err := cp.runSpec(ctx, cur)
 		if err == nil {
 			err = cp.cfg.Runner.Start(ctx, spec)

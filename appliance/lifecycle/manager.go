@@ -187,11 +187,13 @@ func (m *Manager) Apply(ctx context.Context, id string, e Event, ch Change) (Ins
 		return Instance{}, fmt.Errorf("%s %s: %w", e, id, err)
 	}
 	out, err := m.applyLocked(id, e, ch)
-	if err != nil || e != Booted {
+	if err != nil || out.State != Running {
 		return out, err
 	}
-	// A booted effect started the VMM: an exit it reported meanwhile
-	// ended the instance that has just become running.
+	// The effect left a VMM running (a boot, a reboot): an exit reported
+	// meanwhile ended the instance that has just become, or stayed,
+	// running. (A reboot's effect drops its old VMM's exit with
+	// DiscardExits once that VMM is gone.)
 	for _, d := range late {
 		if next, derr := m.applyLocked(id, d.e, d.ch); derr == nil {
 			out = next
@@ -211,6 +213,18 @@ func (m *Manager) deferIfInEffect(id string, e Event, ch Change) bool {
 	}
 	l.deferred = append(l.deferred, deferredEvent{e: e, ch: ch})
 	return true
+}
+
+// DiscardExits drops the exit reports deferred so far for id. The effect
+// holding id calls it once the VMM those reports came from is known to be
+// gone and replaced (a reboot's old VMM, after its stop returned), so that
+// only later reports, of the VMM it starts, are applied after the commit.
+func (m *Manager) DiscardExits(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l := m.locks[id]; l != nil && l.inEffect {
+		l.deferred = nil
+	}
 }
 
 // setInEffect marks whether the holder of id's lock runs an effect; when it

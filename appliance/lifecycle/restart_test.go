@@ -49,8 +49,15 @@ func TestExitEventDuringEffect(t *testing.T) {
 	}
 	f.apply(t, in[0].ID, Halted, "stopped by user", Stopped)
 
-	// A reboot's old VMM exits during the effect; the new one runs.
-	if got, err := f.m.Apply(ctx, in[1].ID, Reboot, Change{Reason: "reboot", Effect: exitDuring(t, f.m, in[1].ID, Halted, nil)}); err != nil || got.State != Running {
+	// A reboot's old VMM exits during the effect, which discards that
+	// exit once the VMM is gone (as the control plane's does); the new one
+	// runs.
+	oldExits := func(cur Instance, next *Instance) error {
+		exitDuring(t, f.m, in[1].ID, Halted, nil)(cur, next)
+		f.m.DiscardExits(in[1].ID)
+		return nil
+	}
+	if got, err := f.m.Apply(ctx, in[1].ID, Reboot, Change{Reason: "reboot", Effect: oldExits}); err != nil || got.State != Running {
 		t.Fatalf("reboot: %+v %v", got, err)
 	}
 	if got, _ := f.m.Get(in[1].ID); got.State != Running {
@@ -109,5 +116,36 @@ func TestReconcileAdoptsPendingWithLiveVMM(t *testing.T) {
 	}
 	if u := f.usage(t, b); u.RunningMillis != 0 {
 		t.Fatalf("b metered %d ms, want 0", u.RunningMillis)
+	}
+}
+
+// TestExitEventsDuringRebootEffect: a reboot's effect stops the old VMM
+// (whose exit report arrives during the effect and must be dropped) and
+// starts a new one; an exit of the new VMM reported before the commit must
+// end the instance, not be lost with the old one's.
+func TestExitEventsDuringRebootEffect(t *testing.T) {
+	for _, newDies := range []bool{false, true} {
+		f := newFixture(t, bigHost)
+		id := f.launch(t, "nano", 1)[0].ID
+		f.apply(t, id, Booted, "up", Running)
+		effect := func(cur Instance, next *Instance) error {
+			exitDuring(t, f.m, id, Crashed, nil)(cur, next) // the old VMM, force-stopped
+			f.m.DiscardExits(id)
+			if newDies {
+				exitDuring(t, f.m, id, Halted, nil)(cur, next)
+			}
+			return nil
+		}
+		got, err := f.m.Apply(context.Background(), id, Reboot, Change{Reason: "rebooted", Effect: effect})
+		want := Running
+		if newDies {
+			want = Stopped
+		}
+		if err != nil || got.State != want {
+			t.Fatalf("new VMM dies %v: reboot gave %s (%s) %v, want %s", newDies, got.State, got.Reason, err, want)
+		}
+		if cur, _ := f.m.Get(id); cur.State != want {
+			t.Fatalf("new VMM dies %v: stored %s, want %s", newDies, cur.State, want)
+		}
 	}
 }
