@@ -2,25 +2,15 @@
 # vmm-coldstart.sh prints the "## VMM: tiny-guest cold start and memory
 # against QEMU" section of docs/benchmarks.md: it runs
 # BenchmarkVMMColdStartVersusQEMU (one L1 server boots a tiny PVH guest 15
-# times under `ironvisor vmm run` and 15 times under QEMU microvm,
-# alternating, timed by a Go benchmark inside L1) and formats its rows.
+# times under the lean ironvisor-vmm, 15 times under QEMU microvm and 15
+# times under `ironvisor vmm run`, rotating, timed by a Go benchmark inside
+# L1) and formats its rows.
 # `make bench` merges the section.
 set -euo pipefail
 . "$(dirname "$0")/vmm-bench.bash"
 vmm_bench VMMColdStartVersusQEMU 30m
-# With IRONVISOR_BENCH_VMM_ONLY=PATH the benchmark also runs that binary.
-only=$(sed -n 's/.*VMM-ONLY: //p' <<<"$out")
-vmm_only=""
-if [ -n "$only" ]; then
-	vmm_only="
-Experiment in the same run (\`IRONVISOR_BENCH_VMM_ONLY=PATH\`): the same
-\`vmm run\` code built as a VMM-only binary (cmd/ironvisor's vmm.go,
-vmm_control.go and vmm_tap_linux.go with a five-line main, 5.8 MB instead
-of 19.6 MB, 49 package inits instead of 142), $only.
-The appliance's package initialisers cost about 6 MiB of file pages, but
-little of the start time.
-"
-fi
+# The same rounds boot the guest with the whole appliance binary too.
+full=$(sed -n 's/.*APPLIANCE-BINARY: //p' <<<"$out")
 cat <<MD
 ## VMM: tiny-guest cold start and memory against QEMU
 
@@ -34,8 +24,9 @@ project's tiny PVH guest (\`testutil.PVHHello\`: prints "TINY" and a newline
 on COM1, then \`cli; hlt\`) 15 times under each VMM, rotating which goes
 first:
 
-- \`ironvisor vmm run --kernel tiny.elf --mem 128M\` (built from the tree,
-  as \`make build\` does);
+- \`ironvisor-vmm run --kernel tiny.elf --mem 128M\`, the lean VMM binary
+  that the appliance runs for each instance (built from the tree, as
+  \`make build\` does);
 - \`qemu-system-x86_64 -M microvm -enable-kvm -cpu qemu64 -m 128M -nodefaults
   -no-user-config -display none -serial stdio -kernel tiny.elf\` (qboot,
   then QEMU's pvh.bin option ROM), binary and libraries copied into L1.
@@ -58,8 +49,8 @@ Nested TCG makes absolute times 10-50 times what they would be on bare
 metal: CPU time is about the wall time for both, i.e. the start is the
 VMM's own user-space and KVM-ioctl work, emulated by TCG (for QEMU, exec
 and dynamic linking of ~50 libraries among the rest). The ratio moves with
-the host's load: 0.24, 0.20 and 0.14 in three runs on 2026-11-28 (QEMU's
-median 1.4 to 2.8 s). Compare ratios with the targets (time at most 0.15 of
+the host's load: with the appliance binary it was 0.24, 0.20 and 0.14 in
+three runs on 2026-11-28 (QEMU's median 1.4 to 2.8 s). Compare ratios with the targets (time at most 0.15 of
 QEMU; memory at most 5 MiB and below QEMU); memory is not distorted by the
 nesting. Two runs of five that day froze their L1: once with kernel
 soft-lockup reports on both L1 vCPUs (one in a starting VMM process) after
@@ -67,18 +58,22 @@ soft-lockup reports on both L1 vCPUs (one in a starting VMM process) after
 busy, no console output) after 24 starts, which ends at the 15-minute
 timeout. Run it again then.
 
-Where ironvisor's memory goes: about 10 MiB are file pages of the 19.6 MB
-appliance binary that the start touches (every linked package's
-initialiser runs for \`vmm run\` too: Prometheus and protobuf registration,
-net/http, the seccomp tables...); they are page cache shared by every VMM
-process of a host, but they count in each one's RSS. The anonymous part
-(Go heap, stacks) is what each VM adds. Both VMMs run with
+Where ironvisor's memory goes: the file pages of the 5.3 MB ironvisor-vmm
+that the start touches (page cache, shared by every VMM of a host, but
+counted in each one's RSS), and the anonymous part (Go heap, stacks), which
+is what each VM adds. The same rounds also booted the guest with
+\`ironvisor vmm run\`, the same VMM code inside the 19.6 MB appliance
+binary, whose every package initialiser (Prometheus and protobuf
+registration, net/http, nftables...) runs for \`vmm run\` too: $full. That
+difference is why the appliance runs the lean binary
+(\`supervisor.DefaultBinary\`). Both VMMs run with
 \`GODEBUG=disablethp=1\`, the environment the appliance's supervisor gives
 every VMM (\`supervisor.VMMEnv\`; QEMU ignores it): without it transparent
 huge pages (\`always\` in Debian's kernel) round the Go heap up in 2 MiB
-steps, and ironvisor measured 16.2 MiB (6.4 MiB anonymous, 4.4 MiB in the
-rounds without a huge page) on 2026-11-28; QEMU shows the same steps
-(7.6, 9.6, 12.7 MiB). The runtime reads the setting only at start, so the
-binary cannot set it for itself.
-$vmm_only
+steps (ironvisor measured 16.2 MiB on 2026-11-28; QEMU shows the same
+steps, 7.6, 9.6, 12.7 MiB). The runtime reads the setting only at start,
+so the binary cannot set it for itself. The VMM's seccomp program is
+compiled ahead of time (\`vmm/jail/seccompgen\`), and no regexp is
+compiled at start, so the lean binary's initialisers allocate about 9 KB.
+
 MD
