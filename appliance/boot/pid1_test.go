@@ -178,6 +178,10 @@ func TestPID1InNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.expect("IRONVISOR POWEROFF", deadline)
+	// The control plane shuts down (API, store) after the other processes
+	// are gone and before the kernel is asked to stop.
+	c.expect("poweroff: closing the control plane", deadline)
+	c.expect("poweroff: syncing disks", deadline)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	select {

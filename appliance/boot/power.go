@@ -57,9 +57,10 @@ func DisableCAD() error {
 }
 
 // PowerDown asks every other process to stop (SIGTERM, then SIGKILL after
-// grace), syncs the filesystems and powers off or reboots. It returns only
-// if the kernel refuses.
-func PowerDown(a Action, grace time.Duration, r *reaper.Reaper, logf func(string, ...any)) error {
+// grace), calls flush (PID 1's own state: the control plane closes its
+// store) once they are gone, syncs the filesystems and powers off or
+// reboots. It returns only if the kernel refuses.
+func PowerDown(a Action, grace time.Duration, r *reaper.Reaper, flush func(), logf func(string, ...any)) error {
 	logf("%s: stopping processes", a)
 	unix.Kill(-1, unix.SIGTERM) // every process but init (kill(2))
 	deadline := time.Now().Add(grace)
@@ -69,6 +70,9 @@ func PowerDown(a Action, grace time.Duration, r *reaper.Reaper, logf func(string
 	}
 	unix.Kill(-1, unix.SIGKILL)
 	r.Reap()
+	if flush != nil {
+		flush()
+	}
 	logf("%s: syncing disks", a)
 	unix.Sync()
 	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF

@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -131,8 +132,10 @@ func (a *appliance) banner(url string) {
 // versionLine names the build.
 func versionLine() string { return version.String() }
 
-// handlePower acts on a power signal. The API keeps serving until the
-// kernel stops the machine, and if the kernel refuses, PID 1 carries on.
+// handlePower acts on a power signal: every other process (the VMMs
+// among them) is stopped, then the control plane shuts down (API, store),
+// then the kernel stops the machine. If the kernel refuses, PID 1 carries
+// on, without its control plane.
 func (a *appliance) handlePower(sig os.Signal) {
 	act := ActionFor(sig)
 	if act == ActionNone {
@@ -140,7 +143,21 @@ func (a *appliance) handlePower(sig os.Signal) {
 	}
 	a.tl.Logf("received %v: %s", sig, act)
 	fmt.Fprintf(a.o.Console, "IRONVISOR %s\n", strings.ToUpper(act.String()))
-	if err := PowerDown(act, 5*time.Second, a.reap, a.tl.Logf); err != nil {
+	flush := func() {
+		if a.plane == nil {
+			return
+		}
+		// The VMMs are gone and their exits recorded: stop the API and
+		// close the store before the kernel stops the machine.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.tl.Logf("%s: closing the control plane", act)
+		if err := a.plane.Shutdown(ctx); err != nil {
+			a.tl.Logf("%s: control plane shutdown: %v", act, err)
+		}
+		a.plane = nil
+	}
+	if err := PowerDown(act, 5*time.Second, a.reap, flush, a.tl.Logf); err != nil {
 		a.tl.Fail("power", err)
 	}
 }

@@ -55,7 +55,9 @@ type Plane struct {
 	db     *store.DB
 	ln     net.Listener
 	srv    *api.Server
-	served chan error
+	served chan error    // receives the API server's end, for Serve's caller
+	ended  chan struct{} // closed when the API server has returned
+	endErr error         // what it returned; read after ended
 	stopHK context.CancelFunc
 	// closeNet stops the guest DHCP servers (see hostNetwork).
 	closeNet func()
@@ -157,8 +159,12 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 // timeline.
 func (p *Plane) Serve() <-chan error {
 	p.srv = api.NewServer(p.CP.Handler())
-	p.served = make(chan error, 1)
-	go func() { p.served <- p.srv.Serve(p.ln) }()
+	p.served, p.ended = make(chan error, 1), make(chan struct{})
+	go func() {
+		p.endErr = p.srv.Serve(p.ln)
+		close(p.ended)
+		p.served <- p.endErr
+	}()
 	hctx, stop := context.WithCancel(context.Background())
 	p.stopHK = stop
 	go func() {
@@ -189,8 +195,9 @@ func (p *Plane) Shutdown(ctx context.Context) error {
 	var err error
 	if p.srv != nil {
 		err = p.srv.Shutdown(ctx)
-		if serr := <-p.served; err == nil {
-			err = serr
+		<-p.ended
+		if err == nil {
+			err = p.endErr
 		}
 		p.stopHK()
 	} else {

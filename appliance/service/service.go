@@ -105,8 +105,7 @@ func Run(ctx context.Context, o Options) error {
 	case <-ctx.Done():
 		tl.Logf("stopping")
 		notify(tl, daemon.SdNotifyStopping)
-	case err := <-served:
-		p.served <- err // for Shutdown, which collects it
+	case <-served: // Shutdown reports it
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 	defer cancel()
