@@ -8,15 +8,16 @@ import (
 
 // The kernel command-line keys the appliance reads.
 const (
-	KeyHostname = "ironvisor.hostname"
-	KeyUplink   = "ironvisor.uplink"
-	KeyAddress  = "ironvisor.address"
-	KeyGateway  = "ironvisor.gateway"
-	KeyDNS      = "ironvisor.dns"
-	KeyAPI      = "ironvisor.api"
-	KeyModules  = "ironvisor.modules"
-	KeyIface    = "ironvisor.iface"
-	KeyData     = "ironvisor.data"
+	KeyHostname   = "ironvisor.hostname"
+	KeyUplink     = "ironvisor.uplink"
+	KeyAddress    = "ironvisor.address"
+	KeyGateway    = "ironvisor.gateway"
+	KeyDNS        = "ironvisor.dns"
+	KeyAPI        = "ironvisor.api"
+	KeyModules    = "ironvisor.modules"
+	KeyIface      = "ironvisor.iface"
+	KeyData       = "ironvisor.data"
+	KeyOvercommit = "ironvisor.cpu_overcommit"
 )
 
 // keyPrefix marks the words of the kernel command line that belong to us.
@@ -83,6 +84,8 @@ func (c *Config) set(key, value string) error {
 		c.Iface = value
 	case KeyData:
 		c.Data = value
+	case KeyOvercommit:
+		c.CPUOvercommit = value
 	default:
 		return &FieldError{Key: key, Value: value, Reason: "unknown key"}
 	}

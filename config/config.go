@@ -68,6 +68,27 @@ type Config struct {
 	// (the default) keeps it in RAM; "LABEL=NAME", "UUID=UUID" or "/dev/NAME"
 	// name an existing ext4 or btrfs file system to mount. See ParseData.
 	Data string `json:"data,omitempty"`
+	// CPUOvercommit is ironvisor.cpu_overcommit / "cpu_overcommit": how
+	// many vCPUs instances may have per host CPU, a decimal from 1 to
+	// MaxOvercommit ("" means 1: no overcommit). Memory is never
+	// overcommitted. See ParseOvercommit.
+	CPUOvercommit string `json:"cpu_overcommit,omitempty"`
+}
+
+// MaxOvercommit is the largest CPU overcommit accepted.
+const MaxOvercommit = 16
+
+// ParseOvercommit reads a CPU overcommit ratio: "" is 1, else a decimal
+// from 1 to MaxOvercommit.
+func ParseOvercommit(s string) (float64, error) {
+	if s == "" {
+		return 1, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(f >= 1 && f <= MaxOvercommit) {
+		return 0, fmt.Errorf("must be a number from 1 to %d (vCPUs per host CPU)", MaxOvercommit)
+	}
+	return f, nil
 }
 
 // Defaults returns the configuration used when nothing is set.
@@ -141,6 +162,9 @@ func (c Config) Validate() error {
 	if _, _, err := ParseData(c.Data); err != nil {
 		bad(KeyData, c.Data, err.Error())
 	}
+	if _, err := ParseOvercommit(c.CPUOvercommit); err != nil {
+		bad(KeyOvercommit, c.CPUOvercommit, err.Error())
+	}
 	return errors.Join(errs...)
 }
 
@@ -173,6 +197,8 @@ func (c Config) Sanitize() (Config, error) {
 			c.Iface = d.Iface
 		case KeyData:
 			c.Data = d.Data
+		case KeyOvercommit:
+			c.CPUOvercommit = d.CPUOvercommit
 		}
 	}
 	if c.Validate() != nil {

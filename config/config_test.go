@@ -30,6 +30,8 @@ func TestParseCmdlineGood(t *testing.T) {
 		{"data uuid", "ironvisor.data=UUID=0B5C3F3E-9F1D-4C1A-8A57-1F2E3D4C5B6A", Config{Hostname: "ironvisor", Uplink: "dhcp", API: ":8080", Data: "UUID=0B5C3F3E-9F1D-4C1A-8A57-1F2E3D4C5B6A"}},
 		{"data device", "ironvisor.data=/dev/nvme0n1p3", Config{Hostname: "ironvisor", Uplink: "dhcp", API: ":8080", Data: "/dev/nvme0n1p3"}},
 		{"data tmpfs", "ironvisor.data=tmpfs", Config{Hostname: "ironvisor", Uplink: "dhcp", API: ":8080", Data: "tmpfs"}},
+		{"overcommit", "ironvisor.cpu_overcommit=4", Config{Hostname: "ironvisor", Uplink: "dhcp", API: ":8080", CPUOvercommit: "4"}},
+		{"overcommit fraction", "ironvisor.cpu_overcommit=1.5", Config{Hostname: "ironvisor", Uplink: "dhcp", API: ":8080", CPUOvercommit: "1.5"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseCmdline(tc.cmdline)
@@ -73,6 +75,10 @@ func TestCmdlineBad(t *testing.T) {
 		{"api big port", "ironvisor.api=:65536", KeyAPI, ":65536"},
 		{"api host name", "ironvisor.api=example.com:80", KeyAPI, "example.com:80"},
 		{"bad module", "ironvisor.modules=ok,../evil", KeyModules, "../evil"},
+		{"overcommit below 1", "ironvisor.cpu_overcommit=0.5", KeyOvercommit, "0.5"},
+		{"overcommit too big", "ironvisor.cpu_overcommit=17", KeyOvercommit, "17"},
+		{"overcommit not a number", "ironvisor.cpu_overcommit=lots", KeyOvercommit, "lots"},
+		{"overcommit NaN", "ironvisor.cpu_overcommit=NaN", KeyOvercommit, "NaN"},
 		{"bad iface", "ironvisor.iface=eth0/1", KeyIface, "eth0/1"},
 		{"long iface", "ironvisor.iface=abcdefghijklmnop", KeyIface, "abcdefghijklmnop"},
 	} {

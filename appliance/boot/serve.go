@@ -37,7 +37,7 @@ func (a *appliance) startAPI() error {
 	addr := ln.Addr().String()
 	a.plane, err = service.Open(a.tl, service.Options{DataDir: a.dataDir, Listener: ln, Listen: addr,
 		Mode: service.ModeAppliance, Starter: a.reap, Console: a.o.Console, NoHypervisor: a.o.NoHypervisor,
-		Uplink: netcfg.Uplink{Name: a.up.Iface}, DNSServers: a.up.DNS})
+		Uplink: netcfg.Uplink{Name: a.up.Iface}, DNSServers: a.up.DNS, CPUOvercommit: a.overcommit()})
 	var url string
 	if err == nil {
 		served := a.plane.Serve()
@@ -65,6 +65,16 @@ func (a *appliance) startAPI() error {
 	a.banner(url)
 	a.tl.Ready(url)
 	return nil
+}
+
+// overcommit is the configured CPU overcommit (the configuration was
+// sanitised, so it parses; 1 otherwise).
+func (a *appliance) overcommit() float64 {
+	oc, err := config.ParseOvercommit(a.cfg.CPUOvercommit)
+	if err != nil {
+		return 1
+	}
+	return oc
 }
 
 // advertise returns the address to show in the API URL when listening on

@@ -126,7 +126,7 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 	nics, onNet, closeNet := hostNetwork(tl, o, func(id string) (lifecycle.Instance, error) { return cp.Instance(id) })
 	cp, err = controlplane.New(controlplane.Config{
 		DB: p.db, DataDir: o.DataDir, Host: host, Runner: o.Runner, TLSFingerprint: p.Fingerprint,
-		HostCapacity: types.Host{CPUs: runtime.NumCPU(), MemBytes: uint64(float64(doc.Memory.TotalBytes) * guestMemShare)},
+		HostCapacity: types.Host{CPUs: runtime.NumCPU(), MemBytes: uint64(float64(doc.Memory.TotalBytes) * guestMemShare), Overcommit: o.CPUOvercommit},
 		NICs:         nics, OnNetworkChange: onNet,
 	})
 	if err == nil {

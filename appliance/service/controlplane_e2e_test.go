@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -206,5 +208,27 @@ func TestTLSFingerprintPinning(t *testing.T) {
 	resp.Body.Close()
 	if got := Fingerprint(resp.TLS.PeerCertificates[0].Raw); got != fp || resp.StatusCode != 401 {
 		t.Fatalf("served certificate %s (status %d), want %s and 401", got, resp.StatusCode, fp)
+	}
+}
+
+// TestServeCPUOvercommit: serve --cpu-overcommit 2 lets instances have two
+// vCPUs per host CPU, and not one more; without it, one per CPU. (Without
+// a hypervisor launches stay pending, which holds capacity as running
+// does.)
+func TestServeCPUOvercommit(t *testing.T) {
+	kernel := filepath.Join(t.TempDir(), "tiny.elf")
+	os.WriteFile(kernel, testutil.PVHHello("oc", testutil.ExitHalt), 0o600)
+	for _, oc := range []int{1, 2} {
+		s := startServe(t, "--insecure-http", "--cpu-overcommit", strconv.Itoa(oc))
+		admin := s.adminToken(t)
+		var tenant struct{ Token string }
+		s.ok(t, admin, &tenant, "tenants", "create", "oc", "--json")
+		s.ok(t, admin, nil, "images", "upload", "--name", "tiny", "--kernel", kernel)
+		fit := strconv.Itoa(oc * runtime.NumCPU())
+		s.ok(t, tenant.Token, nil, "instances", "launch", "--image", "tiny", "--type", "nano", "--count", fit, "--wait", "0")
+		code, _, errs := s.ctl(t, tenant.Token, "instances", "launch", "--image", "tiny", "--type", "nano", "--wait", "0")
+		if code == 0 || !strings.Contains(errs, "InsufficientCapacity") {
+			t.Fatalf("overcommit %d: launch beyond %s vCPUs: exit %d %s", oc, fit, code, errs)
+		}
 	}
 }

@@ -152,6 +152,7 @@ func TestCommandLineMisuse(t *testing.T) {
 		{"serve", "--data", t.TempDir(), "--listen", "not-an-address"},
 		{"serve", "--data", "/proc/version/x", "--listen", "127.0.0.1:0"},
 		{"serve", "--data", t.TempDir(), "--listen", "0.0.0.0:0", "--insecure-http"},
+		{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--cpu-overcommit", "0.5"},
 	} {
 		out, err := exec.Command(bin, args...).CombinedOutput()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {

@@ -70,6 +70,9 @@ type Options struct {
 	Uplink netcfg.Uplink
 	// DNSServers are handed to guests by DHCP (see HostDNS).
 	DNSServers []netip.Addr
+	// CPUOvercommit is how many vCPUs instances may have per host CPU;
+	// 0 means 1 (none). Memory is never overcommitted.
+	CPUOvercommit float64
 }
 
 // StoreFile is the store's file under the data directory.

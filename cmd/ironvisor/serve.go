@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/service"
+	"github.com/ironvisor/ironvisor/config"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
 
 // serveHelp is the --help text of "ironvisor serve".
-const serveHelp = `usage: ironvisor serve --data DIR [--listen HOST:PORT] [--insecure-http] [--uplink IFACE|auto|none]
+const serveHelp = `usage: ironvisor serve --data DIR [--listen HOST:PORT] [--insecure-http]
+                       [--uplink IFACE|auto|none] [--cpu-overcommit N]
 
 Run the Ironvisor appliance API as a service on an existing Linux host.
 Unlike the PID 1 appliance it mounts nothing, loads no modules and leaves
@@ -49,6 +51,7 @@ func runServe(args []string) int {
 	data := fs.String("data", "", "data directory (created with mode 0700)")
 	listen := fs.String("listen", "127.0.0.1:8080", "address the API listens on")
 	insecure := fs.Bool("insecure-http", false, "serve plain HTTP (loopback addresses only)")
+	overcommit := fs.String("cpu-overcommit", "1", fmt.Sprintf("vCPUs that instances may have per host CPU (1 to %d; memory is never overcommitted)", config.MaxOvercommit))
 	up := fs.String("uplink", "auto", "interface on which guests' outbound traffic is masqueraded: a name, auto (the default route's) or none")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -61,10 +64,15 @@ func runServe(args []string) int {
 		fs.Usage()
 		return 2
 	}
+	oc, err := config.ParseOvercommit(*overcommit)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ironvisor serve: --cpu-overcommit %q: %v\n", *overcommit, err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	o := service.Options{DataDir: *data, Listen: *listen, Start: start, InsecureHTTP: *insecure,
-		DNSServers: service.HostDNS("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf")}
+		DNSServers: service.HostDNS("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"), CPUOvercommit: oc}
 	switch *up {
 	case "none":
 	case "auto":
@@ -76,7 +84,7 @@ func runServe(args []string) int {
 	default:
 		o.Uplink = netcfg.Uplink{Name: *up}
 	}
-	err := service.Run(ctx, o)
+	err = service.Run(ctx, o)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ironvisor serve: %v\n", err)
 		return 1
