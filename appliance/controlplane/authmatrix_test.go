@@ -28,6 +28,10 @@ func TestAuthMatrix(t *testing.T) {
 	e.must(201, "POST", "/v1/security-groups", aTok, `{"name":"asg"}`, nil)
 	var ti TokenIssued
 	e.must(201, "POST", "/v1/tenants/"+aID+"/tokens", aTok, nil, &ti)
+	var netInsts []Instance
+	e.must(201, "POST", "/v1/instances", aTok, map[string]any{"image": "tiny", "type": "nano", "network": "anet", "security_groups": []string{"asg"}}, &netInsts)
+	var pf PortForward
+	e.must(201, "POST", "/v1/port-forwards", aTok, map[string]any{"instance": netInsts[0].ID, "proto": "tcp", "public_port": 2222, "port": 22}, &pf)
 
 	routes := e.cp.routes()
 	for _, r := range routes {
@@ -55,6 +59,8 @@ func TestAuthMatrix(t *testing.T) {
 			vals["name"] = "anet"
 		case strings.HasPrefix(r.pattern, "/v1/security-groups/"):
 			vals["name"] = "asg"
+		case strings.HasPrefix(r.pattern, "/v1/port-forwards/"):
+			vals["id"] = pf.ID
 		default:
 			t.Fatalf("object route %s has no fixture", r.pattern)
 		}
@@ -68,7 +74,7 @@ func TestAuthMatrix(t *testing.T) {
 		t.Fatalf("only %d object routes", objects)
 	}
 	// Lists show nothing of the other tenant, and nothing was changed.
-	for _, p := range []string{"/v1/instances", "/v1/networks", "/v1/security-groups"} {
+	for _, p := range []string{"/v1/instances", "/v1/networks", "/v1/security-groups", "/v1/port-forwards"} {
 		if code, out := e.do("GET", p, bTok, nil); code != 200 || strings.TrimSpace(string(out)) != "[]" {
 			t.Errorf("GET %s as bob: %d %s", p, code, out)
 		}
@@ -81,4 +87,9 @@ func TestAuthMatrix(t *testing.T) {
 		t.Fatalf("another tenant changed alice's objects: %+v %+v", in, g)
 	}
 	e.must(200, "GET", "/v1/tenants/"+aID+"/tokens", aTok, nil, nil)
+	e.must(200, "GET", "/v1/port-forwards/"+pf.ID, aTok, nil, nil)
+	// Bob cannot forward to alice's instance either.
+	if code, out := e.do("POST", "/v1/port-forwards", bTok, map[string]any{"instance": netInsts[0].ID, "proto": "tcp", "public_port": 2223, "port": 22}); code != 404 {
+		t.Errorf("bob forwards to alice's instance: %d %s", code, out)
+	}
 }

@@ -123,6 +123,12 @@ type Config struct {
 	// NICs, if set, puts instances that name a network on the host
 	// network; without it they run with no network interface.
 	NICs NICs
+	// Uplink says the host network has an uplink, so port forwards can
+	// work; without it creating one is refused.
+	Uplink bool
+	// ReservedPorts are public ports that stay the host's own (the API's):
+	// no port forward may take them.
+	ReservedPorts []uint16
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }

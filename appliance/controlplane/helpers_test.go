@@ -45,7 +45,7 @@ func newEnvCap(t testing.TB, runner Runner, capacity types.Host) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	cp, err := New(Config{DB: db, DataDir: dir, Host: fixedHost{}, Runner: runner, TLSFingerprint: "ab:cd",
-		HostCapacity: capacity})
+		HostCapacity: capacity, Uplink: true, ReservedPorts: []uint16{8443}})
 	if err != nil {
 		t.Fatal(err)
 	}

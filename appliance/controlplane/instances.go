@@ -426,6 +426,10 @@ func (cp *ControlPlane) terminate(w http.ResponseWriter, r *http.Request, p api.
 		fail(w, err)
 		return
 	}
+	if err := cp.dropForwards(func(id string) bool { return id != in.ID }); err != nil {
+		fail(w, err)
+		return
+	}
 	if f, ok := cp.cfg.Runner.(Forgetter); ok {
 		if err := f.Forget(in.ID); err != nil && !errors.Is(err, os.ErrNotExist) {
 			cp.metrics.forgetFailures.Inc()

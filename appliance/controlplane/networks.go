@@ -17,7 +17,7 @@ import (
 // State.Validate before it is committed, then handed to the NetworkHook;
 // the API never reconciles the kernel itself.
 
-// netState loads every network and group in tx.
+// netState loads every network, group and port forward in tx.
 func netState(tx *store.Tx) (netcfg.State, error) {
 	nets, err := store.List[netcfg.Network](tx, store.Networks, "")
 	if err != nil {
@@ -27,7 +27,15 @@ func netState(tx *store.Tx) (netcfg.State, error) {
 	if err != nil {
 		return netcfg.State{}, err
 	}
-	return netcfg.State{Networks: nets, Groups: groups}, nil
+	fwds, err := store.List[PortForward](tx, store.PortForwards, "")
+	if err != nil {
+		return netcfg.State{}, err
+	}
+	st := netcfg.State{Networks: nets, Groups: groups}
+	for _, f := range fwds {
+		st.Forwards = append(st.Forwards, f.netForward())
+	}
+	return st, nil
 }
 
 // changeNet validates and commits one change to the network state, then
@@ -44,13 +52,59 @@ func (cp *ControlPlane) changeNet(tenant string, fn func(tx *store.Tx, st *netcf
 		if err := fn(tx, &st); err != nil {
 			return err
 		}
-		return st.Validate()
+		// Forwards name NICs, which exist only while instances run: the
+		// host network applies each once its NIC is there (the API checked
+		// the rest), so the stored state is validated without them.
+		v := st
+		v.Forwards = nil
+		return v.Validate()
 	})
 	if err != nil || cp.cfg.OnNetworkChange == nil {
 		return err
 	}
 	return cp.cfg.OnNetworkChange(tenant, st)
 }
+
+// listOwned answers a list of bucket b with the objects who may see
+// (tenant names each one's owner).
+func listOwned[T any](w http.ResponseWriter, db *store.DB, b store.Bucket, who auth.Principal, tenant func(T) string) {
+	all, err := store.ListAll[T](db, b, "")
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := []T{}
+	for _, o := range all {
+		if who.CanAccess(tenant(o)) {
+			out = append(out, o)
+		}
+	}
+	api.JSON(w, http.StatusOK, out)
+}
+
+// getOwned returns object key of bucket b if who may see it; else, as for
+// a missing one, a not-found error naming what and key.
+func getOwned[T any](db *store.DB, b store.Bucket, key string, who auth.Principal, tenant func(T) string, what string) (T, error) {
+	o, err := store.GetOne[T](db, b, key)
+	if err != nil || !who.CanAccess(tenant(o)) {
+		var zero T
+		return zero, fmt.Errorf("%s %q: %w", what, key, errNotFound)
+	}
+	return o, nil
+}
+
+// answerOwned answers GET of one object found by get.
+func answerOwned[T any](w http.ResponseWriter, get func() (T, error)) {
+	o, err := get()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	api.JSON(w, http.StatusOK, o)
+}
+
+func networkTenant(n netcfg.Network) string     { return n.Tenant }
+func groupTenant(g netcfg.SecurityGroup) string { return g.Tenant }
 
 // nextIndex returns the lowest network index not in use.
 func nextIndex(nets []netcfg.Network) (int, error) {
@@ -67,18 +121,7 @@ func nextIndex(nets []netcfg.Network) (int, error) {
 }
 
 func (cp *ControlPlane) listNetworks(w http.ResponseWriter, r *http.Request, _ api.Params, who auth.Principal) {
-	all, err := store.ListAll[netcfg.Network](cp.cfg.DB, store.Networks, "")
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	out := []netcfg.Network{}
-	for _, n := range all {
-		if who.CanAccess(n.Tenant) {
-			out = append(out, n)
-		}
-	}
-	api.JSON(w, http.StatusOK, out)
+	listOwned(w, cp.cfg.DB, store.Networks, who, networkTenant)
 }
 
 func (cp *ControlPlane) createNetwork(w http.ResponseWriter, r *http.Request, _ api.Params, who auth.Principal) {
@@ -105,20 +148,11 @@ func (cp *ControlPlane) createNetwork(w http.ResponseWriter, r *http.Request, _ 
 
 // ownedNet returns network name if who may see it.
 func (cp *ControlPlane) ownedNet(name string, who auth.Principal) (netcfg.Network, error) {
-	n, err := store.GetOne[netcfg.Network](cp.cfg.DB, store.Networks, name)
-	if err != nil || !who.CanAccess(n.Tenant) {
-		return netcfg.Network{}, fmt.Errorf("network %q: %w", name, errNotFound)
-	}
-	return n, nil
+	return getOwned(cp.cfg.DB, store.Networks, name, who, networkTenant, "network")
 }
 
 func (cp *ControlPlane) getNetwork(w http.ResponseWriter, r *http.Request, p api.Params, who auth.Principal) {
-	n, err := cp.ownedNet(p["name"], who)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	api.JSON(w, http.StatusOK, n)
+	answerOwned(w, func() (netcfg.Network, error) { return cp.ownedNet(p["name"], who) })
 }
 
 // inUse refuses deleting a network or group that a live instance uses.
@@ -159,36 +193,16 @@ func (cp *ControlPlane) deleteNetwork(w http.ResponseWriter, r *http.Request, p 
 }
 
 func (cp *ControlPlane) listGroups(w http.ResponseWriter, r *http.Request, _ api.Params, who auth.Principal) {
-	all, err := store.ListAll[netcfg.SecurityGroup](cp.cfg.DB, store.SecurityGroups, "")
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	out := []netcfg.SecurityGroup{}
-	for _, g := range all {
-		if who.CanAccess(g.Tenant) {
-			out = append(out, g)
-		}
-	}
-	api.JSON(w, http.StatusOK, out)
+	listOwned(w, cp.cfg.DB, store.SecurityGroups, who, groupTenant)
 }
 
 // ownedGroup returns group name if who may see it.
 func (cp *ControlPlane) ownedGroup(name string, who auth.Principal) (netcfg.SecurityGroup, error) {
-	g, err := store.GetOne[netcfg.SecurityGroup](cp.cfg.DB, store.SecurityGroups, name)
-	if err != nil || !who.CanAccess(g.Tenant) {
-		return netcfg.SecurityGroup{}, fmt.Errorf("security group %q: %w", name, errNotFound)
-	}
-	return g, nil
+	return getOwned(cp.cfg.DB, store.SecurityGroups, name, who, groupTenant, "security group")
 }
 
 func (cp *ControlPlane) getGroup(w http.ResponseWriter, r *http.Request, p api.Params, who auth.Principal) {
-	g, err := cp.ownedGroup(p["name"], who)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	api.JSON(w, http.StatusOK, g)
+	answerOwned(w, func() (netcfg.SecurityGroup, error) { return cp.ownedGroup(p["name"], who) })
 }
 
 // putGroupState replaces or adds g in st.

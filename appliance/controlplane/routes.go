@@ -67,6 +67,10 @@ func (cp *ControlPlane) routes() []route {
 		{"GET", "/v1/security-groups/{name}", "describe a security group", anyone, "name", "", cp.getGroup},
 		{"PUT", "/v1/security-groups/{name}", "replace a security group's rules", anyone, "name", "SecurityGroupRequest", cp.putGroup},
 		{"DELETE", "/v1/security-groups/{name}", "delete a security group", anyone, "name", "", cp.deleteGroup},
+		{"GET", "/v1/port-forwards", "list port forwards", anyone, "", "", cp.listForwards},
+		{"POST", "/v1/port-forwards", "forward a public port of the host's uplink to an instance's port", anyone, "", "PortForwardRequest", cp.createForward},
+		{"GET", "/v1/port-forwards/{id}", "describe a port forward", anyone, "id", "", cp.getForward},
+		{"DELETE", "/v1/port-forwards/{id}", "delete a port forward", anyone, "id", "", cp.deleteForward},
 		{"GET", "/v1/usage", "usage over ?from=&to= (RFC 3339 or Unix seconds)", anyone, "", "", cp.usage},
 	}
 }

@@ -208,8 +208,17 @@ func (cp *ControlPlane) SyncNetwork(ctx context.Context) error {
 	if cp.cfg.NICs == nil {
 		return nil
 	}
+	// Forwards of instances that are gone (terminated while the appliance
+	// was down, or before a crash let terminate drop them) go first.
+	err := cp.dropForwards(func(id string) bool {
+		in, err := cp.life.Get(id)
+		return err == nil && in.State != lifecycle.Terminated
+	})
+	if err != nil {
+		return err
+	}
 	var st netcfg.State
-	err := cp.cfg.DB.View(func(tx *store.Tx) (err error) {
+	err = cp.cfg.DB.View(func(tx *store.Tx) (err error) {
 		st, err = netState(tx)
 		return err
 	})

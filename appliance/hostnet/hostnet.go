@@ -63,6 +63,7 @@ type Net struct {
 	mu       sync.Mutex
 	networks []netcfg.Network        // guarded by mu: the stored networks
 	groups   []netcfg.SecurityGroup  // guarded by mu: the stored groups
+	forwards []netcfg.PortForward    // guarded by mu: the stored port forwards, live or not
 	pools    map[string]*netcfg.Pool // guarded by mu: network name → leases
 	attached map[string]netcfg.NIC   // guarded by mu: instance id → NIC with a tap
 }
@@ -99,8 +100,10 @@ func Open(o Options) (*Net, error) {
 // poolPath is the file of network name's pool.
 func (n *Net) poolPath(name string) string { return filepath.Join(n.opt.Dir, name+".json") }
 
-// state is the desired State: Base, the networks and groups, and the
-// attached NICs ordered by instance. The caller holds mu.
+// state is the desired State: Base, the networks and groups, the
+// attached NICs ordered by instance, and the port forwards to them (a
+// forward to an instance without a tap, a stopped one, waits). Without an
+// uplink in Base there are no forwards. The caller holds mu.
 func (n *Net) state() netcfg.State {
 	st := n.opt.Base
 	st.Networks = append([]netcfg.Network(nil), n.networks...)
@@ -110,6 +113,12 @@ func (n *Net) state() netcfg.State {
 		st.NICs = append(st.NICs, c)
 	}
 	sort.Slice(st.NICs, func(i, j int) bool { return st.NICs[i].Instance < st.NICs[j].Instance })
+	st.Forwards = nil
+	for _, f := range n.forwards {
+		if c, ok := n.attached[f.Instance]; ok && c.Network == f.Network && st.Uplink.Name != "" {
+			st.Forwards = append(st.Forwards, f)
+		}
+	}
 	return st
 }
 
@@ -147,6 +156,7 @@ func (n *Net) Lease(id string) (netcfg.Lease, bool) {
 func (n *Net) setNetworks(st netcfg.State) error {
 	n.networks = append([]netcfg.Network(nil), st.Networks...)
 	n.groups = append([]netcfg.SecurityGroup(nil), st.Groups...)
+	n.forwards = append([]netcfg.PortForward(nil), st.Forwards...)
 	want := map[string]netcfg.Network{}
 	for _, nw := range st.Networks {
 		want[nw.Name] = nw

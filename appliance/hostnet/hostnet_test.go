@@ -249,3 +249,55 @@ func TestOpenRefusesCorruptPool(t *testing.T) {
 		t.Fatal("corrupt pool accepted")
 	}
 }
+
+// TestForwardsFollowTaps: a port forward reaches the kernel only while its
+// instance has a tap (a stopped instance's forward waits), and only with an
+// uplink; the applied states pass netcfg's validation, which refuses a
+// forward to a NIC it does not know.
+func TestForwardsFollowTaps(t *testing.T) {
+	ctx := context.Background()
+	rec := &recApplier{}
+	n, err := Open(Options{Dir: t.TempDir(), Apply: rec, Base: netcfg.State{Uplink: netcfg.Uplink{Name: "eth0"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := st0
+	st.Forwards = []netcfg.PortForward{
+		{Proto: netcfg.ProtoTCP, PublicPort: 2222, Instance: "i-a", Network: "web", Port: 22},
+		{Proto: netcfg.ProtoUDP, PublicPort: 5353, Instance: "i-b", Network: "web", Port: 53},
+	}
+	if err := n.Sync(ctx, st, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.last(t).Forwards; len(got) != 0 {
+		t.Fatalf("forwards without any tap: %v", got)
+	}
+	if _, err := n.Attach(ctx, inst("i-a", lifecycle.Pending)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.last(t).Forwards; len(got) != 1 || got[0].Instance != "i-a" || got[0].PublicPort != 2222 {
+		t.Fatalf("forwards with i-a's tap: %v", got)
+	}
+	if err := n.Detach(ctx, "i-a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.last(t).Forwards; len(got) != 0 {
+		t.Fatalf("forwards after i-a's tap went: %v", got)
+	}
+
+	// Without an uplink, no forward reaches the kernel.
+	rec2 := &recApplier{}
+	n2, err := Open(Options{Dir: t.TempDir(), Apply: rec2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.Sync(ctx, st, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.Attach(ctx, inst("i-a", lifecycle.Pending)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec2.last(t).Forwards; len(got) != 0 {
+		t.Fatalf("forwards without an uplink: %v", got)
+	}
+}

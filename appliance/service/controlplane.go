@@ -128,6 +128,7 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 		DB: p.db, DataDir: o.DataDir, Host: host, Runner: o.Runner, TLSFingerprint: p.Fingerprint,
 		HostCapacity: types.Host{CPUs: runtime.NumCPU(), MemBytes: uint64(float64(doc.Memory.TotalBytes) * guestMemShare), Overcommit: o.CPUOvercommit},
 		NICs:         nics, OnNetworkChange: onNet,
+		Uplink: nics != nil && o.Uplink.Name != "", ReservedPorts: reservedPorts(o),
 	})
 	if err == nil {
 		var created bool

@@ -111,6 +111,16 @@ func serveMetadata(tl *timeline.Timeline, ln net.Listener, state func() netcfg.S
 	return func() { s.Close() }
 }
 
+// reservedPorts are the host's own ports on the uplink, which no port
+// forward may take: the API's and the metadata service's.
+func reservedPorts(o Options) []uint16 {
+	ports := []uint16{metadata.Port}
+	if p := apiPort(o); p != 0 {
+		ports = append([]uint16{p}, ports...)
+	}
+	return ports
+}
+
 // apiPort is the API's TCP port, or 0 when unknown.
 func apiPort(o Options) uint16 {
 	addr := o.Listen

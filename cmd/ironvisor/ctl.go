@@ -33,6 +33,8 @@ API's answer instead of a table.
             stop ID [--force] | start ID [--wait DURATION] | resize ID --type T
   networks  list | get NAME | delete NAME | create --name N --cidr CIDR [--no-nat]
   security-groups list | get NAME | delete NAME | create --file RULES.json
+  port-forwards list | get ID | delete ID
+            create --instance ID [--proto tcp|udp] --public-port P --port Q
   usage     [--from TIME] [--to TIME]
 
 launch and start show a progress line until the instances run or --wait
@@ -151,6 +153,8 @@ func (x *ctlCtx) dispatch(resource string, args []string) error {
 		return x.networks(verb, args)
 	case "security-groups", "sgs":
 		return x.groups(verb, args)
+	case "port-forwards":
+		return x.forwards(verb, args)
 	}
 	return usageError(fmt.Sprintf("unknown resource %q (see ctl --help)", resource))
 }

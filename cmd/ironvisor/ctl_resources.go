@@ -19,6 +19,7 @@ var (
 	instanceCols = []string{"id", "state", "type", "image", "ips", "launch_time", "reason"}
 	networkCols  = []string{"name", "tenant", "index", "cidr", "no_nat"}
 	groupCols    = []string{"name", "tenant", "ingress", "egress"}
+	forwardCols  = []string{"id", "instance", "proto", "public_port", "port", "network"}
 )
 
 // getListDelete handles the list, get and delete verbs shared by resources.
@@ -357,4 +358,31 @@ func (x *ctlCtx) usage(args []string) error {
 		b = []byte("[]")
 	}
 	return x.print(b, []string{"tenant", "instance", "seconds", "vcpu_seconds", "gib_seconds"})
+}
+
+func (x *ctlCtx) forwards(verb string, args []string) error {
+	if done, err := x.getListDelete(verb, "/v1/port-forwards", args, forwardCols); done {
+		return err
+	}
+	if verb != "create" {
+		return usageError("port-forwards: list, get, create or delete")
+	}
+	var inst, proto string
+	var public, port uint
+	if _, err := x.sub(verb, args, 0, func(fs *flag.FlagSet) {
+		fs.StringVar(&inst, "instance", "", "instance id (in a network)")
+		fs.StringVar(&proto, "proto", "tcp", "tcp or udp")
+		fs.UintVar(&public, "public-port", 0, "port on the host's uplink")
+		fs.UintVar(&port, "port", 0, "port on the instance")
+	}); err != nil {
+		return err
+	}
+	if public > 65535 || port > 65535 {
+		return usageError("port-forwards create: ports are 1 to 65535")
+	}
+	raw, err := x.c.call("POST", "/v1/port-forwards", map[string]any{"instance": inst, "proto": proto, "public_port": public, "port": port}, nil)
+	if err != nil {
+		return err
+	}
+	return x.print(raw, forwardCols)
 }

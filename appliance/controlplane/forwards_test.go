@@ -1,0 +1,96 @@
+package controlplane
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/ironvisor/ironvisor/netcfg"
+)
+
+// TestPortForwards: a tenant forwards a public port to its instance in a
+// network; the host network hook sees the forward; a second forward of the
+// same public port, a reserved port, an instance without a network and a
+// host without an uplink are refused with reasons; delete and terminate
+// take forwards away.
+func TestPortForwards(t *testing.T) {
+	e := newEnv(t, nil)
+	var hooked []netcfg.State
+	e.cp.cfg.OnNetworkChange = func(_ string, st netcfg.State) error { hooked = append(hooked, st); return nil }
+	_, tok := e.tenant("alice")
+	e.tinyImage("tiny")
+	e.must(201, "POST", "/v1/networks", tok, map[string]any{"name": "web", "cidr": "10.9.0.0/24"}, nil)
+	e.must(201, "POST", "/v1/security-groups", tok, `{"name":"web-ssh"}`, nil)
+	var in, plain []Instance
+	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano", "network": "web", "security_groups": []string{"web-ssh"}}, &in)
+	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano"}, &plain)
+
+	var pf PortForward
+	e.must(201, "POST", "/v1/port-forwards", tok, map[string]any{"instance": in[0].ID, "proto": "tcp", "public_port": 2222, "port": 22}, &pf)
+	if pf.ID == "" || pf.Network != "web" || pf.Instance != in[0].ID {
+		t.Fatalf("forward %+v", pf)
+	}
+	last := hooked[len(hooked)-1]
+	if len(last.Forwards) != 1 || last.Forwards[0] != (netcfg.PortForward{Proto: "tcp", PublicPort: 2222, Instance: in[0].ID, Network: "web", Port: 22}) {
+		t.Fatalf("hook saw forwards %+v", last.Forwards)
+	}
+	// UDP on the same number is another port.
+	e.must(201, "POST", "/v1/port-forwards", tok, map[string]any{"instance": in[0].ID, "proto": "udp", "public_port": 2222, "port": 53}, nil)
+	for _, c := range []struct {
+		body map[string]any
+		want int
+	}{
+		{map[string]any{"instance": in[0].ID, "proto": "tcp", "public_port": 2222, "port": 80}, 409}, // taken
+		{map[string]any{"instance": in[0].ID, "proto": "tcp", "public_port": 8443, "port": 80}, 400}, // the API's
+		{map[string]any{"instance": plain[0].ID, "proto": "tcp", "public_port": 2224, "port": 22}, 400},
+		{map[string]any{"instance": "i-nope", "proto": "tcp", "public_port": 2225, "port": 22}, 404},
+		{map[string]any{"instance": in[0].ID, "proto": "icmp", "public_port": 2226, "port": 22}, 400},
+		{map[string]any{"instance": in[0].ID, "proto": "tcp", "public_port": 0, "port": 22}, 400},
+		{map[string]any{"instance": in[0].ID, "proto": "tcp", "public_port": 70000, "port": 22}, 400},
+		{map[string]any{"instance": in[0].ID, "proto": "tcp", "public_port": -1, "port": 22}, 400},
+	} {
+		if code, out := e.do("POST", "/v1/port-forwards", tok, c.body); code != c.want {
+			t.Errorf("POST %v: %d %s, want %d", c.body, code, out, c.want)
+		}
+	}
+	var list []PortForward
+	e.must(200, "GET", "/v1/port-forwards", tok, nil, &list)
+	if len(list) != 2 {
+		t.Fatalf("list: %+v", list)
+	}
+	e.must(204, "DELETE", "/v1/port-forwards/"+pf.ID, tok, nil, nil)
+	e.must(404, "GET", "/v1/port-forwards/"+pf.ID, tok, nil, nil)
+	if last := hooked[len(hooked)-1]; len(last.Forwards) != 1 || last.Forwards[0].Proto != "udp" {
+		t.Fatalf("after delete the hook saw %+v", last.Forwards)
+	}
+
+	// Terminate drops the instance's forwards.
+	e.must(200, "DELETE", "/v1/instances/"+in[0].ID, tok, nil, nil)
+	e.must(200, "GET", "/v1/port-forwards", tok, nil, &list)
+	if len(list) != 0 {
+		t.Fatalf("forwards after terminate: %+v", list)
+	}
+	if last := hooked[len(hooked)-1]; len(last.Forwards) != 0 {
+		t.Fatalf("after terminate the hook saw %+v", last.Forwards)
+	}
+
+	// A host without an uplink has nothing to forward from.
+	e.cp.cfg.Uplink = false
+	var in2 []Instance
+	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano", "network": "web", "security_groups": []string{"web-ssh"}}, &in2)
+	if code, out := e.do("POST", "/v1/port-forwards", tok, map[string]any{"instance": in2[0].ID, "proto": "tcp", "public_port": 2222, "port": 22}); code != 409 {
+		t.Fatalf("without an uplink: %d %s, want 409", code, out)
+	}
+}
+
+func FuzzDecodeForward(f *testing.F) {
+	f.Add([]byte(`{"instance":"i-1","proto":"tcp","public_port":2222,"port":22}`))
+	f.Add([]byte(`{"instance":"../x","proto":"udp","public_port":65535,"port":1,"extra":1}`))
+	f.Add([]byte(`{"instance":"i","proto":"tcp","public_port":-5,"port":99999}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q, err := decodeForward(bytes.NewReader(b))
+		checkDecodeErr(t, b, err)
+		if err == nil && (q.PublicPort == 0 || q.Port == 0 || (q.Proto != "tcp" && q.Proto != "udp") || checkName("instance", q.Instance) != nil) {
+			t.Fatalf("accepted %+v", q)
+		}
+	})
+}
