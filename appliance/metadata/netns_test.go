@@ -2,7 +2,6 @@ package metadata
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -124,34 +123,11 @@ func TestThroughRedirect(t *testing.T) {
 
 	get := func(ns netns.NsHandle, url string) (int, string) {
 		t.Helper()
-		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-			DisableKeepAlives: true,
-			DialContext: func(ctx context.Context, network, addr string) (conn net.Conn, err error) {
-				err = netcfg.InNetNS(ns, func() (err error) {
-					conn, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-					return err
-				})
-				return conn, err
-			},
-		}}
-		// The bridge and the veth come up asynchronously: retry until
-		// the first answer, within a deadline.
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			resp, err := c.Get(url)
-			if err == nil {
-				defer resp.Body.Close()
-				b, err := io.ReadAll(resp.Body)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return resp.StatusCode, string(b)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("GET %s: %v", url, err)
-			}
-			time.Sleep(100 * time.Millisecond)
+		code, body, err := netnstest.Get(netnstest.HTTPClient(ns, 5*time.Second), url, time.Now().Add(15*time.Second))
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
 		}
+		return code, body
 	}
 	if code, body := get(guest, "http://169.254.169.254/latest/meta-data/instance-id"); code != 200 || body != "i-web1" {
 		t.Fatalf("guest's instance-id: %d %q", code, body)

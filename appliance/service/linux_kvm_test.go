@@ -7,6 +7,7 @@
 package service
 
 import (
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/ironvisor/ironvisor/netcfg/netnstest"
 )
 
 // Where appliance/service/racktest puts the Debian cloud kernel and its
@@ -34,8 +41,68 @@ var (
 )
 
 // linuxUserData is the user data TestLinuxOnKVM launches with; the guest's
-// /init fetches it from the metadata service and runs it.
-const linuxUserData = "#!/bin/sh\necho LINUX-GUEST-USERDATA-RAN $(cat /instance-id)\n"
+// /init fetches it from the metadata service and runs it: it serves a page
+// naming the instance on port 8080 (busybox httpd, in the background) and
+// says so on the console.
+const linuxUserData = `#!/bin/sh
+mkdir -p /www && echo "FORWARDED $(cat /instance-id)" > /www/index.html && httpd -p 8080 -h /www
+echo LINUX-GUEST-USERDATA-RAN $(cat /instance-id)
+`
+
+// The rack server's stand-in for the outside world, for the port forward:
+// serve's uplink linuxUplink (linuxUplinkAddr) is a veth whose peer
+// (linuxOutsideAddr) is in a namespace of its own.
+const (
+	linuxUplink      = "up0"
+	linuxUplinkAddr  = "192.0.2.1"
+	linuxOutsideAddr = "192.0.2.2"
+)
+
+// outsideNet creates the veth pair linuxUplink, up in this namespace with
+// linuxUplinkAddr/24, and its peer in a new namespace with
+// linuxOutsideAddr/24, which it returns.
+func outsideNet(t *testing.T) netns.NsHandle {
+	t.Helper()
+	out := netnstest.New(t)
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: linuxUplink}, PeerName: "out0"}); err != nil {
+		t.Fatalf("veth: %v", err)
+	}
+	t.Cleanup(func() { netlink.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: linuxUplink}}) })
+	addr := func(h *netlink.Handle, name, ip string) error {
+		l, err := h.LinkByName(name)
+		if err == nil {
+			err = h.AddrAdd(l, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP(ip), Mask: net.CIDRMask(24, 32)}})
+		}
+		if err == nil {
+			err = h.LinkSetUp(l)
+		}
+		return err
+	}
+	peer, err := netlink.LinkByName("out0")
+	if err == nil {
+		err = netlink.LinkSetNsFd(peer, int(out))
+	}
+	if err != nil {
+		t.Fatalf("move veth peer: %v", err)
+	}
+	oh, err := netlink.NewHandleAt(out, unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oh.Close()
+	here, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer here.Close()
+	if err := addr(here, linuxUplink, linuxUplinkAddr); err != nil {
+		t.Fatalf("uplink side: %v", err)
+	}
+	if err := addr(oh, "out0", linuxOutsideAddr); err != nil {
+		t.Fatalf("outside side: %v", err)
+	}
+	return out
+}
 
 const linuxStopping = "LINUX-GUEST-STOPPING"
 
@@ -63,7 +130,8 @@ func TestLinuxOnKVM(t *testing.T) {
 			t.Skipf("SKIP: %v; appliance/service/racktest puts the cloud kernel and its initrd there", err)
 		}
 	}
-	s := startServe(t, "--insecure-http")
+	outside := outsideNet(t)
+	s := startServe(t, "--insecure-http", "--uplink", linuxUplink)
 	admin := s.adminToken(t)
 	var tenant struct{ Token string }
 	s.ok(t, admin, &tenant, "tenants", "create", "linux", "--json")
@@ -72,7 +140,7 @@ func TestLinuxOnKVM(t *testing.T) {
 		"--cmdline", "console=ttyS0 quiet panic=-1 reboot=k i8042.noaux")
 	s.ok(t, tok, nil, "networks", "create", "--name", "lan", "--cidr", "10.78.0.0/24")
 	sg := filepath.Join(t.TempDir(), "sg.json")
-	if err := os.WriteFile(sg, []byte(`{"name":"lan-ssh","ingress":[{"proto":"tcp","from_port":22,"to_port":22,"cidr":"0.0.0.0/0"}]}`), 0o644); err != nil {
+	if err := os.WriteFile(sg, []byte(`{"name":"lan-ssh","ingress":[{"proto":"tcp","from_port":22,"to_port":22,"cidr":"0.0.0.0/0"},{"proto":"tcp","from_port":8080,"to_port":8080,"cidr":"0.0.0.0/0"}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s.ok(t, tok, nil, "security-groups", "create", "--file", sg)
@@ -88,6 +156,8 @@ func TestLinuxOnKVM(t *testing.T) {
 	t.Logf("%s: launch to running %v", id, time.Since(start))
 	s.waitLinux(t, tok, id, start, 1, 256)
 	s.waitMetadata(t, tok, id, start)
+	s.ok(t, tok, nil, "port-forwards", "create", "--instance", id, "--public-port", "2222", "--port", "8080")
+	forwarded(t, outside, id)
 
 	start = time.Now()
 	var in instance
@@ -106,6 +176,9 @@ func TestLinuxOnKVM(t *testing.T) {
 	s.ok(t, tok, nil, "instances", "start", id, "--wait", "2m")
 	t.Logf("%s: start to running %v", id, time.Since(start))
 	s.waitLinux(t, tok, id, start, 2, 1024)
+	// The forward waited while the instance was stopped; its user data
+	// serves the page again.
+	forwarded(t, outside, id)
 
 	s.ok(t, tok, &in, "instances", "terminate", id, "--json")
 	if in.State != "terminated" {
@@ -137,6 +210,19 @@ func (s server) waitLinux(t *testing.T, token, id string, start time.Time, cpus,
 		t.Fatalf("%s: guest lease %q, API IPs %v; want one address, the same; console:\n%s", id, lease, in.IPs, out)
 	}
 	t.Logf("%s: DHCP lease %s %v after the start request", id, lease[1], time.Since(start))
+}
+
+// forwarded checks the port forward from outside: a GET of the uplink's
+// port 2222, from the outside namespace, reaches the guest's port 8080 and
+// its page names the instance.
+func forwarded(t *testing.T, outside netns.NsHandle, id string) {
+	t.Helper()
+	url := "http://" + linuxUplinkAddr + ":2222/"
+	code, body, err := netnstest.Get(netnstest.HTTPClient(outside, 5*time.Second), url, time.Now().Add(linuxInit))
+	if err != nil || code != http.StatusOK || strings.TrimSpace(body) != "FORWARDED "+id {
+		t.Fatalf("GET %s from outside: %d %q %v; want the page of %s", url, code, body, err, id)
+	}
+	t.Logf("%s: its port 8080 answers on the uplink's port 2222 from outside", id)
 }
 
 // waitMetadata waits, within linuxBoot of start, for the guest to print the
