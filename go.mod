@@ -37,6 +37,10 @@ require (
 	// why bbolt (appliance/store): pure Go, one file, fsync'd transactions,
 	// so a write is acknowledged only after it is durable.
 	go.etcd.io/bbolt v1.5.0 // indirect
+	// why x/crypto/ssh (appliance/controlplane key pairs): it parses
+	// authorized_keys lines and computes OpenSSH's SHA256 fingerprints
+	// exactly as OpenSSH does, which is not worth writing again.
+	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/exp v0.0.0-20250305212735-054e65f0b394 // indirect
 	golang.org/x/mod v0.29.0 // indirect
 	golang.org/x/net v0.59.0 // indirect

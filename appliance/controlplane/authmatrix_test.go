@@ -30,6 +30,7 @@ func TestAuthMatrix(t *testing.T) {
 	e.must(201, "POST", "/v1/tenants/"+aID+"/tokens", aTok, nil, &ti)
 	var netInsts []Instance
 	e.must(201, "POST", "/v1/instances", aTok, map[string]any{"image": "tiny", "type": "nano", "network": "anet", "security_groups": []string{"asg"}}, &netInsts)
+	e.must(201, "POST", "/v1/key-pairs", aTok, map[string]any{"name": "akey", "public_key": aliceKey}, nil)
 	var pf PortForward
 	e.must(201, "POST", "/v1/port-forwards", aTok, map[string]any{"instance": netInsts[0].ID, "proto": "tcp", "public_port": 2222, "port": 22}, &pf)
 
@@ -59,6 +60,8 @@ func TestAuthMatrix(t *testing.T) {
 			vals["name"] = "anet"
 		case strings.HasPrefix(r.pattern, "/v1/security-groups/"):
 			vals["name"] = "asg"
+		case strings.HasPrefix(r.pattern, "/v1/key-pairs/"):
+			vals["name"] = "akey"
 		case strings.HasPrefix(r.pattern, "/v1/port-forwards/"):
 			vals["id"] = pf.ID
 		default:
@@ -74,7 +77,7 @@ func TestAuthMatrix(t *testing.T) {
 		t.Fatalf("only %d object routes", objects)
 	}
 	// Lists show nothing of the other tenant, and nothing was changed.
-	for _, p := range []string{"/v1/instances", "/v1/networks", "/v1/security-groups", "/v1/port-forwards"} {
+	for _, p := range []string{"/v1/instances", "/v1/networks", "/v1/security-groups", "/v1/port-forwards", "/v1/key-pairs"} {
 		if code, out := e.do("GET", p, bTok, nil); code != 200 || strings.TrimSpace(string(out)) != "[]" {
 			t.Errorf("GET %s as bob: %d %s", p, code, out)
 		}

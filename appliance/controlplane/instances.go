@@ -102,6 +102,10 @@ func (cp *ControlPlane) launch(w http.ResponseWriter, r *http.Request, _ api.Par
 	if err == nil {
 		err = cp.checkNetRefs(who.TenantID, q.Network, q.SecurityGroups)
 	}
+	var key string
+	if err == nil {
+		key, err = cp.launchKey(who.TenantID, q.KeyName)
+	}
 	if err != nil {
 		fail(w, err)
 		return
@@ -112,7 +116,7 @@ func (cp *ControlPlane) launch(w http.ResponseWriter, r *http.Request, _ api.Par
 	}
 	insts, err := cp.life.Launch(lifecycle.LaunchSpec{
 		TenantID: who.TenantID, Image: img.ID, Type: q.Type, Count: count, UserData: q.UserData,
-		Network: q.Network, SecurityGroups: q.SecurityGroups, KeyName: q.KeyName, Reason: reason,
+		Network: q.Network, SecurityGroups: q.SecurityGroups, KeyName: q.KeyName, PublicKey: key, Reason: reason,
 	})
 	if err != nil {
 		fail(w, err)

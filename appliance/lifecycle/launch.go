@@ -28,7 +28,10 @@ type LaunchSpec struct {
 	Network        string
 	SecurityGroups []string
 	KeyName        string
-	Reason         string
+	// PublicKey is KeyName's OpenSSH public key, kept with the instance
+	// (as EC2 does) even if the key pair is deleted later.
+	PublicKey string
+	Reason    string
 }
 
 // Launch creates Count instances in pending, all or none, after checking
@@ -68,7 +71,8 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 				ID: id, TenantID: spec.TenantID, Image: spec.Image, Type: t,
 				State: Pending, Reason: spec.Reason, CreateTime: now, LaunchTime: now,
 				StateChanged: now, Generation: 1, Network: spec.Network,
-				SecurityGroups: spec.SecurityGroups, KeyName: spec.KeyName, UserData: spec.UserData,
+				SecurityGroups: spec.SecurityGroups, KeyName: spec.KeyName, PublicKey: spec.PublicKey,
+				UserData: spec.UserData,
 			}
 			if err := tx.Create(store.Instances, id, inst); err != nil {
 				return err

@@ -50,6 +50,7 @@ type Instance struct {
 	Network        string   `json:"network,omitempty"`
 	SecurityGroups []string `json:"security_groups,omitempty"`
 	KeyName        string   `json:"key_name,omitempty"`
+	PublicKey      string   `json:"public_key,omitempty"` // KeyName's, at launch
 	UserData       []byte   `json:"user_data,omitempty"`
 	IPs            []string `json:"ips,omitempty"`
 }

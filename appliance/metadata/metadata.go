@@ -6,6 +6,7 @@
 //	/latest/meta-data/instance-id i-…
 //	/latest/meta-data/instance-type, ami-id (the image), local-ipv4, mac,
 //	    hostname, local-hostname, security-groups
+//	/latest/meta-data/public-keys/0/openssh-key  the launch's key pair, if any
 //	/latest/user-data             the launch's user_data, verbatim (404 if none)
 //	PUT /latest/api/token         an IMDSv2 session token (header
 //	                              X-aws-ec2-metadata-token-ttl-seconds, 1..21600)
@@ -179,12 +180,26 @@ func document(in lifecycle.Instance, nic netcfg.NIC, path string) ([]byte, bool)
 	case "/latest", "/latest/":
 		return []byte("meta-data/\nuser-data\n"), true
 	case "/latest/meta-data", "/latest/meta-data/":
-		return []byte("ami-id\nhostname\ninstance-id\ninstance-type\nlocal-hostname\nlocal-ipv4\nmac\nsecurity-groups\n"), true
+		keys := "ami-id\nhostname\ninstance-id\ninstance-type\nlocal-hostname\nlocal-ipv4\nmac\n"
+		if in.PublicKey != "" {
+			keys += "public-keys/\n"
+		}
+		return []byte(keys + "security-groups\n"), true
 	case "/latest/user-data":
 		if len(in.UserData) == 0 {
 			return nil, false
 		}
 		return in.UserData, true
+	}
+	if in.PublicKey != "" {
+		switch path {
+		case "/latest/meta-data/public-keys", "/latest/meta-data/public-keys/":
+			return []byte("0=" + in.KeyName), true
+		case "/latest/meta-data/public-keys/0", "/latest/meta-data/public-keys/0/":
+			return []byte("openssh-key"), true
+		case "/latest/meta-data/public-keys/0/openssh-key":
+			return []byte(in.PublicKey + "\n"), true
+		}
 	}
 	key, ok := strings.CutPrefix(path, "/latest/meta-data/")
 	if v, found := meta[key]; ok && found {

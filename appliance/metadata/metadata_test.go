@@ -82,6 +82,12 @@ func TestDocuments(t *testing.T) {
 		}
 	}
 	list := func() string { _, b := do(s, web1, nil, "GET", "/latest/meta-data/", nil); return b }()
+	if strings.Contains(list, "public-keys") {
+		t.Errorf("an instance without a key lists public-keys: %q", list)
+	}
+	if code, _ := do(s, web1, nil, "GET", "/latest/meta-data/public-keys/0/openssh-key", nil); code != http.StatusNotFound {
+		t.Errorf("no key: %d, want 404", code)
+	}
 	for _, k := range strings.Fields(list) {
 		if code, _ := do(s, web1, nil, "GET", "/latest/meta-data/"+k, nil); code != http.StatusOK {
 			t.Errorf("listed key %s: %d", k, code)
@@ -91,6 +97,26 @@ func TestDocuments(t *testing.T) {
 		if code, _ := do(s, web1, nil, "GET", p, nil); code != http.StatusNotFound {
 			t.Errorf("GET %s: %d, want 404", p, code)
 		}
+	}
+}
+
+// TestPublicKey: the launch's key pair is served where cloud-init looks.
+func TestPublicKey(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	in := running("i-web1", "")
+	in.KeyName, in.PublicKey = "laptop", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIHPGO5DGAXDw5MEScinqCQJyzdt0xtT+bmhgXeHyez alice@laptop"
+	s := testServer(t, instances{"i-web1": in}, &now)
+	for _, c := range []struct{ path, want string }{
+		{"/latest/meta-data/public-keys/", "0=laptop"},
+		{"/latest/meta-data/public-keys/0/", "openssh-key"},
+		{"/latest/meta-data/public-keys/0/openssh-key", in.PublicKey + "\n"},
+	} {
+		if code, body := do(s, web1, nil, "GET", c.path, nil); code != http.StatusOK || body != c.want {
+			t.Errorf("GET %s: %d %q, want %q", c.path, code, body, c.want)
+		}
+	}
+	if _, list := do(s, web1, nil, "GET", "/latest/meta-data/", nil); !strings.Contains(list, "public-keys/\n") {
+		t.Errorf("listing without public-keys/: %q", list)
 	}
 }
 

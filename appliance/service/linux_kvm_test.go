@@ -46,8 +46,13 @@ var (
 // says so on the console.
 const linuxUserData = `#!/bin/sh
 mkdir -p /www && echo "FORWARDED $(cat /instance-id)" > /www/index.html && httpd -p 8080 -h /www
+echo "LINUX-GUEST-KEY $(wget -q -O - http://169.254.169.254/latest/meta-data/public-keys/0/openssh-key)"
 echo LINUX-GUEST-USERDATA-RAN $(cat /instance-id)
 `
+
+// linuxKey is the public key the instance is launched with (key_name), a
+// test vector made with ssh-keygen.
+const linuxKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIHPGO5DGAXDw5MEScinqCQJyzdt0xtT+bmhgXeHyez alice@laptop"
 
 // The rack server's stand-in for the outside world, for the port forward:
 // serve's uplink linuxUplink (linuxUplinkAddr) is a veth whose peer
@@ -145,13 +150,18 @@ func TestLinuxOnKVM(t *testing.T) {
 	}
 	s.ok(t, tok, nil, "security-groups", "create", "--file", sg)
 	ud := filepath.Join(t.TempDir(), "user-data")
+	pub := filepath.Join(t.TempDir(), "id_ed25519.pub")
 	if err := os.WriteFile(ud, []byte(linuxUserData), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(pub, []byte(linuxKey+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.ok(t, tok, nil, "key-pairs", "import", "--name", "laptop", "--public-key-file", pub)
 	var insts []instance
 	start := time.Now()
 	s.ok(t, tok, &insts, "instances", "launch", "--image", "debian", "--type", "micro", "--network", "lan",
-		"--security-groups", "lan-ssh", "--user-data", ud, "--wait", "2m", "--json")
+		"--security-groups", "lan-ssh", "--user-data", ud, "--key-name", "laptop", "--wait", "2m", "--json")
 	id := insts[0].ID
 	t.Logf("%s: launch to running %v", id, time.Since(start))
 	s.waitLinux(t, tok, id, start, 1, 256)
@@ -237,6 +247,9 @@ func (s server) waitMetadata(t *testing.T, token, id string, start time.Time) {
 	m := linuxID.FindStringSubmatch(out)
 	if m == nil || m[1] != id || !strings.Contains(out, ran) {
 		t.Fatalf("%s: metadata id %q; want %s and the user data's line %q; console:\n%s", id, m, id, ran, out)
+	}
+	if !strings.Contains(out, "LINUX-GUEST-KEY "+linuxKey) {
+		t.Fatalf("%s: the guest did not get its key pair from the metadata service; console:\n%s", id, out)
 	}
 	t.Logf("%s: metadata and user data %v after the start request", id, time.Since(start))
 }

@@ -37,12 +37,13 @@ const (
 	Networks       Bucket = "networks"
 	SecurityGroups Bucket = "security_groups"
 	PortForwards   Bucket = "port_forwards"
+	KeyPairs       Bucket = "key_pairs"
 	Usage          Bucket = "usage"
 	Meta           Bucket = "meta"
 )
 
 // Buckets lists every bucket Open creates.
-var Buckets = []Bucket{Tenants, Tokens, InstanceTypes, Images, Instances, Networks, SecurityGroups, PortForwards, Usage, Meta}
+var Buckets = []Bucket{Tenants, Tokens, InstanceTypes, Images, Instances, Networks, SecurityGroups, PortForwards, KeyPairs, Usage, Meta}
 
 // SchemaVersion is the layout version this code writes and understands. It
 // is stored under the key "schema_version" in the Meta bucket.

@@ -33,6 +33,7 @@ API's answer instead of a table.
             stop ID [--force] | start ID [--wait DURATION] | resize ID --type T
   networks  list | get NAME | delete NAME | create --name N --cidr CIDR [--no-nat]
   security-groups list | get NAME | delete NAME | create --file RULES.json
+  key-pairs list | get NAME | delete NAME | import --name N --public-key-file KEY.pub
   port-forwards list | get ID | delete ID
             create --instance ID [--proto tcp|udp] --public-port P --port Q
   usage     [--from TIME] [--to TIME]
@@ -155,6 +156,8 @@ func (x *ctlCtx) dispatch(resource string, args []string) error {
 		return x.groups(verb, args)
 	case "port-forwards":
 		return x.forwards(verb, args)
+	case "key-pairs":
+		return x.keyPairs(verb, args)
 	}
 	return usageError(fmt.Sprintf("unknown resource %q (see ctl --help)", resource))
 }

@@ -20,6 +20,7 @@ var (
 	networkCols  = []string{"name", "tenant", "index", "cidr", "no_nat"}
 	groupCols    = []string{"name", "tenant", "ingress", "egress"}
 	forwardCols  = []string{"id", "instance", "proto", "public_port", "port", "network"}
+	keyPairCols  = []string{"name", "type", "fingerprint", "create_time"}
 )
 
 // getListDelete handles the list, get and delete verbs shared by resources.
@@ -385,4 +386,29 @@ func (x *ctlCtx) forwards(verb string, args []string) error {
 		return err
 	}
 	return x.print(raw, forwardCols)
+}
+
+func (x *ctlCtx) keyPairs(verb string, args []string) error {
+	if done, err := x.getListDelete(verb, "/v1/key-pairs", args, keyPairCols); done {
+		return err
+	}
+	if verb != "import" {
+		return usageError("key-pairs: list, get, import or delete")
+	}
+	var name, file string
+	if _, err := x.sub(verb, args, 0, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "", "key pair name")
+		fs.StringVar(&file, "public-key-file", "", "OpenSSH public key file (id_ed25519.pub)")
+	}); err != nil {
+		return err
+	}
+	key, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	raw, err := x.c.call("POST", "/v1/key-pairs", map[string]any{"name": name, "public_key": string(key)}, nil)
+	if err != nil {
+		return err
+	}
+	return x.print(raw, keyPairCols)
 }
