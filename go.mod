@@ -3,51 +3,57 @@ module github.com/ironvisor/ironvisor
 go 1.26.8
 
 require (
+	// why go-systemd (appliance/service): sd_notify readiness, watchdog and
+	// stopping for `ironvisor serve` under systemd; named by the owner.
+	github.com/coreos/go-systemd/v22 v22.7.0
+	// why go-seccomp-bpf (vmm/jail/seccompgen, go generate only): compiles
+	// the VMM's syscall allow-list to BPF; no VMM links it.
+	github.com/elastic/go-seccomp-bpf v1.6.0
+	// why nftables (netcfg): netlink-native nftables rules in one
+	// transaction, no nft binary.
+	github.com/google/nftables v0.3.0
+	// why insomniacslk/dhcp (appliance/uplink client, netcfg guest server):
+	// named by the owner; RFC 2131 message handling both ways.
+	github.com/insomniacslk/dhcp v0.0.0-20260901064844-234b97448fae
+	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42
+	// why client_golang (appliance/controlplane /metrics): the standard
+	// Prometheus exposition format and registry, asked for by issue 5.
+	github.com/prometheus/client_golang v1.25.0
+	// why u-root (initramfs cpio, appliance/boot kmodule): named by the
+	// owner; reproducible newc archives and modprobe without binaries.
+	github.com/u-root/u-root v0.16.0
+	// why vishvananda/netlink and netns (netcfg, uplink): named by the
+	// owner; links, addresses, routes and namespaces over netlink.
+	github.com/vishvananda/netlink v1.3.1
+	github.com/vishvananda/netns v0.0.5
+	// why bbolt (appliance/store): pure Go, one file, fsync'd transactions,
+	// so a write is acknowledged only after it is durable.
+	go.etcd.io/bbolt v1.5.0
+	// why x/crypto/ssh (appliance/controlplane key pairs): it parses
+	// authorized_keys lines and computes OpenSSH's SHA256 fingerprints
+	// exactly as OpenSSH does, which is not worth writing again.
+	golang.org/x/crypto v0.57.0
+	golang.org/x/net v0.59.0
+	golang.org/x/sys v0.50.0
+)
+
+require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/coreos/go-systemd/v22 v22.7.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
-	github.com/elastic/go-seccomp-bpf v1.6.0 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/google/nftables v0.3.0 // indirect
-	github.com/hugelgupf/go-shlex v0.0.0-20200702092117-c80c9d0918fa // indirect
-	github.com/hugelgupf/vmtest v0.0.0-20240307030256-5d9f3d34a58d // indirect
-	github.com/insomniacslk/dhcp v0.0.0-20260901064844-234b97448fae // indirect
 	github.com/josharian/native v1.1.0 // indirect
 	github.com/klauspost/compress v1.20.1 // indirect
 	github.com/klauspost/pgzip v1.2.6 // indirect
-	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42 // indirect
 	github.com/mdlayher/packet v1.1.2 // indirect
 	github.com/mdlayher/socket v0.5.1 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/pierrec/lz4/v4 v4.1.22 // indirect
-	// why client_golang (appliance/controlplane /metrics): the standard
-	// Prometheus exposition format and registry, asked for by issue 5.
-	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
-	github.com/u-root/gobusybox/src v0.0.0-20250101170133-2e884e4509c7 // indirect
-	github.com/u-root/mkuimage v0.0.0-20250905073043-9a40452f5d3b // indirect
-	github.com/u-root/u-root v0.16.0 // indirect
 	github.com/u-root/uio v0.0.0-20240224005618-d2acac8f3701 // indirect
 	github.com/ulikunitz/xz v0.5.15 // indirect
-	github.com/vishvananda/netlink v1.3.1 // indirect
-	github.com/vishvananda/netns v0.0.5 // indirect
-	// why bbolt (appliance/store): pure Go, one file, fsync'd transactions,
-	// so a write is acknowledged only after it is durable.
-	go.etcd.io/bbolt v1.5.0 // indirect
-	// why x/crypto/ssh (appliance/controlplane key pairs): it parses
-	// authorized_keys lines and computes OpenSSH's SHA256 fingerprints
-	// exactly as OpenSSH does, which is not worth writing again.
-	golang.org/x/crypto v0.57.0 // indirect
-	golang.org/x/exp v0.0.0-20250305212735-054e65f0b394 // indirect
-	golang.org/x/mod v0.29.0 // indirect
-	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
-	golang.org/x/tools v0.38.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
-	mvdan.cc/sh/v3 v3.11.0 // indirect
 )
