@@ -18,6 +18,7 @@ const (
 	KeyIface      = "ironvisor.iface"
 	KeyData       = "ironvisor.data"
 	KeyOvercommit = "ironvisor.cpu_overcommit"
+	KeyPublicIPs  = "ironvisor.public_ips"
 )
 
 // keyPrefix marks the words of the kernel command line that belong to us.
@@ -86,6 +87,8 @@ func (c *Config) set(key, value string) error {
 		c.Data = value
 	case KeyOvercommit:
 		c.CPUOvercommit = value
+	case KeyPublicIPs:
+		c.PublicIPs = value
 	default:
 		return &FieldError{Key: key, Value: value, Reason: "unknown key"}
 	}

@@ -73,6 +73,56 @@ type Config struct {
 	// MaxOvercommit ("" means 1: no overcommit). Memory is never
 	// overcommitted. See ParseOvercommit.
 	CPUOvercommit string `json:"cpu_overcommit,omitempty"`
+	// PublicIPs is ironvisor.public_ips / "public_ips": extra IPv4
+	// addresses routed to this host's uplink that instances may take 1:1
+	// (POST /v1/public-ips), as a comma-separated list of addresses and
+	// prefixes (at most MaxPublicIPs in all). See ParsePublicIPs.
+	PublicIPs string `json:"public_ips,omitempty"`
+}
+
+// MaxPublicIPs bounds the public IP pool.
+const MaxPublicIPs = 4096
+
+// ParsePublicIPs reads a public IP pool: comma-separated IPv4 addresses and
+// prefixes (every address of a prefix is in the pool), without duplicates.
+func ParsePublicIPs(s string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	seen := map[netip.Addr]bool{}
+	add := func(a netip.Addr) error {
+		if !a.Is4() || a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() {
+			return fmt.Errorf("%s: not a unicast IPv4 address", a)
+		}
+		if seen[a] {
+			return fmt.Errorf("%s: listed twice", a)
+		}
+		if len(out) == MaxPublicIPs {
+			return fmt.Errorf("more than %d addresses", MaxPublicIPs)
+		}
+		seen[a] = true
+		out = append(out, a)
+		return nil
+	}
+	for _, item := range splitList(s) {
+		if p, err := netip.ParsePrefix(item); err == nil {
+			if !p.Addr().Is4() || p.Bits() < 32-12 {
+				return nil, fmt.Errorf("%s: an IPv4 prefix of /20 or longer", item)
+			}
+			for a := p.Masked().Addr(); p.Contains(a); a = a.Next() {
+				if err := add(a); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%s: not an address or prefix", item)
+		}
+		if err := add(a); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // MaxOvercommit is the largest CPU overcommit accepted.
@@ -165,6 +215,9 @@ func (c Config) Validate() error {
 	if _, err := ParseOvercommit(c.CPUOvercommit); err != nil {
 		bad(KeyOvercommit, c.CPUOvercommit, err.Error())
 	}
+	if _, err := ParsePublicIPs(c.PublicIPs); err != nil {
+		bad(KeyPublicIPs, c.PublicIPs, err.Error())
+	}
 	return errors.Join(errs...)
 }
 
@@ -199,6 +252,8 @@ func (c Config) Sanitize() (Config, error) {
 			c.Data = d.Data
 		case KeyOvercommit:
 			c.CPUOvercommit = d.CPUOvercommit
+		case KeyPublicIPs:
+			c.PublicIPs = d.PublicIPs
 		}
 	}
 	if c.Validate() != nil {

@@ -79,6 +79,10 @@ func TestCmdlineBad(t *testing.T) {
 		{"overcommit too big", "ironvisor.cpu_overcommit=17", KeyOvercommit, "17"},
 		{"overcommit not a number", "ironvisor.cpu_overcommit=lots", KeyOvercommit, "lots"},
 		{"overcommit NaN", "ironvisor.cpu_overcommit=NaN", KeyOvercommit, "NaN"},
+		{"public ip v6", "ironvisor.public_ips=2001:db8::1", KeyPublicIPs, "2001:db8::1"},
+		{"public ip twice", "ironvisor.public_ips=192.0.2.1,192.0.2.0/30", KeyPublicIPs, "192.0.2.1,192.0.2.0/30"},
+		{"public ip huge prefix", "ironvisor.public_ips=10.0.0.0/8", KeyPublicIPs, "10.0.0.0/8"},
+		{"public ip junk", "ironvisor.public_ips=nope", KeyPublicIPs, "nope"},
 		{"bad iface", "ironvisor.iface=eth0/1", KeyIface, "eth0/1"},
 		{"long iface", "ironvisor.iface=abcdefghijklmnop", KeyIface, "abcdefghijklmnop"},
 	} {
@@ -202,5 +206,21 @@ func TestParseData(t *testing.T) {
 	c, err := Config{Hostname: "h", Uplink: "dhcp", API: ":1", Data: "nope"}.Sanitize()
 	if err == nil || c.Data != "" {
 		t.Errorf("Sanitize with a bad data source = %+v, %v; want the default and an error", c, err)
+	}
+}
+
+func TestParsePublicIPs(t *testing.T) {
+	got, err := ParsePublicIPs("198.51.100.7, 192.0.2.8/30")
+	want := []string{"198.51.100.7", "192.0.2.8", "192.0.2.9", "192.0.2.10", "192.0.2.11"}
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("ParsePublicIPs = %v, %v; want %v", got, err, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Fatalf("ParsePublicIPs[%d] = %s, want %s", i, got[i], want[i])
+		}
+	}
+	if got, err := ParsePublicIPs(""); err != nil || len(got) != 0 {
+		t.Fatalf("empty: %v %v", got, err)
 	}
 }

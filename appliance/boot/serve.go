@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,7 @@ func (a *appliance) startAPI() error {
 	addr := ln.Addr().String()
 	a.plane, err = service.Open(a.tl, service.Options{DataDir: a.dataDir, Listener: ln, Listen: addr,
 		Mode: service.ModeAppliance, Starter: a.reap, Console: a.o.Console, NoHypervisor: a.o.NoHypervisor,
-		Uplink: netcfg.Uplink{Name: a.up.Iface}, DNSServers: a.up.DNS, CPUOvercommit: a.overcommit()})
+		Uplink: netcfg.Uplink{Name: a.up.Iface}, DNSServers: a.up.DNS, CPUOvercommit: a.overcommit(), PublicIPs: a.publicIPs()})
 	var url string
 	if err == nil {
 		served := a.plane.Serve()
@@ -75,6 +76,16 @@ func (a *appliance) overcommit() float64 {
 		return 1
 	}
 	return oc
+}
+
+// publicIPs is the configured public IP pool (sanitised, so it parses;
+// none otherwise).
+func (a *appliance) publicIPs() []netip.Addr {
+	pips, err := config.ParsePublicIPs(a.cfg.PublicIPs)
+	if err != nil {
+		return nil
+	}
+	return pips
 }
 
 // advertise returns the address to show in the API URL when listening on

@@ -31,12 +31,14 @@ func TestAuthMatrix(t *testing.T) {
 	var netInsts []Instance
 	e.must(201, "POST", "/v1/instances", aTok, map[string]any{"image": "tiny", "type": "nano", "network": "anet", "security_groups": []string{"asg"}}, &netInsts)
 	e.must(201, "POST", "/v1/key-pairs", aTok, map[string]any{"name": "akey", "public_key": aliceKey}, nil)
+	var pip PublicIP
+	e.must(201, "POST", "/v1/public-ips", aTok, map[string]any{"instance": netInsts[0].ID}, &pip)
 	var pf PortForward
 	e.must(201, "POST", "/v1/port-forwards", aTok, map[string]any{"instance": netInsts[0].ID, "proto": "tcp", "public_port": 2222, "port": 22}, &pf)
 
 	routes := e.cp.routes()
 	for _, r := range routes {
-		path := fill(r.pattern, map[string]string{"id": "x", "name": "x", "token_id": "x"})
+		path := fill(r.pattern, map[string]string{"id": "x", "name": "x", "token_id": "x", "address": "x"})
 		if code, out := e.do(r.method, path, "", nil); code != 401 {
 			t.Errorf("%s %s without token: %d %s", r.method, path, code, out)
 		}
@@ -60,6 +62,8 @@ func TestAuthMatrix(t *testing.T) {
 			vals["name"] = "anet"
 		case strings.HasPrefix(r.pattern, "/v1/security-groups/"):
 			vals["name"] = "asg"
+		case strings.HasPrefix(r.pattern, "/v1/public-ips/"):
+			vals["address"] = pip.Address.String()
 		case strings.HasPrefix(r.pattern, "/v1/key-pairs/"):
 			vals["name"] = "akey"
 		case strings.HasPrefix(r.pattern, "/v1/port-forwards/"):
@@ -77,7 +81,7 @@ func TestAuthMatrix(t *testing.T) {
 		t.Fatalf("only %d object routes", objects)
 	}
 	// Lists show nothing of the other tenant, and nothing was changed.
-	for _, p := range []string{"/v1/instances", "/v1/networks", "/v1/security-groups", "/v1/port-forwards", "/v1/key-pairs"} {
+	for _, p := range []string{"/v1/instances", "/v1/networks", "/v1/security-groups", "/v1/port-forwards", "/v1/key-pairs", "/v1/public-ips"} {
 		if code, out := e.do("GET", p, bTok, nil); code != 200 || strings.TrimSpace(string(out)) != "[]" {
 			t.Errorf("GET %s as bob: %d %s", p, code, out)
 		}

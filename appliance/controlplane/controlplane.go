@@ -129,6 +129,9 @@ type Config struct {
 	// ReservedPorts are public ports that stay the host's own (the API's):
 	// no port forward may take them.
 	ReservedPorts []uint16
+	// PublicIPs is the pool of extra uplink addresses instances may take
+	// 1:1; empty means none are offered.
+	PublicIPs []netip.Addr
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }

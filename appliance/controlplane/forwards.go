@@ -9,7 +9,6 @@ import (
 
 	"github.com/ironvisor/ironvisor/appliance/api"
 	"github.com/ironvisor/ironvisor/appliance/auth"
-	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
@@ -98,23 +97,12 @@ func (cp *ControlPlane) createForward(w http.ResponseWriter, r *http.Request, _ 
 
 // addForward checks and stores a forward for who.
 func (cp *ControlPlane) addForward(q PortForwardRequest, who auth.Principal) (PortForward, error) {
-	switch {
-	case who.Admin:
-		return PortForward{}, badRequest("the admin token owns no instances: use a tenant's token")
-	case !cp.cfg.Uplink:
-		return PortForward{}, fmt.Errorf("%w: this host has no uplink to forward from", lifecycle.ErrConflict)
-	case slices.Contains(cp.cfg.ReservedPorts, q.PublicPort):
+	if slices.Contains(cp.cfg.ReservedPorts, q.PublicPort) {
 		return PortForward{}, badRequest("public_port %d is the host's own (reserved: %v)", q.PublicPort, cp.cfg.ReservedPorts)
 	}
-	in, err := cp.life.Get(q.Instance)
-	if err != nil || !who.CanAccess(in.TenantID) {
-		return PortForward{}, fmt.Errorf("instance %q: %w", q.Instance, errNotFound)
-	}
-	if in.Network == "" {
-		return PortForward{}, badRequest("instance %s is in no network: nothing to forward to", in.ID)
-	}
-	if in.State == lifecycle.ShuttingDown || in.State == lifecycle.Terminated {
-		return PortForward{}, fmt.Errorf("%w: instance %s is %s", lifecycle.ErrConflict, in.ID, in.State)
+	in, err := cp.publicTarget(q.Instance, who, true, "port forwards")
+	if err != nil {
+		return PortForward{}, err
 	}
 	id, err := store.NewID("pf-")
 	if err != nil {
@@ -151,15 +139,20 @@ func (cp *ControlPlane) deleteForward(w http.ResponseWriter, r *http.Request, p 
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// dropForwards deletes the forwards of instances that are gone: the ones
-// keep reports false for (terminated, or forgotten). It is called after a
-// terminate and when the host network is synced at start.
-func (cp *ControlPlane) dropForwards(keep func(instance string) bool) error {
-	all, err := store.ListAll[PortForward](cp.cfg.DB, store.PortForwards, "")
+// dropPublic deletes the port forwards and public IPs of instances that
+// are gone: the ones keep reports false for (terminated, or forgotten). It
+// is called after a terminate and when the host network is synced at
+// start.
+func (cp *ControlPlane) dropPublic(keep func(instance string) bool) error {
+	fwds, err := store.ListAll[PortForward](cp.cfg.DB, store.PortForwards, "")
 	if err != nil {
 		return err
 	}
-	for _, f := range all {
+	pips, err := store.ListAll[PublicIP](cp.cfg.DB, store.PublicIPs, "")
+	if err != nil {
+		return err
+	}
+	for _, f := range fwds {
 		if keep(f.Instance) {
 			continue
 		}
@@ -169,6 +162,18 @@ func (cp *ControlPlane) dropForwards(keep func(instance string) bool) error {
 		})
 		if err != nil {
 			return fmt.Errorf("drop port forward %s of %s: %w", f.ID, f.Instance, err)
+		}
+	}
+	for _, p := range pips {
+		if keep(p.Instance) {
+			continue
+		}
+		err := cp.changeNet(p.Tenant, func(tx *store.Tx, st *netcfg.State) error {
+			st.PublicIPs = slices.DeleteFunc(st.PublicIPs, func(o netcfg.PublicIP) bool { return o.Instance == p.Instance })
+			return tx.Delete(store.PublicIPs, p.Address.String())
+		})
+		if err != nil {
+			return fmt.Errorf("release public ip %s of %s: %w", p.Address, p.Instance, err)
 		}
 	}
 	return nil

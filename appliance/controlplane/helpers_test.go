@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +46,8 @@ func newEnvCap(t testing.TB, runner Runner, capacity types.Host) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	cp, err := New(Config{DB: db, DataDir: dir, Host: fixedHost{}, Runner: runner, TLSFingerprint: "ab:cd",
-		HostCapacity: capacity, Uplink: true, ReservedPorts: []uint16{8443}})
+		HostCapacity: capacity, Uplink: true, ReservedPorts: []uint16{8443},
+		PublicIPs: []netip.Addr{netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.11")}})
 	if err != nil {
 		t.Fatal(err)
 	}

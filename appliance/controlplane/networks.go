@@ -17,7 +17,7 @@ import (
 // State.Validate before it is committed, then handed to the NetworkHook;
 // the API never reconciles the kernel itself.
 
-// netState loads every network, group and port forward in tx.
+// netState loads every network, group, port forward and public IP in tx.
 func netState(tx *store.Tx) (netcfg.State, error) {
 	nets, err := store.List[netcfg.Network](tx, store.Networks, "")
 	if err != nil {
@@ -31,9 +31,16 @@ func netState(tx *store.Tx) (netcfg.State, error) {
 	if err != nil {
 		return netcfg.State{}, err
 	}
+	pips, err := store.List[PublicIP](tx, store.PublicIPs, "")
+	if err != nil {
+		return netcfg.State{}, err
+	}
 	st := netcfg.State{Networks: nets, Groups: groups}
 	for _, f := range fwds {
 		st.Forwards = append(st.Forwards, f.netForward())
+	}
+	for _, p := range pips {
+		st.PublicIPs = append(st.PublicIPs, p.netPublicIP())
 	}
 	return st, nil
 }
@@ -52,11 +59,12 @@ func (cp *ControlPlane) changeNet(tenant string, fn func(tx *store.Tx, st *netcf
 		if err := fn(tx, &st); err != nil {
 			return err
 		}
-		// Forwards name NICs, which exist only while instances run: the
-		// host network applies each once its NIC is there (the API checked
-		// the rest), so the stored state is validated without them.
+		// Forwards and public IPs name NICs, which exist only while
+		// instances run: the host network applies each once its NIC is
+		// there (the API checked the rest), so the stored state is
+		// validated without them.
 		v := st
-		v.Forwards = nil
+		v.Forwards, v.PublicIPs = nil, nil
 		return v.Validate()
 	})
 	if err != nil || cp.cfg.OnNetworkChange == nil {

@@ -111,6 +111,7 @@ func schemas() map[string]any {
 		"StopRequest":          obj(map[string]string{"force": "boolean"}),
 		"NetworkRequest":       obj(map[string]string{"name": "string", "cidr": "string", "no_nat": "boolean"}, "name", "cidr"),
 		"SecurityGroupRequest": obj(map[string]string{"name": "string", "ingress": "rule[]", "egress": "rule[]"}, "name"),
+		"PublicIPRequest":      obj(map[string]string{"instance": "string"}, "instance"),
 		"KeyPairRequest":       obj(map[string]string{"name": "string", "public_key": "string"}, "name", "public_key"),
 		"PortForwardRequest": obj(map[string]string{"instance": "string", "proto": "string", "public_port": "integer", "port": "integer"},
 			"instance", "proto", "public_port", "port"),

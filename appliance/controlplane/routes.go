@@ -75,6 +75,10 @@ func (cp *ControlPlane) routes() []route {
 		{"POST", "/v1/port-forwards", "forward a public port of the host's uplink to an instance's port", anyone, "", "PortForwardRequest", cp.createForward},
 		{"GET", "/v1/port-forwards/{id}", "describe a port forward", anyone, "id", "", cp.getForward},
 		{"DELETE", "/v1/port-forwards/{id}", "delete a port forward", anyone, "id", "", cp.deleteForward},
+		{"GET", "/v1/public-ips", "list public IPs", anyone, "", "", cp.listPublicIPs},
+		{"POST", "/v1/public-ips", "give an instance a public IP from the host's pool (1:1 NAT)", anyone, "", "PublicIPRequest", cp.allocatePublicIP},
+		{"GET", "/v1/public-ips/{address}", "describe a public IP", anyone, "address", "", cp.getPublicIP},
+		{"DELETE", "/v1/public-ips/{address}", "release a public IP to the pool", anyone, "address", "", cp.releasePublicIP},
 		{"GET", "/v1/usage", "usage over ?from=&to= (RFC 3339 or Unix seconds)", anyone, "", "", cp.usage},
 	}
 }

@@ -208,9 +208,10 @@ func (cp *ControlPlane) SyncNetwork(ctx context.Context) error {
 	if cp.cfg.NICs == nil {
 		return nil
 	}
-	// Forwards of instances that are gone (terminated while the appliance
-	// was down, or before a crash let terminate drop them) go first.
-	err := cp.dropForwards(func(id string) bool {
+	// Forwards and public IPs of instances that are gone (terminated
+	// while the appliance was down, or before a crash let terminate drop
+	// them) go first.
+	err := cp.dropPublic(func(id string) bool {
 		in, err := cp.life.Get(id)
 		return err == nil && in.State != lifecycle.Terminated
 	})

@@ -64,6 +64,7 @@ type Net struct {
 	networks []netcfg.Network        // guarded by mu: the stored networks
 	groups   []netcfg.SecurityGroup  // guarded by mu: the stored groups
 	forwards []netcfg.PortForward    // guarded by mu: the stored port forwards, live or not
+	public   []netcfg.PublicIP       // guarded by mu: the stored public IPs, live or not
 	pools    map[string]*netcfg.Pool // guarded by mu: network name → leases
 	attached map[string]netcfg.NIC   // guarded by mu: instance id → NIC with a tap
 }
@@ -101,9 +102,9 @@ func Open(o Options) (*Net, error) {
 func (n *Net) poolPath(name string) string { return filepath.Join(n.opt.Dir, name+".json") }
 
 // state is the desired State: Base, the networks and groups, the
-// attached NICs ordered by instance, and the port forwards to them (a
-// forward to an instance without a tap, a stopped one, waits). Without an
-// uplink in Base there are no forwards. The caller holds mu.
+// attached NICs ordered by instance, and the port forwards and public IPs
+// to them (one to an instance without a tap, a stopped one, waits).
+// Without an uplink in Base there are none. The caller holds mu.
 func (n *Net) state() netcfg.State {
 	st := n.opt.Base
 	st.Networks = append([]netcfg.Network(nil), n.networks...)
@@ -113,10 +114,19 @@ func (n *Net) state() netcfg.State {
 		st.NICs = append(st.NICs, c)
 	}
 	sort.Slice(st.NICs, func(i, j int) bool { return st.NICs[i].Instance < st.NICs[j].Instance })
-	st.Forwards = nil
+	st.Forwards, st.PublicIPs = nil, nil
+	live := func(inst, network string) bool {
+		c, ok := n.attached[inst]
+		return ok && c.Network == network && st.Uplink.Name != ""
+	}
 	for _, f := range n.forwards {
-		if c, ok := n.attached[f.Instance]; ok && c.Network == f.Network && st.Uplink.Name != "" {
+		if live(f.Instance, f.Network) {
 			st.Forwards = append(st.Forwards, f)
+		}
+	}
+	for _, p := range n.public {
+		if live(p.Instance, p.Network) {
+			st.PublicIPs = append(st.PublicIPs, p)
 		}
 	}
 	return st
@@ -157,6 +167,7 @@ func (n *Net) setNetworks(st netcfg.State) error {
 	n.networks = append([]netcfg.Network(nil), st.Networks...)
 	n.groups = append([]netcfg.SecurityGroup(nil), st.Groups...)
 	n.forwards = append([]netcfg.PortForward(nil), st.Forwards...)
+	n.public = append([]netcfg.PublicIP(nil), st.PublicIPs...)
 	want := map[string]netcfg.Network{}
 	for _, nw := range st.Networks {
 		want[nw.Name] = nw

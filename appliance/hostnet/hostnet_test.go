@@ -250,8 +250,8 @@ func TestOpenRefusesCorruptPool(t *testing.T) {
 	}
 }
 
-// TestForwardsFollowTaps: a port forward reaches the kernel only while its
-// instance has a tap (a stopped instance's forward waits), and only with an
+// TestForwardsFollowTaps: a port forward or public IP reaches the kernel
+// only while its instance has a tap (a stopped instance's forward waits), and only with an
 // uplink; the applied states pass netcfg's validation, which refuses a
 // forward to a NIC it does not know.
 func TestForwardsFollowTaps(t *testing.T) {
@@ -266,11 +266,15 @@ func TestForwardsFollowTaps(t *testing.T) {
 		{Proto: netcfg.ProtoTCP, PublicPort: 2222, Instance: "i-a", Network: "web", Port: 22},
 		{Proto: netcfg.ProtoUDP, PublicPort: 5353, Instance: "i-b", Network: "web", Port: 53},
 	}
+	st.PublicIPs = []netcfg.PublicIP{
+		{Address: netip.MustParseAddr("203.0.113.10"), Instance: "i-a", Network: "web"},
+		{Address: netip.MustParseAddr("203.0.113.11"), Instance: "i-b", Network: "web"},
+	}
 	if err := n.Sync(ctx, st, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := rec.last(t).Forwards; len(got) != 0 {
-		t.Fatalf("forwards without any tap: %v", got)
+	if got := rec.last(t); len(got.Forwards)+len(got.PublicIPs) != 0 {
+		t.Fatalf("forwards and public IPs without any tap: %v %v", got.Forwards, got.PublicIPs)
 	}
 	if _, err := n.Attach(ctx, inst("i-a", lifecycle.Pending)); err != nil {
 		t.Fatal(err)
@@ -278,11 +282,14 @@ func TestForwardsFollowTaps(t *testing.T) {
 	if got := rec.last(t).Forwards; len(got) != 1 || got[0].Instance != "i-a" || got[0].PublicPort != 2222 {
 		t.Fatalf("forwards with i-a's tap: %v", got)
 	}
+	if got := rec.last(t).PublicIPs; len(got) != 1 || got[0].Instance != "i-a" {
+		t.Fatalf("public IPs with i-a's tap: %v", got)
+	}
 	if err := n.Detach(ctx, "i-a"); err != nil {
 		t.Fatal(err)
 	}
-	if got := rec.last(t).Forwards; len(got) != 0 {
-		t.Fatalf("forwards after i-a's tap went: %v", got)
+	if got := rec.last(t); len(got.Forwards)+len(got.PublicIPs) != 0 {
+		t.Fatalf("after i-a's tap went: %v %v", got.Forwards, got.PublicIPs)
 	}
 
 	// Without an uplink, no forward reaches the kernel.
@@ -297,7 +304,7 @@ func TestForwardsFollowTaps(t *testing.T) {
 	if _, err := n2.Attach(ctx, inst("i-a", lifecycle.Pending)); err != nil {
 		t.Fatal(err)
 	}
-	if got := rec2.last(t).Forwards; len(got) != 0 {
-		t.Fatalf("forwards without an uplink: %v", got)
+	if got := rec2.last(t); len(got.Forwards)+len(got.PublicIPs) != 0 {
+		t.Fatalf("without an uplink: %v %v", got.Forwards, got.PublicIPs)
 	}
 }

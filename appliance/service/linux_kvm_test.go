@@ -61,6 +61,7 @@ const (
 	linuxUplink      = "up0"
 	linuxUplinkAddr  = "192.0.2.1"
 	linuxOutsideAddr = "192.0.2.2"
+	linuxPublicIP    = "192.0.2.10" // serve's whole public IP pool
 )
 
 // outsideNet creates the veth pair linuxUplink, up in this namespace with
@@ -136,7 +137,7 @@ func TestLinuxOnKVM(t *testing.T) {
 		}
 	}
 	outside := outsideNet(t)
-	s := startServe(t, "--insecure-http", "--uplink", linuxUplink)
+	s := startServe(t, "--insecure-http", "--uplink", linuxUplink, "--public-ips", linuxPublicIP)
 	admin := s.adminToken(t)
 	var tenant struct{ Token string }
 	s.ok(t, admin, &tenant, "tenants", "create", "linux", "--json")
@@ -167,7 +168,9 @@ func TestLinuxOnKVM(t *testing.T) {
 	s.waitLinux(t, tok, id, start, 1, 256)
 	s.waitMetadata(t, tok, id, start)
 	s.ok(t, tok, nil, "port-forwards", "create", "--instance", id, "--public-port", "2222", "--port", "8080")
-	forwarded(t, outside, id)
+	forwarded(t, outside, linuxUplinkAddr+":2222", id)
+	s.ok(t, tok, nil, "public-ips", "allocate", "--instance", id)
+	forwarded(t, outside, linuxPublicIP+":8080", id)
 
 	start = time.Now()
 	var in instance
@@ -186,9 +189,10 @@ func TestLinuxOnKVM(t *testing.T) {
 	s.ok(t, tok, nil, "instances", "start", id, "--wait", "2m")
 	t.Logf("%s: start to running %v", id, time.Since(start))
 	s.waitLinux(t, tok, id, start, 2, 1024)
-	// The forward waited while the instance was stopped; its user data
-	// serves the page again.
-	forwarded(t, outside, id)
+	// The forward and the public IP waited while the instance was stopped;
+	// its user data serves the page again.
+	forwarded(t, outside, linuxUplinkAddr+":2222", id)
+	forwarded(t, outside, linuxPublicIP+":8080", id)
 
 	s.ok(t, tok, &in, "instances", "terminate", id, "--json")
 	if in.State != "terminated" {
@@ -222,17 +226,18 @@ func (s server) waitLinux(t *testing.T, token, id string, start time.Time, cpus,
 	t.Logf("%s: DHCP lease %s %v after the start request", id, lease[1], time.Since(start))
 }
 
-// forwarded checks the port forward from outside: a GET of the uplink's
-// port 2222, from the outside namespace, reaches the guest's port 8080 and
-// its page names the instance.
-func forwarded(t *testing.T, outside netns.NsHandle, id string) {
+// forwarded checks public access from outside: a GET of addr (the
+// uplink's port 2222, forwarded, or the public IP's port 8080), from the
+// outside namespace, reaches the guest's port 8080, and its page names the
+// instance.
+func forwarded(t *testing.T, outside netns.NsHandle, addr, id string) {
 	t.Helper()
-	url := "http://" + linuxUplinkAddr + ":2222/"
+	url := "http://" + addr + "/"
 	code, body, err := netnstest.Get(netnstest.HTTPClient(outside, 5*time.Second), url, time.Now().Add(linuxInit))
 	if err != nil || code != http.StatusOK || strings.TrimSpace(body) != "FORWARDED "+id {
 		t.Fatalf("GET %s from outside: %d %q %v; want the page of %s", url, code, body, err, id)
 	}
-	t.Logf("%s: its port 8080 answers on the uplink's port 2222 from outside", id)
+	t.Logf("%s: its port 8080 answers at %s from outside", id, addr)
 }
 
 // waitMetadata waits, within linuxBoot of start, for the guest to print the

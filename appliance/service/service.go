@@ -73,6 +73,9 @@ type Options struct {
 	// CPUOvercommit is how many vCPUs instances may have per host CPU;
 	// 0 means 1 (none). Memory is never overcommitted.
 	CPUOvercommit float64
+	// PublicIPs is the pool of extra uplink addresses instances may take
+	// 1:1 (POST /v1/public-ips); they need Uplink.
+	PublicIPs []netip.Addr
 }
 
 // StoreFile is the store's file under the data directory.

@@ -34,6 +34,7 @@ API's answer instead of a table.
   networks  list | get NAME | delete NAME | create --name N --cidr CIDR [--no-nat]
   security-groups list | get NAME | delete NAME | create --file RULES.json
   key-pairs list | get NAME | delete NAME | import --name N --public-key-file KEY.pub
+  public-ips list | get ADDRESS | delete ADDRESS | allocate --instance ID
   port-forwards list | get ID | delete ID
             create --instance ID [--proto tcp|udp] --public-port P --port Q
   usage     [--from TIME] [--to TIME]
@@ -158,6 +159,8 @@ func (x *ctlCtx) dispatch(resource string, args []string) error {
 		return x.forwards(verb, args)
 	case "key-pairs":
 		return x.keyPairs(verb, args)
+	case "public-ips":
+		return x.publicIPs(verb, args)
 	}
 	return usageError(fmt.Sprintf("unknown resource %q (see ctl --help)", resource))
 }

@@ -21,6 +21,7 @@ var (
 	groupCols    = []string{"name", "tenant", "ingress", "egress"}
 	forwardCols  = []string{"id", "instance", "proto", "public_port", "port", "network"}
 	keyPairCols  = []string{"name", "type", "fingerprint", "create_time"}
+	publicIPCols = []string{"address", "instance", "network", "create_time"}
 )
 
 // getListDelete handles the list, get and delete verbs shared by resources.
@@ -411,4 +412,24 @@ func (x *ctlCtx) keyPairs(verb string, args []string) error {
 		return err
 	}
 	return x.print(raw, keyPairCols)
+}
+
+func (x *ctlCtx) publicIPs(verb string, args []string) error {
+	if done, err := x.getListDelete(verb, "/v1/public-ips", args, publicIPCols); done {
+		return err
+	}
+	if verb != "allocate" {
+		return usageError("public-ips: list, get, allocate or delete")
+	}
+	var inst string
+	if _, err := x.sub(verb, args, 0, func(fs *flag.FlagSet) {
+		fs.StringVar(&inst, "instance", "", "instance id (in a network)")
+	}); err != nil {
+		return err
+	}
+	raw, err := x.c.call("POST", "/v1/public-ips", map[string]any{"instance": inst}, nil)
+	if err != nil {
+		return err
+	}
+	return x.print(raw, publicIPCols)
 }

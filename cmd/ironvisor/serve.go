@@ -16,7 +16,7 @@ import (
 
 // serveHelp is the --help text of "ironvisor serve".
 const serveHelp = `usage: ironvisor serve --data DIR [--listen HOST:PORT] [--insecure-http]
-                       [--uplink IFACE|auto|none] [--cpu-overcommit N]
+                       [--uplink IFACE|auto|none] [--cpu-overcommit N] [--public-ips LIST]
 
 Run the Ironvisor appliance API as a service on an existing Linux host.
 Unlike the PID 1 appliance it mounts nothing, loads no modules and leaves
@@ -52,6 +52,7 @@ func runServe(args []string) int {
 	listen := fs.String("listen", "127.0.0.1:8080", "address the API listens on")
 	insecure := fs.Bool("insecure-http", false, "serve plain HTTP (loopback addresses only)")
 	overcommit := fs.String("cpu-overcommit", "1", fmt.Sprintf("vCPUs that instances may have per host CPU (1 to %d; memory is never overcommitted)", config.MaxOvercommit))
+	public := fs.String("public-ips", "", "extra uplink addresses instances may take 1:1: a comma-separated list of addresses and prefixes")
 	up := fs.String("uplink", "auto", "interface on which guests' outbound traffic is masqueraded: a name, auto (the default route's) or none")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -69,10 +70,15 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "ironvisor serve: --cpu-overcommit %q: %v\n", *overcommit, err)
 		return 2
 	}
+	pips, err := config.ParsePublicIPs(*public)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ironvisor serve: --public-ips: %v\n", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	o := service.Options{DataDir: *data, Listen: *listen, Start: start, InsecureHTTP: *insecure,
-		DNSServers: service.HostDNS("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"), CPUOvercommit: oc}
+		DNSServers: service.HostDNS("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"), CPUOvercommit: oc, PublicIPs: pips}
 	switch *up {
 	case "none":
 	case "auto":
