@@ -171,19 +171,30 @@ func (cp *ControlPlane) boot(in lifecycle.Instance) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		var failed error // the effect's own error, without Apply's wrapping
+		t0 := time.Now()
+		var t3 time.Time // when the effect ended
 		effect := func(cur lifecycle.Instance, next *lifecycle.Instance) error {
+			t1 := time.Now()
 			spec, err := cp.runSpec(ctx, cur)
+			t2 := time.Now()
 			if err == nil {
 				err = cp.cfg.Runner.Start(ctx, spec)
 			}
+			t3 = time.Now()
 			if err != nil {
 				cp.detach(ctx, cur.ID)
 				failed = err
 				return err
 			}
+			cp.metrics.bootStage("queue", t1.Sub(t0))
+			cp.metrics.bootStage("prepare", t2.Sub(t1))
+			cp.metrics.bootStage("vmm", t3.Sub(t2))
 			return recordIPs(spec)(cur, next)
 		}
 		_, err := cp.life.Apply(ctx, in.ID, lifecycle.Booted, lifecycle.Change{Reason: "vmm started", Effect: effect})
+		if err == nil && !t3.IsZero() {
+			cp.metrics.bootStage("commit", time.Since(t3))
+		}
 		if err == nil || failed == nil {
 			// Started, or no longer pending (stopped, terminated or
 			// booted by another start) before this boot got its turn.

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -24,7 +25,12 @@ type metrics struct {
 	// netFailures counts host network errors: NICs that could not be
 	// attached, detached or released.
 	netFailures prometheus.Counter
-	handler     http.Handler
+	// bootStages times each boot of a pending instance by stage: "queue"
+	// (until the boot holds the instance), "prepare" (volume, NIC: the
+	// run spec), "vmm" (Runner.Start: jail, VMM start, control socket
+	// answering) and "commit" (the running state stored).
+	bootStages *prometheus.HistogramVec
+	handler    http.Handler
 }
 
 // newMetrics registers the metrics of cp.
@@ -47,11 +53,21 @@ func newMetrics(cp *ControlPlane) *metrics {
 			Name: "ironvisor_nic_failures_total",
 			Help: "Instance network interfaces the host network could not attach, detach or release.",
 		}),
+		bootStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ironvisor_boot_stage_seconds",
+			Help:    "Time of each stage of booting a pending instance: queue, prepare, vmm, commit.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16), // 1 ms to 33 s
+		}, []string{"stage"}),
 	}
-	m.reg.MustRegister(m.requests, m.launched, m.forgetFailures, m.netFailures, &stateCollector{cp: cp},
+	m.reg.MustRegister(m.requests, m.launched, m.forgetFailures, m.netFailures, m.bootStages, &stateCollector{cp: cp},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
+}
+
+// bootStage records how long one stage of a boot took.
+func (m *metrics) bootStage(stage string, d time.Duration) {
+	m.bootStages.WithLabelValues(stage).Observe(d.Seconds())
 }
 
 // request counts one answered request.

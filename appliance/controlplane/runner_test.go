@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,6 +96,14 @@ func TestRunnerWiring(t *testing.T) {
 		t.Fatalf("after exit: %+v", in)
 	}
 	e.must(200, "DELETE", "/v1/instances/"+id, tok, nil, &in)
+	// Both boots (launch, start) were timed, stage by stage.
+	e.cp.Wait()
+	_, metrics := e.do("GET", "/metrics", e.admin, nil)
+	for _, stage := range []string{"queue", "prepare", "vmm", "commit"} {
+		if want := fmt.Sprintf(`ironvisor_boot_stage_seconds_count{stage=%q} 2`, stage); !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	rr.mu.Lock()
 	stops := fmt.Sprint(rr.stops)
 	rr.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +39,9 @@ const launchRateLaunches = 48
 //     second of wall time, with p50 and p99 of launch (POST sent) to
 //     running (first GET showing it, polled every 5 ms).
 //
-// It prints one LAUNCHRATE line that BenchmarkLaunchRateInRack parses.
+// It prints one LAUNCHRATE line and one BOOTSTAGES line (the mean of each
+// boot stage, from the service's /metrics) that BenchmarkLaunchRateInRack
+// parses.
 func TestLaunchRateOnKVM(t *testing.T) {
 	needKVM(t)
 	s := startServe(t, "--insecure-http")
@@ -120,6 +123,39 @@ func TestLaunchRateOnKVM(t *testing.T) {
 	fmt.Printf("LAUNCHRATE launches=%d workers=%d cpus=%d seconds=%.2f rate=%.2f p50_ms=%.1f p99_ms=%.1f max_running=%d\n",
 		len(lat), most, runtime.NumCPU(), elapsed.Seconds(), rate,
 		float64(p50.Microseconds())/1000, float64(p99.Microseconds())/1000, most)
+	fmt.Println("BOOTSTAGES " + bootStages(t, s, admin))
+}
+
+// bootStages reads the service's boot stage histograms from /metrics and
+// returns the mean of each stage over every boot, as "queue_ms=... ...".
+func bootStages(t *testing.T, s server, admin string) string {
+	t.Helper()
+	code, body := s.call(t, admin, "GET", "/metrics", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", code)
+	}
+	var out []string
+	for _, stage := range []string{"queue", "prepare", "vmm", "commit"} {
+		sum, count := metricValue(string(body), fmt.Sprintf(`ironvisor_boot_stage_seconds_sum{stage=%q}`, stage)),
+			metricValue(string(body), fmt.Sprintf(`ironvisor_boot_stage_seconds_count{stage=%q}`, stage))
+		if count == 0 {
+			t.Fatalf("no %s boot stage in /metrics", stage)
+		}
+		out = append(out, fmt.Sprintf("%s_ms=%.1f", stage, sum/count*1000))
+	}
+	return strings.Join(out, " ")
+}
+
+// metricValue returns the value of the sample named name (with its
+// labels) in a Prometheus text exposition, or 0.
+func metricValue(text, name string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
 }
 
 // launchToRunning launches one nano instance and waits until it runs. It

@@ -21,6 +21,10 @@ const launchRateCPUs = 2
 // launchRateLine is TestLaunchRateOnKVM's result line.
 var launchRateLine = regexp.MustCompile(`LAUNCHRATE launches=(\d+) workers=(\d+) cpus=(\d+) seconds=([\d.]+) rate=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) max_running=(\d+)`)
 
+// bootStagesLine is TestLaunchRateOnKVM's server-side breakdown: the mean
+// of each boot stage.
+var bootStagesLine = regexp.MustCompile(`BOOTSTAGES queue_ms=([\d.]+) prepare_ms=([\d.]+) vmm_ms=([\d.]+) commit_ms=([\d.]+)`)
+
 // BenchmarkLaunchRateInRack runs TestLaunchRateOnKVM on real KVM inside a
 // rack server and reports its figures: nano tiny-guest launches to running
 // per second (sustained), p50 and p99 of launch to running, and the most
@@ -53,6 +57,13 @@ func BenchmarkLaunchRateInRack(b *testing.B) {
 			b.Fatalf("no LAUNCHRATE line in the output")
 		}
 		for i, unit := range []string{"launches", "workers", "cpus", "s", "launches/s", "p50-ms", "p99-ms", "max-running"} {
+			v, _ := strconv.ParseFloat(m[i+1], 64)
+			b.ReportMetric(v, unit)
+		}
+		if m = bootStagesLine.FindStringSubmatch(res.Output); m == nil {
+			b.Fatalf("no BOOTSTAGES line in the output")
+		}
+		for i, unit := range []string{"queue-ms", "prepare-ms", "vmm-ms", "commit-ms"} {
 			v, _ := strconv.ParseFloat(m[i+1], 64)
 			b.ReportMetric(v, unit)
 		}
