@@ -17,6 +17,8 @@ run() {
 }
 # metric LINE NAME prints the value reported before unit NAME on LINE.
 metric() { awk -v m="$2" '{for (i = 2; i <= NF; i++) if ($i == m) print $(i-1)}' <<<"$1"; }
+# ms LINE NAME prints that value with one decimal.
+ms() { printf '%.1f' "$(metric "$1" "$2")"; }
 # count LINE NAME prints that value as a whole number (go test prints
 # every metric as a float: 2.000).
 count() { printf '%.0f' "$(metric "$1" "$2")"; }
@@ -63,7 +65,7 @@ whole appliance binary, the same run gave 3.87 launches/s and 322 ms p50):
 | sustained launch rate to running ($(count "$rate" workers) workers, each: launch, wait for running, terminate; $(count "$rate" launches) launches in $(metric "$rate" s) s) | ${lps} /s (${per_cpu} per L1 vCPU per second) |
 | launch (\`POST\` sent) to running (first \`GET\` showing it, polled every 5 ms), p50 | $(metric "$rate" p50-ms) ms |
 | launch to running, p99 | $(metric "$rate" p99-ms) ms |
-| where a boot's time goes, on the server (means from \`ironvisor_boot_stage_seconds\` in \`/metrics\`) | waiting for the instance $(metric "$rate" queue-ms) ms, run spec $(metric "$rate" prepare-ms) ms, VMM start (jail, exec, KVM setup, control socket) $(metric "$rate" vmm-ms) ms, storing running $(metric "$rate" commit-ms) ms |
+| where a boot's time goes, on the server (means from \`ironvisor_boot_stage_seconds\` in \`/metrics\`) | waiting for the instance $(ms "$rate" queue-ms) ms, run spec $(ms "$rate" prepare-ms) ms, VMM start (jail, exec, KVM setup, control socket) $(ms "$rate" vmm-ms) ms, storing running $(ms "$rate" commit-ms) ms |
 
 Anchor and target (issue 5): Firecracker's about 5 launches per core per
 second; at least that, with launch to running below 50 ms at p50 for the
