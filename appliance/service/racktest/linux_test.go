@@ -19,7 +19,8 @@ import (
 // (169.254.169.254) for its instance id and runs its user data, as
 // cloud-init would, and turns Ctrl-Alt-Del (the service's graceful stop)
 // into a poweroff: with kernel.ctrl-alt-del at 0 the kernel sends SIGINT to
-// init instead of rebooting.
+// init instead of rebooting. wget is bounded by timeout(1), not by its own
+// -T: Debian's busybox-static 1.35 crashes (SIGSEGV) on wget -T.
 const linuxGuestInit = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
