@@ -194,6 +194,10 @@ func TestApplianceBootsWithSVM(t *testing.T) {
 	if err := srv.Console.NotSeen("IRONVISOR FAILED"); err != nil {
 		t.Error(err)
 	}
+	// The image carries the lean VMM beside /init, and PID 1 runs it.
+	if !strings.Contains(srv.Console.String(), "VMMs run /ironvisor-vmm") {
+		t.Errorf("PID 1 does not run the lean VMM binary; console:\n%s", srv.Console.Tail(40))
+	}
 	a, _ := connect(t, srv)
 	runTinyGuest(t, a)
 }
