@@ -229,23 +229,49 @@ func Compile(ctx context.Context, pkg, out string) error {
 	return nil
 }
 
+// An L1 server under nested TCG sometimes freezes while it boots (soft
+// lockups of every vCPU, before any test runs). Such a boot is stopped and
+// started again: beginWithin bounds the boot to the test binary's first
+// line, and bootAttempts the boots. Nothing is retried once the tests have
+// begun.
+const (
+	beginWithin  = 3 * time.Minute
+	bootAttempts = 2
+)
+
 // boot starts the server on initrds and waits for the exit marker.
 func boot(ctx context.Context, set *artefacts.Set, initrds []string, dir string, o Options) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	start := time.Now()
-	srv, err := rack.Start(ctx, rack.Options{
-		Name: "gotest", Kernel: set.HostKernel.Vmlinuz(), Initrds: initrds,
-		Append: "console=ttyS0 quiet panic=-1", MemoryMiB: o.MemoryMiB, CPUs: o.CPUs,
-		ForwardPorts: []int{}, LogDir: dir,
-	})
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		srv, err := rack.Start(ctx, rack.Options{
+			Name: "gotest", Kernel: set.HostKernel.Vmlinuz(), Initrds: initrds,
+			Append: "console=ttyS0 quiet panic=-1", MemoryMiB: o.MemoryMiB, CPUs: o.CPUs,
+			ForwardPorts: []int{}, LogDir: dir,
+		})
+		if err != nil {
+			return nil, err
+		}
+		bctx, bcancel := context.WithTimeout(ctx, beginWithin)
+		err = srv.Console.Expect(bctx, markBegin)
+		bcancel()
+		if err == nil {
+			res, err := run(ctx, srv, o, start)
+			srv.Stop()
+			return res, err
+		}
+		srv.Stop()
+		if attempt == bootAttempts || ctx.Err() != nil {
+			return nil, fmt.Errorf("rack go test %s: boot %d of %d: %w", o.Package, attempt, bootAttempts, err)
+		}
+		fmt.Fprintf(os.Stderr, "L1-BOOT-RETRY rack go test %s: boot %d did not reach the tests within %v: %v\n",
+			o.Package, attempt, beginWithin, err)
 	}
-	defer srv.Stop()
-	if err := srv.Console.Expect(ctx, markBegin); err != nil {
-		return nil, fmt.Errorf("rack go test %s: %w", o.Package, err)
-	}
+}
+
+// run waits for the exit marker of the tests that srv has begun.
+func run(ctx context.Context, srv *rack.Server, o Options, start time.Time) (*Result, error) {
 	m, err := srv.Console.ExpectRegexp(ctx, regexp.MustCompile(markExit+` (\d+)\r?\n`))
 	if err != nil {
 		return nil, fmt.Errorf("rack go test %s: %w", o.Package, err)
