@@ -9,6 +9,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/appliance/api"
 	"github.com/ironvisor/ironvisor/appliance/auth"
+	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
@@ -139,42 +140,52 @@ func (cp *ControlPlane) deleteForward(w http.ResponseWriter, r *http.Request, p 
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// dropPublic deletes the port forwards and public IPs of instances that
-// are gone: the ones keep reports false for (terminated, or forgotten). It
-// is called after a terminate and when the host network is synced at
-// start.
-func (cp *ControlPlane) dropPublic(keep func(instance string) bool) error {
-	fwds, err := store.ListAll[PortForward](cp.cfg.DB, store.PortForwards, "")
-	if err != nil {
+// dropPublicOf deletes the port forwards and public IPs of instance in,
+// which is being terminated; the host network hears of it only when it had
+// any.
+func (cp *ControlPlane) dropPublicOf(in lifecycle.Instance) error {
+	var has bool
+	err := cp.cfg.DB.View(func(tx *store.Tx) error {
+		st, err := netState(tx)
+		has = slices.ContainsFunc(st.Forwards, func(f netcfg.PortForward) bool { return f.Instance == in.ID }) ||
+			slices.ContainsFunc(st.PublicIPs, func(p netcfg.PublicIP) bool { return p.Instance == in.ID })
+		return err
+	})
+	if err != nil || !has {
 		return err
 	}
-	pips, err := store.ListAll[PublicIP](cp.cfg.DB, store.PublicIPs, "")
+	return cp.changeNet(in.TenantID, func(tx *store.Tx, st *netcfg.State) error {
+		return dropGone(tx, st, func(id string) bool { return id != in.ID })
+	})
+}
+
+// dropGone deletes, in tx, the port forwards and public IPs of the
+// instances that keep reports false for (terminated, or forgotten), and
+// takes them out of st.
+func dropGone(tx *store.Tx, st *netcfg.State, keep func(instance string) bool) error {
+	fwds, err := store.List[PortForward](tx, store.PortForwards, "")
 	if err != nil {
 		return err
 	}
 	for _, f := range fwds {
-		if keep(f.Instance) {
-			continue
+		if !keep(f.Instance) {
+			if err := tx.Delete(store.PortForwards, f.ID); err != nil {
+				return err
+			}
 		}
-		err := cp.changeNet(f.Tenant, func(tx *store.Tx, st *netcfg.State) error {
-			st.Forwards = slices.DeleteFunc(st.Forwards, func(o netcfg.PortForward) bool { return o.Instance == f.Instance })
-			return tx.Delete(store.PortForwards, f.ID)
-		})
-		if err != nil {
-			return fmt.Errorf("drop port forward %s of %s: %w", f.ID, f.Instance, err)
-		}
+	}
+	pips, err := store.List[PublicIP](tx, store.PublicIPs, "")
+	if err != nil {
+		return err
 	}
 	for _, p := range pips {
-		if keep(p.Instance) {
-			continue
-		}
-		err := cp.changeNet(p.Tenant, func(tx *store.Tx, st *netcfg.State) error {
-			st.PublicIPs = slices.DeleteFunc(st.PublicIPs, func(o netcfg.PublicIP) bool { return o.Instance == p.Instance })
-			return tx.Delete(store.PublicIPs, p.Address.String())
-		})
-		if err != nil {
-			return fmt.Errorf("release public ip %s of %s: %w", p.Address, p.Instance, err)
+		if !keep(p.Instance) {
+			if err := tx.Delete(store.PublicIPs, p.Address.String()); err != nil {
+				return err
+			}
 		}
 	}
+	st.Forwards = slices.DeleteFunc(st.Forwards, func(o netcfg.PortForward) bool { return !keep(o.Instance) })
+	st.PublicIPs = slices.DeleteFunc(st.PublicIPs, func(o netcfg.PublicIP) bool { return !keep(o.Instance) })
 	return nil
 }

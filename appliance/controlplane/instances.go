@@ -441,7 +441,7 @@ func (cp *ControlPlane) terminate(w http.ResponseWriter, r *http.Request, p api.
 		fail(w, err)
 		return
 	}
-	if err := cp.dropPublic(func(id string) bool { return id != in.ID }); err != nil {
+	if err := cp.dropPublicOf(in); err != nil {
 		fail(w, err)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
+	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
 
@@ -154,5 +155,28 @@ func TestNICWiring(t *testing.T) {
 	defer nics.mu.Unlock()
 	if len(nics.syncedSt.Networks) != 1 || len(nics.syncedSt.Groups) != 1 || len(nics.synced) != 2 {
 		t.Fatalf("sync got %+v and %d instances", nics.syncedSt, len(nics.synced))
+	}
+
+	// A forward left by an instance that is gone (the appliance died
+	// between a terminate's commit and its cleanup) is deleted at Sync,
+	// without a network hook call before Sync: that would reach the host
+	// before it knows which taps survived.
+	stale := PortForward{ID: "pf-stale", Tenant: "t", Instance: "i-gone", Network: "web", Proto: "tcp", PublicPort: 2222, Port: 22}
+	if err := e.cp.cfg.DB.Update(func(tx *store.Tx) error { return tx.Create(store.PortForwards, stale.ID, stale) }); err != nil {
+		t.Fatal(err)
+	}
+	hooked := 0
+	e.cp.cfg.OnNetworkChange = func(string, netcfg.State) error { hooked++; return nil }
+	nics.mu.Unlock()
+	err := e.cp.SyncNetwork(context.Background())
+	nics.mu.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hooked != 0 || len(nics.syncedSt.Forwards) != 0 {
+		t.Fatalf("stale forward at sync: %d hook calls, synced forwards %+v", hooked, nics.syncedSt.Forwards)
+	}
+	if _, err := store.GetOne[PortForward](e.cp.cfg.DB, store.PortForwards, stale.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("stale forward still stored: %v", err)
 	}
 }

@@ -208,25 +208,26 @@ func (cp *ControlPlane) SyncNetwork(ctx context.Context) error {
 	if cp.cfg.NICs == nil {
 		return nil
 	}
+	insts, err := store.ListAll[lifecycle.Instance](cp.cfg.DB, store.Instances, "")
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	for _, in := range insts {
+		live[in.ID] = in.State != lifecycle.Terminated
+	}
 	// Forwards and public IPs of instances that are gone (terminated
 	// while the appliance was down, or before a crash let terminate drop
-	// them) go first.
-	err := cp.dropPublic(func(id string) bool {
-		in, err := cp.life.Get(id)
-		return err == nil && in.State != lifecycle.Terminated
-	})
-	if err != nil {
-		return err
-	}
+	// them) are deleted in the same transaction that reads the state, and
+	// Sync gets the state without them: nothing reaches the host network
+	// before Sync, which knows which taps survived.
 	var st netcfg.State
-	err = cp.cfg.DB.View(func(tx *store.Tx) (err error) {
-		st, err = netState(tx)
-		return err
+	err = cp.cfg.DB.Update(func(tx *store.Tx) (err error) {
+		if st, err = netState(tx); err != nil {
+			return err
+		}
+		return dropGone(tx, &st, func(id string) bool { return live[id] })
 	})
-	if err != nil {
-		return err
-	}
-	insts, err := store.ListAll[lifecycle.Instance](cp.cfg.DB, store.Instances, "")
 	if err != nil {
 		return err
 	}
