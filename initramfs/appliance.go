@@ -25,6 +25,9 @@ var DefaultModules = []string{
 	"crc32c_generic",
 	// nftables expressions netcfg uses that Debian builds as modules.
 	"nft_objref", "nft_meta_bridge",
+	// sock_diag for IPv4/6 TCP and UDP: netcfg.HostListener asks the
+	// kernel which ports the host's own services listen on.
+	"inet_diag", "tcp_diag", "udp_diag",
 	// Virtual hardware (QEMU, clouds).
 	"virtio_pci", "virtio_net", "virtio_blk", "virtio_scsi", "virtio_console",
 	"virtio_rng", "e1000",

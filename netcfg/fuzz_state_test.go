@@ -31,7 +31,7 @@ func FuzzValidateState(f *testing.F) {
 				t.Fatalf("mark %#x maps to %v, %v", m, got, err)
 			}
 		}
-		if _, err := fingerprint(&st); err != nil {
+		if _, err := fingerprint(&st, nil); err != nil {
 			t.Fatal(err)
 		}
 	})

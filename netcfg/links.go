@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -237,5 +238,41 @@ func (h *Host) reconcilePublicAddrs(ix *index, up netlink.Link, ch *Changes) err
 	for _, p := range ix.st.PublicIPs {
 		want = append(want, netip.PrefixFrom(p.Address, 32))
 	}
-	return h.ensureOnlyAddrs(up, want, ix.st.Uplink.Name+uplinkLabelSuffix, ch)
+	label := ix.st.Uplink.Name + uplinkLabelSuffix
+	if err := h.ensureOnlyAddrs(up, want, label, ch); err != nil {
+		return err
+	}
+	return h.readUplinkAddrs(ix, up, label)
+}
+
+// readUplinkAddrs asks the kernel for the uplink's own IPv4 addresses, the
+// only destinations a port forward may match: every address on the link but
+// the public IPs (labelled <uplink>:iv, and any address that is a public IP
+// of the state under another label). A forward that matched any destination
+// arriving on the uplink would take the traffic of every tenant's public IP
+// and of the host's own services on that port. Uplink.Address, when set,
+// narrows the forwards to that one address.
+func (h *Host) readUplinkAddrs(ix *index, up netlink.Link, label string) error {
+	if ix.st.Uplink.Address.IsValid() {
+		ix.uplinkAddrs = []netip.Addr{ix.st.Uplink.Address}
+		return nil
+	}
+	have, err := h.nl.AddrList(up, unix.AF_INET)
+	if err != nil {
+		return fmt.Errorf("list addresses of %s: %w", ix.st.Uplink.Name, err)
+	}
+	public := map[netip.Addr]bool{}
+	for _, p := range ix.st.PublicIPs {
+		public[p.Address] = true
+	}
+	ix.uplinkAddrs = nil
+	for _, a := range have {
+		addr := prefixOf(a.IPNet).Addr()
+		if a.Label == label || public[addr] || !addr.IsGlobalUnicast() {
+			continue
+		}
+		ix.uplinkAddrs = append(ix.uplinkAddrs, addr)
+	}
+	slices.SortFunc(ix.uplinkAddrs, netip.Addr.Compare)
+	return nil
 }

@@ -40,7 +40,9 @@ type Uplink struct {
 	// Name is the interface name, for example "eth0".
 	Name string `json:"name"`
 	// Address is the uplink's main address, the target of port forwards.
-	// When zero, port forwards match any address arriving on the uplink.
+	// When zero, Reconcile reads the uplink's own addresses from the kernel
+	// (all but the public IPs), and forwards match those; never any other
+	// destination.
 	Address netip.Addr `json:"address"`
 	// ManagementPorts are host TCP ports (the API) that guests must never
 	// reach. Guests reach no host port but DHCP, DNS and metadata anyway;

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -21,7 +22,7 @@ const (
 
 // rulesetVersion changes whenever the rules generated for a given State
 // change, so that an upgraded appliance rebuilds its tables.
-const rulesetVersion = "ironvisor-nft-1"
+const rulesetVersion = "ironvisor-nft-2"
 
 // stateChain holds one rule whose user data is the fingerprint of the State
 // the tables were built from.
@@ -65,9 +66,13 @@ func (b *builder) counter(t *nftables.Table, name string) {
 	b.c.AddObj(&nftables.CounterObj{Table: t, Name: name, Packets: b.counters[k], Bytes: b.bytes[k]})
 }
 
-// fingerprint identifies the ruleset generated for st.
-func fingerprint(st *State) ([]byte, error) {
-	j, err := json.Marshal(st)
+// fingerprint identifies the ruleset generated for st with the uplink's
+// addresses that Reconcile read from the kernel.
+func fingerprint(st *State, uplinkAddrs []netip.Addr) ([]byte, error) {
+	j, err := json.Marshal(struct {
+		*State
+		UplinkAddrs []netip.Addr `json:"uplink_addrs"`
+	}{st, uplinkAddrs})
 	if err != nil {
 		return nil, fmt.Errorf("fingerprint state: %w", err)
 	}
@@ -136,7 +141,7 @@ func readCounters(c *nftables.Conn) (packets, bytes map[string]uint64) {
 // applyRules rebuilds the own tables in one transaction unless they already
 // carry st's fingerprint. It reports whether it changed anything.
 func applyRules(c *nftables.Conn, ix *index) (bool, error) {
-	fp, err := fingerprint(ix.st)
+	fp, err := fingerprint(ix.st, ix.uplinkAddrs)
 	if err != nil {
 		return false, err
 	}

@@ -28,27 +28,30 @@ func (b *builder) buildNAT() error {
 			b.c.AddRule(&nftables.Rule{Table: t, Chain: pre, Exprs: join(m, metadataNAT(st.Metadata))})
 		}
 	}
-	for _, f := range st.Forwards {
-		c := b.ix.nics[nicKey{f.Instance, f.Network}]
-		p := byte(unix.IPPROTO_TCP)
-		if f.Proto == ProtoUDP {
-			p = unix.IPPROTO_UDP
-		}
-		m := iifname(st.Uplink.Name)
-		if st.Uplink.Address.IsValid() {
-			m = join(m, matchPayload(expr.PayloadBaseNetworkHeader, 16, expr.CmpOpEq, ip4(st.Uplink.Address)))
-		}
-		m = join(m, l4proto(p), portMatch(2, f.PublicPort),
-			one(&expr.Immediate{Register: 1, Data: ip4(c.IP)}, &expr.Immediate{Register: 2, Data: be16(f.Port)},
-				&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true}))
-		b.c.AddRule(&nftables.Rule{Table: t, Chain: pre, Exprs: m})
-	}
+	// Public IPs come first: their DNAT is the whole of the address, and a
+	// forward never matches a public IP anyway (readUplinkAddrs).
 	for _, p := range st.PublicIPs {
 		c := b.ix.nics[nicKey{p.Instance, p.Network}]
 		b.c.AddRule(&nftables.Rule{Table: t, Chain: pre, Exprs: join(
 			matchPayload(expr.PayloadBaseNetworkHeader, 16, expr.CmpOpEq, ip4(p.Address)), natTo(expr.NATTypeDestNAT, c.IP.AsSlice()))})
 		b.c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: join(oifname(st.Uplink.Name),
 			matchPayload(expr.PayloadBaseNetworkHeader, 12, expr.CmpOpEq, ip4(c.IP)), natTo(expr.NATTypeSourceNAT, p.Address.AsSlice()))})
+	}
+	// A forward matches only the uplink's own addresses: with none (no
+	// address yet), forwards match nothing rather than everything.
+	for _, f := range st.Forwards {
+		c := b.ix.nics[nicKey{f.Instance, f.Network}]
+		p := byte(unix.IPPROTO_TCP)
+		if f.Proto == ProtoUDP {
+			p = unix.IPPROTO_UDP
+		}
+		for _, a := range b.ix.uplinkAddrs {
+			m := join(iifname(st.Uplink.Name), matchPayload(expr.PayloadBaseNetworkHeader, 16, expr.CmpOpEq, ip4(a)),
+				l4proto(p), portMatch(2, f.PublicPort),
+				one(&expr.Immediate{Register: 1, Data: ip4(c.IP)}, &expr.Immediate{Register: 2, Data: be16(f.Port)},
+					&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true}))
+			b.c.AddRule(&nftables.Rule{Table: t, Chain: pre, Exprs: m})
+		}
 	}
 	if st.Uplink.Name != "" {
 		for _, n := range st.Networks {

@@ -2,6 +2,8 @@ package netcfg
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -227,4 +229,94 @@ func tapState() State {
 	c := guestNIC("i4", netB, 2, "h")
 	c.HostIfName = ""
 	return State{Networks: st.Networks, Groups: st.Groups, NICs: append(st.NICs, c)}
+}
+
+// TestForwardMatchesOnlyUplinkAddrs is finding 1 of the security review: with
+// Uplink.Address unset (as the appliance and serve run it), tenant t1's
+// forward of tcp/443 took the traffic for tenant t2's public IP on 443,
+// because the forward matched any destination arriving on the uplink and
+// came before the public IPs. Now the forward matches the uplink's own
+// addresses, read from the kernel, and nothing else.
+func TestForwardMatchesOnlyUplinkAddrs(t *testing.T) {
+	w := newWorld(t)
+	w.st.Uplink.Address = netip.Addr{}
+	web := Rule{Proto: ProtoTCP, FromPort: 443, ToPort: 443, CIDR: netip.MustParsePrefix("192.0.2.0/24")}
+	w.st.Groups[0].Ingress = append(w.st.Groups[0].Ingress, web)
+	w.st.Groups[1].Ingress = append(w.st.Groups[1].Ingress, web)
+	w.st.Forwards = []PortForward{{Proto: ProtoTCP, PublicPort: 443, Instance: "g2", Network: "a", Port: 443}}
+	w.st.PublicIPs = []PublicIP{{Address: netip.MustParseAddr("192.0.2.50"), Instance: "g3", Network: "b"}}
+	w.reconcile(t, w.st)
+	if ch := w.reconcile(t, w.st); len(ch) != 0 {
+		t.Fatalf("not idempotent: %v", ch)
+	}
+	listenTCP(t, w.g2.ns, "10.1.0.3:443")
+	listenTCP(t, w.g3.ns, "10.2.0.2:443")
+	// An address of the uplink that is no public IP: also forwarded.
+	up, err := w.nl.LinkByName("up0")
+	must(t, err)
+	second := &netlink.Addr{IPNet: &net.IPNet{IP: net.IPv4(192, 0, 2, 7), Mask: net.CIDRMask(24, 32)}}
+	must(t, w.nl.AddrAdd(up, second))
+	w.reconcile(t, w.st)
+	for dst, want := range map[string]string{
+		"192.0.2.1:443":  "hello from 10.1.0.3:443", // the uplink's address: t1's forward
+		"192.0.2.7:443":  "hello from 10.1.0.3:443", // its second address: t1's forward
+		"192.0.2.50:443": "hello from 10.2.0.2:443", // t2's public IP: t2's instance, never t1's
+	} {
+		c, greet, err := dialGreet(w.out.ns, dst)
+		if err != nil {
+			t.Fatalf("%s: %v", dst, err)
+		}
+		c.Close()
+		if !strings.HasPrefix(greet, want) {
+			t.Errorf("%s answered %q, want %q", dst, greet, want)
+		}
+	}
+	// The address goes: the forward no longer matches it.
+	must(t, w.nl.AddrDel(up, second))
+	w.reconcile(t, w.st)
+	if canTCP(w.out.ns, "192.0.2.7:443") == nil {
+		t.Error("forward still matches a removed uplink address")
+	}
+}
+
+// TestHostListener checks that HostListener finds the host's services from
+// the kernel's socket table: TCP listeners and unconnected UDP sockets on
+// the wildcard or a real address, not loopback-only ones or clients.
+func TestHostListener(t *testing.T) {
+	l := newLab(t)
+	check := func(proto Proto, port uint16, want bool) {
+		t.Helper()
+		got, err := l.host.HostListener(proto, port)
+		must(t, err)
+		if (got != "") != want {
+			t.Errorf("HostListener(%s, %d) = %q, want found=%v", proto, port, got, want)
+		}
+	}
+	must(t, in(l.ns, func() error {
+		lo, err := net.Listen("tcp4", "127.0.0.1:2201")
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { lo.Close() })
+		any, err := net.Listen("tcp", ":2202") // dual-stack wildcard
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { any.Close() })
+		u, err := net.ListenPacket("udp4", "0.0.0.0:2203")
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { u.Close() })
+		return nil
+	}))
+	check(ProtoTCP, 2201, false) // loopback only
+	check(ProtoTCP, 2202, true)
+	check(ProtoUDP, 2202, false)
+	check(ProtoUDP, 2203, true)
+	check(ProtoTCP, 2203, false)
+	check(ProtoTCP, 2204, false)
+	if _, err := l.host.HostListener("icmp", 1); !errors.Is(err, ErrInvalid) {
+		t.Errorf("icmp: %v, want ErrInvalid", err)
+	}
 }

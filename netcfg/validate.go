@@ -21,6 +21,9 @@ type index struct {
 	nets   map[string]*Network
 	nics   map[nicKey]*NIC
 	groups map[string]*SecurityGroup
+	// uplinkAddrs are the uplink's own addresses, read from the kernel by
+	// Reconcile (readUplinkAddrs): the destinations port forwards match.
+	uplinkAddrs []netip.Addr
 }
 
 // Validate checks the whole state and returns the first problem, wrapped in

@@ -35,7 +35,7 @@ var LateModules = []string{
 	"nf_tables", "nf_conntrack", "nf_nat", "nft_ct", "nft_nat", "nft_masq",
 	"nft_redir", "nft_chain_nat", "nft_reject_inet", "nft_reject_bridge",
 	"nft_fib_inet", "nft_limit", "nft_log", "nf_conntrack_bridge",
-	"nft_objref", "nft_meta_bridge",
+	"nft_objref", "nft_meta_bridge", "inet_diag", "tcp_diag", "udp_diag",
 	"virtio_blk", "virtio_scsi", "virtio_console", "virtio_rng",
 	"nvme", "ahci", "sd_mod", "ext4", "overlay", "vfat",
 }

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -266,8 +267,18 @@ func checkHostDocument(t *testing.T, h hostinfo.Host) {
 			names = append(names, s.Name)
 		}
 	}
-	if got := strings.Join(names, ","); !strings.HasPrefix(got, "mount,console,config,cad,modules,hostname,loopback,uplink,storage,data,store,listen,api") {
-		t.Errorf("boot steps %s", got)
+	// The steps come in this order; the host network's steps (hostnet,
+	// hostnet-sync, reattach) run between the store and the listener, and
+	// are not part of the order checked here.
+	want := strings.Split("mount,console,config,cad,modules,hostname,loopback,uplink,storage,data,store,listen,api", ",")
+	rest := names
+	for _, w := range want {
+		i := slices.Index(rest, w)
+		if i < 0 {
+			t.Errorf("boot steps %s: %s missing or out of order (want the order %v)", strings.Join(names, ","), w, want)
+			break
+		}
+		rest = rest[i+1:]
 	}
 	failed := map[string]bool{}
 	for _, f := range h.Failures {

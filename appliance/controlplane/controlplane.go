@@ -129,6 +129,10 @@ type Config struct {
 	// ReservedPorts are public ports that stay the host's own (the API's):
 	// no port forward may take them.
 	ReservedPorts []uint16
+	// HostListener, if set, names a service of the host that receives
+	// proto on port from outside ("" for none; netcfg.HostListener asks
+	// the kernel): no port forward may take its port.
+	HostListener func(proto netcfg.Proto, port uint16) (string, error)
 	// PublicIPs is the pool of extra uplink addresses instances may take
 	// 1:1; empty means none are offered.
 	PublicIPs []netip.Addr

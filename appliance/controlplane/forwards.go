@@ -101,6 +101,15 @@ func (cp *ControlPlane) addForward(q PortForwardRequest, who auth.Principal) (Po
 	if slices.Contains(cp.cfg.ReservedPorts, q.PublicPort) {
 		return PortForward{}, badRequest("public_port %d is the host's own (reserved: %v)", q.PublicPort, cp.cfg.ReservedPorts)
 	}
+	if cp.cfg.HostListener != nil {
+		l, err := cp.cfg.HostListener(q.Proto, q.PublicPort)
+		if err != nil {
+			return PortForward{}, fmt.Errorf("ask the kernel for the host's services: %w", err)
+		}
+		if l != "" {
+			return PortForward{}, fmt.Errorf("%w: public port %s/%d is taken by a service of the host (%s)", store.ErrExists, q.Proto, q.PublicPort, l)
+		}
+	}
 	in, err := cp.publicTarget(q.Instance, who, true, "port forwards")
 	if err != nil {
 		return PortForward{}, err

@@ -2,6 +2,8 @@ package controlplane
 
 import (
 	"bytes"
+	"net"
+	"os"
 	"testing"
 
 	"github.com/ironvisor/ironvisor/netcfg"
@@ -93,4 +95,34 @@ func FuzzDecodeForward(f *testing.F) {
 			t.Fatalf("accepted %+v", q)
 		}
 	})
+}
+
+// TestPortForwardRefusesHostService: a forward of a port that a service of
+// the host listens on (asked of the kernel, not a list) would take that
+// service's traffic, such as the host's own SSH under serve; it is refused
+// with 409 and the service named.
+func TestPortForwardRefusesHostService(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: sock_diag of the host's sockets needs root")
+	}
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	e := newEnv(t, nil)
+	e.cp.cfg.HostListener = netcfg.HostListener
+	_, tok := e.tenant("alice")
+	e.tinyImage("tiny")
+	e.must(201, "POST", "/v1/networks", tok, map[string]any{"name": "web", "cidr": "10.9.0.0/24"}, nil)
+	e.must(201, "POST", "/v1/security-groups", tok, `{"name":"web-ssh"}`, nil)
+	var in []Instance
+	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano", "network": "web", "security_groups": []string{"web-ssh"}}, &in)
+	code, out := e.do("POST", "/v1/port-forwards", tok, map[string]any{"instance": in[0].ID, "proto": "tcp", "public_port": port, "port": 22})
+	if code != 409 || !bytes.Contains(out, []byte("service of the host")) {
+		t.Fatalf("forward of the host's listening port %d: %d %s, want 409 naming the service", port, code, out)
+	}
+	// The same number over UDP is free.
+	e.must(201, "POST", "/v1/port-forwards", tok, map[string]any{"instance": in[0].ID, "proto": "udp", "public_port": port, "port": 53}, nil)
 }

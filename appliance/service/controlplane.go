@@ -18,6 +18,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 	"github.com/ironvisor/ironvisor/appliance/types"
+	"github.com/ironvisor/ironvisor/netcfg"
 )
 
 // housekeepEvery is the period of metering checkpoints and of forgetting
@@ -128,7 +129,7 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 		DB: p.db, DataDir: o.DataDir, Host: host, Runner: o.Runner, TLSFingerprint: p.Fingerprint,
 		HostCapacity: types.Host{CPUs: runtime.NumCPU(), MemBytes: uint64(float64(doc.Memory.TotalBytes) * guestMemShare), Overcommit: o.CPUOvercommit},
 		NICs:         nics, OnNetworkChange: onNet,
-		Uplink: nics != nil && o.Uplink.Name != "", ReservedPorts: reservedPorts(o),
+		Uplink: nics != nil && o.Uplink.Name != "", ReservedPorts: reservedPorts(o), HostListener: netcfg.HostListener,
 		PublicIPs: o.PublicIPs,
 	})
 	if err == nil {
