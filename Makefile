@@ -28,6 +28,9 @@ DEB_PACKAGES := qemu-system-x86 seabios ovmf ipxe-qemu busybox-static \
 	debootstrap e2fsprogs mtools dosfstools cpio iproute2 nftables \
 	systemd-boot-efi binutils btrfs-progs acpica-tools lz4 util-linux
 
+# STEP runs one timed step: it says what it does and how long it took.
+STEP := bash build/scripts/step.sh
+
 # Extra flags: make run RUN_ARGS="-console -append ironvisor.hostname=n1"
 RUN_ARGS ?=
 
@@ -46,26 +49,26 @@ deps:
 	done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			echo "deps: installing$$missing"; \
 			export DEBIAN_FRONTEND=noninteractive; \
-			apt-get install -y -q --no-install-recommends $$missing || \
-				{ apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; }; \
+			$(STEP) "Debian packages (apt-get install$$missing)" sh -c \
+				"apt-get install -y -q --no-install-recommends $$missing || \
+				{ apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; }"; \
 		else \
 			echo "deps: missing Debian packages (run as root to install them):$$missing"; \
 		fi; \
 	fi
-	$(GO) mod download
+	@$(STEP) "Go modules (go mod download, through the configured proxy)" $(GO) mod download
 
 ## build: the static ironvisor binary, and beside it ironvisor-vmm, the lean
 ## VMM binary its supervisor runs for each instance.
 build:
 	@mkdir -p $(OUT)
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(OUT)/ironvisor ./cmd/ironvisor
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(OUT)/ironvisor-vmm ./cmd/ironvisor-vmm
+	@CGO_ENABLED=0 $(STEP) "build $(OUT)/ironvisor" $(GO) build -trimpath -o $(OUT)/ironvisor ./cmd/ironvisor
+	@CGO_ENABLED=0 $(STEP) "build $(OUT)/ironvisor-vmm" $(GO) build -trimpath -o $(OUT)/ironvisor-vmm ./cmd/ironvisor-vmm
 
 ivbuild:
 	@mkdir -p $(dir $(IVBUILD))
-	$(GO) build -o $(IVBUILD) ./build/cmd/ivbuild
+	@$(STEP) "build the image tool $(IVBUILD)" $(GO) build -o $(IVBUILD) ./build/cmd/ivbuild
 
 ## kernels: fetch Debian's host and guest kernels into .cache/kernels.
 kernels: ivbuild
@@ -73,7 +76,8 @@ kernels: ivbuild
 
 ## initramfs: the appliance image and manifest in .cache/out.
 initramfs: build ivbuild
-	$(IVBUILD) initramfs -o $(OUT)/appliance.cpio.gz -binary $(OUT)/ironvisor
+	@$(STEP) "appliance image: Debian's kernel (apt-get download, cached) and the initramfs" \
+		$(IVBUILD) initramfs -o $(OUT)/appliance.cpio.gz -binary $(OUT)/ironvisor
 
 ## disk: a UEFI-bootable GPT disk image for real servers (.cache/out/disk.img).
 disk: initramfs

@@ -25,6 +25,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 	"github.com/ironvisor/ironvisor/appliance/uplink"
 	"github.com/ironvisor/ironvisor/config"
+	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
 
 // Options configures Main. Zero values mean the defaults given per field.
@@ -59,6 +60,7 @@ type appliance struct {
 	plane   *service.Plane // nil if the control plane could not be composed
 	api     *api.Server    // the host-only API served instead of a failed plane
 	sigs    chan os.Signal
+	kvmPin  *kvm.Pin // held until power-off; nil without KVM
 }
 
 // Main boots the appliance as PID 1 and never returns. Before the first
@@ -99,6 +101,9 @@ func Main(o Options) {
 //   - makes Ctrl-Alt-Del send SIGINT to init instead of rebooting ("cad");
 //   - loads EarlyModules and the configured extra modules with their
 //     dependencies; missing ones are logged and skipped ("modules");
+//   - holds an idle KVM VM for the appliance's lifetime (kvm.Pin), so that
+//     guests starting and stopping never flip the kernel's KVM static keys:
+//     under an emulated server that can freeze it ("kvm");
 //   - starts loading LateModules in the background, while the uplink waits
 //     for DHCP ("modules-late");
 //   - sets the hostname ("hostname");
@@ -129,6 +134,9 @@ func (a *appliance) boot() {
 		_, err := LoadModules(moduleList(EarlyModules, a.cfg.Modules), *a.o.ModuleOpts, a.tl.Logf)
 		return err
 	})
+	if !a.o.NoHypervisor {
+		a.tl.Run("kvm", a.pinKVM)
+	}
 	late := a.startLateModules()
 	a.tl.Run("hostname", func() error { return unix.Sethostname([]byte(a.cfg.Hostname)) })
 	a.tl.Run("loopback", uplink.Loopback)
@@ -148,6 +156,26 @@ func (a *appliance) boot() {
 	})
 	a.tl.Run("api", a.startAPI)
 }
+
+// pinKVM creates the appliance's kvm.Pin once the KVM modules are loaded
+// and before anything else (the host probe, the first guest) creates a VM.
+// A host without /dev/kvm is logged, not failed: the host document says
+// why instances cannot run.
+func (a *appliance) pinKVM() error {
+	if _, err := os.Stat(kvmDevice); errors.Is(err, os.ErrNotExist) {
+		a.tl.Logf("no %s: instances cannot run on this host", kvmDevice)
+		return nil
+	}
+	p, err := kvm.NewPin(kvmDevice)
+	if err != nil {
+		return fmt.Errorf("hold an idle VM: %w", err)
+	}
+	a.kvmPin = p
+	return nil
+}
+
+// kvmDevice is the KVM device PID 1 pins.
+const kvmDevice = "/dev/kvm"
 
 // lateModulesWait bounds how long the control plane waits for the late
 // module wave; past it, it starts anyway and the wave goes on.

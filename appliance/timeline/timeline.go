@@ -68,8 +68,11 @@ func (t *Timeline) sinceStart() float64 {
 // Run runs one step, records it, and on failure prints
 // "IRONVISOR FAILED step=NAME: error" and records the failure. It returns
 // fn's error so the caller may adapt, but a failure never stops start-up.
-// A panic in fn is recovered and recorded as the step's error.
+// A panic in fn is recovered and recorded as the step's error. The step's
+// start is printed as "ironvisor: step NAME", so that a console that stops
+// there says where the boot hangs (make run's stall detector reads it).
 func (t *Timeline) Run(name string, fn func() error) (err error) {
+	t.Logf("step %s", name)
 	begin := t.sinceStart()
 	defer func() {
 		if p := recover(); p != nil {

@@ -57,6 +57,7 @@ func TestFailingStepIsRecordedAndStartContinues(t *testing.T) {
 	}
 	console := out.String()
 	for _, want := range []string{
+		"ironvisor: step mount\n",
 		"IRONVISOR FAILED step=modules: kvm_amd: no such device\n",
 		"IRONVISOR FAILED step=panics: panic: boom\n",
 		"IRONVISOR FAILED step=config: a; b\n",

@@ -9,11 +9,16 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 )
 
 // ErrExited is returned by the Expect methods when the console's source
 // (the QEMU process) has ended before the wanted output appeared.
 var ErrExited = errors.New("console closed: server exited")
+
+// ErrStalled is returned by ExpectRegexpStall when the console printed
+// nothing for the quiet period: the server hangs.
+var ErrStalled = errors.New("console stalled: no output")
 
 // Console collects a server's serial console output. It copies everything
 // to a log writer and lets callers wait for strings with a deadline. It is
@@ -28,12 +33,15 @@ type Console struct {
 	closed bool
 	// changed is closed and replaced on every write or close. Guarded by mu.
 	changed chan struct{}
+	// last is when output last arrived (or the console was made). Guarded
+	// by mu.
+	last time.Time
 }
 
 // newConsole returns a Console that copies src into itself and into each
 // of sinks (nil sinks are skipped) until src ends.
 func newConsole(src io.Reader, sinks ...io.Writer) *Console {
-	c := &Console{changed: make(chan struct{})}
+	c := &Console{changed: make(chan struct{}), last: time.Now()}
 	var ws []io.Writer
 	for _, s := range sinks {
 		if s != nil {
@@ -53,6 +61,7 @@ func (c *Console) pump(src io.Reader, sink io.Writer) {
 			sink.Write(b[:n]) // A failing log must not stop the console.
 			c.mu.Lock()
 			c.buf.Write(b[:n])
+			c.last = time.Now()
 			c.notifyLocked()
 			c.mu.Unlock()
 		}
@@ -106,6 +115,63 @@ func (c *Console) ExpectRegexp(ctx context.Context, re *regexp.Regexp) ([]string
 		}
 		return loc[1], m
 	})
+}
+
+// ExpectRegexpStall is ExpectRegexp that also gives up, with ErrStalled,
+// once the console has printed nothing for quiet: a server that stopped
+// making progress is found in that time, not at ctx's deadline.
+func (c *Console) ExpectRegexpStall(ctx context.Context, re *regexp.Regexp, quiet time.Duration) ([]string, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTimer(quiet)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			idle := c.Idle()
+			if idle >= quiet {
+				cancel(fmt.Errorf("%w for %v", ErrStalled, idle.Round(time.Second)))
+				return
+			}
+			t.Reset(quiet - idle)
+		}
+	}()
+	m, err := c.ExpectRegexp(ctx, re)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrStalled) {
+		return nil, fmt.Errorf("waiting for /%s/: %w\n%s", re, cause, c.Tail(20))
+	}
+	return m, err
+}
+
+// Idle returns how long the console has printed nothing.
+func (c *Console) Idle() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Since(c.last)
+}
+
+// LastLine returns the last complete or partial line of output that
+// contains s, without its line end, or "".
+func (c *Console) LastLine(s string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.buf.Bytes()
+	i := bytes.LastIndex(b, []byte(s))
+	if i < 0 {
+		return ""
+	}
+	start := bytes.LastIndexByte(b[:i], '\n') + 1
+	end := len(b)
+	if j := bytes.IndexByte(b[i:], '\n'); j >= 0 {
+		end = i + j
+	}
+	return strings.TrimRight(string(b[start:end]), "\r")
 }
 
 // wait runs match on the unread output whenever it grows. match returns

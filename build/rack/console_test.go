@@ -68,3 +68,43 @@ func TestConsoleExpectDeadline(t *testing.T) {
 		t.Fatalf("err = %v, want a deadline error with the console tail", err)
 	}
 }
+
+// TestConsoleStall is the stall detector: a server that prints and then
+// stops printing, without exiting, is given up on after the quiet period
+// with ErrStalled and the console's last lines; one that keeps printing is
+// not, however long it takes.
+func TestConsoleStall(t *testing.T) {
+	r, w := io.Pipe()
+	defer w.Close()
+	c := newConsole(r)
+	io.WriteString(w, "ironvisor: step reattach\nironvisor: VMMs run /ironvisor-vmm\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := c.ExpectRegexpStall(ctx, regexp.MustCompile(`READY`), 300*time.Millisecond)
+	if !errors.Is(err, ErrStalled) {
+		t.Fatalf("ExpectRegexpStall = %v, want ErrStalled", err)
+	}
+	if waited := time.Since(start); waited > 10*time.Second {
+		t.Errorf("stall found after %v, want about the quiet period", waited)
+	}
+	if !strings.Contains(err.Error(), "VMMs run /ironvisor-vmm") {
+		t.Errorf("error lacks the console tail: %v", err)
+	}
+	if got := c.LastLine("ironvisor: step "); got != "ironvisor: step reattach" {
+		t.Errorf("LastLine = %q", got)
+	}
+
+	// A server printing a line every 100 ms for a second outlives a 300 ms
+	// quiet period and is ready.
+	go func() {
+		for i := range 10 {
+			io.WriteString(w, "working "+strings.Repeat(".", i)+"\n")
+			<-time.After(100 * time.Millisecond)
+		}
+		io.WriteString(w, "READY\n")
+	}()
+	if _, err := c.ExpectRegexpStall(ctx, regexp.MustCompile(`READY`), 300*time.Millisecond); err != nil {
+		t.Fatalf("a printing server was given up on: %v", err)
+	}
+}

@@ -8,6 +8,7 @@
 //	ivbuild pxe -o DIR              a TFTP folder with an iPXE script
 //	ivbuild run [-boot direct|pxe|uefi]  boot one virtual server
 //	ivbuild bench-boot | ivbuild docsection docs/benchmarks.md
+//	ivbuild bench-run -n 30         the `make run` server, 30 fresh boots
 package main
 
 import (
@@ -29,6 +30,7 @@ var commands = map[string]command{
 	"run":        {"boot one virtual server with the appliance and print its API URL", runRun},
 	"disk":       {"write a GPT disk image with a UKI on its EFI system partition", runDisk},
 	"pxe":        {"write a TFTP folder with kernel, initramfs and an iPXE script", runPXE},
+	"bench-run":  {"boot the `make run` server N times from a fresh state; report stalls and time to API (markdown)", runBenchRun},
 	"bench-boot": {"measure image reproducibility, size and appliance boot time (markdown)", runBenchBoot},
 	"docsection": {"replace a \"## \" section of a markdown file with stdin", runDocSection},
 }

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,7 +33,10 @@ type runFlags struct {
 	console bool
 	logDir  string
 	timeout time.Duration
+	stall   time.Duration
+	retries int
 	boot    string
+	qemu    string // the emulator; "" for qemu-system-x86_64 (tests use a fake)
 }
 
 // runRun implements `ivbuild run`.
@@ -47,8 +51,10 @@ func runRun(args []string) int {
 	fs.StringVar(&f.logDir, "logs", ".cache/run", "folder for the console log")
 	fs.StringVar(&f.boot, "boot", "direct", "how the server boots: direct (-kernel/-initrd), pxe (iPXE over TFTP) or uefi (OVMF from a GPT disk with a UKI)")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "how long to wait for the API to come up")
+	fs.DurationVar(&f.stall, "stall", 2*time.Minute, "a boot whose console shows nothing new for this long is stuck: it is stopped and started again")
+	fs.IntVar(&f.retries, "retries", 1, "how many times a stuck boot is started again")
 	fs.Usage = func() {
-		fmt.Fprint(os.Stderr, "usage: ivbuild run [flags]\n\nBoots one virtual server (QEMU, TCG with nested SVM) with the host kernel\nand the appliance initramfs, forwards its API to a port on 127.0.0.1,\nprints the URL and a curl example, and runs until Ctrl-C or SIGTERM,\nwhich stop QEMU cleanly.\n\n")
+		fmt.Fprint(os.Stderr, "usage: ivbuild run [flags]\n\nBoots one virtual server (QEMU, TCG with nested SVM) with the host kernel\nand the appliance initramfs, forwards its API to a port on 127.0.0.1,\nprints the URL and a curl example, and runs until Ctrl-C or SIGTERM,\nwhich stop QEMU cleanly. A boot that stops printing for -stall is\nreported (with the appliance's step) and started again, -retries times.\n\n")
 		fs.PrintDefaults()
 	}
 	fs.Parse(args)
@@ -74,22 +80,14 @@ func bootOne(f runFlags) error {
 	o := rack.Options{
 		Name: "server1", Kernel: set.HostKernel.Vmlinuz(), Initrds: []string{set.InitramfsPath()},
 		Append:    "console=ttyS0 " + f.append,
-		MemoryMiB: f.memory, CPUs: f.cpus, LogDir: f.logDir, Console: console,
+		MemoryMiB: f.memory, CPUs: f.cpus, LogDir: f.logDir, Console: console, QEMU: f.qemu,
 	}
 	if err := bootMedia(&o, set, f); err != nil {
 		return err
 	}
-	srv, err := rack.Start(ctx, o)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		srv.Stop()
-		logf("server stopped; console log kept in %s", srv.LogPath)
-	}()
-	logf("booting %s with %s (%s boot); console log: %s", set.HostKernel.Release, set.Initramfs, f.boot, srv.LogPath)
-	start := time.Now()
-	m, err := waitReady(ctx, srv, f.timeout)
+	logf("booting %s with %s (%s boot); console log: %s", set.HostKernel.Release, set.Initramfs, f.boot,
+		filepath.Join(f.logDir, o.Name+".console.log"))
+	b, err := bootWatched(ctx, o, f)
 	if err != nil && ctx.Err() != nil {
 		logf("interrupted before the API came up; stopping ...")
 		return nil
@@ -97,7 +95,12 @@ func bootOne(f runFlags) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nIronvisor is up after %.1fs (inside the server: %s)\n", time.Since(start).Seconds(), m[1])
+	srv := b.srv
+	defer func() {
+		srv.Stop()
+		logf("server stopped; console log kept in %s", srv.LogPath)
+	}()
+	fmt.Printf("\nIronvisor is up after %.1fs (inside the server: %s)\n", b.took.Seconds(), b.api)
 	if err := printAPI(srv, filepath.Dir(srv.LogPath)); err != nil {
 		logf("API details: %v", err)
 	}
@@ -110,8 +113,65 @@ func bootOne(f runFlags) error {
 	return nil
 }
 
-// waitReady waits for the banner, printing progress every 15 seconds.
-func waitReady(ctx context.Context, srv *rack.Server, timeout time.Duration) ([]string, error) {
+// booted is a server whose appliance printed IRONVISOR READY.
+type booted struct {
+	srv      *rack.Server
+	api      string        // the API URL the appliance printed
+	took     time.Duration // from the first start to READY, retries included
+	attempts int           // boots started
+	stalls   []string      // why each stuck boot was given up on
+}
+
+// bootWatched starts the server and waits for IRONVISOR READY while
+// watching the console: a boot that prints nothing for f.stall is stuck.
+// It says which appliance step the console stopped in, keeps that boot's
+// console log beside the new one (NAME.console.stalled-N.log), and starts
+// the server again, up to f.retries times. On success the caller owns
+// b.srv.
+func bootWatched(ctx context.Context, o rack.Options, f runFlags) (*booted, error) {
+	b := &booted{}
+	start := time.Now()
+	for {
+		b.attempts++
+		srv, err := rack.Start(ctx, o)
+		if err != nil {
+			return b, err
+		}
+		m, err := waitReady(ctx, srv, f.timeout, f.stall)
+		if err == nil {
+			b.srv, b.api, b.took = srv, m[1], time.Since(start)
+			return b, nil
+		}
+		srv.Stop()
+		if !errors.Is(err, rack.ErrStalled) || ctx.Err() != nil || b.attempts > f.retries {
+			return b, err
+		}
+		kept := fmt.Sprintf("%s.stalled-%d.log", strings.TrimSuffix(srv.LogPath, ".log"), b.attempts)
+		if rerr := os.Rename(srv.LogPath, kept); rerr != nil {
+			kept = srv.LogPath + " (not kept: " + rerr.Error() + ")"
+		}
+		why := stallReport(srv.Console, f.stall)
+		b.stalls = append(b.stalls, why)
+		logf("BOOT STALLED: %s; console log kept in %s", why, kept)
+		logf("starting the server once more (attempt %d of %d) ...", b.attempts+1, f.retries+1)
+	}
+}
+
+// stallReport says where a stuck console stopped: the appliance's last
+// boot step (timeline lines "ironvisor: step NAME") and the last line.
+func stallReport(c *rack.Console, quiet time.Duration) string {
+	step := "none yet: the kernel or the firmware stopped"
+	if l := c.LastLine("ironvisor: step "); l != "" {
+		step = strings.TrimSpace(l[strings.Index(l, "ironvisor: step ")+len("ironvisor: step "):])
+	}
+	last := strings.TrimSpace(c.Tail(1))
+	last = strings.TrimSpace(strings.TrimPrefix(last, "console tail:"))
+	return fmt.Sprintf("no console output for %v; appliance step %q; last line %q", quiet, step, last)
+}
+
+// waitReady waits for the banner, printing progress every 15 seconds,
+// and gives up with rack.ErrStalled once the console is quiet for stall.
+func waitReady(ctx context.Context, srv *rack.Server, timeout, stall time.Duration) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	done := make(chan struct{})
@@ -125,11 +185,15 @@ func waitReady(ctx context.Context, srv *rack.Server, timeout time.Duration) ([]
 			case <-done:
 				return
 			case <-t.C:
-				logf("waiting for IRONVISOR READY (%.0fs; TCG is slow) ...", time.Since(start).Seconds())
+				step := srv.Console.LastLine("ironvisor: step ")
+				if step == "" {
+					step = "kernel booting"
+				}
+				logf("waiting for IRONVISOR READY (%.0fs; TCG is slow; at: %s) ...", time.Since(start).Seconds(), strings.TrimSpace(step))
 			}
 		}
 	}()
-	return srv.Console.ExpectRegexp(ctx, readyLine)
+	return srv.Console.ExpectRegexpStall(ctx, readyLine, stall)
 }
 
 // bootMedia prepares PXE or UEFI media in the log folder and points o at
