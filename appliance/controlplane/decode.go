@@ -89,6 +89,7 @@ type LaunchRequest struct {
 	Network        string   `json:"network,omitempty"`
 	SecurityGroups []string `json:"security_groups,omitempty"`
 	KeyName        string   `json:"key_name,omitempty"`
+	HTTPTokens     string   `json:"http_tokens,omitempty"` // metadata: optional (default) or required
 }
 
 // decodeLaunch decodes and validates a LaunchRequest; a missing count is 1.
@@ -122,6 +123,9 @@ func decodeLaunch(r io.Reader) (LaunchRequest, int, error) {
 		if err := checkName("key_name", q.KeyName); err != nil {
 			return q, 0, err
 		}
+	}
+	if q.HTTPTokens != "" && q.HTTPTokens != lifecycle.HTTPTokensOptional && q.HTTPTokens != lifecycle.HTTPTokensRequired {
+		return q, 0, badRequest("http_tokens %q: must be optional or required", q.HTTPTokens)
 	}
 	if len(q.SecurityGroups) > 16 {
 		return q, 0, badRequest("at most 16 security_groups")

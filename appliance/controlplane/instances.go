@@ -117,6 +117,7 @@ func (cp *ControlPlane) launch(w http.ResponseWriter, r *http.Request, _ api.Par
 	insts, err := cp.life.Launch(lifecycle.LaunchSpec{
 		TenantID: who.TenantID, Image: img.ID, Type: q.Type, Count: count, UserData: q.UserData,
 		Network: q.Network, SecurityGroups: q.SecurityGroups, KeyName: q.KeyName, PublicKey: key, Reason: reason,
+		HTTPTokens: q.HTTPTokens,
 	})
 	if err != nil {
 		fail(w, err)

@@ -173,9 +173,11 @@ const maxUpload = images.MaxKernel + images.MaxInitrd + images.MaxDisk + 1<<20
 // uploadImage streams a multipart upload (name, kernel, initrd?, disk?,
 // cmdline?) into the image store; any refusal leaves nothing behind.
 func (cp *ControlPlane) uploadImage(w http.ResponseWriter, r *http.Request, _ api.Params, _ auth.Principal) {
-	// A disk of many GiB takes longer than the server's read timeout.
-	if err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadTimeout)); err != nil {
-		fail(w, fmt.Errorf("extend read deadline: %w", err))
+	// A disk of many GiB takes longer than the server's read and write
+	// timeouts (the answer comes after the whole body).
+	rc := http.NewResponseController(w)
+	if err := errors.Join(rc.SetReadDeadline(time.Now().Add(uploadTimeout)), rc.SetWriteDeadline(time.Now().Add(uploadTimeout))); err != nil {
+		fail(w, fmt.Errorf("extend deadlines: %w", err))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxUpload)

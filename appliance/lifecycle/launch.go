@@ -32,6 +32,9 @@ type LaunchSpec struct {
 	// (as EC2 does) even if the key pair is deleted later.
 	PublicKey string
 	Reason    string
+	// HTTPTokens is the metadata token policy: "", HTTPTokensOptional or
+	// HTTPTokensRequired.
+	HTTPTokens string
 }
 
 // Launch creates Count instances in pending, all or none, after checking
@@ -50,6 +53,9 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 	}
 	if spec.Reason == "" {
 		spec.Reason = "launched"
+	}
+	if spec.HTTPTokens != "" && spec.HTTPTokens != HTTPTokensOptional && spec.HTTPTokens != HTTPTokensRequired {
+		return nil, fmt.Errorf("launch: %w: http_tokens %q: must be optional or required", types.ErrInvalid, spec.HTTPTokens)
 	}
 	var out []Instance
 	err := m.db.Update(func(tx *store.Tx) error {
@@ -72,7 +78,7 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 				State: Pending, Reason: spec.Reason, CreateTime: now, LaunchTime: now,
 				StateChanged: now, Generation: 1, Network: spec.Network,
 				SecurityGroups: spec.SecurityGroups, KeyName: spec.KeyName, PublicKey: spec.PublicKey,
-				UserData: spec.UserData,
+				UserData: spec.UserData, HTTPTokens: spec.HTTPTokens,
 			}
 			if err := tx.Create(store.Instances, id, inst); err != nil {
 				return err

@@ -53,7 +53,17 @@ type Instance struct {
 	PublicKey      string   `json:"public_key,omitempty"` // KeyName's, at launch
 	UserData       []byte   `json:"user_data,omitempty"`
 	IPs            []string `json:"ips,omitempty"`
+	// HTTPTokens is the metadata service's token policy for this instance,
+	// as EC2's MetadataOptions.HttpTokens: HTTPTokensRequired refuses
+	// IMDSv1 (a GET without a session token); "" means HTTPTokensOptional.
+	HTTPTokens string `json:"http_tokens,omitempty"`
 }
+
+// Metadata token policies (Instance.HTTPTokens).
+const (
+	HTTPTokensOptional = "optional" // IMDSv1 and IMDSv2
+	HTTPTokensRequired = "required" // IMDSv2 only
+)
 
 // Expired reports whether a terminated instance has been visible for
 // TerminatedRetention and may be forgotten.

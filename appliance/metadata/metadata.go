@@ -19,9 +19,17 @@
 // NIC's mark (from the uplink, or from the host itself) is refused with 403,
 // and an instance that is not pending or running gets 404.
 //
-// Requests without a token are answered (IMDSv1); a request that carries
-// X-aws-ec2-metadata-token must carry a live token issued to the same NIC,
-// or it gets 401.
+// Requests without a token are answered (IMDSv1) unless the instance's
+// HTTPTokens is "required", as EC2's http_tokens: then they get 401. A
+// request that carries X-aws-ec2-metadata-token must carry a live token
+// issued to the same NIC, or it gets 401.
+//
+// What one guest does must not hurt another: live tokens are counted per
+// instance (maxTokens each; issuing one more drops that instance's token
+// closest to expiry), never host-wide. As on EC2, every answer leaves with
+// IP TTL 1, so that a guest that forwards packets (a container host, a
+// proxy) cannot pass a token on to what runs behind it, and a request
+// carrying X-Forwarded-For, the mark of a proxy, is refused with 403.
 package metadata
 
 import (
@@ -35,7 +43,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/netcfg"
@@ -50,7 +61,8 @@ const (
 	tokenHeader    = "X-Aws-Ec2-Metadata-Token"
 	tokenTTLHeader = "X-Aws-Ec2-Metadata-Token-Ttl-Seconds"
 	maxTokenTTL    = 21600
-	maxTokens      = 4096 // live tokens kept; the oldest expire first
+	maxTokens      = 64 // live tokens per instance; more drop its oldest
+	forwardedFor   = "X-Forwarded-For"
 )
 
 // Config is what a Server needs.
@@ -69,14 +81,10 @@ type Server struct {
 	cfg Config
 	srv *http.Server
 
-	mu     sync.Mutex
-	tokens map[string]token // guarded by mu
-}
-
-// token is an issued IMDSv2 session token.
-type token struct {
-	nic     string // instance id of the NIC it was issued to
-	expires time.Time
+	mu sync.Mutex
+	// tokens holds the live IMDSv2 session tokens of each instance, with
+	// their expiry. Guarded by mu.
+	tokens map[string]map[string]time.Time
 }
 
 // nicKey is the context key of a connection's identity.
@@ -96,7 +104,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, tokens: map[string]token{}}
+	s := &Server{cfg: cfg, tokens: map[string]map[string]time.Time{}}
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -106,6 +114,9 @@ func New(cfg Config) (*Server, error) {
 		MaxHeaderBytes:    8 << 10,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			nic, err := netcfg.MetadataIdentity(c, s.cfg.State())
+			if herr := hopLimit(c); err == nil {
+				err = herr // an answer that could leave the bridge is none
+			}
 			return context.WithValue(ctx, nicKey{}, identity{nic, err})
 		},
 	}
@@ -130,6 +141,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "metadata: not from an instance's interface", http.StatusForbidden)
 		return
 	}
+	if _, ok := r.Header[forwardedFor]; ok {
+		http.Error(w, "metadata: forwarded requests are refused", http.StatusForbidden)
+		return
+	}
 	if r.Method == http.MethodPut && r.URL.Path == "/latest/api/token" {
 		s.issueToken(w, r, id.nic)
 		return
@@ -139,13 +154,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "metadata: method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if t := r.Header.Get(tokenHeader); t != "" && !s.validToken(t, id.nic) {
+	t := r.Header.Get(tokenHeader)
+	if t != "" && !s.validToken(t, id.nic) {
 		http.Error(w, "metadata: invalid or expired token", http.StatusUnauthorized)
 		return
 	}
 	in, err := s.cfg.Instance(id.nic.Instance)
 	if err != nil || (in.State != lifecycle.Pending && in.State != lifecycle.Running) {
 		http.Error(w, "metadata: no such instance", http.StatusNotFound)
+		return
+	}
+	if t == "" && in.HTTPTokens == lifecycle.HTTPTokensRequired {
+		http.Error(w, "metadata: a session token is required (PUT /latest/api/token)", http.StatusUnauthorized)
 		return
 	}
 	body, ok := document(in, id.nic, r.URL.Path)
@@ -218,29 +238,75 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, nic netcfg.N
 	var b [24]byte
 	rand.Read(b[:])
 	t := hex.EncodeToString(b[:])
-	now := s.cfg.Now()
-	s.mu.Lock()
-	for k, v := range s.tokens {
-		if !now.Before(v.expires) {
-			delete(s.tokens, k)
-		}
-	}
-	if len(s.tokens) >= maxTokens {
-		s.mu.Unlock()
-		http.Error(w, "metadata: too many live tokens", http.StatusServiceUnavailable)
-		return
-	}
-	s.tokens[t] = token{nic: nic.Instance, expires: now.Add(time.Duration(ttl) * time.Second)}
-	s.mu.Unlock()
+	s.addToken(nic.Instance, t, s.cfg.Now(), time.Duration(ttl)*time.Second)
 	w.Header().Set(tokenTTLHeader, strconv.Itoa(ttl))
 	w.Header().Set("Content-Type", "text/plain")
 	w.Write([]byte(t))
 }
 
-// validToken reports whether t is live and was issued to nic.
+// addToken records t as a live token of instance id until now+ttl. It
+// first forgets the instance's expired tokens and, when the instance
+// already holds maxTokens, the one that expires first: the instance can
+// always get a token, and never holds more than maxTokens, whatever the
+// others do.
+func (s *Server) addToken(id, t string, now time.Time, ttl time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	live := s.tokens[id]
+	if live == nil {
+		live = map[string]time.Time{}
+		s.tokens[id] = live
+	}
+	var first string
+	for k, exp := range live {
+		if !now.Before(exp) {
+			delete(live, k)
+		} else if first == "" || exp.Before(live[first]) {
+			first = k
+		}
+	}
+	if len(live) >= maxTokens {
+		delete(live, first)
+	}
+	live[t] = now.Add(ttl)
+}
+
+// liveTokens returns how many tokens instance id holds (expired ones
+// included until its next issue).
+func (s *Server) liveTokens(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.tokens[id])
+}
+
+// validToken reports whether t is live and was issued to nic's instance.
 func (s *Server) validToken(t string, nic netcfg.NIC) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, ok := s.tokens[t]
-	return ok && v.nic == nic.Instance && s.cfg.Now().Before(v.expires)
+	exp, ok := s.tokens[nic.Instance][t]
+	return ok && s.cfg.Now().Before(exp)
+}
+
+// hopLimit sets IP TTL 1 on an accepted connection, so that its answers
+// die at the first router: they reach the guest on the bridge and nothing
+// behind it (EC2's IMDSv2 hop limit of 1).
+func hopLimit(c net.Conn) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("hop limit: %T is not a socket", c)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("hop limit: %w", err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TTL, 1)
+	}); err != nil {
+		return fmt.Errorf("hop limit: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("hop limit: set IP_TTL: %w", serr)
+	}
+	return nil
 }

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/types"
@@ -200,7 +204,7 @@ func FuzzServeHTTP(f *testing.F) {
 		w := httptest.NewRecorder()
 		s.ServeHTTP(w, r)
 		switch w.Code {
-		case 200, 400, 401, 404, 405, 503:
+		case 200, 400, 401, 403, 404, 405:
 		default:
 			t.Fatalf("%s %q: status %d", method, path, w.Code)
 		}
@@ -208,4 +212,123 @@ func FuzzServeHTTP(f *testing.F) {
 			t.Fatalf("%s %q returned another instance's user data", method, path)
 		}
 	})
+}
+
+// TestTokenLimitIsPerInstance: a guest that asks for far more tokens than
+// its share (with the longest TTL) keeps at most maxTokens and never
+// locks another guest out; its newest tokens stay valid.
+func TestTokenLimitIsPerInstance(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	b := web1
+	b.Instance = "i-web2"
+	s := testServer(t, instances{"i-web1": running("i-web1", ""), "i-web2": running("i-web2", "")}, &now)
+	ttl := map[string]string{tokenTTLHeader: "21600"}
+	var last string
+	for i := range 4096 + 10 {
+		code, tok := do(s, web1, nil, "PUT", "/latest/api/token", ttl)
+		if code != http.StatusOK {
+			t.Fatalf("guest A's token %d: %d", i, code)
+		}
+		last = tok
+	}
+	if n := s.liveTokens("i-web1"); n > maxTokens {
+		t.Fatalf("guest A holds %d tokens, limit %d", n, maxTokens)
+	}
+	code, tok := do(s, b, nil, "PUT", "/latest/api/token", ttl)
+	if code != http.StatusOK {
+		t.Fatalf("guest B's token after A's flood: %d", code)
+	}
+	if code, body := do(s, b, nil, "GET", "/latest/meta-data/instance-id", map[string]string{tokenHeader: tok}); code != http.StatusOK || body != "i-web2" {
+		t.Fatalf("guest B with its token: %d %q", code, body)
+	}
+	if code, _ := do(s, web1, nil, "GET", "/latest/meta-data/instance-id", map[string]string{tokenHeader: last}); code != http.StatusOK {
+		t.Fatalf("guest A's newest token: %d", code)
+	}
+}
+
+// TestForwardedForRefused: a request that a proxy in the guest forwarded
+// (X-Forwarded-For) gets no token and no metadata (403), as on EC2.
+func TestForwardedForRefused(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	s := testServer(t, instances{"i-web1": running("i-web1", "secret")}, &now)
+	xff := map[string]string{forwardedFor: "10.0.0.7", tokenTTLHeader: "60"}
+	if code, _ := do(s, web1, nil, "PUT", "/latest/api/token", xff); code != http.StatusForbidden {
+		t.Errorf("token through a proxy: %d, want 403", code)
+	}
+	if code, body := do(s, web1, nil, "GET", "/latest/user-data", xff); code != http.StatusForbidden {
+		t.Errorf("user data through a proxy: %d %q, want 403", code, body)
+	}
+}
+
+// TestTokensRequired: an instance launched with http_tokens=required
+// refuses IMDSv1 (401) and answers with a token; another instance on the
+// same host keeps IMDSv1.
+func TestTokensRequired(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	strict := running("i-web1", "")
+	strict.HTTPTokens = lifecycle.HTTPTokensRequired
+	b := web1
+	b.Instance = "i-web2"
+	s := testServer(t, instances{"i-web1": strict, "i-web2": running("i-web2", "")}, &now)
+	if code, _ := do(s, web1, nil, "GET", "/latest/meta-data/instance-id", nil); code != http.StatusUnauthorized {
+		t.Fatalf("IMDSv1 with http_tokens=required: %d, want 401", code)
+	}
+	_, tok := do(s, web1, nil, "PUT", "/latest/api/token", map[string]string{tokenTTLHeader: "60"})
+	if code, body := do(s, web1, nil, "GET", "/latest/meta-data/instance-id", map[string]string{tokenHeader: tok}); code != http.StatusOK || body != "i-web1" {
+		t.Fatalf("IMDSv2 with http_tokens=required: %d %q", code, body)
+	}
+	if code, _ := do(s, b, nil, "GET", "/latest/meta-data/instance-id", nil); code != http.StatusOK {
+		t.Fatalf("IMDSv1 of an optional instance: %d", code)
+	}
+}
+
+// capture records the connections a listener accepts.
+type capture struct {
+	net.Listener
+	conns chan net.Conn
+}
+
+func (c capture) Accept() (net.Conn, error) {
+	conn, err := c.Listener.Accept()
+	if err == nil {
+		c.conns <- conn
+	}
+	return conn, err
+}
+
+// TestAnswersHopLimited: every connection the server accepts answers with
+// IP TTL 1 (EC2's hop limit), so nothing behind a forwarding guest gets a
+// token or metadata.
+func TestAnswersHopLimited(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	s := testServer(t, instances{}, &now)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := capture{ln, make(chan net.Conn, 1)}
+	go s.Serve(cl)
+	defer s.Close()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + ln.Addr().String() + "/latest/meta-data/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var conn net.Conn
+	select {
+	case conn = <-cl.conns:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection accepted")
+	}
+	raw, err := conn.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ttl int
+	var serr error
+	raw.Control(func(fd uintptr) { ttl, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TTL) })
+	if serr != nil || ttl != 1 {
+		t.Fatalf("accepted connection's IP_TTL = %d (%v), want 1", ttl, serr)
+	}
 }

@@ -23,6 +23,11 @@
 //	vmm/ID/vmm.log      the VMM's stdout and stderr; its last line says how it ended
 //	vmm/ID/meta.json    the console log path, kept after exit for Console
 //
+// The VMM writes vmm.log itself, through the inherited descriptor. A guest
+// can make it log, so its logger (package vmm/vmlog) rate-limits every
+// kind of message and stops at 1 MiB with a note; only its exit line comes
+// after. The console log is capped by the VMM too (--console-log-max).
+//
 // When a VMM ends, the supervisor removes its cgroup, jail root and socket,
 // and calls Options.OnExit with a reason taken from the VMM's exit status
 // and its last message (or, for an adopted VMM whose status cannot be

@@ -154,7 +154,8 @@ func runVMMRun(args []string) int {
 		fmt.Fprintf(os.Stderr, "ironvisor vmm run: %v\n", err)
 		return vm.ExitUsage
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := newLog(os.Stderr)
+	slog.SetDefault(log) // devices that log through slog's default, too
 	s, err := startVMM(f, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ironvisor vmm run: %v\n", err)

@@ -233,6 +233,41 @@ func TestStatusSharesDescriptorWithData(t *testing.T) {
 	}
 }
 
+// TestZeroLengthWritableIsNotStatus: a zero-length writable descriptor
+// before the real status byte grants the device no byte; the status goes
+// to the last byte of the last descriptor, and the byte the empty
+// descriptor points at is left alone.
+func TestZeroLengthWritableIsNotStatus(t *testing.T) {
+	x := newRig(t, Options{})
+	bait := x.g.Out(1, 0xaa) // a byte the guest never granted
+	data, st := x.g.Out(SectorSize, 0), x.g.Out(1, 0xff)
+	empty := virtiotest.Buf{Addr: bait.Addr, Len: 0, Write: true}
+	head := x.r.AddChain(x.g.In(header(TypeIn, 5)), data, empty, st)
+	x.r.Publish(head)
+	x.dev.Notify(0)
+	x.expect(st.Addr, head, StatusOK, SectorSize+1)
+	if x.g.RAM[bait.Addr] != 0xaa {
+		t.Fatalf("device wrote %#x into a zero-length descriptor", x.g.RAM[bait.Addr])
+	}
+}
+
+// TestTrailingZeroLengthHasNoStatus: a chain whose last descriptor is a
+// zero-length writable one has no status byte (virtio 1.2 §5.2.6); it is
+// returned unanswered and no byte of guest memory is written.
+func TestTrailingZeroLengthHasNoStatus(t *testing.T) {
+	x := newRig(t, Options{})
+	st, bait := x.g.Out(1, 0xff), x.g.Out(1, 0xaa)
+	head := x.r.AddChain(x.g.In(header(TypeIn, 0)), st, virtiotest.Buf{Addr: bait.Addr, Write: true})
+	x.r.Publish(head)
+	x.dev.Notify(0)
+	if id, ln := x.r.Used(0); x.r.UsedIdx() != 1 || id != uint32(head) || ln != 0 {
+		t.Fatalf("used idx %d elem (%d,%d)", x.r.UsedIdx(), id, ln)
+	}
+	if x.g.RAM[st.Addr] != 0xff || x.g.RAM[bait.Addr] != 0xaa {
+		t.Fatalf("device wrote guest memory: %#x %#x", x.g.RAM[st.Addr], x.g.RAM[bait.Addr])
+	}
+}
+
 func TestShortHeaderIsIOErr(t *testing.T) {
 	x := newRig(t, Options{})
 	st := x.g.Out(1, 0xff)

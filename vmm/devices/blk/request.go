@@ -64,13 +64,18 @@ type request struct {
 // get an IOERR.
 func parseRequest(mem *memory.Memory, c *virtio.Chain) (request, error) {
 	var req request
-	if c.WriteLen() == 0 {
+	// The status byte is the last byte of the last descriptor, which must
+	// be device-writable and at least one byte long (virtio 1.2 §5.2.6:
+	// status follows the data; §2.7.4 lets it share a descriptor with
+	// them). A zero-length writable descriptor is no place for it: the
+	// guest granted no byte there.
+	w := c.Writable()
+	if len(w) == 0 || w[len(w)-1].Len == 0 {
 		return req, errNoStatus
 	}
-	// The status byte is the last writable byte, wherever descriptors
-	// split (virtio 1.2 §2.7.4).
-	wdata, st := virtio.SplitAt(c.Writable(), c.WriteLen()-1)
-	req.status = st[0].Addr
+	last := w[len(w)-1]
+	req.status = last.Addr + uint64(last.Len) - 1
+	wdata, _ := virtio.SplitAt(w, c.WriteLen()-1)
 	var hdr [headerLen]byte
 	if _, err := io.ReadFull(virtio.NewReader(mem, c), hdr[:]); err != nil {
 		req.err = fmt.Errorf("request header: %d readable bytes, need %d", c.ReadLen(), headerLen)
