@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ironvisor/ironvisor/vmm/control"
+	"github.com/ironvisor/ironvisor/vmm/exitcode"
 	"github.com/ironvisor/ironvisor/vmm/jail"
 	"github.com/ironvisor/ironvisor/vmm/vm"
 )
@@ -61,13 +62,13 @@ func (c controlVM) Status() control.Status {
 // exitReason words an exit code the way the control protocol documents.
 func exitReason(code int, reason string) string {
 	switch code {
-	case vm.ExitPoweroff:
+	case exitcode.Poweroff:
 		return "poweroff"
-	case vm.ExitReset:
+	case exitcode.Reset:
 		return "reset"
-	case vm.ExitGuestBrokeDevice:
+	case exitcode.GuestBrokeDevice:
 		return "device broken: " + reason
-	case vm.ExitStopped:
+	case exitcode.Stopped:
 		return "stopped"
 	}
 	return "error: " + reason

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/ironvisor/ironvisor/vmm/control"
+	"github.com/ironvisor/ironvisor/vmm/exitcode"
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
-	"github.com/ironvisor/ironvisor/vmm/vm"
 )
 
 // TestVMMRunControlSocket drives `vmm run` through its control socket on
@@ -79,8 +79,8 @@ func TestVMMRunControlSocket(t *testing.T) {
 	}
 	select {
 	case got := <-code:
-		if got != vm.ExitStopped {
-			t.Fatalf("exit code %d, want %d", got, vm.ExitStopped)
+		if got != exitcode.Stopped {
+			t.Fatalf("exit code %d, want %d", got, exitcode.Stopped)
 		}
 	case <-ctx.Done():
 		t.Fatal("vmm run did not return after the forced stop")
