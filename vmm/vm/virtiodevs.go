@@ -4,8 +4,8 @@ import (
 	"fmt"
 
 	"github.com/ironvisor/ironvisor/vmm/devices/blk"
-	"github.com/ironvisor/ironvisor/vmm/devices/net"
 	"github.com/ironvisor/ironvisor/vmm/devices/rng"
+	"github.com/ironvisor/ironvisor/vmm/devices/virtionet"
 	"github.com/ironvisor/ironvisor/vmm/virtio"
 )
 
@@ -34,7 +34,7 @@ func (v *VM) virtioDevices() ([]virtio.Device, error) {
 		if t.File == nil {
 			return nil, fmt.Errorf("tap %d (%s): no open file", i, t.Name)
 		}
-		dev, err := net.New(t.File, net.Options{MAC: t.MAC, Logger: v.log})
+		dev, err := virtionet.New(t.File, virtionet.Options{MAC: t.MAC, Logger: v.log})
 		if err != nil {
 			return nil, fmt.Errorf("tap %d (%s): %w", i, t.Name, err)
 		}
