@@ -17,7 +17,6 @@ import (
 
 	"github.com/ironvisor/ironvisor/vmm/control"
 	"github.com/ironvisor/ironvisor/vmm/exitcode"
-	"github.com/ironvisor/ironvisor/vmm/kvm"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
 )
 
@@ -27,11 +26,7 @@ import (
 // the counters, then asks for a graceful stop that the guest ignores, so
 // the stop is forced and the VMM exits with ExitStopped.
 func TestVMMRunControlSocket(t *testing.T) {
-	if s, err := kvm.Open("/dev/kvm"); err != nil {
-		t.Skipf("SKIP: no usable /dev/kvm: %v", err)
-	} else {
-		s.Close()
-	}
+	testutil.NeedKVM(t)
 	dir := t.TempDir()
 	kernel := filepath.Join(dir, "halt.elf")
 	if err := os.WriteFile(kernel, testutil.PVHHello("CONTROL-ME\n", testutil.ExitHalt), 0o644); err != nil {

@@ -48,21 +48,11 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// needKVM skips unless /dev/kvm can be opened (not merely exists).
-func needKVM(t TB) {
-	t.Helper()
-	s, err := kvm.Open("/dev/kvm")
-	if err != nil {
-		t.Skipf("SKIP: no usable /dev/kvm: %v", err)
-	}
-	s.Close()
-}
-
 // runGuest builds and runs cfg with a deadline and returns the result and
 // the console output.
 func runGuest(t TB, cfg vm.Config) (vm.Result, string) {
 	t.Helper()
-	needKVM(t)
+	testutil.NeedKVM(t)
 	var out lockedBuffer
 	cfg.Console = &out
 	if cfg.MemSize == 0 {
@@ -132,7 +122,7 @@ func TestHostileScanSurvives(t *testing.T) {
 // TestForcedStop: a guest that never exits is stopped by cancelling Run's
 // context, and the result says the host stopped it.
 func TestForcedStop(t *testing.T) {
-	needKVM(t)
+	testutil.NeedKVM(t)
 	// The guest halts for good with interrupts off. (A guest that spins
 	// with interrupts off instead can wedge the whole L1 in the nested-TCG
 	// rack: QEMU's SVM emulation then stops delivering L1 interrupts, so
@@ -189,7 +179,7 @@ func TestPVMGuardRefusesStock64BitKernel(t *testing.T) {
 }
 
 func TestMalformedKernelRefused(t *testing.T) {
-	needKVM(t)
+	testutil.NeedKVM(t)
 	for name, k := range map[string][]byte{
 		"garbage":       []byte("not a kernel at all"),
 		"truncated ELF": testutil.PVHHello("x", testutil.ExitReset)[:60],
