@@ -1,9 +1,3 @@
-// Package virtionet is a virtio-net device (virtio 1.2 §5.1) on a Linux tap
-// opened with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR. Frames cross the tap with the
-// 12-byte virtio-net header of VIRTIO_F_VERSION_1 in front, so checksum and
-// segmentation offloads pass between the guest and the host kernel as is.
-// It is not called net, so that it does not shadow the standard library's
-// package of that name in the files that use both.
 package virtionet
 
 import (
