@@ -19,7 +19,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/netcfg"
 	"github.com/ironvisor/ironvisor/netcfg/netnstest"
-	vnet "github.com/ironvisor/ironvisor/vmm/devices/net"
+	"github.com/ironvisor/ironvisor/vmm/jail"
 )
 
 // tapConn is the guest's side of a tap, as the VMM holds it: frames with a
@@ -71,7 +71,7 @@ func (c *tapConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadl
 func dhcpThroughTap(t *testing.T, ns netns.NsHandle, nic controlplane.NIC) *nclient4.Lease {
 	t.Helper()
 	var f *os.File
-	if err := netcfg.InNetNS(ns, func() (err error) { f, err = vnet.OpenTap(nic.Tap); return err }); err != nil {
+	if err := netcfg.InNetNS(ns, func() (err error) { f, err = jail.OpenTap(nic.Tap); return err }); err != nil {
 		t.Fatalf("open tap as the VMM would: %v", err)
 	}
 	mac, _ := net.ParseMAC(nic.MAC)

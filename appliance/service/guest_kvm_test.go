@@ -16,15 +16,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ironvisor/ironvisor/vmm/testutil"
 )
 
-// needKVM skips, with the reason, where instances cannot run: without
-// /dev/kvm or without root (the VMM jail needs it).
+// needKVM skips, with the reason, where instances cannot run: without a
+// usable /dev/kvm (testutil.NeedKVM) or without root (the VMM jail needs it).
 func needKVM(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat("/dev/kvm"); err != nil {
-		t.Skipf("SKIP: no /dev/kvm (%v); appliance/service/racktest runs this in the rack", err)
-	}
+	testutil.NeedKVM(t)
 	if os.Geteuid() != 0 {
 		t.Skip("SKIP: the VMM jail needs root")
 	}

@@ -20,12 +20,7 @@ import (
 // the guest's marker on the console, stop, stopped, start, running,
 // terminate, terminated, with the volume and console log gone.
 func TestServiceOnKVM(t *testing.T) {
-	if _, err := os.Stat("/dev/kvm"); err != nil {
-		t.Skipf("SKIP: no /dev/kvm (%v); appliance/service/racktest runs this in the rack", err)
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("SKIP: the VMM jail needs root")
-	}
+	needKVM(t)
 	s := startServe(t, "--insecure-http")
 	admin := s.adminToken(t)
 	var tenant struct{ Token string }

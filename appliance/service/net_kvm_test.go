@@ -128,9 +128,7 @@ func tapGone(t *testing.T, name, when string) {
 // group "web-ssh"; it skips where instances cannot run.
 func netWorld(t *testing.T) (server, string, netcfg.Network) {
 	t.Helper()
-	if _, err := os.Stat("/dev/kvm"); err != nil {
-		t.Skipf("SKIP: no /dev/kvm (%v); appliance/service/racktest runs this in the rack", err)
-	}
+	testutil.NeedKVM(t)
 	if os.Geteuid() != 0 {
 		t.Skip("SKIP: the VMM jail and the host network need root")
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/reaper"
 	"github.com/ironvisor/ironvisor/appliance/supervisor"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
+	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
 
 // vmmUID and vmmGID are what jailed VMMs run as (nobody/nogroup).
@@ -33,14 +34,15 @@ func (s supervisorRunner) Start(ctx context.Context, r controlplane.RunSpec) err
 	})
 }
 
-// newRunner returns the supervisor when this host can run VMMs (/dev/kvm
-// and root, which the jail needs), else nil with the reason logged.
+// newRunner returns the supervisor when this host can run VMMs (a usable
+// /dev/kvm, kvm.Usable, and root, which the jail needs), else nil with the
+// reason logged.
 // onExit receives VMM exits; it is called only after the control plane is
 // composed. starter starts and waits for the VMMs (nil: reaper.Direct; PID 1
 // passes its reaper so that it does not steal their exit status).
 func newRunner(tl *timeline.Timeline, dataDir string, starter reaper.Starter, onExit func(id, reason string, crashed bool)) controlplane.Runner {
-	if _, err := os.Stat("/dev/kvm"); err != nil {
-		tl.Logf("no /dev/kvm (%v): instances stay pending", err)
+	if err := kvm.Usable("/dev/kvm"); err != nil {
+		tl.Logf("%v: instances stay pending", err)
 		return nil
 	}
 	if os.Geteuid() != 0 {

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ironvisor/ironvisor/vmm/exitcode"
 	"github.com/ironvisor/ironvisor/vmm/jail"
-	"github.com/ironvisor/ironvisor/vmm/vm"
 )
 
 // exitStatus is how a VMM process ended, as far as the supervisor knows.
@@ -90,7 +90,7 @@ func (s *Supervisor) describe(id string, st exitStatus) (string, bool) {
 		msg = "vmm exited with status " + strconv.Itoa(code)
 	}
 	switch code {
-	case vm.ExitPoweroff, vm.ExitReset, vm.ExitStopped:
+	case exitcode.Poweroff, exitcode.Reset, exitcode.Stopped:
 		return msg, false
 	}
 	return msg, true

@@ -47,9 +47,7 @@ func waitConsole(ctx context.Context, t *testing.T, s *Supervisor, id, marker st
 // nothing left behind; then a VMM started by another
 // process that exits is adopted, read and stopped (reattachRealVMM).
 func TestSupervisorOnKVM(t *testing.T) {
-	if _, err := os.Stat("/dev/kvm"); err != nil {
-		t.Skipf("SKIP: no /dev/kvm (%v); appliance/supervisor/racktest runs this in the rack", err)
-	}
+	testutil.NeedKVM(t)
 	cgroup := needJail(t)
 	bin := rackIronvisor
 	if _, err := os.Stat(bin); err != nil {

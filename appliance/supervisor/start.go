@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ironvisor/ironvisor/vmm/control"
-	"github.com/ironvisor/ironvisor/vmm/devices/net"
 	"github.com/ironvisor/ironvisor/vmm/jail"
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
@@ -135,7 +134,7 @@ func (s *Supervisor) openAll(o *openFiles, spec RunSpec) (jail.Files, error) {
 		f.Disks = append(f.Disks, d)
 	}
 	for _, t := range spec.Taps {
-		tap, err := net.OpenTap(t.Name)
+		tap, err := jail.OpenTap(t.Name)
 		if err != nil {
 			return f, err
 		}

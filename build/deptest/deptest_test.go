@@ -1,16 +1,16 @@
 // Package deptest checks house rules on the whole module's imports: unsafe
-// only in *_unsafe.go files of vmm/kvm, vmm/memory and vmm/jail, and no cgo anywhere
-// (the PID 1 binary must stay static).
+// only in *_unsafe.go files of vmm/kvm, vmm/memory and vmm/jail, no cgo
+// anywhere (the PID 1 binary must stay static), DESIGN's layering (vmm
+// imports nothing of appliance, netcfg or build; netcfg nothing of vmm; the
+// appliance only allow-listed vmm packages), and no library package that
+// nothing imports. Files are read with go/parser, so build tags hide none.
 package deptest
 
 import (
-	"go/parser"
-	"go/token"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -50,41 +50,57 @@ func checkFile(rel string, imports []string) string {
 	return ""
 }
 
-func TestImportRules(t *testing.T) {
+// scanned is the module, scanned once for all the tests.
+var scanned = sync.OnceValues(func() (*tree, error) {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		return nil, err
+	}
+	return scanTree(root)
+})
+
+// realTree returns the whole module's tree.
+func realTree(t *testing.T) *tree {
+	t.Helper()
 	root := moduleRoot(t)
-	fset := token.NewFileSet()
-	files := 0
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") && p != root {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(p, ".go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, p, nil, parser.ImportsOnly)
-		if err != nil {
-			return err
-		}
-		var imps []string
-		for _, is := range f.Imports {
-			v, _ := strconv.Unquote(is.Path.Value)
-			imps = append(imps, v)
-		}
-		rel, _ := filepath.Rel(root, p)
-		if msg := checkFile(rel, imps); msg != "" {
-			t.Errorf("%s %s", rel, msg)
-		}
-		files++
-		return nil
-	})
+	tr, err := scanned()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if files < 10 {
-		t.Fatalf("walked only %d Go files under %s", files, root)
+	n := 0
+	for _, p := range tr.pkgs {
+		n += len(p.files)
+	}
+	if n < 10 {
+		t.Fatalf("walked only %d Go files under %s", n, root)
+	}
+	return tr
+}
+
+func TestImportRules(t *testing.T) {
+	for _, p := range realTree(t).pkgs {
+		for _, f := range p.files {
+			if msg := checkFile(f.rel, f.imports); msg != "" {
+				t.Errorf("%s %s", f.rel, msg)
+			}
+		}
+	}
+}
+
+// TestLayering checks DESIGN's import rules on the module: vmm imports
+// nothing of appliance, netcfg or build; netcfg nothing of vmm; the
+// appliance only the allow-listed vmm packages.
+func TestLayering(t *testing.T) {
+	for _, msg := range checkLayers(realTree(t)) {
+		t.Error(msg)
+	}
+}
+
+// TestNoOrphans checks that every library package of the module is
+// imported by another one.
+func TestNoOrphans(t *testing.T) {
+	for _, msg := range checkOrphans(realTree(t)) {
+		t.Error(msg)
 	}
 }
 

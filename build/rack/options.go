@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
 
 // Options describe one virtual server. Every zero value has a meaning,
@@ -117,24 +119,15 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// HostHasHardwareKVM reports whether /dev/kvm opens and is backed by
-// kvm_intel or kvm_amd. PVM (kvm_pvm) cannot boot a stock kernel, so it
-// does not count.
+// HostHasHardwareKVM reports whether /dev/kvm is usable (kvm.Usable) and
+// backed by kvm_intel or kvm_amd. PVM (kvm_pvm) cannot boot a stock kernel,
+// so it does not count (kvm.DetectKind reports PVM first).
 func HostHasHardwareKVM() bool {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
+	if kvm.Usable("/dev/kvm") != nil {
 		return false
 	}
-	f.Close()
-	if _, err := os.Stat("/sys/module/kvm_pvm"); err == nil {
-		return false
-	}
-	for _, m := range []string{"kvm_intel", "kvm_amd"} {
-		if _, err := os.Stat("/sys/module/" + m); err == nil {
-			return true
-		}
-	}
-	return false
+	k := kvm.DetectKind("/sys")
+	return k == kvm.KindVMX || k == kvm.KindSVM
 }
 
 // mac returns a stable locally administered MAC address for a server's

@@ -3,7 +3,7 @@
 // share it. Run parses the flags, opens the files they name (or takes the
 // jail's inherited fds, "fd:N"), builds the VM with package vm, serves the
 // control socket and runs the guest in the foreground; the exit code says
-// how it ended (vm.Exit*).
+// how it ended (vmm/exitcode).
 //
 // A process started by vmm/jail (jail.IsChild) confines itself with
 // jail.Enter before it reads any flag.
@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ironvisor/ironvisor/vmm/exitcode"
 	"github.com/ironvisor/ironvisor/vmm/jail"
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 	"github.com/ironvisor/ironvisor/vmm/vm"
@@ -36,7 +37,7 @@ import (
 func Run(args []string) int {
 	if len(args) == 0 || args[0] != "run" {
 		fmt.Fprintln(os.Stderr, "usage: ironvisor vmm run --kernel K [--initrd I] [--cmdline ...] [--mem 256M] [--cpus N] [--disk PATH[,ro]]... [--tap NAME[,mac=..]]... [--console-log PATH] [--control SOCKET]\nfiles may be given as fd:N (inherited descriptors)")
-		return vm.ExitUsage
+		return exitcode.Usage
 	}
 	return runVMMRun(args[1:])
 }
@@ -141,7 +142,7 @@ func runVMMRun(args []string) int {
 		files, err := jail.Enter()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "ironvisor vmm run: enter the jail: %v\n", err)
-			return vm.ExitVMMError
+			return exitcode.VMMError
 		}
 		// Enter wraps every inherited fd in an *os.File; the flags open
 		// the same fds again by number (fd:N). Unreferenced, Enter's
@@ -152,14 +153,14 @@ func runVMMRun(args []string) int {
 	f, err := parseVMMFlags(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ironvisor vmm run: %v\n", err)
-		return vm.ExitUsage
+		return exitcode.Usage
 	}
 	log := newLog(os.Stderr)
 	slog.SetDefault(log) // devices that log through slog's default, too
 	s, err := startVMM(f, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ironvisor vmm run: %v\n", err)
-		return vm.ExitVMMError
+		return exitcode.VMMError
 	}
 	// What loading left behind (the images' host copies, parse buffers) is
 	// garbage now: return it to the OS while the vCPUs start, rather than

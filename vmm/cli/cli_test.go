@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ironvisor/ironvisor/vmm/exitcode"
 	"github.com/ironvisor/ironvisor/vmm/kvm"
-
-	"github.com/ironvisor/ironvisor/vmm/vm"
 )
 
 func TestParseSize(t *testing.T) {
@@ -55,12 +54,12 @@ func TestParseTap(t *testing.T) {
 
 func TestVMMUsageExitCode(t *testing.T) {
 	for _, args := range [][]string{nil, {"bogus"}, {"run"}, {"run", "--kernel"}, {"run", "--kernel", "k", "extra"}, {"run", "--nope"}} {
-		if code := Run(args); code != vm.ExitUsage {
-			t.Errorf("Run(%q) = %d, want %d", args, code, vm.ExitUsage)
+		if code := Run(args); code != exitcode.Usage {
+			t.Errorf("Run(%q) = %d, want %d", args, code, exitcode.Usage)
 		}
 	}
-	if code := Run([]string{"run", "--kernel", "/nonexistent/kernel"}); code != vm.ExitVMMError {
-		t.Errorf("missing kernel file: exit %d, want %d", code, vm.ExitVMMError)
+	if code := Run([]string{"run", "--kernel", "/nonexistent/kernel"}); code != exitcode.VMMError {
+		t.Errorf("missing kernel file: exit %d, want %d", code, exitcode.VMMError)
 	}
 }
 

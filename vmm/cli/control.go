@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/ironvisor/ironvisor/vmm/control"
+	"github.com/ironvisor/ironvisor/vmm/exitcode"
 	"github.com/ironvisor/ironvisor/vmm/jail"
+	"github.com/ironvisor/ironvisor/vmm/virtio"
 	"github.com/ironvisor/ironvisor/vmm/vm"
 )
 
@@ -61,13 +63,13 @@ func (c controlVM) Status() control.Status {
 // exitReason words an exit code the way the control protocol documents.
 func exitReason(code int, reason string) string {
 	switch code {
-	case vm.ExitPoweroff:
+	case exitcode.Poweroff:
 		return "poweroff"
-	case vm.ExitReset:
+	case exitcode.Reset:
 		return "reset"
-	case vm.ExitGuestBrokeDevice:
+	case exitcode.GuestBrokeDevice:
 		return "device broken: " + reason
-	case vm.ExitStopped:
+	case exitcode.Stopped:
 		return "stopped"
 	}
 	return "error: " + reason
@@ -83,10 +85,9 @@ func (c controlVM) Counters() map[string]uint64 {
 	k := c.m.Counters()
 	m := map[string]uint64{
 		"exits_io": k.ExitsIO, "exits_mmio": k.ExitsMMIO, "exits_intr": k.ExitsIntr, "exits_other": k.ExitsOther,
-		"serial_tx_bytes": k.Serial.TxBytes, "serial_rx_bytes": k.Serial.RxBytes,
-		"serial_rx_dropped": k.Serial.RxDropped, "serial_interrupts": k.Serial.Interrupts,
 		"console_bytes": uint64(k.Console),
 	}
+	virtio.Flatten(m, "serial_", k.Serial)
 	for name, v := range k.Devices {
 		m[name] = v
 	}

@@ -16,9 +16,8 @@ import (
 	"time"
 
 	"github.com/ironvisor/ironvisor/vmm/control"
-	"github.com/ironvisor/ironvisor/vmm/kvm"
+	"github.com/ironvisor/ironvisor/vmm/exitcode"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
-	"github.com/ironvisor/ironvisor/vmm/vm"
 )
 
 // TestVMMRunControlSocket drives `vmm run` through its control socket on
@@ -27,11 +26,7 @@ import (
 // the counters, then asks for a graceful stop that the guest ignores, so
 // the stop is forced and the VMM exits with ExitStopped.
 func TestVMMRunControlSocket(t *testing.T) {
-	if s, err := kvm.Open("/dev/kvm"); err != nil {
-		t.Skipf("SKIP: no usable /dev/kvm: %v", err)
-	} else {
-		s.Close()
-	}
+	testutil.NeedKVM(t)
 	dir := t.TempDir()
 	kernel := filepath.Join(dir, "halt.elf")
 	if err := os.WriteFile(kernel, testutil.PVHHello("CONTROL-ME\n", testutil.ExitHalt), 0o644); err != nil {
@@ -79,8 +74,8 @@ func TestVMMRunControlSocket(t *testing.T) {
 	}
 	select {
 	case got := <-code:
-		if got != vm.ExitStopped {
-			t.Fatalf("exit code %d, want %d", got, vm.ExitStopped)
+		if got != exitcode.Stopped {
+			t.Fatalf("exit code %d, want %d", got, exitcode.Stopped)
 		}
 	case <-ctx.Done():
 		t.Fatal("vmm run did not return after the forced stop")

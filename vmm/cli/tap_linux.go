@@ -38,8 +38,7 @@ func parseTap(s string) (name string, mac [6]byte, err error) {
 }
 
 // openTapFlag attaches to the tap named by a --tap flag (creating it if it
-// does not exist) with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR, non-blocking so that
-// the virtio-net device can poll it (Documentation/networking/tuntap.rst).
+// does not exist) through jail.OpenTap, or adopts the inherited fd:N.
 func openTapFlag(s string) (vm.Tap, error) {
 	name, mac, err := parseTap(s)
 	if err != nil {
@@ -48,21 +47,11 @@ func openTapFlag(s string) (vm.Tap, error) {
 	if num, ok := strings.CutPrefix(name, "fd:"); ok {
 		return inheritedTap(name, num, mac)
 	}
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	f, err := jail.OpenTap(name)
 	if err != nil {
-		return vm.Tap{}, fmt.Errorf("tap %s: open /dev/net/tun: %w", name, err)
+		return vm.Tap{}, err
 	}
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		unix.Close(fd)
-		return vm.Tap{}, fmt.Errorf("tap %s: %w", name, err)
-	}
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		unix.Close(fd)
-		return vm.Tap{}, fmt.Errorf("tap %s: TUNSETIFF: %w", name, err)
-	}
-	return vm.Tap{File: os.NewFile(uintptr(fd), "tap-"+name), Name: name, MAC: mac}, nil
+	return vm.Tap{File: f, Name: name, MAC: mac}, nil
 }
 
 // inheritedTap adopts a tap fd the jail passed in (already attached with

@@ -2,6 +2,7 @@ package kvm
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -46,6 +47,21 @@ func DetectKind(sysRoot string) Kind {
 		}
 	}
 	return KindNone
+}
+
+// Usable is the one "can this host run VMs on KVM" check: it opens device
+// and checks the API version, and returns nil, or an error wrapping ErrNoKVM
+// that says why not. A device that merely exists does not count: a node the
+// process may not open, or a module with another API, is not usable. The
+// appliance asks it before it starts VMMs, and every test on the real
+// device skips through testutil.NeedKVM, which asks it.
+func Usable(device string) error {
+	sys, err := Open(device)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoKVM, err)
+	}
+	sys.Close()
+	return nil
 }
 
 // Probe opens device, checks the API version and creates (and closes) a VM,

@@ -3,13 +3,14 @@ package vm
 import (
 	"github.com/ironvisor/ironvisor/vmm/boot"
 	"github.com/ironvisor/ironvisor/vmm/boot/acpi"
+	"github.com/ironvisor/ironvisor/vmm/exitcode"
 )
 
 // addPM traps the hardware-reduced sleep control and status registers the
 // FADT declares (acpi.SleepControlPort, acpi.SleepStatusPort), so a guest
-// poweroff (S5) becomes ExitPoweroff.
+// poweroff (S5) becomes exitcode.Poweroff.
 func (v *VM) addPM() error {
-	pm := &sleepRegs{poweroff: func() { v.finish(ExitPoweroff, "guest powered off (ACPI S5)", nil) }}
+	pm := &sleepRegs{poweroff: func() { v.finish(exitcode.Poweroff, "guest powered off (ACPI S5)", nil) }}
 	return v.pio.Add(acpi.SleepControlPort, acpi.SleepStatusPort-acpi.SleepControlPort+1, pm)
 }
 

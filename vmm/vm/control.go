@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ironvisor/ironvisor/vmm/devices/serial"
+	"github.com/ironvisor/ironvisor/vmm/exitcode"
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
 
@@ -80,7 +81,7 @@ func (v *VM) RequestShutdown() error {
 func (v *VM) ConsoleInput(p []byte) { v.uart.Input(p) }
 
 // Stop forces the VM to stop now, as if Run's context were cancelled.
-func (v *VM) Stop() { v.finish(ExitStopped, "stopped by the host", nil) }
+func (v *VM) Stop() { v.finish(exitcode.Stopped, "stopped by the host", nil) }
 
 // Done is closed once the VM is stopping.
 func (v *VM) Done() <-chan struct{} { return v.state.done }

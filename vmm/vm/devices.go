@@ -8,6 +8,7 @@ import (
 	"github.com/ironvisor/ironvisor/vmm/devices/cmos"
 	"github.com/ironvisor/ironvisor/vmm/devices/i8042"
 	"github.com/ironvisor/ironvisor/vmm/devices/serial"
+	"github.com/ironvisor/ironvisor/vmm/exitcode"
 	"github.com/ironvisor/ironvisor/vmm/ring"
 	"github.com/ironvisor/ironvisor/vmm/virtio"
 )
@@ -30,7 +31,7 @@ func (v *VM) addDevices() error {
 	if err != nil {
 		return err
 	}
-	v.kbd = i8042.New(kbdIRQ, func() { v.finish(ExitReset, "guest reset through the i8042", nil) })
+	v.kbd = i8042.New(kbdIRQ, func() { v.finish(exitcode.Reset, "guest reset through the i8042", nil) })
 	if err := v.pio.Add(i8042.Base, i8042.Size, v.kbd); err != nil {
 		return err
 	}
@@ -136,6 +137,6 @@ func (h *virtioHandler) Write(off uint64, data []byte) {
 // checkBroken stops the VM if the guest drove d into DEVICE_NEEDS_RESET.
 func (v *VM) checkBroken(d *virtioDev) {
 	if err := d.mmio.Broken(); err != nil {
-		v.finish(ExitGuestBrokeDevice, "guest broke "+d.name, err)
+		v.finish(exitcode.GuestBrokeDevice, "guest broke "+d.name, err)
 	}
 }

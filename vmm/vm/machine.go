@@ -11,6 +11,7 @@ import (
 	"github.com/ironvisor/ironvisor/vmm/boot"
 	"github.com/ironvisor/ironvisor/vmm/devices/i8042"
 	"github.com/ironvisor/ironvisor/vmm/devices/serial"
+	"github.com/ironvisor/ironvisor/vmm/exitcode"
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 	"github.com/ironvisor/ironvisor/vmm/memory"
 	"github.com/ironvisor/ironvisor/vmm/ring"
@@ -155,7 +156,7 @@ func (v *VM) Console() *ring.Buffer { return v.ring }
 // Close stops the VM if it is running, waits for its vCPUs to leave, and
 // releases the vCPUs, the VM, guest RAM and the device fds.
 func (v *VM) Close() error {
-	v.finish(ExitStopped, "closed by the host", nil)
+	v.finish(exitcode.Stopped, "closed by the host", nil)
 	v.vcpuWG.Wait()
 	for _, c := range v.fds {
 		c.Close() // wakes the kick goroutines

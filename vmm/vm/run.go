@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ironvisor/ironvisor/vmm/exitcode"
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
 
@@ -72,7 +73,7 @@ func (v *VM) Run(ctx context.Context) Result {
 	s.mu.Lock()
 	if s.started {
 		s.mu.Unlock()
-		return Result{Code: ExitVMMError, Reason: "vm already ran", Err: fmt.Errorf("vm already ran")}
+		return Result{Code: exitcode.VMMError, Reason: "vm already ran", Err: fmt.Errorf("vm already ran")}
 	}
 	s.started = true
 	s.start = time.Now()
@@ -91,7 +92,7 @@ func (v *VM) Run(ctx context.Context) Result {
 	}
 	select {
 	case <-ctx.Done():
-		v.finish(ExitStopped, "stopped by the host", nil)
+		v.finish(exitcode.Stopped, "stopped by the host", nil)
 	case <-s.done:
 	}
 	v.vcpuWG.Wait()
@@ -113,12 +114,12 @@ func (v *VM) runVCPU(c *kvm.VCPU) {
 		}
 		reason, err := c.Run()
 		if err != nil {
-			v.finish(ExitVMMError, "KVM_RUN failed", err)
+			v.finish(exitcode.VMMError, "KVM_RUN failed", err)
 			return
 		}
 		v.stats.count(reason)
 		if err := v.handleExit(c, reason); err != nil {
-			v.finish(ExitVMMError, fmt.Sprintf("vcpu %d: %s exit", c.ID(), reason), err)
+			v.finish(exitcode.VMMError, fmt.Sprintf("vcpu %d: %s exit", c.ID(), reason), err)
 			return
 		}
 	}
@@ -158,15 +159,15 @@ func (v *VM) handleExit(c *kvm.VCPU, reason kvm.ExitReason) error {
 	case kvm.ExitIntr:
 		// A kick or a stray signal: the loop re-checks the state.
 	case kvm.ExitShutdown:
-		v.finish(ExitReset, "triple fault (KVM shutdown exit)", nil)
+		v.finish(exitcode.Reset, "triple fault (KVM shutdown exit)", nil)
 	case kvm.ExitSystemEvent:
 		switch t := c.SystemEvent(); t {
 		case kvm.SystemEventShutdown:
-			v.finish(ExitPoweroff, "guest powered off (system event)", nil)
+			v.finish(exitcode.Poweroff, "guest powered off (system event)", nil)
 		case kvm.SystemEventReset:
-			v.finish(ExitReset, "guest reset (system event)", nil)
+			v.finish(exitcode.Reset, "guest reset (system event)", nil)
 		default:
-			v.finish(ExitVMMError, "guest system event "+t.String(), nil)
+			v.finish(exitcode.VMMError, "guest system event "+t.String(), nil)
 		}
 	case kvm.ExitFailEntry:
 		return fmt.Errorf("entry failed, hardware reason %#x", c.FailEntryReason())

@@ -4,8 +4,8 @@ import (
 	"fmt"
 
 	"github.com/ironvisor/ironvisor/vmm/devices/blk"
-	"github.com/ironvisor/ironvisor/vmm/devices/net"
 	"github.com/ironvisor/ironvisor/vmm/devices/rng"
+	"github.com/ironvisor/ironvisor/vmm/devices/virtionet"
 	"github.com/ironvisor/ironvisor/vmm/virtio"
 )
 
@@ -23,33 +23,29 @@ func (v *VM) virtioDevices() ([]virtio.Device, error) {
 			return nil, fmt.Errorf("disk %d (%s): %w", i, d.Path, err)
 		}
 		devs = append(devs, dev)
-		p := fmt.Sprintf("disk%d_", i)
-		v.devCounters = append(v.devCounters, func(m map[string]uint64) {
-			s := dev.Stats()
-			m[p+"reads"], m[p+"writes"], m[p+"flushes"], m[p+"errors"] = s.Reads, s.Writes, s.Flushes, s.Errors
-			m[p+"read_bytes"], m[p+"write_bytes"] = s.ReadBytes, s.WriteBytes
-		})
+		v.devCounters = append(v.devCounters, counted(fmt.Sprintf("disk%d_", i), dev.Counters))
 	}
 	for i, t := range v.cfg.Taps {
 		if t.File == nil {
 			return nil, fmt.Errorf("tap %d (%s): no open file", i, t.Name)
 		}
-		dev, err := net.New(t.File, net.Options{MAC: t.MAC, Logger: v.log})
+		dev, err := virtionet.New(t.File, virtionet.Options{MAC: t.MAC, Logger: v.log})
 		if err != nil {
 			return nil, fmt.Errorf("tap %d (%s): %w", i, t.Name, err)
 		}
 		devs = append(devs, dev)
-		p := fmt.Sprintf("net%d_", i)
-		v.devCounters = append(v.devCounters, func(m map[string]uint64) {
-			c := dev.Counters()
-			m[p+"rx_packets"], m[p+"rx_bytes"], m[p+"rx_dropped"] = c.RxPackets, c.RxBytes, c.RxDropped
-			m[p+"tx_packets"], m[p+"tx_bytes"], m[p+"tx_dropped"] = c.TxPackets, c.TxBytes, c.TxDropped
-		})
+		v.devCounters = append(v.devCounters, counted(fmt.Sprintf("net%d_", i), dev.Counters))
 	}
 	if !v.cfg.NoRNG {
-		dev := rng.New()
+		dev := rng.New(rng.Options{Logger: v.log})
 		devs = append(devs, dev)
-		v.devCounters = append(v.devCounters, func(m map[string]uint64) { m["rng_served"] = dev.Served() })
+		v.devCounters = append(v.devCounters, counted("rng_", dev.Counters))
 	}
 	return devs, nil
+}
+
+// counted returns a function that adds a device's counters, read through
+// its Counters method, to the VM's map with each name prefixed.
+func counted[C virtio.Counters](prefix string, counters func() C) func(map[string]uint64) {
+	return func(m map[string]uint64) { virtio.Flatten(m, prefix, counters()) }
 }

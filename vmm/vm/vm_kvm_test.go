@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ironvisor/ironvisor/vmm/exitcode"
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
 	"github.com/ironvisor/ironvisor/vmm/vm"
@@ -47,21 +48,11 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// needKVM skips unless /dev/kvm can be opened (not merely exists).
-func needKVM(t TB) {
-	t.Helper()
-	s, err := kvm.Open("/dev/kvm")
-	if err != nil {
-		t.Skipf("SKIP: no usable /dev/kvm: %v", err)
-	}
-	s.Close()
-}
-
 // runGuest builds and runs cfg with a deadline and returns the result and
 // the console output.
 func runGuest(t TB, cfg vm.Config) (vm.Result, string) {
 	t.Helper()
-	needKVM(t)
+	testutil.NeedKVM(t)
 	var out lockedBuffer
 	cfg.Console = &out
 	if cfg.MemSize == 0 {
@@ -80,21 +71,21 @@ func runGuest(t TB, cfg vm.Config) (vm.Result, string) {
 
 func TestPVHGuestResets(t *testing.T) {
 	res, out := runGuest(t, vm.Config{Kernel: testutil.PVHHello("HELLO FROM PVH\n", testutil.ExitReset)})
-	if res.Code != vm.ExitReset || !strings.Contains(out, "HELLO FROM PVH") {
+	if res.Code != exitcode.Reset || !strings.Contains(out, "HELLO FROM PVH") {
 		t.Fatalf("result %+v, console %q", res, out)
 	}
 }
 
 func TestPVHGuestPowersOff(t *testing.T) {
 	res, out := runGuest(t, vm.Config{Kernel: testutil.PVHHello("BYE\n", testutil.ExitPoweroff)})
-	if res.Code != vm.ExitPoweroff || out != "BYE\n" {
+	if res.Code != exitcode.Poweroff || out != "BYE\n" {
 		t.Fatalf("result %+v, console %q", res, out)
 	}
 }
 
 func TestRealModeGuest(t *testing.T) {
 	res, out := runGuest(t, vm.Config{Flat: testutil.RealModeHello("REAL MODE OK\n", testutil.ExitPoweroff)})
-	if res.Code != vm.ExitPoweroff || out != "REAL MODE OK\n" {
+	if res.Code != exitcode.Poweroff || out != "REAL MODE OK\n" {
 		t.Fatalf("result %+v, console %q", res, out)
 	}
 }
@@ -102,16 +93,16 @@ func TestRealModeGuest(t *testing.T) {
 func TestSMPGuest(t *testing.T) {
 	const cpus = 2
 	res, out := runGuest(t, vm.Config{Kernel: testutil.SMPHello("SMP OK\n", cpus, testutil.ExitPoweroff), CPUs: cpus})
-	if res.Code != vm.ExitPoweroff || out != "1SMP OK\n" {
+	if res.Code != exitcode.Poweroff || out != "1SMP OK\n" {
 		t.Fatalf("result %+v, console %q", res, out)
 	}
 }
 
 // TestGuestBrokeDevice: a guest that drives the virtio-rng device into
-// DEVICE_NEEDS_RESET stops the VM with ExitGuestBrokeDevice.
+// DEVICE_NEEDS_RESET stops the VM with exitcode.GuestBrokeDevice.
 func TestGuestBrokeDevice(t *testing.T) {
 	res, out := runGuest(t, vm.Config{Kernel: testutil.PVHBreakVirtio("BREAKING\n")})
-	if res.Code != vm.ExitGuestBrokeDevice || res.Err == nil || out != "BREAKING\n" {
+	if res.Code != exitcode.GuestBrokeDevice || res.Err == nil || out != "BREAKING\n" {
 		t.Fatalf("result %+v, console %q", res, out)
 	}
 	if !strings.Contains(res.Err.Error(), "FEATURES_OK") {
@@ -123,7 +114,7 @@ func TestGuestBrokeDevice(t *testing.T) {
 // reads and zeroes the whole virtio-mmio window still runs to its poweroff.
 func TestHostileScanSurvives(t *testing.T) {
 	res, out := runGuest(t, vm.Config{Kernel: testutil.PVHHostileScan("SURVIVED\n")})
-	if res.Code != vm.ExitPoweroff || out != "SURVIVED\n" {
+	if res.Code != exitcode.Poweroff || out != "SURVIVED\n" {
 		t.Fatalf("result %+v, console %q", res, out)
 	}
 }
@@ -131,7 +122,7 @@ func TestHostileScanSurvives(t *testing.T) {
 // TestForcedStop: a guest that never exits is stopped by cancelling Run's
 // context, and the result says the host stopped it.
 func TestForcedStop(t *testing.T) {
-	needKVM(t)
+	testutil.NeedKVM(t)
 	// The guest halts for good with interrupts off. (A guest that spins
 	// with interrupts off instead can wedge the whole L1 in the nested-TCG
 	// rack: QEMU's SVM emulation then stops delivering L1 interrupts, so
@@ -158,8 +149,8 @@ func TestForcedStop(t *testing.T) {
 	cancel()
 	select {
 	case res := <-done:
-		if res.Code != vm.ExitStopped {
-			t.Fatalf("result %+v, want ExitStopped", res)
+		if res.Code != exitcode.Stopped {
+			t.Fatalf("result %+v, want exitcode.Stopped", res)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return after cancel")
@@ -188,7 +179,7 @@ func TestPVMGuardRefusesStock64BitKernel(t *testing.T) {
 }
 
 func TestMalformedKernelRefused(t *testing.T) {
-	needKVM(t)
+	testutil.NeedKVM(t)
 	for name, k := range map[string][]byte{
 		"garbage":       []byte("not a kernel at all"),
 		"truncated ELF": testutil.PVHHello("x", testutil.ExitReset)[:60],
@@ -203,7 +194,7 @@ func BenchmarkColdStart(b *testing.B) {
 	img := testutil.PVHHello("x", testutil.ExitPoweroff)
 	for b.Loop() {
 		res, _ := runGuest(b, vm.Config{Kernel: img})
-		if res.Code != vm.ExitPoweroff {
+		if res.Code != exitcode.Poweroff {
 			b.Fatalf("result %+v", res)
 		}
 	}

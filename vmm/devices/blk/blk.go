@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync/atomic"
 
 	"github.com/ironvisor/ironvisor/vmm/virtio"
 )
@@ -42,18 +41,6 @@ type Options struct {
 	ID string
 	// Logger receives request errors; nil means slog.Default.
 	Logger *slog.Logger
-}
-
-// Stats counts requests. All fields are cumulative.
-type Stats struct {
-	Reads, Writes, Flushes, Errors uint64
-	ReadBytes, WriteBytes          uint64
-}
-
-// stats is Stats with atomic fields.
-type stats struct {
-	reads, writes, flushes, errors atomic.Uint64
-	readBytes, writeBytes          atomic.Uint64
 }
 
 // Device is a virtio-blk device backed by a raw file. Requests run
@@ -139,15 +126,6 @@ func (d *Device) ReadConfig(offset uint64, data []byte) {
 // WriteConfig ignores writes: nothing here is writable without
 // VIRTIO_BLK_F_CONFIG_WCE, which is not offered.
 func (d *Device) WriteConfig(offset uint64, data []byte) {}
-
-// Stats returns the request counters.
-func (d *Device) Stats() Stats {
-	s := &d.stats
-	return Stats{
-		Reads: s.reads.Load(), Writes: s.writes.Load(), Flushes: s.flushes.Load(), Errors: s.errors.Load(),
-		ReadBytes: s.readBytes.Load(), WriteBytes: s.writeBytes.Load(),
-	}
-}
 
 // Notify serves every available request on the queue, then signals the
 // driver once.

@@ -103,7 +103,7 @@ func TestReadSectors(t *testing.T) {
 	if x.r.UsedIdx() != 1 || x.n.Count(0) != 1 {
 		t.Fatalf("used idx %d, notifications %d", x.r.UsedIdx(), x.n.Count(0))
 	}
-	if s := x.dev.Stats(); s.Reads != 1 || s.ReadBytes != 2*SectorSize {
+	if s := x.dev.Counters(); s.Reads != 1 || s.ReadBytes != 2*SectorSize {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -167,7 +167,7 @@ func TestFlush(t *testing.T) {
 	x := newRig(t, Options{})
 	st, head := x.submit(TypeFlush, 0)
 	x.expect(st, head, StatusOK, 1)
-	if x.dev.Stats().Flushes != 1 {
+	if x.dev.Counters().Flushes != 1 {
 		t.Fatal("flush not counted")
 	}
 }
@@ -285,7 +285,7 @@ func TestNoStatusByte(t *testing.T) {
 	if id, ln := x.r.Used(0); x.r.UsedIdx() != 1 || id != uint32(head) || ln != 0 {
 		t.Fatalf("used idx %d elem (%d,%d)", x.r.UsedIdx(), id, ln)
 	}
-	if x.dev.Stats().Errors != 1 {
+	if x.dev.Counters().Errors != 1 {
 		t.Fatal("error not counted")
 	}
 }

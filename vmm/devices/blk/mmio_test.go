@@ -90,7 +90,7 @@ func TestThroughMMIO(t *testing.T) {
 	}
 	w32(0x064, 1)
 	w32(0x070, 0)
-	if r32(0x070) != 0 || dev.Stats().Reads != 1 {
+	if r32(0x070) != 0 || dev.Counters().Reads != 1 {
 		t.Fatal("reset failed")
 	}
 }

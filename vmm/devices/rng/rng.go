@@ -6,7 +6,6 @@ package rng
 import (
 	"crypto/rand"
 	"log/slog"
-	"sync/atomic"
 
 	"github.com/ironvisor/ironvisor/vmm/memory"
 	"github.com/ironvisor/ironvisor/vmm/virtio"
@@ -19,16 +18,30 @@ const QueueSize = 64
 // buffers cannot make the device drain the host's entropy pool in one go.
 const MaxRequest = 64 << 10
 
+// Options configures an entropy device.
+type Options struct {
+	// Logger receives request errors; nil means slog.Default.
+	Logger *slog.Logger
+}
+
 // Device is a virtio-rng device. It has no feature bits of its own and no
 // configuration space (virtio 1.2 §5.4.3, §5.4.4).
 type Device struct {
 	virtio.RequestQueue // Activate, Reset and the request loop
 
-	served atomic.Uint64
+	log   *slog.Logger
+	stats stats
 }
 
 // New returns an entropy device.
-func New() *Device { return &Device{} }
+func New(opts Options) *Device {
+	d := &Device{log: opts.Logger}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	d.log = d.log.With("virtio", "rng")
+	return d
+}
 
 // Type returns virtio.DeviceEntropy.
 func (d *Device) Type() virtio.DeviceID { return virtio.DeviceEntropy }
@@ -47,15 +60,12 @@ func (d *Device) ReadConfig(offset uint64, data []byte) { clear(data) }
 // WriteConfig ignores writes.
 func (d *Device) WriteConfig(offset uint64, data []byte) {}
 
-// Served returns the random bytes handed to the guest so far.
-func (d *Device) Served() uint64 { return d.served.Load() }
-
 // Notify fills every available request (virtio 1.2 §5.4.6: the device
 // writes random bytes into the device-writable buffers), at most MaxRequest
 // bytes each, and signals the driver once.
 func (d *Device) Notify(q int) {
 	if err := d.Serve(q, d.fill); err != nil {
-		slog.Error("virtio-rng", "err", err)
+		d.log.Error("serve requests", "err", err)
 	}
 }
 
@@ -72,6 +82,6 @@ func (d *Device) fill(mem *memory.Memory, c *virtio.Chain) uint32 {
 		_, _ = rand.Read(b)
 		n += uint32(len(b))
 	}
-	d.served.Add(uint64(n))
+	d.stats.served.Add(uint64(n))
 	return n
 }

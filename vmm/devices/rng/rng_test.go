@@ -2,6 +2,9 @@ package rng
 
 import (
 	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/ironvisor/ironvisor/vmm/virtio"
@@ -10,7 +13,7 @@ import (
 
 func activated(t *testing.T) (*Device, *virtiotest.Guest, *virtiotest.Ring, *virtiotest.Notifier) {
 	t.Helper()
-	d := New()
+	d := New(Options{})
 	g := virtiotest.NewGuest(4 << 20)
 	r := g.NewRing(8)
 	q, err := r.Queue(virtio.FeatureVersion1)
@@ -37,8 +40,8 @@ func TestFillsWritableBuffers(t *testing.T) {
 	if bytes.Equal(g.Bytes(a.Addr, 64), make([]byte, 64)) || bytes.Equal(g.Bytes(b.Addr, 32), make([]byte, 32)) {
 		t.Fatal("buffers still zero")
 	}
-	if d.Served() != 96 {
-		t.Fatalf("Served = %d", d.Served())
+	if d.Counters().Served != 96 {
+		t.Fatalf("Served = %d", d.Counters().Served)
 	}
 }
 
@@ -66,7 +69,7 @@ func TestReadableOnlyChainGetsNothing(t *testing.T) {
 }
 
 func TestContract(t *testing.T) {
-	d := New()
+	d := New(Options{})
 	if d.Type() != virtio.DeviceEntropy || len(d.QueueSizes()) != 1 || d.Features()&virtio.FeatureVersion1 == 0 {
 		t.Fatal("device identity wrong")
 	}
@@ -84,7 +87,7 @@ func TestContract(t *testing.T) {
 // TestThroughMMIO runs the device behind the real transport, as the guest
 // driver does it.
 func TestThroughMMIO(t *testing.T) {
-	d := New()
+	d := New(Options{})
 	irq := &virtiotest.Interrupt{}
 	m := virtio.NewMMIO(d, irq)
 	g := virtiotest.NewGuest(1 << 20)
@@ -110,5 +113,28 @@ func TestThroughMMIO(t *testing.T) {
 	m.Kick(0)
 	if r.UsedIdx() != 1 || irq.Count() != 1 {
 		t.Fatalf("used %d irqs %d", r.UsedIdx(), irq.Count())
+	}
+}
+
+// TestErrorsGoToTheInjectedLogger checks that a failure to signal the
+// driver is logged through Options.Logger, tagged with the device, rather
+// than through the process-wide logger.
+func TestErrorsGoToTheInjectedLogger(t *testing.T) {
+	var logs bytes.Buffer
+	d := New(Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	g := virtiotest.NewGuest(1 << 20)
+	r := g.NewRing(8)
+	q, err := r.Queue(virtio.FeatureVersion1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := func(int) error { return errors.New("irqfd gone") }
+	if err := d.Activate(g.Mem, []*virtio.Queue{q}, failing, d.Features()); err != nil {
+		t.Fatal(err)
+	}
+	r.Publish(r.AddChain(g.Out(16, 0)))
+	d.Notify(0)
+	if s := logs.String(); !strings.Contains(s, "virtio=rng") || !strings.Contains(s, "irqfd gone") {
+		t.Fatalf("log %q lacks the device or the error", s)
 	}
 }

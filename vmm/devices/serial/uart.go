@@ -91,14 +91,6 @@ type UART struct {
 	counters           Counters
 }
 
-// Counters are the UART's statistics, for the control socket.
-type Counters struct {
-	TxBytes    uint64 `json:"tx_bytes"`
-	RxBytes    uint64 `json:"rx_bytes"`
-	RxDropped  uint64 `json:"rx_dropped"`
-	Interrupts uint64 `json:"interrupts"`
-}
-
 // New returns a UART in its reset state whose output goes to out (which may
 // be nil) and ring (which may be nil), raising irq for interrupts.
 func New(irq Interrupt, out *Output) *UART {
@@ -314,13 +306,6 @@ func (u *UART) trigger() {
 		}
 		u.mu.Unlock()
 	}
-}
-
-// Counters returns a snapshot of the statistics.
-func (u *UART) Counters() Counters {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.counters
 }
 
 // Err returns the first error raising the interrupt, if any.

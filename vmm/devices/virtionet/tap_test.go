@@ -1,4 +1,4 @@
-package net
+package virtionet
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ironvisor/ironvisor/vmm/jail"
 	"github.com/ironvisor/ironvisor/vmm/virtio"
 	"github.com/ironvisor/ironvisor/vmm/virtio/virtiotest"
 )
@@ -50,7 +51,7 @@ func newNetnsTap() (*netnsTap, error) {
 }
 
 func setupTap() (nt *netnsTap, err error) {
-	tap, err := OpenTap(tapName)
+	tap, err := jail.OpenTap(tapName)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package net
+package virtionet
 
 import (
 	"bytes"
@@ -30,13 +30,22 @@ type rig struct {
 	offloads []uint32
 }
 
-func newRig(t *testing.T, acked uint64) *rig {
+// tapPair returns the two ends of a non-blocking SOCK_SEQPACKET socket
+// pair, closed when the test ends (after the cleanups registered later).
+func tapPair(t *testing.T) (tap, host *os.File) {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tap, host := os.NewFile(uintptr(fds[0]), "tap"), os.NewFile(uintptr(fds[1]), "host")
+	tap, host = os.NewFile(uintptr(fds[0]), "tap"), os.NewFile(uintptr(fds[1]), "host")
+	t.Cleanup(func() { tap.Close(); host.Close() })
+	return tap, host
+}
+
+func newRig(t *testing.T, acked uint64) *rig {
+	t.Helper()
+	tap, host := tapPair(t)
 	dev, err := newDevice(tap, Options{MAC: [6]byte{2, 0, 0, 0, 0, 1}, MTU: 1500})
 	if err != nil {
 		t.Fatal(err)
@@ -45,11 +54,7 @@ func newRig(t *testing.T, acked uint64) *rig {
 	dev.setOffload = func(f uint32) error { x.offloads = append(x.offloads, f); return nil }
 	x.rx, x.tx = x.g.NewRing(512), x.g.NewRing(512)
 	x.activate(acked)
-	t.Cleanup(func() {
-		dev.Reset()
-		tap.Close()
-		host.Close()
-	})
+	t.Cleanup(dev.Reset)
 	return x
 }
 

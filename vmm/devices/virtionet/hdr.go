@@ -1,8 +1,4 @@
-// Package net is a virtio-net device (virtio 1.2 §5.1) on a Linux tap opened
-// with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR. Frames cross the tap with the 12-byte
-// virtio-net header of VIRTIO_F_VERSION_1 in front, so checksum and
-// segmentation offloads pass between the guest and the host kernel as is.
-package net
+package virtionet
 
 import (
 	"encoding/binary"

@@ -1,4 +1,10 @@
-package net
+// Package virtionet is a virtio-net device (virtio 1.2 §5.1) on a Linux tap
+// opened with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR. Frames cross the tap with the
+// 12-byte virtio-net header of VIRTIO_F_VERSION_1 in front, so checksum and
+// segmentation offloads pass between the guest and the host kernel as is.
+// It is not called net, so that it does not shadow the standard library's
+// package of that name in the files that use both.
+package virtionet
 
 import (
 	"crypto/rand"
@@ -8,7 +14,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/ironvisor/ironvisor/vmm/memory"
@@ -36,20 +41,6 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Counters are the NIC's traffic counters, cumulative, for the control
-// socket. Drops count frames lost in the device: no receive buffer, a frame
-// too big for the buffers, a header the driver may not send, a tap error.
-type Counters struct {
-	RxPackets, RxBytes, RxDropped uint64
-	TxPackets, TxBytes, TxDropped uint64
-}
-
-// counters is Counters with atomic fields.
-type counters struct {
-	rxPackets, rxBytes, rxDropped atomic.Uint64
-	txPackets, txBytes, txDropped atomic.Uint64
-}
-
 // Device is a virtio-net device on a tap. The receive path is a goroutine
 // reading the tap; the transmit path is a goroutine woken by kicks. Neither
 // runs on a vCPU thread: Notify only signals them.
@@ -60,7 +51,7 @@ type Device struct {
 	mtu        uint16
 	log        *slog.Logger
 	setOffload func(flags uint32) error
-	stats      counters
+	stats      stats
 	rxKick     chan struct{}
 	txKick     chan struct{}
 
@@ -171,15 +162,6 @@ func (d *Device) ReadConfig(offset uint64, data []byte) {
 // WriteConfig ignores writes: the MAC is writable only through the control
 // queue (VIRTIO_NET_F_CTRL_MAC_ADDR), which is not offered.
 func (d *Device) WriteConfig(offset uint64, data []byte) {}
-
-// Counters returns the traffic counters.
-func (d *Device) Counters() Counters {
-	s := &d.stats
-	return Counters{
-		RxPackets: s.rxPackets.Load(), RxBytes: s.rxBytes.Load(), RxDropped: s.rxDropped.Load(),
-		TxPackets: s.txPackets.Load(), TxBytes: s.txBytes.Load(), TxDropped: s.txDropped.Load(),
-	}
-}
 
 // tunOffloads maps the negotiated guest receive offloads onto the tap's
 // TUNSETOFFLOAD flags: what the host kernel may hand us without
