@@ -16,7 +16,7 @@ import (
 // log, not a million.
 func TestGuestLogFloodIsBounded(t *testing.T) {
 	var buf bytes.Buffer
-	m := virtio.NewMMIO(rng.New(), &virtiotest.Interrupt{})
+	m := virtio.NewMMIO(rng.New(rng.Options{}), &virtiotest.Interrupt{})
 	m.SetLogger(newLog(&buf))
 	w := func(off uint64, v uint32) {
 		var d [4]byte
