@@ -12,8 +12,8 @@ func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
 // FuzzRead reads a partition table from arbitrary bytes. Nothing may
 // panic, and every partition returned must lie inside the disk.
 func FuzzRead(f *testing.F) {
-	f.Add(makeDisk(512, 64, []testPart{{1, TypeLinuxFilesystem, 40, 50, "root"}}))
-	d := makeDisk(512, 64, []testPart{{1, TypeESP, 40, 50, "esp"}})
+	f.Add(makeDisk(512, 64, []testPart{{Index: 1, Type: TypeLinuxFilesystem, First: 40, Last: 50, Name: "root"}}))
+	d := makeDisk(512, 64, []testPart{{Index: 1, Type: TypeESP, First: 40, Last: 50, Name: "esp"}})
 	d[512+40]++
 	f.Add(d)
 	f.Fuzz(func(t *testing.T, disk []byte) {

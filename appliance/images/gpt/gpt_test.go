@@ -77,8 +77,8 @@ func TestFallsBackToBackup(t *testing.T) {
 }
 
 func TestRefuses(t *testing.T) {
-	overlap := append([]testPart{{2, TypeLinuxSwap, 1000, 1100, "swap"}}, debianParts...)
-	outside := []testPart{{1, TypeLinuxFilesystem, 10, 1900, "root"}}
+	overlap := append([]testPart{{Index: 2, Type: TypeLinuxSwap, First: 1000, Last: 1100, Name: "swap"}}, debianParts...)
+	outside := []testPart{{Index: 1, Type: TypeLinuxFilesystem, First: 10, Last: 1900, Name: "root"}}
 	cases := []struct {
 		name string
 		disk func() []byte
