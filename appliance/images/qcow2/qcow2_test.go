@@ -245,3 +245,30 @@ func TestCorruptTablesAreRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestConcurrentReads(t *testing.T) {
+	b, raw := sampleBuilder(3, CompressDeflate)
+	q := open(t, b.bytes())
+	done := make(chan error)
+	for g := range 4 {
+		go func() {
+			p := make([]byte, 700)
+			for off := int64(g * 13); off+700 <= int64(len(raw)); off += 997 {
+				if _, err := q.ReadAt(p, off); err != nil {
+					done <- err
+					return
+				}
+				if !bytes.Equal(p, raw[off:off+700]) {
+					done <- errors.New("concurrent read differs")
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
