@@ -15,6 +15,10 @@ require (
 	// why insomniacslk/dhcp (appliance/uplink client, netcfg guest server):
 	// named by the owner; RFC 2131 message handling both ways.
 	github.com/insomniacslk/dhcp v0.0.0-20260901064844-234b97448fae
+	// why klauspost/compress (appliance/images/qcow2): its zstd decoder
+	// reads qcow2 clusters compressed with compression_type=zstd; the
+	// standard library has none. Already in the build through u-root.
+	github.com/klauspost/compress v1.20.1
 	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42
 	// why client_golang (appliance/controlplane /metrics): the standard
 	// Prometheus exposition format and registry, asked for by issue 5.
@@ -43,7 +47,6 @@ require (
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/josharian/native v1.1.0 // indirect
-	github.com/klauspost/compress v1.20.1 // indirect
 	github.com/klauspost/pgzip v1.2.6 // indirect
 	github.com/mdlayher/packet v1.1.2 // indirect
 	github.com/mdlayher/socket v0.5.1 // indirect

@@ -48,6 +48,13 @@ const (
 	// e820 marks reserved; boot_params.acpi_rsdp_addr and
 	// hvm_start_info.rsdp_paddr point at it.
 	RSDPAddr = 0xe0000
+	// SMBIOSAddr is the SMBIOS 3.0 64-bit entry point ("_SM3_"), on the
+	// 16-byte boundary in 0xf0000..0xfffff where Linux scans for it, inside
+	// the reserved BIOS area; the structure table follows at
+	// SMBIOSTableAddr and must end by SMBIOSEnd.
+	SMBIOSAddr      = 0xf0000
+	SMBIOSTableAddr = 0xf0020
+	SMBIOSEnd       = 0x100000
 	// HighMemStart is where RAM above the legacy area begins (1 MiB).
 	HighMemStart = 0x100000
 

@@ -44,15 +44,18 @@ func Run(args []string) int {
 
 // vmmFlags are the parsed flags of `ironvisor vmm run`.
 type vmmFlags struct {
-	kernel, initrd, cmdline string
-	mem                     string
-	cpus                    int
-	disks, taps             listFlag
-	consoleLog, control     string
-	consoleMax              string
-	kvm, kvmKind            string
-	pvmGuest, stdin         bool
-	stopTimeout             time.Duration
+	kernel, initrd, cmdline  string
+	mem                      string
+	cpus                     int
+	disks, taps              listFlag
+	consoleLog, control      string
+	consoleMax               string
+	kvm, kvmKind             string
+	pvmGuest, stdin          bool
+	smbiosUUID, smbiosSerial string
+	smbiosAssetTag           string
+	smbiosProduct            string
+	stopTimeout              time.Duration
 }
 
 // listFlag is a repeatable string flag.
@@ -82,6 +85,10 @@ func parseVMMFlags(args []string) (vmmFlags, error) {
 	fs.StringVar(&f.kvmKind, "kvm-kind", "", "host KVM flavour for the PVM guard: SVM, VMX or PVM (default: detect from /sys)")
 	fs.BoolVar(&f.stdin, "stdin", false, "forward standard input to the guest's serial console")
 	fs.BoolVar(&f.pvmGuest, "pvm-guest", false, "the 64-bit kernel is built as a PVM guest")
+	fs.StringVar(&f.smbiosUUID, "smbios-uuid", "", "SMBIOS system UUID (8-4-4-4-12 hex), the guest's /sys/class/dmi/id/product_uuid")
+	fs.StringVar(&f.smbiosSerial, "smbios-serial", "", "SMBIOS system and chassis serial number (product_serial), e.g. the instance ID")
+	fs.StringVar(&f.smbiosAssetTag, "smbios-asset-tag", "", "SMBIOS chassis asset tag (chassis_asset_tag)")
+	fs.StringVar(&f.smbiosProduct, "smbios-product", "", "SMBIOS product name (product_name); default \"Ironvisor VM\"")
 	fs.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "after SIGTERM, how long the guest has to shut down before a forced stop")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -243,6 +250,9 @@ func vmmConfig(f vmmFlags, log *slog.Logger) (vm.Config, func(), error) {
 	}
 	var err error
 	if cfg.MemSize, err = parseSize(f.mem); err != nil {
+		return cfg, o.closeAll, err
+	}
+	if cfg.SMBIOS, err = smbiosInfo(f); err != nil {
 		return cfg, o.closeAll, err
 	}
 	if cfg.Kernel, err = readNamed(f.kernel); err != nil {

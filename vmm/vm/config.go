@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/ironvisor/ironvisor/vmm/boot/smbios"
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
 
@@ -36,6 +37,11 @@ type Config struct {
 	Taps []Tap
 	// NoRNG leaves out the virtio-rng device.
 	NoRNG bool
+
+	// SMBIOS is what the SMBIOS tables say about the machine: the
+	// instance's UUID, serial and asset tag. The zero value gives the
+	// defaults (manufacturer "Ironvisor", no serial, no UUID).
+	SMBIOS smbios.Info
 
 	// Console receives the guest's serial output; nil discards it.
 	Console io.Writer

@@ -103,6 +103,9 @@ func (v *VM) build() error {
 	if err := v.buildACPI(); err != nil {
 		return err
 	}
+	if err := v.buildSMBIOS(); err != nil {
+		return err
+	}
 	return v.createVCPUs()
 }
 
