@@ -104,7 +104,9 @@ func (s server) ok(t *testing.T, token string, v any, args ...string) string {
 }
 
 func TestControlPlaneEndToEnd(t *testing.T) {
-	s := startServe(t, "--insecure-http")
+	// --no-hypervisor: this test is about the API without VMMs, also on a
+	// host whose /dev/kvm could run the tiny guest (PVM runs PVH guests).
+	s := startServe(t, "--insecure-http", "--no-hypervisor")
 	admin := s.adminToken(t)
 
 	// Without a token: 401.
@@ -219,7 +221,7 @@ func TestServeCPUOvercommit(t *testing.T) {
 	kernel := filepath.Join(t.TempDir(), "tiny.elf")
 	os.WriteFile(kernel, testutil.PVHHello("oc", testutil.ExitHalt), 0o600)
 	for _, oc := range []int{1, 2} {
-		s := startServe(t, "--insecure-http", "--cpu-overcommit", strconv.Itoa(oc))
+		s := startServe(t, "--insecure-http", "--no-hypervisor", "--cpu-overcommit", strconv.Itoa(oc))
 		admin := s.adminToken(t)
 		var tenant struct{ Token string }
 		s.ok(t, admin, &tenant, "tenants", "create", "oc", "--json")

@@ -53,6 +53,7 @@ func runServe(args []string) int {
 	insecure := fs.Bool("insecure-http", false, "serve plain HTTP (loopback addresses only)")
 	overcommit := fs.String("cpu-overcommit", "1", fmt.Sprintf("vCPUs that instances may have per host CPU (1 to %d; memory is never overcommitted)", config.MaxOvercommit))
 	public := fs.String("public-ips", "", "extra uplink addresses instances may take 1:1: a comma-separated list of addresses and prefixes")
+	noHV := fs.Bool("no-hypervisor", false, "run no VMMs even where /dev/kvm works: an API-only node whose launches stay pending")
 	up := fs.String("uplink", "auto", "interface on which guests' outbound traffic is masqueraded: a name, auto (the default route's) or none")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -78,7 +79,8 @@ func runServe(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	o := service.Options{DataDir: *data, Listen: *listen, Start: start, InsecureHTTP: *insecure,
-		DNSServers: service.HostDNS("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"), CPUOvercommit: oc, PublicIPs: pips}
+		DNSServers: service.HostDNS("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"), CPUOvercommit: oc, PublicIPs: pips,
+		NoHypervisor: *noHV}
 	switch *up {
 	case "none":
 	case "auto":
