@@ -3,12 +3,12 @@ package controlplane
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"strings"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/types"
@@ -23,7 +23,7 @@ const MaxBody = 64 << 10
 const MaxGroupRules = 256
 
 // errBadRequest is wrapped by every decoding error (HTTP 400).
-var errBadRequest = errors.New("bad request")
+var errBadRequest = apiv1.InvalidParameter
 
 // badRequest returns an errBadRequest error with a message.
 func badRequest(format string, a ...any) error {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/ironvisor/ironvisor/appliance/api"
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/store"
@@ -65,7 +66,7 @@ func (cp *ControlPlane) changeNet(tenant string, fn func(tx *store.Tx, st *netcf
 		// validated without them.
 		v := st
 		v.Forwards, v.PublicIPs = nil, nil
-		return v.Validate()
+		return apiv1.WithCode(apiv1.InvalidParameter, v.Validate())
 	})
 	if err != nil || cp.cfg.OnNetworkChange == nil {
 		return err
@@ -171,7 +172,7 @@ func (cp *ControlPlane) inUse(tenant string, uses func(lifecycle.Instance) bool)
 	}
 	for _, in := range insts {
 		if in.State != lifecycle.Terminated && uses(in) {
-			return fmt.Errorf("%w: in use by instance %s", store.ErrExists, in.ID)
+			return fmt.Errorf("%w by instance %s", apiv1.InUse, in.ID)
 		}
 	}
 	return nil

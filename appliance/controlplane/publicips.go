@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/api"
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/store"
@@ -96,7 +97,7 @@ func (cp *ControlPlane) addPublicIP(q PublicIPRequest, who auth.Principal) (Publ
 		}
 		i := slices.IndexFunc(cp.cfg.PublicIPs, func(a netip.Addr) bool { return !used[a] })
 		if i < 0 {
-			return fmt.Errorf("%w: all %d public ips are taken", lifecycle.ErrConflict, len(cp.cfg.PublicIPs))
+			return fmt.Errorf("%w: all %d public ips are taken", apiv1.LimitExceeded, len(cp.cfg.PublicIPs))
 		}
 		pip.Address = cp.cfg.PublicIPs[i]
 		st.PublicIPs = append(st.PublicIPs, pip.netPublicIP())
