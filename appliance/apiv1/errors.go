@@ -2,6 +2,7 @@ package apiv1
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 )
 
@@ -98,8 +99,13 @@ type Error struct {
 // NewError returns an error of kind code that reads msg.
 func NewError(code Code, msg string) *Error { return &Error{Message: msg, Code: code} }
 
-// Error returns the message.
-func (e *Error) Error() string { return e.Message }
+// Error returns the message; on the Client's side, after "HTTP <status>: ".
+func (e *Error) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message)
+	}
+	return e.Message
+}
 
 // APICode returns the error's code.
 func (e *Error) APICode() Code { return e.Code }

@@ -37,7 +37,7 @@ import (
 
 // NoHypervisor is the reason recorded on instances that cannot run because
 // the appliance has no Runner.
-const NoHypervisor = "no hypervisor on this host"
+const NoHypervisor = apiv1.ReasonNoHypervisor
 
 // RunSpec is what a Runner needs to start one instance's VMM.
 type RunSpec struct {
