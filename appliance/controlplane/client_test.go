@@ -72,3 +72,24 @@ func TestTypedClient(t *testing.T) {
 		t.Fatalf("usage: %+v %v", u, err)
 	}
 }
+
+// TestDeclaredAccess: every route the contract declares admin-only answers
+// 403 to a tenant's token, before its handler runs (no body is read).
+func TestDeclaredAccess(t *testing.T) {
+	e := newEnv(t, nil)
+	_, tok := e.tenant("acme")
+	admins := 0
+	for _, rt := range apiv1.Routes() {
+		if rt.Access != apiv1.AccessAdmin {
+			continue
+		}
+		admins++
+		path := fill(rt.Pattern, map[string]string{"id": "x"})
+		if code, out := e.do(rt.Method, path, tok, "not even JSON"); code != 403 {
+			t.Errorf("%s with a tenant's token: %d %s", rt.Key(), code, out)
+		}
+	}
+	if admins < 5 {
+		t.Fatalf("only %d admin routes", admins)
+	}
+}
