@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/store"
 )
@@ -71,7 +72,9 @@ func (o *Orchestrator) Reconcile(ctx context.Context, alive []string) ([]lifecyc
 func (o *Orchestrator) stopOrphans(ctx context.Context, alive []string) error {
 	for _, id := range alive {
 		in, err := o.cfg.Life.Get(id)
-		unknown := errors.Is(err, store.ErrNotFound)
+		// lifecycle.ErrNotFound: matching store.ErrNotFound alone, as
+		// before the taxonomy, missed it and failed the reconcile.
+		unknown := errors.Is(err, apiv1.NotFound)
 		switch {
 		case err != nil && !unknown:
 			return err
