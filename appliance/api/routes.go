@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 )
 
 // Route is one registered method and pattern.
@@ -33,12 +33,10 @@ func (rt *Router) Routes() []Route {
 	return out
 }
 
-// HostDoc is the /v1/host document: the host facts plus the SHA-256
-// fingerprint of the API's TLS certificate when it serves HTTPS.
-type HostDoc struct {
-	hostinfo.Host
-	TLSFingerprint string `json:"tls_fingerprint,omitempty"`
-}
+// HostDoc is the /v1/host document, the contract's (apiv1.Host): the
+// host facts plus the SHA-256 fingerprint of the API's TLS certificate
+// when it serves HTTPS.
+type HostDoc = apiv1.Host
 
 // HostHandler answers GET /v1/host with the host document and the TLS
 // fingerprint (empty for plain HTTP).
