@@ -2,8 +2,8 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"sort"
-	"strings"
 
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
 )
@@ -17,13 +17,7 @@ type Route struct {
 // Routes lists every registered method and pattern, sorted by pattern then
 // method. The OpenAPI document is generated from it so it cannot drift.
 func (rt *Router) Routes() []Route {
-	var out []Route
-	for _, r := range rt.routes {
-		pattern := "/" + strings.Join(r.segments, "/")
-		for m := range r.methods {
-			out = append(out, Route{Method: m, Pattern: pattern})
-		}
-	}
+	out := slices.Clone(rt.routes)
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Pattern != out[j].Pattern {
 			return out[i].Pattern < out[j].Pattern

@@ -7,14 +7,10 @@
 // EC2 Query endpoint and the web console will be its siblings under
 // appliance/frontend, calling the same core.
 //
-// Routing stays with package api's router, which answers every miss as
-// JSON ({"error": ...}: 404, or 405 with Allow) and tolerates repeated
-// slashes. Go 1.22's ServeMux patterns were weighed: they match the same
-// {name} syntax (the contract's patterns are written in it), but the mux
-// answers misses in text/plain and redirects unclean paths (301 with an
-// HTML body), which clients of a JSON API then have to special-case; the
-// router is 150 lines with a fuzz target, so it stays until a wrapper
-// over ServeMux keeps those answers.
+// Routing is package api's router: Go 1.22's ServeMux with the
+// contract's patterns ("GET /v1/instances/{id}"), wrapped so that every
+// miss is answered as JSON (404, or 405 with Allow) rather than in text
+// or as a redirect; see package api for the measurement behind it.
 package rest
 
 import (
