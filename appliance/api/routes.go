@@ -2,10 +2,10 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"sort"
-	"strings"
 
-	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 )
 
 // Route is one registered method and pattern.
@@ -17,13 +17,7 @@ type Route struct {
 // Routes lists every registered method and pattern, sorted by pattern then
 // method. The OpenAPI document is generated from it so it cannot drift.
 func (rt *Router) Routes() []Route {
-	var out []Route
-	for _, r := range rt.routes {
-		pattern := "/" + strings.Join(r.segments, "/")
-		for m := range r.methods {
-			out = append(out, Route{Method: m, Pattern: pattern})
-		}
-	}
+	out := slices.Clone(rt.routes)
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Pattern != out[j].Pattern {
 			return out[i].Pattern < out[j].Pattern
@@ -33,12 +27,10 @@ func (rt *Router) Routes() []Route {
 	return out
 }
 
-// HostDoc is the /v1/host document: the host facts plus the SHA-256
-// fingerprint of the API's TLS certificate when it serves HTTPS.
-type HostDoc struct {
-	hostinfo.Host
-	TLSFingerprint string `json:"tls_fingerprint,omitempty"`
-}
+// HostDoc is the /v1/host document, the contract's (apiv1.Host): the
+// host facts plus the SHA-256 fingerprint of the API's TLS certificate
+// when it serves HTTPS.
+type HostDoc = apiv1.Host
 
 // HostHandler answers GET /v1/host with the host document and the TLS
 // fingerprint (empty for plain HTTP).

@@ -10,12 +10,12 @@ package auth
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/store"
 )
 
@@ -25,10 +25,10 @@ const AdminTokenFile = "admin.token"
 
 // ErrNotFound is wrapped when a tenant or token does not exist (or, for
 // a token, belongs to another tenant).
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = apiv1.NewError(apiv1.NotFound, "not found")
 
 // ErrExists is wrapped when a tenant name is already taken.
-var ErrExists = errors.New("already exists")
+var ErrExists = apiv1.NewError(apiv1.AlreadyExists, "already exists")
 
 // Principal is who a request acts as.
 type Principal struct {

@@ -1,18 +1,19 @@
 package auth
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 )
 
 // MaxNameLen is the longest name ValidateName accepts, in bytes.
 const MaxNameLen = 64
 
 // ErrInvalidName is wrapped by every ValidateName error.
-var ErrInvalidName = errors.New("invalid name")
+var ErrInvalidName = apiv1.NewError(apiv1.InvalidParameter, "invalid name")
 
 // ValidateName checks a user-chosen name (tenant, image, network, key...):
 // 1..MaxNameLen bytes of valid UTF-8, no control or format characters, no

@@ -6,9 +6,10 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 )
 
 // Token format: "ivt_" + 16 hex digits of token ID + "_" + 43 base64url
@@ -28,7 +29,7 @@ const (
 
 // ErrUnauthenticated is returned for any missing, malformed, unknown or
 // revoked credential. It deliberately says no more than that.
-var ErrUnauthenticated = errors.New("unauthenticated")
+var ErrUnauthenticated = apiv1.NewError(apiv1.Unauthorized, "unauthenticated")
 
 // ParseBearer extracts the token from an Authorization header value of the
 // form "Bearer <token>" (scheme case-insensitive, RFC 6750 section 2.1).

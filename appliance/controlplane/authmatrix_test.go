@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
 
@@ -22,59 +23,59 @@ func TestAuthMatrix(t *testing.T) {
 	aID, aTok := e.tenant("alice")
 	_, bTok := e.tenant("bob")
 	e.tinyImage("tiny")
-	var insts []Instance
+	var insts []apiv1.Instance
 	e.must(201, "POST", "/v1/instances", aTok, map[string]any{"image": "tiny", "type": "nano"}, &insts)
 	e.must(201, "POST", "/v1/networks", aTok, map[string]any{"name": "anet", "cidr": "10.9.0.0/24"}, nil)
 	e.must(201, "POST", "/v1/security-groups", aTok, `{"name":"asg"}`, nil)
-	var ti TokenIssued
+	var ti apiv1.TokenIssued
 	e.must(201, "POST", "/v1/tenants/"+aID+"/tokens", aTok, nil, &ti)
-	var netInsts []Instance
+	var netInsts []apiv1.Instance
 	e.must(201, "POST", "/v1/instances", aTok, map[string]any{"image": "tiny", "type": "nano", "network": "anet", "security_groups": []string{"asg"}}, &netInsts)
 	e.must(201, "POST", "/v1/key-pairs", aTok, map[string]any{"name": "akey", "public_key": aliceKey}, nil)
-	var pip PublicIP
+	var pip apiv1.PublicIP
 	e.must(201, "POST", "/v1/public-ips", aTok, map[string]any{"instance": netInsts[0].ID}, &pip)
-	var pf PortForward
+	var pf apiv1.PortForward
 	e.must(201, "POST", "/v1/port-forwards", aTok, map[string]any{"instance": netInsts[0].ID, "proto": "tcp", "public_port": 2222, "port": 22}, &pf)
 
-	routes := e.cp.routes()
+	routes := apiv1.Routes()
 	for _, r := range routes {
-		path := fill(r.pattern, map[string]string{"id": "x", "name": "x", "token_id": "x", "address": "x"})
-		if code, out := e.do(r.method, path, "", nil); code != 401 {
-			t.Errorf("%s %s without token: %d %s", r.method, path, code, out)
+		path := fill(r.Pattern, map[string]string{"id": "x", "name": "x", "token_id": "x", "address": "x"})
+		if code, out := e.do(r.Method, path, "", nil); code != 401 {
+			t.Errorf("%s %s without token: %d %s", r.Method, path, code, out)
 		}
-		if code, _ := e.do(r.method, path, "ivt_garbage", nil); code != 401 {
-			t.Errorf("%s %s with a bad token: %d", r.method, path, code)
+		if code, _ := e.do(r.Method, path, "ivt_garbage", nil); code != 401 {
+			t.Errorf("%s %s with a bad token: %d", r.Method, path, code)
 		}
 	}
 	objects := 0
 	for _, r := range routes {
-		if r.object == "" {
+		if r.Object == "" {
 			continue
 		}
 		objects++
 		vals := map[string]string{"token_id": ti.ID}
 		switch {
-		case strings.HasPrefix(r.pattern, "/v1/tenants/"):
+		case strings.HasPrefix(r.Pattern, "/v1/tenants/"):
 			vals["id"] = aID
-		case strings.HasPrefix(r.pattern, "/v1/instances/"):
+		case strings.HasPrefix(r.Pattern, "/v1/instances/"):
 			vals["id"] = insts[0].ID
-		case strings.HasPrefix(r.pattern, "/v1/networks/"):
+		case strings.HasPrefix(r.Pattern, "/v1/networks/"):
 			vals["name"] = "anet"
-		case strings.HasPrefix(r.pattern, "/v1/security-groups/"):
+		case strings.HasPrefix(r.Pattern, "/v1/security-groups/"):
 			vals["name"] = "asg"
-		case strings.HasPrefix(r.pattern, "/v1/public-ips/"):
+		case strings.HasPrefix(r.Pattern, "/v1/public-ips/"):
 			vals["address"] = pip.Address.String()
-		case strings.HasPrefix(r.pattern, "/v1/key-pairs/"):
+		case strings.HasPrefix(r.Pattern, "/v1/key-pairs/"):
 			vals["name"] = "akey"
-		case strings.HasPrefix(r.pattern, "/v1/port-forwards/"):
+		case strings.HasPrefix(r.Pattern, "/v1/port-forwards/"):
 			vals["id"] = pf.ID
 		default:
-			t.Fatalf("object route %s has no fixture", r.pattern)
+			t.Fatalf("object route %s has no fixture", r.Pattern)
 		}
-		path := fill(r.pattern, vals)
-		body := map[string]string{"PATCH": `{"type":"micro"}`, "PUT": `{"name":"asg"}`}[r.method]
-		if code, out := e.do(r.method, path, bTok, body); code != 404 {
-			t.Errorf("%s %s with another tenant's token: %d %s", r.method, path, code, out)
+		path := fill(r.Pattern, vals)
+		body := map[string]string{"PATCH": `{"type":"micro"}`, "PUT": `{"name":"asg"}`}[r.Method]
+		if code, out := e.do(r.Method, path, bTok, body); code != 404 {
+			t.Errorf("%s %s with another tenant's token: %d %s", r.Method, path, code, out)
 		}
 	}
 	if objects < 14 {
@@ -86,7 +87,7 @@ func TestAuthMatrix(t *testing.T) {
 			t.Errorf("GET %s as bob: %d %s", p, code, out)
 		}
 	}
-	var in Instance
+	var in apiv1.Instance
 	e.must(200, "GET", "/v1/instances/"+insts[0].ID, aTok, nil, &in)
 	var g netcfg.SecurityGroup
 	e.must(200, "GET", "/v1/security-groups/asg", aTok, nil, &g)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/types"
 )
 
@@ -93,7 +94,7 @@ func timedLaunch(e *env, tok string) (time.Duration, string, error) {
 	}
 	defer resp.Body.Close()
 	d := time.Since(start)
-	var out []Instance
+	var out []apiv1.Instance
 	if resp.StatusCode != 201 {
 		return 0, "", fmt.Errorf("launch: %d", resp.StatusCode)
 	}

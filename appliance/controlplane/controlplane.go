@@ -1,111 +1,39 @@
-// Package controlplane composes the appliance's foundations (store, auth,
-// instance types, lifecycle, metering, images, networks) into the
-// management API of issue 5, served through package api's router.
-//
-// Every route is in one table (routes.go) that says who may call it; the
-// router, the authentication wrapper and the OpenAPI document are all
-// generated from that table, so they cannot drift. Every request needs
-// "Authorization: Bearer <token>" (401 without); every object is checked
-// against the caller's tenant and another tenant's object is a 404.
+// Package controlplane composes the appliance's control plane: the core
+// (package domain: networks, groups, forwards, public IPs, key pairs;
+// package orchestrator: instances and their VMMs; and the auth, types,
+// images, lifecycle and metering services they stand on) and its front
+// ends (package rest, the native JSON API). It holds no logic of its own
+// beyond the wiring, so that the service (both "ironvisor serve" and PID
+// 1) composes the same thing, and a new front end (EC2 Query, the web
+// console) is one more field here, not a copy of the core.
 //
 // Instances are run by a Runner (the supervisor, one jailed "ironvisor vmm
 // run" per instance). Without a Runner nothing is pretended: launches stay
-// pending with the reason "no hypervisor on this host".
+// pending with the reason orchestrator.NoHypervisor.
 package controlplane
 
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
-	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ironvisor/ironvisor/appliance/api"
 	"github.com/ironvisor/ironvisor/appliance/auth"
+	"github.com/ironvisor/ironvisor/appliance/core/domain"
+	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
+	"github.com/ironvisor/ironvisor/appliance/frontend/rest"
 	"github.com/ironvisor/ironvisor/appliance/images"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/metering"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/appliance/types"
+	"github.com/ironvisor/ironvisor/appliance/version"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
-
-// NoHypervisor is the reason recorded on instances that cannot run because
-// the appliance has no Runner.
-const NoHypervisor = "no hypervisor on this host"
-
-// RunSpec is what a Runner needs to start one instance's VMM.
-type RunSpec struct {
-	ID     string
-	Kernel string // path of the kernel file
-	Initrd string // path, or empty
-	// RootVolume is the instance's own copy of the image's disk, or empty.
-	RootVolume string
-	// ConsoleLog is where the serial console is logged.
-	ConsoleLog string
-	Cmdline    string
-	VCPUs      int
-	MemBytes   uint64
-	UserData   []byte
-	// NICs are the instance's network interfaces, each a tap already on
-	// its network's bridge; empty when the instance is in no network.
-	NICs []NIC
-}
-
-// NIC is one network interface of a running instance, as the host network
-// (package hostnet) set it up: the tap the VMM attaches to, the guest's
-// MAC and the address the network's DHCP server hands that MAC.
-type NIC struct {
-	Network string
-	Tap     string
-	MAC     string
-	IP      netip.Addr
-}
-
-// NICs puts instances on the host network; package hostnet implements it
-// over netcfg. The control plane calls Attach before each VMM start (and
-// restart), Detach when a VMM ended or was stopped, Release when the
-// instance terminates, and Sync once at appliance start.
-type NICs interface {
-	// Attach gives instance in, whose Network is set, its NIC: a lease (IP
-	// and MAC), allocated once and kept until Release, and a tap on the
-	// network's bridge carrying the instance's security groups. It is
-	// idempotent.
-	Attach(ctx context.Context, in lifecycle.Instance) (NIC, error)
-	// Detach takes the tap of instance id away, keeping its lease; it
-	// does nothing for an instance without a tap.
-	Detach(ctx context.Context, id string) error
-	// Release removes the NIC of instance id and frees its lease.
-	Release(ctx context.Context, id string) error
-	// Sync converges the host network once at start, after the VMMs of a
-	// previous run were adopted: st holds every network and group, and
-	// insts every instance; those that may have a VMM keep their taps,
-	// leases of instances that are gone or terminated are freed, and
-	// links the state does not want are removed.
-	Sync(ctx context.Context, st netcfg.State, insts []lifecycle.Instance) error
-}
-
-// Runner starts and stops instance VMMs; the supervisor is one.
-type Runner interface {
-	// Start starts the VMM of spec.ID and returns once it runs.
-	Start(ctx context.Context, spec RunSpec) error
-	// Stop stops the VMM of id, gracefully unless force.
-	Stop(ctx context.Context, id string, force bool) error
-	// Console returns up to max bytes of serial output from offset off and
-	// the offset after them.
-	Console(ctx context.Context, id string, off int64, max int) ([]byte, int64, error)
-}
-
-// Forgetter is optionally implemented by a Runner that keeps files about
-// stopped instances; Forget is called when an instance terminates.
-type Forgetter interface {
-	Forget(id string) error
-}
-
-// NetworkHook is called after a network or security group of a tenant
-// changed, so the host network can be reconciled (netcfg.Reconcile) by
-// whoever owns it. The API never touches the kernel itself.
-type NetworkHook func(tenantID string, st netcfg.State) error
 
 // Config is what New composes.
 type Config struct {
@@ -115,14 +43,14 @@ type Config struct {
 	// HostCapacity is what instances may use.
 	HostCapacity types.Host
 	// Runner may be nil: instances then stay pending (NoHypervisor).
-	Runner Runner
+	Runner orchestrator.Runner
 	// TLSFingerprint is shown in /v1/host; empty for plain HTTP.
 	TLSFingerprint string
-	// OnNetworkChange, if set, is the NetworkHook.
-	OnNetworkChange NetworkHook
+	// OnNetworkChange, if set, is the domain's NetworkHook.
+	OnNetworkChange domain.NetworkHook
 	// NICs, if set, puts instances that name a network on the host
 	// network; without it they run with no network interface.
-	NICs NICs
+	NICs orchestrator.NICs
 	// Uplink says the host network has an uplink, so port forwards can
 	// work; without it creating one is refused.
 	Uplink bool
@@ -140,18 +68,14 @@ type Config struct {
 	Now func() time.Time
 }
 
-// ControlPlane is the composed API.
+// ControlPlane is the composed control plane.
 type ControlPlane struct {
-	cfg     Config
+	orch    *orchestrator.Orchestrator
+	dataDir string
 	auth    *auth.Service
-	catalog *types.Catalog
 	life    *lifecycle.Manager
 	meter   *metering.Meter
-	images  *images.Store
-	router  *api.Router
-	metrics *metrics
-	netMu   sync.Mutex // serialises network and group changes
-	bg      sync.WaitGroup
+	rest    *rest.Server
 }
 
 // clock adapts a now function to lifecycle.Clock.
@@ -169,31 +93,62 @@ func New(cfg Config) (*ControlPlane, error) {
 		return nil, err
 	}
 	cp := &ControlPlane{
-		cfg:     cfg,
+		dataDir: cfg.DataDir,
 		auth:    auth.New(cfg.DB, cfg.Now),
-		catalog: types.NewCatalog(cfg.DB),
 		life:    lifecycle.NewManager(cfg.DB, clock(cfg.Now), cfg.HostCapacity),
 		meter:   metering.NewMeter(cfg.DB, cfg.Now),
-		images:  imgs,
 	}
-	cp.metrics = newMetrics(cp)
-	cp.router = &api.Router{}
-	for _, r := range cp.routes() {
-		cp.router.Handle(r.method, r.pattern, cp.guard(r))
+	catalog := types.NewCatalog(cfg.DB)
+	dom := domain.New(domain.Config{DB: cfg.DB, Life: cp.life, OnNetworkChange: cfg.OnNetworkChange,
+		Uplink: cfg.Uplink, ReservedPorts: cfg.ReservedPorts, HostListener: cfg.HostListener, PublicIPs: cfg.PublicIPs, Now: cfg.Now})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	cp.orch, err = orchestrator.New(orchestrator.Config{DB: cfg.DB, DataDir: cfg.DataDir, Life: cp.life,
+		Images: imgs, Catalog: catalog, Domain: dom, Runner: cfg.Runner, NICs: cfg.NICs, Metrics: reg, Now: cfg.Now})
+	if err != nil {
+		return nil, err
+	}
+	cp.rest, err = rest.New(rest.Config{Auth: cp.auth, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
+		Orch: cp.orch, Host: cfg.Host, TLSFingerprint: cfg.TLSFingerprint, Metrics: reg,
+		Version: version.Version, Now: cfg.Now})
+	if err != nil {
+		return nil, err
 	}
 	return cp, nil
 }
 
-// Handler returns the HTTP handler of the whole API.
-func (cp *ControlPlane) Handler() *api.Router { return cp.router }
+// Handler returns the HTTP handler of the native API.
+func (cp *ControlPlane) Handler() http.Handler { return cp.rest.Handler() }
 
 // Bootstrap makes sure the admin token exists (DATA/admin.token).
 func (cp *ControlPlane) Bootstrap() (token string, created bool, err error) {
-	return cp.auth.Bootstrap(cp.cfg.DataDir)
+	return cp.auth.Bootstrap(cp.dataDir)
 }
 
+// Instance returns the stored instance id, whoever owns it: for the
+// appliance's own services (the metadata service), never for the API.
+func (cp *ControlPlane) Instance(id string) (lifecycle.Instance, error) { return cp.orch.Get(id) }
+
+// ConsolePath is where instance id's console log goes.
+func (cp *ControlPlane) ConsolePath(id string) string { return cp.orch.ConsolePath(id) }
+
 // Wait waits for background VMM starts to finish.
-func (cp *ControlPlane) Wait() { cp.bg.Wait() }
+func (cp *ControlPlane) Wait() { cp.orch.Wait() }
+
+// VMMExited is the Runner's exit notification (orchestrator.VMMExited).
+func (cp *ControlPlane) VMMExited(id, reason string, crashed bool) {
+	cp.orch.VMMExited(id, reason, crashed)
+}
+
+// Reconcile runs once at start, with the VMMs that survived
+// (orchestrator.Reconcile).
+func (cp *ControlPlane) Reconcile(ctx context.Context, alive []string) ([]lifecycle.Instance, error) {
+	return cp.orch.Reconcile(ctx, alive)
+}
+
+// SyncNetwork converges the host network once at start, after Reconcile
+// (orchestrator.SyncNetwork).
+func (cp *ControlPlane) SyncNetwork(ctx context.Context) error { return cp.orch.SyncNetwork(ctx) }
 
 // Housekeep runs periodic work until ctx ends: metering checkpoints and
 // forgetting terminated instances past their retention.

@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
+	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/images"
 	"github.com/ironvisor/ironvisor/appliance/types"
 	"github.com/ironvisor/ironvisor/netcfg"
@@ -26,7 +28,7 @@ func TestTenantsAndTokens(t *testing.T) {
 	if len(ts) != 1 || ts[0].ID != id {
 		t.Fatalf("tenants %+v", ts)
 	}
-	var ti TokenIssued
+	var ti apiv1.TokenIssued
 	e.must(201, "POST", "/v1/tenants/"+id+"/tokens", tok, nil, &ti)
 	var toks []auth.Token
 	e.must(200, "GET", "/v1/tenants/"+id+"/tokens", ti.Token, nil, &toks)
@@ -84,9 +86,9 @@ func TestInstanceLifecycleWithoutHypervisor(t *testing.T) {
 	e := newEnv(t, nil)
 	_, tok := e.tenant("acme")
 	e.tinyImage("tiny")
-	var got []Instance
+	var got []apiv1.Instance
 	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano", "count": 2, "user_data": []byte("#!/bin/sh")}, &got)
-	if len(got) != 2 || got[0].State != "pending" || got[0].Reason != NoHypervisor || got[0].Type != "nano" {
+	if len(got) != 2 || got[0].State != "pending" || got[0].Reason != orchestrator.NoHypervisor || got[0].Type != "nano" {
 		t.Fatalf("launch %+v", got)
 	}
 	id := got[0].ID
@@ -97,7 +99,7 @@ func TestInstanceLifecycleWithoutHypervisor(t *testing.T) {
 	if code != 409 || !strings.Contains(string(out), "InsufficientCapacity") {
 		t.Fatalf("over capacity: %d %s", code, out)
 	}
-	var list []Instance
+	var list []apiv1.Instance
 	e.must(200, "GET", "/v1/instances", tok, nil, &list)
 	if len(list) != 2 {
 		t.Fatalf("list %+v", list)
@@ -106,7 +108,7 @@ func TestInstanceLifecycleWithoutHypervisor(t *testing.T) {
 	if code != 409 || !strings.Contains(string(out), "stopped") {
 		t.Fatalf("patch while pending: %d %s", code, out)
 	}
-	var in Instance
+	var in apiv1.Instance
 	e.must(200, "POST", "/v1/instances/"+id+"/stop", tok, `{"force":true}`, &in)
 	if in.State != "stopped" {
 		t.Fatalf("stop: %+v", in)
@@ -117,11 +119,11 @@ func TestInstanceLifecycleWithoutHypervisor(t *testing.T) {
 	}
 	e.must(400, "PATCH", "/v1/instances/"+id, tok, `{"type":"micro","vcpus":3}`, nil)
 	e.must(200, "POST", "/v1/instances/"+id+"/start", tok, nil, &in)
-	if in.State != "pending" || in.Reason != NoHypervisor {
+	if in.State != "pending" || in.Reason != orchestrator.NoHypervisor {
 		t.Fatalf("start: %+v", in)
 	}
 	e.must(409, "POST", "/v1/instances/"+id+"/reboot", tok, nil, nil)
-	var con ConsoleOutput
+	var con apiv1.ConsoleOutput
 	e.must(200, "GET", "/v1/instances/"+id+"/console", tok, nil, &con)
 	if con.Available {
 		t.Fatalf("console without a VMM: %+v", con)
@@ -138,9 +140,10 @@ func TestInstanceLifecycleWithoutHypervisor(t *testing.T) {
 }
 
 func TestNetworksAndGroups(t *testing.T) {
-	e := newEnv(t, nil)
 	var hooked []netcfg.State
-	e.cp.cfg.OnNetworkChange = func(_ string, st netcfg.State) error { hooked = append(hooked, st); return nil }
+	e := newEnv(t, nil, func(c *Config) {
+		c.OnNetworkChange = func(_ string, st netcfg.State) error { hooked = append(hooked, st); return nil }
+	})
 	_, tok := e.tenant("acme")
 	var n netcfg.Network
 	e.must(201, "POST", "/v1/networks", tok, map[string]any{"name": "web", "cidr": "10.1.0.0/24"}, &n)
@@ -165,7 +168,7 @@ func TestNetworksAndGroups(t *testing.T) {
 		t.Fatalf("group %+v", g)
 	}
 	e.tinyImage("tiny")
-	var got []Instance
+	var got []apiv1.Instance
 	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano", "network": "web", "security_groups": []string{"ssh"}}, &got)
 	e.must(409, "DELETE", "/v1/networks/web", tok, nil, nil)
 	e.must(409, "DELETE", "/v1/security-groups/ssh", tok, nil, nil)
@@ -193,7 +196,7 @@ func TestUsageMetricsOpenAPI(t *testing.T) {
 		Paths map[string]map[string]any `json:"paths"`
 	}
 	e.must(200, "GET", "/v1/openapi.json", tok, nil, &doc)
-	routes := e.cp.Handler().Routes()
+	routes := apiv1.Routes()
 	if len(routes) < 30 {
 		t.Fatalf("only %d routes", len(routes))
 	}

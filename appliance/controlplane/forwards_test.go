@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
 
@@ -15,18 +16,19 @@ import (
 // host without an uplink are refused with reasons; delete and terminate
 // take forwards away.
 func TestPortForwards(t *testing.T) {
-	e := newEnv(t, nil)
 	var hooked []netcfg.State
-	e.cp.cfg.OnNetworkChange = func(_ string, st netcfg.State) error { hooked = append(hooked, st); return nil }
+	e := newEnv(t, nil, func(c *Config) {
+		c.OnNetworkChange = func(_ string, st netcfg.State) error { hooked = append(hooked, st); return nil }
+	})
 	_, tok := e.tenant("alice")
 	e.tinyImage("tiny")
 	e.must(201, "POST", "/v1/networks", tok, map[string]any{"name": "web", "cidr": "10.9.0.0/24"}, nil)
 	e.must(201, "POST", "/v1/security-groups", tok, `{"name":"web-ssh"}`, nil)
-	var in, plain []Instance
+	var in, plain []apiv1.Instance
 	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano", "network": "web", "security_groups": []string{"web-ssh"}}, &in)
 	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano"}, &plain)
 
-	var pf PortForward
+	var pf apiv1.PortForward
 	e.must(201, "POST", "/v1/port-forwards", tok, map[string]any{"instance": in[0].ID, "proto": "tcp", "public_port": 2222, "port": 22}, &pf)
 	if pf.ID == "" || pf.Network != "web" || pf.Instance != in[0].ID {
 		t.Fatalf("forward %+v", pf)
@@ -54,7 +56,7 @@ func TestPortForwards(t *testing.T) {
 			t.Errorf("POST %v: %d %s, want %d", c.body, code, out, c.want)
 		}
 	}
-	var list []PortForward
+	var list []apiv1.PortForward
 	e.must(200, "GET", "/v1/port-forwards", tok, nil, &list)
 	if len(list) != 2 {
 		t.Fatalf("list: %+v", list)
@@ -76,25 +78,16 @@ func TestPortForwards(t *testing.T) {
 	}
 
 	// A host without an uplink has nothing to forward from.
-	e.cp.cfg.Uplink = false
-	var in2 []Instance
+	e = newEnv(t, nil, func(c *Config) { c.Uplink = false })
+	_, tok = e.tenant("alice")
+	e.tinyImage("tiny")
+	e.must(201, "POST", "/v1/networks", tok, map[string]any{"name": "web", "cidr": "10.9.0.0/24"}, nil)
+	e.must(201, "POST", "/v1/security-groups", tok, `{"name":"web-ssh"}`, nil)
+	var in2 []apiv1.Instance
 	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano", "network": "web", "security_groups": []string{"web-ssh"}}, &in2)
 	if code, out := e.do("POST", "/v1/port-forwards", tok, map[string]any{"instance": in2[0].ID, "proto": "tcp", "public_port": 2222, "port": 22}); code != 409 {
 		t.Fatalf("without an uplink: %d %s, want 409", code, out)
 	}
-}
-
-func FuzzDecodeForward(f *testing.F) {
-	f.Add([]byte(`{"instance":"i-1","proto":"tcp","public_port":2222,"port":22}`))
-	f.Add([]byte(`{"instance":"../x","proto":"udp","public_port":65535,"port":1,"extra":1}`))
-	f.Add([]byte(`{"instance":"i","proto":"tcp","public_port":-5,"port":99999}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		q, err := decodeForward(bytes.NewReader(b))
-		checkDecodeErr(t, b, err)
-		if err == nil && (q.PublicPort == 0 || q.Port == 0 || (q.Proto != "tcp" && q.Proto != "udp") || checkName("instance", q.Instance) != nil) {
-			t.Fatalf("accepted %+v", q)
-		}
-	})
 }
 
 // TestPortForwardRefusesHostService: a forward of a port that a service of
@@ -111,13 +104,12 @@ func TestPortForwardRefusesHostService(t *testing.T) {
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	e := newEnv(t, nil)
-	e.cp.cfg.HostListener = netcfg.HostListener
+	e := newEnv(t, nil, func(c *Config) { c.HostListener = netcfg.HostListener })
 	_, tok := e.tenant("alice")
 	e.tinyImage("tiny")
 	e.must(201, "POST", "/v1/networks", tok, map[string]any{"name": "web", "cidr": "10.9.0.0/24"}, nil)
 	e.must(201, "POST", "/v1/security-groups", tok, `{"name":"web-ssh"}`, nil)
-	var in []Instance
+	var in []apiv1.Instance
 	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano", "network": "web", "security_groups": []string{"web-ssh"}}, &in)
 	code, out := e.do("POST", "/v1/port-forwards", tok, map[string]any{"instance": in[0].ID, "proto": "tcp", "public_port": port, "port": 22})
 	if code != 409 || !bytes.Contains(out, []byte("service of the host")) {

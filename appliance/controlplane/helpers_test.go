@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
+	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/appliance/types"
@@ -31,13 +33,16 @@ type env struct {
 	srv   *httptest.Server
 	admin string
 	dir   string
+	db    *store.DB
 }
 
-func newEnv(t testing.TB, runner Runner) *env {
-	return newEnvCap(t, runner, types.Host{CPUs: 4, MemBytes: 4 * types.GiB})
+// newEnv composes a control plane with runner (nil for none); opts change
+// its configuration before it is composed.
+func newEnv(t testing.TB, runner orchestrator.Runner, opts ...func(*Config)) *env {
+	return newEnvCap(t, runner, types.Host{CPUs: 4, MemBytes: 4 * types.GiB}, opts...)
 }
 
-func newEnvCap(t testing.TB, runner Runner, capacity types.Host) *env {
+func newEnvCap(t testing.TB, runner orchestrator.Runner, capacity types.Host, opts ...func(*Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "state.db"))
@@ -45,9 +50,13 @@ func newEnvCap(t testing.TB, runner Runner, capacity types.Host) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	cp, err := New(Config{DB: db, DataDir: dir, Host: fixedHost{}, Runner: runner, TLSFingerprint: "ab:cd",
+	cfg := Config{DB: db, DataDir: dir, Host: fixedHost{}, Runner: runner, TLSFingerprint: "ab:cd",
 		HostCapacity: capacity, Uplink: true, ReservedPorts: []uint16{8443},
-		PublicIPs: []netip.Addr{netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.11")}})
+		PublicIPs: []netip.Addr{netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.11")}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	cp, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +67,7 @@ func newEnvCap(t testing.TB, runner Runner, capacity types.Host) *env {
 	srv := httptest.NewServer(cp.Handler())
 	t.Cleanup(srv.Close)
 	t.Cleanup(cp.Wait)
-	return &env{t: t, cp: cp, srv: srv, admin: tok, dir: dir}
+	return &env{t: t, cp: cp, srv: srv, admin: tok, dir: dir, db: db}
 }
 
 // do sends a request and returns the status and body.
@@ -108,7 +117,7 @@ func (e *env) must(want int, method, path, token string, body, v any) {
 
 // tenant creates a tenant and returns its ID and token.
 func (e *env) tenant(name string) (string, string) {
-	var tc TenantCreated
+	var tc apiv1.TenantCreated
 	e.must(201, "POST", "/v1/tenants", e.admin, map[string]string{"name": name}, &tc)
 	return tc.ID, tc.Token
 }

@@ -7,8 +7,13 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
+	"github.com/ironvisor/ironvisor/appliance/core/domain"
+	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
+	"github.com/ironvisor/ironvisor/appliance/hostnet"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/netcfg"
@@ -30,19 +35,19 @@ func (r *recNICs) log(format string, args ...any) {
 	r.calls = append(r.calls, fmt.Sprintf(format, args...))
 }
 
-func (r *recNICs) Attach(_ context.Context, in lifecycle.Instance) (NIC, error) {
+func (r *recNICs) Attach(_ context.Context, in lifecycle.Instance) (hostnet.NIC, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.log("attach %s %s %v", in.ID, in.Network, in.SecurityGroups)
 	if in.ID == r.failID {
-		return NIC{}, errors.New("bridge on fire")
+		return hostnet.NIC{}, errors.New("bridge on fire")
 	}
 	ip, ok := r.leases[in.ID]
 	if !ok {
 		ip = netip.AddrFrom4([4]byte{10, 9, 0, byte(2 + len(r.leases))})
 		r.leases[in.ID] = ip
 	}
-	return NIC{Network: in.Network, Tap: "ivtap-1-" + ip.String(), MAC: "02:49:00:01:00:02", IP: ip}, nil
+	return hostnet.NIC{Network: in.Network, Tap: "ivtap-1-" + ip.String(), MAC: "02:49:00:01:00:02", IP: ip}, nil
 }
 
 func (r *recNICs) Detach(_ context.Context, id string) error {
@@ -82,17 +87,20 @@ func (r *recNICs) take() string {
 // the address stays, that terminate releases the lease, and that a NIC
 // that cannot be attached fails the start with the reason.
 func TestNICWiring(t *testing.T) {
-	rr := &recRunner{started: map[string]RunSpec{}}
-	e := newEnv(t, rr)
+	rr := &recRunner{started: map[string]orchestrator.RunSpec{}}
 	nics := &recNICs{leases: map[string]netip.Addr{}}
-	e.cp.cfg.NICs = nics
+	var hooked atomic.Int32
+	e := newEnv(t, rr, func(c *Config) {
+		c.NICs = nics
+		c.OnNetworkChange = func(string, netcfg.State) error { hooked.Add(1); return nil }
+	})
 	_, tok := e.tenant("acme")
 	e.tinyImage("tiny")
 	e.must(201, "POST", "/v1/networks", tok, map[string]any{"name": "web", "cidr": "10.9.0.0/24"}, nil)
 	e.must(201, "POST", "/v1/security-groups", tok, `{"name":"ssh","ingress":[]}`, nil)
 	e.must(400, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano", "network": "web"}, nil)
 
-	var got []Instance
+	var got []apiv1.Instance
 	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano", "network": "web", "security_groups": []string{"ssh"}}, &got)
 	id := got[0].ID
 	in := e.waitState(tok, id, "running")
@@ -161,22 +169,21 @@ func TestNICWiring(t *testing.T) {
 	// between a terminate's commit and its cleanup) is deleted at Sync,
 	// without a network hook call before Sync: that would reach the host
 	// before it knows which taps survived.
-	stale := PortForward{ID: "pf-stale", Tenant: "t", Instance: "i-gone", Network: "web", Proto: "tcp", PublicPort: 2222, Port: 22}
-	if err := e.cp.cfg.DB.Update(func(tx *store.Tx) error { return tx.Create(store.PortForwards, stale.ID, stale) }); err != nil {
+	stale := domain.PortForward{ID: "pf-stale", Tenant: "t", Instance: "i-gone", Network: "web", Proto: "tcp", PublicPort: 2222, Port: 22}
+	if err := e.db.Update(func(tx *store.Tx) error { return tx.Create(store.PortForwards, stale.ID, stale) }); err != nil {
 		t.Fatal(err)
 	}
-	hooked := 0
-	e.cp.cfg.OnNetworkChange = func(string, netcfg.State) error { hooked++; return nil }
+	hookedBefore := hooked.Load()
 	nics.mu.Unlock()
 	err := e.cp.SyncNetwork(context.Background())
 	nics.mu.Lock()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hooked != 0 || len(nics.syncedSt.Forwards) != 0 {
+	if hooked := hooked.Load() - hookedBefore; hooked != 0 || len(nics.syncedSt.Forwards) != 0 {
 		t.Fatalf("stale forward at sync: %d hook calls, synced forwards %+v", hooked, nics.syncedSt.Forwards)
 	}
-	if _, err := store.GetOne[PortForward](e.cp.cfg.DB, store.PortForwards, stale.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := store.GetOne[domain.PortForward](e.db, store.PortForwards, stale.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("stale forward still stored: %v", err)
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
+	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 )
 
 // recRunner records what the control plane asks of a Runner. It stands in
@@ -16,12 +19,12 @@ import (
 // rack tests cover them); here it checks the wiring.
 type recRunner struct {
 	mu      sync.Mutex
-	started map[string]RunSpec
+	started map[string]orchestrator.RunSpec
 	stops   []string
 	failID  string
 }
 
-func (r *recRunner) Start(_ context.Context, s RunSpec) error {
+func (r *recRunner) Start(_ context.Context, s orchestrator.RunSpec) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s.ID == r.failID {
@@ -44,11 +47,11 @@ func (r *recRunner) Console(_ context.Context, id string, off int64, max int) ([
 }
 
 // waitState polls an instance until it reaches state, with a deadline.
-func (e *env) waitState(tok, id, state string) Instance {
+func (e *env) waitState(tok, id, state string) apiv1.Instance {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var in Instance
+		var in apiv1.Instance
 		e.must(200, "GET", "/v1/instances/"+id, tok, nil, &in)
 		if in.State == state {
 			return in
@@ -61,11 +64,11 @@ func (e *env) waitState(tok, id, state string) Instance {
 }
 
 func TestRunnerWiring(t *testing.T) {
-	rr := &recRunner{started: map[string]RunSpec{}}
+	rr := &recRunner{started: map[string]orchestrator.RunSpec{}}
 	e := newEnv(t, rr)
 	_, tok := e.tenant("acme")
 	e.tinyImage("tiny")
-	var got []Instance
+	var got []apiv1.Instance
 	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano"}, &got)
 	id := got[0].ID
 	in := e.waitState(tok, id, "running")
@@ -78,7 +81,7 @@ func TestRunnerWiring(t *testing.T) {
 	if _, err := os.Stat(spec.Kernel); err != nil {
 		t.Fatalf("kernel path: %v", err)
 	}
-	var con ConsoleOutput
+	var con apiv1.ConsoleOutput
 	e.must(200, "GET", "/v1/instances/"+id+"/console?offset=3", tok, nil, &con)
 	if !con.Available || con.Output != "hello from "+id || con.NextOffset != int64(3+len(con.Output)) {
 		t.Fatalf("console %+v", con)
@@ -125,38 +128,6 @@ func TestRunnerWiring(t *testing.T) {
 	}
 }
 
-func TestVolumeCopyIsSparseAndRemoved(t *testing.T) {
-	e := newEnv(t, nil)
-	disk := e.dir + "/disk.img"
-	b := make([]byte, 1<<20)
-	copy(b, "boot sector")
-	copy(b[len(b)-5:], "tail!")
-	if err := os.WriteFile(disk, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	vol, err := e.cp.ensureVolume("i-1", disk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(vol)
-	if err != nil || string(got) != string(b) {
-		t.Fatalf("volume differs from the image disk: %v", err)
-	}
-	os.WriteFile(vol, []byte("guest wrote this"), 0o600)
-	if _, err := e.cp.ensureVolume("i-1", disk); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := os.ReadFile(vol); string(got) != "guest wrote this" {
-		t.Fatal("a second start overwrote the volume")
-	}
-	if err := e.cp.removeInstanceFiles("i-1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(vol); !os.IsNotExist(err) {
-		t.Fatalf("volume left after terminate: %v", err)
-	}
-}
-
 // gateRunner behaves like the supervisor where it matters for races: a
 // Start blocks until the test opens its gate, stopping or starting the
 // wrong VMM is an error, and Forget refuses a running VMM.
@@ -169,7 +140,7 @@ type gateRunner struct {
 	problems []string
 }
 
-func (g *gateRunner) Start(_ context.Context, s RunSpec) error {
+func (g *gateRunner) Start(_ context.Context, s orchestrator.RunSpec) error {
 	g.entered <- s.ID
 	<-g.gate
 	g.mu.Lock()
@@ -220,7 +191,7 @@ func TestLifecycleCallsWhileBooting(t *testing.T) {
 	_, tok := e.tenant("acme")
 	e.tinyImage("tiny")
 	launch := func() string {
-		var got []Instance
+		var got []apiv1.Instance
 		e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano"}, &got)
 		select {
 		case id := <-g.entered:
@@ -232,7 +203,7 @@ func TestLifecycleCallsWhileBooting(t *testing.T) {
 	}
 	// call sends a request while the start is held, opens the gate once
 	// the request is in flight, and returns the answer's code and body.
-	call := func(method, path string) (int, Instance) {
+	call := func(method, path string) (int, apiv1.Instance) {
 		type answer struct {
 			code int
 			body []byte
@@ -250,7 +221,7 @@ func TestLifecycleCallsWhileBooting(t *testing.T) {
 		}
 		g.gate <- struct{}{}
 		a := <-done
-		var in Instance
+		var in apiv1.Instance
 		json.Unmarshal(a.body, &in)
 		return a.code, in
 	}

@@ -25,12 +25,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
 
-	"github.com/ironvisor/ironvisor/appliance/controlplane"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
@@ -53,8 +53,20 @@ type Options struct {
 	Apply Applier
 }
 
+// NIC is one network interface of a running instance, as the host network
+// set it up: the tap the VMM attaches to, the guest's MAC and the address
+// the network's DHCP server hands that MAC. It is declared here, by what
+// makes NICs, so that the orchestrator above and the composition root can
+// use it without hostnet importing either.
+type NIC struct {
+	Network string
+	Tap     string
+	MAC     string
+	IP      netip.Addr
+}
+
 // Net is the host network of the instances. It implements
-// controlplane.NICs; its NetworkChanged method is the control plane's
+// orchestrator.NICs; its NetworkChanged method is the domain's
 // NetworkHook. It is safe for concurrent use.
 type Net struct {
 	opt Options
@@ -68,8 +80,6 @@ type Net struct {
 	pools    map[string]*netcfg.Pool // guarded by mu: network name → leases
 	attached map[string]netcfg.NIC   // guarded by mu: instance id → NIC with a tap
 }
-
-var _ controlplane.NICs = (*Net)(nil)
 
 // Open loads the lease pools from o.Dir. It changes nothing on the host:
 // Sync does, once the control plane knows which VMMs survived.
@@ -205,7 +215,7 @@ func (n *Net) NetworkChanged(_ string, st netcfg.State) error {
 // Attach gives instance in its NIC on in.Network: its lease (allocated and
 // saved at the first start), and a tap on the network's bridge with the
 // instance's security groups, in the kernel before Attach returns.
-func (n *Net) Attach(ctx context.Context, in lifecycle.Instance) (controlplane.NIC, error) {
+func (n *Net) Attach(ctx context.Context, in lifecycle.Instance) (NIC, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var nw *netcfg.Network
@@ -215,11 +225,11 @@ func (n *Net) Attach(ctx context.Context, in lifecycle.Instance) (controlplane.N
 		}
 	}
 	if nw == nil {
-		return controlplane.NIC{}, fmt.Errorf("hostnet: network %q does not exist", in.Network)
+		return NIC{}, fmt.Errorf("hostnet: network %q does not exist", in.Network)
 	}
 	l, err := n.lease(*nw, in.ID)
 	if err != nil {
-		return controlplane.NIC{}, err
+		return NIC{}, err
 	}
 	c := netcfg.NIC{Instance: in.ID, Network: nw.Name, IP: l.IP, MAC: l.MAC,
 		Groups: append([]string(nil), in.SecurityGroups...)}
@@ -231,10 +241,10 @@ func (n *Net) Attach(ctx context.Context, in lifecycle.Instance) (controlplane.N
 		} else {
 			delete(n.attached, in.ID)
 		}
-		return controlplane.NIC{}, err
+		return NIC{}, err
 	}
 	st := n.state()
-	return controlplane.NIC{Network: nw.Name, Tap: st.TapName(in.ID, nw.Name), MAC: l.MAC, IP: l.IP}, nil
+	return NIC{Network: nw.Name, Tap: st.TapName(in.ID, nw.Name), MAC: l.MAC, IP: l.IP}, nil
 }
 
 // lease returns the instance's lease on nw, allocating and saving one if it

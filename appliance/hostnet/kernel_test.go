@@ -15,7 +15,6 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/ironvisor/ironvisor/appliance/controlplane"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/netcfg"
 	"github.com/ironvisor/ironvisor/netcfg/netnstest"
@@ -68,7 +67,7 @@ func (c *tapConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadl
 
 // dhcpThroughTap runs a DHCP exchange (discover, offer, request, ack) as
 // the guest behind nic's tap, and returns the lease.
-func dhcpThroughTap(t *testing.T, ns netns.NsHandle, nic controlplane.NIC) *nclient4.Lease {
+func dhcpThroughTap(t *testing.T, ns netns.NsHandle, nic NIC) *nclient4.Lease {
 	t.Helper()
 	var f *os.File
 	if err := netcfg.InNetNS(ns, func() (err error) { f, err = jail.OpenTap(nic.Tap); return err }); err != nil {

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/store"
 )
@@ -41,13 +42,13 @@ const (
 )
 
 // ErrInvalid is wrapped by every refusal of an upload.
-var ErrInvalid = errors.New("invalid image")
+var ErrInvalid = apiv1.NewError(apiv1.InvalidParameter, "invalid image")
 
 // ErrNotFound is wrapped when an image does not exist.
-var ErrNotFound = errors.New("image not found")
+var ErrNotFound = apiv1.NewError(apiv1.NotFound, "image not found")
 
 // ErrExists is wrapped when an image name is taken.
-var ErrExists = errors.New("image already exists")
+var ErrExists = apiv1.NewError(apiv1.AlreadyExists, "image already exists")
 
 // File describes one stored file of an image.
 type File struct {

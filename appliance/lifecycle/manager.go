@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/metering"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/appliance/types"
@@ -16,7 +17,7 @@ import (
 const TerminatedRetention = time.Hour
 
 // ErrNotFound is wrapped when an instance does not exist.
-var ErrNotFound = errors.New("instance not found")
+var ErrNotFound = apiv1.NewError(apiv1.NotFound, "instance not found")
 
 // Clock tells the time; tests use a fake one.
 type Clock interface {

@@ -24,9 +24,10 @@
 package lifecycle
 
 import (
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 )
 
 // State is an instance state, spelled as EC2 spells it.
@@ -77,7 +78,7 @@ var table = map[Event]map[State]State{
 }
 
 // ErrConflict is matched (errors.Is) by every *Conflict.
-var ErrConflict = errors.New("conflict")
+var ErrConflict = apiv1.NewError(apiv1.IncorrectState, "conflict")
 
 // Conflict says an event is not allowed in the instance's current state.
 type Conflict struct {
@@ -109,7 +110,12 @@ func (c *Conflict) Error() string {
 }
 
 // Is makes errors.Is(err, ErrConflict) true.
-func (c *Conflict) Is(target error) bool { return target == ErrConflict }
+func (c *Conflict) Is(target error) bool {
+	return target == ErrConflict || target == apiv1.IncorrectState
+}
+
+// APICode makes a Conflict an IncorrectState error.
+func (c *Conflict) APICode() apiv1.Code { return apiv1.IncorrectState }
 
 // Next returns the state event e leads to from s, or a *Conflict.
 func Next(s State, e Event) (State, error) {

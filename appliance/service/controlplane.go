@@ -13,6 +13,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/api"
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/controlplane"
+	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/store"
@@ -150,7 +151,7 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 	}
 	p.closeNet = closeNet
 	if o.Runner == nil {
-		tl.Logf("no hypervisor wired into this appliance: instances stay pending (%q)", controlplane.NoHypervisor)
+		tl.Logf("no hypervisor wired into this appliance: instances stay pending (%q)", orchestrator.NoHypervisor)
 	}
 	p.CP, p.HasRunner = cp, o.Runner != nil
 	return p, nil

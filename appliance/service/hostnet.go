@@ -9,12 +9,17 @@ import (
 	"strconv"
 
 	"github.com/ironvisor/ironvisor/appliance/controlplane"
+	"github.com/ironvisor/ironvisor/appliance/core/domain"
+	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/hostnet"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/metadata"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
+
+// hostnet.Net is the orchestrator's NICs.
+var _ orchestrator.NICs = (*hostnet.Net)(nil)
 
 // NetDir is where the lease pools live under the data directory.
 const NetDir = "net"
@@ -33,7 +38,7 @@ const NetDir = "net"
 // tap. The returned func stops the metadata service and the guest DHCP
 // servers and closes the netlink handle (links and rules stay for the
 // next start).
-func hostNetwork(tl *timeline.Timeline, o Options, instance func(id string) (lifecycle.Instance, error)) (controlplane.NICs, controlplane.NetworkHook, func()) {
+func hostNetwork(tl *timeline.Timeline, o Options, instance func(id string) (lifecycle.Instance, error)) (orchestrator.NICs, domain.NetworkHook, func()) {
 	if _, ok := o.Runner.(supervisorRunner); !ok {
 		return nil, nil, func() {}
 	}
@@ -143,8 +148,8 @@ func apiPort(o Options) uint16 {
 // interface; instances in no network are not affected.
 type noNet struct{ err error }
 
-func (n noNet) Attach(context.Context, lifecycle.Instance) (controlplane.NIC, error) {
-	return controlplane.NIC{}, n.err
+func (n noNet) Attach(context.Context, lifecycle.Instance) (hostnet.NIC, error) {
+	return hostnet.NIC{}, n.err
 }
 
 func (noNet) Detach(context.Context, string) error  { return nil }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/ironvisor/ironvisor/appliance/controlplane"
+	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/reaper"
 	"github.com/ironvisor/ironvisor/appliance/supervisor"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
@@ -16,14 +17,14 @@ import (
 // vmmUID and vmmGID are what jailed VMMs run as (nobody/nogroup).
 const vmmUID, vmmGID = 65534, 65534
 
-// supervisorRunner adapts the supervisor to controlplane.Runner.
+// supervisorRunner adapts the supervisor to orchestrator.Runner.
 type supervisorRunner struct {
 	*supervisor.Supervisor
 }
 
 // Start translates the control plane's spec for the supervisor, which
 // opens each NIC's tap and passes its fd into the VMM's jail.
-func (s supervisorRunner) Start(ctx context.Context, r controlplane.RunSpec) error {
+func (s supervisorRunner) Start(ctx context.Context, r orchestrator.RunSpec) error {
 	taps := make([]supervisor.TapSpec, 0, len(r.NICs))
 	for _, n := range r.NICs {
 		taps = append(taps, supervisor.TapSpec{Name: n.Tap, MAC: n.MAC})
@@ -40,7 +41,7 @@ func (s supervisorRunner) Start(ctx context.Context, r controlplane.RunSpec) err
 // onExit receives VMM exits; it is called only after the control plane is
 // composed. starter starts and waits for the VMMs (nil: reaper.Direct; PID 1
 // passes its reaper so that it does not steal their exit status).
-func newRunner(tl *timeline.Timeline, dataDir string, starter reaper.Starter, onExit func(id, reason string, crashed bool)) controlplane.Runner {
+func newRunner(tl *timeline.Timeline, dataDir string, starter reaper.Starter, onExit func(id, reason string, crashed bool)) orchestrator.Runner {
 	if err := kvm.Usable("/dev/kvm"); err != nil {
 		tl.Logf("%v: instances stay pending", err)
 		return nil
@@ -66,7 +67,7 @@ func newRunner(tl *timeline.Timeline, dataDir string, starter reaper.Starter, on
 
 // reattach adopts the VMMs a previous run left and reconciles instances
 // with them.
-func reattach(ctx context.Context, tl *timeline.Timeline, cp *controlplane.ControlPlane, r controlplane.Runner) error {
+func reattach(ctx context.Context, tl *timeline.Timeline, cp *controlplane.ControlPlane, r orchestrator.Runner) error {
 	s, ok := r.(supervisorRunner)
 	if !ok {
 		return nil

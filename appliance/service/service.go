@@ -24,7 +24,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
-	"github.com/ironvisor/ironvisor/appliance/controlplane"
+	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
 	"github.com/ironvisor/ironvisor/appliance/reaper"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
@@ -55,9 +55,9 @@ type Options struct {
 	InsecureHTTP bool
 	// Runner runs instances; nil means the supervisor when the host has
 	// /dev/kvm and runs as root.
-	Runner controlplane.Runner
+	Runner orchestrator.Runner
 	// NoHypervisor runs no VMMs even where the host could: launches stay
-	// pending with the reason controlplane.NoHypervisor.
+	// pending with the reason orchestrator.NoHypervisor.
 	NoHypervisor bool
 	// Mode is reported in /v1/host; "" means ModeService.
 	Mode string

@@ -14,7 +14,6 @@ package store
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 )
 
 // Bucket names one collection in the store.
@@ -53,10 +54,10 @@ const SchemaVersion = 1
 const schemaKey = "schema_version"
 
 // ErrNotFound is returned (wrapped) when a key does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = apiv1.NewError(apiv1.NotFound, "not found")
 
 // ErrExists is returned (wrapped) by Tx.Create when a key already exists.
-var ErrExists = errors.New("already exists")
+var ErrExists = apiv1.NewError(apiv1.AlreadyExists, "already exists")
 
 // DB is an open store. It is safe for concurrent use: bbolt serialises
 // writers and lets readers run in parallel.

@@ -1,9 +1,10 @@
 package types
 
 import (
-	"errors"
 	"fmt"
 	"math"
+
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 )
 
 // Host is what the host can give to guests.
@@ -32,7 +33,7 @@ func (h Host) VCPUBudget() int {
 
 // ErrInsufficientCapacity is matched (errors.Is) by every
 // *InsufficientCapacity.
-var ErrInsufficientCapacity = errors.New("InsufficientCapacity")
+var ErrInsufficientCapacity = apiv1.NewError(apiv1.InsufficientCapacity, "InsufficientCapacity")
 
 // InsufficientCapacity says a launch does not fit on the host, and why.
 type InsufficientCapacity struct {
@@ -65,7 +66,12 @@ func (e *InsufficientCapacity) Error() string {
 }
 
 // Is makes errors.Is(err, ErrInsufficientCapacity) true.
-func (e *InsufficientCapacity) Is(target error) bool { return target == ErrInsufficientCapacity }
+func (e *InsufficientCapacity) Is(target error) bool {
+	return target == ErrInsufficientCapacity || target == apiv1.InsufficientCapacity
+}
+
+// APICode makes an InsufficientCapacity error of the kind of its name.
+func (e *InsufficientCapacity) APICode() apiv1.Code { return apiv1.InsufficientCapacity }
 
 // Fits checks whether count more instances of want fit on host next to the
 // running ones. It returns nil or an *InsufficientCapacity; a count below 1

@@ -5,14 +5,15 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/store"
 )
 
 // ErrNotFound is wrapped when a type name is unknown.
-var ErrNotFound = errors.New("instance type not found")
+var ErrNotFound = apiv1.NewError(apiv1.NotFound, "instance type not found")
 
 // ErrExists is wrapped when adding a type whose name is taken.
-var ErrExists = errors.New("instance type already exists")
+var ErrExists = apiv1.NewError(apiv1.AlreadyExists, "instance type already exists")
 
 // Catalog is the built-in table plus the admin's types, kept in the store.
 type Catalog struct {

@@ -7,9 +7,10 @@
 package types
 
 import (
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 )
 
 // MiB and GiB are byte counts.
@@ -88,7 +89,7 @@ func LookupBuiltin(name string) (Type, bool) {
 }
 
 // ErrInvalid is wrapped by every validation error.
-var ErrInvalid = errors.New("invalid instance type")
+var ErrInvalid = apiv1.NewError(apiv1.InvalidParameter, "invalid instance type")
 
 // ValidateName checks a type name: 1..64 characters from [a-z0-9.-],
 // starting with a letter or digit.

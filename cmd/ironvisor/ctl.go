@@ -1,16 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 )
 
 // ctlHelp is the --help text of "ironvisor ctl".
@@ -47,7 +51,7 @@ global flags:
 
 // ctlCtx is one ctl invocation.
 type ctlCtx struct {
-	c    *ctlClient
+	c    *apiv1.Client
 	out  io.Writer
 	errw io.Writer
 	json bool
@@ -135,10 +139,10 @@ func (x *ctlCtx) dispatch(resource string, args []string) error {
 	}
 	switch resource {
 	case "host":
-		return x.simple("GET", "/v1/host", args, nil)
+		return x.simple("GET /v1/host", args, nil)
 	case "openapi":
 		x.json = true
-		return x.simple("GET", "/v1/openapi.json", args, nil)
+		return x.simple("GET /v1/openapi.json", args, nil)
 	case "usage":
 		return x.usage(args)
 	case "tenants":
@@ -165,12 +169,21 @@ func (x *ctlCtx) dispatch(resource string, args []string) error {
 	return usageError(fmt.Sprintf("unknown resource %q (see ctl --help)", resource))
 }
 
-// simple sends a request without a body and prints the answer as columns.
-func (x *ctlCtx) simple(method, path string, args []string, cols []string) error {
-	if _, err := x.sub(path, args, 0, nil); err != nil {
+// call calls route key (apiv1.Routes) with the typed body in (nil for
+// none) and returns the answer as it came, to print.
+func (x *ctlCtx) call(key string, params []string, query url.Values, in any) ([]byte, error) {
+	var raw []byte
+	err := x.c.Do(context.Background(), key, params, query, in, &raw)
+	return raw, err
+}
+
+// simple calls a route without a body or parameters and prints the answer
+// as columns.
+func (x *ctlCtx) simple(key string, args []string, cols []string) error {
+	if _, err := x.sub(strings.Fields(key)[1], args, 0, nil); err != nil {
 		return err
 	}
-	raw, err := x.c.call(method, path, nil, nil)
+	raw, err := x.call(key, nil, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -252,15 +265,15 @@ func (x *ctlCtx) waitRunning(ids []string, wait time.Duration) error {
 		states := map[string]int{}
 		var stuck []string
 		for _, id := range ids {
-			var in struct{ State, Reason string }
-			if _, err := x.c.call("GET", "/v1/instances/"+id, nil, &in); err != nil {
+			in, err := x.c.Instance(context.Background(), id)
+			if err != nil {
 				return err
 			}
 			states[in.State]++
 			if in.State != "running" && in.State != "pending" {
 				stuck = append(stuck, fmt.Sprintf("%s is %s (%s)", id, in.State, in.Reason))
 			}
-			if in.State == "pending" && in.Reason == "no hypervisor on this host" {
+			if in.State == "pending" && in.Reason == apiv1.ReasonNoHypervisor {
 				stuck = append(stuck, fmt.Sprintf("%s stays pending: %s", id, in.Reason))
 			}
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -8,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 )
 
 // Table columns per resource.
@@ -24,18 +28,19 @@ var (
 	publicIPCols = []string{"address", "instance", "network", "create_time"}
 )
 
-// getListDelete handles the list, get and delete verbs shared by resources.
-func (x *ctlCtx) getListDelete(verb, base string, args []string, cols []string) (bool, error) {
+// getListDelete handles the list, get and delete verbs shared by resources:
+// list is the collection's pattern, item the pattern of one object.
+func (x *ctlCtx) getListDelete(verb, list, item string, args []string, cols []string) (bool, error) {
 	switch verb {
 	case "list":
-		return true, x.simple("GET", base, args, cols)
+		return true, x.simple("GET "+list, args, cols)
 	case "get", "delete":
 		pos, err := x.sub(verb, args, 1, nil)
 		if err != nil {
 			return true, err
 		}
 		method := map[string]string{"get": "GET", "delete": "DELETE"}[verb]
-		raw, err := x.c.call(method, base+"/"+url.PathEscape(pos[0]), nil, nil)
+		raw, err := x.call(method+" "+item, pos, nil, nil)
 		if err != nil || len(raw) == 0 {
 			return true, err
 		}
@@ -50,14 +55,14 @@ func (x *ctlCtx) tenants(verb string, args []string) error {
 		if err != nil {
 			return err
 		}
-		raw, err := x.c.call("POST", "/v1/tenants", map[string]string{"name": pos[0]}, nil)
+		raw, err := x.call("POST /v1/tenants", nil, nil, apiv1.TenantRequest{Name: pos[0]})
 		if err != nil {
 			return err
 		}
 		return x.print(raw, []string{"id", "name", "token"})
 	}
 	if verb == "list" {
-		return x.simple("GET", "/v1/tenants", args, tenantCols)
+		return x.simple("GET /v1/tenants", args, tenantCols)
 	}
 	return usageError("tenants: list or create")
 }
@@ -71,21 +76,20 @@ func (x *ctlCtx) tokens(verb string, args []string) error {
 	if err != nil {
 		return err
 	}
-	base := "/v1/tenants/" + url.PathEscape(pos[0]) + "/tokens"
 	var raw []byte
 	switch verb {
 	case "list":
-		raw, err = x.c.call("GET", base, nil, nil)
+		raw, err = x.call("GET /v1/tenants/{id}/tokens", pos, nil, nil)
 		if err == nil {
 			err = x.print(raw, tokenCols)
 		}
 	case "issue":
-		raw, err = x.c.call("POST", base, nil, nil)
+		raw, err = x.call("POST /v1/tenants/{id}/tokens", pos, nil, nil)
 		if err == nil {
 			err = x.print(raw, []string{"id", "token"})
 		}
 	case "revoke":
-		_, err = x.c.call("DELETE", base+"/"+url.PathEscape(pos[1]), nil, nil)
+		_, err = x.call("DELETE /v1/tenants/{id}/tokens/{token_id}", pos, nil, nil)
 	}
 	return err
 }
@@ -93,18 +97,19 @@ func (x *ctlCtx) tokens(verb string, args []string) error {
 func (x *ctlCtx) types(verb string, args []string) error {
 	switch verb {
 	case "list":
-		return x.simple("GET", "/v1/instance-types", args, typeCols)
+		return x.simple("GET /v1/instance-types", args, typeCols)
 	case "add":
 		var name string
-		var vcpus, mem int
+		var vcpus int
+		var mem uint64
 		if _, err := x.sub(verb, args, 0, func(fs *flag.FlagSet) {
 			fs.StringVar(&name, "name", "", "type name")
 			fs.IntVar(&vcpus, "vcpus", 1, "vCPUs")
-			fs.IntVar(&mem, "mem-mib", 64, "memory in MiB")
+			fs.Uint64Var(&mem, "mem-mib", 64, "memory in MiB")
 		}); err != nil {
 			return err
 		}
-		raw, err := x.c.call("POST", "/v1/instance-types", map[string]any{"name": name, "vcpus": vcpus, "mem_mib": mem}, nil)
+		raw, err := x.call("POST /v1/instance-types", nil, nil, apiv1.InstanceTypeRequest{Name: name, VCPUs: vcpus, MemMiB: &mem})
 		if err != nil {
 			return err
 		}
@@ -114,7 +119,7 @@ func (x *ctlCtx) types(verb string, args []string) error {
 }
 
 func (x *ctlCtx) images(verb string, args []string) error {
-	if done, err := x.getListDelete(verb, "/v1/images", args, imageCols); done {
+	if done, err := x.getListDelete(verb, "/v1/images", "/v1/images/{id}", args, imageCols); done {
 		return err
 	}
 	if verb != "upload" {
@@ -140,7 +145,8 @@ func (x *ctlCtx) images(verb string, args []string) error {
 			files[k] = v
 		}
 	}
-	raw, err := x.c.upload(fields, files)
+	var raw []byte
+	err := x.c.Upload(context.Background(), fields, files, &raw)
 	if err != nil {
 		return err
 	}
@@ -151,7 +157,7 @@ func (x *ctlCtx) instances(verb string, args []string) error {
 	if verb == "terminate" {
 		verb = "delete"
 	}
-	if done, err := x.getListDelete(verb, "/v1/instances", args, instanceCols); done {
+	if done, err := x.getListDelete(verb, "/v1/instances", "/v1/instances/{id}", args, instanceCols); done {
 		return err
 	}
 	switch verb {
@@ -162,14 +168,14 @@ func (x *ctlCtx) instances(verb string, args []string) error {
 		if err != nil {
 			return err
 		}
-		var con struct {
-			Output    string `json:"output"`
-			Available bool   `json:"available"`
-		}
-		raw, err := x.c.call("GET", "/v1/instances/"+url.PathEscape(pos[0])+"/console", nil, &con)
+		raw, err := x.call("GET /v1/instances/{id}/console", pos, nil, nil)
 		if err != nil || x.json {
 			x.print(raw, nil)
 			return err
+		}
+		var con apiv1.ConsoleOutput
+		if err := json.Unmarshal(raw, &con); err != nil {
+			return fmt.Errorf("decode answer: %w", err)
 		}
 		if !con.Available {
 			fmt.Fprintln(x.errw, "(no VMM is running this instance: no console output)")
@@ -184,7 +190,6 @@ func (x *ctlCtx) instances(verb string, args []string) error {
 
 // launch is "instances launch".
 func (x *ctlCtx) launch(args []string) error {
-	q := map[string]any{}
 	var image, typ, userData, network, groups, key string
 	var count int
 	var wait time.Duration
@@ -200,27 +205,24 @@ func (x *ctlCtx) launch(args []string) error {
 	}); err != nil {
 		return err
 	}
-	q["image"], q["type"], q["count"] = image, typ, count
+	q := apiv1.LaunchRequest{Image: image, Type: typ, Count: &count, Network: network, KeyName: key}
 	if userData != "" {
 		b, err := os.ReadFile(userData)
 		if err != nil {
 			return err
 		}
-		q["user_data"] = b
-	}
-	if network != "" {
-		q["network"] = network
+		q.UserData = b
 	}
 	if groups != "" {
-		q["security_groups"] = strings.Split(groups, ",")
+		q.SecurityGroups = strings.Split(groups, ",")
 	}
-	if key != "" {
-		q["key_name"] = key
-	}
-	var insts []struct{ ID string }
-	raw, err := x.c.call("POST", "/v1/instances", q, &insts)
+	raw, err := x.call("POST /v1/instances", nil, nil, q)
 	if err != nil {
 		return err
+	}
+	var insts []apiv1.Instance
+	if err := json.Unmarshal(raw, &insts); err != nil {
+		return fmt.Errorf("decode answer: %w", err)
 	}
 	if err := x.print(raw, instanceCols); err != nil {
 		return err
@@ -250,15 +252,14 @@ func (x *ctlCtx) action(verb string, args []string) error {
 	if err != nil {
 		return err
 	}
-	path := "/v1/instances/" + url.PathEscape(pos[0])
 	var raw []byte
 	switch verb {
 	case "resize":
-		raw, err = x.c.call("PATCH", path, map[string]string{"type": typ}, nil)
+		raw, err = x.call("PATCH /v1/instances/{id}", pos, nil, apiv1.PatchRequest{Type: typ})
 	case "stop":
-		raw, err = x.c.call("POST", path+"/stop", map[string]bool{"force": force}, nil)
+		raw, err = x.call("POST /v1/instances/{id}/stop", pos, nil, apiv1.StopRequest{Force: force})
 	default:
-		raw, err = x.c.call("POST", path+"/"+verb, nil, nil)
+		raw, err = x.call("POST /v1/instances/{id}/"+verb, pos, nil, nil)
 	}
 	if err != nil {
 		return err
@@ -270,7 +271,7 @@ func (x *ctlCtx) action(verb string, args []string) error {
 }
 
 func (x *ctlCtx) networks(verb string, args []string) error {
-	if done, err := x.getListDelete(verb, "/v1/networks", args, networkCols); done {
+	if done, err := x.getListDelete(verb, "/v1/networks", "/v1/networks/{name}", args, networkCols); done {
 		return err
 	}
 	if verb != "create" {
@@ -285,7 +286,7 @@ func (x *ctlCtx) networks(verb string, args []string) error {
 	}); err != nil {
 		return err
 	}
-	raw, err := x.c.call("POST", "/v1/networks", map[string]any{"name": name, "cidr": cidr, "no_nat": noNAT}, nil)
+	raw, err := x.call("POST /v1/networks", nil, nil, apiv1.NetworkRequest{Name: name, CIDR: cidr, NoNAT: noNAT})
 	if err != nil {
 		return err
 	}
@@ -293,7 +294,7 @@ func (x *ctlCtx) networks(verb string, args []string) error {
 }
 
 func (x *ctlCtx) groups(verb string, args []string) error {
-	if done, err := x.getListDelete(verb, "/v1/security-groups", args, groupCols); done {
+	if done, err := x.getListDelete(verb, "/v1/security-groups", "/v1/security-groups/{name}", args, groupCols); done {
 		return err
 	}
 	if verb != "create" {
@@ -309,7 +310,13 @@ func (x *ctlCtx) groups(verb string, args []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := x.c.call("POST", "/v1/security-groups", json.RawMessage(b), nil)
+	var q apiv1.SecurityGroupRequest
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&q); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	raw, err := x.call("POST /v1/security-groups", nil, nil, q)
 	if err != nil {
 		return err
 	}
@@ -324,35 +331,22 @@ func (x *ctlCtx) usage(args []string) error {
 	}); err != nil {
 		return err
 	}
-	raw, err := x.c.call("GET", "/v1/usage?"+url.Values{"from": {from}, "to": {to}}.Encode(), nil, nil)
+	raw, err := x.call("GET /v1/usage", nil, url.Values{"from": {from}, "to": {to}}, nil)
 	if err != nil {
 		return err
 	}
 	if x.json {
 		return x.print(raw, nil)
 	}
-	var rep struct {
-		Tenants []struct {
-			TenantID  string `json:"tenant_id"`
-			Instances []struct {
-				InstanceID string                     `json:"instance_id"`
-				Total      map[string]json.RawMessage `json:"total"`
-			} `json:"instances"`
-		} `json:"tenants"`
-	}
+	var rep apiv1.Usage
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		return err
 	}
 	var rows []map[string]any
 	for _, t := range rep.Tenants {
 		for _, in := range t.Instances {
-			row := map[string]any{"tenant": t.TenantID, "instance": in.InstanceID}
-			for k, v := range in.Total {
-				var f any
-				json.Unmarshal(v, &f)
-				row[k] = f
-			}
-			rows = append(rows, row)
+			rows = append(rows, map[string]any{"tenant": t.TenantID, "instance": in.InstanceID,
+				"seconds": in.Total.Seconds, "vcpu_seconds": in.Total.VCPUSeconds, "gib_seconds": in.Total.GiBSeconds})
 		}
 	}
 	b, _ := json.Marshal(rows)
@@ -363,7 +357,7 @@ func (x *ctlCtx) usage(args []string) error {
 }
 
 func (x *ctlCtx) forwards(verb string, args []string) error {
-	if done, err := x.getListDelete(verb, "/v1/port-forwards", args, forwardCols); done {
+	if done, err := x.getListDelete(verb, "/v1/port-forwards", "/v1/port-forwards/{id}", args, forwardCols); done {
 		return err
 	}
 	if verb != "create" {
@@ -382,7 +376,7 @@ func (x *ctlCtx) forwards(verb string, args []string) error {
 	if public > 65535 || port > 65535 {
 		return usageError("port-forwards create: ports are 1 to 65535")
 	}
-	raw, err := x.c.call("POST", "/v1/port-forwards", map[string]any{"instance": inst, "proto": proto, "public_port": public, "port": port}, nil)
+	raw, err := x.call("POST /v1/port-forwards", nil, nil, apiv1.PortForwardRequest{Instance: inst, Proto: proto, PublicPort: uint16(public), Port: uint16(port)})
 	if err != nil {
 		return err
 	}
@@ -390,7 +384,7 @@ func (x *ctlCtx) forwards(verb string, args []string) error {
 }
 
 func (x *ctlCtx) keyPairs(verb string, args []string) error {
-	if done, err := x.getListDelete(verb, "/v1/key-pairs", args, keyPairCols); done {
+	if done, err := x.getListDelete(verb, "/v1/key-pairs", "/v1/key-pairs/{name}", args, keyPairCols); done {
 		return err
 	}
 	if verb != "import" {
@@ -407,7 +401,7 @@ func (x *ctlCtx) keyPairs(verb string, args []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := x.c.call("POST", "/v1/key-pairs", map[string]any{"name": name, "public_key": string(key)}, nil)
+	raw, err := x.call("POST /v1/key-pairs", nil, nil, apiv1.KeyPairRequest{Name: name, PublicKey: string(key)})
 	if err != nil {
 		return err
 	}
@@ -415,7 +409,7 @@ func (x *ctlCtx) keyPairs(verb string, args []string) error {
 }
 
 func (x *ctlCtx) publicIPs(verb string, args []string) error {
-	if done, err := x.getListDelete(verb, "/v1/public-ips", args, publicIPCols); done {
+	if done, err := x.getListDelete(verb, "/v1/public-ips", "/v1/public-ips/{address}", args, publicIPCols); done {
 		return err
 	}
 	if verb != "allocate" {
@@ -427,7 +421,7 @@ func (x *ctlCtx) publicIPs(verb string, args []string) error {
 	}); err != nil {
 		return err
 	}
-	raw, err := x.c.call("POST", "/v1/public-ips", map[string]any{"instance": inst}, nil)
+	raw, err := x.call("POST /v1/public-ips", nil, nil, apiv1.PublicIPRequest{Instance: inst})
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package controlplane
+package rest
 
 import (
 	"bytes"
@@ -23,7 +23,8 @@ func FuzzDecodeLaunch(f *testing.F) {
 	f.Add([]byte(`{"image":"../x","type":"nano","count":-1}`))
 	f.Add([]byte(`{"image":"a","type":"nano","bogus":1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		q, n, err := decodeLaunch(bytes.NewReader(b))
+		q, err := decodeLaunch(bytes.NewReader(b))
+		n := q.Count
 		checkDecodeErr(t, b, err)
 		if err == nil && (n < 1 || len(q.UserData) > 16<<10 || strings.ContainsAny(q.Image, "/\\") || strings.Contains(q.Image, "..")) {
 			t.Fatalf("accepted %+v count %d", q, n)
@@ -87,8 +88,8 @@ func TestDecodersRefuse(t *testing.T) {
 	_, cases["trailing"] = decodeTenant(strings.NewReader(`{"name":"a"} {}`))
 	_, cases["dotdot"] = decodeTenant(strings.NewReader(`{"name":".."}`))
 	_, cases["slash"] = decodeNetwork(strings.NewReader(`{"name":"a/b","cidr":"10.0.0.0/24"}`))
-	_, _, cases["negative count"] = decodeLaunch(strings.NewReader(`{"image":"a","type":"nano","count":-3}`))
-	_, _, cases["negative user data"] = decodeLaunch(strings.NewReader(`{"image":"a","type":"nano","user_data":-1}`))
+	_, cases["negative count"] = decodeLaunch(strings.NewReader(`{"image":"a","type":"nano","count":-3}`))
+	_, cases["negative user data"] = decodeLaunch(strings.NewReader(`{"image":"a","type":"nano","user_data":-1}`))
 	_, cases["negative port"] = decodeGroup(strings.NewReader(`{"name":"g","ingress":[{"proto":"tcp","from_port":-1}]}`))
 	_, cases["empty"] = decodePatch(strings.NewReader(``))
 	for name, err := range cases {
@@ -96,4 +97,45 @@ func TestDecodersRefuse(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+}
+
+func FuzzDecodeForward(f *testing.F) {
+	f.Add([]byte(`{"instance":"i-1","proto":"tcp","public_port":2222,"port":22}`))
+	f.Add([]byte(`{"instance":"../x","proto":"udp","public_port":65535,"port":1,"extra":1}`))
+	f.Add([]byte(`{"instance":"i","proto":"tcp","public_port":-5,"port":99999}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q, err := decodeForward(bytes.NewReader(b))
+		checkDecodeErr(t, b, err)
+		if err == nil && (q.PublicPort == 0 || q.Port == 0 || (q.Proto != "tcp" && q.Proto != "udp") || checkName("instance", q.Instance) != nil) {
+			t.Fatalf("accepted %+v", q)
+		}
+	})
+}
+
+func FuzzDecodePublicIP(f *testing.F) {
+	f.Add([]byte(`{"instance":"i-1"}`))
+	f.Add([]byte(`{"instance":"../x","address":"1.2.3.4"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q, err := decodePublicIP(bytes.NewReader(b))
+		checkDecodeErr(t, b, err)
+		if err == nil && checkName("instance", q.Instance) != nil {
+			t.Fatalf("accepted %+v", q)
+		}
+	})
+}
+
+// fuzzKey is an ed25519 public key made with ssh-keygen (OpenSSH 9.2).
+const fuzzKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIHPGO5DGAXDw5MEScinqCQJyzdt0xtT+bmhgXeHyez alice@laptop"
+
+func FuzzDecodeKeyPair(f *testing.F) {
+	f.Add([]byte(`{"name":"k","public_key":"` + fuzzKey + `"}`))
+	f.Add([]byte(`{"name":"../k","public_key":"ssh-rsa AAAA"}`))
+	f.Add([]byte(`{"name":"k","public_key":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIHPGO5DGAXDw5MEScinqCQJyzdt0xtT+bmhgXeHyez a\\nb"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := decodeKeyPair(bytes.NewReader(b))
+		checkDecodeErr(t, b, err)
+		if err == nil && (k.Fingerprint == "" || strings.ContainsAny(k.PublicKey, "\r\n\x00") || checkName("name", k.Name) != nil) {
+			t.Fatalf("accepted %+v", k)
+		}
+	})
 }

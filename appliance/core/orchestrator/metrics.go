@@ -1,23 +1,15 @@
-package controlplane
+package orchestrator
 
 import (
-	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ironvisor/ironvisor/appliance/api"
-	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 )
 
-// metrics are the control plane's Prometheus metrics, in a registry of
-// their own (no global state).
+// metrics are the orchestrator's Prometheus metrics.
 type metrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
 	launched prometheus.Counter
 	// forgetFailures counts Runner.Forget errors at terminate (leftover
 	// VMM logs; they do not block the terminate).
@@ -30,17 +22,12 @@ type metrics struct {
 	// run spec), "vmm" (Runner.Start: jail, VMM start, control socket
 	// answering) and "commit" (the running state stored).
 	bootStages *prometheus.HistogramVec
-	handler    http.Handler
+	states     *stateCollector
 }
 
-// newMetrics registers the metrics of cp.
-func newMetrics(cp *ControlPlane) *metrics {
-	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ironvisor_api_requests_total",
-			Help: "API requests by method, route pattern and status code.",
-		}, []string{"method", "route", "code"}),
+// newMetrics makes the metrics; life is read for the per-state gauge.
+func newMetrics(life *lifecycle.Manager) *metrics {
+	return &metrics{
 		launched: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ironvisor_instances_launched_total",
 			Help: "Instances created by launches.",
@@ -58,11 +45,18 @@ func newMetrics(cp *ControlPlane) *metrics {
 			Help:    "Time of each stage of booting a pending instance: queue, prepare, vmm, commit.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16), // 1 ms to 33 s
 		}, []string{"stage"}),
+		states: &stateCollector{life: life},
 	}
-	m.reg.MustRegister(m.requests, m.launched, m.forgetFailures, m.netFailures, m.bootStages, &stateCollector{cp: cp},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-	return m
+}
+
+// register registers every metric in reg.
+func (m *metrics) register(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{m.launched, m.forgetFailures, m.netFailures, m.bootStages, m.states} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // bootStage records how long one stage of a boot took.
@@ -70,22 +64,19 @@ func (m *metrics) bootStage(stage string, d time.Duration) {
 	m.bootStages.WithLabelValues(stage).Observe(d.Seconds())
 }
 
-// request counts one answered request.
-func (m *metrics) request(rt route, code int) {
-	m.requests.WithLabelValues(rt.method, rt.pattern, strconv.Itoa(code)).Inc()
-}
-
 // instancesDesc describes the per-state instance gauge.
 var instancesDesc = prometheus.NewDesc("ironvisor_instances", "Instances by state.", []string{"state"}, nil)
 
 // stateCollector reports how many instances are in each state, read from
 // the store at scrape time.
-type stateCollector struct{ cp *ControlPlane }
+type stateCollector struct{ life *lifecycle.Manager }
 
+// Describe sends the gauge's description.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- instancesDesc }
 
+// Collect counts the instances by state.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	all, err := c.cp.life.List("")
+	all, err := c.life.List("")
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(instancesDesc, err)
 		return
@@ -97,8 +88,4 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range lifecycle.States {
 		ch <- prometheus.MustNewConstMetric(instancesDesc, prometheus.GaugeValue, float64(n[s]), string(s))
 	}
-}
-
-func (cp *ControlPlane) getMetrics(w http.ResponseWriter, r *http.Request, _ api.Params, _ auth.Principal) {
-	cp.metrics.handler.ServeHTTP(w, r)
 }

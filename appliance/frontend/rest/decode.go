@@ -1,15 +1,17 @@
-package controlplane
+package rest
 
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"strings"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
+	"github.com/ironvisor/ironvisor/appliance/core/domain"
+	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/types"
 	"github.com/ironvisor/ironvisor/netcfg"
@@ -23,7 +25,7 @@ const MaxBody = 64 << 10
 const MaxGroupRules = 256
 
 // errBadRequest is wrapped by every decoding error (HTTP 400).
-var errBadRequest = errors.New("bad request")
+var errBadRequest = apiv1.InvalidParameter
 
 // badRequest returns an errBadRequest error with a message.
 func badRequest(format string, a ...any) error {
@@ -66,86 +68,66 @@ func checkName(field, name string) error {
 	return nil
 }
 
-// TenantRequest is the body of POST /v1/tenants.
-type TenantRequest struct {
-	Name string `json:"name"`
-}
-
 // decodeTenant decodes and validates a TenantRequest.
-func decodeTenant(r io.Reader) (TenantRequest, error) {
-	var q TenantRequest
+func decodeTenant(r io.Reader) (apiv1.TenantRequest, error) {
+	var q apiv1.TenantRequest
 	if err := decodeJSON(r, &q, false); err != nil {
 		return q, err
 	}
 	return q, checkName("name", q.Name)
 }
 
-// LaunchRequest is the body of POST /v1/instances.
-type LaunchRequest struct {
-	Image          string   `json:"image"`
-	Type           string   `json:"type"`
-	Count          *int     `json:"count,omitempty"`
-	UserData       []byte   `json:"user_data,omitempty"` // base64 in JSON
-	Network        string   `json:"network,omitempty"`
-	SecurityGroups []string `json:"security_groups,omitempty"`
-	KeyName        string   `json:"key_name,omitempty"`
-	HTTPTokens     string   `json:"http_tokens,omitempty"` // metadata: optional (default) or required
-}
-
 // decodeLaunch decodes and validates a LaunchRequest; a missing count is 1.
-func decodeLaunch(r io.Reader) (LaunchRequest, int, error) {
-	var q LaunchRequest
+func decodeLaunch(r io.Reader) (orchestrator.LaunchSpec, error) {
+	var q apiv1.LaunchRequest
 	if err := decodeJSON(r, &q, false); err != nil {
-		return q, 0, err
+		return orchestrator.LaunchSpec{}, err
 	}
 	count := 1
 	if q.Count != nil {
 		count = *q.Count
 	}
+	s := orchestrator.LaunchSpec{Image: q.Image, Type: q.Type, Count: count, UserData: q.UserData,
+		Network: q.Network, SecurityGroups: q.SecurityGroups, KeyName: q.KeyName, HTTPTokens: q.HTTPTokens}
 	if count < 1 || count > lifecycle.MaxLaunchCount {
-		return q, 0, badRequest("count %d: must be 1..%d", count, lifecycle.MaxLaunchCount)
+		return s, badRequest("count %d: must be 1..%d", count, lifecycle.MaxLaunchCount)
 	}
 	if len(q.UserData) > lifecycle.MaxUserData {
-		return q, 0, badRequest("user_data is %d bytes, limit %d", len(q.UserData), lifecycle.MaxUserData)
+		return s, badRequest("user_data is %d bytes, limit %d", len(q.UserData), lifecycle.MaxUserData)
 	}
 	if err := checkName("image", q.Image); err != nil {
-		return q, 0, err
+		return s, err
 	}
 	if err := types.ValidateName(q.Type); err != nil {
-		return q, 0, badRequest("type: %v", err)
+		return s, badRequest("type: %v", err)
 	}
 	if q.Network != "" {
 		if err := checkName("network", q.Network); err != nil {
-			return q, 0, err
+			return s, err
 		}
 	}
 	if q.KeyName != "" {
 		if err := checkName("key_name", q.KeyName); err != nil {
-			return q, 0, err
+			return s, err
 		}
 	}
 	if q.HTTPTokens != "" && q.HTTPTokens != lifecycle.HTTPTokensOptional && q.HTTPTokens != lifecycle.HTTPTokensRequired {
-		return q, 0, badRequest("http_tokens %q: must be optional or required", q.HTTPTokens)
+		return s, badRequest("http_tokens %q: must be optional or required", q.HTTPTokens)
 	}
 	if len(q.SecurityGroups) > 16 {
-		return q, 0, badRequest("at most 16 security_groups")
+		return s, badRequest("at most 16 security_groups")
 	}
 	for _, g := range q.SecurityGroups {
 		if err := checkName("security_groups", g); err != nil {
-			return q, 0, err
+			return s, err
 		}
 	}
-	return q, count, nil
-}
-
-// PatchRequest is the body of PATCH /v1/instances/{id}.
-type PatchRequest struct {
-	Type string `json:"type"`
+	return s, nil
 }
 
 // decodePatch decodes and validates a PatchRequest.
-func decodePatch(r io.Reader) (PatchRequest, error) {
-	var q PatchRequest
+func decodePatch(r io.Reader) (apiv1.PatchRequest, error) {
+	var q apiv1.PatchRequest
 	if err := decodeJSON(r, &q, false); err != nil {
 		return q, err
 	}
@@ -155,22 +137,10 @@ func decodePatch(r io.Reader) (PatchRequest, error) {
 	return q, nil
 }
 
-// StopRequest is the optional body of POST /v1/instances/{id}/stop.
-type StopRequest struct {
-	Force bool `json:"force"`
-}
-
-// NetworkRequest is the body of POST /v1/networks.
-type NetworkRequest struct {
-	Name  string `json:"name"`
-	CIDR  string `json:"cidr"`
-	NoNAT bool   `json:"no_nat,omitempty"`
-}
-
 // decodeNetwork decodes a NetworkRequest into a netcfg.Network (without
-// tenant and index, which the server assigns).
+// tenant and index, which the domain assigns).
 func decodeNetwork(r io.Reader) (netcfg.Network, error) {
-	var q NetworkRequest
+	var q apiv1.NetworkRequest
 	if err := decodeJSON(r, &q, false); err != nil {
 		return netcfg.Network{}, err
 	}
@@ -184,17 +154,10 @@ func decodeNetwork(r io.Reader) (netcfg.Network, error) {
 	return netcfg.Network{Name: q.Name, CIDR: p, NoNAT: q.NoNAT}, nil
 }
 
-// SecurityGroupRequest is the body of POST and PUT /v1/security-groups.
-type SecurityGroupRequest struct {
-	Name    string        `json:"name"`
-	Ingress []netcfg.Rule `json:"ingress"`
-	Egress  []netcfg.Rule `json:"egress"`
-}
-
 // decodeGroup decodes a SecurityGroupRequest into a netcfg.SecurityGroup
 // (without tenant). Rule semantics are checked by netcfg's validation.
 func decodeGroup(r io.Reader) (netcfg.SecurityGroup, error) {
-	var q SecurityGroupRequest
+	var q apiv1.SecurityGroupRequest
 	if err := decodeJSON(r, &q, false); err != nil {
 		return netcfg.SecurityGroup{}, err
 	}
@@ -204,15 +167,56 @@ func decodeGroup(r io.Reader) (netcfg.SecurityGroup, error) {
 	if len(q.Ingress)+len(q.Egress) > MaxGroupRules {
 		return netcfg.SecurityGroup{}, badRequest("at most %d rules", MaxGroupRules)
 	}
-	for _, rl := range append(append([]netcfg.Rule{}, q.Ingress...), q.Egress...) {
+	for _, rl := range append(append([]apiv1.Rule{}, q.Ingress...), q.Egress...) {
 		if rl.Group != "" {
 			if err := checkName("rule group", rl.Group); err != nil {
 				return netcfg.SecurityGroup{}, err
 			}
 		}
-		if strings.ContainsAny(string(rl.Proto), "/\x00") {
+		if strings.ContainsAny(rl.Proto, "/\x00") {
 			return netcfg.SecurityGroup{}, badRequest("proto %q", rl.Proto)
 		}
 	}
-	return netcfg.SecurityGroup{Name: q.Name, Ingress: q.Ingress, Egress: q.Egress}, nil
+	return netcfg.SecurityGroup{Name: q.Name, Ingress: netRules(q.Ingress), Egress: netRules(q.Egress)}, nil
+}
+
+// decodeForward decodes and checks a PortForwardRequest (ports 1 to 65535,
+// tcp or udp; ports out of range fail to decode).
+func decodeForward(r io.Reader) (apiv1.PortForwardRequest, error) {
+	var q apiv1.PortForwardRequest
+	if err := decodeJSON(r, &q, false); err != nil {
+		return q, err
+	}
+	if err := checkName("instance", q.Instance); err != nil {
+		return q, err
+	}
+	if q.Proto != string(netcfg.ProtoTCP) && q.Proto != string(netcfg.ProtoUDP) {
+		return q, badRequest("proto %q: want tcp or udp", q.Proto)
+	}
+	if q.PublicPort == 0 || q.Port == 0 {
+		return q, badRequest("public_port and port must be 1 to 65535")
+	}
+	return q, nil
+}
+
+// decodePublicIP decodes a PublicIPRequest.
+func decodePublicIP(r io.Reader) (apiv1.PublicIPRequest, error) {
+	var q apiv1.PublicIPRequest
+	if err := decodeJSON(r, &q, false); err != nil {
+		return q, err
+	}
+	return q, checkName("instance", q.Instance)
+}
+
+// decodeKeyPair decodes a KeyPairRequest and parses its key (the domain's
+// ParseKeyPair: one public key in authorized_keys form).
+func decodeKeyPair(r io.Reader) (domain.KeyPair, error) {
+	var q apiv1.KeyPairRequest
+	if err := decodeJSON(r, &q, false); err != nil {
+		return domain.KeyPair{}, err
+	}
+	if err := checkName("name", q.Name); err != nil {
+		return domain.KeyPair{}, err
+	}
+	return domain.ParseKeyPair(q.Name, q.PublicKey)
 }

@@ -1,0 +1,277 @@
+package apiv1
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+)
+
+// The request and response types of every route. Their JSON is the wire
+// format: the server decodes and encodes exactly these, the Client sends
+// and receives them, and the OpenAPI document is generated from them.
+
+// Host is the /v1/host document: the host facts plus the SHA-256
+// fingerprint of the API's TLS certificate when it serves HTTPS.
+type Host struct {
+	hostinfo.Host
+	TLSFingerprint string `json:"tls_fingerprint,omitempty"`
+}
+
+// TenantRequest is the body of POST /v1/tenants.
+type TenantRequest struct {
+	Name string `json:"name" required:"true"`
+}
+
+// Tenant is a tenant.
+type Tenant struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+}
+
+// TenantCreated is the answer of POST /v1/tenants.
+type TenantCreated struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Token string `json:"token"`
+}
+
+// Token describes an API token (never its secret).
+type Token struct {
+	ID       string    `json:"id"`
+	TenantID string    `json:"tenant_id,omitempty"`
+	Admin    bool      `json:"admin,omitempty"`
+	Created  time.Time `json:"created"`
+}
+
+// TokenIssued is the answer of POST /v1/tenants/{id}/tokens.
+type TokenIssued struct {
+	ID    string `json:"id"`
+	Token string `json:"token"`
+}
+
+// InstanceTypeRequest is the body of POST /v1/instance-types: memory in
+// bytes or in MiB, not both.
+type InstanceTypeRequest struct {
+	Name     string  `json:"name" required:"true"`
+	VCPUs    int     `json:"vcpus" required:"true"`
+	MemBytes *uint64 `json:"mem_bytes,omitempty"`
+	MemMiB   *uint64 `json:"mem_mib,omitempty"`
+}
+
+// InstanceType is a size of instance.
+type InstanceType struct {
+	Name     string `json:"name"`
+	VCPUs    int    `json:"vcpus"`
+	MemBytes uint64 `json:"mem_bytes"`
+	Builtin  bool   `json:"builtin"`
+}
+
+// ImageUpload is the multipart/form-data body of POST /v1/images; the
+// file parts are streamed.
+type ImageUpload struct {
+	Name    string `json:"name" required:"true"`
+	Kernel  []byte `json:"kernel" required:"true" format:"binary"`
+	Initrd  []byte `json:"initrd,omitempty" format:"binary"`
+	Disk    []byte `json:"disk,omitempty" format:"binary"`
+	Cmdline string `json:"cmdline,omitempty"`
+}
+
+// ImageFile describes one file of an image.
+type ImageFile struct {
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Image is an uploaded image.
+type Image struct {
+	ID           string     `json:"id"`
+	Name         string     `json:"name"`
+	KernelFormat string     `json:"kernel_format"` // "bzimage" or "pvh"
+	Kernel       ImageFile  `json:"kernel"`
+	Initrd       *ImageFile `json:"initrd,omitempty"`
+	Disk         *ImageFile `json:"disk,omitempty"`
+	Cmdline      string     `json:"cmdline,omitempty"`
+	Created      time.Time  `json:"created"`
+}
+
+// LaunchRequest is the body of POST /v1/instances; a missing count is 1.
+type LaunchRequest struct {
+	Image          string   `json:"image" required:"true"`
+	Type           string   `json:"type" required:"true"`
+	Count          *int     `json:"count,omitempty"`
+	UserData       []byte   `json:"user_data,omitempty"` // base64 in JSON
+	Network        string   `json:"network,omitempty"`
+	SecurityGroups []string `json:"security_groups,omitempty"`
+	KeyName        string   `json:"key_name,omitempty"`
+	// HTTPTokens is the metadata service's token policy, as EC2's
+	// http_tokens: "optional" (the default) or "required" (IMDSv2 only).
+	HTTPTokens string `json:"http_tokens,omitempty"`
+}
+
+// PatchRequest is the body of PATCH /v1/instances/{id}.
+type PatchRequest struct {
+	Type string `json:"type" required:"true"`
+}
+
+// StopRequest is the optional body of POST /v1/instances/{id}/stop.
+type StopRequest struct {
+	Force bool `json:"force"`
+}
+
+// Instance is an instance (its user data is never echoed).
+type Instance struct {
+	ID             string    `json:"id"`
+	TenantID       string    `json:"tenant_id"`
+	State          string    `json:"state"`
+	Reason         string    `json:"reason"`
+	Type           string    `json:"type"`
+	VCPUs          int       `json:"vcpus"`
+	MemBytes       uint64    `json:"mem_bytes"`
+	Image          string    `json:"image"`
+	IPs            []string  `json:"ips"`
+	LaunchTime     time.Time `json:"launch_time"`
+	CreateTime     time.Time `json:"create_time"`
+	Network        string    `json:"network,omitempty"`
+	SecurityGroups []string  `json:"security_groups,omitempty"`
+	KeyName        string    `json:"key_name,omitempty"`
+}
+
+// ConsoleOutput is the answer of GET /v1/instances/{id}/console.
+type ConsoleOutput struct {
+	Output     string `json:"output"`
+	NextOffset int64  `json:"next_offset"`
+	// Available is false when the instance has no VMM to read from.
+	Available bool `json:"available"`
+}
+
+// NetworkRequest is the body of POST /v1/networks.
+type NetworkRequest struct {
+	Name  string `json:"name" required:"true"`
+	CIDR  string `json:"cidr" required:"true"`
+	NoNAT bool   `json:"no_nat,omitempty"`
+}
+
+// Network is a tenant's subnet with its own bridge.
+type Network struct {
+	Name   string       `json:"name"`
+	Tenant string       `json:"tenant"`
+	Index  int          `json:"index"`
+	CIDR   netip.Prefix `json:"cidr"`
+	NoNAT  bool         `json:"no_nat"`
+}
+
+// Rule is one security-group rule: proto is tcp, udp, icmp or all;
+// exactly one of cidr and group names the peer.
+type Rule struct {
+	Proto    string       `json:"proto"`
+	FromPort uint16       `json:"from_port"`
+	ToPort   uint16       `json:"to_port"`
+	CIDR     netip.Prefix `json:"cidr"`
+	Group    string       `json:"group"`
+}
+
+// SecurityGroupRequest is the body of POST and PUT /v1/security-groups.
+type SecurityGroupRequest struct {
+	Name    string `json:"name" required:"true"`
+	Ingress []Rule `json:"ingress"`
+	Egress  []Rule `json:"egress"`
+}
+
+// SecurityGroup is a named, tenant-owned set of stateful rules.
+type SecurityGroup struct {
+	Name    string `json:"name"`
+	Tenant  string `json:"tenant"`
+	Ingress []Rule `json:"ingress"`
+	Egress  []Rule `json:"egress"`
+}
+
+// KeyPairRequest is the body of POST /v1/key-pairs.
+type KeyPairRequest struct {
+	Name      string `json:"name" required:"true"`
+	PublicKey string `json:"public_key" required:"true"`
+}
+
+// KeyPair is a tenant's imported SSH public key.
+type KeyPair struct {
+	Name   string `json:"name"`
+	Tenant string `json:"tenant_id"`
+	// Type is the key's algorithm (ssh-ed25519, ssh-rsa, ecdsa-sha2-...).
+	Type string `json:"type"`
+	// PublicKey is the key in authorized_keys form, with its comment.
+	PublicKey string `json:"public_key"`
+	// Fingerprint is OpenSSH's SHA256 fingerprint (ssh-keygen -l).
+	Fingerprint string    `json:"fingerprint"`
+	CreateTime  time.Time `json:"create_time"`
+}
+
+// PortForwardRequest is the body of POST /v1/port-forwards.
+type PortForwardRequest struct {
+	Instance   string `json:"instance" required:"true"`
+	Proto      string `json:"proto" required:"true"`
+	PublicPort uint16 `json:"public_port" required:"true"`
+	Port       uint16 `json:"port" required:"true"`
+}
+
+// PortForward forwards a public port of the host's uplink to a port of
+// an instance.
+type PortForward struct {
+	ID         string    `json:"id"`
+	Tenant     string    `json:"tenant_id"`
+	Instance   string    `json:"instance"`
+	Network    string    `json:"network"`
+	Proto      string    `json:"proto"`
+	PublicPort uint16    `json:"public_port"`
+	Port       uint16    `json:"port"`
+	CreateTime time.Time `json:"create_time"`
+}
+
+// PublicIPRequest is the body of POST /v1/public-ips.
+type PublicIPRequest struct {
+	Instance string `json:"instance" required:"true"`
+}
+
+// PublicIP is an address of the host's pool mapped 1:1 onto an instance.
+type PublicIP struct {
+	Address    netip.Addr `json:"address"`
+	Tenant     string     `json:"tenant_id"`
+	Instance   string     `json:"instance"`
+	Network    string     `json:"network"`
+	CreateTime time.Time  `json:"create_time"`
+}
+
+// Usage is the answer of GET /v1/usage: metered running time over a
+// window, per tenant and instance.
+type Usage struct {
+	From    time.Time     `json:"from"`
+	To      time.Time     `json:"to"`
+	AsOf    time.Time     `json:"as_of"`
+	Tenants []TenantUsage `json:"tenants"`
+}
+
+// TenantUsage is one tenant's usage.
+type TenantUsage struct {
+	TenantID  string            `json:"tenant_id"`
+	Total     Totals            `json:"total"`
+	ByType    map[string]Totals `json:"by_type"`
+	Instances []InstanceUsage   `json:"instances"`
+}
+
+// InstanceUsage is one instance's usage.
+type InstanceUsage struct {
+	InstanceID string            `json:"instance_id"`
+	TenantID   string            `json:"tenant_id"`
+	Total      Totals            `json:"total"`
+	ByType     map[string]Totals `json:"by_type"`
+}
+
+// Totals is usage both exact (milliseconds) and in seconds.
+type Totals struct {
+	Seconds     float64 `json:"seconds"`
+	VCPUSeconds float64 `json:"vcpu_seconds"`
+	GiBSeconds  float64 `json:"gib_seconds"`
+	RunningMs   int64   `json:"running_ms"`
+	VCPUMs      int64   `json:"vcpu_ms"`
+	MiBMs       int64   `json:"mib_ms"`
+}

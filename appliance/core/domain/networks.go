@@ -1,0 +1,178 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
+	"github.com/ironvisor/ironvisor/appliance/auth"
+	"github.com/ironvisor/ironvisor/appliance/lifecycle"
+	"github.com/ironvisor/ironvisor/appliance/store"
+	"github.com/ironvisor/ironvisor/netcfg"
+)
+
+// Networks and security groups are stored as the netcfg model objects,
+// keyed by name (names are unique per host, as netcfg requires).
+
+func networkTenant(n netcfg.Network) string     { return n.Tenant }
+func groupTenant(g netcfg.SecurityGroup) string { return g.Tenant }
+
+// nextIndex returns the lowest network index not in use.
+func nextIndex(nets []netcfg.Network) (int, error) {
+	used := map[int]bool{}
+	for _, n := range nets {
+		used[n.Index] = true
+	}
+	for i := 1; i <= netcfg.MaxNetworkIndex; i++ {
+		if !used[i] {
+			return i, nil
+		}
+	}
+	return 0, invalid("no free network index")
+}
+
+// Networks lists the networks who may see.
+func (d *Domain) Networks(who auth.Principal) ([]netcfg.Network, error) {
+	return listOwned(d.cfg.DB, store.Networks, who, networkTenant)
+}
+
+// Network returns network name if who may see it.
+func (d *Domain) Network(name string, who auth.Principal) (netcfg.Network, error) {
+	return getOwned(d.cfg.DB, store.Networks, name, who, networkTenant, "network")
+}
+
+// CreateNetwork creates n (name, CIDR, NoNAT) for who, with the lowest
+// free index.
+func (d *Domain) CreateNetwork(who auth.Principal, n netcfg.Network) (netcfg.Network, error) {
+	if err := ownerOnly(who, "networks"); err != nil {
+		return n, err
+	}
+	n.Tenant = who.TenantID
+	err := d.changeNet(who.TenantID, func(tx *store.Tx, st *netcfg.State) (err error) {
+		if n.Index, err = nextIndex(st.Networks); err != nil {
+			return err
+		}
+		st.Networks = append(st.Networks, n)
+		return tx.Create(store.Networks, n.Name, n)
+	})
+	return n, err
+}
+
+// inUse refuses deleting a network or group that a live instance uses.
+func (d *Domain) inUse(tenant string, uses func(lifecycle.Instance) bool) error {
+	insts, err := d.cfg.Life.List(tenant)
+	if err != nil {
+		return err
+	}
+	for _, in := range insts {
+		if in.State != lifecycle.Terminated && uses(in) {
+			return fmt.Errorf("%w by instance %s", apiv1.InUse, in.ID)
+		}
+	}
+	return nil
+}
+
+// DeleteNetwork deletes network name of who unless an instance uses it.
+func (d *Domain) DeleteNetwork(who auth.Principal, name string) error {
+	n, err := d.Network(name, who)
+	if err == nil {
+		err = d.inUse(n.Tenant, func(in lifecycle.Instance) bool { return in.Network == n.Name })
+	}
+	if err != nil {
+		return err
+	}
+	return d.changeNet(n.Tenant, func(tx *store.Tx, st *netcfg.State) error {
+		st.Networks = slices.DeleteFunc(st.Networks, func(o netcfg.Network) bool { return o.Name == n.Name })
+		return tx.Delete(store.Networks, n.Name)
+	})
+}
+
+// Groups lists the security groups who may see.
+func (d *Domain) Groups(who auth.Principal) ([]netcfg.SecurityGroup, error) {
+	return listOwned(d.cfg.DB, store.SecurityGroups, who, groupTenant)
+}
+
+// Group returns security group name if who may see it.
+func (d *Domain) Group(name string, who auth.Principal) (netcfg.SecurityGroup, error) {
+	return getOwned(d.cfg.DB, store.SecurityGroups, name, who, groupTenant, "security group")
+}
+
+// putGroupState replaces or adds g in st.
+func putGroupState(st *netcfg.State, g netcfg.SecurityGroup) {
+	for i := range st.Groups {
+		if st.Groups[i].Name == g.Name {
+			st.Groups[i] = g
+			return
+		}
+	}
+	st.Groups = append(st.Groups, g)
+}
+
+// CreateGroup creates security group g for who.
+func (d *Domain) CreateGroup(who auth.Principal, g netcfg.SecurityGroup) (netcfg.SecurityGroup, error) {
+	if err := ownerOnly(who, "security groups"); err != nil {
+		return g, err
+	}
+	g.Tenant = who.TenantID
+	err := d.changeNet(who.TenantID, func(tx *store.Tx, st *netcfg.State) error {
+		putGroupState(st, g)
+		return tx.Create(store.SecurityGroups, g.Name, g)
+	})
+	return g, err
+}
+
+// PutGroup replaces the rules of who's security group name with g's; g
+// must carry the same name.
+func (d *Domain) PutGroup(who auth.Principal, name string, g netcfg.SecurityGroup) (netcfg.SecurityGroup, error) {
+	old, err := d.Group(name, who)
+	if err != nil {
+		return g, err
+	}
+	if g.Name != old.Name {
+		return g, invalid("name %q does not match the path %q", g.Name, old.Name)
+	}
+	g.Tenant = old.Tenant
+	err = d.changeNet(g.Tenant, func(tx *store.Tx, st *netcfg.State) error {
+		putGroupState(st, g)
+		return tx.Put(store.SecurityGroups, g.Name, g)
+	})
+	return g, err
+}
+
+// DeleteGroup deletes who's security group name unless an instance uses it.
+func (d *Domain) DeleteGroup(who auth.Principal, name string) error {
+	g, err := d.Group(name, who)
+	if err == nil {
+		err = d.inUse(g.Tenant, func(in lifecycle.Instance) bool { return slices.Contains(in.SecurityGroups, g.Name) })
+	}
+	if err != nil {
+		return err
+	}
+	return d.changeNet(g.Tenant, func(tx *store.Tx, st *netcfg.State) error {
+		st.Groups = slices.DeleteFunc(st.Groups, func(o netcfg.SecurityGroup) bool { return o.Name == g.Name })
+		return tx.Delete(store.SecurityGroups, g.Name)
+	})
+}
+
+// CheckLaunch checks the network and groups a launch of tenant names:
+// they exist and belong to the tenant, and an instance in a network has a
+// security group (its NIC's rules; with none there would be nothing to
+// allow or deny by).
+func (d *Domain) CheckLaunch(tenant, network string, groups []string) error {
+	if network != "" && len(groups) == 0 {
+		return invalid("an instance in network %q needs at least one security group", network)
+	}
+	if network != "" {
+		n, err := store.GetOne[netcfg.Network](d.cfg.DB, store.Networks, network)
+		if err != nil || n.Tenant != tenant {
+			return invalid("network %q does not exist", network)
+		}
+	}
+	for _, g := range groups {
+		sg, err := store.GetOne[netcfg.SecurityGroup](d.cfg.DB, store.SecurityGroups, g)
+		if err != nil || sg.Tenant != tenant {
+			return invalid("security group %q does not exist", g)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+package orchestrator
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/ironvisor/ironvisor/appliance/volumes"
+)
+
+// Per-instance files under the data directory: the root volume, copied
+// from the image's disk at the first start and kept across stop and start,
+// and the console log. Both are deleted when the instance terminates.
+const (
+	volumesDir  = "volumes"
+	consolesDir = "consoles"
+)
+
+// volumePath is instance id's root volume.
+func (o *Orchestrator) volumePath(id string) string {
+	return filepath.Join(o.cfg.DataDir, volumesDir, id+".img")
+}
+
+// ConsolePath is where instance id's console log goes.
+func (o *Orchestrator) ConsolePath(id string) string {
+	return filepath.Join(o.cfg.DataDir, consolesDir, id+".log")
+}
+
+// ensureVolume makes the instance's volume a copy of the image disk
+// unless it exists (package volumes: a reflink where the filesystem shares
+// extents, else a sparse copy; never a half volume after a crash).
+func (o *Orchestrator) ensureVolume(id, disk string) (string, error) {
+	dst := o.volumePath(id)
+	if _, err := os.Stat(dst); err == nil {
+		return dst, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return "", fmt.Errorf("create volume directory: %w", err)
+	}
+	if err := volumes.CreateVolume(disk, dst); err != nil {
+		return "", fmt.Errorf("copy volume of %s: %w", id, err)
+	}
+	return dst, nil
+}
+
+// removeInstanceFiles deletes the volume and console log of a terminated
+// instance.
+func (o *Orchestrator) removeInstanceFiles(id string) error {
+	if err := volumes.DeleteVolume(o.volumePath(id)); err != nil {
+		return err
+	}
+	p := o.ConsolePath(id)
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", p, err)
+	}
+	return nil
+}
