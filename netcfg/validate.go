@@ -84,6 +84,11 @@ func (s *State) validateTop() error {
 			return invalid("dns server %s: IPv4 only", d)
 		}
 	}
+	for _, p := range s.GuestBlocked {
+		if !p.IsValid() || !p.Addr().Is4() {
+			return invalid("guest-blocked prefix %s: IPv4 only", p)
+		}
+	}
 	return nil
 }
 

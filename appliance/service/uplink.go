@@ -37,6 +37,28 @@ func DefaultUplink() (netcfg.Uplink, error) {
 	return netcfg.Uplink{}, errors.New("no IPv4 default route")
 }
 
+// UplinkSubnets returns the IPv4 subnets of the addresses on interface
+// name: the management network, which guests may not reach by default.
+func UplinkSubnets(name string) ([]netip.Prefix, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("uplink %s: %w", name, err)
+	}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("uplink %s addresses: %w", name, err)
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP.To4())
+		ones, _ := a.Mask.Size()
+		if ok && !ip.IsLinkLocalUnicast() {
+			out = append(out, netip.PrefixFrom(ip, ones).Masked())
+		}
+	}
+	return out, nil
+}
+
 // HostDNS returns the name servers of the resolv.conf files in paths (the
 // first that has any) that guests can reach: loopback resolvers, such as
 // systemd-resolved's 127.0.0.53, are left out, and then the next file is
