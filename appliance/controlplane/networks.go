@@ -65,6 +65,7 @@ func (cp *ControlPlane) changeNet(tenant string, fn func(tx *store.Tx, st *netcf
 		// validated without them.
 		v := st
 		v.Forwards, v.PublicIPs = nil, nil
+		v.HostNets = cp.cfg.HostNets
 		return v.Validate()
 	})
 	if err != nil || cp.cfg.OnNetworkChange == nil {

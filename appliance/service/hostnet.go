@@ -39,7 +39,7 @@ func hostNetwork(tl *timeline.Timeline, o Options, instance func(id string) (lif
 	if _, ok := o.Runner.(supervisorRunner); !ok {
 		return nil, nil, func() {}
 	}
-	base := netcfg.State{Uplink: o.Uplink, DNSServers: o.DNSServers, GuestBlocked: o.GuestBlocked}
+	base := netcfg.State{Uplink: o.Uplink, DNSServers: o.DNSServers, GuestBlocked: o.GuestBlocked, HostNets: hostNets(tl, o)}
 	if base.Uplink.Name != "" && !o.GuestReachUplinkNet {
 		nets, err := UplinkSubnets(base.Uplink.Name)
 		if err != nil {
