@@ -19,6 +19,7 @@ const (
 	KeyData       = "ironvisor.data"
 	KeyOvercommit = "ironvisor.cpu_overcommit"
 	KeyPublicIPs  = "ironvisor.public_ips"
+	KeyGuestBlock = "ironvisor.guest_blocked"
 )
 
 // keyPrefix marks the words of the kernel command line that belong to us.
@@ -89,6 +90,8 @@ func (c *Config) set(key, value string) error {
 		c.CPUOvercommit = value
 	case KeyPublicIPs:
 		c.PublicIPs = value
+	case KeyGuestBlock:
+		c.GuestBlocked = value
 	default:
 		return &FieldError{Key: key, Value: value, Reason: "unknown key"}
 	}

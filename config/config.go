@@ -78,6 +78,36 @@ type Config struct {
 	// (POST /v1/public-ips), as a comma-separated list of addresses and
 	// prefixes (at most MaxPublicIPs in all). See ParsePublicIPs.
 	PublicIPs string `json:"public_ips,omitempty"`
+	// GuestBlocked is ironvisor.guest_blocked / "guest_blocked": the
+	// networks guests may not reach through the host, as a comma-separated
+	// list of IPv4 prefixes and the word "uplink" (the uplink's own
+	// subnets: the management LAN). "" means "uplink"; "none" blocks
+	// nothing. See ParseGuestBlocked.
+	GuestBlocked string `json:"guest_blocked,omitempty"`
+}
+
+// ParseGuestBlocked reads a GuestBlocked list: the prefixes it names and
+// whether the uplink's own subnets are blocked ("" blocks them alone).
+// On an error the uplink's subnets are reported blocked.
+func ParseGuestBlocked(s string) (prefixes []netip.Prefix, uplink bool, err error) {
+	switch strings.TrimSpace(s) {
+	case "":
+		return nil, true, nil
+	case "none":
+		return nil, false, nil
+	}
+	for _, item := range splitList(s) {
+		if item == "uplink" {
+			uplink = true
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil || !p.Addr().Is4() {
+			return nil, true, fmt.Errorf("%s: not an IPv4 prefix, \"uplink\" or \"none\"", item)
+		}
+		prefixes = append(prefixes, p.Masked())
+	}
+	return prefixes, uplink, nil
 }
 
 // MaxPublicIPs bounds the public IP pool.
@@ -218,6 +248,9 @@ func (c Config) Validate() error {
 	if _, err := ParsePublicIPs(c.PublicIPs); err != nil {
 		bad(KeyPublicIPs, c.PublicIPs, err.Error())
 	}
+	if _, _, err := ParseGuestBlocked(c.GuestBlocked); err != nil {
+		bad(KeyGuestBlock, c.GuestBlocked, err.Error())
+	}
 	return errors.Join(errs...)
 }
 
@@ -254,6 +287,8 @@ func (c Config) Sanitize() (Config, error) {
 			c.CPUOvercommit = d.CPUOvercommit
 		case KeyPublicIPs:
 			c.PublicIPs = d.PublicIPs
+		case KeyGuestBlock:
+			c.GuestBlocked = d.GuestBlocked
 		}
 	}
 	if c.Validate() != nil {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -222,5 +223,36 @@ func TestParsePublicIPs(t *testing.T) {
 	}
 	if got, err := ParsePublicIPs(""); err != nil || len(got) != 0 {
 		t.Fatalf("empty: %v %v", got, err)
+	}
+}
+
+// TestParseGuestBlocked: the management network is blocked unless the
+// operator says "none"; prefixes add to or replace it.
+func TestParseGuestBlocked(t *testing.T) {
+	for _, c := range []struct {
+		in     string
+		want   string
+		uplink bool
+		bad    bool
+	}{
+		{"", "[]", true, false},
+		{"none", "[]", false, false},
+		{"uplink", "[]", true, false},
+		{"10.0.0.0/8,uplink", "[10.0.0.0/8]", true, false},
+		{"192.168.1.7/24", "[192.168.1.0/24]", false, false},
+		{"10.0.0.1", "", true, true},
+		{"fe80::/10", "", true, true},
+	} {
+		p, up, err := ParseGuestBlocked(c.in)
+		if (err != nil) != c.bad {
+			t.Errorf("%q: err %v", c.in, err)
+			continue
+		}
+		if up != c.uplink || (!c.bad && fmt.Sprint(p) != c.want) {
+			t.Errorf("%q: %v uplink=%v, want %s uplink=%v", c.in, p, up, c.want, c.uplink)
+		}
+	}
+	if _, err := (Config{Uplink: UplinkDHCP, GuestBlocked: "x"}).Sanitize(); err == nil {
+		t.Error("a bad guest_blocked validated")
 	}
 }

@@ -222,7 +222,7 @@ func (d *DHCP) Update(st State) error {
 		}
 		s, err := d.h.ServeDHCP(st, n.Name, d.logf)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &NetworkError{Network: n.Name, Err: err})
 			continue
 		}
 		d.servers[n.Name] = s

@@ -153,7 +153,10 @@ type Changes []string
 // bridges and taps, deletes links with Ironvisor's prefixes that st no
 // longer wants, leaves all other links alone, and replaces Ironvisor's own
 // nftables tables in one transaction when the rules differ. Running it
-// twice with the same st changes nothing the second time.
+// twice with the same st changes nothing the second time. A network whose
+// bridge or tap the kernel refuses does not hold the others back: they
+// are converged, and the error holds a *NetworkError for it (see
+// OnlyNetworks).
 func (h *Host) Reconcile(ctx context.Context, st State) (Changes, error) {
 	ix, err := st.index()
 	if err != nil {
@@ -169,17 +172,18 @@ func (h *Host) Reconcile(ctx context.Context, st State) (Changes, error) {
 	for range n {
 		ch = append(ch, "sysctl")
 	}
-	if err := h.reconcileLinks(ctx, ix, &ch); err != nil {
-		return ch, err
+	netErrs, err := h.reconcileLinks(ctx, ix, &ch)
+	if err != nil {
+		return ch, errors.Join(append(netErrs, err)...)
 	}
 	changed, err := applyRules(h.nft, ix)
 	if err != nil {
-		return ch, err
+		return ch, errors.Join(append(netErrs, err)...)
 	}
 	if changed {
 		ch = append(ch, "nftables ruleset")
 	}
-	return ch, nil
+	return ch, errors.Join(netErrs...)
 }
 
 // Teardown removes everything Reconcile may have created: links with
@@ -189,7 +193,8 @@ func (h *Host) Teardown(ctx context.Context, uplink string) (Changes, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var ch Changes
-	if err := h.reconcileLinks(ctx, &index{st: &State{Uplink: Uplink{Name: uplink}}}, &ch); err != nil {
+	// No networks: no network errors.
+	if _, err := h.reconcileLinks(ctx, &index{st: &State{Uplink: Uplink{Name: uplink}}}, &ch); err != nil {
 		return ch, err
 	}
 	n, err := removeRules(h.nft)

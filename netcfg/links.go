@@ -13,55 +13,106 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// reconcileLinks converges bridges, taps and uplink public addresses.
-func (h *Host) reconcileLinks(ctx context.Context, ix *index, ch *Changes) error {
+// reconcileLinks converges bridges, taps and uplink public addresses. A
+// bridge or tap the kernel refuses is reported in netErrs (as
+// *NetworkError) and the other networks are converged all the same; the
+// taps of a network whose bridge failed are left as they are. err is a
+// failure of the whole host.
+func (h *Host) reconcileLinks(ctx context.Context, ix *index, ch *Changes) (netErrs []error, err error) {
 	links, err := h.nl.LinkList()
 	if err != nil {
-		return fmt.Errorf("list links: %w", err)
+		return nil, fmt.Errorf("list links: %w", err)
 	}
 	byName := map[string]netlink.Link{}
 	for _, l := range links {
 		byName[l.Attrs().Name] = l
 	}
 	want := map[string]bool{}
+	failed := map[string]bool{}
 	for _, n := range ix.st.Networks {
 		if err := ctx.Err(); err != nil {
-			return err
+			return netErrs, err
 		}
 		want[n.Bridge()] = true
 		br, err := h.ensureBridge(&n, ix.st.MTU, byName[n.Bridge()], ch)
 		if err != nil {
-			return err
+			netErrs = append(netErrs, &NetworkError{Network: n.Name, Err: err})
+			failed[n.Name] = true
+			continue
 		}
 		byName[n.Bridge()] = br
 	}
 	for i := range ix.st.NICs {
 		if err := ctx.Err(); err != nil {
-			return err
+			return netErrs, err
 		}
 		c := &ix.st.NICs[i]
 		n := ix.nets[c.Network]
 		name := c.tapName(n)
 		want[name] = true
+		if failed[c.Network] {
+			continue
+		}
 		if err := h.ensurePort(c, name, byName[name], byName[n.Bridge()], ch); err != nil {
-			return err
+			netErrs = append(netErrs, &NetworkError{Network: c.Network, Instance: c.Instance, Err: err})
 		}
 	}
 	if err := h.detachStrangers(ix, byName, want, ch); err != nil {
-		return err
+		return netErrs, err
 	}
 	// Taps first: deleting a bridge detaches its ports, it does not delete them.
 	for _, prefix := range []string{TapPrefix, BridgePrefix} {
 		for name, l := range byName {
 			if strings.HasPrefix(name, prefix) && !want[name] {
 				if err := h.nl.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-					return fmt.Errorf("delete stale link %s: %w", name, err)
+					return netErrs, fmt.Errorf("delete stale link %s: %w", name, err)
 				}
 				*ch = append(*ch, "delete link "+name)
 			}
 		}
 	}
-	return h.reconcilePublicAddrs(ix, byName[ix.st.Uplink.Name], ch)
+	return netErrs, h.reconcilePublicAddrs(ix, byName[ix.st.Uplink.Name], ch)
+}
+
+// NetworkError is a network (or one NIC of it) the kernel refused; the
+// other networks were converged.
+type NetworkError struct {
+	Network  string
+	Instance string // the NIC's instance; "" for the network's bridge
+	Err      error
+}
+
+func (e *NetworkError) Error() string {
+	if e.Instance != "" {
+		return fmt.Sprintf("network %s, nic of %s: %v", e.Network, e.Instance, e.Err)
+	}
+	return fmt.Sprintf("network %s: %v", e.Network, e.Err)
+}
+
+func (e *NetworkError) Unwrap() error { return e.Err }
+
+// OnlyNetworks reports whether err is nil or made only of NetworkErrors
+// about networks for which match is true: with match "not mine", that
+// everything but those networks converged.
+func OnlyNetworks(err error, match func(network string) bool) bool {
+	if err == nil {
+		return true
+	}
+	if ne, ok := err.(*NetworkError); ok {
+		return match(ne.Network)
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if !OnlyNetworks(e, match) {
+				return false
+			}
+		}
+		return true
+	}
+	if u := errors.Unwrap(err); u != nil {
+		return OnlyNetworks(u, match)
+	}
+	return false
 }
 
 // detachStrangers takes every port that no NIC wants off Ironvisor's

@@ -33,6 +33,17 @@ type State struct {
 	DNSServers []netip.Addr `json:"dns_servers"`
 	// MTU is handed to guests by DHCP and set on bridges; 0 means 1500.
 	MTU int `json:"mtu"`
+	// GuestBlocked are prefixes guests may not open connections to
+	// through the host: the management network (the uplink's own subnet,
+	// with other appliances' APIs and BMCs). Replies to connections
+	// opened from there (port forwards, public IPs) still pass. Empty
+	// blocks nothing beyond the host's own ports.
+	GuestBlocked []netip.Prefix `json:"guest_blocked,omitempty"`
+	// HostNets are the host's own networks: the uplink's subnets and
+	// gateway, the name servers, the public IP pool. No tenant network may
+	// overlap them, nor Uplink.Address, DNSServers, PublicIPs or the
+	// special ranges (0/8, 127/8, 169.254/16, 224/4, 240/4).
+	HostNets []netip.Prefix `json:"host_nets,omitempty"`
 }
 
 // Uplink names the outside interface and its main address.

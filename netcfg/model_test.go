@@ -67,6 +67,22 @@ func TestValidateRejects(t *testing.T) {
 		}, "unknown nic"},
 		"long host if": {func(s *State) { s.NICs[0].HostIfName = "abcdefghijklmnop" }, "1-15"},
 		"mtu":          {func(s *State) { s.MTU = 100 }, "mtu"},
+		// Issue 10, finding 4: no tenant network on the host's own networks.
+		"uplink subnet": {func(s *State) {
+			s.HostNets = []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}
+		}, "overlaps the host's 10.1.0.0/16"},
+		"uplink gateway": {func(s *State) {
+			s.HostNets = []netip.Prefix{netip.MustParsePrefix("10.2.0.77/32")}
+		}, "overlaps the host's 10.2.0.77/32"},
+		"uplink address": {func(s *State) { s.Uplink.Address = netip.MustParseAddr("10.1.0.200") }, "overlaps the host's"},
+		"name server":    {func(s *State) { s.DNSServers = []netip.Addr{netip.MustParseAddr("10.2.0.53")} }, "overlaps the host's"},
+		"public ip": {func(s *State) {
+			s.PublicIPs = []PublicIP{{Address: netip.MustParseAddr("10.1.0.9"), Instance: "i1", Network: "a"}}
+		}, "overlaps the host's"},
+		"this network": {func(s *State) { s.Networks[0].CIDR = netip.MustParsePrefix("0.1.0.0/16") }, "0.0.0.0/8"},
+		"loopback":     {func(s *State) { s.Networks[0].CIDR = netip.MustParsePrefix("127.1.0.0/24") }, "127.0.0.0/8"},
+		"multicast":    {func(s *State) { s.Networks[0].CIDR = netip.MustParsePrefix("239.1.0.0/24") }, "224.0.0.0/4"},
+		"reserved":     {func(s *State) { s.Networks[0].CIDR = netip.MustParsePrefix("250.1.0.0/24") }, "240.0.0.0/4"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

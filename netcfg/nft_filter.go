@@ -20,6 +20,8 @@ const (
 	CounterSGEgress     = "sg_egress"  // egress not allowed by any group of the NIC
 	CounterHostBlock    = "host_block" // guest to a host port other than DHCP, DNS, metadata
 	CounterMgmtBlock    = "mgmt_block" // guest to a management port
+	CounterMgmtNet      = "mgmt_net"   // guest to a GuestBlocked prefix (the management network)
+	CounterMetadataOut  = "md_outside" // to the metadata port, not from a bridge
 )
 
 // Conntrack bits (linux/netfilter/nf_conntrack_common.h).
@@ -42,7 +44,8 @@ type filterSets struct {
 // chains through br_netfilter with iif = oif = the bridge.
 func (b *builder) buildFilter() error {
 	t := b.table(tableFilter, nftables.TableFamilyINet)
-	for _, n := range []string{CounterCrossNetwork, CounterSGIngress, CounterSGEgress, CounterHostBlock, CounterMgmtBlock} {
+	for _, n := range []string{CounterCrossNetwork, CounterSGIngress, CounterSGEgress, CounterHostBlock, CounterMgmtBlock,
+		CounterMgmtNet, CounterMetadataOut} {
 		b.counter(t, n)
 	}
 	if err := b.groupMemberSets(t); err != nil {
@@ -229,6 +232,12 @@ func (b *builder) forwardChain(t *nftables.Table, s *filterSets) {
 	accept := one(verdict(expr.VerdictAccept))
 	b.c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: join(ctReply(), accept)})
 	b.c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: join(ctBits(expr.CtKeySTATE, ctStateRelated), accept)})
+	// Guests open no connection to the management network, whatever
+	// their groups allow: only replies (above) go there.
+	fromGuest := one(meta(expr.MetaKeyIIFNAME), lookup(s.bridges, false))
+	for _, p := range b.ix.st.GuestBlocked {
+		b.c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: join(fromGuest, ipv4(), ipPrefix(16, p), drop(CounterMgmtNet))})
+	}
 	b.c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: join(ipv4(), one(meta(expr.MetaKeyMARK), vmap(s.egress)))})
 	b.c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: one(&expr.Verdict{Kind: expr.VerdictGoto, Chain: chainIngress})})
 }
@@ -264,4 +273,13 @@ func (b *builder) inputChains(t *nftables.Table, s *filterSets) {
 	in := b.chain(&nftables.Chain{Name: "input", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter})
 	b.c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: one(meta(expr.MetaKeyIIFNAME), lookup(s.bridges, false), jump(g.Name))})
+	// The metadata service is for guests, through their bridge: nothing
+	// from the uplink or another interface reaches its port, whatever
+	// address it is bound to. The host itself (lo) may, and is refused
+	// by the service for carrying no NIC's mark.
+	if m := b.ix.st.Metadata; m.Port != 0 {
+		b.c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: join(
+			matchMeta(expr.MetaKeyIIFNAME, expr.CmpOpNeq, ifnameBytes("lo")),
+			l4proto(unix.IPPROTO_TCP), portMatch(2, m.Port), drop(CounterMetadataOut))})
+	}
 }

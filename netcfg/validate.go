@@ -9,8 +9,33 @@ import (
 // ErrInvalid wraps every validation error.
 var ErrInvalid = errors.New("invalid network state")
 
-// linkLocal is 169.254.0.0/16, which no network may use.
-var linkLocal = netip.MustParsePrefix("169.254.0.0/16")
+// specialRanges are IPv4 ranges no network may use: "this network",
+// loopback, link-local (the metadata address), multicast and reserved
+// (RFC 6890).
+var specialRanges = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("224.0.0.0/4"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+}
+
+// hostRanges returns what tenant networks may not overlap: the special
+// ranges and the host's own networks and addresses.
+func (s *State) hostRanges() []netip.Prefix {
+	out := append(append([]netip.Prefix(nil), specialRanges...), s.HostNets...)
+	for _, a := range append([]netip.Addr{s.Uplink.Address}, s.DNSServers...) {
+		if a.Is4() {
+			out = append(out, netip.PrefixFrom(a, 32))
+		}
+	}
+	for _, p := range s.PublicIPs {
+		if p.Address.Is4() {
+			out = append(out, netip.PrefixFrom(p.Address, 32))
+		}
+	}
+	return out
+}
 
 // nicKey identifies a NIC: one per instance and network.
 type nicKey struct{ instance, network string }
@@ -87,11 +112,22 @@ func (s *State) validateTop() error {
 			return invalid("dns server %s: IPv4 only", d)
 		}
 	}
+	for _, p := range s.HostNets {
+		if !p.IsValid() || !p.Addr().Is4() {
+			return invalid("host network %s: IPv4 only", p)
+		}
+	}
+	for _, p := range s.GuestBlocked {
+		if !p.IsValid() || !p.Addr().Is4() {
+			return invalid("guest-blocked prefix %s: IPv4 only", p)
+		}
+	}
 	return nil
 }
 
 func (ix *index) addNetworks() error {
 	byIndex := map[int]string{}
+	host := ix.st.hostRanges()
 	for i := range ix.st.Networks {
 		n := &ix.st.Networks[i]
 		if err := checkName("network", n.Name); err != nil {
@@ -115,8 +151,10 @@ func (ix *index) addNetworks() error {
 		if n.CIDR.Masked() != n.CIDR {
 			return invalid("network %s: cidr %s has host bits set", n.Name, n.CIDR)
 		}
-		if n.CIDR.Overlaps(linkLocal) {
-			return invalid("network %s: cidr %s overlaps 169.254.0.0/16", n.Name, n.CIDR)
+		for _, h := range host {
+			if h.IsValid() && n.CIDR.Overlaps(h) {
+				return invalid("network %s: cidr %s overlaps the host's %s", n.Name, n.CIDR, h)
+			}
 		}
 		for _, o := range ix.nets {
 			if o.CIDR.Overlaps(n.CIDR) {

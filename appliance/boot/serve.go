@@ -36,9 +36,11 @@ func (a *appliance) startAPI() error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	addr := ln.Addr().String()
+	blocked, blockUplink, _ := config.ParseGuestBlocked(a.cfg.GuestBlocked) // sanitised
 	a.plane, err = service.Open(a.tl, service.Options{DataDir: a.dataDir, Listener: ln, Listen: addr,
 		Mode: service.ModeAppliance, Starter: a.reap, Console: a.o.Console, NoHypervisor: a.o.NoHypervisor,
-		Uplink: netcfg.Uplink{Name: a.up.Iface}, DNSServers: a.up.DNS, CPUOvercommit: a.overcommit(), PublicIPs: a.publicIPs()})
+		Uplink: netcfg.Uplink{Name: a.up.Iface}, DNSServers: a.up.DNS, CPUOvercommit: a.overcommit(), PublicIPs: a.publicIPs(),
+		GuestBlocked: blocked, GuestReachUplinkNet: !blockUplink})
 	var url string
 	if err == nil {
 		served := a.plane.Serve()

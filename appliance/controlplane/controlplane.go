@@ -64,6 +64,9 @@ type Config struct {
 	// PublicIPs is the pool of extra uplink addresses instances may take
 	// 1:1; empty means none are offered.
 	PublicIPs []netip.Addr
+	// HostNets are the host's own networks, which no tenant network may
+	// overlap (netcfg.State.HostNets).
+	HostNets []netip.Prefix
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }
@@ -100,7 +103,7 @@ func New(cfg Config) (*ControlPlane, error) {
 	}
 	catalog := types.NewCatalog(cfg.DB)
 	dom := domain.New(domain.Config{DB: cfg.DB, Life: cp.life, OnNetworkChange: cfg.OnNetworkChange,
-		Uplink: cfg.Uplink, ReservedPorts: cfg.ReservedPorts, HostListener: cfg.HostListener, PublicIPs: cfg.PublicIPs, Now: cfg.Now})
+		Uplink: cfg.Uplink, ReservedPorts: cfg.ReservedPorts, HostListener: cfg.HostListener, PublicIPs: cfg.PublicIPs, HostNets: cfg.HostNets, Now: cfg.Now})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	cp.orch, err = orchestrator.New(orchestrator.Config{DB: cfg.DB, DataDir: cfg.DataDir, Life: cp.life,

@@ -203,13 +203,28 @@ func (n *Net) setNetworks(st netcfg.State) error {
 
 // NetworkChanged is the control plane's NetworkHook: st holds every stored
 // network and group after a change; the host converges to it.
-func (n *Net) NetworkChanged(_ string, st netcfg.State) error {
+func (n *Net) NetworkChanged(tenant string, st netcfg.State) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.setNetworks(st); err != nil {
 		return err
 	}
-	return n.apply(context.Background())
+	// A network of another tenant that the kernel refuses is not this
+	// change's failure: the Applier logged it, and the rest converged.
+	return n.notOnly(n.apply(context.Background()), func(nw netcfg.Network) bool { return nw.Tenant != tenant })
+}
+
+// notOnly returns err unless it is only about networks that others holds
+// for: those did not converge, everything else did. The caller holds mu.
+func (n *Net) notOnly(err error, others func(netcfg.Network) bool) error {
+	byName := map[string]netcfg.Network{}
+	for _, nw := range n.networks {
+		byName[nw.Name] = nw
+	}
+	if netcfg.OnlyNetworks(err, func(name string) bool { nw, ok := byName[name]; return ok && others(nw) }) {
+		return nil
+	}
+	return err
 }
 
 // Attach gives instance in its NIC on in.Network: its lease (allocated and
@@ -235,7 +250,8 @@ func (n *Net) Attach(ctx context.Context, in lifecycle.Instance) (NIC, error) {
 		Groups: append([]string(nil), in.SecurityGroups...)}
 	prev, had := n.attached[in.ID]
 	n.attached[in.ID] = c
-	if err := n.apply(ctx); err != nil {
+	// Another network the kernel refuses does not keep this NIC down.
+	if err := n.notOnly(n.apply(ctx), func(o netcfg.Network) bool { return o.Name != nw.Name }); err != nil {
 		if had {
 			n.attached[in.ID] = prev
 		} else {
@@ -276,11 +292,12 @@ func (n *Net) lease(nw netcfg.Network, id string) (netcfg.Lease, error) {
 func (n *Net) Detach(ctx context.Context, id string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if _, ok := n.attached[id]; !ok {
+	c, ok := n.attached[id]
+	if !ok {
 		return nil
 	}
 	delete(n.attached, id)
-	return n.apply(ctx)
+	return n.notOnly(n.apply(ctx), func(o netcfg.Network) bool { return o.Name != c.Network })
 }
 
 // Release removes the NIC of instance id and frees its lease.
@@ -293,9 +310,9 @@ func (n *Net) Release(ctx context.Context, id string) error {
 			errs = append(errs, n.save(name, p))
 		}
 	}
-	if _, ok := n.attached[id]; ok {
+	if c, ok := n.attached[id]; ok {
 		delete(n.attached, id)
-		errs = append(errs, n.apply(ctx))
+		errs = append(errs, n.notOnly(n.apply(ctx), func(o netcfg.Network) bool { return o.Name != c.Network }))
 	}
 	return errors.Join(errs...)
 }

@@ -308,3 +308,36 @@ func TestForwardsFollowTaps(t *testing.T) {
 		t.Fatalf("without an uplink: %v %v", got.Forwards, got.PublicIPs)
 	}
 }
+
+// TestOtherNetworkRefusedDoesNotBlock: when the kernel refuses another
+// tenant's network, an instance in a network that converged still gets
+// its NIC, and a change by a tenant who does not own the refused network
+// succeeds; an instance in the refused network fails with the reason
+// (issue 10, finding 4).
+func TestOtherNetworkRefusedDoesNotBlock(t *testing.T) {
+	ctx, _, rec, n := synced(t)
+	other := netcfg.Network{Name: "other", Tenant: "t2", Index: 4, CIDR: netip.MustParsePrefix("10.40.0.0/24")}
+	st := st0
+	st.Networks = append([]netcfg.Network{other}, st0.Networks...)
+	if err := n.NetworkChanged("t2", st); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	rec.fail = &netcfg.NetworkError{Network: "other", Err: errors.New("kernel says no")}
+	rec.mu.Unlock()
+	if _, err := n.Attach(ctx, inst("i-a", lifecycle.Pending)); err != nil {
+		t.Fatalf("attach in a network that converged: %v", err)
+	}
+	if err := n.NetworkChanged("t1", st); err != nil {
+		t.Fatalf("t1's change failed for t2's network: %v", err)
+	}
+	if err := n.NetworkChanged("t2", st); err == nil {
+		t.Fatal("t2's change did not report its refused network")
+	}
+	rec.mu.Lock()
+	rec.fail = &netcfg.NetworkError{Network: "web", Err: errors.New("kernel says no")}
+	rec.mu.Unlock()
+	if _, err := n.Attach(ctx, inst("i-b", lifecycle.Pending)); err == nil {
+		t.Fatal("attach in the refused network succeeded")
+	}
+}

@@ -2,6 +2,7 @@ package hostnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ironvisor/ironvisor/netcfg"
@@ -26,18 +27,23 @@ func NewKernel(host *netcfg.Host, logf func(format string, args ...any)) *Kernel
 
 // Apply reconciles links and rules to st, then starts, updates or stops
 // the DHCP servers so that each network's bridge answers its NICs' MACs.
+// A network the kernel refuses is logged and returned (as a
+// *netcfg.NetworkError) after the others are converged.
 func (k *Kernel) Apply(ctx context.Context, st netcfg.State) error {
 	ch, err := k.host.Reconcile(ctx, st)
 	if len(ch) > 0 {
 		k.logf("host network: %d changes (%v)", len(ch), []string(ch))
 	}
-	if err != nil {
+	if !netcfg.OnlyNetworks(err, func(string) bool { return true }) {
 		return fmt.Errorf("reconcile: %w", err)
 	}
-	if err := k.dhcp.Update(st); err != nil {
-		return fmt.Errorf("dhcp: %w", err)
+	if derr := k.dhcp.Update(st); derr != nil {
+		err = errors.Join(err, fmt.Errorf("dhcp: %w", derr))
 	}
-	return nil
+	if err != nil {
+		k.logf("host network: the other networks are up; refused: %v", err)
+	}
+	return err
 }
 
 // Close stops the DHCP servers; links and rules stay for the next start.

@@ -12,7 +12,9 @@
 //	                              X-aws-ec2-metadata-token-ttl-seconds, 1..21600)
 //
 // netcfg redirects guest traffic to 169.254.169.254:80 to this server on
-// the host (Port, on the bridge's gateway address). Who asks is decided by
+// the host (Port, on the bridge's gateway address), and Bind listens
+// there and on no other address; netcfg also drops traffic to Port that
+// does not come from a bridge. Who asks is decided by
 // the tap the connection came through, never by what the guest claims: the
 // bridge marks each tap's frames with its NIC's mark, and the accepted
 // socket carries it (netcfg.MetadataIdentity). A connection that carries no
@@ -40,6 +42,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +84,11 @@ type Server struct {
 	cfg Config
 	srv *http.Server
 
+	lmu sync.Mutex
+	// lns are the listeners Bind opened, one per bridge gateway. Guarded
+	// by lmu.
+	lns map[netip.AddrPort]net.Listener
+
 	mu sync.Mutex
 	// tokens holds the live IMDSv2 session tokens of each instance, with
 	// their expiry. Guarded by mu.
@@ -104,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, tokens: map[string]map[string]time.Time{}}
+	s := &Server{cfg: cfg, tokens: map[string]map[string]time.Time{}, lns: map[netip.AddrPort]net.Listener{}}
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -131,8 +139,56 @@ func (s *Server) Serve(ln net.Listener) error {
 	return nil
 }
 
-// Close stops serving and closes every connection.
-func (s *Server) Close() error { return s.srv.Close() }
+// Close stops serving and closes every connection and listener.
+func (s *Server) Close() error {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	for k, ln := range s.lns {
+		ln.Close()
+		delete(s.lns, k)
+	}
+	return s.srv.Close()
+}
+
+// Bind listens on port at the gateway address of every network of st,
+// where netcfg's redirect sends its guests, and on no other address; it
+// closes the listeners of networks that are gone. Call it after each
+// change of the host network. A listener that cannot be opened is
+// reported, and the others are served.
+func (s *Server) Bind(st netcfg.State, port uint16) error {
+	want := map[netip.AddrPort]bool{}
+	for _, n := range st.Networks {
+		want[netip.AddrPortFrom(n.Gateway(), port)] = true
+	}
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	for ap, ln := range s.lns {
+		if !want[ap] {
+			ln.Close()
+			delete(s.lns, ap)
+		}
+	}
+	var errs []error
+	for ap := range want {
+		if s.lns[ap] != nil {
+			continue
+		}
+		// IP_FREEBIND: the bridge may get its address a moment later.
+		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_FREEBIND, 1) })
+			return errors.Join(err, serr)
+		}}
+		ln, err := lc.Listen(context.Background(), "tcp4", ap.String())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("metadata: listen on %s: %w", ap, err))
+			continue
+		}
+		s.lns[ap] = ln
+		go s.srv.Serve(ln) // ends when ln or the server is closed
+	}
+	return errors.Join(errs...)
+}
 
 // ServeHTTP answers one request of the guest behind the connection.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -114,11 +114,9 @@ func TestThroughRedirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ln net.Listener
-	if err := netcfg.InNetNS(hostNS, func() (err error) { ln, err = net.Listen("tcp4", "0.0.0.0:8775"); return err }); err != nil {
+	if err := netcfg.InNetNS(hostNS, func() error { return s.Bind(st, Port) }); err != nil {
 		t.Fatal(err)
 	}
-	go s.Serve(ln)
 	defer s.Close()
 
 	get := func(ns netns.NsHandle, url string) (int, string) {
@@ -137,5 +135,31 @@ func TestThroughRedirect(t *testing.T) {
 	}
 	if code, _ := get(hostNS, "http://"+web.Gateway().String()+":8775/latest/user-data"); code != http.StatusForbidden {
 		t.Fatalf("the host's own connection: %d, want 403", code)
+	}
+	// Bound to the bridge's gateway only: no other address of the host
+	// answers on the port (issue 10, finding 11).
+	err = netcfg.InNetNS(hostNS, func() error {
+		c, err := net.DialTimeout("tcp4", "127.0.0.1:8775", 5*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	if err == nil {
+		t.Fatal("the metadata service listens on 127.0.0.1 too")
+	}
+	// A network that is gone loses its listener.
+	if err := netcfg.InNetNS(hostNS, func() error { return s.Bind(netcfg.State{}, Port) }); err != nil {
+		t.Fatal(err)
+	}
+	err = netcfg.InNetNS(hostNS, func() error {
+		c, err := net.DialTimeout("tcp4", web.Gateway().String()+":8775", 5*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	if err == nil {
+		t.Fatal("the listener of a deleted network still answers")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/ironvisor/ironvisor/appliance/controlplane"
 	"github.com/ironvisor/ironvisor/appliance/core/domain"
@@ -32,9 +33,10 @@ const NetDir = "net"
 // the guests' outbound masquerade and keeps the API's port from them;
 // o.DNSServers go to guests by DHCP. The metadata service (package
 // metadata; instance answers who is behind a NIC) listens on
-// metadata.Port, and guests' 169.254.169.254:80 is redirected to it; when
-// the port is taken, instances run without metadata and the timeline says
-// so. Without the supervisor it returns nil hooks: nothing could use a
+// metadata.Port at each bridge's gateway address and nowhere else (bound
+// again after every change of the host network), and guests'
+// 169.254.169.254:80 is redirected to it; when the port is taken,
+// instances run without metadata and the timeline says so. Without the supervisor it returns nil hooks: nothing could use a
 // tap. The returned func stops the metadata service and the guest DHCP
 // servers and closes the netlink handle (links and rules stay for the
 // next start).
@@ -42,7 +44,15 @@ func hostNetwork(tl *timeline.Timeline, o Options, instance func(id string) (lif
 	if _, ok := o.Runner.(supervisorRunner); !ok {
 		return nil, nil, func() {}
 	}
-	base := netcfg.State{Uplink: o.Uplink, DNSServers: o.DNSServers}
+	base := netcfg.State{Uplink: o.Uplink, DNSServers: o.DNSServers, GuestBlocked: o.GuestBlocked, HostNets: hostNets(tl, o)}
+	if base.Uplink.Name != "" && !o.GuestReachUplinkNet {
+		nets, err := UplinkSubnets(base.Uplink.Name)
+		if err != nil {
+			tl.Fail("guest-blocked", fmt.Errorf("%w; guests may reach the uplink's network", err))
+		}
+		base.GuestBlocked = append(base.GuestBlocked, nets...)
+		tl.Logf("guests may not reach %v", base.GuestBlocked)
+	}
 	if base.Uplink.Name != "" {
 		if port := apiPort(o); port != 0 {
 			base.Uplink.ManagementPorts = append(base.Uplink.ManagementPorts, port)
@@ -57,30 +67,31 @@ func hostNetwork(tl *timeline.Timeline, o Options, instance func(id string) (lif
 			return err
 		}
 		k := hostnet.NewKernel(h, tl.Logf)
-		mdLn := listenMetadata(tl)
-		if mdLn != nil {
+		var apply hostnet.Applier = k
+		var opened atomic.Pointer[hostnet.Net]
+		md := newMetadata(tl, func() netcfg.State {
+			if n := opened.Load(); n != nil {
+				return n.State()
+			}
+			return netcfg.State{}
+		}, instance)
+		if md != nil {
 			base.Metadata = netcfg.MetadataTarget{Addr: netip.IPv4Unspecified(), Port: metadata.Port}
+			apply = bindAfter{k, md, tl}
 		}
 		closeNet = func() {
+			if md != nil {
+				md.Close()
+			}
 			k.Close()
 			h.Close()
 		}
-		n, err = hostnet.Open(hostnet.Options{Dir: filepath.Join(o.DataDir, NetDir), Apply: k, Base: base})
+		n, err = hostnet.Open(hostnet.Options{Dir: filepath.Join(o.DataDir, NetDir), Apply: apply, Base: base})
 		if err != nil {
-			if mdLn != nil {
-				mdLn.Close()
-			}
 			closeNet()
 			return err
 		}
-		if mdLn != nil {
-			stop := serveMetadata(tl, mdLn, n.State, instance)
-			closeNet = func() {
-				stop()
-				k.Close()
-				h.Close()
-			}
-		}
+		opened.Store(n)
 		return nil
 	})
 	if err != nil {
@@ -89,31 +100,38 @@ func hostNetwork(tl *timeline.Timeline, o Options, instance func(id string) (lif
 	return n, n.NetworkChanged, closeNet
 }
 
-// listenMetadata opens the metadata service's listener on every address
-// at metadata.Port, or reports on tl why it cannot and returns nil.
-func listenMetadata(tl *timeline.Timeline) net.Listener {
-	ln, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", metadata.Port))
+// newMetadata returns the metadata service, which listens nowhere until
+// its first Bind, or reports on tl why there is none (metadata.Port is
+// taken) and returns nil.
+func newMetadata(tl *timeline.Timeline, state func() netcfg.State, instance func(id string) (lifecycle.Instance, error)) *metadata.Server {
+	probe, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", metadata.Port))
 	if err != nil {
 		tl.Fail("metadata", fmt.Errorf("%w; instances get no metadata", err))
 		return nil
 	}
-	return ln
-}
-
-// serveMetadata serves the metadata service on ln and returns its stop.
-func serveMetadata(tl *timeline.Timeline, ln net.Listener, state func() netcfg.State, instance func(id string) (lifecycle.Instance, error)) func() {
+	probe.Close()
 	s, err := metadata.New(metadata.Config{State: state, Instance: instance})
 	if err != nil {
-		ln.Close()
 		tl.Fail("metadata", err)
-		return func() {}
+		return nil
 	}
-	go func() {
-		if err := s.Serve(ln); err != nil {
-			tl.Fail("metadata", err)
-		}
-	}()
-	return func() { s.Close() }
+	return s
+}
+
+// bindAfter applies a host network state, then binds the metadata service
+// to the gateway of each of its bridges (and unbinds it from the gone).
+type bindAfter struct {
+	hostnet.Applier
+	md *metadata.Server
+	tl *timeline.Timeline
+}
+
+func (b bindAfter) Apply(ctx context.Context, st netcfg.State) error {
+	err := b.Applier.Apply(ctx, st)
+	if berr := b.md.Bind(st, metadata.Port); berr != nil {
+		b.tl.Fail("metadata", berr)
+	}
+	return err
 }
 
 // reservedPorts are the host's own ports on the uplink, which no port

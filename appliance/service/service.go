@@ -76,6 +76,12 @@ type Options struct {
 	// PublicIPs is the pool of extra uplink addresses instances may take
 	// 1:1 (POST /v1/public-ips); they need Uplink.
 	PublicIPs []netip.Addr
+	// GuestBlocked are networks guests may not reach through the host
+	// (netcfg.State.GuestBlocked), besides the uplink's own subnets.
+	GuestBlocked []netip.Prefix
+	// GuestReachUplinkNet lets guests reach the uplink's own subnets (the
+	// management LAN); false, the default, blocks them.
+	GuestReachUplinkNet bool
 }
 
 // StoreFile is the store's file under the data directory.

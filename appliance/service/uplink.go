@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/ironvisor/ironvisor/appliance/timeline"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
 
@@ -18,9 +19,22 @@ import (
 // (main table), for Options.Uplink on a host whose network someone else
 // configured.
 func DefaultUplink() (netcfg.Uplink, error) {
+	r, err := defaultRoute()
+	if err != nil {
+		return netcfg.Uplink{}, err
+	}
+	l, err := netlink.LinkByIndex(r.LinkIndex)
+	if err != nil {
+		return netcfg.Uplink{}, fmt.Errorf("default route's link: %w", err)
+	}
+	return netcfg.Uplink{Name: l.Attrs().Name}, nil
+}
+
+// defaultRoute returns the host's IPv4 default route (main table).
+func defaultRoute() (netlink.Route, error) {
 	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 	if err != nil {
-		return netcfg.Uplink{}, fmt.Errorf("list routes: %w", err)
+		return netlink.Route{}, fmt.Errorf("list routes: %w", err)
 	}
 	for _, r := range routes {
 		if r.Dst != nil {
@@ -28,13 +42,65 @@ func DefaultUplink() (netcfg.Uplink, error) {
 				continue
 			}
 		}
-		l, err := netlink.LinkByIndex(r.LinkIndex)
-		if err != nil {
-			return netcfg.Uplink{}, fmt.Errorf("default route's link: %w", err)
-		}
-		return netcfg.Uplink{Name: l.Attrs().Name}, nil
+		return r, nil
 	}
-	return netcfg.Uplink{}, errors.New("no IPv4 default route")
+	return netlink.Route{}, errors.New("no IPv4 default route")
+}
+
+// UplinkSubnets returns the IPv4 subnets of the addresses on interface
+// name: the management network, which guests may not reach by default.
+func UplinkSubnets(name string) ([]netip.Prefix, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("uplink %s: %w", name, err)
+	}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("uplink %s addresses: %w", name, err)
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP.To4())
+		ones, _ := a.Mask.Size()
+		if ok && !ip.IsLinkLocalUnicast() {
+			out = append(out, netip.PrefixFrom(ip, ones).Masked())
+		}
+	}
+	return out, nil
+}
+
+// hostNets returns the host's own networks, which no tenant network may
+// overlap: the uplink's subnets and the default gateway (read from the
+// kernel), the name servers and the public IP pool. What cannot be read
+// is reported on tl and left out.
+func hostNets(tl *timeline.Timeline, o Options) []netip.Prefix {
+	var out []netip.Prefix
+	if o.Uplink.Name != "" {
+		nets, err := UplinkSubnets(o.Uplink.Name)
+		if err != nil {
+			tl.Fail("host-networks", err)
+		}
+		out = append(out, nets...)
+	}
+	if gw, ok := defaultGateway(); ok {
+		out = append(out, netip.PrefixFrom(gw, 32))
+	}
+	for _, a := range append(append([]netip.Addr(nil), o.DNSServers...), o.PublicIPs...) {
+		if a.Is4() {
+			out = append(out, netip.PrefixFrom(a, 32))
+		}
+	}
+	return out
+}
+
+// defaultGateway returns the next hop of the IPv4 default route (main
+// table), if there is one.
+func defaultGateway() (netip.Addr, bool) {
+	r, err := defaultRoute()
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFromSlice(r.Gw.To4())
 }
 
 // HostDNS returns the name servers of the resolv.conf files in paths (the

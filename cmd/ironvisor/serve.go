@@ -17,6 +17,7 @@ import (
 // serveHelp is the --help text of "ironvisor serve".
 const serveHelp = `usage: ironvisor serve --data DIR [--listen HOST:PORT] [--insecure-http]
                        [--uplink IFACE|auto|none] [--cpu-overcommit N] [--public-ips LIST]
+                       [--guest-blocked LIST]
 
 Run the Ironvisor appliance API as a service on an existing Linux host.
 Unlike the PID 1 appliance it mounts nothing, loads no modules and leaves
@@ -25,6 +26,8 @@ bridges, taps and nftables tables (named ironvisor*) for the instances,
 masquerades their outbound traffic on the uplink (by default the interface
 of the default route), hands them the host's non-loopback name servers by
 DHCP, and serves their metadata (169.254.169.254, redirected to port 8775).
+Guests may not reach the uplink's own subnets (the management network) or
+the networks named by --guest-blocked.
 
 The API is HTTPS with a self-signed certificate created on first start in
 DIR (tls.crt, tls.key); its SHA-256 fingerprint is printed and shown in
@@ -54,6 +57,7 @@ func runServe(args []string) int {
 	overcommit := fs.String("cpu-overcommit", "1", fmt.Sprintf("vCPUs that instances may have per host CPU (1 to %d; memory is never overcommitted)", config.MaxOvercommit))
 	public := fs.String("public-ips", "", "extra uplink addresses instances may take 1:1: a comma-separated list of addresses and prefixes")
 	noHV := fs.Bool("no-hypervisor", false, "run no VMMs even where /dev/kvm works: an API-only node whose launches stay pending")
+	blocked := fs.String("guest-blocked", "", `networks guests may not reach: IPv4 prefixes and "uplink" (its own subnets), comma-separated; "" means uplink, "none" nothing`)
 	up := fs.String("uplink", "auto", "interface on which guests' outbound traffic is masqueraded: a name, auto (the default route's) or none")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -76,11 +80,16 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "ironvisor serve: --public-ips: %v\n", err)
 		return 2
 	}
+	gb, gbUplink, err := config.ParseGuestBlocked(*blocked)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ironvisor serve: --guest-blocked: %v\n", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	o := service.Options{DataDir: *data, Listen: *listen, Start: start, InsecureHTTP: *insecure,
 		DNSServers: service.HostDNS("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"), CPUOvercommit: oc, PublicIPs: pips,
-		NoHypervisor: *noHV}
+		GuestBlocked: gb, GuestReachUplinkNet: !gbUplink, NoHypervisor: *noHV}
 	switch *up {
 	case "none":
 	case "auto":

@@ -55,6 +55,9 @@ type Config struct {
 	// PublicIPs is the pool of extra uplink addresses instances may take
 	// 1:1; empty means none are offered.
 	PublicIPs []netip.Addr
+	// HostNets are the host's own networks, which no tenant network may
+	// overlap (netcfg.State.HostNets).
+	HostNets []netip.Prefix
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }

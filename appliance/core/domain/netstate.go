@@ -57,6 +57,7 @@ func (d *Domain) changeNet(tenant string, fn func(tx *store.Tx, st *netcfg.State
 		// validated without them.
 		v := st
 		v.Forwards, v.PublicIPs = nil, nil
+		v.HostNets = d.cfg.HostNets
 		return apiv1.WithCode(apiv1.InvalidParameter, v.Validate())
 	})
 	if err != nil || d.cfg.OnNetworkChange == nil {

@@ -89,11 +89,31 @@ func readParts(mr *multipart.Reader, up *images.Upload) (map[string]string, erro
 			}
 			fields[name] = strings.TrimRight(string(b), "\r\n")
 		case images.PartKernel, images.PartInitrd, images.PartDisk:
-			if err := up.Add(name, part); err != nil {
+			// A body cut short or over the limit is the client's fault
+			// (400), not the store's (500).
+			pr := &partReader{r: part}
+			if err := up.Add(name, pr); err != nil {
+				if pr.err != nil {
+					return nil, badRequest("read %s: %v", name, pr.err)
+				}
 				return nil, err
 			}
 		default:
 			return nil, badRequest("unknown field %q (want name, kernel, initrd, disk, cmdline)", name)
 		}
 	}
+}
+
+// partReader remembers the error of reading the client's body.
+type partReader struct {
+	r   io.Reader
+	err error
+}
+
+func (p *partReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if err != nil && err != io.EOF {
+		p.err = err
+	}
+	return n, err
 }
