@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -49,6 +50,8 @@ func childMain(mode string) int {
 		_, err = Enter()
 	case "block":
 		err = block()
+	case "peek":
+		err = peek()
 	default:
 		err = forbidden(mode)
 	}
@@ -282,6 +285,22 @@ func block() error {
 	files, err := Enter()
 	if err != nil {
 		return err
+	}
+	fmt.Fprintln(files.Console, "blocking")
+	_, err = files.Kernel.Read(make([]byte, 1))
+	return fmt.Errorf("read returned: %v", err)
+}
+
+// peek enters the jail, stats each path of JAIL_TEST_PEEK (colon-separated)
+// and reports the results on the console, then blocks like block.
+func peek() error {
+	files, err := Enter()
+	if err != nil {
+		return err
+	}
+	for _, p := range strings.Split(os.Getenv("JAIL_TEST_PEEK"), ":") {
+		_, err := os.Stat(p)
+		fmt.Fprintf(files.Console, "stat %s: %v\n", p, err)
 	}
 	fmt.Fprintln(files.Console, "blocking")
 	_, err = files.Kernel.Read(make([]byte, 1))

@@ -22,8 +22,10 @@
 //     and /dev/urandom; add /dev/kvm if the VMM is to open it by path);
 //   - pivot_roots into it, detaches the old root and remounts the new root
 //     read-only (nosuid, nodev, noexec); when / is the initramfs, which
-//     pivot_root refuses, it detaches every other mount, moves the new root
-//     over / and chroots, as switch_root does;
+//     pivot_root refuses, it moves the new root over /, then detaches
+//     every other mount (the data file system that holds the jail
+//     directories too) and chroots, as switch_root does, so that the VMM's
+//     mount namespace holds nothing of the host but the rootfs under it;
 //   - sets the hostname to the VM id;
 //   - drops the whole capability bounding set, clears supplementary groups
 //     and sets the real, effective and saved uid and gid to Spec.UID/GID,

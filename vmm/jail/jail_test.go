@@ -21,6 +21,13 @@ func TestMain(m *testing.M) {
 	if IsChild() {
 		os.Exit(childMain(os.Getenv(envMode)))
 	}
+	if dir := os.Getenv(envRootfs); dir != "" {
+		if err := rootfsHelper(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "rootfs helper:", err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
