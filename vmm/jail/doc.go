@@ -37,7 +37,14 @@
 //     everything from outside the root (files arrive as fds; see OpenFile
 //     and FDArg for "fd:N" flag values). The BPF program is compiled ahead
 //     of time by seccompgen (go generate) into seccomp_filter_amd64.go, so
-//     no VMM start pays for the compiler or links its tables.
+//     no VMM start pays for the compiler or links its tables. ioctl is
+//     allowed only with the requests seccompgen's Requests lists: KVM's
+//     (from vmm/kvm) and the two tap requests a VMM makes, never one that
+//     changes or attaches a network interface.
+//
+// Once the VMM has built its VM, it calls Seal, which stacks a stricter
+// filter on the first: no KVM_CREATE_VM, KVM_CREATE_VCPU or new memory
+// slot, and no further filter, for as long as the guest runs.
 //
 // Network namespace: the VMM gets a new, empty one. Tap fds are opened by the
 // appliance in the host namespace and passed in; an open tap fd keeps

@@ -48,6 +48,7 @@ func enter(beforeSeccomp func(Files)) (Files, error) {
 	if err := LoadSeccomp(); err != nil {
 		return Files{}, fmt.Errorf("jail %s: %w", cfg.ID, err)
 	}
+	entered.Store(true)
 	return files, nil
 }
 

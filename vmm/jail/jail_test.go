@@ -223,9 +223,10 @@ func checkReport(t *testing.T, r report, id string) {
 
 func TestForbiddenSyscallKills(t *testing.T) {
 	e := newEnv(t)
-	for _, call := range []string{"mount", "ptrace", "execve", "socket", "unshare", "fork"} {
+	for i, call := range []string{"mount", "ptrace", "execve", "socket", "unshare", "fork",
+		"SIOCSIFHWADDR", "TUNSETIFF", "KVM_CREATE_VM after Seal", "KVM_CREATE_VM|1<<32 after Seal", "seccomp after Seal"} {
 		t.Run(call, func(t *testing.T) {
-			ps, console, stderr := run(t, e.spec("t-"+call, call, nil), nil)
+			ps, console, stderr := run(t, e.spec(fmt.Sprintf("t-forbidden-%d", i), call, nil), nil)
 			if sig := signalOf(ps); sig != syscall.SIGSYS {
 				t.Fatalf("child after forbidden %s: %v, want killed by SIGSYS\nconsole: %s\nstderr: %s", call, ps, console, stderr)
 			}
