@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -92,16 +93,55 @@ func (s *Supervisor) launch(spec RunSpec) (*exec.Cmd, error) {
 	js := s.opt.jailSpec(spec.ID)
 	js.Path, js.UID, js.GID = s.opt.Binary, s.opt.UID, s.opt.GID
 	js.MemoryMax, js.CPUs = jail.MemoryBudget(int64(spec.MemBytes)), float64(spec.VCPUs)
+	js.PidsMax = jail.PidsBudget(spec.VCPUs)
+	js.IOMax, js.IOWeight = s.opt.ioLimits(files)
 	js.Files, js.Args = files, vmmArgs(spec, files)
 	js.Stdout, js.Stderr = log, log
 	js.Env = VMMEnv
 	js.StartCmd = s.opt.Starter.Start
 	cmd, err := jail.Start(js)
 	if errors.Is(err, jail.ErrNoController) && s.opt.Unlimited {
-		js.MemoryMax, js.CPUs = 0, 0
+		// Fairness first: the io controller is the one most often missing.
+		js.IOMax, js.IOWeight = nil, 0
+		cmd, err = jail.Start(js)
+	}
+	if errors.Is(err, jail.ErrNoController) && s.opt.Unlimited {
+		js.MemoryMax, js.CPUs, js.PidsMax = 0, 0, 0
 		cmd, err = jail.Start(js)
 	}
 	return cmd, err
+}
+
+// DefaultDiskLimits are the io.max limits of a VMM on the disk that holds
+// its root volume when Options.DiskLimits is zero: the baseline of an EC2
+// gp3 volume (3000 IOPS and 125 MiB/s, each way).
+var DefaultDiskLimits = jail.IOLimit{
+	ReadBPS: 125 << 20, WriteBPS: 125 << 20, ReadIOPS: 3000, WriteIOPS: 3000,
+}
+
+// ioLimits returns the io.max lines and io.weight of a VMM with files:
+// DiskLimits (or DefaultDiskLimits) on the disk of each volume whose disk
+// is known, and in any case io.weight 100, the kernel's default, which
+// gives every VMM an equal share of what is left once it has its own io
+// cgroup (and is all a VMM gets when its volume's disk is not known, on
+// tmpfs for instance).
+func (o Options) ioLimits(f jail.Files) ([]jail.IOLimit, int) {
+	l := o.DiskLimits
+	if l == (jail.IOLimit{}) {
+		l = DefaultDiskLimits
+	}
+	var out []jail.IOLimit
+	for _, d := range f.Disks {
+		maj, min, ok, err := jail.DiskDevice(d)
+		if err != nil || !ok {
+			continue
+		}
+		l.Major, l.Minor = maj, min
+		if !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out, 100
 }
 
 // openAll opens on the host every file the VMM receives.

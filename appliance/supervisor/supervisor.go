@@ -98,10 +98,14 @@ type Options struct {
 	// KVMDevice is the KVM device opened for each VMM; empty means
 	// /dev/kvm.
 	KVMDevice string
-	// Unlimited runs VMMs without memory and cpu limits when the host's
-	// cgroup v2 lacks those controllers (a cgroup v1 host); otherwise
-	// Start fails there.
+	// Unlimited runs VMMs without io limits, and then without memory, cpu
+	// and pids limits, when the host's cgroup v2 lacks those controllers
+	// (a cgroup v1 host); otherwise Start fails there.
 	Unlimited bool
+	// DiskLimits are each VMM's io.max limits on the disk that holds its
+	// root volume (Major and Minor are ignored: the disk is found from the
+	// volume); zero means DefaultDiskLimits.
+	DiskLimits jail.IOLimit
 }
 
 // VMMBinaryName is the file name of the lean VMM binary

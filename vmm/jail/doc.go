@@ -4,9 +4,11 @@
 // The parent (the appliance) calls Start with a Spec. Start:
 //
 //   - creates the per-VM root directory StateDir/ID/root (empty on the host);
-//   - creates the cgroup v2 leaf CgroupParent/ID, enabling the memory and cpu
-//     controllers on the way down when limits are asked for, and writes
-//     memory.max, memory.swap.max=0, memory.oom.group=1 and cpu.max;
+//   - creates the cgroup v2 leaf CgroupParent/ID, enabling the memory, cpu,
+//     pids and io controllers on the way down when limits are asked for,
+//     and writes memory.max, memory.swap.max=0, memory.oom.group=1,
+//     cpu.max, pids.max (see PidsBudget), io.max (a line per disk: see
+//     DiskDevice) and io.weight;
 //   - re-executes the VMM binary (by default /proc/self/exe) with clone3
 //     CLONE_INTO_CGROUP, so the child is inside its cgroup from its first
 //     instruction, in fresh mount, PID, IPC, UTS and network namespaces,

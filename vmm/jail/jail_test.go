@@ -234,18 +234,20 @@ func TestForbiddenSyscallKills(t *testing.T) {
 	}
 }
 
-func TestCleanupKillsOrphan(t *testing.T) {
-	e := newEnv(t)
-	s := e.spec("t-orphan", "block", nil)
+// startBlocked starts s in "block" mode and returns once the child waits
+// in its blocking read, where it stays until it is killed.
+func startBlocked(t *testing.T, s Spec) *exec.Cmd {
+	t.Helper()
 	hold, never, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer never.Close()
+	t.Cleanup(func() { never.Close() })
 	console, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer console.Close()
 	s.Files.Kernel, s.Files.Console = hold, w
 	cmd, err := Start(s)
 	hold.Close()
@@ -257,6 +259,13 @@ func TestCleanupKillsOrphan(t *testing.T) {
 	if _, err := io.ReadFull(console, line); err != nil || string(line) != "blocking\n" {
 		t.Fatalf("child did not reach its blocking read: %q, %v", line, err)
 	}
+	return cmd
+}
+
+func TestCleanupKillsOrphan(t *testing.T) {
+	e := newEnv(t)
+	s := e.spec("t-orphan", "block", nil)
+	cmd := startBlocked(t, s)
 	st, err := ReadStats(s)
 	if err != nil || st.Procs != 1 || st.CPUUsec == 0 {
 		t.Errorf("ReadStats of the running child = %+v, %v; want 1 process and some CPU time", st, err)
