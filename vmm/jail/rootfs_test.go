@@ -126,6 +126,12 @@ func rootfsHelper(dir string) error {
 			return fmt.Errorf("mount %s: %w", dst, err)
 		}
 	}
+	// A cgo (-race) test binary needs its ELF interpreter and libraries.
+	for _, d := range []string{"/usr", "/lib", "/lib64"} {
+		if err := mirror(d, filepath.Join(root, d)); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(root, "data/vmm/other"), 0o700); err != nil {
 		return err
 	}
@@ -159,4 +165,24 @@ func rootfsHelper(dir string) error {
 	fmt.Printf("pid %d\n", cmd.Process.Pid)
 	cmd.Wait()
 	return Cleanup(s)
+}
+
+// mirror makes dst what src is: the same symlink, or a bind mount of the
+// directory. A missing src is left out.
+func mirror(src, dst string) error {
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return nil
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		target, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(target, dst)
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	return unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, "")
 }
