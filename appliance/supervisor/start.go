@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -22,6 +21,10 @@ import (
 // end and an appliance restart.
 type meta struct {
 	ConsoleLog string `json:"console_log"`
+	// UID and GID are what the VMM runs as; 0 until InstanceIDs gives
+	// them.
+	UID uint32 `json:"uid,omitempty"`
+	GID uint32 `json:"gid,omitempty"`
 }
 
 // Start starts the VMM of spec in its jail and returns once its control
@@ -72,12 +75,11 @@ func checkSpec(spec RunSpec) error {
 
 // launch opens the VMM's files and starts it in its jail.
 func (s *Supervisor) launch(spec RunSpec) (*exec.Cmd, error) {
-	dir := s.opt.instDir(spec.ID)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	uid, gid, err := s.InstanceIDs(spec.ID)
+	if err != nil {
 		return nil, err
 	}
-	m, _ := json.Marshal(meta{ConsoleLog: spec.ConsoleLog})
-	if err := os.WriteFile(dir+"/meta.json", m, 0o600); err != nil {
+	if err := s.writeMeta(spec.ID, meta{ConsoleLog: spec.ConsoleLog, UID: uid, GID: gid}); err != nil {
 		return nil, err
 	}
 	var o openFiles
@@ -91,7 +93,7 @@ func (s *Supervisor) launch(spec RunSpec) (*exec.Cmd, error) {
 		return nil, err
 	}
 	js := s.opt.jailSpec(spec.ID)
-	js.Path, js.UID, js.GID = s.opt.Binary, s.opt.UID, s.opt.GID
+	js.Path, js.UID, js.GID = s.opt.Binary, uid, gid
 	js.MemoryMax, js.CPUs = jail.MemoryBudget(int64(spec.MemBytes)), float64(spec.VCPUs)
 	js.PidsMax = jail.PidsBudget(spec.VCPUs)
 	js.IOMax, js.IOWeight = s.opt.ioLimits(files)
