@@ -38,6 +38,9 @@ func (s *Supervisor) Console(ctx context.Context, id string, off int64, max int)
 		}
 	}
 	m, err := s.readMeta(id)
+	if err == nil && m.ConsoleLog == "" {
+		err = ErrUnknown // given its ids (InstanceIDs), never started
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("console %s: %w", id, err)
 	}

@@ -21,12 +21,18 @@
 //	jail/ID/root        the jail's root directory (vmm/jail)
 //	vmm/ID/control.sock the control socket
 //	vmm/ID/vmm.log      the VMM's stdout and stderr; its last line says how it ended
-//	vmm/ID/meta.json    the console log path, kept after exit for Console
+//	vmm/ID/meta.json    the console log path, kept after exit for Console,
+//	                    and the uid and gid the VMM runs as (InstanceIDs)
 //
 // The VMM writes vmm.log itself, through the inherited descriptor. A guest
 // can make it log, so its logger (package vmm/vmlog) rate-limits every
 // kind of message and stops at 1 MiB with a note; only its exit line comes
 // after. The console log is capped by the VMM too (--console-log-max).
+//
+// Each VMM runs under its own uid and gid, allocated from a range per
+// instance and kept until Forget (InstanceIDs). Nothing is chowned to it:
+// it reaches every file through an fd the supervisor opened, so a file
+// owned by its uid would only widen what it could open by path.
 //
 // When a VMM ends, the supervisor removes its cgroup, jail root and socket,
 // and calls Options.OnExit with a reason taken from the VMM's exit status

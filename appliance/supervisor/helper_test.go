@@ -20,6 +20,7 @@ const helperEnv = "IRONVISOR_SUPERVISOR_HELPER"
 // TestMain runs the test binary as a helper process when helperEnv says so:
 //
 //	sleep                       wait for SIGTERM (a harmless long-lived jailed process)
+//	sleep-jailed                a stand-in VMM: enter the jail, sleep until killed
 //	launch STATE CGROUP ID MODE jail.Start this binary in MODE (sleep or exit)
 //	                            in the supervisor's layout, then exit without
 //	                            waiting for a sleeper: it outlives its
@@ -39,6 +40,12 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	case "exit":
 		os.Exit(3)
+	case "sleep-jailed":
+		if err := sleepJailed(); err != nil {
+			fmt.Fprintln(os.Stderr, "sleep-jailed:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	case "supervise":
 		if err := supervise(os.Args[len(os.Args)-6:]); err != nil {
 			fmt.Fprintln(os.Stderr, "supervise:", err)

@@ -76,8 +76,11 @@ type Options struct {
 	// Binary is the VMM executable, run as "BINARY vmm run ...": the lean
 	// ironvisor-vmm or ironvisor itself; empty means DefaultBinary().
 	Binary string
-	// UID and GID are what VMMs run as; both non-zero.
+	// UID and GID start the ranges of IDs uids and gids VMMs run as, one
+	// pair per instance (see InstanceIDs); both non-zero.
 	UID, GID uint32
+	// IDs is the size of the ranges; 0 means DefaultIDs.
+	IDs uint32
 	// CgroupParent is the cgroup v2 directory of the VMM cgroups; empty
 	// means jail's default.
 	CgroupParent string
@@ -98,10 +101,14 @@ type Options struct {
 	// KVMDevice is the KVM device opened for each VMM; empty means
 	// /dev/kvm.
 	KVMDevice string
-	// Unlimited runs VMMs without memory and cpu limits when the host's
-	// cgroup v2 lacks those controllers (a cgroup v1 host); otherwise
-	// Start fails there.
+	// Unlimited runs VMMs without io limits, and then without memory, cpu
+	// and pids limits, when the host's cgroup v2 lacks those controllers
+	// (a cgroup v1 host); otherwise Start fails there.
 	Unlimited bool
+	// DiskLimits are each VMM's io.max limits on the disk that holds its
+	// root volume (Major and Minor are ignored: the disk is found from the
+	// volume); zero means DefaultDiskLimits.
+	DiskLimits jail.IOLimit
 }
 
 // VMMBinaryName is the file name of the lean VMM binary
@@ -133,6 +140,8 @@ type Supervisor struct {
 
 	mu   sync.Mutex
 	live map[string]*instance // guarded by mu: VMMs not yet ended
+
+	idMu sync.Mutex // serialises InstanceIDs' allocations
 }
 
 var _ Runner = (*Supervisor)(nil)
@@ -163,8 +172,8 @@ func New(opt Options) (*Supervisor, error) {
 	if opt.StateDir == "" {
 		return nil, errors.New("supervisor: StateDir is required")
 	}
-	if opt.UID == 0 || opt.GID == 0 {
-		return nil, fmt.Errorf("supervisor: VMM uid and gid must be non-zero (got %d:%d)", opt.UID, opt.GID)
+	if err := opt.checkIDs(); err != nil {
+		return nil, err
 	}
 	if opt.Binary == "" {
 		opt.Binary = DefaultBinary()

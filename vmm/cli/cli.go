@@ -203,6 +203,12 @@ func startVMM(f vmmFlags, log *slog.Logger) (*vmmSession, error) {
 		return nil, err
 	}
 	s.cleanup = append(s.cleanup, func() { s.m.Close() })
+	// The VM and its vCPUs exist: a jailed VMM gives up creating more, and
+	// every other ioctl it does not need, before the guest runs.
+	if err := jail.Seal(); err != nil {
+		s.close()
+		return nil, err
+	}
 	log.Info("vm built", "after", time.Since(start))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.cleanup = append(s.cleanup, s.cancel)

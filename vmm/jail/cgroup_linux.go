@@ -113,6 +113,12 @@ func controllersFor(s Spec) []string {
 	if s.CPUs > 0 {
 		c = append(c, "cpu")
 	}
+	if s.PidsMax > 0 {
+		c = append(c, "pids")
+	}
+	if len(s.IOMax) > 0 || s.IOWeight > 0 {
+		c = append(c, "io")
+	}
 	return c
 }
 
@@ -204,6 +210,17 @@ func createLeaf(s Spec, parent string) (string, error) {
 	if err := os.Mkdir(leaf, 0o755); err != nil {
 		return "", fmt.Errorf("create cgroup %s: %w", leaf, err)
 	}
+	if err := writeLimits(leaf, s); err != nil {
+		os.Remove(leaf)
+		return "", err
+	}
+	return leaf, nil
+}
+
+// writeLimits writes the limits of s into the cgroup leaf: memory.max,
+// memory.oom.group and memory.swap.max (where swap is accounted), cpu.max,
+// pids.max, io.max (a line per device) and io.weight.
+func writeLimits(leaf string, s Spec) error {
 	var limits [][2]string
 	if s.MemoryMax > 0 {
 		limits = append(limits,
@@ -220,13 +237,33 @@ func createLeaf(s Spec, parent string) (string, error) {
 		}
 		limits = append(limits, [2]string{"cpu.max", fmt.Sprintf("%d %d", quota, cpuPeriod)})
 	}
+	if s.PidsMax > 0 {
+		limits = append(limits, [2]string{"pids.max", strconv.FormatInt(s.PidsMax, 10)})
+	}
+	for _, l := range s.IOMax {
+		limits = append(limits, [2]string{"io.max", l.line()})
+	}
+	if s.IOWeight > 0 {
+		limits = append(limits, [2]string{"io.weight", "default " + strconv.Itoa(s.IOWeight)})
+	}
 	for _, l := range limits {
 		if err := writeFile(filepath.Join(leaf, l[0]), l[1]); err != nil {
-			os.Remove(leaf)
-			return "", err
+			return err
 		}
 	}
-	return leaf, nil
+	return nil
+}
+
+// line is l as a line of io.max ("8:0 rbps=... wbps=max ...").
+func (l IOLimit) line() string {
+	v := func(n uint64) string {
+		if n == 0 {
+			return "max"
+		}
+		return strconv.FormatUint(n, 10)
+	}
+	return fmt.Sprintf("%d:%d rbps=%s wbps=%s riops=%s wiops=%s",
+		l.Major, l.Minor, v(l.ReadBPS), v(l.WriteBPS), v(l.ReadIOPS), v(l.WriteIOPS))
 }
 
 // removeLeaf kills every process left in the cgroup leaf, waits for it to

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -49,6 +50,8 @@ func childMain(mode string) int {
 		_, err = Enter()
 	case "block":
 		err = block()
+	case "peek":
+		err = peek()
 	default:
 		err = forbidden(mode)
 	}
@@ -139,7 +142,7 @@ func workload(files Files, r *report) error {
 		return err
 	}
 	threads()
-	return nil
+	return allowedIoctls()
 }
 
 // devices uses the device nodes the jail bind-mounted.
@@ -249,6 +252,25 @@ func forbiddenCall(name string) error {
 		return err
 	case "unshare":
 		return unix.Unshare(unix.CLONE_NEWUSER)
+	case "SIOCSIFHWADDR":
+		return ioctl(unix.SIOCSIFHWADDR)
+	case "TUNSETIFF":
+		return ioctl(unix.TUNSETIFF)
+	case "KVM_CREATE_VM after Seal":
+		if err := Seal(); err != nil {
+			return err
+		}
+		return ioctl(kvmCreateVM)
+	case "KVM_CREATE_VM|1<<32 after Seal":
+		if err := Seal(); err != nil {
+			return err
+		}
+		return ioctl(kvmCreateVM | 1<<32) // the kernel ignores the high bits
+	case "seccomp after Seal":
+		if err := Seal(); err != nil {
+			return err
+		}
+		return Seal()
 	case "fork":
 		// clone without CLONE_THREAD: only threads are allowed.
 		pid, _, e := syscall.RawSyscall6(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
@@ -258,6 +280,50 @@ func forbiddenCall(name string) error {
 		return e
 	}
 	return errors.New("unknown mode " + name)
+}
+
+// KVM ioctl requests the tests issue, from include/uapi/linux/kvm.h.
+const (
+	kvmCreateVM       = 0xae01 // _IO(KVMIO, 0x01)
+	kvmCheckExtension = 0xae03 // _IO(KVMIO, 0x03)
+	kvmRun            = 0xae80 // _IO(KVMIO, 0x80)
+)
+
+// ioctl issues request on stdin (/dev/null in the jail tests): the filter
+// looks at the request only, and the kernel answers ENOTTY to one that
+// passes.
+func ioctl(req uintptr) error {
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, 0, req, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// allowedIoctls issues ioctls a VMM needs before and after Seal; each
+// must come back with an error from the kernel, not kill the process.
+func allowedIoctls() error {
+	for _, step := range []struct {
+		name string
+		req  uintptr
+		seal bool
+	}{
+		{"KVM_CHECK_EXTENSION", kvmCheckExtension, false},
+		{"KVM_CREATE_VM", kvmCreateVM, false},
+		{"KVM_RUN", kvmRun, true},
+		{"TUNSETOFFLOAD", unix.TUNSETOFFLOAD, false},
+		{"TUNSETVNETHDRSZ", unix.TUNSETVNETHDRSZ, false},
+	} {
+		if step.seal {
+			if err := Seal(); err != nil {
+				return err
+			}
+		}
+		if err := ioctl(step.req); err != unix.ENOTTY {
+			return fmt.Errorf("ioctl %s on /dev/null: %v, want ENOTTY", step.name, err)
+		}
+	}
+	return nil
 }
 
 // oom enters the jail and touches more memory than memory.max allows.
@@ -282,6 +348,22 @@ func block() error {
 	files, err := Enter()
 	if err != nil {
 		return err
+	}
+	fmt.Fprintln(files.Console, "blocking")
+	_, err = files.Kernel.Read(make([]byte, 1))
+	return fmt.Errorf("read returned: %v", err)
+}
+
+// peek enters the jail, stats each path of JAIL_TEST_PEEK (colon-separated)
+// and reports the results on the console, then blocks like block.
+func peek() error {
+	files, err := Enter()
+	if err != nil {
+		return err
+	}
+	for _, p := range strings.Split(os.Getenv("JAIL_TEST_PEEK"), ":") {
+		_, err := os.Stat(p)
+		fmt.Fprintf(files.Console, "stat %s: %v\n", p, err)
 	}
 	fmt.Fprintln(files.Console, "blocking")
 	_, err = files.Kernel.Read(make([]byte, 1))

@@ -4,9 +4,11 @@
 // The parent (the appliance) calls Start with a Spec. Start:
 //
 //   - creates the per-VM root directory StateDir/ID/root (empty on the host);
-//   - creates the cgroup v2 leaf CgroupParent/ID, enabling the memory and cpu
-//     controllers on the way down when limits are asked for, and writes
-//     memory.max, memory.swap.max=0, memory.oom.group=1 and cpu.max;
+//   - creates the cgroup v2 leaf CgroupParent/ID, enabling the memory, cpu,
+//     pids and io controllers on the way down when limits are asked for,
+//     and writes memory.max, memory.swap.max=0, memory.oom.group=1,
+//     cpu.max, pids.max (see PidsBudget), io.max (a line per disk: see
+//     DiskDevice) and io.weight;
 //   - re-executes the VMM binary (by default /proc/self/exe) with clone3
 //     CLONE_INTO_CGROUP, so the child is inside its cgroup from its first
 //     instruction, in fresh mount, PID, IPC, UTS and network namespaces,
@@ -22,8 +24,10 @@
 //     and /dev/urandom; add /dev/kvm if the VMM is to open it by path);
 //   - pivot_roots into it, detaches the old root and remounts the new root
 //     read-only (nosuid, nodev, noexec); when / is the initramfs, which
-//     pivot_root refuses, it detaches every other mount, moves the new root
-//     over / and chroots, as switch_root does;
+//     pivot_root refuses, it moves the new root over /, then detaches
+//     every other mount (the data file system that holds the jail
+//     directories too) and chroots, as switch_root does, so that the VMM's
+//     mount namespace holds nothing of the host but the rootfs under it;
 //   - sets the hostname to the VM id;
 //   - drops the whole capability bounding set, clears supplementary groups
 //     and sets the real, effective and saved uid and gid to Spec.UID/GID,
@@ -35,7 +39,14 @@
 //     everything from outside the root (files arrive as fds; see OpenFile
 //     and FDArg for "fd:N" flag values). The BPF program is compiled ahead
 //     of time by seccompgen (go generate) into seccomp_filter_amd64.go, so
-//     no VMM start pays for the compiler or links its tables.
+//     no VMM start pays for the compiler or links its tables. ioctl is
+//     allowed only with the requests seccompgen's Requests lists: KVM's
+//     (from vmm/kvm) and the two tap requests a VMM makes, never one that
+//     changes or attaches a network interface.
+//
+// Once the VMM has built its VM, it calls Seal, which stacks a stricter
+// filter on the first: no KVM_CREATE_VM, KVM_CREATE_VCPU or new memory
+// slot, and no further filter, for as long as the guest runs.
 //
 // Network namespace: the VMM gets a new, empty one. Tap fds are opened by the
 // appliance in the host namespace and passed in; an open tap fd keeps

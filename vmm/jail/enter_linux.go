@@ -48,6 +48,7 @@ func enter(beforeSeccomp func(Files)) (Files, error) {
 	if err := LoadSeccomp(); err != nil {
 		return Files{}, fmt.Errorf("jail %s: %w", cfg.ID, err)
 	}
+	entered.Store(true)
 	return files, nil
 }
 
@@ -78,9 +79,7 @@ func pivot(cfg childConfig) error {
 
 // switchRoot makes root the process's root directory: pivot_root, with the
 // old root detached. When / is the initramfs (rootfs), which pivot_root
-// refuses (EINVAL), it detaches every other mount instead, moves root over
-// / and chroots into it, as switch_root does; what stays of the rootfs
-// underneath is unreachable without CAP_SYS_CHROOT, which is dropped next.
+// refuses (EINVAL), moveRoot does it instead.
 func switchRoot(root string) error {
 	old := filepath.Join(root, ".old")
 	if err := os.Mkdir(old, 0o700); err != nil {
@@ -106,29 +105,40 @@ func switchRoot(root string) error {
 	return nil
 }
 
-// moveRoot is switchRoot's fallback on the rootfs.
+// moveRoot is switchRoot's fallback on the rootfs, done as switch_root
+// does it, but leaving no other mount behind:
+//
+//   - it moves root over / first, so that root no longer hangs below any
+//     other mount (on the appliance it lives on the data file system);
+//   - it then detaches every other mount, the former ancestors of root
+//     too; their paths still resolve, because the process's root directory
+//     is still the rootfs's, which the move covered but did not replace;
+//   - and only then chroots into the moved root.
+//
+// What is left in the mount namespace is the rootfs itself, under the new
+// root, unreachable without CAP_SYS_CHROOT and CAP_SYS_ADMIN, which Enter
+// drops next.
 func moveRoot(root string) error {
 	mounts, err := mountPoints()
 	if err != nil {
 		return err
-	}
-	// Deepest first, so children go before their parents.
-	for i := len(mounts) - 1; i >= 0; i-- {
-		m := mounts[i]
-		// Keep the root, what is mounted in it, and its ancestors (whose
-		// detachment would take the root with them).
-		if m == "/" || m == root || strings.HasPrefix(m, root+"/") || strings.HasPrefix(root, m+"/") {
-			continue
-		}
-		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			return fmt.Errorf("detach %s: %w", m, err)
-		}
 	}
 	if err := unix.Chdir(root); err != nil {
 		return fmt.Errorf("chdir to %s: %w", root, err)
 	}
 	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
 		return fmt.Errorf("move %s over /: %w", root, err)
+	}
+	// Deepest first, so children go before their parents.
+	for i := len(mounts) - 1; i >= 0; i-- {
+		m := mounts[i]
+		// root and what is mounted in it moved with it.
+		if m == "/" || m == root || strings.HasPrefix(m, root+"/") {
+			continue
+		}
+		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			return fmt.Errorf("detach %s: %w", m, err)
+		}
 	}
 	if err := unix.Chroot("."); err != nil {
 		return fmt.Errorf("chroot to %s: %w", root, err)

@@ -21,6 +21,13 @@ func TestMain(m *testing.M) {
 	if IsChild() {
 		os.Exit(childMain(os.Getenv(envMode)))
 	}
+	if dir := os.Getenv(envRootfs); dir != "" {
+		if err := rootfsHelper(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "rootfs helper:", err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
@@ -216,9 +223,10 @@ func checkReport(t *testing.T, r report, id string) {
 
 func TestForbiddenSyscallKills(t *testing.T) {
 	e := newEnv(t)
-	for _, call := range []string{"mount", "ptrace", "execve", "socket", "unshare", "fork"} {
+	for i, call := range []string{"mount", "ptrace", "execve", "socket", "unshare", "fork",
+		"SIOCSIFHWADDR", "TUNSETIFF", "KVM_CREATE_VM after Seal", "KVM_CREATE_VM|1<<32 after Seal", "seccomp after Seal"} {
 		t.Run(call, func(t *testing.T) {
-			ps, console, stderr := run(t, e.spec("t-"+call, call, nil), nil)
+			ps, console, stderr := run(t, e.spec(fmt.Sprintf("t-forbidden-%d", i), call, nil), nil)
 			if sig := signalOf(ps); sig != syscall.SIGSYS {
 				t.Fatalf("child after forbidden %s: %v, want killed by SIGSYS\nconsole: %s\nstderr: %s", call, ps, console, stderr)
 			}
@@ -226,18 +234,20 @@ func TestForbiddenSyscallKills(t *testing.T) {
 	}
 }
 
-func TestCleanupKillsOrphan(t *testing.T) {
-	e := newEnv(t)
-	s := e.spec("t-orphan", "block", nil)
+// startBlocked starts s in "block" mode and returns once the child waits
+// in its blocking read, where it stays until it is killed.
+func startBlocked(t *testing.T, s Spec) *exec.Cmd {
+	t.Helper()
 	hold, never, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer never.Close()
+	t.Cleanup(func() { never.Close() })
 	console, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer console.Close()
 	s.Files.Kernel, s.Files.Console = hold, w
 	cmd, err := Start(s)
 	hold.Close()
@@ -249,6 +259,13 @@ func TestCleanupKillsOrphan(t *testing.T) {
 	if _, err := io.ReadFull(console, line); err != nil || string(line) != "blocking\n" {
 		t.Fatalf("child did not reach its blocking read: %q, %v", line, err)
 	}
+	return cmd
+}
+
+func TestCleanupKillsOrphan(t *testing.T) {
+	e := newEnv(t)
+	s := e.spec("t-orphan", "block", nil)
+	cmd := startBlocked(t, s)
 	st, err := ReadStats(s)
 	if err != nil || st.Procs != 1 || st.CPUUsec == 0 {
 		t.Errorf("ReadStats of the running child = %+v, %v; want 1 process and some CPU time", st, err)

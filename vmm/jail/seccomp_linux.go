@@ -2,6 +2,7 @@ package jail
 
 import (
 	"fmt"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -15,6 +16,10 @@ func hasCgo() bool {
 	_, _, e := syscall.AllThreadsSyscall(unix.SYS_GETPID, 0, 0, 0)
 	return e == unix.ENOTSUP
 }
+
+// entered is set once Enter has loaded the filter; Seal does nothing
+// without it.
+var entered atomic.Bool
 
 // LoadSeccomp sets no_new_privs and installs the allow-list on every
 // thread of the process at once (SECCOMP_FILTER_FLAG_TSYNC: the kernel
@@ -35,6 +40,30 @@ func LoadSeccomp() error {
 	}
 	if err := loadFilter(prog); err != nil {
 		return fmt.Errorf("load seccomp filter: %w", err)
+	}
+	return nil
+}
+
+// Seal narrows a jailed VMM's seccomp filter once its VM is built: it adds
+// the sealed filter (seccompgen's Policy with building false) on every
+// thread, after which ioctl is allowed only with the requests a running
+// VM needs (no KVM_CREATE_VM, no KVM_CREATE_VCPU, no new memory slot) and
+// no further filter can be loaded. The VMM calls it after it created its
+// last vCPU and before the guest runs. In a process that did not Enter the
+// jail it does nothing.
+func Seal() error {
+	if !entered.Load() {
+		return nil
+	}
+	prog := sealedProgram
+	if hasCgo() {
+		prog = sealedProgramLibc
+	}
+	if len(prog) == 0 {
+		return fmt.Errorf("seal seccomp filter: no program for this architecture")
+	}
+	if err := loadFilter(prog); err != nil {
+		return fmt.Errorf("seal seccomp filter: %w", err)
 	}
 	return nil
 }

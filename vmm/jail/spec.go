@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 )
 
@@ -80,6 +81,15 @@ type Spec struct {
 	// CPUs is cpu.max as a number of CPUs (quota/period); 0 leaves it at
 	// "max".
 	CPUs float64
+	// PidsMax is pids.max, the most tasks (threads included) the VMM may
+	// have; 0 leaves it at "max". See PidsBudget.
+	PidsMax int64
+	// IOMax are the lines of io.max, one per block device; nil writes
+	// none.
+	IOMax []IOLimit
+	// IOWeight is the default io.weight (1 to 10000; the kernel's default
+	// is 100); 0 leaves it.
+	IOWeight int
 	// Devices are host device nodes bind-mounted at the same path inside
 	// the root; nil means DefaultDevices.
 	Devices []string
@@ -136,6 +146,24 @@ func (f Files) extra() []*os.File {
 	return append(out, f.Taps...)
 }
 
+// IOLimit is one line of io.max: the VMM's limits on the block device
+// Major:Minor (a whole disk: see DiskDevice). A zero limit is "max".
+type IOLimit struct {
+	Major, Minor                           uint32
+	ReadBPS, WriteBPS, ReadIOPS, WriteIOPS uint64
+}
+
+// PidsBudget returns a pids.max for a VMM with vcpus vCPUs: one thread per
+// vCPU (each locked to its thread), as many as Go may run at once
+// (GOMAXPROCS is at most the host's CPUs), and 32 for the runtime's own
+// threads (sysmon, the template thread) and those blocked in disk I/O.
+// The Go runtime dies when it cannot create a thread, so the bound is
+// loose enough never to be reached by a VMM, and tight enough that a
+// compromised one cannot exhaust the host's pid space.
+func PidsBudget(vcpus int) int64 {
+	return int64(vcpus) + int64(runtime.NumCPU()) + 32
+}
+
 // MemoryBudget returns a memory.max for a VM with guestRAM bytes of RAM:
 // guest RAM, plus OverheadBase, plus 1/64 of the RAM for page tables and
 // per-page bookkeeping.
@@ -151,8 +179,11 @@ func (s Spec) validate() (Spec, error) {
 	if s.UID == 0 || s.GID == 0 {
 		return s, fmt.Errorf("jail %s: uid and gid must be non-zero (got %d:%d)", s.ID, s.UID, s.GID)
 	}
-	if s.MemoryMax < 0 || s.CPUs < 0 {
-		return s, fmt.Errorf("jail %s: negative limit (memory %d, cpus %g)", s.ID, s.MemoryMax, s.CPUs)
+	if s.MemoryMax < 0 || s.CPUs < 0 || s.PidsMax < 0 {
+		return s, fmt.Errorf("jail %s: negative limit (memory %d, cpus %g, pids %d)", s.ID, s.MemoryMax, s.CPUs, s.PidsMax)
+	}
+	if s.IOWeight < 0 || s.IOWeight > 10000 {
+		return s, fmt.Errorf("jail %s: io.weight %d out of 1..10000", s.ID, s.IOWeight)
 	}
 	if s.Path == "" {
 		s.Path = "/proc/self/exe"

@@ -10,5 +10,6 @@ import (
 func TestJailInRack(t *testing.T) {
 	gotest.Test(t, gotest.Options{
 		Package: "github.com/ironvisor/ironvisor/vmm/jail", Timeout: 5 * time.Minute,
-	}, "TestMemoryMaxEnforced", "TestJailConfinesChild", "TestForbiddenSyscallKills")
+	}, "TestMemoryMaxEnforced", "TestJailConfinesChild", "TestForbiddenSyscallKills",
+		"TestCgroupLimitsInLeaf", "TestJailOnInitramfsHidesDataFS")
 }

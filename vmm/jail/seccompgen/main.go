@@ -1,4 +1,4 @@
-// Command seccompgen compiles the jailed VMM's seccomp policy (Syscalls,
+// Command seccompgen compiles the jailed VMM's seccomp policies (Policy,
 // here) to classic BPF with go-seccomp-bpf and writes it as Go source,
 // so that a VMM loads a ready program: neither the library's syscall
 // tables (built by its package initialiser, about 160 KB of heap) nor the
@@ -19,6 +19,8 @@ import (
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
 
 func main() {
@@ -66,9 +68,39 @@ var Syscalls = []string{
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev",
 	"lseek", "fsync", "fdatasync", "fstat", "newfstatat", "openat", "close", "fcntl",
 	"dup", // vmm/vm duplicates the inherited KVM fd
-	// KVM: every VM and vCPU operation (KVM_RUN included) is an ioctl, and
-	// so are the tap's TUNSETOFFLOAD/TUNSETVNETHDRSZ.
-	"ioctl",
+	// ioctl: only with the requests of Requests; see Policy.
+}
+
+// TapRequests are the ioctls a VMM issues on the tap fds it is given: the
+// virtio-net header size and the offloads the guest's driver negotiates.
+// The appliance attaches the tap (TUNSETIFF) and sets its owner, address
+// and MAC before the VMM starts; none of those requests is here, so a
+// VMM cannot change its tap or attach to another interface.
+var TapRequests = []uint64{unix.TUNSETVNETHDRSZ, unix.TUNSETOFFLOAD}
+
+// Requests returns the ioctl requests a jailed VMM may issue: those of
+// RunRequests, plus, when building is true (from Enter until Seal, while
+// the VMM builds its VM), vmm/kvm's BuildRequests, KVM_CREATE_VM among
+// them. Go's runtime and standard library issue no ioctl the VMM relies on
+// (they set O_NONBLOCK and FD_CLOEXEC through fcntl).
+func Requests(building bool) []uint64 {
+	out := RunRequests()
+	if building {
+		for _, r := range kvm.BuildRequests() {
+			out = append(out, uint64(r))
+		}
+	}
+	return out
+}
+
+// RunRequests are the ioctls a VMM issues while its guest runs: vmm/kvm's
+// RunRequests on the VM and vCPU fds, and TapRequests.
+func RunRequests() []uint64 {
+	var out []uint64
+	for _, r := range kvm.RunRequests() {
+		out = append(out, uint64(r))
+	}
+	return append(out, TapRequests...)
 }
 
 // LibcThreadSyscalls are added to the allow-list only in binaries linked
@@ -78,11 +110,20 @@ var Syscalls = []string{
 // The ironvisor binary is built without cgo and does not get them.
 var LibcThreadSyscalls = []string{"clone3", "set_robust_list", "rseq"}
 
-// Policy is the seccomp policy of a jailed VMM: Syscalls allowed,
-// clone only for threads (CLONE_THREAD set: no fork), plus
-// LibcThreadSyscalls and a PROT_EXEC-free mprotect if libcThreads;
-// anything else kills the process.
-func Policy(libcThreads bool) seccomp.Policy {
+// Policy is the seccomp policy of a jailed VMM: Syscalls allowed; clone
+// only for threads (CLONE_THREAD set: no fork); ioctl only with one of
+// Requests(building); while building, seccomp only to add the sealed
+// filter (SECCOMP_SET_MODE_FILTER with SECCOMP_FILTER_FLAG_TSYNC);
+// plus LibcThreadSyscalls and a PROT_EXEC-free mprotect if libcThreads.
+// Anything else kills the process.
+//
+// Enter loads Policy(_, true); Seal adds Policy(_, false) on top of it once
+// the VM is built. Seccomp runs every filter loaded and takes the strictest
+// answer, so after Seal the VMM can no longer create a VM or a vCPU, map
+// memory into the guest, or load another filter. The request is compared
+// as a whole 64-bit value: an allow-list, which a request with high bits
+// set (the kernel ignores them) cannot slip through.
+func Policy(libcThreads, building bool) seccomp.Policy {
 	allow := seccomp.SyscallGroup{
 		Action: seccomp.ActionAllow,
 		Names:  append([]string(nil), Syscalls...),
@@ -92,6 +133,21 @@ func Policy(libcThreads bool) seccomp.Policy {
 				{Argument: 0, Operation: seccomp.BitsSet, Value: unix.CLONE_THREAD},
 			},
 		}},
+	}
+	for _, r := range Requests(building) {
+		allow.NamesWithCondtions = append(allow.NamesWithCondtions, seccomp.NameWithConditions{
+			Name:       "ioctl",
+			Conditions: seccomp.ArgumentConditions{{Argument: 1, Operation: seccomp.Equal, Value: r}},
+		})
+	}
+	if building {
+		allow.NamesWithCondtions = append(allow.NamesWithCondtions, seccomp.NameWithConditions{
+			Name: "seccomp",
+			Conditions: seccomp.ArgumentConditions{
+				{Argument: 0, Operation: seccomp.Equal, Value: unix.SECCOMP_SET_MODE_FILTER},
+				{Argument: 1, Operation: seccomp.Equal, Value: unix.SECCOMP_FILTER_FLAG_TSYNC},
+			},
+		})
 	}
 	if libcThreads {
 		allow.Names = append(allow.Names, LibcThreadSyscalls...)
@@ -108,12 +164,12 @@ func Policy(libcThreads bool) seccomp.Policy {
 	}
 }
 
-// program assembles Policy(libcThreads) into raw instructions.
-func program(libcThreads bool) ([]bpf.RawInstruction, error) {
-	p := Policy(libcThreads)
+// program assembles Policy(libcThreads, building) into raw instructions.
+func program(libcThreads, building bool) ([]bpf.RawInstruction, error) {
+	p := Policy(libcThreads, building)
 	insns, err := p.Assemble()
 	if err != nil {
-		return nil, fmt.Errorf("policy (libc threads %v): %w", libcThreads, err)
+		return nil, fmt.Errorf("policy (libc threads %v, building %v): %w", libcThreads, building, err)
 	}
 	return bpf.Assemble(insns)
 }
@@ -124,16 +180,18 @@ func generate() ([]byte, error) {
 		return nil, fmt.Errorf("generates the linux/amd64 program; this is %s", runtime.GOARCH)
 	}
 	var b bytes.Buffer
-	b.WriteString("// Code generated by \"go run ./seccompgen\" from Syscalls; DO NOT EDIT.\n\n")
+	b.WriteString("// Code generated by \"go run ./seccompgen\" from its Policy; DO NOT EDIT.\n\n")
 	b.WriteString("//go:build linux && amd64\n\npackage jail\n\nimport \"golang.org/x/sys/unix\"\n\n")
 	for _, v := range []struct {
-		name, doc string
-		libc      bool
+		name, doc      string
+		libc, building bool
 	}{
-		{"seccompProgram", "is Policy for a binary without cgo.", false},
-		{"seccompProgramLibc", "is Policy for a binary with cgo (glibc's threads).", true},
+		{"seccompProgram", "is the Policy Enter loads in a binary without cgo.", false, true},
+		{"seccompProgramLibc", "is the Policy Enter loads in a binary with cgo (glibc's threads).", true, true},
+		{"sealedProgram", "is the Policy Seal adds in a binary without cgo.", false, false},
+		{"sealedProgramLibc", "is the Policy Seal adds in a binary with cgo.", true, false},
 	} {
-		raw, err := program(v.libc)
+		raw, err := program(v.libc, v.building)
 		if err != nil {
 			return nil, err
 		}
