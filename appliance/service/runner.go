@@ -14,8 +14,14 @@ import (
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
 
-// vmmUID and vmmGID are what jailed VMMs run as (nobody/nogroup).
-const vmmUID, vmmGID = 65534, 65534
+// vmmUID and vmmGID start the ranges of uids and gids jailed VMMs run as,
+// one pair per instance (supervisor.InstanceIDs). 1<<30 is far above the
+// ids a distribution hands out, nobody (65534) and the subordinate ranges
+// of rootless containers (from 100000), so on a `serve` host no VMM shares
+// an id with anything else. The taps stay owned by root: the supervisor
+// opens each and passes the fd into the jail, and a VMM can neither open
+// /dev/net/tun (not in its root) nor issue TUNSETIFF (seccomp).
+const vmmUID, vmmGID = 1 << 30, 1 << 30
 
 // supervisorRunner adapts the supervisor to orchestrator.Runner.
 type supervisorRunner struct {
