@@ -47,6 +47,7 @@ func benchRun(dir, logs string, n int, f runFlags) error {
 	if err != nil {
 		return err
 	}
+	commit := gitCommit() // before the boots: the tree may move during a long run
 	var times []time.Duration
 	var stalls, failures []string
 	for i := range n {
@@ -69,7 +70,7 @@ func benchRun(dir, logs string, n int, f runFlags) error {
 	slices.Sort(times)
 	fmt.Printf("## make run reliability\n\n")
 	fmt.Printf("`IVBUILD=.cache/bin/ivbuild bash build/bench/makerun.sh` (`ivbuild bench-run -n %d`), %s, commit %s, on %s: the server of `make run` (2 vCPUs, 2 GiB, TCG with nested SVM) booted %d times in a row, each from a fresh state, watched as `make run` watches it (a console quiet for %v is a stall: the boot is started once more).\n\n",
-		n, time.Now().UTC().Format("2006-01-02"), gitCommit(), hostName(), n, f.stall)
+		n, time.Now().UTC().Format("2006-01-02"), commit, hostName(), n, f.stall)
 	fmt.Printf("| boots | reached the API | stalls (retried) | failed | time to API p50 | p90 | max |\n|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| %d | %d | %d | %d | %s | %s | %s |\n\n", n, len(times), len(stalls), len(failures),
 		pct(times, 50), pct(times, 90), pct(times, 100))
