@@ -96,6 +96,16 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 // fits checks that count instances of t fit next to every instance that
 // holds capacity, except the one called except.
 func (m *Manager) fits(tx *store.Tx, except string, t types.Type, count int) error {
+	running, err := holding(tx, except)
+	if err != nil {
+		return err
+	}
+	return types.Fits(m.host, running, t, count)
+}
+
+// holding returns the types of every instance that holds capacity, except
+// the one called except.
+func holding(tx *store.Tx, except string) ([]types.Type, error) {
 	// Decode only what the check needs: launches scan every instance.
 	var running []types.Type
 	err := tx.Scan(store.Instances, "", func(key string, raw []byte) error {
@@ -111,10 +121,7 @@ func (m *Manager) fits(tx *store.Tx, except string, t types.Type, count int) err
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return types.Fits(m.host, running, t, count)
+	return running, err
 }
 
 // Sweep forgets terminated instances past their retention and returns

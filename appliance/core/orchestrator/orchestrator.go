@@ -161,3 +161,13 @@ func (o *Orchestrator) Instance(id string, who auth.Principal) (lifecycle.Instan
 func (o *Orchestrator) Instances(who auth.Principal) ([]lifecycle.Instance, error) {
 	return o.cfg.Life.List(who.TenantID)
 }
+
+// Capacity returns the host's capacity for guests and what instances
+// hold of it (lifecycle.Capacity). It sums every tenant's instances, so
+// only the admin may see it; a tenant is Forbidden.
+func (o *Orchestrator) Capacity(who auth.Principal) (lifecycle.Capacity, error) {
+	if !who.Admin {
+		return lifecycle.Capacity{}, fmt.Errorf("%w: the host's capacity is for the admin", apiv1.Forbidden)
+	}
+	return o.cfg.Life.Capacity()
+}
