@@ -2,7 +2,8 @@
 // (package domain: networks, groups, forwards, public IPs, key pairs;
 // package orchestrator: instances and their VMMs; and the auth, types,
 // images, lifecycle and metering services they stand on) and its front
-// ends (package rest, the native JSON API). It holds no logic of its own
+// ends (package rest, the native JSON API under /v1; package console,
+// the web console under /console/). It holds no logic of its own
 // beyond the wiring, so that the service (both "ironvisor serve" and PID
 // 1) composes the same thing, and a new front end (EC2 Query, the web
 // console) is one more field here, not a copy of the core.
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +27,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/core/domain"
 	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
+	"github.com/ironvisor/ironvisor/appliance/frontend/console"
 	"github.com/ironvisor/ironvisor/appliance/frontend/rest"
 	"github.com/ironvisor/ironvisor/appliance/images"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
@@ -79,6 +82,8 @@ type ControlPlane struct {
 	life    *lifecycle.Manager
 	meter   *metering.Meter
 	rest    *rest.Server
+	console *console.Server
+	handler http.Handler
 }
 
 // clock adapts a now function to lifecycle.Clock.
@@ -117,11 +122,33 @@ func New(cfg Config) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
+	cp.console, err = console.New(console.Config{Auth: cp.auth, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
+		Orch: cp.orch, Host: cfg.Host, TLSFingerprint: cfg.TLSFingerprint, Now: cfg.Now})
+	if err != nil {
+		return nil, err
+	}
+	cp.handler = frontEnds(cp.rest.Handler(), cp.console.Handler())
 	return cp, nil
 }
 
-// Handler returns the HTTP handler of the native API.
-func (cp *ControlPlane) Handler() http.Handler { return cp.rest.Handler() }
+// frontEnds serves the web console under console.Prefix and the native
+// API everywhere else (its router answers what it does not know as JSON).
+func frontEnds(api, web http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, console.Prefix):
+			web.ServeHTTP(w, r)
+		case r.URL.Path == strings.TrimSuffix(console.Prefix, "/"):
+			http.Redirect(w, r, console.Prefix, http.StatusMovedPermanently)
+		default:
+			api.ServeHTTP(w, r)
+		}
+	})
+}
+
+// Handler returns the HTTP handler of every front end: the native API
+// and the web console.
+func (cp *ControlPlane) Handler() http.Handler { return cp.handler }
 
 // Bootstrap makes sure the admin token exists (DATA/admin.token).
 func (cp *ControlPlane) Bootstrap() (token string, created bool, err error) {
