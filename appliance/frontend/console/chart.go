@@ -37,6 +37,18 @@ type chart struct {
 	BarH          int
 }
 
+// usedFor renders running milliseconds for a bar: minutes under an
+// hour, so that a short run does not read "0.00 h".
+func usedFor(ms int64) string {
+	switch {
+	case ms < 60_000:
+		return fmt.Sprintf("%d s", ms/1000)
+	case ms < 3_600_000:
+		return fmt.Sprintf("%d min", ms/60_000)
+	}
+	return fmt.Sprintf("%.1f h", float64(ms)/3.6e6)
+}
+
 // hoursByType sums the report's running time per instance type over its
 // tenants and lays the bars out, longest scaled to chartBarW.
 func hoursByType(rep metering.Report) chart {
@@ -69,7 +81,7 @@ func hoursByType(rep metering.Report) chart {
 			w = max(w, 1) // a sliver, so that a little use is seen
 		}
 		y := i * chartRowH
-		c.Bars = append(c.Bars, bar{Label: n, Hours: h, Value: fmt.Sprintf("%.2f h", h), Y: y + (chartRowH-chartBarH)/2,
+		c.Bars = append(c.Bars, bar{Label: n, Hours: h, Value: usedFor(ms[n]), Y: y + (chartRowH-chartBarH)/2,
 			W: w, TextY: y + chartRowH/2 + 5, ValueX: chartLabelW + w + 6})
 	}
 	return c

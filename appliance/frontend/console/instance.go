@@ -9,6 +9,9 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/types"
 )
 
+// liveHeader marks the requests of the script's refresh.
+const liveHeader = "X-Ironvisor-Live"
+
 // consolePage bounds the serial output one page or poll shows.
 const consolePage = 64 << 10
 
@@ -68,8 +71,12 @@ func (s *Server) getInstance(w http.ResponseWriter, r *http.Request, c *call) {
 		s.fail(w, r, c, err)
 		return
 	}
-	ch := s.readConsole(r, c, in.ID)
-	p := instancePage{Row: s.lookupNames(c.who).row(in), Actions: actions(in.State), Console: ch}
+	p := instancePage{Row: s.lookupNames(c.who).row(in), Actions: actions(in.State)}
+	// The script's refresh swaps only the details, and follows the
+	// console through output: it need not be read twice.
+	if r.Header.Get(liveHeader) == "" {
+		p.Console = s.readConsole(r, c, in.ID)
+	}
 	s.render(w, r, c, http.StatusOK, "instance", in.ID, p)
 }
 

@@ -56,7 +56,7 @@ var funcs = template.FuncMap{
 	"u64":      func(n int) uint64 { return uint64(max(n, 0)) },
 	"u64b":     func(n int64) uint64 { return uint64(max(n, 0)) },
 	"sub":      func(a, b int) int { return b - a },
-	"hours":    func(sec float64) string { return fmt.Sprintf("%.2f", sec/3600) },
+	"hours":    hours,
 	"contains": func(list []string, s string) bool { return slices.Contains(list, s) },
 }
 
@@ -78,6 +78,14 @@ var nav = []navItem{
 	{"images", "images", "Images"},
 	{"key-pairs", "keypairs", "Key pairs"},
 	{"usage", "usage", "Usage"},
+}
+
+// hours renders seconds as hours, to the minute below ten hours.
+func hours(sec float64) string {
+	if sec < 36000 {
+		return fmt.Sprintf("%.2f", sec/3600)
+	}
+	return fmt.Sprintf("%.1f", sec/3600)
 }
 
 // duration renders seconds as "3d 4h 5m" (or "42s" under a minute).

@@ -10,7 +10,7 @@
   // DOMParser never runs scripts.
   function refresh() {
     if (document.hidden) { return Promise.resolve(); }
-    return fetch(location.href, { credentials: "same-origin" }).then(function (r) {
+    return fetch(location.href, { credentials: "same-origin", headers: { "X-Ironvisor-Live": "1" } }).then(function (r) {
       if (!r.ok || r.redirected) { throw new Error("refresh: " + r.status); }
       return r.text();
     }).then(function (html) {
