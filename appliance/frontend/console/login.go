@@ -56,7 +56,8 @@ func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, status int, m
 }
 
 // postLogin checks the form's anti-forgery token against its cookie and
-// the API token against the store, then opens a session.
+// the API token against the store, then opens a session with a fresh ID
+// (never one the browser brought), ending the browser's previous one.
 func (s *Server) postLogin(w http.ResponseWriter, r *http.Request, _ *call) {
 	ck, err := r.Cookie(loginCookie)
 	if err != nil || !sameSecret(r.PostForm.Get("csrf"), ck.Value) {
@@ -72,6 +73,9 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request, _ *call) {
 	if err != nil {
 		s.showLogin(w, r, http.StatusServiceUnavailable, err.Error())
 		return
+	}
+	if old, err := r.Cookie(sessionCookie); err == nil {
+		s.sessions.end(old.Value) // a new login replaces the browser's session
 	}
 	clearCookie(w, loginCookie)
 	setCookie(w, sessionCookie, id, MaxLifetime)

@@ -62,8 +62,7 @@ func TestLogoutEndsTheSessionOnTheServer(t *testing.T) {
 		t.Fatalf("%d sessions after logout", n)
 	}
 	thief := e.browser()
-	u, _ := url.Parse(e.srv.URL)
-	thief.c.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: stolen.Value, Path: "/", Secure: true}})
+	thief.c.Jar.SetCookies(mustURL(t, e.srv.URL), []*http.Cookie{{Name: sessionCookie, Value: stolen.Value, Path: "/", Secure: true}})
 	if a := thief.get("/console/instances"); a.status != http.StatusSeeOther || a.header.Get("Location") != "/console/login" {
 		t.Fatalf("old cookie after logout: %d %s", a.status, a.header.Get("Location"))
 	}
@@ -142,4 +141,34 @@ func TestSessionsExpire(t *testing.T) {
 	if _, ok := ss.get(""); ok {
 		t.Fatal("empty session ID opened a session")
 	}
+}
+
+// TestLoginReplacesTheSession: logging in again in the same browser (as
+// another principal, say) ends the old session rather than leaving it
+// open beside the new one, and the new ID is fresh.
+func TestLoginReplacesTheSession(t *testing.T) {
+	e := newEnv(t)
+	_, tok := e.tenant("acme")
+	b := e.browser()
+	b.mustGet("/console/login", http.StatusOK)
+	first := sessionCookieOf(t, b.post("/console/login", url.Values{"token": {e.admin}}))
+	b.mustGet("/console/login", http.StatusSeeOther) // logged in: the form sends it on
+	b.c.Jar.SetCookies(mustURL(t, e.srv.URL), []*http.Cookie{{Name: loginCookie, Value: "x", Path: "/", Secure: true}})
+	a := b.do("POST", "/console/login", url.Values{"token": {tok}, "csrf": {"x"}})
+	second := sessionCookieOf(t, a)
+	if second.Value == first.Value || e.s.sessions.len() != 1 {
+		t.Fatalf("second login: same ID %v, %d sessions", second.Value == first.Value, e.s.sessions.len())
+	}
+	if p := b.mustGet("/console/instances", http.StatusOK); !strings.Contains(p.body, "tenant <strong>acme</strong>") {
+		t.Fatal("the second login's session is not the tenant's")
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
