@@ -2,6 +2,7 @@ package console
 
 import (
 	"testing"
+	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/metering"
 )
@@ -28,5 +29,33 @@ func TestChartScalesToTheLongestBar(t *testing.T) {
 	}
 	if e := hoursByType(metering.Report{}); len(e.Bars) != 0 || e.Height != chartRowH {
 		t.Fatalf("empty chart %+v", e)
+	}
+}
+
+// TestColumnsStackTypesPerDay: each day's column stacks its types in the
+// legend's order (most used first), the tallest day fills the plot, and
+// an empty day has no segment.
+func TestColumnsStackTypesPerDay(t *testing.T) {
+	d0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	c := hoursOverTime([]dayUsage{
+		{Day: d0, ByType: map[string]int64{"small": 3_600_000, "large": 3_600_000}},
+		{Day: d0.AddDate(0, 0, 1), ByType: map[string]int64{}},
+		{Day: d0.AddDate(0, 0, 2), ByType: map[string]int64{"small": 3_600_000}},
+	})
+	if len(c.Legend) != 2 || c.Legend[0].Type != "small" || c.Legend[1].Type != "large" || c.Legend[0].Fill == c.Legend[1].Fill {
+		t.Fatalf("legend %+v", c.Legend)
+	}
+	if len(c.Columns) != 3 || c.Columns[0].Label != "12-01" || c.Columns[1].Label != "" || len(c.Columns[1].Segments) != 0 {
+		t.Fatalf("columns %+v", c.Columns)
+	}
+	first := c.Columns[0].Segments
+	if len(first) != 2 || first[0].H+first[1].H != chartPlotH || first[1].Y != 0 || first[0].Y+first[0].H != chartPlotH {
+		t.Fatalf("tallest day %+v", first)
+	}
+	if s := c.Columns[2].Segments; len(s) != 1 || s[0].H != chartPlotH/2 || s[0].Fill != c.Legend[0].Fill {
+		t.Fatalf("third day %+v", s)
+	}
+	if c.Peak != "2.0 h" || c.Columns[2].X <= c.Columns[1].X {
+		t.Fatalf("peak %q, layout %+v", c.Peak, c.Columns)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/core/domain"
@@ -51,6 +52,7 @@ func (s *Server) deleteKeyPair(w http.ResponseWriter, r *http.Request, c *call) 
 type usagePage struct {
 	Report  metering.Report
 	Chart   chart
+	Days    timeChart
 	From    string
 	To      string
 	Tenants map[string]string
@@ -69,7 +71,32 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	p := usagePage{Report: rep, Chart: hoursByType(rep), From: q.Get("from"), To: q.Get("to"), Tenants: s.tenantNames(c)}
+	if p.Days, err = s.lastDays(c); err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
 	s.render(w, r, c, http.StatusOK, "usage", "Usage", p)
+}
+
+// lastDays reads the caller's running time per type for each of the
+// last chartDays days (UTC), today so far included.
+func (s *Server) lastDays(c *call) (timeChart, error) {
+	now := s.cfg.Now().UTC()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	days := make([]dayUsage, 0, chartDays)
+	for i := chartDays - 1; i >= 0; i-- {
+		from := today.AddDate(0, 0, -i)
+		to := from.AddDate(0, 0, 1)
+		if to.After(now) && now.After(from) {
+			to = now
+		}
+		rep, err := s.cfg.Meter.Usage(from, to, c.who.TenantID)
+		if err != nil {
+			return timeChart{}, err
+		}
+		days = append(days, dayUsageOf(from, rep))
+	}
+	return hoursOverTime(days), nil
 }
 
 // tenantsPage lists tenants (the admin's page).

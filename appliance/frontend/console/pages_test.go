@@ -230,6 +230,9 @@ func TestHostAndUsagePages(t *testing.T) {
 	if !strings.Contains(a.body, "<svg") || !strings.Contains(a.body, "<rect") || !strings.Contains(a.body, ">small<") {
 		t.Errorf("usage chart: %.3000s", a.body)
 	}
+	if !strings.Contains(a.body, "Running hours per day, last 14 days") || !strings.Contains(a.body, `<ul class="legend">`) {
+		t.Errorf("usage per day: %.3000s", a.body)
+	}
 	if a := b.get("/console/usage?from=yesterday"); a.status != http.StatusBadRequest {
 		t.Errorf("bad usage window: %d", a.status)
 	}
