@@ -69,13 +69,19 @@ type InstanceType struct {
 }
 
 // ImageUpload is the multipart/form-data body of POST /v1/images; the
-// file parts are streamed.
+// file parts are streamed. Either a kernel (with an optional initrd and
+// disk), or a cloud disk image alone (qcow2 or raw, GPT with an ext4
+// root): its own kernel, initrd and root are then read from it, and
+// cmdline follows root=... on the command line. SHA256 or SHA512, if
+// given, must match the disk part.
 type ImageUpload struct {
 	Name    string `json:"name" required:"true"`
-	Kernel  []byte `json:"kernel" required:"true" format:"binary"`
+	Kernel  []byte `json:"kernel,omitempty" format:"binary"`
 	Initrd  []byte `json:"initrd,omitempty" format:"binary"`
 	Disk    []byte `json:"disk,omitempty" format:"binary"`
 	Cmdline string `json:"cmdline,omitempty"`
+	SHA256  string `json:"sha256,omitempty"`
+	SHA512  string `json:"sha512,omitempty"`
 }
 
 // ImageFile describes one file of an image.
@@ -94,6 +100,58 @@ type Image struct {
 	Disk         *ImageFile `json:"disk,omitempty"`
 	Cmdline      string     `json:"cmdline,omitempty"`
 	Created      time.Time  `json:"created"`
+	// Source and Boot describe an image made from a cloud disk image.
+	Source *ImageSource `json:"source,omitempty"`
+	Boot   *ImageBoot   `json:"boot,omitempty"`
+}
+
+// ImageSource is the cloud disk image an image was made from, as given:
+// its format ("qcow2" or "raw"), size and SHA-256, and the URL of an
+// import.
+type ImageSource struct {
+	Format string `json:"format"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	URL    string `json:"url,omitempty"`
+}
+
+// ImageBoot is what an image's own disk boots: the paths of its kernel
+// and initrd in the root file system, the root= value and the root's
+// partition number.
+type ImageBoot struct {
+	KernelPath    string `json:"kernel_path"`
+	InitrdPath    string `json:"initrd_path,omitempty"`
+	Root          string `json:"root"`
+	RootPartition int    `json:"root_partition"`
+}
+
+// ImageImportRequest is the body of POST /v1/image-imports: fetch the
+// cloud disk image at URL (http or https), check it against exactly one
+// of SHA256 and SHA512 (hex), and store it as image Name.
+type ImageImportRequest struct {
+	Name    string `json:"name" required:"true"`
+	URL     string `json:"url" required:"true"`
+	SHA256  string `json:"sha256,omitempty"`
+	SHA512  string `json:"sha512,omitempty"`
+	Cmdline string `json:"cmdline,omitempty"`
+}
+
+// ImageImport is an image import job. State is running, succeeded or
+// failed; Phase is download, convert (qcow2 to raw) or inspect, with
+// BytesDone of BytesTotal (-1 when the download's size is unknown).
+type ImageImport struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	URL        string     `json:"url"`
+	State      string     `json:"state"`
+	Phase      string     `json:"phase"`
+	BytesDone  int64      `json:"bytes_done"`
+	BytesTotal int64      `json:"bytes_total"`
+	Error      string     `json:"error,omitempty"`
+	Code       Code       `json:"code,omitempty"`
+	Image      *Image     `json:"image,omitempty"`
+	Created    time.Time  `json:"created"`
+	Finished   *time.Time `json:"finished,omitempty"`
 }
 
 // LaunchRequest is the body of POST /v1/instances; a missing count is 1.

@@ -122,8 +122,11 @@ func (x *ctlCtx) images(verb string, args []string) error {
 	if done, err := x.getListDelete(verb, "/v1/images", "/v1/images/{id}", args, imageCols); done {
 		return err
 	}
+	if verb == "import" {
+		return x.importImage(args)
+	}
 	if verb != "upload" {
-		return usageError("images: list, get, delete or upload")
+		return usageError("images: list, get, delete, import or upload")
 	}
 	fields, files := map[string]string{}, map[string]string{}
 	var name, kernel, initrd, disk, cmdline string
