@@ -166,6 +166,11 @@ type LaunchRequest struct {
 	// HTTPTokens is the metadata service's token policy, as EC2's
 	// http_tokens: "optional" (the default) or "required" (IMDSv2 only).
 	HTTPTokens string `json:"http_tokens,omitempty"`
+	// RootSizeGiB is the size of the root volume of an image with a disk,
+	// in GiB: at least the image's disk, which is the default. The volume
+	// is grown sparsely; the guest grows its partition (cloud-init's
+	// growpart does).
+	RootSizeGiB *int `json:"root_size_gib,omitempty"`
 }
 
 // PatchRequest is the body of PATCH /v1/instances/{id}.
@@ -194,6 +199,9 @@ type Instance struct {
 	Network        string    `json:"network,omitempty"`
 	SecurityGroups []string  `json:"security_groups,omitempty"`
 	KeyName        string    `json:"key_name,omitempty"`
+	// RootSizeBytes is the root volume's size; 0 for an image without a
+	// disk.
+	RootSizeBytes int64 `json:"root_size_bytes,omitempty"`
 }
 
 // ConsoleOutput is the answer of GET /v1/instances/{id}/console.

@@ -34,7 +34,8 @@ API's answer instead of a table.
             upload --name N --kernel FILE [--initrd FILE] [--disk FILE] [--cmdline S]
   instances list | get ID | console ID | reboot ID | terminate ID
             launch --image I --type T [--count N] [--user-data FILE] [--network N]
-                   [--security-groups a,b] [--key-name K] [--wait DURATION]
+                   [--security-groups a,b] [--key-name K] [--root-size-gib G]
+                   [--wait DURATION]
             stop ID [--force] | start ID [--wait DURATION] | resize ID --type T
   networks  list | get NAME | delete NAME | create --name N --cidr CIDR [--no-nat]
   security-groups list | get NAME | delete NAME | create --file RULES.json

@@ -194,9 +194,10 @@ func (x *ctlCtx) instances(verb string, args []string) error {
 // launch is "instances launch".
 func (x *ctlCtx) launch(args []string) error {
 	var image, typ, userData, network, groups, key string
-	var count int
+	var count, rootGiB int
 	var wait time.Duration
 	if _, err := x.sub("launch", args, 0, func(fs *flag.FlagSet) {
+		fs.IntVar(&rootGiB, "root-size-gib", 0, "root volume size in GiB (default: the image's disk)")
 		fs.StringVar(&image, "image", "", "image name or ID")
 		fs.StringVar(&typ, "type", "nano", "instance type")
 		fs.IntVar(&count, "count", 1, "number of instances")
@@ -218,6 +219,9 @@ func (x *ctlCtx) launch(args []string) error {
 	}
 	if groups != "" {
 		q.SecurityGroups = strings.Split(groups, ",")
+	}
+	if rootGiB != 0 {
+		q.RootSizeGiB = &rootGiB
 	}
 	raw, err := x.call("POST /v1/instances", nil, nil, q)
 	if err != nil {

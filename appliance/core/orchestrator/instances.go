@@ -26,6 +26,8 @@ type LaunchSpec struct {
 	SecurityGroups []string
 	KeyName        string
 	HTTPTokens     string // the metadata token policy (lifecycle.HTTPTokens*)
+	// RootSizeGiB is the root volume's size; 0 means the image's disk.
+	RootSizeGiB int
 }
 
 // Launch creates who's instances of q and boots them in the background.
@@ -33,9 +35,15 @@ func (o *Orchestrator) Launch(who auth.Principal, q LaunchSpec) ([]lifecycle.Ins
 	if who.Admin {
 		return nil, fmt.Errorf("%w: the admin token owns no instances: launch with a tenant's token", apiv1.InvalidParameter)
 	}
+	o.imgMu.Lock()
+	defer o.imgMu.Unlock()
 	img, err := o.cfg.Images.Get(q.Image)
 	if err != nil {
 		return nil, fmt.Errorf("%w: image %q does not exist", apiv1.InvalidParameter, q.Image)
+	}
+	root, err := rootSize(img, q.RootSizeGiB)
+	if err != nil {
+		return nil, err
 	}
 	if err := o.cfg.Domain.CheckLaunch(who.TenantID, q.Network, q.SecurityGroups); err != nil {
 		return nil, err
@@ -51,7 +59,7 @@ func (o *Orchestrator) Launch(who auth.Principal, q LaunchSpec) ([]lifecycle.Ins
 	insts, err := o.cfg.Life.Launch(lifecycle.LaunchSpec{
 		TenantID: who.TenantID, Image: img.ID, Type: q.Type, Count: q.Count, UserData: q.UserData,
 		Network: q.Network, SecurityGroups: q.SecurityGroups, KeyName: q.KeyName, PublicKey: key, Reason: reason,
-		HTTPTokens: q.HTTPTokens,
+		HTTPTokens: q.HTTPTokens, RootSize: root,
 	})
 	if err != nil {
 		return nil, err

@@ -121,6 +121,9 @@ type Orchestrator struct {
 	cfg     Config
 	metrics *metrics
 	bg      sync.WaitGroup // background boots
+	// imgMu orders launches and image deletions, so that no launch takes
+	// an image that a deletion found unused.
+	imgMu sync.Mutex
 }
 
 // New returns the orchestrator of cfg, its metrics registered.

@@ -36,7 +36,7 @@ func instanceView(in lifecycle.Instance) apiv1.Instance {
 		ID: in.ID, TenantID: in.TenantID, State: string(in.State), Reason: in.Reason,
 		Type: in.Type.Name, VCPUs: in.Type.VCPUs, MemBytes: in.Type.MemBytes, Image: in.Image,
 		IPs: ips, LaunchTime: in.LaunchTime, CreateTime: in.CreateTime, Network: in.Network,
-		SecurityGroups: in.SecurityGroups, KeyName: in.KeyName,
+		SecurityGroups: in.SecurityGroups, KeyName: in.KeyName, RootSizeBytes: in.RootSize,
 	}
 }
 

@@ -169,11 +169,7 @@ func (s *Server) getImage(w http.ResponseWriter, r *http.Request, p api.Params, 
 }
 
 func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request, p api.Params, _ auth.Principal) {
-	img, err := s.cfg.Images.Get(p["id"])
-	if err == nil {
-		err = s.cfg.Images.Delete(img.ID)
-	}
-	noContent(w, err)
+	noContent(w, s.cfg.Orch.DeleteImage(p["id"]))
 }
 
 func (s *Server) usage(w http.ResponseWriter, r *http.Request, _ api.Params, who auth.Principal) {
