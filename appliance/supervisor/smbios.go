@@ -10,19 +10,22 @@ import (
 //   - the system UUID (/sys/class/dmi/id/product_uuid) is SMBIOSUUID of
 //     the instance ID: stable across stop, start and reboot, different
 //     per instance, and beginning with "ec2";
-//   - the system and chassis serial (product_serial) and the chassis
-//     asset tag (chassis_asset_tag) are the instance ID, as EC2's Nitro
-//     instances carry theirs;
+//   - the system and chassis serial (product_serial) is that same UUID,
+//     as on EC2's Xen instances;
+//   - the chassis asset tag (chassis_asset_tag) is the instance ID, as
+//     EC2's Nitro instances carry theirs in an asset tag;
 //   - the manufacturer and product stay the VMM's own ("Ironvisor",
 //     "Ironvisor VM"): nothing claims to be Amazon.
 //
-// Why "ec2": cloud-init's ds-identify and DataSourceEc2 recognise EC2 by
-// a system UUID whose first octet starts with "ec2" (tools/ds-identify,
-// ec2_identify_platform; DataSourceEc2.identify_aws), or by the vendor
-// "Amazon EC2". A stock image therefore picks the Ec2 datasource, with
-// IMDSv2 tokens, against the appliance's metadata service, without any
-// change to the image, and without the guest reporting a false vendor.
-// Tools that check the vendor still see Ironvisor.
+// Why "ec2", and why the serial repeats the UUID: cloud-init recognises
+// EC2 by a system UUID that starts with "ec2" (or the vendor "Amazon
+// EC2"). Debian 12's cloud-init (22.4.2) also wants the serial equal to
+// the UUID, case aside (tools/ds-identify, ec2_identify_platform;
+// DataSourceEc2.identify_aws); later releases check the UUID's first
+// octet only. With both, a stock image of either picks the Ec2
+// datasource, with IMDSv2 tokens, against the appliance's metadata
+// service, with no change to the image and no false vendor. Tools that
+// check the vendor still see Ironvisor.
 
 // SMBIOSUUID returns the SMBIOS system UUID of instance id: "ec2"
 // followed by the first hex digits of SHA-256("ironvisor-instance:" +
@@ -38,5 +41,6 @@ func SMBIOSUUID(id string) string {
 
 // smbiosArgs are the `vmm run` flags that give instance id its identity.
 func smbiosArgs(id string) []string {
-	return []string{"--smbios-uuid", SMBIOSUUID(id), "--smbios-serial", id, "--smbios-asset-tag", id}
+	u := SMBIOSUUID(id)
+	return []string{"--smbios-uuid", u, "--smbios-serial", u, "--smbios-asset-tag", id}
 }

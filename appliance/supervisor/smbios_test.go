@@ -13,9 +13,10 @@ import (
 var uuidForm = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // TestSMBIOSUUIDIsEC2Shaped: the UUID is stable per instance, different
-// between instances, well formed, and passes the two checks stock
-// cloud-init makes: ds-identify's first octet matching [Ee][Cc]2*, and
-// DataSourceEc2.identify_aws's lower-cased UUID starting with "ec2".
+// between instances, well formed, and passes the checks stock cloud-init
+// makes: ds-identify's first octet matching [Ee][Cc]2*, and
+// DataSourceEc2.identify_aws's lower-cased UUID starting with "ec2" (the
+// serial's part of Debian 12's check is TestVMMArgsCarrySMBIOS's).
 func TestSMBIOSUUIDIsEC2Shaped(t *testing.T) {
 	seen := map[string]bool{}
 	for _, id := range []string{"i-0123456789abcdef0", "i-1", "i-2", ""} {
@@ -37,10 +38,13 @@ func TestSMBIOSUUIDIsEC2Shaped(t *testing.T) {
 	}
 }
 
-// TestVMMArgsCarrySMBIOS: every VMM gets its instance's identity.
+// TestVMMArgsCarrySMBIOS: every VMM gets its instance's identity, with
+// the serial equal to the UUID, which Debian 12's cloud-init (22.4.2)
+// requires besides the "ec2" prefix before it picks its Ec2 datasource.
 func TestVMMArgsCarrySMBIOS(t *testing.T) {
 	a := vmmArgs(RunSpec{ID: "i-42", VCPUs: 1, MemBytes: 64 << 20}, jail.Files{})
-	for flag, want := range map[string]string{"--smbios-uuid": SMBIOSUUID("i-42"), "--smbios-serial": "i-42", "--smbios-asset-tag": "i-42"} {
+	u := SMBIOSUUID("i-42")
+	for flag, want := range map[string]string{"--smbios-uuid": u, "--smbios-serial": u, "--smbios-asset-tag": "i-42"} {
 		i := slices.Index(a, flag)
 		if i < 0 || i+1 >= len(a) || a[i+1] != want {
 			t.Errorf("%s: want %q in %v", flag, want, a)
