@@ -69,8 +69,7 @@ func TestDocuments(t *testing.T) {
 	script := "#!/bin/sh\necho hello\x00\xff"
 	s := testServer(t, instances{"i-web1": running("i-web1", script)}, &now)
 	for _, c := range []struct{ path, want string }{
-		{"/", "latest\n"},
-		{"/latest/", "meta-data/\nuser-data\n"},
+		{"/latest/", "dynamic\nmeta-data\nuser-data"},
 		{"/latest/meta-data/instance-id", "i-web1"},
 		{"/latest/meta-data/instance-type", "nano"},
 		{"/latest/meta-data/ami-id", "img-debian"},
