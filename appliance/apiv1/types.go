@@ -178,9 +178,13 @@ type PatchRequest struct {
 	Type string `json:"type" required:"true"`
 }
 
-// StopRequest is the optional body of POST /v1/instances/{id}/stop.
+// StopRequest is the optional body of POST /v1/instances/{id}/stop. A
+// stop without force asks the guest to shut down (an ACPI power button,
+// or Ctrl-Alt-Del) and forces it after TimeoutSeconds, or the
+// appliance's default (30 s) when that is 0.
 type StopRequest struct {
-	Force bool `json:"force"`
+	Force          bool `json:"force"`
+	TimeoutSeconds int  `json:"timeout_seconds,omitempty"`
 }
 
 // Instance is an instance (its user data is never echoed).

@@ -63,3 +63,18 @@ func TestCloudDiskImageLifecycle(t *testing.T) {
 	e.must(200, "DELETE", "/v1/instances/"+insts[0].ID, tok, nil, nil)
 	e.must(204, "DELETE", "/v1/images/debian", e.admin, nil, nil)
 }
+
+// TestStopTimeoutChecked: a stop's timeout_seconds is bounded.
+func TestStopTimeoutChecked(t *testing.T) {
+	e := newEnv(t, nil)
+	e.tinyImage("tiny")
+	_, tok := e.tenant("acme")
+	var insts []apiv1.Instance
+	e.must(201, "POST", "/v1/instances", tok, `{"image":"tiny","type":"nano"}`, &insts)
+	for _, bad := range []string{`{"timeout_seconds": -1}`, `{"timeout_seconds": 601}`} {
+		if code, out := e.do("POST", "/v1/instances/"+insts[0].ID+"/stop", tok, bad); code != 400 {
+			t.Errorf("%s: %d %s", bad, code, out)
+		}
+	}
+	e.must(200, "POST", "/v1/instances/"+insts[0].ID+"/stop", tok, `{"timeout_seconds": 5}`, nil)
+}

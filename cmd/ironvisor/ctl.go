@@ -36,7 +36,8 @@ API's answer instead of a table.
             launch --image I --type T [--count N] [--user-data FILE] [--network N]
                    [--security-groups a,b] [--key-name K] [--root-size-gib G]
                    [--wait DURATION]
-            stop ID [--force] | start ID [--wait DURATION] | resize ID --type T
+            stop ID [--force | --timeout DURATION] | start ID [--wait DURATION]
+            resize ID --type T
   networks  list | get NAME | delete NAME | create --name N --cidr CIDR [--no-nat]
   security-groups list | get NAME | delete NAME | create --file RULES.json
   key-pairs list | get NAME | delete NAME | import --name N --public-key-file KEY.pub

@@ -244,12 +244,14 @@ func (x *ctlCtx) launch(args []string) error {
 // action is stop, start, reboot and resize.
 func (x *ctlCtx) action(verb string, args []string) error {
 	var force bool
+	var timeout time.Duration
 	var typ string
 	var wait time.Duration
 	pos, err := x.sub(verb, args, 1, func(fs *flag.FlagSet) {
 		switch verb {
 		case "stop":
 			fs.BoolVar(&force, "force", false, "stop at once, without a graceful shutdown")
+			fs.DurationVar(&timeout, "timeout", 0, "force the stop if the guest has not shut down after this long (default: the appliance's, 30s)")
 		case "resize":
 			fs.StringVar(&typ, "type", "", "new instance type")
 		case "start":
@@ -264,7 +266,7 @@ func (x *ctlCtx) action(verb string, args []string) error {
 	case "resize":
 		raw, err = x.call("PATCH /v1/instances/{id}", pos, nil, apiv1.PatchRequest{Type: typ})
 	case "stop":
-		raw, err = x.call("POST /v1/instances/{id}/stop", pos, nil, apiv1.StopRequest{Force: force})
+		raw, err = x.call("POST /v1/instances/{id}/stop", pos, nil, apiv1.StopRequest{Force: force, TimeoutSeconds: int(timeout.Seconds())})
 	default:
 		raw, err = x.call("POST /v1/instances/{id}/"+verb, pos, nil, nil)
 	}

@@ -98,7 +98,20 @@ func (o *Orchestrator) settle(ctx context.Context, in lifecycle.Instance, e life
 
 // Stop stops who's instance id, gracefully unless force.
 func (o *Orchestrator) Stop(ctx context.Context, who auth.Principal, id string, force bool) (lifecycle.Instance, error) {
-	in, err := o.transition(ctx, who, id, lifecycle.Stop, lifecycle.Change{Reason: "user request", Effect: o.stopVMM(force)})
+	return o.StopWithin(ctx, who, id, force, 0)
+}
+
+// MaxStopTimeout bounds the graceful timeout a stop may ask for.
+const MaxStopTimeout = 10 * time.Minute
+
+// StopWithin is Stop whose graceful stop (an ACPI power button, or
+// Ctrl-Alt-Del, that the guest's init honours) is forced after graceful
+// instead of the Runner's default; 0 means that default.
+func (o *Orchestrator) StopWithin(ctx context.Context, who auth.Principal, id string, force bool, graceful time.Duration) (lifecycle.Instance, error) {
+	if graceful < 0 || graceful > MaxStopTimeout {
+		return lifecycle.Instance{}, fmt.Errorf("%w: stop timeout %v: must be 0 to %v", apiv1.InvalidParameter, graceful, MaxStopTimeout)
+	}
+	in, err := o.transition(ctx, who, id, lifecycle.Stop, lifecycle.Change{Reason: "user request", Effect: o.stopVMMWithin(force, graceful)})
 	if err != nil || in.State != lifecycle.Stopping {
 		return in, err
 	}
@@ -120,14 +133,23 @@ func (o *Orchestrator) Start(ctx context.Context, who auth.Principal, id string)
 
 // Reboot restarts the VMM of who's running instance id.
 func (o *Orchestrator) Reboot(ctx context.Context, who auth.Principal, id string) (lifecycle.Instance, error) {
-	effect := func(cur lifecycle.Instance, next *lifecycle.Instance) error {
+	return o.transition(ctx, who, id, lifecycle.Reboot, lifecycle.Change{Reason: "rebooted by user request", Effect: o.restartVMM(true)})
+}
+
+// restartVMM is the effect of a reboot: it stops the instance's VMM if
+// stopFirst (a guest's own reset has ended it already) and starts a new
+// one from a fresh run spec.
+func (o *Orchestrator) restartVMM(stopFirst bool) func(cur lifecycle.Instance, next *lifecycle.Instance) error {
+	return func(cur lifecycle.Instance, next *lifecycle.Instance) error {
 		if o.cfg.Runner == nil {
 			return fmt.Errorf("reboot: %s", NoHypervisor)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := o.cfg.Runner.Stop(ctx, cur.ID, true); err != nil {
-			return err
+		if stopFirst {
+			if err := o.cfg.Runner.Stop(ctx, cur.ID, true); err != nil {
+				return err
+			}
 		}
 		// The old VMM's exit was reported before Stop returned; only the
 		// new VMM's may still end the instance.
@@ -141,7 +163,6 @@ func (o *Orchestrator) Reboot(ctx context.Context, who auth.Principal, id string
 		}
 		return err
 	}
-	return o.transition(ctx, who, id, lifecycle.Reboot, lifecycle.Change{Reason: "rebooted by user request", Effect: effect})
 }
 
 // Resize gives who's stopped instance id the instance type typeName.
