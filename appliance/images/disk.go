@@ -100,6 +100,29 @@ func (u *Upload) commitDisk(ctx context.Context, name, cmdline string, progress 
 	})
 }
 
+// convertBesideKernel converts the disk part of an upload that has its
+// own kernel to raw when it is a qcow2, since the VMM serves raw disks,
+// and returns the source to record (nil for a raw disk or none).
+func (u *Upload) convertBesideKernel(ctx context.Context, progress Progress) (*Source, error) {
+	up, ok := u.files[PartDisk]
+	if !ok {
+		return nil, nil
+	}
+	format, err := sniff(filepath.Join(u.tmp, PartDisk))
+	if err != nil || format != FormatQcow2 {
+		return nil, err
+	}
+	if progress == nil {
+		progress = func(string, int64, int64) {}
+	}
+	raw, err := u.convert(ctx, progress)
+	if err != nil {
+		return nil, err
+	}
+	u.files[PartDisk] = raw
+	return &Source{Format: FormatQcow2, Size: up.Size, SHA256: up.SHA256, URL: u.url}, nil
+}
+
 // sniff returns the format of the disk file at path from its first bytes.
 func sniff(path string) (string, error) {
 	f, err := os.Open(path)
@@ -109,8 +132,8 @@ func sniff(path string) (string, error) {
 	defer f.Close()
 	head := make([]byte, 8)
 	n, err := io.ReadFull(f, head)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return "", fmt.Errorf("%w: disk shorter than 8 bytes", ErrInvalid)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read disk: %w", err)
 	}
 	head = head[:n]
 	if bytes.HasPrefix(head, []byte{'Q', 'F', 'I', 0xFB}) {

@@ -209,3 +209,22 @@ func TestUploadDiskWithInitrdAlone(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestUploadQcow2BesideKernel: a qcow2 disk uploaded with a kernel is
+// stored raw too, since the VMM serves raw disks.
+func TestUploadQcow2BesideKernel(t *testing.T) {
+	s, _ := newStore(t)
+	raw, kernel := cloudDisk(t)
+	q := toQcow2(t, raw, "-c")
+	img, err := upload(s, "k", map[string][]byte{PartKernel: kernel, PartDisk: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Source == nil || img.Source.Format != FormatQcow2 || img.Boot != nil || img.Cmdline != "console=ttyS0" {
+		t.Fatalf("image %+v", img)
+	}
+	got, err := os.ReadFile(s.Path(img.ID, PartDisk))
+	if err != nil || !bytes.Equal(got, raw) {
+		t.Fatalf("stored disk is not the raw disk (%v)", err)
+	}
+}

@@ -282,7 +282,11 @@ func (u *Upload) CommitDisk(ctx context.Context, name, cmdline string, progress 
 		}
 		return Image{}, fmt.Errorf("%w: the kernel part is required (or a cloud disk image alone)", ErrInvalid)
 	}
-	return u.finish(name, cmdline, nil)
+	src, err := u.convertBesideKernel(ctx, progress)
+	if err != nil {
+		return Image{}, err
+	}
+	return u.finish(name, cmdline, func(img *Image) { img.Source = src })
 }
 
 // finish checks the kernel, moves the parts into place and stores the
