@@ -189,6 +189,8 @@ func FuzzServeHTTP(f *testing.F) {
 	f.Add("PUT", "/latest/api/token", "60", "")
 	f.Add("GET", "/latest/meta-data/../../user-data", "", "x")
 	f.Add("HEAD", "/latest/meta-data/", "21600", "forged")
+	f.Add("GET", "/2021-03-23/dynamic/instance-identity/document", "", "")
+	f.Add("GET", "/2009-04-04/meta-data/network/interfaces/macs/", "", "")
 	now := time.Unix(1e9, 0)
 	s := testServer(f, instances{"i-web1": running("i-web1", "mine"), "i-other": running("i-other", "SECRET")}, &now)
 	f.Fuzz(func(t *testing.T, method, path, ttl, tok string) {
