@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -142,12 +143,48 @@ func (c *Client) Upload(ctx context.Context, fields, files map[string]string, ou
 	return err
 }
 
-// writeParts writes the multipart body of an upload.
-func writeParts(mw *multipart.Writer, fields, files map[string]string) error {
-	for k, v := range fields {
-		if err := mw.WriteField(k, v); err != nil {
+// UploadStream is Upload with each file part read from a reader, named
+// filename in the body, so that the caller can count what is sent.
+func (c *Client) UploadStream(ctx context.Context, fields map[string]string, part, filename string, r io.Reader, out any) error {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		err := writeFields(mw, fields)
+		if err == nil {
+			var w io.Writer
+			if w, err = mw.CreateFormFile(part, filename); err == nil {
+				_, err = io.Copy(w, r)
+			}
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	err := c.send(ctx, "POST /v1/images", nil, nil, mw.FormDataContentType(), pr, out)
+	pr.Close()
+	return err
+}
+
+// writeFields writes the text parts of an upload, sorted by name.
+func writeFields(mw *multipart.Writer, fields map[string]string) error {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := mw.WriteField(k, fields[k]); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// writeParts writes the multipart body of an upload.
+func writeParts(mw *multipart.Writer, fields, files map[string]string) error {
+	if err := writeFields(mw, fields); err != nil {
+		return err
 	}
 	for k, p := range files {
 		f, err := os.Open(p)

@@ -56,6 +56,8 @@ func TestClientCoversRoutes(t *testing.T) {
 		first(c.InstanceTypes(ctx)), first(c.AddInstanceType(ctx, InstanceTypeRequest{Name: "x", VCPUs: 1})),
 		first(c.Images(ctx)), first(c.UploadImage(ctx, "img", "console=ttyS0", kernel, "", "")),
 		first(c.Image(ctx, "img")), c.DeleteImage(ctx, "img"),
+		first(c.ImageImports(ctx)), first(c.ImportImage(ctx, ImageImportRequest{Name: "img", URL: "http://x/y"})),
+		first(c.ImageImport(ctx, "import-1")),
 		first(c.Instances(ctx)), first(c.Launch(ctx, LaunchRequest{Image: "img", Type: "nano"})),
 		first(c.Instance(ctx, "i-1")), first(c.Resize(ctx, "i-1", PatchRequest{Type: "micro"})),
 		first(c.Terminate(ctx, "i-1")), first(c.Stop(ctx, "i-1", StopRequest{Force: true})),

@@ -90,6 +90,22 @@ func (c *Client) UploadImage(ctx context.Context, name, cmdline, kernel, initrd,
 	return img, err
 }
 
+// ImportImage starts importing a cloud disk image from a URL (admin);
+// poll the job with ImageImport.
+func (c *Client) ImportImage(ctx context.Context, q ImageImportRequest) (ImageImport, error) {
+	return call[ImageImport](ctx, c, "POST /v1/image-imports", q)
+}
+
+// ImageImports lists the image import jobs the appliance remembers.
+func (c *Client) ImageImports(ctx context.Context) ([]ImageImport, error) {
+	return call[[]ImageImport](ctx, c, "GET /v1/image-imports", nil)
+}
+
+// ImageImport returns image import job id.
+func (c *Client) ImageImport(ctx context.Context, id string) (ImageImport, error) {
+	return call[ImageImport](ctx, c, "GET /v1/image-imports/{id}", nil, id)
+}
+
 // Image describes image id (or name).
 func (c *Client) Image(ctx context.Context, id string) (Image, error) {
 	return call[Image](ctx, c, "GET /v1/images/{id}", nil, id)

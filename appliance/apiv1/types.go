@@ -69,13 +69,19 @@ type InstanceType struct {
 }
 
 // ImageUpload is the multipart/form-data body of POST /v1/images; the
-// file parts are streamed.
+// file parts are streamed. Either a kernel (with an optional initrd and
+// disk), or a cloud disk image alone (qcow2 or raw, GPT with an ext4
+// root): its own kernel, initrd and root are then read from it, and
+// cmdline follows root=... on the command line. SHA256 or SHA512, if
+// given, must match the disk part.
 type ImageUpload struct {
 	Name    string `json:"name" required:"true"`
-	Kernel  []byte `json:"kernel" required:"true" format:"binary"`
+	Kernel  []byte `json:"kernel,omitempty" format:"binary"`
 	Initrd  []byte `json:"initrd,omitempty" format:"binary"`
 	Disk    []byte `json:"disk,omitempty" format:"binary"`
 	Cmdline string `json:"cmdline,omitempty"`
+	SHA256  string `json:"sha256,omitempty"`
+	SHA512  string `json:"sha512,omitempty"`
 }
 
 // ImageFile describes one file of an image.
@@ -94,6 +100,58 @@ type Image struct {
 	Disk         *ImageFile `json:"disk,omitempty"`
 	Cmdline      string     `json:"cmdline,omitempty"`
 	Created      time.Time  `json:"created"`
+	// Source and Boot describe an image made from a cloud disk image.
+	Source *ImageSource `json:"source,omitempty"`
+	Boot   *ImageBoot   `json:"boot,omitempty"`
+}
+
+// ImageSource is the cloud disk image an image was made from, as given:
+// its format ("qcow2" or "raw"), size and SHA-256, and the URL of an
+// import.
+type ImageSource struct {
+	Format string `json:"format"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	URL    string `json:"url,omitempty"`
+}
+
+// ImageBoot is what an image's own disk boots: the paths of its kernel
+// and initrd in the root file system, the root= value and the root's
+// partition number.
+type ImageBoot struct {
+	KernelPath    string `json:"kernel_path"`
+	InitrdPath    string `json:"initrd_path,omitempty"`
+	Root          string `json:"root"`
+	RootPartition int    `json:"root_partition"`
+}
+
+// ImageImportRequest is the body of POST /v1/image-imports: fetch the
+// cloud disk image at URL (http or https), check it against exactly one
+// of SHA256 and SHA512 (hex), and store it as image Name.
+type ImageImportRequest struct {
+	Name    string `json:"name" required:"true"`
+	URL     string `json:"url" required:"true"`
+	SHA256  string `json:"sha256,omitempty"`
+	SHA512  string `json:"sha512,omitempty"`
+	Cmdline string `json:"cmdline,omitempty"`
+}
+
+// ImageImport is an image import job. State is running, succeeded or
+// failed; Phase is download, convert (qcow2 to raw) or inspect, with
+// BytesDone of BytesTotal (-1 when the download's size is unknown).
+type ImageImport struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	URL        string     `json:"url"`
+	State      string     `json:"state"`
+	Phase      string     `json:"phase"`
+	BytesDone  int64      `json:"bytes_done"`
+	BytesTotal int64      `json:"bytes_total"`
+	Error      string     `json:"error,omitempty"`
+	Code       Code       `json:"code,omitempty"`
+	Image      *Image     `json:"image,omitempty"`
+	Created    time.Time  `json:"created"`
+	Finished   *time.Time `json:"finished,omitempty"`
 }
 
 // LaunchRequest is the body of POST /v1/instances; a missing count is 1.
@@ -108,6 +166,11 @@ type LaunchRequest struct {
 	// HTTPTokens is the metadata service's token policy, as EC2's
 	// http_tokens: "optional" (the default) or "required" (IMDSv2 only).
 	HTTPTokens string `json:"http_tokens,omitempty"`
+	// RootSizeGiB is the size of the root volume of an image with a disk,
+	// in GiB: at least the image's disk, which is the default. The volume
+	// is grown sparsely; the guest grows its partition (cloud-init's
+	// growpart does).
+	RootSizeGiB *int `json:"root_size_gib,omitempty"`
 }
 
 // PatchRequest is the body of PATCH /v1/instances/{id}.
@@ -115,9 +178,13 @@ type PatchRequest struct {
 	Type string `json:"type" required:"true"`
 }
 
-// StopRequest is the optional body of POST /v1/instances/{id}/stop.
+// StopRequest is the optional body of POST /v1/instances/{id}/stop. A
+// stop without force asks the guest to shut down (an ACPI power button,
+// or Ctrl-Alt-Del) and forces it after TimeoutSeconds, or the
+// appliance's default (30 s) when that is 0.
 type StopRequest struct {
-	Force bool `json:"force"`
+	Force          bool `json:"force"`
+	TimeoutSeconds int  `json:"timeout_seconds,omitempty"`
 }
 
 // Instance is an instance (its user data is never echoed).
@@ -136,6 +203,9 @@ type Instance struct {
 	Network        string    `json:"network,omitempty"`
 	SecurityGroups []string  `json:"security_groups,omitempty"`
 	KeyName        string    `json:"key_name,omitempty"`
+	// RootSizeBytes is the root volume's size; 0 for an image without a
+	// disk.
+	RootSizeBytes int64 `json:"root_size_bytes,omitempty"`
 }
 
 // ConsoleOutput is the answer of GET /v1/instances/{id}/console.

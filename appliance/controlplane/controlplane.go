@@ -170,6 +170,10 @@ func (cp *ControlPlane) VMMExited(id, reason string, crashed bool) {
 	cp.orch.VMMExited(id, reason, crashed)
 }
 
+// VMMReset is the Runner's notification of a guest's own reboot
+// (orchestrator.VMMReset).
+func (cp *ControlPlane) VMMReset(id, reason string) { cp.orch.VMMReset(id, reason) }
+
 // Reconcile runs once at start, with the VMMs that survived
 // (orchestrator.Reconcile).
 func (cp *ControlPlane) Reconcile(ctx context.Context, alive []string) ([]lifecycle.Instance, error) {

@@ -11,10 +11,13 @@
 package images
 
 import (
+	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -66,6 +69,11 @@ type Image struct {
 	Disk         *File     `json:"disk,omitempty"`
 	Cmdline      string    `json:"cmdline,omitempty"`
 	Created      time.Time `json:"created"`
+	// Source is the cloud disk image the image was made from, and Boot
+	// what bootsel found on it; both nil for an image uploaded as a
+	// kernel (and initrd and disk).
+	Source *Source `json:"source,omitempty"`
+	Boot   *Boot   `json:"boot,omitempty"`
 }
 
 // Store is the image registry: records in the store, files under dir.
@@ -73,6 +81,7 @@ type Store struct {
 	db  *store.DB
 	dir string
 	now func() time.Time
+	imp *importer
 }
 
 // New returns the image store over db with files under dataDir/images.
@@ -84,7 +93,7 @@ func New(db *store.DB, dataDir string, now func() time.Time) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create image directory: %w", err)
 	}
-	s := &Store{db: db, dir: dir, now: now}
+	s := &Store{db: db, dir: dir, now: now, imp: newImporter()}
 	return s, s.cleanTemp()
 }
 
@@ -144,9 +153,12 @@ func (s *Store) Delete(id string) error {
 // Abort to remove everything written so far. Abort after Commit does
 // nothing, so callers can always defer it.
 type Upload struct {
-	s         *Store
-	id, tmp   string
-	files     map[string]File
+	s       *Store
+	id, tmp string
+	files   map[string]File
+	// sha512 holds the disk part's SHA-512, for CheckDigest.
+	sha512    string
+	url       string // where an import fetched the disk
 	committed bool
 }
 
@@ -168,10 +180,16 @@ var limits = map[string]int64{PartKernel: MaxKernel, PartInitrd: MaxInitrd, Part
 
 // Add stores part from r, hashing it and enforcing its size limit.
 func (u *Upload) Add(part string, r io.Reader) error {
-	max, ok := limits[part]
-	if !ok {
+	if _, ok := limits[part]; !ok {
 		return fmt.Errorf("%w: unknown part %q", ErrInvalid, part)
 	}
+	return u.addFile(part, r)
+}
+
+// addFile stores part from r (see Add); the disk part's SHA-512 is kept
+// for CheckDigest.
+func (u *Upload) addFile(part string, r io.Reader) error {
+	max := limits[part]
 	if _, dup := u.files[part]; dup {
 		return fmt.Errorf("%w: part %q given twice", ErrInvalid, part)
 	}
@@ -180,7 +198,13 @@ func (u *Upload) Add(part string, r io.Reader) error {
 		return fmt.Errorf("create %s: %w", part, err)
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, max+1))
+	w := io.MultiWriter(f, h)
+	var h512 hash.Hash
+	if part == PartDisk {
+		h512 = sha512.New()
+		w = io.MultiWriter(f, h, h512)
+	}
+	n, err := io.Copy(w, io.LimitReader(r, max+1))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -197,21 +221,78 @@ func (u *Upload) Add(part string, r io.Reader) error {
 		return fmt.Errorf("%w: %s is empty", ErrInvalid, part)
 	}
 	u.files[part] = File{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}
+	if h512 != nil {
+		u.sha512 = hex.EncodeToString(h512.Sum(nil))
+	}
+	return nil
+}
+
+// CheckDigest checks the disk part against the digest the user gave, in
+// hex: sha256 or sha512 (empty strings are not checked). A mismatch wraps
+// ErrInvalid.
+func (u *Upload) CheckDigest(sha256Hex, sha512Hex string) error {
+	d, ok := u.files[PartDisk]
+	if !ok && (sha256Hex != "" || sha512Hex != "") {
+		return fmt.Errorf("%w: a checksum was given but no disk", ErrInvalid)
+	}
+	if sha256Hex != "" && !strings.EqualFold(sha256Hex, d.SHA256) {
+		return fmt.Errorf("%w: sha256 mismatch: the disk's is %s, want %s", ErrInvalid, d.SHA256, sha256Hex)
+	}
+	if sha512Hex != "" && !strings.EqualFold(sha512Hex, u.sha512) {
+		return fmt.Errorf("%w: sha512 mismatch: the disk's is %s, want %s", ErrInvalid, u.sha512, sha512Hex)
+	}
+	return nil
+}
+
+// CheckName refuses a name that is invalid or taken, so that an import
+// fails before it downloads anything.
+func (s *Store) CheckName(name string) error {
+	if err := auth.ValidateName(name); err != nil {
+		return fmt.Errorf("%w: name: %v", ErrInvalid, err)
+	}
+	if _, err := s.Get(name); err == nil {
+		return fmt.Errorf("%w: %q", ErrExists, name)
+	}
 	return nil
 }
 
 // Commit checks the parts, moves them into place and stores the record.
+// An upload of a disk alone is a cloud disk image: see CommitDisk.
 func (u *Upload) Commit(name, cmdline string) (Image, error) {
+	return u.CommitDisk(context.Background(), name, cmdline, nil)
+}
+
+// CommitDisk is Commit with a context and progress reports for the long
+// part of a disk-only upload: qcow2 is converted to a sparse raw file,
+// and the kernel, initrd and root are read from the disk itself (package
+// bootsel). An upload with a kernel part is committed as it is.
+func (u *Upload) CommitDisk(ctx context.Context, name, cmdline string, progress Progress) (Image, error) {
 	if err := auth.ValidateName(name); err != nil {
 		return Image{}, fmt.Errorf("%w: name: %v", ErrInvalid, err)
 	}
 	if len(cmdline) > MaxCmdline || strings.ContainsAny(cmdline, "\x00\n\r") {
 		return Image{}, fmt.Errorf("%w: cmdline longer than %d bytes or with NUL or newline", ErrInvalid, MaxCmdline)
 	}
-	k, ok := u.files[PartKernel]
-	if !ok {
-		return Image{}, fmt.Errorf("%w: the kernel part is required", ErrInvalid)
+	if _, ok := u.files[PartKernel]; !ok {
+		if _, disk := u.files[PartDisk]; disk {
+			if _, initrd := u.files[PartInitrd]; initrd {
+				return Image{}, fmt.Errorf("%w: an initrd without a kernel: give both, or the disk alone", ErrInvalid)
+			}
+			return u.commitDisk(ctx, name, cmdline, progress)
+		}
+		return Image{}, fmt.Errorf("%w: the kernel part is required (or a cloud disk image alone)", ErrInvalid)
 	}
+	src, err := u.convertBesideKernel(ctx, progress)
+	if err != nil {
+		return Image{}, err
+	}
+	return u.finish(name, cmdline, func(img *Image) { img.Source = src })
+}
+
+// finish checks the kernel, moves the parts into place and stores the
+// record, after extra (if set) completed it.
+func (u *Upload) finish(name, cmdline string, extra func(*Image)) (Image, error) {
+	k := u.files[PartKernel]
 	format, err := CheckKernelFile(filepath.Join(u.tmp, PartKernel))
 	if err != nil {
 		return Image{}, err
@@ -222,6 +303,9 @@ func (u *Upload) Commit(name, cmdline string) (Image, error) {
 	}
 	if f, ok := u.files[PartDisk]; ok {
 		img.Disk = &f
+	}
+	if extra != nil {
+		extra(&img)
 	}
 	final := filepath.Join(u.s.dir, u.id)
 	if err := os.Rename(u.tmp, final); err != nil {

@@ -35,6 +35,8 @@ type LaunchSpec struct {
 	// HTTPTokens is the metadata token policy: "", HTTPTokensOptional or
 	// HTTPTokensRequired.
 	HTTPTokens string
+	// RootSize is the root volume's size in bytes (0: no disk).
+	RootSize int64
 }
 
 // Launch creates Count instances in pending, all or none, after checking
@@ -78,7 +80,7 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 				State: Pending, Reason: spec.Reason, CreateTime: now, LaunchTime: now,
 				StateChanged: now, Generation: 1, Network: spec.Network,
 				SecurityGroups: spec.SecurityGroups, KeyName: spec.KeyName, PublicKey: spec.PublicKey,
-				UserData: spec.UserData, HTTPTokens: spec.HTTPTokens,
+				UserData: spec.UserData, HTTPTokens: spec.HTTPTokens, RootSize: spec.RootSize, LaunchIndex: i,
 			}
 			if err := tx.Create(store.Instances, id, inst); err != nil {
 				return err

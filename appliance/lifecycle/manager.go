@@ -58,6 +58,13 @@ type Instance struct {
 	// as EC2's MetadataOptions.HttpTokens: HTTPTokensRequired refuses
 	// IMDSv1 (a GET without a session token); "" means HTTPTokensOptional.
 	HTTPTokens string `json:"http_tokens,omitempty"`
+	// RootSize is the size in bytes the root volume is grown to at its
+	// creation; 0 for an image without a disk (or the image's size, for
+	// instances launched before it was recorded).
+	RootSize int64 `json:"root_size,omitempty"`
+	// LaunchIndex is the instance's place in its launch, from 0 (EC2's
+	// ami-launch-index).
+	LaunchIndex int `json:"launch_index,omitempty"`
 }
 
 // Metadata token policies (Instance.HTTPTokens).

@@ -1,13 +1,23 @@
 // Package metadata is the instance metadata service: what a guest learns
 // about itself at http://169.254.169.254/, laid out like EC2's IMDS, so
-// that cloud-init and the usual scripts find it:
+// that stock cloud-init (its Ec2 datasource, which the guest picks from
+// the SMBIOS UUID the supervisor gives it) and the usual scripts find it.
+// "/" lists the API versions (Versions); every one, and "latest", serves:
 //
-//	/latest/meta-data/            the keys, one per line
-//	/latest/meta-data/instance-id i-…
-//	/latest/meta-data/instance-type, ami-id (the image), local-ipv4, mac,
-//	    hostname, local-hostname, security-groups
-//	/latest/meta-data/public-keys/0/openssh-key  the launch's key pair, if any
-//	/latest/user-data             the launch's user_data, verbatim (404 if none)
+//	VER/                          dynamic, meta-data, user-data
+//	VER/meta-data/                the keys, one per line, directories with "/"
+//	VER/meta-data/instance-id     i-…; also ami-id (the image), ami-launch-index,
+//	    instance-type, instance-action, instance-life-cycle, hostname,
+//	    local-hostname, local-ipv4, mac, public-ipv4 (with a public IP),
+//	    security-groups, placement/availability-zone, placement/region,
+//	    block-device-mapping/ami and /root (with a root volume)
+//	VER/meta-data/network/interfaces/macs/MAC/  device-number, interface-id,
+//	    local-hostname, local-ipv4s, mac, owner-id, public-ipv4s,
+//	    security-groups, subnet-id, subnet-ipv4-cidr-block, vpc-id,
+//	    vpc-ipv4-cidr-block
+//	VER/meta-data/public-keys/0/openssh-key  the launch's key pair, if any
+//	VER/dynamic/instance-identity/document   the identity document (JSON, unsigned)
+//	VER/user-data                 the launch's user_data, verbatim (404 if none)
 //	PUT /latest/api/token         an IMDSv2 session token (header
 //	                              X-aws-ec2-metadata-token-ttl-seconds, 1..21600)
 //
@@ -43,6 +53,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +86,9 @@ type Config struct {
 	State func() netcfg.State
 	// Instance returns the stored instance id. Required.
 	Instance func(id string) (lifecycle.Instance, error)
+	// Zone is the availability zone guests are told; "" means
+	// DefaultZone.
+	Zone string
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }
@@ -111,6 +125,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Zone == "" {
+		cfg.Zone = DefaultZone
 	}
 	s := &Server{cfg: cfg, tokens: map[string]map[string]time.Time{}, lns: map[netip.AddrPort]net.Listener{}}
 	s.srv = &http.Server{
@@ -224,12 +241,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "metadata: a session token is required (PUT /latest/api/token)", http.StatusUnauthorized)
 		return
 	}
-	body, ok := document(in, id.nic, r.URL.Path)
+	body, userData, ok := document(newView(in, id.nic, s.cfg.State(), s.cfg.Zone), r.URL.Path)
 	if !ok {
 		http.NotFound(w, r)
 		return
 	}
-	if r.URL.Path == "/latest/user-data" {
+	if userData {
 		w.Header().Set("Content-Type", "application/octet-stream")
 	} else {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -238,50 +255,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 }
 
-// document returns the body of path for instance in behind nic.
-func document(in lifecycle.Instance, nic netcfg.NIC, path string) ([]byte, bool) {
-	meta := map[string]string{
-		"ami-id":          in.Image,
-		"hostname":        in.ID,
-		"instance-id":     in.ID,
-		"instance-type":   in.Type.Name,
-		"local-hostname":  in.ID,
-		"local-ipv4":      nic.IP.String(),
-		"mac":             nic.MAC,
-		"security-groups": strings.Join(nic.Groups, "\n"),
+// document returns the body of path for the instance in view v, and
+// whether it is user data: "/" lists the versions, and each version
+// serves the same tree (tree.go).
+func document(v view, path string) (body []byte, userData, ok bool) {
+	if path == "/" {
+		return []byte(strings.Join(Versions, "\n")), false, true
 	}
-	switch path {
-	case "/":
-		return []byte("latest\n"), true
-	case "/latest", "/latest/":
-		return []byte("meta-data/\nuser-data\n"), true
-	case "/latest/meta-data", "/latest/meta-data/":
-		keys := "ami-id\nhostname\ninstance-id\ninstance-type\nlocal-hostname\nlocal-ipv4\nmac\n"
-		if in.PublicKey != "" {
-			keys += "public-keys/\n"
-		}
-		return []byte(keys + "security-groups\n"), true
-	case "/latest/user-data":
-		if len(in.UserData) == 0 {
-			return nil, false
-		}
-		return in.UserData, true
+	ver, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if !slices.Contains(Versions, ver) {
+		return nil, false, false
 	}
-	if in.PublicKey != "" {
-		switch path {
-		case "/latest/meta-data/public-keys", "/latest/meta-data/public-keys/":
-			return []byte("0=" + in.KeyName), true
-		case "/latest/meta-data/public-keys/0", "/latest/meta-data/public-keys/0/":
-			return []byte("openssh-key"), true
-		case "/latest/meta-data/public-keys/0/openssh-key":
-			return []byte(in.PublicKey + "\n"), true
-		}
-	}
-	key, ok := strings.CutPrefix(path, "/latest/meta-data/")
-	if v, found := meta[key]; ok && found {
-		return []byte(v), true
-	}
-	return nil, false
+	out, ok := v.lookup(rest)
+	return []byte(out), rest == "user-data", ok
 }
 
 // issueToken answers PUT /latest/api/token with a session token for nic.

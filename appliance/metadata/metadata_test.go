@@ -69,8 +69,7 @@ func TestDocuments(t *testing.T) {
 	script := "#!/bin/sh\necho hello\x00\xff"
 	s := testServer(t, instances{"i-web1": running("i-web1", script)}, &now)
 	for _, c := range []struct{ path, want string }{
-		{"/", "latest\n"},
-		{"/latest/", "meta-data/\nuser-data\n"},
+		{"/latest/", "dynamic\nmeta-data\nuser-data"},
 		{"/latest/meta-data/instance-id", "i-web1"},
 		{"/latest/meta-data/instance-type", "nano"},
 		{"/latest/meta-data/ami-id", "img-debian"},
@@ -190,6 +189,8 @@ func FuzzServeHTTP(f *testing.F) {
 	f.Add("PUT", "/latest/api/token", "60", "")
 	f.Add("GET", "/latest/meta-data/../../user-data", "", "x")
 	f.Add("HEAD", "/latest/meta-data/", "21600", "forged")
+	f.Add("GET", "/2021-03-23/dynamic/instance-identity/document", "", "")
+	f.Add("GET", "/2009-04-04/meta-data/network/interfaces/macs/", "", "")
 	now := time.Unix(1e9, 0)
 	s := testServer(f, instances{"i-web1": running("i-web1", "mine"), "i-other": running("i-other", "SECRET")}, &now)
 	f.Fuzz(func(t *testing.T, method, path, ttl, tok string) {

@@ -121,7 +121,10 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 	}
 	var cp *controlplane.ControlPlane
 	if o.Runner == nil && !o.NoHypervisor {
-		o.Runner = newRunner(tl, o.DataDir, o.Starter, func(id, reason string, crashed bool) { cp.VMMExited(id, reason, crashed) })
+		o.Runner = newRunner(tl, o.DataDir, o.Starter, exits{
+			exited: func(id, reason string, crashed bool) { cp.VMMExited(id, reason, crashed) },
+			reset:  func(id, reason string) { cp.VMMReset(id, reason) },
+		})
 	}
 	host := hostinfo.New(o.Mode, tl)
 	doc := host.Collect()

@@ -41,13 +41,20 @@ func (s supervisorRunner) Start(ctx context.Context, r orchestrator.RunSpec) err
 	})
 }
 
+// exits receive the VMMs' ends: exited for every end but a guest's own
+// reset, which goes to reset (supervisor.Options OnExit and OnReset).
+type exits struct {
+	exited func(id, reason string, crashed bool)
+	reset  func(id, reason string)
+}
+
 // newRunner returns the supervisor when this host can run VMMs (a usable
 // /dev/kvm, kvm.Usable, and root, which the jail needs), else nil with the
 // reason logged.
-// onExit receives VMM exits; it is called only after the control plane is
+// on receives VMM exits; it is called only after the control plane is
 // composed. starter starts and waits for the VMMs (nil: reaper.Direct; PID 1
 // passes its reaper so that it does not steal their exit status).
-func newRunner(tl *timeline.Timeline, dataDir string, starter reaper.Starter, onExit func(id, reason string, crashed bool)) orchestrator.Runner {
+func newRunner(tl *timeline.Timeline, dataDir string, starter reaper.Starter, on exits) orchestrator.Runner {
 	if err := kvm.Usable("/dev/kvm"); err != nil {
 		tl.Logf("%v: instances stay pending", err)
 		return nil
@@ -57,7 +64,7 @@ func newRunner(tl *timeline.Timeline, dataDir string, starter reaper.Starter, on
 		return nil
 	}
 	sup, err := supervisor.New(supervisor.Options{
-		StateDir: filepath.Join(dataDir, "vmm"), UID: vmmUID, GID: vmmGID, OnExit: onExit, Starter: starter,
+		StateDir: filepath.Join(dataDir, "vmm"), UID: vmmUID, GID: vmmGID, OnExit: on.exited, OnReset: on.reset, Starter: starter,
 		// Only where cgroup v2 lacks the memory and cpu controllers (the
 		// limits could not be enforced there anyway); with them, VMMs get
 		// their instance type's limits.

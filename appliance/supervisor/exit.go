@@ -46,7 +46,8 @@ func (s *Supervisor) watchChild(inst *instance, cmd *exec.Cmd) {
 // finish records how inst ended, cleans up its jail and socket, forgets it
 // and calls OnExit.
 func (s *Supervisor) finish(inst *instance, st exitStatus) {
-	inst.reason, inst.crashed = s.describe(inst.id, st)
+	var reset bool
+	inst.reason, inst.crashed, reset = s.describe(inst.id, st)
 	if err := jail.Cleanup(s.opt.jailSpec(inst.id)); err != nil {
 		inst.reason += fmt.Sprintf(" (cleanup: %v)", err)
 	}
@@ -56,8 +57,12 @@ func (s *Supervisor) finish(inst *instance, st exitStatus) {
 		delete(s.live, inst.id)
 	}
 	s.mu.Unlock()
-	// OnExit before done: Stop and a failed Start return after it.
-	if s.opt.OnExit != nil {
+	// OnExit (or OnReset) before done: Stop and a failed Start return
+	// after it.
+	switch {
+	case reset && s.opt.OnReset != nil:
+		s.opt.OnReset(inst.id, inst.reason)
+	case s.opt.OnExit != nil:
 		s.opt.OnExit(inst.id, inst.reason, inst.crashed)
 	}
 	close(inst.done)
@@ -66,34 +71,37 @@ func (s *Supervisor) finish(inst *instance, st exitStatus) {
 // exitLine matches the VMM's last line: "ironvisor vmm run: REASON (exit N)".
 var exitLine = regexp.MustCompile(`\(exit (\d+)\)`)
 
-// describe turns an exit status and the VMM's last message into a reason
-// and whether the VMM crashed (rather than the guest powering off or
-// resetting, or the host stopping it).
-func (s *Supervisor) describe(id string, st exitStatus) (string, bool) {
+// describe turns an exit status and the VMM's last message into a reason,
+// whether the VMM crashed (rather than the guest powering off or
+// resetting, or the host stopping it), and whether the guest reset
+// (rebooted) the machine.
+func (s *Supervisor) describe(id string, st exitStatus) (reason string, crashed, reset bool) {
 	msg := strings.TrimPrefix(lastLine(s.opt.logPath(id)), "ironvisor vmm run: ")
 	code := st.code
 	if !st.known {
 		// Not our child: the VMM's own last line is the only record.
 		m := exitLine.FindStringSubmatch(msg)
 		if m == nil {
-			return joinReason("vmm ended, exit status unknown", msg), true
+			return joinReason("vmm ended, exit status unknown", msg), true, false
 		}
 		code, _ = strconv.Atoi(m[1])
 	}
 	if stats, err := jail.ReadStats(s.opt.jailSpec(id)); err == nil && stats.OOMKills > 0 {
-		return joinReason("vmm killed for running out of memory", msg), true
+		return joinReason("vmm killed for running out of memory", msg), true, false
 	}
 	if st.signal != 0 {
-		return joinReason("vmm killed by signal "+st.signal.String(), msg), true
+		return joinReason("vmm killed by signal "+st.signal.String(), msg), true, false
 	}
 	if msg == "" {
 		msg = "vmm exited with status " + strconv.Itoa(code)
 	}
 	switch code {
-	case exitcode.Poweroff, exitcode.Reset, exitcode.Stopped:
-		return msg, false
+	case exitcode.Reset:
+		return msg, false, true
+	case exitcode.Poweroff, exitcode.Stopped:
+		return msg, false, false
 	}
-	return msg, true
+	return msg, true, false
 }
 
 // joinReason appends the VMM's message, if any, to what the supervisor saw.

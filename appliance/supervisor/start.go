@@ -212,6 +212,7 @@ func vmmArgs(spec RunSpec, f jail.Files) []string {
 		"--mem", strconv.FormatUint(spec.MemBytes, 10),
 		"--cpus", strconv.Itoa(spec.VCPUs),
 	}
+	a = append(a, smbiosArgs(spec.ID)...)
 	// A jailed VMM sees no /sys: tell it the host's KVM flavour for its
 	// PVM guard.
 	if k := kvm.DetectKind("/sys"); k != kvm.KindNone {

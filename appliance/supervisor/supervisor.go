@@ -91,6 +91,11 @@ type Options struct {
 	// after its jail was cleaned up: also for one that exited before its
 	// Start returned (Start then fails with the same reason).
 	OnExit func(id string, reason string, crashed bool)
+	// OnReset, if set, is called instead of OnExit when the guest reset
+	// the machine (a reboot from inside: the VMM exits with
+	// exitcode.Reset), so that the caller can start the instance's VMM
+	// again as a bootloader would; without it a reset is an OnExit.
+	OnReset func(id string, reason string)
 	// GracefulTimeout bounds a graceful Stop; 0 means
 	// DefaultGracefulTimeout.
 	GracefulTimeout time.Duration
@@ -239,6 +244,17 @@ func (s *Supervisor) lookup(id string) *instance {
 // socket does not answer, the process is killed. Stop returns once the VMM
 // has ended and OnExit has been called.
 func (s *Supervisor) Stop(ctx context.Context, id string, force bool) error {
+	return s.stop(ctx, id, force, s.opt.GracefulTimeout)
+}
+
+// StopWithin is a graceful Stop that forces the stop after graceful
+// instead of Options.GracefulTimeout.
+func (s *Supervisor) StopWithin(ctx context.Context, id string, graceful time.Duration) error {
+	return s.stop(ctx, id, false, graceful)
+}
+
+// stop is Stop with the graceful timeout given.
+func (s *Supervisor) stop(ctx context.Context, id string, force bool, graceful time.Duration) error {
 	s.mu.Lock()
 	inst := s.live[id]
 	var kill func() error
@@ -252,7 +268,7 @@ func (s *Supervisor) Stop(ctx context.Context, id string, force bool) error {
 	case kill == nil:
 		return fmt.Errorf("stop %s: %w", id, ErrStarting)
 	}
-	if err := s.askStop(ctx, id, force); err != nil && !inst.ended() {
+	if err := s.askStop(ctx, id, force, graceful); err != nil && !inst.ended() {
 		if kerr := kill(); kerr != nil {
 			return fmt.Errorf("stop %s: %w (kill: %v)", id, err, kerr)
 		}
@@ -265,8 +281,9 @@ func (s *Supervisor) Stop(ctx context.Context, id string, force bool) error {
 	}
 }
 
-// askStop sends stop or kill on the control socket.
-func (s *Supervisor) askStop(ctx context.Context, id string, force bool) error {
+// askStop sends stop (forced by the VMM after graceful) or kill on the
+// control socket.
+func (s *Supervisor) askStop(ctx context.Context, id string, force bool, graceful time.Duration) error {
 	c, err := control.DialContext(ctx, s.opt.socket(id))
 	if err != nil {
 		return err
@@ -275,6 +292,6 @@ func (s *Supervisor) askStop(ctx context.Context, id string, force bool) error {
 	if force {
 		return c.Kill(ctx)
 	}
-	_, err = c.Stop(ctx, s.opt.GracefulTimeout)
+	_, err = c.Stop(ctx, graceful)
 	return err
 }

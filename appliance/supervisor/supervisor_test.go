@@ -173,21 +173,24 @@ func TestDescribe(t *testing.T) {
 		st      exitStatus
 		reason  string
 		crashed bool
+		reset   bool
 	}{
-		{"noise\nironvisor vmm run: guest powered off (exit 0)\n", exitStatus{known: true}, "guest powered off (exit 0)", false},
-		{"ironvisor vmm run: guest reset (exit 10)", exitStatus{known: true, code: 10}, "guest reset (exit 10)", false},
-		{"ironvisor vmm run: stopped (exit 11)\n\n", exitStatus{known: true, code: 11}, "stopped (exit 11)", false},
-		{"ironvisor vmm run: create vm: bad\n", exitStatus{known: true, code: 1}, "create vm: bad", true},
-		{"", exitStatus{known: true, code: 1}, "vmm exited with status 1", true},
-		{"", exitStatus{known: true, signal: 9}, "vmm killed by signal killed", true},
-		{"ironvisor vmm run: guest powered off (exit 0)\n", exitStatus{}, "guest powered off (exit 0)", false},
-		{"ironvisor vmm run: broke (exit 20)\n", exitStatus{}, "broke (exit 20)", true},
-		{"", exitStatus{}, "vmm ended, exit status unknown", true},
+		{"noise\nironvisor vmm run: guest powered off (exit 0)\n", exitStatus{known: true}, "guest powered off (exit 0)", false, false},
+		{"ironvisor vmm run: guest reset (exit 10)", exitStatus{known: true, code: 10}, "guest reset (exit 10)", false, true},
+		{"ironvisor vmm run: guest reset (exit 10)\n", exitStatus{}, "guest reset (exit 10)", false, true},
+		{"ironvisor vmm run: guest reset (exit 10)", exitStatus{known: true, signal: 9}, "vmm killed by signal killed: guest reset (exit 10)", true, false},
+		{"ironvisor vmm run: stopped (exit 11)\n\n", exitStatus{known: true, code: 11}, "stopped (exit 11)", false, false},
+		{"ironvisor vmm run: create vm: bad\n", exitStatus{known: true, code: 1}, "create vm: bad", true, false},
+		{"", exitStatus{known: true, code: 1}, "vmm exited with status 1", true, false},
+		{"", exitStatus{known: true, signal: 9}, "vmm killed by signal killed", true, false},
+		{"ironvisor vmm run: guest powered off (exit 0)\n", exitStatus{}, "guest powered off (exit 0)", false, false},
+		{"ironvisor vmm run: broke (exit 20)\n", exitStatus{}, "broke (exit 20)", true, false},
+		{"", exitStatus{}, "vmm ended, exit status unknown", true, false},
 	} {
 		os.WriteFile(filepath.Join(dir, "vmm.log"), []byte(c.log), 0o600)
-		reason, crashed := s.describe("i-1", c.st)
-		if reason != c.reason || crashed != c.crashed {
-			t.Errorf("log %q status %+v: got %q %v, want %q %v", c.log, c.st, reason, crashed, c.reason, c.crashed)
+		reason, crashed, reset := s.describe("i-1", c.st)
+		if reason != c.reason || crashed != c.crashed || reset != c.reset {
+			t.Errorf("log %q status %+v: got %q %v %v, want %q %v %v", c.log, c.st, reason, crashed, reset, c.reason, c.crashed, c.reset)
 		}
 	}
 }

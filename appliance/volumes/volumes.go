@@ -32,7 +32,12 @@ func CreateVolume(imageDisk, dst string) error {
 }
 
 // Create is CreateVolume that also reports the method used.
-func Create(imageDisk, dst string) (Method, error) {
+func Create(imageDisk, dst string) (Method, error) { return CreateSize(imageDisk, dst, 0) }
+
+// CreateSize is Create that then grows the volume to size bytes, when
+// that is larger than the image disk, before it is renamed into place:
+// the growth is a hole, so it costs no space until the guest writes.
+func CreateSize(imageDisk, dst string, size int64) (Method, error) {
 	src, err := os.Open(imageDisk)
 	if err != nil {
 		return "", fmt.Errorf("create volume: %w", err)
@@ -47,6 +52,9 @@ func Create(imageDisk, dst string) (Method, error) {
 	}
 	method, err := fill(tmp, src)
 	if err == nil {
+		err = grow(tmp, size)
+	}
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -60,6 +68,15 @@ func Create(imageDisk, dst string) (Method, error) {
 		return "", fmt.Errorf("create volume %s from %s: %w", dst, imageDisk, err)
 	}
 	return method, nil
+}
+
+// grow extends f to size bytes if it is shorter.
+func grow(f *os.File, size int64) error {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() >= size {
+		return err
+	}
+	return f.Truncate(size)
 }
 
 // fill copies src into the empty file dst, by reflink if it can.

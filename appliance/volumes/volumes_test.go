@@ -214,3 +214,27 @@ func reflinkDir(t *testing.T) string {
 	})
 	return mnt
 }
+
+// TestCreateSizeGrowsSparsely: a volume larger than its image ends in a
+// hole, and a smaller size changes nothing.
+func TestCreateSizeGrowsSparsely(t *testing.T) {
+	dir := t.TempDir()
+	img, want := sparseImage(t, dir)
+	dst := filepath.Join(dir, "big.raw")
+	size := int64(len(want)) + 1<<30
+	if _, err := CreateSize(img, dst, size); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dst)
+	if err != nil || fi.Size() != size {
+		t.Fatalf("volume size %v %v, want %d", fi.Size(), err, size)
+	}
+	if a := allocated(t, dst); a > int64(len(want)) {
+		t.Fatalf("grown volume allocates %d bytes", a)
+	}
+	small := filepath.Join(dir, "small.raw")
+	if _, err := CreateSize(img, small, 1); err != nil {
+		t.Fatal(err)
+	}
+	checkSame(t, small, want)
+}

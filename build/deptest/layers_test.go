@@ -52,10 +52,6 @@ var orphanAllowed = map[string]string{
 	// Issue #11 moves the control plane's copier onto it; until that
 	// lands, nothing imports it.
 	"appliance/volumes": "the control plane starts importing it in issue #11",
-	// The disk-image import of issue #12 (qcow2 -> raw, then the image's
-	// own kernel, initrd and root) calls it; the parsers below it are
-	// imported by it.
-	"appliance/images/bootsel": "the disk-image import of issue #12 starts importing it",
 }
 
 // checkLayers returns one message per import that breaks the layering.

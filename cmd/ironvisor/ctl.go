@@ -30,11 +30,14 @@ API's answer instead of a table.
   tokens    list TENANT | issue TENANT | revoke TENANT TOKEN_ID
   types     list | add --name N --vcpus V --mem-mib M
   images    list | get ID | delete ID
+            import FILE|URL [--name N] [--sha256 X | --sha512 X] [--cmdline S]
             upload --name N --kernel FILE [--initrd FILE] [--disk FILE] [--cmdline S]
   instances list | get ID | console ID | reboot ID | terminate ID
             launch --image I --type T [--count N] [--user-data FILE] [--network N]
-                   [--security-groups a,b] [--key-name K] [--wait DURATION]
-            stop ID [--force] | start ID [--wait DURATION] | resize ID --type T
+                   [--security-groups a,b] [--key-name K] [--root-size-gib G]
+                   [--wait DURATION]
+            stop ID [--force | --timeout DURATION] | start ID [--wait DURATION]
+            resize ID --type T
   networks  list | get NAME | delete NAME | create --name N --cidr CIDR [--no-nat]
   security-groups list | get NAME | delete NAME | create --file RULES.json
   key-pairs list | get NAME | delete NAME | import --name N --public-key-file KEY.pub
@@ -45,6 +48,11 @@ API's answer instead of a table.
 
 launch and start show a progress line until the instances run or --wait
 passes (0 returns at once).
+
+images import takes a distribution's cloud disk image (qcow2, compressed
+or not, or raw; GPT with an ext4 root) and boots the kernel and initrd
+found on it. A URL is fetched by the appliance and needs its digest
+(--sha256 or --sha512); a FILE is uploaded from here.
 
 global flags:
 `

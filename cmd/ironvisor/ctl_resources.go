@@ -122,8 +122,11 @@ func (x *ctlCtx) images(verb string, args []string) error {
 	if done, err := x.getListDelete(verb, "/v1/images", "/v1/images/{id}", args, imageCols); done {
 		return err
 	}
+	if verb == "import" {
+		return x.importImage(args)
+	}
 	if verb != "upload" {
-		return usageError("images: list, get, delete or upload")
+		return usageError("images: list, get, delete, import or upload")
 	}
 	fields, files := map[string]string{}, map[string]string{}
 	var name, kernel, initrd, disk, cmdline string
@@ -191,9 +194,10 @@ func (x *ctlCtx) instances(verb string, args []string) error {
 // launch is "instances launch".
 func (x *ctlCtx) launch(args []string) error {
 	var image, typ, userData, network, groups, key string
-	var count int
+	var count, rootGiB int
 	var wait time.Duration
 	if _, err := x.sub("launch", args, 0, func(fs *flag.FlagSet) {
+		fs.IntVar(&rootGiB, "root-size-gib", 0, "root volume size in GiB (default: the image's disk)")
 		fs.StringVar(&image, "image", "", "image name or ID")
 		fs.StringVar(&typ, "type", "nano", "instance type")
 		fs.IntVar(&count, "count", 1, "number of instances")
@@ -216,6 +220,9 @@ func (x *ctlCtx) launch(args []string) error {
 	if groups != "" {
 		q.SecurityGroups = strings.Split(groups, ",")
 	}
+	if rootGiB != 0 {
+		q.RootSizeGiB = &rootGiB
+	}
 	raw, err := x.call("POST /v1/instances", nil, nil, q)
 	if err != nil {
 		return err
@@ -237,12 +244,14 @@ func (x *ctlCtx) launch(args []string) error {
 // action is stop, start, reboot and resize.
 func (x *ctlCtx) action(verb string, args []string) error {
 	var force bool
+	var timeout time.Duration
 	var typ string
 	var wait time.Duration
 	pos, err := x.sub(verb, args, 1, func(fs *flag.FlagSet) {
 		switch verb {
 		case "stop":
 			fs.BoolVar(&force, "force", false, "stop at once, without a graceful shutdown")
+			fs.DurationVar(&timeout, "timeout", 0, "force the stop if the guest has not shut down after this long (default: the appliance's, 30s)")
 		case "resize":
 			fs.StringVar(&typ, "type", "", "new instance type")
 		case "start":
@@ -257,7 +266,7 @@ func (x *ctlCtx) action(verb string, args []string) error {
 	case "resize":
 		raw, err = x.call("PATCH /v1/instances/{id}", pos, nil, apiv1.PatchRequest{Type: typ})
 	case "stop":
-		raw, err = x.call("POST /v1/instances/{id}/stop", pos, nil, apiv1.StopRequest{Force: force})
+		raw, err = x.call("POST /v1/instances/{id}/stop", pos, nil, apiv1.StopRequest{Force: force, TimeoutSeconds: int(timeout.Seconds())})
 	default:
 		raw, err = x.call("POST /v1/instances/{id}/"+verb, pos, nil, nil)
 	}

@@ -116,7 +116,7 @@ func (o *Orchestrator) runSpec(ctx context.Context, in lifecycle.Instance) (RunS
 		s.Initrd = o.cfg.Images.Path(img.ID, images.PartInitrd)
 	}
 	if img.Disk != nil {
-		if s.RootVolume, err = o.ensureVolume(in.ID, o.cfg.Images.Path(img.ID, images.PartDisk)); err != nil {
+		if s.RootVolume, err = o.ensureVolume(in.ID, o.cfg.Images.Path(img.ID, images.PartDisk), in.RootSize); err != nil {
 			return RunSpec{}, err
 		}
 	}
@@ -144,15 +144,29 @@ func mayRun(s lifecycle.State) bool { return s == lifecycle.Running }
 // stopVMM is the effect of stop and terminate: it stops the VMM if there
 // is a Runner and the instance may have one.
 func (o *Orchestrator) stopVMM(force bool) func(cur lifecycle.Instance, next *lifecycle.Instance) error {
+	return o.stopVMMWithin(force, 0)
+}
+
+// stopVMMWithin is stopVMM whose graceful stop, if graceful is set and the
+// Runner is a TimedStopper, is forced after graceful rather than the
+// Runner's own timeout.
+func (o *Orchestrator) stopVMMWithin(force bool, graceful time.Duration) func(cur lifecycle.Instance, next *lifecycle.Instance) error {
 	return func(cur lifecycle.Instance, next *lifecycle.Instance) error {
 		if o.cfg.Runner == nil || !mayRun(cur.State) {
 			return nil
 		}
-		// Longer than the supervisor's graceful timeout, after which it
+		// Longer than the graceful timeout, after which the Runner
 		// forces the stop itself.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+graceful)
 		defer cancel()
-		if err := o.cfg.Runner.Stop(ctx, cur.ID, force); err != nil {
+		ts, timed := o.cfg.Runner.(TimedStopper)
+		var err error
+		if !force && graceful > 0 && timed {
+			err = ts.StopWithin(ctx, cur.ID, graceful)
+		} else {
+			err = o.cfg.Runner.Stop(ctx, cur.ID, force)
+		}
+		if err != nil {
 			return err
 		}
 		o.detach(ctx, cur.ID)

@@ -26,6 +26,8 @@ type LaunchSpec struct {
 	SecurityGroups []string
 	KeyName        string
 	HTTPTokens     string // the metadata token policy (lifecycle.HTTPTokens*)
+	// RootSizeGiB is the root volume's size; 0 means the image's disk.
+	RootSizeGiB int
 }
 
 // Launch creates who's instances of q and boots them in the background.
@@ -33,9 +35,15 @@ func (o *Orchestrator) Launch(who auth.Principal, q LaunchSpec) ([]lifecycle.Ins
 	if who.Admin {
 		return nil, fmt.Errorf("%w: the admin token owns no instances: launch with a tenant's token", apiv1.InvalidParameter)
 	}
+	o.imgMu.Lock()
+	defer o.imgMu.Unlock()
 	img, err := o.cfg.Images.Get(q.Image)
 	if err != nil {
 		return nil, fmt.Errorf("%w: image %q does not exist", apiv1.InvalidParameter, q.Image)
+	}
+	root, err := rootSize(img, q.RootSizeGiB)
+	if err != nil {
+		return nil, err
 	}
 	if err := o.cfg.Domain.CheckLaunch(who.TenantID, q.Network, q.SecurityGroups); err != nil {
 		return nil, err
@@ -51,7 +59,7 @@ func (o *Orchestrator) Launch(who auth.Principal, q LaunchSpec) ([]lifecycle.Ins
 	insts, err := o.cfg.Life.Launch(lifecycle.LaunchSpec{
 		TenantID: who.TenantID, Image: img.ID, Type: q.Type, Count: q.Count, UserData: q.UserData,
 		Network: q.Network, SecurityGroups: q.SecurityGroups, KeyName: q.KeyName, PublicKey: key, Reason: reason,
-		HTTPTokens: q.HTTPTokens,
+		HTTPTokens: q.HTTPTokens, RootSize: root,
 	})
 	if err != nil {
 		return nil, err
@@ -90,7 +98,20 @@ func (o *Orchestrator) settle(ctx context.Context, in lifecycle.Instance, e life
 
 // Stop stops who's instance id, gracefully unless force.
 func (o *Orchestrator) Stop(ctx context.Context, who auth.Principal, id string, force bool) (lifecycle.Instance, error) {
-	in, err := o.transition(ctx, who, id, lifecycle.Stop, lifecycle.Change{Reason: "user request", Effect: o.stopVMM(force)})
+	return o.StopWithin(ctx, who, id, force, 0)
+}
+
+// MaxStopTimeout bounds the graceful timeout a stop may ask for.
+const MaxStopTimeout = 10 * time.Minute
+
+// StopWithin is Stop whose graceful stop (an ACPI power button, or
+// Ctrl-Alt-Del, that the guest's init honours) is forced after graceful
+// instead of the Runner's default; 0 means that default.
+func (o *Orchestrator) StopWithin(ctx context.Context, who auth.Principal, id string, force bool, graceful time.Duration) (lifecycle.Instance, error) {
+	if graceful < 0 || graceful > MaxStopTimeout {
+		return lifecycle.Instance{}, fmt.Errorf("%w: stop timeout %v: must be 0 to %v", apiv1.InvalidParameter, graceful, MaxStopTimeout)
+	}
+	in, err := o.transition(ctx, who, id, lifecycle.Stop, lifecycle.Change{Reason: "user request", Effect: o.stopVMMWithin(force, graceful)})
 	if err != nil || in.State != lifecycle.Stopping {
 		return in, err
 	}
@@ -112,14 +133,23 @@ func (o *Orchestrator) Start(ctx context.Context, who auth.Principal, id string)
 
 // Reboot restarts the VMM of who's running instance id.
 func (o *Orchestrator) Reboot(ctx context.Context, who auth.Principal, id string) (lifecycle.Instance, error) {
-	effect := func(cur lifecycle.Instance, next *lifecycle.Instance) error {
+	return o.transition(ctx, who, id, lifecycle.Reboot, lifecycle.Change{Reason: "rebooted by user request", Effect: o.restartVMM(true)})
+}
+
+// restartVMM is the effect of a reboot: it stops the instance's VMM if
+// stopFirst (a guest's own reset has ended it already) and starts a new
+// one from a fresh run spec.
+func (o *Orchestrator) restartVMM(stopFirst bool) func(cur lifecycle.Instance, next *lifecycle.Instance) error {
+	return func(cur lifecycle.Instance, next *lifecycle.Instance) error {
 		if o.cfg.Runner == nil {
 			return fmt.Errorf("reboot: %s", NoHypervisor)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := o.cfg.Runner.Stop(ctx, cur.ID, true); err != nil {
-			return err
+		if stopFirst {
+			if err := o.cfg.Runner.Stop(ctx, cur.ID, true); err != nil {
+				return err
+			}
 		}
 		// The old VMM's exit was reported before Stop returned; only the
 		// new VMM's may still end the instance.
@@ -133,7 +163,6 @@ func (o *Orchestrator) Reboot(ctx context.Context, who auth.Principal, id string
 		}
 		return err
 	}
-	return o.transition(ctx, who, id, lifecycle.Reboot, lifecycle.Change{Reason: "rebooted by user request", Effect: effect})
 }
 
 // Resize gives who's stopped instance id the instance type typeName.

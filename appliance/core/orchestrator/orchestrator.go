@@ -91,6 +91,13 @@ type Runner interface {
 	Console(ctx context.Context, id string, off int64, max int) ([]byte, int64, error)
 }
 
+// TimedStopper is optionally implemented by a Runner whose graceful stop
+// can be given its own timeout; StopWithin asks the guest to shut down and
+// forces the stop after graceful.
+type TimedStopper interface {
+	StopWithin(ctx context.Context, id string, graceful time.Duration) error
+}
+
 // Forgetter is optionally implemented by a Runner that keeps files about
 // stopped instances; Forget is called when an instance terminates.
 type Forgetter interface {
@@ -121,6 +128,11 @@ type Orchestrator struct {
 	cfg     Config
 	metrics *metrics
 	bg      sync.WaitGroup // background boots
+	// imgMu orders launches and image deletions, so that no launch takes
+	// an image that a deletion found unused.
+	imgMu sync.Mutex
+	// resets counts guest reboots, to stop a reboot loop.
+	resets resets
 }
 
 // New returns the orchestrator of cfg, its metrics registered.

@@ -29,8 +29,9 @@ func (o *Orchestrator) ConsolePath(id string) string {
 
 // ensureVolume makes the instance's volume a copy of the image disk
 // unless it exists (package volumes: a reflink where the filesystem shares
-// extents, else a sparse copy; never a half volume after a crash).
-func (o *Orchestrator) ensureVolume(id, disk string) (string, error) {
+// extents, else a sparse copy; never a half volume after a crash), grown
+// sparsely to size if that is larger than the disk.
+func (o *Orchestrator) ensureVolume(id, disk string, size int64) (string, error) {
 	dst := o.volumePath(id)
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
@@ -38,7 +39,7 @@ func (o *Orchestrator) ensureVolume(id, disk string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return "", fmt.Errorf("create volume directory: %w", err)
 	}
-	if err := volumes.CreateVolume(disk, dst); err != nil {
+	if _, err := volumes.CreateSize(disk, dst, size); err != nil {
 		return "", fmt.Errorf("copy volume of %s: %w", id, err)
 	}
 	return dst, nil

@@ -36,7 +36,7 @@ func instanceView(in lifecycle.Instance) apiv1.Instance {
 		ID: in.ID, TenantID: in.TenantID, State: string(in.State), Reason: in.Reason,
 		Type: in.Type.Name, VCPUs: in.Type.VCPUs, MemBytes: in.Type.MemBytes, Image: in.Image,
 		IPs: ips, LaunchTime: in.LaunchTime, CreateTime: in.CreateTime, Network: in.Network,
-		SecurityGroups: in.SecurityGroups, KeyName: in.KeyName,
+		SecurityGroups: in.SecurityGroups, KeyName: in.KeyName, RootSizeBytes: in.RootSize,
 	}
 }
 
@@ -70,8 +70,26 @@ func fileView(f *images.File) *apiv1.ImageFile {
 }
 
 func imageView(i images.Image) apiv1.Image {
-	return apiv1.Image{ID: i.ID, Name: i.Name, KernelFormat: i.KernelFormat, Kernel: *fileView(&i.Kernel),
+	out := apiv1.Image{ID: i.ID, Name: i.Name, KernelFormat: i.KernelFormat, Kernel: *fileView(&i.Kernel),
 		Initrd: fileView(i.Initrd), Disk: fileView(i.Disk), Cmdline: i.Cmdline, Created: i.Created}
+	if i.Source != nil {
+		out.Source = &apiv1.ImageSource{Format: i.Source.Format, Size: i.Source.Size, SHA256: i.Source.SHA256, URL: i.Source.URL}
+	}
+	if i.Boot != nil {
+		out.Boot = &apiv1.ImageBoot{KernelPath: i.Boot.KernelPath, InitrdPath: i.Boot.InitrdPath, Root: i.Boot.Root,
+			RootPartition: i.Boot.RootPartition}
+	}
+	return out
+}
+
+func importView(j images.ImportJob) apiv1.ImageImport {
+	out := apiv1.ImageImport{ID: j.ID, Name: j.Name, URL: j.URL, State: j.State, Phase: j.Phase, BytesDone: j.Done,
+		BytesTotal: j.Total, Error: j.Error, Code: j.Code, Created: j.Created, Finished: j.Finished}
+	if j.Image != nil {
+		img := imageView(*j.Image)
+		out.Image = &img
+	}
+	return out
 }
 
 func networkView(n netcfg.Network) apiv1.Network {

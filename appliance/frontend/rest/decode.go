@@ -89,6 +89,12 @@ func decodeLaunch(r io.Reader) (orchestrator.LaunchSpec, error) {
 	}
 	s := orchestrator.LaunchSpec{Image: q.Image, Type: q.Type, Count: count, UserData: q.UserData,
 		Network: q.Network, SecurityGroups: q.SecurityGroups, KeyName: q.KeyName, HTTPTokens: q.HTTPTokens}
+	if q.RootSizeGiB != nil {
+		if *q.RootSizeGiB < 1 || *q.RootSizeGiB > orchestrator.MaxRootGiB {
+			return s, badRequest("root_size_gib %d: must be 1..%d", *q.RootSizeGiB, orchestrator.MaxRootGiB)
+		}
+		s.RootSizeGiB = *q.RootSizeGiB
+	}
 	if count < 1 || count > lifecycle.MaxLaunchCount {
 		return s, badRequest("count %d: must be 1..%d", count, lifecycle.MaxLaunchCount)
 	}

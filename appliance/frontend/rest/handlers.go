@@ -28,6 +28,9 @@ func (s *Server) handlers() map[string]handler {
 		"POST /v1/images":                           s.uploadImage,
 		"GET /v1/images/{id}":                       s.getImage,
 		"DELETE /v1/images/{id}":                    s.deleteImage,
+		"GET /v1/image-imports":                     s.listImports,
+		"POST /v1/image-imports":                    s.importImage,
+		"GET /v1/image-imports/{id}":                s.getImport,
 		"GET /v1/instances":                         s.listInstances,
 		"POST /v1/instances":                        s.launch,
 		"GET /v1/instances/{id}":                    s.getInstance,
@@ -166,11 +169,7 @@ func (s *Server) getImage(w http.ResponseWriter, r *http.Request, p api.Params, 
 }
 
 func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request, p api.Params, _ auth.Principal) {
-	img, err := s.cfg.Images.Get(p["id"])
-	if err == nil {
-		err = s.cfg.Images.Delete(img.ID)
-	}
-	noContent(w, err)
+	noContent(w, s.cfg.Orch.DeleteImage(p["id"]))
 }
 
 func (s *Server) usage(w http.ResponseWriter, r *http.Request, _ api.Params, who auth.Principal) {

@@ -34,8 +34,10 @@ func readAll(r *http.Request, max int64) ([]byte, error) {
 	return b, nil
 }
 
-// uploadImage streams a multipart upload (name, kernel, initrd?, disk?,
-// cmdline?) into the image store; any refusal leaves nothing behind.
+// uploadImage streams a multipart upload (name, kernel?, initrd?, disk?,
+// cmdline?, sha256?, sha512?) into the image store; a disk alone is a
+// cloud disk image, converted and inspected before the answer. Any
+// refusal leaves nothing behind.
 func (s *Server) uploadImage(w http.ResponseWriter, r *http.Request, _ api.Params, _ auth.Principal) {
 	// A disk of many GiB takes longer than the server's read and write
 	// timeouts (the answer comes after the whole body).
@@ -61,7 +63,11 @@ func (s *Server) uploadImage(w http.ResponseWriter, r *http.Request, _ api.Param
 		fail(w, err)
 		return
 	}
-	img, err := up.Commit(fields["name"], fields["cmdline"])
+	if err := up.CheckDigest(fields["sha256"], fields["sha512"]); err != nil {
+		fail(w, err)
+		return
+	}
+	img, err := up.CommitDisk(r.Context(), fields["name"], fields["cmdline"], nil)
 	out, err := viewOf(img, err, imageView)
 	answer(w, http.StatusCreated, out, err)
 }
@@ -79,7 +85,7 @@ func readParts(mr *multipart.Reader, up *images.Upload) (map[string]string, erro
 		}
 		name := part.FormName()
 		switch name {
-		case "name", "cmdline":
+		case "name", "cmdline", "sha256", "sha512":
 			if _, dup := fields[name]; dup {
 				return nil, badRequest("field %q given twice", name)
 			}
@@ -99,7 +105,7 @@ func readParts(mr *multipart.Reader, up *images.Upload) (map[string]string, erro
 				return nil, err
 			}
 		default:
-			return nil, badRequest("unknown field %q (want name, kernel, initrd, disk, cmdline)", name)
+			return nil, badRequest("unknown field %q (want name, kernel, initrd, disk, cmdline, sha256, sha512)", name)
 		}
 	}
 }
@@ -116,4 +122,23 @@ func (p *partReader) Read(b []byte) (int, error) {
 		p.err = err
 	}
 	return n, err
+}
+
+func (s *Server) importImage(w http.ResponseWriter, r *http.Request, _ api.Params, _ auth.Principal) {
+	var q apiv1.ImageImportRequest
+	if err := decodeJSON(r.Body, &q, false); err != nil {
+		fail(w, err)
+		return
+	}
+	job, err := s.cfg.Images.Import(images.ImportRequest{Name: q.Name, URL: q.URL, SHA256: q.SHA256, SHA512: q.SHA512, Cmdline: q.Cmdline})
+	answer(w, http.StatusAccepted, importView(job), err)
+}
+
+func (s *Server) listImports(w http.ResponseWriter, r *http.Request, _ api.Params, _ auth.Principal) {
+	answer(w, http.StatusOK, each(s.cfg.Images.ImportJobs(), importView), nil)
+}
+
+func (s *Server) getImport(w http.ResponseWriter, r *http.Request, p api.Params, _ auth.Principal) {
+	job, err := s.cfg.Images.ImportJob(p["id"])
+	answer(w, http.StatusOK, importView(job), err)
 }

@@ -1,12 +1,15 @@
 package rest
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/api"
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
+	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 )
 
@@ -45,7 +48,20 @@ func (s *Server) stop(w http.ResponseWriter, r *http.Request, p api.Params, who 
 		fail(w, err)
 		return
 	}
-	in, err := s.cfg.Orch.Stop(r.Context(), who, p["id"], q.Force)
+	if q.TimeoutSeconds < 0 || time.Duration(q.TimeoutSeconds)*time.Second > orchestrator.MaxStopTimeout {
+		fail(w, badRequest("timeout_seconds %d: must be 0 to %d", q.TimeoutSeconds, int(orchestrator.MaxStopTimeout.Seconds())))
+		return
+	}
+	graceful := time.Duration(q.TimeoutSeconds) * time.Second
+	if graceful > 0 {
+		// The answer comes after the guest shut down, or after the
+		// timeout and the forced stop: longer than api.WriteTimeout.
+		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(graceful + 2*time.Minute)); err != nil {
+			fail(w, fmt.Errorf("extend deadline: %w", err))
+			return
+		}
+	}
+	in, err := s.cfg.Orch.StopWithin(r.Context(), who, p["id"], q.Force, graceful)
 	instanceAnswer(w, in, err)
 }
 
