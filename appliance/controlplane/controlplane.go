@@ -40,9 +40,13 @@ import (
 
 // Config is what New composes.
 type Config struct {
-	DB      *store.DB
-	DataDir string
-	Host    api.HostSource
+	// Collectors are further metrics for /metrics, such as the running
+	// VMMs' device counters that the composition root reads through the
+	// supervisor.
+	Collectors []prometheus.Collector
+	DB         *store.DB
+	DataDir    string
+	Host       api.HostSource
 	// HostCapacity is what instances may use.
 	HostCapacity types.Host
 	// Runner may be nil: instances then stay pending (NoHypervisor).
@@ -111,6 +115,7 @@ func New(cfg Config) (*ControlPlane, error) {
 		Uplink: cfg.Uplink, ReservedPorts: cfg.ReservedPorts, HostListener: cfg.HostListener, PublicIPs: cfg.PublicIPs, HostNets: cfg.HostNets, Now: cfg.Now})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(cfg.Collectors...)
 	cp.orch, err = orchestrator.New(orchestrator.Config{DB: cfg.DB, DataDir: cfg.DataDir, Life: cp.life,
 		Images: imgs, Catalog: catalog, Domain: dom, Runner: cfg.Runner, NICs: cfg.NICs, Metrics: reg, Now: cfg.Now})
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ironvisor/ironvisor/appliance/api"
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/controlplane"
@@ -129,7 +131,11 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 	host := hostinfo.New(o.Mode, tl)
 	doc := host.Collect()
 	nics, onNet, closeNet := hostNetwork(tl, o, func(id string) (lifecycle.Instance, error) { return cp.Instance(id) })
-	cp, err = controlplane.New(controlplane.Config{
+	var collectors []prometheus.Collector
+	if sr, ok := o.Runner.(supervisorRunner); ok {
+		collectors = append(collectors, newDeviceMetrics(sr.Supervisor))
+	}
+	cp, err = controlplane.New(controlplane.Config{Collectors: collectors,
 		DB: p.db, DataDir: o.DataDir, Host: host, Runner: o.Runner, TLSFingerprint: p.Fingerprint,
 		HostCapacity: types.Host{CPUs: runtime.NumCPU(), MemBytes: uint64(float64(doc.Memory.TotalBytes) * guestMemShare), Overcommit: o.CPUOvercommit},
 		NICs:         nics, OnNetworkChange: onNet,
