@@ -10,7 +10,6 @@ package service
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
 )
 
@@ -53,7 +53,9 @@ func TestLaunchRateOnKVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.ok(t, admin, nil, "images", "upload", "--name", "tiny", "--kernel", kernel, "--cmdline", "console=ttyS0")
-	c := apiClient{url: s.url, token: tenant.Token}
+	// The benchmark drives the API as its users' programs do: through the
+	// typed client of the contract.
+	c := apiv1.NewClient(s.url, tenant.Token, nil)
 	ctx := context.Background()
 
 	// How many at once.
@@ -64,7 +66,7 @@ func TestLaunchRateOnKVM(t *testing.T) {
 		switch {
 		case err == nil:
 			ids = append(ids, id)
-		case strings.Contains(err.Error(), "InsufficientCapacity"):
+		case apiv1.CodeOf(err) == apiv1.InsufficientCapacity:
 			limit = err.Error()
 		default:
 			t.Fatalf("launch %d: %v", len(ids)+1, err)
@@ -130,14 +132,14 @@ func TestLaunchRateOnKVM(t *testing.T) {
 // returns the mean of each stage over every boot, as "queue_ms=... ...".
 func bootStages(t *testing.T, s server, admin string) string {
 	t.Helper()
-	code, body := s.call(t, admin, "GET", "/metrics", nil)
-	if code != http.StatusOK {
-		t.Fatalf("GET /metrics: %d", code)
+	body, err := apiv1.NewClient(s.url, admin, nil).Metrics(context.Background())
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
 	}
 	var out []string
 	for _, stage := range []string{"queue", "prepare", "vmm", "commit"} {
-		sum, count := metricValue(string(body), fmt.Sprintf(`ironvisor_boot_stage_seconds_sum{stage=%q}`, stage)),
-			metricValue(string(body), fmt.Sprintf(`ironvisor_boot_stage_seconds_count{stage=%q}`, stage))
+		sum, count := metricValue(body, fmt.Sprintf(`ironvisor_boot_stage_seconds_sum{stage=%q}`, stage)),
+			metricValue(body, fmt.Sprintf(`ironvisor_boot_stage_seconds_count{stage=%q}`, stage))
 		if count == 0 {
 			t.Fatalf("no %s boot stage in /metrics", stage)
 		}
@@ -161,10 +163,10 @@ func metricValue(text, name string) float64 {
 // launchToRunning launches one nano instance and waits until it runs. It
 // returns the time from sending the launch to the first answer showing
 // running.
-func launchToRunning(ctx context.Context, c apiClient) (string, time.Duration, error) {
+func launchToRunning(ctx context.Context, c *apiv1.Client) (string, time.Duration, error) {
 	start := time.Now()
-	var got []instance
-	if _, err := c.do(ctx, "POST", "/v1/instances", map[string]any{"image": "tiny", "type": "nano"}, &got); err != nil {
+	got, err := c.Launch(ctx, apiv1.LaunchRequest{Image: "tiny", Type: "nano"})
+	if err != nil {
 		return "", 0, err
 	}
 	if len(got) != 1 {
@@ -173,8 +175,8 @@ func launchToRunning(ctx context.Context, c apiClient) (string, time.Duration, e
 	id := got[0].ID
 	deadline := start.Add(2 * time.Minute)
 	for {
-		var in instance
-		if _, err := c.do(ctx, "GET", "/v1/instances/"+id, nil, &in); err != nil {
+		in, err := c.Instance(ctx, id)
+		if err != nil {
 			return id, 0, err
 		}
 		switch in.State {
@@ -192,11 +194,10 @@ func launchToRunning(ctx context.Context, c apiClient) (string, time.Duration, e
 }
 
 // terminate terminates instance id and checks the answer.
-func terminate(ctx context.Context, c apiClient, id string) error {
-	var in instance
-	code, err := c.do(ctx, "DELETE", "/v1/instances/"+id, nil, &in)
-	if err == nil && (code != http.StatusOK || in.State != "terminated") {
-		err = fmt.Errorf("terminate %s: HTTP %d, %s (%s)", id, code, in.State, in.Reason)
+func terminate(ctx context.Context, c *apiv1.Client, id string) error {
+	in, err := c.Terminate(ctx, id)
+	if err == nil && in.State != "terminated" {
+		err = fmt.Errorf("terminate %s: %s (%s)", id, in.State, in.Reason)
 	}
 	return err
 }
