@@ -58,6 +58,9 @@ func hostListener(nl *netlink.Handle, proto Proto, port uint16) (string, error) 
 		default:
 			return "", fmt.Errorf("%w: protocol %q: want tcp or udp", ErrInvalid, proto)
 		}
+		if errors.Is(err, unix.ENOENT) {
+			return "", fmt.Errorf("list %s sockets: %w (is the %s_diag module loaded?)", proto, err, proto)
+		}
 		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
 			return "", fmt.Errorf("list %s sockets: %w", proto, err)
 		}

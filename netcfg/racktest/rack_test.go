@@ -20,6 +20,8 @@ var netModules = []string{
 	// Debian 6.1 builds these as modules; the kernel cannot autoload them
 	// (no /sbin/modprobe), so a ruleset using them fails with ENOENT.
 	"nft_objref", "nft_meta_bridge",
+	// sock_diag for netcfg.HostListener (TestHostListener).
+	"inet_diag", "tcp_diag", "udp_diag",
 }
 
 func TestNetcfgInRack(t *testing.T) {
