@@ -111,7 +111,11 @@ func New(cfg Config) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp.rest, err = rest.New(rest.Config{Auth: cp.auth, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
+	keys, err := auth.OpenAccessKeys(cfg.DB, cfg.DataDir, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	cp.rest, err = rest.New(rest.Config{Auth: cp.auth, AccessKeys: keys, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
 		Orch: cp.orch, Host: cfg.Host, TLSFingerprint: cfg.TLSFingerprint, Metrics: reg,
 		Version: version.Version, Now: cfg.Now})
 	if err != nil {
