@@ -2,10 +2,11 @@
 // (package domain: networks, groups, forwards, public IPs, key pairs;
 // package orchestrator: instances and their VMMs; and the auth, types,
 // images, lifecycle and metering services they stand on) and its front
-// ends (package rest, the native JSON API). It holds no logic of its own
-// beyond the wiring, so that the service (both "ironvisor serve" and PID
-// 1) composes the same thing, and a new front end (EC2 Query, the web
-// console) is one more field here, not a copy of the core.
+// ends (package rest, the native JSON API; package ec2, the EC2 Query
+// endpoint under /ec2/, signed with tenants' access keys). It holds no
+// logic of its own beyond the wiring, so that the service (both
+// "ironvisor serve" and PID 1) composes the same thing, and a new front
+// end (the web console) is one more field here, not a copy of the core.
 //
 // Instances are run by a Runner (the supervisor, one jailed "ironvisor vmm
 // run" per instance). Without a Runner nothing is pretended: launches stay
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +27,8 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/core/domain"
 	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
+	"github.com/ironvisor/ironvisor/appliance/core/tags"
+	"github.com/ironvisor/ironvisor/appliance/frontend/ec2"
 	"github.com/ironvisor/ironvisor/appliance/frontend/rest"
 	"github.com/ironvisor/ironvisor/appliance/images"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
@@ -67,6 +71,12 @@ type Config struct {
 	// HostNets are the host's own networks, which no tenant network may
 	// overlap (netcfg.State.HostNets).
 	HostNets []netip.Prefix
+	// EC2Region names the appliance as a region at the EC2 endpoint;
+	// empty means ec2.DefaultRegion.
+	EC2Region string
+	// EC2Skew is the clock skew the EC2 endpoint allows a signed request;
+	// zero means 5 minutes, as AWS.
+	EC2Skew time.Duration
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }
@@ -79,6 +89,8 @@ type ControlPlane struct {
 	life    *lifecycle.Manager
 	meter   *metering.Meter
 	rest    *rest.Server
+	ec2     *ec2.Server
+	handler http.Handler
 }
 
 // clock adapts a now function to lifecycle.Clock.
@@ -121,11 +133,22 @@ func New(cfg Config) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
+	cp.ec2 = ec2.New(ec2.Config{Keys: keys, Catalog: catalog, Images: imgs, Domain: dom, Orch: cp.orch,
+		Tags: tags.New(cfg.DB), Region: cfg.EC2Region, Skew: cfg.EC2Skew, Now: cfg.Now})
+	mux := http.NewServeMux()
+	mux.Handle(ec2.Path, cp.ec2)
+	mux.Handle(strings.TrimSuffix(ec2.Path, "/"), cp.ec2)
+	mux.Handle("/", cp.rest.Handler())
+	cp.handler = mux
 	return cp, nil
 }
 
-// Handler returns the HTTP handler of the native API.
-func (cp *ControlPlane) Handler() http.Handler { return cp.rest.Handler() }
+// Handler returns the HTTP handler of the API: the EC2 endpoint under
+// ec2.Path, the native API everywhere else.
+func (cp *ControlPlane) Handler() http.Handler { return cp.handler }
+
+// EC2Region is the region name the EC2 endpoint answers as.
+func (cp *ControlPlane) EC2Region() string { return cp.ec2.Region() }
 
 // Bootstrap makes sure the admin token exists (DATA/admin.token).
 func (cp *ControlPlane) Bootstrap() (token string, created bool, err error) {
