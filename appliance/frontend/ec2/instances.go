@@ -90,13 +90,14 @@ type instanceItem struct {
 // tenant's tags and public IPs.
 type view struct {
 	tenant string
+	zone   string
 	tags   map[string][]tags.Tag
 	public map[string]string // instance ID -> public address
 }
 
 // newView loads the tags and public IPs of c's tenant.
 func (s *Server) newView(c call) (view, error) {
-	v := view{tenant: c.who.TenantID, public: map[string]string{}}
+	v := view{tenant: c.who.TenantID, zone: s.zone(), public: map[string]string{}}
 	var err error
 	if v.tags, err = s.cfg.Tags.All(c.who.TenantID); err != nil {
 		return v, err
@@ -115,7 +116,7 @@ func (v view) instance(in lifecycle.Instance) instanceItem {
 	it := instanceItem{
 		InstanceID: in.ID, ImageID: amiID(in.Image), State: stateOf(in.State), Reason: in.Reason,
 		KeyName: in.KeyName, InstanceType: in.Type.Name, LaunchTime: ts(in.LaunchTime),
-		Tenancy: "default", Monitoring: "disabled", Architecture: "x86_64",
+		Zone: v.zone, Tenancy: "default", Monitoring: "disabled", Architecture: "x86_64",
 		RootDeviceType: "instance-store", RootDeviceName: "/dev/vda", Virtualization: "hvm", Hypervisor: "ironvisor",
 		Tags: tagItems(v.tags[in.ID]), CoreCount: in.Type.VCPUs, ThreadsPerCore: 1,
 		HTTPTokens: lifecycle.HTTPTokensOptional, MetadataState: "applied", HTTPEndpoint: "enabled",
@@ -405,7 +406,6 @@ func (s *Server) describeInstances(c call) (any, error) {
 	var items []instanceItem
 	for _, in := range insts {
 		it := v.instance(in)
-		it.Zone = s.zone()
 		ok := true
 		for _, f := range fs {
 			m, err := instanceFilter(f, it)
