@@ -3,6 +3,14 @@ module github.com/ironvisor/ironvisor
 go 1.26.8
 
 require (
+	// why aws-sdk-go-v2, its credentials, service/ec2 and smithy-go (tests
+	// of appliance/frontend/ec2/sigv4 and appliance/controlplane only): the
+	// real AWS client and signer prove the EC2 endpoint speaks EC2 (issue
+	// 17, named in DESIGN.md); no binary links them.
+	github.com/aws/aws-sdk-go-v2 v1.48.0
+	github.com/aws/aws-sdk-go-v2/credentials v1.21.3
+	github.com/aws/aws-sdk-go-v2/service/ec2 v1.350.0
+	github.com/aws/smithy-go v1.28.9
 	// why go-systemd (appliance/service): sd_notify readiness, watchdog and
 	// stopping for `ironvisor serve` under systemd; named by the owner.
 	github.com/coreos/go-systemd/v22 v22.7.0
@@ -42,6 +50,10 @@ require (
 )
 
 require (
+	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/endpoints/v2 v2.8.12 // indirect
+	github.com/aws/aws-sdk-go-v2/service/internal/accept-encoding v1.13.25 // indirect
+	github.com/aws/aws-sdk-go-v2/service/internal/presigned-url v1.14.12 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect

@@ -20,6 +20,8 @@ const (
 	KeyOvercommit = "ironvisor.cpu_overcommit"
 	KeyPublicIPs  = "ironvisor.public_ips"
 	KeyGuestBlock = "ironvisor.guest_blocked"
+	KeyEC2Region  = "ironvisor.ec2_region"
+	KeyEC2Skew    = "ironvisor.ec2_clock_skew"
 )
 
 // keyPrefix marks the words of the kernel command line that belong to us.
@@ -92,6 +94,10 @@ func (c *Config) set(key, value string) error {
 		c.PublicIPs = value
 	case KeyGuestBlock:
 		c.GuestBlocked = value
+	case KeyEC2Region:
+		c.EC2Region = value
+	case KeyEC2Skew:
+		c.EC2ClockSkew = value
 	default:
 		return &FieldError{Key: key, Value: value, Reason: "unknown key"}
 	}

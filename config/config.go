@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Uplink modes: how the appliance gets its management address.
@@ -84,6 +85,39 @@ type Config struct {
 	// subnets: the management LAN). "" means "uplink"; "none" blocks
 	// nothing. See ParseGuestBlocked.
 	GuestBlocked string `json:"guest_blocked,omitempty"`
+	// EC2Region is ironvisor.ec2_region / "ec2_region": the region name the
+	// EC2 endpoint answers as and clients sign for: lower-case letters,
+	// digits and dashes, at most 32. "" means "ironvisor-1".
+	EC2Region string `json:"ec2_region,omitempty"`
+	// EC2ClockSkew is ironvisor.ec2_clock_skew / "ec2_clock_skew": how far
+	// a signed EC2 request's date may be from the host's clock, a Go
+	// duration from 1s to 1h. "" means 5m, as AWS. See ParseClockSkew.
+	EC2ClockSkew string `json:"ec2_clock_skew,omitempty"`
+}
+
+// CheckRegion checks an EC2 region name ("" is the default).
+func CheckRegion(s string) error {
+	if len(s) > 32 {
+		return fmt.Errorf("longer than 32 characters")
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return fmt.Errorf("only a-z, 0-9 and - are allowed")
+		}
+	}
+	return nil
+}
+
+// ParseClockSkew reads an EC2ClockSkew; "" is 0, the endpoint's default.
+func ParseClockSkew(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Second || d > time.Hour {
+		return 0, fmt.Errorf("want a duration from 1s to 1h, like 5m")
+	}
+	return d, nil
 }
 
 // ParseGuestBlocked reads a GuestBlocked list: the prefixes it names and
@@ -251,6 +285,12 @@ func (c Config) Validate() error {
 	if _, _, err := ParseGuestBlocked(c.GuestBlocked); err != nil {
 		bad(KeyGuestBlock, c.GuestBlocked, err.Error())
 	}
+	if err := CheckRegion(c.EC2Region); err != nil {
+		bad(KeyEC2Region, c.EC2Region, err.Error())
+	}
+	if _, err := ParseClockSkew(c.EC2ClockSkew); err != nil {
+		bad(KeyEC2Skew, c.EC2ClockSkew, err.Error())
+	}
 	return errors.Join(errs...)
 }
 
@@ -289,6 +329,10 @@ func (c Config) Sanitize() (Config, error) {
 			c.PublicIPs = d.PublicIPs
 		case KeyGuestBlock:
 			c.GuestBlocked = d.GuestBlocked
+		case KeyEC2Region:
+			c.EC2Region = d.EC2Region
+		case KeyEC2Skew:
+			c.EC2ClockSkew = d.EC2ClockSkew
 		}
 	}
 	if c.Validate() != nil {

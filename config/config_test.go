@@ -85,6 +85,9 @@ func TestCmdlineBad(t *testing.T) {
 		{"public ip huge prefix", "ironvisor.public_ips=10.0.0.0/8", KeyPublicIPs, "10.0.0.0/8"},
 		{"public ip junk", "ironvisor.public_ips=nope", KeyPublicIPs, "nope"},
 		{"bad iface", "ironvisor.iface=eth0/1", KeyIface, "eth0/1"},
+		{"ec2 region upper case", "ironvisor.ec2_region=US-East", KeyEC2Region, "US-East"},
+		{"ec2 skew too small", "ironvisor.ec2_clock_skew=10ms", KeyEC2Skew, "10ms"},
+		{"ec2 skew junk", "ironvisor.ec2_clock_skew=forever", KeyEC2Skew, "forever"},
 		{"long iface", "ironvisor.iface=abcdefghijklmnop", KeyIface, "abcdefghijklmnop"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -58,6 +58,21 @@ func (c *Client) RevokeToken(ctx context.Context, tenant, id string) error {
 	return c.Do(ctx, "DELETE /v1/tenants/{id}/tokens/{token_id}", []string{tenant, id}, nil, nil, nil)
 }
 
+// AccessKeys lists the caller's access keys.
+func (c *Client) AccessKeys(ctx context.Context) ([]AccessKey, error) {
+	return call[[]AccessKey](ctx, c, "GET /v1/access-keys", nil)
+}
+
+// CreateAccessKey creates an access key; its secret is in the answer only.
+func (c *Client) CreateAccessKey(ctx context.Context) (AccessKeyCreated, error) {
+	return call[AccessKeyCreated](ctx, c, "POST /v1/access-keys", nil)
+}
+
+// DeleteAccessKey deletes access key id.
+func (c *Client) DeleteAccessKey(ctx context.Context, id string) error {
+	return c.Do(ctx, "DELETE /v1/access-keys/{id}", []string{id}, nil, nil, nil)
+}
+
 // InstanceTypes lists the instance types.
 func (c *Client) InstanceTypes(ctx context.Context) ([]InstanceType, error) {
 	return call[[]InstanceType](ctx, c, "GET /v1/instance-types", nil)

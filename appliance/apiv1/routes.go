@@ -99,6 +99,9 @@ func Routes() []Route {
 		{"POST", "/v1/public-ips", "give an instance a public IP from the host's pool (1:1 NAT)", AccessTenant, "", PublicIPRequest{}, PublicIP{}, false},
 		{"GET", "/v1/public-ips/{address}", "describe a public IP", AccessTenant, "address", nil, PublicIP{}, false},
 		{"DELETE", "/v1/public-ips/{address}", "release a public IP to the pool", AccessTenant, "address", nil, nil, false},
+		{"GET", "/v1/access-keys", "list the caller's access keys for the EC2 endpoint (never their secrets)", AccessTenant, "", nil, []AccessKey{}, false},
+		{"POST", "/v1/access-keys", "create an access key for the EC2 endpoint; its secret is shown only this once", AccessTenant, "", nil, AccessKeyCreated{}, false},
+		{"DELETE", "/v1/access-keys/{id}", "delete an access key", AccessTenant, "id", nil, nil, false},
 		{"GET", "/v1/usage", "usage over ?from=&to= (RFC 3339 or Unix seconds)", AccessTenant, "", nil, Usage{}, false},
 	}
 }

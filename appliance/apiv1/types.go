@@ -51,6 +51,21 @@ type TokenIssued struct {
 	Token string `json:"token"`
 }
 
+// AccessKey describes an access key of the EC2 endpoint (AWS Signature
+// Version 4), never its secret.
+type AccessKey struct {
+	ID       string    `json:"id"`
+	TenantID string    `json:"tenant_id"`
+	Created  time.Time `json:"created"`
+}
+
+// AccessKeyCreated is the answer of POST /v1/access-keys: the key and its
+// secret, which is shown only this once.
+type AccessKeyCreated struct {
+	AccessKey
+	Secret string `json:"secret"`
+}
+
 // InstanceTypeRequest is the body of POST /v1/instance-types: memory in
 // bytes or in MiB, not both.
 type InstanceTypeRequest struct {

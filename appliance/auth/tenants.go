@@ -128,8 +128,9 @@ func (s *Service) Tenants() ([]Tenant, error) {
 	return all, nil
 }
 
-// DeleteTenant deletes a tenant and all its tokens in one transaction. The
-// caller must first make sure the tenant owns no instances or networks.
+// DeleteTenant deletes a tenant and all its tokens and access keys in one
+// transaction. The caller must first make sure the tenant owns no
+// instances or networks.
 func (s *Service) DeleteTenant(id string) error {
 	err := s.db.Update(func(tx *store.Tx) error {
 		if err := tx.Delete(store.Tenants, id); errors.Is(err, store.ErrNotFound) {
@@ -144,6 +145,17 @@ func (s *Service) DeleteTenant(id string) error {
 		for _, r := range recs {
 			if !r.Admin && r.TenantID == id {
 				if err := tx.Delete(store.Tokens, r.ID); err != nil {
+					return err
+				}
+			}
+		}
+		keys, err := store.List[accessKeyRecord](tx, store.AccessKeys, "")
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if k.TenantID == id {
+				if err := tx.Delete(store.AccessKeys, k.ID); err != nil {
 					return err
 				}
 			}

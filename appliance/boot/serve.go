@@ -37,10 +37,11 @@ func (a *appliance) startAPI() error {
 	}
 	addr := ln.Addr().String()
 	blocked, blockUplink, _ := config.ParseGuestBlocked(a.cfg.GuestBlocked) // sanitised
+	skew, _ := config.ParseClockSkew(a.cfg.EC2ClockSkew)                    // sanitised
 	a.plane, err = service.Open(a.tl, service.Options{DataDir: a.dataDir, Listener: ln, Listen: addr,
 		Mode: service.ModeAppliance, Starter: a.reap, Console: a.o.Console, NoHypervisor: a.o.NoHypervisor,
 		Uplink: netcfg.Uplink{Name: a.up.Iface}, DNSServers: a.up.DNS, CPUOvercommit: a.overcommit(), PublicIPs: a.publicIPs(),
-		GuestBlocked: blocked, GuestReachUplinkNet: !blockUplink})
+		GuestBlocked: blocked, GuestReachUplinkNet: !blockUplink, EC2Region: a.cfg.EC2Region, EC2Skew: skew})
 	var url string
 	if err == nil {
 		served := a.plane.Serve()

@@ -34,6 +34,8 @@ func TestAuthMatrix(t *testing.T) {
 	e.must(201, "POST", "/v1/key-pairs", aTok, map[string]any{"name": "akey", "public_key": aliceKey}, nil)
 	var pip apiv1.PublicIP
 	e.must(201, "POST", "/v1/public-ips", aTok, map[string]any{"instance": netInsts[0].ID}, &pip)
+	var ak apiv1.AccessKeyCreated
+	e.must(201, "POST", "/v1/access-keys", aTok, nil, &ak)
 	var pf apiv1.PortForward
 	e.must(201, "POST", "/v1/port-forwards", aTok, map[string]any{"instance": netInsts[0].ID, "proto": "tcp", "public_port": 2222, "port": 22}, &pf)
 
@@ -69,6 +71,8 @@ func TestAuthMatrix(t *testing.T) {
 			vals["name"] = "akey"
 		case strings.HasPrefix(r.Pattern, "/v1/port-forwards/"):
 			vals["id"] = pf.ID
+		case strings.HasPrefix(r.Pattern, "/v1/access-keys/"):
+			vals["id"] = ak.ID
 		default:
 			t.Fatalf("object route %s has no fixture", r.Pattern)
 		}
@@ -82,7 +86,7 @@ func TestAuthMatrix(t *testing.T) {
 		t.Fatalf("only %d object routes", objects)
 	}
 	// Lists show nothing of the other tenant, and nothing was changed.
-	for _, p := range []string{"/v1/instances", "/v1/networks", "/v1/security-groups", "/v1/port-forwards", "/v1/key-pairs", "/v1/public-ips"} {
+	for _, p := range []string{"/v1/instances", "/v1/networks", "/v1/security-groups", "/v1/port-forwards", "/v1/key-pairs", "/v1/public-ips", "/v1/access-keys"} {
 		if code, out := e.do("GET", p, bTok, nil); code != 200 || strings.TrimSpace(string(out)) != "[]" {
 			t.Errorf("GET %s as bob: %d %s", p, code, out)
 		}
@@ -96,6 +100,11 @@ func TestAuthMatrix(t *testing.T) {
 	}
 	e.must(200, "GET", "/v1/tenants/"+aID+"/tokens", aTok, nil, nil)
 	e.must(200, "GET", "/v1/port-forwards/"+pf.ID, aTok, nil, nil)
+	var aks []apiv1.AccessKey
+	e.must(200, "GET", "/v1/access-keys", aTok, nil, &aks)
+	if len(aks) != 1 || aks[0].ID != ak.ID {
+		t.Errorf("bob changed alice's access keys: %+v", aks)
+	}
 	// Bob cannot forward to alice's instance either.
 	if code, out := e.do("POST", "/v1/port-forwards", bTok, map[string]any{"instance": netInsts[0].ID, "proto": "tcp", "public_port": 2223, "port": 22}); code != 404 {
 		t.Errorf("bob forwards to alice's instance: %d %s", code, out)

@@ -2,11 +2,12 @@
 // (package domain: networks, groups, forwards, public IPs, key pairs;
 // package orchestrator: instances and their VMMs; and the auth, types,
 // images, lifecycle and metering services they stand on) and its front
-// ends (package rest, the native JSON API under /v1; package console,
-// the web console under /console/). It holds no logic of its own
+// ends (package rest, the native JSON API under /v1; package ec2, the EC2
+// Query endpoint under /ec2/, signed with tenants' access keys; package
+// console, the web console under /console/). It holds no logic of its own
 // beyond the wiring, so that the service (both "ironvisor serve" and PID
-// 1) composes the same thing, and a new front end (EC2 Query, the web
-// console) is one more field here, not a copy of the core.
+// 1) composes the same thing, and a new front end is one more field here,
+// not a copy of the core.
 //
 // Instances are run by a Runner (the supervisor, one jailed "ironvisor vmm
 // run" per instance). Without a Runner nothing is pretended: launches stay
@@ -27,7 +28,9 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/core/domain"
 	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
+	"github.com/ironvisor/ironvisor/appliance/core/tags"
 	"github.com/ironvisor/ironvisor/appliance/frontend/console"
+	"github.com/ironvisor/ironvisor/appliance/frontend/ec2"
 	"github.com/ironvisor/ironvisor/appliance/frontend/rest"
 	"github.com/ironvisor/ironvisor/appliance/images"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
@@ -74,6 +77,12 @@ type Config struct {
 	// HostNets are the host's own networks, which no tenant network may
 	// overlap (netcfg.State.HostNets).
 	HostNets []netip.Prefix
+	// EC2Region names the appliance as a region at the EC2 endpoint;
+	// empty means ec2.DefaultRegion.
+	EC2Region string
+	// EC2Skew is the clock skew the EC2 endpoint allows a signed request;
+	// zero means 5 minutes, as AWS.
+	EC2Skew time.Duration
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }
@@ -87,6 +96,7 @@ type ControlPlane struct {
 	meter   *metering.Meter
 	rest    *rest.Server
 	console *console.Server
+	ec2     *ec2.Server
 	handler http.Handler
 }
 
@@ -121,7 +131,11 @@ func New(cfg Config) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp.rest, err = rest.New(rest.Config{Auth: cp.auth, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
+	keys, err := auth.OpenAccessKeys(cfg.DB, cfg.DataDir, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	cp.rest, err = rest.New(rest.Config{Auth: cp.auth, AccessKeys: keys, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
 		Orch: cp.orch, Host: cfg.Host, TLSFingerprint: cfg.TLSFingerprint, Metrics: reg,
 		Version: version.Version, Now: cfg.Now})
 	if err != nil {
@@ -132,18 +146,23 @@ func New(cfg Config) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp.handler = frontEnds(cp.rest.Handler(), cp.console.Handler())
+	cp.ec2 = ec2.New(ec2.Config{Keys: keys, Catalog: catalog, Images: imgs, Domain: dom, Orch: cp.orch,
+		Tags: tags.New(cfg.DB), Region: cfg.EC2Region, Skew: cfg.EC2Skew, Now: cfg.Now})
+	cp.handler = frontEnds(cp.rest.Handler(), cp.console.Handler(), cp.ec2)
 	return cp, nil
 }
 
-// frontEnds serves the web console under console.Prefix and the native
-// API everywhere else (its router answers what it does not know as JSON).
-func frontEnds(api, web http.Handler) http.Handler {
+// frontEnds serves the EC2 endpoint under ec2.Path, the web console under
+// console.Prefix and the native API everywhere else (its router answers
+// what it does not know as JSON).
+func frontEnds(api, web, ec2api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case strings.HasPrefix(r.URL.Path, console.Prefix):
+		switch p := r.URL.Path; {
+		case strings.HasPrefix(p, ec2.Path) || p == strings.TrimSuffix(ec2.Path, "/"):
+			ec2api.ServeHTTP(w, r)
+		case strings.HasPrefix(p, console.Prefix):
 			web.ServeHTTP(w, r)
-		case r.URL.Path == strings.TrimSuffix(console.Prefix, "/"):
+		case p == strings.TrimSuffix(console.Prefix, "/"):
 			http.Redirect(w, r, console.Prefix, http.StatusMovedPermanently)
 		default:
 			api.ServeHTTP(w, r)
@@ -151,9 +170,12 @@ func frontEnds(api, web http.Handler) http.Handler {
 	})
 }
 
-// Handler returns the HTTP handler of every front end: the native API
-// and the web console.
+// Handler returns the HTTP handler of every front end: the native API,
+// the EC2 endpoint and the web console.
 func (cp *ControlPlane) Handler() http.Handler { return cp.handler }
+
+// EC2Region is the region name the EC2 endpoint answers as.
+func (cp *ControlPlane) EC2Region() string { return cp.ec2.Region() }
 
 // Bootstrap makes sure the admin token exists (DATA/admin.token).
 func (cp *ControlPlane) Bootstrap() (token string, created bool, err error) {

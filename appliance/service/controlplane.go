@@ -140,7 +140,7 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 		HostCapacity: types.Host{CPUs: runtime.NumCPU(), MemBytes: uint64(float64(doc.Memory.TotalBytes) * guestMemShare), Overcommit: o.CPUOvercommit},
 		NICs:         nics, OnNetworkChange: onNet,
 		Uplink: nics != nil && o.Uplink.Name != "", ReservedPorts: reservedPorts(o), HostListener: netcfg.HostListener,
-		PublicIPs: o.PublicIPs, HostNets: hostNets(tl, o),
+		PublicIPs: o.PublicIPs, HostNets: hostNets(tl, o), EC2Region: o.EC2Region, EC2Skew: o.EC2Skew,
 	})
 	if err == nil {
 		var created bool

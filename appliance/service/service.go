@@ -82,6 +82,10 @@ type Options struct {
 	// GuestReachUplinkNet lets guests reach the uplink's own subnets (the
 	// management LAN); false, the default, blocks them.
 	GuestReachUplinkNet bool
+	// EC2Region and EC2Skew configure the EC2 endpoint (region name, allowed
+	// clock skew); zero values are its defaults.
+	EC2Region string
+	EC2Skew   time.Duration
 }
 
 // StoreFile is the store's file under the data directory.

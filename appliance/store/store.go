@@ -40,12 +40,14 @@ const (
 	PortForwards   Bucket = "port_forwards"
 	KeyPairs       Bucket = "key_pairs"
 	PublicIPs      Bucket = "public_ips"
+	AccessKeys     Bucket = "access_keys"
+	Tags           Bucket = "tags"
 	Usage          Bucket = "usage"
 	Meta           Bucket = "meta"
 )
 
 // Buckets lists every bucket Open creates.
-var Buckets = []Bucket{Tenants, Tokens, InstanceTypes, Images, Instances, Networks, SecurityGroups, PortForwards, KeyPairs, PublicIPs, Usage, Meta}
+var Buckets = []Bucket{Tenants, Tokens, InstanceTypes, Images, Instances, Networks, SecurityGroups, PortForwards, KeyPairs, PublicIPs, AccessKeys, Tags, Usage, Meta}
 
 // SchemaVersion is the layout version this code writes and understands. It
 // is stored under the key "schema_version" in the Meta bucket.

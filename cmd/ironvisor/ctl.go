@@ -28,6 +28,8 @@ API's answer instead of a table.
   openapi                                the API description
   tenants   list | create NAME
   tokens    list TENANT | issue TENANT | revoke TENANT TOKEN_ID
+  access-keys list | create | delete ID   keys of the EC2 endpoint (SigV4);
+                                         create shows the secret only once
   types     list | add --name N --vcpus V --mem-mib M
   images    list | get ID | delete ID
             import FILE|URL [--name N] [--sha256 X | --sha512 X] [--cmdline S]
@@ -157,6 +159,8 @@ func (x *ctlCtx) dispatch(resource string, args []string) error {
 		return x.tenants(verb, args)
 	case "tokens":
 		return x.tokens(verb, args)
+	case "access-keys":
+		return x.accessKeys(verb, args)
 	case "types":
 		return x.types(verb, args)
 	case "images":

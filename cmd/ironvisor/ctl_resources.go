@@ -16,16 +16,17 @@ import (
 
 // Table columns per resource.
 var (
-	tenantCols   = []string{"id", "name", "created"}
-	tokenCols    = []string{"id", "tenant_id", "created"}
-	typeCols     = []string{"name", "vcpus", "mem_bytes", "builtin"}
-	imageCols    = []string{"id", "name", "kernel_format", "kernel", "initrd", "disk", "cmdline"}
-	instanceCols = []string{"id", "state", "type", "image", "ips", "launch_time", "reason"}
-	networkCols  = []string{"name", "tenant", "index", "cidr", "no_nat"}
-	groupCols    = []string{"name", "tenant", "ingress", "egress"}
-	forwardCols  = []string{"id", "instance", "proto", "public_port", "port", "network"}
-	keyPairCols  = []string{"name", "type", "fingerprint", "create_time"}
-	publicIPCols = []string{"address", "instance", "network", "create_time"}
+	tenantCols    = []string{"id", "name", "created"}
+	tokenCols     = []string{"id", "tenant_id", "created"}
+	typeCols      = []string{"name", "vcpus", "mem_bytes", "builtin"}
+	imageCols     = []string{"id", "name", "kernel_format", "kernel", "initrd", "disk", "cmdline"}
+	instanceCols  = []string{"id", "state", "type", "image", "ips", "launch_time", "reason"}
+	networkCols   = []string{"name", "tenant", "index", "cidr", "no_nat"}
+	groupCols     = []string{"name", "tenant", "ingress", "egress"}
+	forwardCols   = []string{"id", "instance", "proto", "public_port", "port", "network"}
+	keyPairCols   = []string{"name", "type", "fingerprint", "create_time"}
+	publicIPCols  = []string{"address", "instance", "network", "create_time"}
+	accessKeyCols = []string{"id", "tenant_id", "created"}
 )
 
 // getListDelete handles the list, get and delete verbs shared by resources:
@@ -92,6 +93,24 @@ func (x *ctlCtx) tokens(verb string, args []string) error {
 		_, err = x.call("DELETE /v1/tenants/{id}/tokens/{token_id}", pos, nil, nil)
 	}
 	return err
+}
+
+func (x *ctlCtx) accessKeys(verb string, args []string) error {
+	if verb == "list" || verb == "delete" {
+		_, err := x.getListDelete(verb, "/v1/access-keys", "/v1/access-keys/{id}", args, accessKeyCols)
+		return err
+	}
+	if verb != "create" {
+		return usageError("access-keys: list, create or delete")
+	}
+	if _, err := x.sub(verb, args, 0, nil); err != nil {
+		return err
+	}
+	raw, err := x.call("POST /v1/access-keys", nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	return x.print(raw, []string{"id", "secret"})
 }
 
 func (x *ctlCtx) types(verb string, args []string) error {

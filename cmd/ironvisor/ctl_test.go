@@ -56,3 +56,35 @@ func TestCtlTableAndErrors(t *testing.T) {
 		t.Fatalf("401: %d %s", code, errb.String())
 	}
 }
+
+// TestCtlAccessKeys: create posts and prints the ID and the secret; list
+// and delete use their routes.
+func TestCtlAccessKeys(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Method+" "+r.URL.Path)
+		switch r.Method {
+		case "POST":
+			w.WriteHeader(201)
+			w.Write([]byte(`{"id":"AKIAEXAMPLEEXAMPLE12","tenant_id":"t-1","created":"2026-01-01T00:00:00Z","secret":"s3cr3t"}`))
+		case "GET":
+			w.Write([]byte(`[{"id":"AKIAEXAMPLEEXAMPLE12","tenant_id":"t-1","created":"2026-01-01T00:00:00Z"}]`))
+		default:
+			w.WriteHeader(204)
+		}
+	}))
+	defer srv.Close()
+	for _, args := range [][]string{{"create"}, {"list"}, {"delete", "AKIAEXAMPLEEXAMPLE12"}} {
+		var out, errb bytes.Buffer
+		if code := ctlMain(append([]string{"--url", srv.URL, "--token", "tok", "access-keys"}, args...), &out, &errb); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errb.String())
+		}
+		if args[0] == "create" && !strings.Contains(out.String(), "s3cr3t") {
+			t.Fatalf("create does not show the secret:\n%s", out.String())
+		}
+	}
+	want := "POST /v1/access-keys,GET /v1/access-keys,DELETE /v1/access-keys/AKIAEXAMPLEEXAMPLE12"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("requests %v", got)
+	}
+}

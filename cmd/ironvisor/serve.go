@@ -58,6 +58,8 @@ func runServe(args []string) int {
 	public := fs.String("public-ips", "", "extra uplink addresses instances may take 1:1: a comma-separated list of addresses and prefixes")
 	noHV := fs.Bool("no-hypervisor", false, "run no VMMs even where /dev/kvm works: an API-only node whose launches stay pending")
 	blocked := fs.String("guest-blocked", "", `networks guests may not reach: IPv4 prefixes and "uplink" (its own subnets), comma-separated; "" means uplink, "none" nothing`)
+	region := fs.String("ec2-region", "", `region name of the EC2 endpoint (at /ec2/); "" means ironvisor-1`)
+	skew := fs.String("ec2-clock-skew", "", `clock skew the EC2 endpoint allows a signed request, 1s to 1h; "" means 5m`)
 	up := fs.String("uplink", "auto", "interface on which guests' outbound traffic is masqueraded: a name, auto (the default route's) or none")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -85,11 +87,20 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "ironvisor serve: --guest-blocked: %v\n", err)
 		return 2
 	}
+	if err := config.CheckRegion(*region); err != nil {
+		fmt.Fprintf(os.Stderr, "ironvisor serve: --ec2-region: %v\n", err)
+		return 2
+	}
+	sk, err := config.ParseClockSkew(*skew)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ironvisor serve: --ec2-clock-skew: %v\n", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	o := service.Options{DataDir: *data, Listen: *listen, Start: start, InsecureHTTP: *insecure,
 		DNSServers: service.HostDNS("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"), CPUOvercommit: oc, PublicIPs: pips,
-		GuestBlocked: gb, GuestReachUplinkNet: !gbUplink, NoHypervisor: *noHV}
+		GuestBlocked: gb, GuestReachUplinkNet: !gbUplink, NoHypervisor: *noHV, EC2Region: *region, EC2Skew: sk}
 	switch *up {
 	case "none":
 	case "auto":

@@ -11,7 +11,8 @@ import (
 )
 
 // Key pairs are tenants' SSH public keys, imported by name (as EC2's
-// ImportKeyPair; the appliance never makes or holds private keys). A launch
+// ImportKeyPair) or generated (GenerateKeyPair, as EC2's CreateKeyPair,
+// which hands the private key out once: the appliance never holds one). A launch
 // names one with key_name; the instance keeps the key, and its metadata
 // serves it (public-keys/0/openssh-key), where cloud-init installs it.
 // Names are per tenant: the store key is TENANT/NAME.

@@ -61,6 +61,9 @@ func (s *Server) handlers() map[string]handler {
 		"POST /v1/public-ips":                       s.allocatePublicIP,
 		"GET /v1/public-ips/{address}":              s.getPublicIP,
 		"DELETE /v1/public-ips/{address}":           s.releasePublicIP,
+		"GET /v1/access-keys":                       s.listAccessKeys,
+		"POST /v1/access-keys":                      s.createAccessKey,
+		"DELETE /v1/access-keys/{id}":               s.deleteAccessKey,
 		"GET /v1/usage":                             s.usage,
 	}
 }

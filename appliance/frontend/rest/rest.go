@@ -34,13 +34,15 @@ import (
 
 // Config is the core the front end calls.
 type Config struct {
-	Auth    *auth.Service
-	Catalog *types.Catalog
-	Images  *images.Store
-	Meter   *metering.Meter
-	Domain  *domain.Domain
-	Orch    *orchestrator.Orchestrator
-	Host    api.HostSource
+	Auth *auth.Service
+	// AccessKeys holds the EC2 endpoint's SigV4 keys.
+	AccessKeys *auth.AccessKeys
+	Catalog    *types.Catalog
+	Images     *images.Store
+	Meter      *metering.Meter
+	Domain     *domain.Domain
+	Orch       *orchestrator.Orchestrator
+	Host       api.HostSource
 	// TLSFingerprint is shown in /v1/host; empty for plain HTTP.
 	TLSFingerprint string
 	// Metrics is the registry /metrics serves; the front end registers
