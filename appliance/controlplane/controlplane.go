@@ -14,7 +14,7 @@ package controlplane
 
 import (
 	"context"
-	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"time"
@@ -154,21 +154,27 @@ func (cp *ControlPlane) Reconcile(ctx context.Context, alive []string) ([]lifecy
 func (cp *ControlPlane) SyncNetwork(ctx context.Context) error { return cp.orch.SyncNetwork(ctx) }
 
 // Housekeep runs periodic work until ctx ends: metering checkpoints and
-// forgetting terminated instances past their retention.
-func (cp *ControlPlane) Housekeep(ctx context.Context, every time.Duration) error {
+// forgetting terminated instances past their retention. A failed step is
+// handed to report (nil for slog) and housekeeping goes on: one bad tick
+// (a full disk, a lock held past ctx) must not stop the checkpoints that
+// bound unbilled time until the next restart.
+func (cp *ControlPlane) Housekeep(ctx context.Context, every time.Duration, report func(step string, err error)) {
+	if report == nil {
+		report = func(step string, err error) { slog.Error("housekeeping", "step", step, "err", err) }
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		}
 		if err := cp.meter.Checkpoint(); err != nil {
-			return fmt.Errorf("metering checkpoint: %w", err)
+			report("metering checkpoint", err)
 		}
-		if _, err := cp.life.Sweep(ctx); err != nil {
-			return fmt.Errorf("sweep terminated instances: %w", err)
+		if _, err := cp.life.Sweep(ctx); err != nil && ctx.Err() == nil {
+			report("sweep terminated instances", err)
 		}
 	}
 }
