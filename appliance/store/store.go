@@ -49,7 +49,9 @@ var Buckets = []Bucket{Tenants, Tokens, InstanceTypes, Images, Instances, Networ
 
 // SchemaVersion is the layout version this code writes and understands. It
 // is stored under the key "schema_version" in the Meta bucket.
-const SchemaVersion = 1
+// Older versions are migrated on Open (migrate.go); version 2 keys
+// networks and security groups by TenantKey.
+const SchemaVersion = 2
 
 const schemaKey = "schema_version"
 
@@ -102,8 +104,11 @@ func (db *DB) init() error {
 		if err != nil {
 			return fmt.Errorf("bad schema version %q: %w", raw, err)
 		}
-		if v != SchemaVersion {
+		if v > SchemaVersion || v < 1 {
 			return fmt.Errorf("schema version %d, this build understands %d", v, SchemaVersion)
+		}
+		if v < SchemaVersion {
+			return migrate(tx, v)
 		}
 		return nil
 	})

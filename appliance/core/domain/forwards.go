@@ -34,7 +34,7 @@ type PortForward struct {
 
 // netForward is f in netcfg's model.
 func (f PortForward) netForward() netcfg.PortForward {
-	return netcfg.PortForward{Proto: f.Proto, PublicPort: f.PublicPort, Instance: f.Instance, Network: f.Network, Port: f.Port}
+	return netcfg.PortForward{Proto: f.Proto, PublicPort: f.PublicPort, Instance: f.Instance, Network: netcfg.TenantName(f.Tenant, f.Network), Port: f.Port}
 }
 
 // forwardTenant is f's owner.
@@ -47,7 +47,7 @@ func (d *Domain) Forwards(who auth.Principal) ([]PortForward, error) {
 
 // Forward returns port forward id if who may see it.
 func (d *Domain) Forward(id string, who auth.Principal) (PortForward, error) {
-	return getOwned(d.cfg.DB, store.PortForwards, id, who, forwardTenant, "port forward")
+	return getOwned(d.cfg.DB, store.PortForwards, id, id, who, forwardTenant, "port forward")
 }
 
 // CreateForward forwards proto/publicPort of the uplink to port of who's

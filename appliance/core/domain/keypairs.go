@@ -56,7 +56,7 @@ func ParseKeyPair(name, publicKey string) (KeyPair, error) {
 }
 
 // keyPairKey is the store key of tenant's key pair name.
-func keyPairKey(tenant, name string) string { return tenant + "/" + name }
+func keyPairKey(tenant, name string) string { return store.TenantKey(tenant, name) }
 
 // keyPairTenant is k's owner.
 func keyPairTenant(k KeyPair) string { return k.Tenant }
@@ -68,7 +68,7 @@ func (d *Domain) KeyPairs(who auth.Principal) ([]KeyPair, error) {
 
 // KeyPair returns who's key pair name (a tenant's own names only).
 func (d *Domain) KeyPair(name string, who auth.Principal) (KeyPair, error) {
-	return getOwned(d.cfg.DB, store.KeyPairs, keyPairKey(who.TenantID, name), who, keyPairTenant, "key pair")
+	return getOwned(d.cfg.DB, store.KeyPairs, keyPairKey(who.TenantID, name), name, who, keyPairTenant, "key pair")
 }
 
 // ImportKeyPair stores k (from ParseKeyPair) as who's.

@@ -38,7 +38,8 @@ func netState(tx *store.Tx) (netcfg.State, error) {
 }
 
 // changeNet validates and commits one change to the network state, then
-// calls the hook with the new state.
+// calls the hook with the new state (under host names: hostState). fn
+// works with the tenants' own names.
 func (d *Domain) changeNet(tenant string, fn func(tx *store.Tx, st *netcfg.State) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -55,15 +56,15 @@ func (d *Domain) changeNet(tenant string, fn func(tx *store.Tx, st *netcfg.State
 		// instances run: the host network applies each once its NIC is
 		// there (the domain checked the rest), so the stored state is
 		// validated without them.
-		v := st
+		v := hostState(st)
 		v.Forwards, v.PublicIPs = nil, nil
 		v.HostNets = d.cfg.HostNets
-		return apiv1.WithCode(apiv1.InvalidParameter, v.Validate())
+		return tenantError(tenant, apiv1.WithCode(apiv1.InvalidParameter, v.Validate()))
 	})
 	if err != nil || d.cfg.OnNetworkChange == nil {
 		return err
 	}
-	return d.cfg.OnNetworkChange(tenant, st)
+	return tenantError(tenant, d.cfg.OnNetworkChange(tenant, hostState(st)))
 }
 
 // DropPublicOf deletes the port forwards and public IPs of instance in,
@@ -85,8 +86,8 @@ func (d *Domain) DropPublicOf(in lifecycle.Instance) error {
 	})
 }
 
-// StartState returns the whole network state for the host network's
-// start-up sync. Forwards and public IPs of instances live reports false
+// StartState returns the whole network state, under host names, for the
+// host network's start-up sync. Forwards and public IPs of instances live reports false
 // for (terminated while the appliance was down, or before a crash let
 // terminate drop them) are deleted in the same transaction that reads the
 // state, and the state is returned without them; the hook is not called,
@@ -102,7 +103,7 @@ func (d *Domain) StartState(live func(instance string) bool) (netcfg.State, erro
 		}
 		return dropGone(tx, &st, live)
 	})
-	return st, err
+	return hostState(st), err
 }
 
 // dropGone deletes, in tx, the port forwards and public IPs of the

@@ -30,7 +30,7 @@ type PublicIP struct {
 
 // netPublicIP is p in netcfg's model.
 func (p PublicIP) netPublicIP() netcfg.PublicIP {
-	return netcfg.PublicIP{Address: p.Address, Instance: p.Instance, Network: p.Network}
+	return netcfg.PublicIP{Address: p.Address, Instance: p.Instance, Network: netcfg.TenantName(p.Tenant, p.Network)}
 }
 
 // publicIPTenant is p's owner.
@@ -43,7 +43,7 @@ func (d *Domain) PublicIPs(who auth.Principal) ([]PublicIP, error) {
 
 // PublicIP returns public address addr if who may see it.
 func (d *Domain) PublicIP(addr string, who auth.Principal) (PublicIP, error) {
-	return getOwned(d.cfg.DB, store.PublicIPs, addr, who, publicIPTenant, "public ip")
+	return getOwned(d.cfg.DB, store.PublicIPs, addr, addr, who, publicIPTenant, "public ip")
 }
 
 // AllocatePublicIP gives who's instance the lowest free address of the
