@@ -67,6 +67,10 @@ type Config struct {
 	// HostNets are the host's own networks, which no tenant network may
 	// overlap (netcfg.State.HostNets).
 	HostNets []netip.Prefix
+	// Rate and Burst limit each API token's requests (rest.Config): zeros
+	// for rest.DefaultRate and rest.DefaultBurst.
+	Rate  float64
+	Burst int
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }
@@ -111,9 +115,9 @@ func New(cfg Config) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp.rest, err = rest.New(rest.Config{Auth: cp.auth, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
+	cp.rest, err = rest.New(rest.Config{DB: cfg.DB, Auth: cp.auth, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
 		Orch: cp.orch, Host: cfg.Host, TLSFingerprint: cfg.TLSFingerprint, Metrics: reg,
-		Version: version.Version, Now: cfg.Now})
+		Version: version.Version, Rate: cfg.Rate, Burst: cfg.Burst, Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}

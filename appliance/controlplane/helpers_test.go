@@ -142,8 +142,13 @@ func multipartBody(t testing.TB, fields map[string]string, files map[string][]by
 
 // upload posts an image and returns the status and body.
 func (e *env) upload(name string, kernel []byte) (int, []byte) {
-	ct, body := multipartBody(e.t, map[string]string{"name": name, "cmdline": "console=ttyS0"},
+	return e.uploadParts(map[string]string{"name": name, "cmdline": "console=ttyS0"},
 		map[string][]byte{"kernel": kernel, "initrd": []byte("initrd bytes")})
+}
+
+// uploadParts posts an image of the given fields and files.
+func (e *env) uploadParts(fields map[string]string, files map[string][]byte) (int, []byte) {
+	ct, body := multipartBody(e.t, fields, files)
 	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/images", body)
 	req.Header.Set("Content-Type", ct)
 	req.Header.Set("Authorization", "Bearer "+e.admin)

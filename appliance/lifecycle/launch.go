@@ -35,6 +35,9 @@ type LaunchSpec struct {
 	// HTTPTokens is the metadata token policy: "", HTTPTokensOptional or
 	// HTTPTokensRequired.
 	HTTPTokens string
+	// Admit, if set, is asked in the launch's transaction before the
+	// capacity check (the tenant's quotas); its error fails the launch.
+	Admit func(tx *store.Tx, count int) error
 }
 
 // Launch creates Count instances in pending, all or none, after checking
@@ -63,6 +66,11 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 		t, err := types.GetTx(tx, spec.Type)
 		if err != nil {
 			return err
+		}
+		if spec.Admit != nil {
+			if err := spec.Admit(tx, spec.Count); err != nil {
+				return err
+			}
 		}
 		if err := m.fits(tx, "", t, spec.Count); err != nil {
 			return err

@@ -42,10 +42,11 @@ const (
 	PublicIPs      Bucket = "public_ips"
 	Usage          Bucket = "usage"
 	Meta           Bucket = "meta"
+	Quotas         Bucket = "quotas"
 )
 
 // Buckets lists every bucket Open creates.
-var Buckets = []Bucket{Tenants, Tokens, InstanceTypes, Images, Instances, Networks, SecurityGroups, PortForwards, KeyPairs, PublicIPs, Usage, Meta}
+var Buckets = []Bucket{Tenants, Tokens, InstanceTypes, Images, Instances, Networks, SecurityGroups, PortForwards, KeyPairs, PublicIPs, Usage, Meta, Quotas}
 
 // SchemaVersion is the layout version this code writes and understands. It
 // is stored under the key "schema_version" in the Meta bucket.

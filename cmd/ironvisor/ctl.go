@@ -28,6 +28,9 @@ API's answer instead of a table.
   openapi                                the API description
   tenants   list | create NAME
   tokens    list TENANT | issue TENANT | revoke TENANT TOKEN_ID
+  quotas    get TENANT | set TENANT [--networks N] [--security-groups N]
+            [--rules-per-group N] [--tokens N] [--instances N] [--public-ips N]
+            [--port-forwards N] [--key-pairs N] [--volume-bytes B]
   types     list | add --name N --vcpus V --mem-mib M
   images    list | get ID | delete ID
             upload --name N --kernel FILE [--initrd FILE] [--disk FILE] [--cmdline S]
@@ -149,6 +152,8 @@ func (x *ctlCtx) dispatch(resource string, args []string) error {
 		return x.tenants(verb, args)
 	case "tokens":
 		return x.tokens(verb, args)
+	case "quotas":
+		return x.quotas(verb, args)
 	case "types":
 		return x.types(verb, args)
 	case "images":

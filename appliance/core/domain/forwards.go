@@ -8,6 +8,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
+	"github.com/ironvisor/ironvisor/appliance/quota"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
@@ -76,6 +77,10 @@ func (d *Domain) CreateForward(who auth.Principal, instance string, proto netcfg
 	f := PortForward{ID: id, Tenant: in.TenantID, Instance: in.ID, Network: in.Network, Proto: proto,
 		PublicPort: publicPort, Port: port, CreateTime: d.cfg.Now().UTC()}
 	err = d.changeNet(f.Tenant, func(tx *store.Tx, st *netcfg.State) error {
+		if err := checkQuota(tx, store.PortForwards, "", f.Tenant, "port forwards",
+			func(l quota.Limits) int { return l.PortForwards }); err != nil {
+			return err
+		}
 		for _, o := range st.Forwards {
 			if o.Proto == f.Proto && o.PublicPort == f.PublicPort {
 				return fmt.Errorf("%w: public port %s/%d is forwarded already", apiv1.AlreadyExists, f.Proto, f.PublicPort)

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/ironvisor/ironvisor/appliance/auth"
+	"github.com/ironvisor/ironvisor/appliance/quota"
 	"github.com/ironvisor/ironvisor/appliance/store"
 )
 
@@ -78,6 +79,13 @@ func (d *Domain) ImportKeyPair(who auth.Principal, k KeyPair) (KeyPair, error) {
 	}
 	k.Tenant, k.CreateTime = who.TenantID, d.cfg.Now().UTC()
 	err := d.cfg.DB.Update(func(tx *store.Tx) error {
+		if tx.Has(store.KeyPairs, keyPairKey(k.Tenant, k.Name)) {
+			return tx.Create(store.KeyPairs, keyPairKey(k.Tenant, k.Name), k) // AlreadyExists
+		}
+		if err := checkQuota(tx, store.KeyPairs, keyPairKey(k.Tenant, ""), k.Tenant, "key pairs",
+			func(l quota.Limits) int { return l.KeyPairs }); err != nil {
+			return err
+		}
 		return tx.Create(store.KeyPairs, keyPairKey(k.Tenant, k.Name), k)
 	})
 	return k, err

@@ -71,6 +71,9 @@ func (d *Domain) CreateNetwork(who auth.Principal, n netcfg.Network) (netcfg.Net
 		if n.Index, err = nextIndex(st.Networks); err != nil {
 			return err
 		}
+		if err := checkNetworkQuota(tx, st, n.Tenant); err != nil {
+			return err
+		}
 		if err := freeCIDR(st.Networks, n); err != nil {
 			return err
 		}
@@ -137,6 +140,9 @@ func (d *Domain) CreateGroup(who auth.Principal, g netcfg.SecurityGroup) (netcfg
 	}
 	g.Tenant = who.TenantID
 	err := d.changeNet(who.TenantID, func(tx *store.Tx, st *netcfg.State) error {
+		if err := checkGroupQuota(tx, st, g, !tx.Has(store.SecurityGroups, store.TenantKey(g.Tenant, g.Name))); err != nil {
+			return err
+		}
 		putGroupState(st, g)
 		return tx.Create(store.SecurityGroups, store.TenantKey(g.Tenant, g.Name), g)
 	})
@@ -155,6 +161,9 @@ func (d *Domain) PutGroup(who auth.Principal, name string, g netcfg.SecurityGrou
 	}
 	g.Tenant = old.Tenant
 	err = d.changeNet(g.Tenant, func(tx *store.Tx, st *netcfg.State) error {
+		if err := checkGroupQuota(tx, st, g, false); err != nil {
+			return err
+		}
 		putGroupState(st, g)
 		return tx.Put(store.SecurityGroups, store.TenantKey(g.Tenant, g.Name), g)
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
+	"github.com/ironvisor/ironvisor/appliance/quota"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
@@ -55,6 +56,10 @@ func (d *Domain) AllocatePublicIP(who auth.Principal, instance string) (PublicIP
 	}
 	pip := PublicIP{Tenant: in.TenantID, Instance: in.ID, Network: in.Network, CreateTime: d.cfg.Now().UTC()}
 	err = d.changeNet(pip.Tenant, func(tx *store.Tx, st *netcfg.State) error {
+		if err := checkQuota(tx, store.PublicIPs, "", pip.Tenant, "public ips",
+			func(l quota.Limits) int { return l.PublicIPs }); err != nil {
+			return err
+		}
 		used := map[netip.Addr]bool{}
 		for _, o := range st.PublicIPs {
 			if o.Instance == in.ID {

@@ -51,7 +51,7 @@ func (o *Orchestrator) Launch(who auth.Principal, q LaunchSpec) ([]lifecycle.Ins
 	insts, err := o.cfg.Life.Launch(lifecycle.LaunchSpec{
 		TenantID: who.TenantID, Image: img.ID, Type: q.Type, Count: q.Count, UserData: q.UserData,
 		Network: q.Network, SecurityGroups: q.SecurityGroups, KeyName: q.KeyName, PublicKey: key, Reason: reason,
-		HTTPTokens: q.HTTPTokens,
+		HTTPTokens: q.HTTPTokens, Admit: admit(who.TenantID, diskBytes(img)),
 	})
 	if err != nil {
 		return nil, err
