@@ -19,6 +19,7 @@ package orchestrator
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/appliance/types"
+	"github.com/ironvisor/ironvisor/appliance/volumes"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
 
@@ -129,6 +131,10 @@ func New(cfg Config) (*Orchestrator, error) {
 		cfg.Now = time.Now
 	}
 	o := &Orchestrator{cfg: cfg}
+	// Copies a crash cut short: nothing copies yet.
+	if err := volumes.CleanTemp(filepath.Join(cfg.DataDir, volumesDir)); err != nil {
+		return nil, err
+	}
 	o.metrics = newMetrics(cfg.Life)
 	if cfg.Metrics != nil {
 		if err := o.metrics.register(cfg.Metrics); err != nil {
