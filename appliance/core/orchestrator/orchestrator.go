@@ -114,15 +114,27 @@ type Config struct {
 	NICs NICs
 	// Metrics, if set, gets the orchestrator's metrics registered.
 	Metrics prometheus.Registerer
+	// DiskReserve is kept free on DataDir's file system for the store
+	// (disk.go); 0 means DefaultDiskReserve or a twentieth of the file
+	// system, the smaller.
+	DiskReserve uint64
+	// Statfs returns the free bytes of a directory's file system and its
+	// size; nil means statfs(2).
+	Statfs func(dir string) (free, total uint64, err error)
+	// VolumeWorkers bounds the volume copies at once; 0 means
+	// DefaultVolumeWorkers.
+	VolumeWorkers int
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }
 
 // Orchestrator runs the instances.
 type Orchestrator struct {
-	cfg     Config
-	metrics *metrics
-	bg      sync.WaitGroup // background boots
+	cfg      Config
+	metrics  *metrics
+	bg       sync.WaitGroup // background boots
+	diskMu   sync.Mutex     // serialises launches' disk admission
+	volSlots chan struct{}  // one per volume copy running
 }
 
 // New returns the orchestrator of cfg, its metrics registered.
@@ -131,6 +143,7 @@ func New(cfg Config) (*Orchestrator, error) {
 		cfg.Now = time.Now
 	}
 	o := &Orchestrator{cfg: cfg}
+	o.diskSetup()
 	// Copies a crash cut short: nothing copies yet.
 	if err := volumes.CleanTemp(filepath.Join(cfg.DataDir, volumesDir)); err != nil {
 		return nil, err
