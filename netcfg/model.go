@@ -61,9 +61,15 @@ type Uplink struct {
 	ManagementPorts []uint16 `json:"management_ports"`
 }
 
+// TenantName is the host-wide name of a tenant's network or security
+// group called name: tenants choose names per tenant, and Network.Name,
+// SecurityGroup.Name and every reference to them must be unique per host.
+// Tenant IDs hold no '.', so the name is unambiguous.
+func TenantName(tenant, name string) string { return tenant + "." + name }
+
 // Network is a tenant's subnet with its own bridge.
 type Network struct {
-	// Name is unique per host.
+	// Name is unique per host (an appliance uses TenantName).
 	Name string `json:"name"`
 	// Tenant owns the network.
 	Tenant string `json:"tenant"`
@@ -137,7 +143,7 @@ type Rule struct {
 // denied unless a rule allows it. Egress is allowed unless one of the NIC's
 // groups has egress rules; then only what they allow leaves.
 type SecurityGroup struct {
-	// Name is unique per host.
+	// Name is unique per host (an appliance uses TenantName).
 	Name string `json:"name"`
 	// Tenant owns the group; only its NICs and groups may refer to it.
 	Tenant string `json:"tenant"`
@@ -181,11 +187,13 @@ type MetadataTarget struct {
 // MetadataAddr is the link-local metadata address guests talk to.
 var MetadataAddr = netip.MustParseAddr("169.254.169.254")
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$`)
+// nameRE is what a name may hold: 1-127 bytes, room for TenantName of a
+// 63-byte name (nft chain and set names take up to 255).
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,126}$`)
 
 func checkName(kind, name string) error {
 	if !nameRE.MatchString(name) {
-		return fmt.Errorf("%s name %q: must be 1-63 letters, digits, '.', '_' or '-'", kind, name)
+		return fmt.Errorf("%s name %q: must be 1-127 letters, digits, '.', '_' or '-'", kind, name)
 	}
 	return nil
 }

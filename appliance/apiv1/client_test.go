@@ -53,6 +53,7 @@ func TestClientCoversRoutes(t *testing.T) {
 		first(c.Host(ctx)), first(c.OpenAPI(ctx)), first(c.Metrics(ctx)),
 		first(c.Tenants(ctx)), first(c.CreateTenant(ctx, TenantRequest{Name: "a"})),
 		first(c.Tokens(ctx, "t-1")), first(c.IssueToken(ctx, "t-1")), c.RevokeToken(ctx, "t-1", "k-1"),
+		first(c.Quotas(ctx, "t-1")), first(c.SetQuotas(ctx, "t-1", QuotasRequest{})),
 		first(c.InstanceTypes(ctx)), first(c.AddInstanceType(ctx, InstanceTypeRequest{Name: "x", VCPUs: 1})),
 		first(c.Images(ctx)), first(c.UploadImage(ctx, "img", "console=ttyS0", kernel, "", "")),
 		first(c.Image(ctx, "img")), c.DeleteImage(ctx, "img"),

@@ -32,6 +32,9 @@ const (
 	InsufficientCapacity Code = "InsufficientCapacity"
 	// LimitExceeded: a pool or a quota is exhausted (409).
 	LimitExceeded Code = "LimitExceeded"
+	// RequestLimitExceeded: the token sent more requests than its rate
+	// allows; the answer's Retry-After says when to try again (429).
+	RequestLimitExceeded Code = "RequestLimitExceeded"
 	// Unauthorized: no valid bearer token (401).
 	Unauthorized Code = "Unauthorized"
 	// Forbidden: the token may not call this route (403).
@@ -53,6 +56,7 @@ var codes = map[Code]struct {
 	IncorrectState:       {http.StatusConflict, "conflict"},
 	InsufficientCapacity: {http.StatusConflict, "InsufficientCapacity"},
 	LimitExceeded:        {http.StatusConflict, "limit exceeded"},
+	RequestLimitExceeded: {http.StatusTooManyRequests, "request limit exceeded"},
 	Unauthorized:         {http.StatusUnauthorized, "unauthenticated"},
 	Forbidden:            {http.StatusForbidden, "forbidden"},
 	InternalError:        {http.StatusInternalServerError, "internal error"},

@@ -60,6 +60,8 @@ func Routes() []Route {
 		{"GET", "/v1/tenants/{id}/tokens", "list a tenant's tokens", AccessTenant, "id", nil, []Token{}, false},
 		{"POST", "/v1/tenants/{id}/tokens", "issue another token", AccessTenant, "id", nil, TokenIssued{}, false},
 		{"DELETE", "/v1/tenants/{id}/tokens/{token_id}", "revoke a token", AccessTenant, "id", nil, nil, false},
+		{"GET", "/v1/tenants/{id}/quotas", "a tenant's quotas", AccessTenant, "id", nil, Quotas{}, false},
+		{"PUT", "/v1/tenants/{id}/quotas", "change a tenant's quotas (those left out keep their value)", AccessAdmin, "", QuotasRequest{}, Quotas{}, false},
 		{"GET", "/v1/instance-types", "list instance types", AccessTenant, "", nil, []InstanceType{}, false},
 		{"POST", "/v1/instance-types", "add an instance type", AccessAdmin, "", InstanceTypeRequest{}, InstanceType{}, false},
 		{"GET", "/v1/images", "list images", AccessTenant, "", nil, []Image{}, false},

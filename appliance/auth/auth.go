@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
+	"github.com/ironvisor/ironvisor/appliance/durable"
 	"github.com/ironvisor/ironvisor/appliance/store"
 )
 
@@ -161,15 +162,7 @@ func writeSecretFile(path, data string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.Rename(tmp, path)
 }
 
 // Authenticate checks the value of an Authorization header and returns who

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/ironvisor/ironvisor/appliance/quota"
 	"github.com/ironvisor/ironvisor/appliance/store"
 )
 
@@ -63,6 +64,9 @@ func (s *Service) IssueToken(tenantID string) (string, Token, error) {
 	err := s.db.Update(func(tx *store.Tx) error {
 		if !tx.Has(store.Tenants, tenantID) {
 			return fmt.Errorf("tenant %q: %w", tenantID, ErrNotFound)
+		}
+		if err := checkTokenQuota(tx, tenantID); err != nil {
+			return err
 		}
 		var err error
 		tok, info, err = s.issue(tx, tenantID)
@@ -166,4 +170,17 @@ func (s *Service) DeleteTenant(id string) error {
 		return fmt.Errorf("delete tenant: %w", err)
 	}
 	return nil
+}
+
+// checkTokenQuota admits one more token of tenantID (package quota).
+func checkTokenQuota(tx *store.Tx, tenantID string) error {
+	l, err := quota.Get(tx, tenantID)
+	if err != nil {
+		return err
+	}
+	n, err := quota.Count(tx, store.Tokens, "", tenantID, nil)
+	if err != nil {
+		return err
+	}
+	return quota.Check("tokens", n, 1, int64(l.Tokens))
 }

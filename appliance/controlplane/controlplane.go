@@ -16,7 +16,7 @@ package controlplane
 
 import (
 	"context"
-	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -83,6 +83,10 @@ type Config struct {
 	// EC2Skew is the clock skew the EC2 endpoint allows a signed request;
 	// zero means 5 minutes, as AWS.
 	EC2Skew time.Duration
+	// Rate and Burst limit each API token's requests (rest.Config): zeros
+	// for rest.DefaultRate and rest.DefaultBurst.
+	Rate  float64
+	Burst int
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }
@@ -135,9 +139,9 @@ func New(cfg Config) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp.rest, err = rest.New(rest.Config{Auth: cp.auth, AccessKeys: keys, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
+	cp.rest, err = rest.New(rest.Config{DB: cfg.DB, Auth: cp.auth, AccessKeys: keys, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
 		Orch: cp.orch, Host: cfg.Host, TLSFingerprint: cfg.TLSFingerprint, Metrics: reg,
-		Version: version.Version, Now: cfg.Now})
+		Version: version.Version, Rate: cfg.Rate, Burst: cfg.Burst, Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -212,21 +216,27 @@ func (cp *ControlPlane) Reconcile(ctx context.Context, alive []string) ([]lifecy
 func (cp *ControlPlane) SyncNetwork(ctx context.Context) error { return cp.orch.SyncNetwork(ctx) }
 
 // Housekeep runs periodic work until ctx ends: metering checkpoints and
-// forgetting terminated instances past their retention.
-func (cp *ControlPlane) Housekeep(ctx context.Context, every time.Duration) error {
+// forgetting terminated instances past their retention. A failed step is
+// handed to report (nil for slog) and housekeeping goes on: one bad tick
+// (a full disk, a lock held past ctx) must not stop the checkpoints that
+// bound unbilled time until the next restart.
+func (cp *ControlPlane) Housekeep(ctx context.Context, every time.Duration, report func(step string, err error)) {
+	if report == nil {
+		report = func(step string, err error) { slog.Error("housekeeping", "step", step, "err", err) }
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		}
 		if err := cp.meter.Checkpoint(); err != nil {
-			return fmt.Errorf("metering checkpoint: %w", err)
+			report("metering checkpoint", err)
 		}
-		if _, err := cp.life.Sweep(ctx); err != nil {
-			return fmt.Errorf("sweep terminated instances: %w", err)
+		if _, err := cp.life.Sweep(ctx); err != nil && ctx.Err() == nil {
+			report("sweep terminated instances", err)
 		}
 	}
 }

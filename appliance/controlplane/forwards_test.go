@@ -20,7 +20,7 @@ func TestPortForwards(t *testing.T) {
 	e := newEnv(t, nil, func(c *Config) {
 		c.OnNetworkChange = func(_ string, st netcfg.State) error { hooked = append(hooked, st); return nil }
 	})
-	_, tok := e.tenant("alice")
+	alice, tok := e.tenant("alice")
 	e.tinyImage("tiny")
 	e.must(201, "POST", "/v1/networks", tok, map[string]any{"name": "web", "cidr": "10.9.0.0/24"}, nil)
 	e.must(201, "POST", "/v1/security-groups", tok, `{"name":"web-ssh"}`, nil)
@@ -34,7 +34,7 @@ func TestPortForwards(t *testing.T) {
 		t.Fatalf("forward %+v", pf)
 	}
 	last := hooked[len(hooked)-1]
-	if len(last.Forwards) != 1 || last.Forwards[0] != (netcfg.PortForward{Proto: "tcp", PublicPort: 2222, Instance: in[0].ID, Network: "web", Port: 22}) {
+	if len(last.Forwards) != 1 || last.Forwards[0] != (netcfg.PortForward{Proto: "tcp", PublicPort: 2222, Instance: in[0].ID, Network: netcfg.TenantName(alice, "web"), Port: 22}) {
 		t.Fatalf("hook saw forwards %+v", last.Forwards)
 	}
 	// UDP on the same number is another port.

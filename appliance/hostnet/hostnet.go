@@ -100,6 +100,9 @@ func Open(o Options) (*Net, error) {
 		if err != nil {
 			return nil, fmt.Errorf("hostnet: %w", err)
 		}
+		if f, err = n.renameOldPool(f, p); err != nil {
+			return nil, err
+		}
 		if f != n.poolPath(p.Network.Name) {
 			return nil, fmt.Errorf("hostnet: pool file %s holds network %q", f, p.Network.Name)
 		}
@@ -234,8 +237,9 @@ func (n *Net) Attach(ctx context.Context, in lifecycle.Instance) (NIC, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var nw *netcfg.Network
+	host := netcfg.TenantName(in.TenantID, in.Network)
 	for i := range n.networks {
-		if n.networks[i].Name == in.Network {
+		if n.networks[i].Name == host {
 			nw = &n.networks[i]
 		}
 	}
@@ -246,8 +250,7 @@ func (n *Net) Attach(ctx context.Context, in lifecycle.Instance) (NIC, error) {
 	if err != nil {
 		return NIC{}, err
 	}
-	c := netcfg.NIC{Instance: in.ID, Network: nw.Name, IP: l.IP, MAC: l.MAC,
-		Groups: append([]string(nil), in.SecurityGroups...)}
+	c := netcfg.NIC{Instance: in.ID, Network: nw.Name, IP: l.IP, MAC: l.MAC, Groups: hostGroups(in)}
 	prev, had := n.attached[in.ID]
 	n.attached[in.ID] = c
 	// Another network the kernel refuses does not keep this NIC down.
@@ -260,7 +263,7 @@ func (n *Net) Attach(ctx context.Context, in lifecycle.Instance) (NIC, error) {
 		return NIC{}, err
 	}
 	st := n.state()
-	return NIC{Network: nw.Name, Tap: st.TapName(in.ID, nw.Name), MAC: l.MAC, IP: l.IP}, nil
+	return NIC{Network: in.Network, Tap: st.TapName(in.ID, nw.Name), MAC: l.MAC, IP: l.IP}, nil
 }
 
 // lease returns the instance's lease on nw, allocating and saving one if it
@@ -354,11 +357,10 @@ func (n *Net) Sync(ctx context.Context, st netcfg.State, insts []lifecycle.Insta
 		for _, l := range p.Leases {
 			in, ok := byID[l.Instance]
 			switch {
-			case !ok || in.State == lifecycle.Terminated || in.Network != name:
+			case !ok || in.State == lifecycle.Terminated || netcfg.TenantName(in.TenantID, in.Network) != name:
 				stale = append(stale, l.Instance)
 			case mayRun(in.State):
-				n.attached[in.ID] = netcfg.NIC{Instance: in.ID, Network: name, IP: l.IP, MAC: l.MAC,
-					Groups: append([]string(nil), in.SecurityGroups...)}
+				n.attached[in.ID] = netcfg.NIC{Instance: in.ID, Network: name, IP: l.IP, MAC: l.MAC, Groups: hostGroups(in)}
 			}
 		}
 		for _, id := range stale {

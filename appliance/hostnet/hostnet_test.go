@@ -51,8 +51,8 @@ func (r *recApplier) last(t *testing.T) netcfg.State {
 }
 
 var (
-	web = netcfg.Network{Name: "web", Tenant: "t1", Index: 3, CIDR: netip.MustParsePrefix("10.30.0.0/24")}
-	ssh = netcfg.SecurityGroup{Name: "ssh", Tenant: "t1", Ingress: []netcfg.Rule{{Proto: netcfg.ProtoTCP, FromPort: 22, ToPort: 22, CIDR: netip.MustParsePrefix("0.0.0.0/0")}}}
+	web = netcfg.Network{Name: "t1.web", Tenant: "t1", Index: 3, CIDR: netip.MustParsePrefix("10.30.0.0/24")}
+	ssh = netcfg.SecurityGroup{Name: "t1.ssh", Tenant: "t1", Ingress: []netcfg.Rule{{Proto: netcfg.ProtoTCP, FromPort: 22, ToPort: 22, CIDR: netip.MustParsePrefix("0.0.0.0/0")}}}
 	st0 = netcfg.State{Networks: []netcfg.Network{web}, Groups: []netcfg.SecurityGroup{ssh}}
 )
 
@@ -105,7 +105,7 @@ func TestLeaseLifecycle(t *testing.T) {
 		t.Fatalf("nic %+v", nic)
 	}
 	st := rec.last(t)
-	if len(st.NICs) != 1 || st.NICs[0].Instance != "i-a" || st.NICs[0].Groups[0] != "ssh" || st.TapName("i-a", "web") != nic.Tap {
+	if len(st.NICs) != 1 || st.NICs[0].Instance != "i-a" || st.NICs[0].Groups[0] != "t1.ssh" || st.TapName("i-a", "t1.web") != nic.Tap {
 		t.Fatalf("applied %+v", st.NICs)
 	}
 	nic2, err := n.Attach(ctx, inst("i-b", lifecycle.Pending))
@@ -148,11 +148,11 @@ func TestLeaseLifecycle(t *testing.T) {
 	if _, ok := n.Lease("i-a"); ok {
 		t.Fatal("released lease still held")
 	}
-	p, err := netcfg.LoadPool(filepath.Join(dir, "web.json"))
+	p, err := netcfg.LoadPool(filepath.Join(dir, "t1.web.json"))
 	if err != nil || len(p.Leases) != 2 {
 		t.Fatalf("pool on disk after release: %+v %v", p, err)
 	}
-	if st := rec.last(t); st.TapName("i-a", "web") != "" {
+	if st := rec.last(t); st.TapName("i-a", "t1.web") != "" {
 		t.Fatalf("released NIC still applied: %+v", st.NICs)
 	}
 }
@@ -186,7 +186,7 @@ func TestSyncFreesStaleLeases(t *testing.T) {
 	if len(tapped) != 2 || tapped[0] != "i-run" || tapped[1] != "i-stopping" {
 		t.Fatalf("taps after sync: %v", tapped)
 	}
-	p, err := netcfg.LoadPool(filepath.Join(dir, "web.json"))
+	p, err := netcfg.LoadPool(filepath.Join(dir, "t1.web.json"))
 	if err != nil || len(p.Leases) != 3 {
 		t.Fatalf("pool on disk: %+v %v", p, err)
 	}
@@ -209,7 +209,7 @@ func TestNetworkChanges(t *testing.T) {
 		t.Fatal("attach to an unknown network worked")
 	}
 	st := st0
-	st.Groups = []netcfg.SecurityGroup{{Name: "ssh", Tenant: "t1"}}
+	st.Groups = []netcfg.SecurityGroup{{Name: "t1.ssh", Tenant: "t1"}}
 	if err := n.NetworkChanged("t1", st); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestNetworkChanges(t *testing.T) {
 	if err := n.NetworkChanged("t1", netcfg.State{Groups: st.Groups}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "web.json")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, "t1.web.json")); !os.IsNotExist(err) {
 		t.Fatalf("pool of a deleted network left: %v", err)
 	}
 
@@ -244,7 +244,7 @@ func TestNetworkChanges(t *testing.T) {
 // error, not an empty pool (which would hand out held addresses again).
 func TestOpenRefusesCorruptPool(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "web.json"), []byte("{"), 0o600)
+	os.WriteFile(filepath.Join(dir, "t1.web.json"), []byte("{"), 0o600)
 	if _, err := Open(Options{Dir: dir, Apply: &recApplier{}}); err == nil {
 		t.Fatal("corrupt pool accepted")
 	}
@@ -263,12 +263,12 @@ func TestForwardsFollowTaps(t *testing.T) {
 	}
 	st := st0
 	st.Forwards = []netcfg.PortForward{
-		{Proto: netcfg.ProtoTCP, PublicPort: 2222, Instance: "i-a", Network: "web", Port: 22},
-		{Proto: netcfg.ProtoUDP, PublicPort: 5353, Instance: "i-b", Network: "web", Port: 53},
+		{Proto: netcfg.ProtoTCP, PublicPort: 2222, Instance: "i-a", Network: "t1.web", Port: 22},
+		{Proto: netcfg.ProtoUDP, PublicPort: 5353, Instance: "i-b", Network: "t1.web", Port: 53},
 	}
 	st.PublicIPs = []netcfg.PublicIP{
-		{Address: netip.MustParseAddr("203.0.113.10"), Instance: "i-a", Network: "web"},
-		{Address: netip.MustParseAddr("203.0.113.11"), Instance: "i-b", Network: "web"},
+		{Address: netip.MustParseAddr("203.0.113.10"), Instance: "i-a", Network: "t1.web"},
+		{Address: netip.MustParseAddr("203.0.113.11"), Instance: "i-b", Network: "t1.web"},
 	}
 	if err := n.Sync(ctx, st, nil); err != nil {
 		t.Fatal(err)
@@ -316,14 +316,14 @@ func TestForwardsFollowTaps(t *testing.T) {
 // (issue 10, finding 4).
 func TestOtherNetworkRefusedDoesNotBlock(t *testing.T) {
 	ctx, _, rec, n := synced(t)
-	other := netcfg.Network{Name: "other", Tenant: "t2", Index: 4, CIDR: netip.MustParsePrefix("10.40.0.0/24")}
+	other := netcfg.Network{Name: "t2.other", Tenant: "t2", Index: 4, CIDR: netip.MustParsePrefix("10.40.0.0/24")}
 	st := st0
 	st.Networks = append([]netcfg.Network{other}, st0.Networks...)
 	if err := n.NetworkChanged("t2", st); err != nil {
 		t.Fatal(err)
 	}
 	rec.mu.Lock()
-	rec.fail = &netcfg.NetworkError{Network: "other", Err: errors.New("kernel says no")}
+	rec.fail = &netcfg.NetworkError{Network: "t2.other", Err: errors.New("kernel says no")}
 	rec.mu.Unlock()
 	if _, err := n.Attach(ctx, inst("i-a", lifecycle.Pending)); err != nil {
 		t.Fatalf("attach in a network that converged: %v", err)
@@ -335,7 +335,7 @@ func TestOtherNetworkRefusedDoesNotBlock(t *testing.T) {
 		t.Fatal("t2's change did not report its refused network")
 	}
 	rec.mu.Lock()
-	rec.fail = &netcfg.NetworkError{Network: "web", Err: errors.New("kernel says no")}
+	rec.fail = &netcfg.NetworkError{Network: "t1.web", Err: errors.New("kernel says no")}
 	rec.mu.Unlock()
 	if _, err := n.Attach(ctx, inst("i-b", lifecycle.Pending)); err == nil {
 		t.Fatal("attach in the refused network succeeded")

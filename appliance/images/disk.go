@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/ironvisor/ironvisor/appliance/durable"
 	"hash"
 	"io"
 	"os"
@@ -182,7 +183,7 @@ func (u *Upload) convert(ctx context.Context, progress Progress) (File, error) {
 	if err != nil {
 		return File{}, qcow2Error(err)
 	}
-	if err := os.Rename(rawPath, filepath.Join(u.tmp, PartDisk)); err != nil {
+	if err := durable.Rename(rawPath, filepath.Join(u.tmp, PartDisk)); err != nil {
 		return File{}, fmt.Errorf("move raw disk: %w", err)
 	}
 	return File{Size: size, SHA256: hex.EncodeToString(hw.h.Sum(nil))}, nil

@@ -26,6 +26,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
+	"github.com/ironvisor/ironvisor/appliance/durable"
 	"github.com/ironvisor/ironvisor/appliance/store"
 )
 
@@ -94,7 +95,10 @@ func New(db *store.DB, dataDir string, now func() time.Time) (*Store, error) {
 		return nil, fmt.Errorf("create image directory: %w", err)
 	}
 	s := &Store{db: db, dir: dir, now: now, imp: newImporter()}
-	return s, s.cleanTemp()
+	if err := s.cleanTemp(); err != nil {
+		return nil, err
+	}
+	return s, s.cleanOrphans()
 }
 
 // cleanTemp removes uploads a crash interrupted.
@@ -138,7 +142,9 @@ func (s *Store) List() ([]Image, error) {
 	return store.ListAll[Image](s.db, store.Images, "")
 }
 
-// Delete removes image id, record first, then its files.
+// Delete removes image id, record first, then its files. A crash
+// between the two leaves a directory without a record, which New
+// removes.
 func (s *Store) Delete(id string) error {
 	if err := s.db.DeleteOne(store.Images, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -146,7 +152,10 @@ func (s *Store) Delete(id string) error {
 		}
 		return err
 	}
-	return os.RemoveAll(filepath.Join(s.dir, id))
+	if err := os.RemoveAll(filepath.Join(s.dir, id)); err != nil {
+		return err
+	}
+	return durable.SyncDir(s.dir)
 }
 
 // Upload is one image being received. Add parts with Add, then Commit, or
@@ -308,7 +317,7 @@ func (u *Upload) finish(name, cmdline string, extra func(*Image)) (Image, error)
 		extra(&img)
 	}
 	final := filepath.Join(u.s.dir, u.id)
-	if err := os.Rename(u.tmp, final); err != nil {
+	if err := durable.Rename(u.tmp, final); err != nil {
 		return Image{}, fmt.Errorf("move image into place: %w", err)
 	}
 	err = u.s.create(img)

@@ -37,6 +37,9 @@ type LaunchSpec struct {
 	HTTPTokens string
 	// RootSize is the root volume's size in bytes (0: no disk).
 	RootSize int64
+	// Admit, if set, is asked in the launch's transaction before the
+	// capacity check (the tenant's quotas); its error fails the launch.
+	Admit func(tx *store.Tx, count int) error
 }
 
 // Launch creates Count instances in pending, all or none, after checking
@@ -65,6 +68,11 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 		t, err := types.GetTx(tx, spec.Type)
 		if err != nil {
 			return err
+		}
+		if spec.Admit != nil {
+			if err := spec.Admit(tx, spec.Count); err != nil {
+				return err
+			}
 		}
 		if err := m.fits(tx, "", t, spec.Count); err != nil {
 			return err

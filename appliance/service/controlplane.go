@@ -168,8 +168,8 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 
 // Serve serves the API and runs the housekeeping in the background. The
 // returned channel receives the server's end: nil after Shutdown, else the
-// error that stopped it. Housekeeping failures are reported on the
-// timeline.
+// error that stopped it. Housekeeping failures are logged on the
+// timeline and housekeeping goes on.
 func (p *Plane) Serve() <-chan error {
 	p.srv = api.NewServer(p.CP.Handler())
 	p.served, p.ended = make(chan error, 1), make(chan struct{})
@@ -180,11 +180,9 @@ func (p *Plane) Serve() <-chan error {
 	}()
 	hctx, stop := context.WithCancel(context.Background())
 	p.stopHK = stop
-	go func() {
-		if err := p.CP.Housekeep(hctx, housekeepEvery); err != nil {
-			p.tl.Fail("housekeeping", err)
-		}
-	}()
+	go p.CP.Housekeep(hctx, housekeepEvery, func(step string, err error) {
+		p.tl.Logf("housekeeping: %s: %v", step, err)
+	})
 	return p.served
 }
 

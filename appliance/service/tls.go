@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ironvisor/ironvisor/appliance/durable"
 )
 
 // Files of the API's TLS identity, under the data directory.
@@ -122,7 +124,7 @@ func writeSynced(path string, b []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = durable.Rename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)

@@ -44,14 +44,17 @@ const (
 	Tags           Bucket = "tags"
 	Usage          Bucket = "usage"
 	Meta           Bucket = "meta"
+	Quotas         Bucket = "quotas"
 )
 
 // Buckets lists every bucket Open creates.
-var Buckets = []Bucket{Tenants, Tokens, InstanceTypes, Images, Instances, Networks, SecurityGroups, PortForwards, KeyPairs, PublicIPs, AccessKeys, Tags, Usage, Meta}
+var Buckets = []Bucket{Tenants, Tokens, InstanceTypes, Images, Instances, Networks, SecurityGroups, PortForwards, KeyPairs, PublicIPs, AccessKeys, Tags, Usage, Meta, Quotas}
 
 // SchemaVersion is the layout version this code writes and understands. It
 // is stored under the key "schema_version" in the Meta bucket.
-const SchemaVersion = 1
+// Older versions are migrated on Open (migrate.go); version 2 keys
+// networks and security groups by TenantKey.
+const SchemaVersion = 2
 
 const schemaKey = "schema_version"
 
@@ -104,8 +107,11 @@ func (db *DB) init() error {
 		if err != nil {
 			return fmt.Errorf("bad schema version %q: %w", raw, err)
 		}
-		if v != SchemaVersion {
+		if v > SchemaVersion || v < 1 {
 			return fmt.Errorf("schema version %d, this build understands %d", v, SchemaVersion)
+		}
+		if v < SchemaVersion {
+			return migrate(tx, v)
 		}
 		return nil
 	})

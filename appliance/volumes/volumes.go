@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ironvisor/ironvisor/appliance/durable"
 )
 
 // blockSize is the unit in which a copy looks for zeros to leave as holes.
@@ -61,7 +63,7 @@ func CreateSize(imageDisk, dst string, size int64) (Method, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
+		err = durable.Rename(tmp.Name(), dst)
 	}
 	if err != nil {
 		os.Remove(tmp.Name())

@@ -30,6 +30,9 @@ API's answer instead of a table.
   tokens    list TENANT | issue TENANT | revoke TENANT TOKEN_ID
   access-keys list | create | delete ID   keys of the EC2 endpoint (SigV4);
                                          create shows the secret only once
+  quotas    get TENANT | set TENANT [--networks N] [--security-groups N]
+            [--rules-per-group N] [--tokens N] [--instances N] [--public-ips N]
+            [--port-forwards N] [--key-pairs N] [--volume-bytes B]
   types     list | add --name N --vcpus V --mem-mib M
   images    list | get ID | delete ID
             import FILE|URL [--name N] [--sha256 X | --sha512 X] [--cmdline S]
@@ -161,6 +164,8 @@ func (x *ctlCtx) dispatch(resource string, args []string) error {
 		return x.tokens(verb, args)
 	case "access-keys":
 		return x.accessKeys(verb, args)
+	case "quotas":
+		return x.quotas(verb, args)
 	case "types":
 		return x.types(verb, args)
 	case "images":

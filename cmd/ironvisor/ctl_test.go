@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -86,5 +87,30 @@ func TestCtlAccessKeys(t *testing.T) {
 	want := "POST /v1/access-keys,GET /v1/access-keys,DELETE /v1/access-keys/AKIAEXAMPLEEXAMPLE12"
 	if strings.Join(got, ",") != want {
 		t.Fatalf("requests %v", got)
+	}
+}
+
+// TestCtlQuotas: "quotas set" sends only the limits given, and "quotas
+// get" prints them as a table.
+func TestCtlQuotas(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "PUT" {
+			b, _ := io.ReadAll(r.Body)
+			got = r.URL.Path + " " + string(b)
+		}
+		w.Write([]byte(`{"networks":3,"instances":7,"volume_bytes":1024}`))
+	}))
+	defer srv.Close()
+	var out, errb bytes.Buffer
+	if code := ctlMain([]string{"--url", srv.URL, "--token", "tok", "quotas", "set", "t-1", "--networks", "3", "--volume-bytes", "1024"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if got != `/v1/tenants/t-1/quotas {"networks":3,"volume_bytes":1024}` {
+		t.Fatalf("sent %s", got)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "NETWORKS") || !strings.HasPrefix(lines[1], "3 ") {
+		t.Fatalf("table:\n%s", out.String())
 	}
 }

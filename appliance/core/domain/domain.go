@@ -110,12 +110,13 @@ func listOwned[T any](db *store.DB, b store.Bucket, who auth.Principal, tenant f
 }
 
 // getOwned returns object key of bucket b if who may see it; else, as for
-// a missing one, a NotFound error naming what and key.
-func getOwned[T any](db *store.DB, b store.Bucket, key string, who auth.Principal, tenant func(T) string, what string) (T, error) {
+// a missing one, a NotFound error naming what and name (the caller's name
+// for it).
+func getOwned[T any](db *store.DB, b store.Bucket, key, name string, who auth.Principal, tenant func(T) string, what string) (T, error) {
 	o, err := store.GetOne[T](db, b, key)
 	if err != nil || !who.CanAccess(tenant(o)) {
 		var zero T
-		return zero, notFound(what, key)
+		return zero, notFound(what, name)
 	}
 	return o, nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
+	"github.com/ironvisor/ironvisor/appliance/quota"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
@@ -34,7 +35,7 @@ type PortForward struct {
 
 // netForward is f in netcfg's model.
 func (f PortForward) netForward() netcfg.PortForward {
-	return netcfg.PortForward{Proto: f.Proto, PublicPort: f.PublicPort, Instance: f.Instance, Network: f.Network, Port: f.Port}
+	return netcfg.PortForward{Proto: f.Proto, PublicPort: f.PublicPort, Instance: f.Instance, Network: netcfg.TenantName(f.Tenant, f.Network), Port: f.Port}
 }
 
 // forwardTenant is f's owner.
@@ -47,7 +48,7 @@ func (d *Domain) Forwards(who auth.Principal) ([]PortForward, error) {
 
 // Forward returns port forward id if who may see it.
 func (d *Domain) Forward(id string, who auth.Principal) (PortForward, error) {
-	return getOwned(d.cfg.DB, store.PortForwards, id, who, forwardTenant, "port forward")
+	return getOwned(d.cfg.DB, store.PortForwards, id, id, who, forwardTenant, "port forward")
 }
 
 // CreateForward forwards proto/publicPort of the uplink to port of who's
@@ -76,6 +77,10 @@ func (d *Domain) CreateForward(who auth.Principal, instance string, proto netcfg
 	f := PortForward{ID: id, Tenant: in.TenantID, Instance: in.ID, Network: in.Network, Proto: proto,
 		PublicPort: publicPort, Port: port, CreateTime: d.cfg.Now().UTC()}
 	err = d.changeNet(f.Tenant, func(tx *store.Tx, st *netcfg.State) error {
+		if err := checkQuota(tx, store.PortForwards, "", f.Tenant, "port forwards",
+			func(l quota.Limits) int { return l.PortForwards }); err != nil {
+			return err
+		}
 		for _, o := range st.Forwards {
 			if o.Proto == f.Proto && o.PublicPort == f.PublicPort {
 				return fmt.Errorf("%w: public port %s/%d is forwarded already", apiv1.AlreadyExists, f.Proto, f.PublicPort)

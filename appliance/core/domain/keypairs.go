@@ -7,6 +7,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/ironvisor/ironvisor/appliance/auth"
+	"github.com/ironvisor/ironvisor/appliance/quota"
 	"github.com/ironvisor/ironvisor/appliance/store"
 )
 
@@ -57,7 +58,7 @@ func ParseKeyPair(name, publicKey string) (KeyPair, error) {
 }
 
 // keyPairKey is the store key of tenant's key pair name.
-func keyPairKey(tenant, name string) string { return tenant + "/" + name }
+func keyPairKey(tenant, name string) string { return store.TenantKey(tenant, name) }
 
 // keyPairTenant is k's owner.
 func keyPairTenant(k KeyPair) string { return k.Tenant }
@@ -69,7 +70,7 @@ func (d *Domain) KeyPairs(who auth.Principal) ([]KeyPair, error) {
 
 // KeyPair returns who's key pair name (a tenant's own names only).
 func (d *Domain) KeyPair(name string, who auth.Principal) (KeyPair, error) {
-	return getOwned(d.cfg.DB, store.KeyPairs, keyPairKey(who.TenantID, name), who, keyPairTenant, "key pair")
+	return getOwned(d.cfg.DB, store.KeyPairs, keyPairKey(who.TenantID, name), name, who, keyPairTenant, "key pair")
 }
 
 // ImportKeyPair stores k (from ParseKeyPair) as who's.
@@ -79,6 +80,13 @@ func (d *Domain) ImportKeyPair(who auth.Principal, k KeyPair) (KeyPair, error) {
 	}
 	k.Tenant, k.CreateTime = who.TenantID, d.cfg.Now().UTC()
 	err := d.cfg.DB.Update(func(tx *store.Tx) error {
+		if tx.Has(store.KeyPairs, keyPairKey(k.Tenant, k.Name)) {
+			return tx.Create(store.KeyPairs, keyPairKey(k.Tenant, k.Name), k) // AlreadyExists
+		}
+		if err := checkQuota(tx, store.KeyPairs, keyPairKey(k.Tenant, ""), k.Tenant, "key pairs",
+			func(l quota.Limits) int { return l.KeyPairs }); err != nil {
+			return err
+		}
 		return tx.Create(store.KeyPairs, keyPairKey(k.Tenant, k.Name), k)
 	})
 	return k, err

@@ -38,15 +38,32 @@ func netState(tx *store.Tx) (netcfg.State, error) {
 }
 
 // changeNet validates and commits one change to the network state, then
-// calls the hook with the new state.
+// calls the hook with the new state (under host names: hostState). fn
+// works with the tenants' own names. When the hook fails (the kernel
+// refused the change), the change is undone in the store and the old
+// state handed to the hook again (undo): an answered failure leaves
+// nothing behind.
 func (d *Domain) changeNet(tenant string, fn func(tx *store.Tx, st *netcfg.State) error) error {
+	return d.change(tenant, fn, true)
+}
+
+// change is changeNet, with undo on a failed hook or without: a
+// deletion that follows what already happened (an instance terminated)
+// stays done.
+func (d *Domain) change(tenant string, fn func(tx *store.Tx, st *netcfg.State) error, undo bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var st netcfg.State
+	var before netSnapshot
 	err := d.cfg.DB.Update(func(tx *store.Tx) error {
 		var err error
 		if st, err = netState(tx); err != nil {
 			return err
+		}
+		if undo && d.cfg.OnNetworkChange != nil {
+			if before, err = snapshotNet(tx); err != nil {
+				return err
+			}
 		}
 		if err := fn(tx, &st); err != nil {
 			return err
@@ -55,15 +72,19 @@ func (d *Domain) changeNet(tenant string, fn func(tx *store.Tx, st *netcfg.State
 		// instances run: the host network applies each once its NIC is
 		// there (the domain checked the rest), so the stored state is
 		// validated without them.
-		v := st
+		v := hostState(st)
 		v.Forwards, v.PublicIPs = nil, nil
 		v.HostNets = d.cfg.HostNets
-		return apiv1.WithCode(apiv1.InvalidParameter, v.Validate())
+		return tenantError(tenant, apiv1.WithCode(apiv1.InvalidParameter, v.Validate()))
 	})
 	if err != nil || d.cfg.OnNetworkChange == nil {
 		return err
 	}
-	return d.cfg.OnNetworkChange(tenant, st)
+	err = d.cfg.OnNetworkChange(tenant, hostState(st))
+	if err != nil && undo {
+		err = d.undo(tenant, before, err)
+	}
+	return tenantError(tenant, err)
 }
 
 // DropPublicOf deletes the port forwards and public IPs of instance in,
@@ -80,13 +101,13 @@ func (d *Domain) DropPublicOf(in lifecycle.Instance) error {
 	if err != nil || !has {
 		return err
 	}
-	return d.changeNet(in.TenantID, func(tx *store.Tx, st *netcfg.State) error {
+	return d.change(in.TenantID, func(tx *store.Tx, st *netcfg.State) error {
 		return dropGone(tx, st, func(id string) bool { return id != in.ID })
-	})
+	}, false)
 }
 
-// StartState returns the whole network state for the host network's
-// start-up sync. Forwards and public IPs of instances live reports false
+// StartState returns the whole network state, under host names, for the
+// host network's start-up sync. Forwards and public IPs of instances live reports false
 // for (terminated while the appliance was down, or before a crash let
 // terminate drop them) are deleted in the same transaction that reads the
 // state, and the state is returned without them; the hook is not called,
@@ -102,7 +123,7 @@ func (d *Domain) StartState(live func(instance string) bool) (netcfg.State, erro
 		}
 		return dropGone(tx, &st, live)
 	})
-	return st, err
+	return hostState(st), err
 }
 
 // dropGone deletes, in tx, the port forwards and public IPs of the

@@ -11,8 +11,10 @@ import (
 	"github.com/ironvisor/ironvisor/netcfg"
 )
 
-// Networks and security groups are stored as the netcfg model objects,
-// keyed by name (names are unique per host, as netcfg requires).
+// Networks and security groups are stored as the netcfg model objects
+// with the tenant's own names, keyed by store.TenantKey: names are unique
+// per tenant. The host network gets them under netcfg.TenantName
+// (hostState), which is unique per host.
 
 func networkTenant(n netcfg.Network) string     { return n.Tenant }
 func groupTenant(g netcfg.SecurityGroup) string { return g.Tenant }
@@ -31,6 +33,23 @@ func nextIndex(nets []netcfg.Network) (int, error) {
 	return 0, invalid("no free network index")
 }
 
+// freeCIDR refuses n's CIDR if it overlaps another network: the
+// tenant's own by name, another tenant's without a word of it (one host
+// routes every network, so CIDRs are unique per host, but whose they are
+// is nobody else's business).
+func freeCIDR(nets []netcfg.Network, n netcfg.Network) error {
+	for _, o := range nets {
+		if !o.CIDR.Overlaps(n.CIDR) {
+			continue
+		}
+		if o.Tenant == n.Tenant {
+			return invalid("cidr %s overlaps your network %s (%s)", n.CIDR, o.Name, o.CIDR)
+		}
+		return invalid("cidr %s is not available on this host: choose another range", n.CIDR)
+	}
+	return nil
+}
+
 // Networks lists the networks who may see.
 func (d *Domain) Networks(who auth.Principal) ([]netcfg.Network, error) {
 	return listOwned(d.cfg.DB, store.Networks, who, networkTenant)
@@ -38,7 +57,7 @@ func (d *Domain) Networks(who auth.Principal) ([]netcfg.Network, error) {
 
 // Network returns network name if who may see it.
 func (d *Domain) Network(name string, who auth.Principal) (netcfg.Network, error) {
-	return getOwned(d.cfg.DB, store.Networks, name, who, networkTenant, "network")
+	return getOwned(d.cfg.DB, store.Networks, store.TenantKey(who.TenantID, name), name, who, networkTenant, "network")
 }
 
 // CreateNetwork creates n (name, CIDR, NoNAT) for who, with the lowest
@@ -52,8 +71,14 @@ func (d *Domain) CreateNetwork(who auth.Principal, n netcfg.Network) (netcfg.Net
 		if n.Index, err = nextIndex(st.Networks); err != nil {
 			return err
 		}
+		if err := checkNetworkQuota(tx, st, n.Tenant); err != nil {
+			return err
+		}
+		if err := freeCIDR(st.Networks, n); err != nil {
+			return err
+		}
 		st.Networks = append(st.Networks, n)
-		return tx.Create(store.Networks, n.Name, n)
+		return tx.Create(store.Networks, store.TenantKey(n.Tenant, n.Name), n)
 	})
 	return n, err
 }
@@ -82,8 +107,8 @@ func (d *Domain) DeleteNetwork(who auth.Principal, name string) error {
 		return err
 	}
 	return d.changeNet(n.Tenant, func(tx *store.Tx, st *netcfg.State) error {
-		st.Networks = slices.DeleteFunc(st.Networks, func(o netcfg.Network) bool { return o.Name == n.Name })
-		return tx.Delete(store.Networks, n.Name)
+		st.Networks = slices.DeleteFunc(st.Networks, func(o netcfg.Network) bool { return o.Tenant == n.Tenant && o.Name == n.Name })
+		return tx.Delete(store.Networks, store.TenantKey(n.Tenant, n.Name))
 	})
 }
 
@@ -94,13 +119,13 @@ func (d *Domain) Groups(who auth.Principal) ([]netcfg.SecurityGroup, error) {
 
 // Group returns security group name if who may see it.
 func (d *Domain) Group(name string, who auth.Principal) (netcfg.SecurityGroup, error) {
-	return getOwned(d.cfg.DB, store.SecurityGroups, name, who, groupTenant, "security group")
+	return getOwned(d.cfg.DB, store.SecurityGroups, store.TenantKey(who.TenantID, name), name, who, groupTenant, "security group")
 }
 
 // putGroupState replaces or adds g in st.
 func putGroupState(st *netcfg.State, g netcfg.SecurityGroup) {
 	for i := range st.Groups {
-		if st.Groups[i].Name == g.Name {
+		if st.Groups[i].Tenant == g.Tenant && st.Groups[i].Name == g.Name {
 			st.Groups[i] = g
 			return
 		}
@@ -115,8 +140,11 @@ func (d *Domain) CreateGroup(who auth.Principal, g netcfg.SecurityGroup) (netcfg
 	}
 	g.Tenant = who.TenantID
 	err := d.changeNet(who.TenantID, func(tx *store.Tx, st *netcfg.State) error {
+		if err := checkGroupQuota(tx, st, g, !tx.Has(store.SecurityGroups, store.TenantKey(g.Tenant, g.Name))); err != nil {
+			return err
+		}
 		putGroupState(st, g)
-		return tx.Create(store.SecurityGroups, g.Name, g)
+		return tx.Create(store.SecurityGroups, store.TenantKey(g.Tenant, g.Name), g)
 	})
 	return g, err
 }
@@ -133,8 +161,11 @@ func (d *Domain) PutGroup(who auth.Principal, name string, g netcfg.SecurityGrou
 	}
 	g.Tenant = old.Tenant
 	err = d.changeNet(g.Tenant, func(tx *store.Tx, st *netcfg.State) error {
+		if err := checkGroupQuota(tx, st, g, false); err != nil {
+			return err
+		}
 		putGroupState(st, g)
-		return tx.Put(store.SecurityGroups, g.Name, g)
+		return tx.Put(store.SecurityGroups, store.TenantKey(g.Tenant, g.Name), g)
 	})
 	return g, err
 }
@@ -149,8 +180,8 @@ func (d *Domain) DeleteGroup(who auth.Principal, name string) error {
 		return err
 	}
 	return d.changeNet(g.Tenant, func(tx *store.Tx, st *netcfg.State) error {
-		st.Groups = slices.DeleteFunc(st.Groups, func(o netcfg.SecurityGroup) bool { return o.Name == g.Name })
-		return tx.Delete(store.SecurityGroups, g.Name)
+		st.Groups = slices.DeleteFunc(st.Groups, func(o netcfg.SecurityGroup) bool { return o.Tenant == g.Tenant && o.Name == g.Name })
+		return tx.Delete(store.SecurityGroups, store.TenantKey(g.Tenant, g.Name))
 	})
 }
 
@@ -163,13 +194,13 @@ func (d *Domain) CheckLaunch(tenant, network string, groups []string) error {
 		return invalid("an instance in network %q needs at least one security group", network)
 	}
 	if network != "" {
-		n, err := store.GetOne[netcfg.Network](d.cfg.DB, store.Networks, network)
+		n, err := store.GetOne[netcfg.Network](d.cfg.DB, store.Networks, store.TenantKey(tenant, network))
 		if err != nil || n.Tenant != tenant {
 			return invalid("network %q does not exist", network)
 		}
 	}
 	for _, g := range groups {
-		sg, err := store.GetOne[netcfg.SecurityGroup](d.cfg.DB, store.SecurityGroups, g)
+		sg, err := store.GetOne[netcfg.SecurityGroup](d.cfg.DB, store.SecurityGroups, store.TenantKey(tenant, g))
 		if err != nil || sg.Tenant != tenant {
 			return invalid("security group %q does not exist", g)
 		}

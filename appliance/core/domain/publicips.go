@@ -8,6 +8,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
+	"github.com/ironvisor/ironvisor/appliance/quota"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
@@ -30,7 +31,7 @@ type PublicIP struct {
 
 // netPublicIP is p in netcfg's model.
 func (p PublicIP) netPublicIP() netcfg.PublicIP {
-	return netcfg.PublicIP{Address: p.Address, Instance: p.Instance, Network: p.Network}
+	return netcfg.PublicIP{Address: p.Address, Instance: p.Instance, Network: netcfg.TenantName(p.Tenant, p.Network)}
 }
 
 // publicIPTenant is p's owner.
@@ -43,7 +44,7 @@ func (d *Domain) PublicIPs(who auth.Principal) ([]PublicIP, error) {
 
 // PublicIP returns public address addr if who may see it.
 func (d *Domain) PublicIP(addr string, who auth.Principal) (PublicIP, error) {
-	return getOwned(d.cfg.DB, store.PublicIPs, addr, who, publicIPTenant, "public ip")
+	return getOwned(d.cfg.DB, store.PublicIPs, addr, addr, who, publicIPTenant, "public ip")
 }
 
 // AllocatePublicIP gives who's instance the lowest free address of the
@@ -55,6 +56,10 @@ func (d *Domain) AllocatePublicIP(who auth.Principal, instance string) (PublicIP
 	}
 	pip := PublicIP{Tenant: in.TenantID, Instance: in.ID, Network: in.Network, CreateTime: d.cfg.Now().UTC()}
 	err = d.changeNet(pip.Tenant, func(tx *store.Tx, st *netcfg.State) error {
+		if err := checkQuota(tx, store.PublicIPs, "", pip.Tenant, "public ips",
+			func(l quota.Limits) int { return l.PublicIPs }); err != nil {
+			return err
+		}
 		used := map[netip.Addr]bool{}
 		for _, o := range st.PublicIPs {
 			if o.Instance == in.ID {

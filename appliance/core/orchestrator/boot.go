@@ -116,7 +116,7 @@ func (o *Orchestrator) runSpec(ctx context.Context, in lifecycle.Instance) (RunS
 		s.Initrd = o.cfg.Images.Path(img.ID, images.PartInitrd)
 	}
 	if img.Disk != nil {
-		if s.RootVolume, err = o.ensureVolume(in.ID, o.cfg.Images.Path(img.ID, images.PartDisk), in.RootSize); err != nil {
+		if s.RootVolume, err = o.ensureVolume(ctx, in.ID, o.cfg.Images.Path(img.ID, images.PartDisk), in.RootSize); err != nil {
 			return RunSpec{}, err
 		}
 	}

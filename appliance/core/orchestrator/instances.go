@@ -56,10 +56,15 @@ func (o *Orchestrator) Launch(who auth.Principal, q LaunchSpec) ([]lifecycle.Ins
 	if o.cfg.Runner == nil {
 		reason = NoHypervisor
 	}
+	o.diskMu.Lock()
+	defer o.diskMu.Unlock()
+	if err := o.admitDisk(q.Count, root); err != nil {
+		return nil, err
+	}
 	insts, err := o.cfg.Life.Launch(lifecycle.LaunchSpec{
 		TenantID: who.TenantID, Image: img.ID, Type: q.Type, Count: q.Count, UserData: q.UserData,
 		Network: q.Network, SecurityGroups: q.SecurityGroups, KeyName: q.KeyName, PublicKey: key, Reason: reason,
-		HTTPTokens: q.HTTPTokens, RootSize: root,
+		HTTPTokens: q.HTTPTokens, RootSize: root, Admit: admit(who.TenantID, root),
 	})
 	if err != nil {
 		return nil, err

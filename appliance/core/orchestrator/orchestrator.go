@@ -19,6 +19,7 @@ package orchestrator
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/appliance/types"
+	"github.com/ironvisor/ironvisor/appliance/volumes"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
 
@@ -119,6 +121,16 @@ type Config struct {
 	NICs NICs
 	// Metrics, if set, gets the orchestrator's metrics registered.
 	Metrics prometheus.Registerer
+	// DiskReserve is kept free on DataDir's file system for the store
+	// (disk.go); 0 means DefaultDiskReserve or a twentieth of the file
+	// system, the smaller.
+	DiskReserve uint64
+	// Statfs returns the free bytes of a directory's file system and its
+	// size; nil means statfs(2).
+	Statfs func(dir string) (free, total uint64, err error)
+	// VolumeWorkers bounds the volume copies at once; 0 means
+	// DefaultVolumeWorkers.
+	VolumeWorkers int
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }
@@ -132,7 +144,9 @@ type Orchestrator struct {
 	// an image that a deletion found unused.
 	imgMu sync.Mutex
 	// resets counts guest reboots, to stop a reboot loop.
-	resets resets
+	resets   resets
+	diskMu   sync.Mutex    // serialises launches' disk admission
+	volSlots chan struct{} // one per volume copy running
 }
 
 // New returns the orchestrator of cfg, its metrics registered.
@@ -141,6 +155,11 @@ func New(cfg Config) (*Orchestrator, error) {
 		cfg.Now = time.Now
 	}
 	o := &Orchestrator{cfg: cfg}
+	o.diskSetup()
+	// Copies a crash cut short: nothing copies yet.
+	if err := volumes.CleanTemp(filepath.Join(cfg.DataDir, volumesDir)); err != nil {
+		return nil, err
+	}
 	o.metrics = newMetrics(cfg.Life)
 	if cfg.Metrics != nil {
 		if err := o.metrics.register(cfg.Metrics); err != nil {

@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -31,10 +32,21 @@ func (o *Orchestrator) ConsolePath(id string) string {
 // unless it exists (package volumes: a reflink where the filesystem shares
 // extents, else a sparse copy; never a half volume after a crash), grown
 // sparsely to size if that is larger than the disk.
-func (o *Orchestrator) ensureVolume(id, disk string, size int64) (string, error) {
+//
+// At most VolumeWorkers copies run at once, and none that would leave
+// less than DiskReserve free (disk.go).
+func (o *Orchestrator) ensureVolume(ctx context.Context, id, disk string, size int64) (string, error) {
 	dst := o.volumePath(id)
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
+	}
+	done, err := o.volumeSlot(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	if err := o.checkVolumeSpace(disk); err != nil {
+		return "", fmt.Errorf("copy volume of %s: %w", id, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return "", fmt.Errorf("create volume directory: %w", err)

@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"context"
 	"os"
 	"testing"
 )
@@ -17,7 +18,7 @@ func TestVolumeCopyIsSparseAndRemoved(t *testing.T) {
 	if err := os.WriteFile(disk, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	vol, err := e.o.ensureVolume("i-1", disk, 0)
+	vol, err := e.o.ensureVolume(context.Background(), "i-1", disk, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +27,7 @@ func TestVolumeCopyIsSparseAndRemoved(t *testing.T) {
 		t.Fatalf("volume differs from the image disk: %v", err)
 	}
 	os.WriteFile(vol, []byte("guest wrote this"), 0o600)
-	if _, err := e.o.ensureVolume("i-1", disk, 0); err != nil {
+	if _, err := e.o.ensureVolume(context.Background(), "i-1", disk, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(vol); string(got) != "guest wrote this" {

@@ -22,6 +22,8 @@ func (s *Server) handlers() map[string]handler {
 		"GET /v1/tenants/{id}/tokens":               s.listTokens,
 		"POST /v1/tenants/{id}/tokens":              s.issueToken,
 		"DELETE /v1/tenants/{id}/tokens/{token_id}": s.revokeToken,
+		"GET /v1/tenants/{id}/quotas":               s.getQuotas,
+		"PUT /v1/tenants/{id}/quotas":               s.putQuotas,
 		"GET /v1/instance-types":                    s.listTypes,
 		"POST /v1/instance-types":                   s.addType,
 		"GET /v1/images":                            s.listImages,

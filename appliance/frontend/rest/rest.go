@@ -15,6 +15,7 @@ package rest
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -29,11 +30,14 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/images"
 	"github.com/ironvisor/ironvisor/appliance/metering"
+	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/appliance/types"
 )
 
 // Config is the core the front end calls.
 type Config struct {
+	// DB is the store, for the quotas (package quota).
+	DB   *store.DB
 	Auth *auth.Service
 	// AccessKeys holds the EC2 endpoint's SigV4 keys.
 	AccessKeys *auth.AccessKeys
@@ -50,6 +54,11 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// Version is the API version in the OpenAPI document.
 	Version string
+	// Rate and Burst limit the requests of each API token (a token
+	// bucket): zeros mean DefaultRate and DefaultBurst, a negative Rate
+	// no limit.
+	Rate  float64
+	Burst int
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }
@@ -61,6 +70,7 @@ type handler func(w http.ResponseWriter, r *http.Request, p api.Params, who auth
 type Server struct {
 	cfg      Config
 	router   *api.Router
+	limit    *limiter
 	requests *prometheus.CounterVec
 	metrics  http.Handler
 }
@@ -72,7 +82,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, router: &api.Router{}}
+	s := &Server{cfg: cfg, router: &api.Router{}, limit: newLimiter(cfg.Rate, cfg.Burst, cfg.Now)}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ironvisor_api_requests_total",
 		Help: "API requests by method, route pattern and status code.",
@@ -111,6 +121,10 @@ func (s *Server) guard(rt apiv1.Route, h handler) api.HandlerFunc {
 				s.request(rt, http.StatusUnauthorized)
 				return
 			}
+			if ok, wait := s.limit.allow(who.TokenID); !ok {
+				s.tooMany(w, rt, wait)
+				return
+			}
 		}
 		if rt.Access == apiv1.AccessAdmin && !who.Admin {
 			api.Error(w, http.StatusForbidden, "this needs the admin token")
@@ -121,6 +135,14 @@ func (s *Server) guard(rt apiv1.Route, h handler) api.HandlerFunc {
 		h(sw, r, p, who)
 		s.request(rt, sw.status)
 	}
+}
+
+// tooMany answers 429 with Retry-After in whole seconds (at least 1).
+func (s *Server) tooMany(w http.ResponseWriter, rt apiv1.Route, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	fail(w, fmt.Errorf("%w: this token's rate is %g requests a second (burst %g)",
+		apiv1.RequestLimitExceeded, s.limit.rate, s.limit.burst))
+	s.request(rt, http.StatusTooManyRequests)
 }
 
 // request counts one answered request.
