@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/ironvisor/ironvisor/appliance/images/gpt"
 )
 
 func TestLayoutSectionsAfterStubPageAligned(t *testing.T) {
@@ -73,6 +75,18 @@ func TestWriteGPTDisk(t *testing.T) {
 	}
 	if !bytes.Equal(img[first*sectorSize:first*sectorSize+uint64(len(content))], content) {
 		t.Error("partition does not hold the ESP contents")
+	}
+	tab, err := gpt.Read(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, ok := tab.Find(gpt.TypeIronvisorData)
+	if !ok || data.Name != gpt.DataPartitionName || data.FirstLBA%firstPartLBA != 0 || data.FirstLBA <= last ||
+		data.Size(sectorSize) != 8<<20 || data.LastLBA != tab.LastUsable {
+		t.Errorf("data partition %+v (ok %v), want 8 MiB named %s, aligned, after the ESP, last", data, ok, gpt.DataPartitionName)
+	}
+	if !bytes.Equal(img[data.Offset(sectorSize):data.Offset(sectorSize)+data.Size(sectorSize)], make([]byte, 8<<20)) {
+		t.Error("the data partition is not blank")
 	}
 	bcur, bback, belba, becrc := checkHeader(t, img[(total-1)*sectorSize:])
 	if bcur != total-1 || bback != 1 || becrc != ecrc || !bytes.Equal(img[belba*sectorSize:(belba+entriesSectors)*sectorSize], entries) {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"unicode/utf16"
+
+	"github.com/ironvisor/ironvisor/appliance/images/gpt"
 )
 
 // GPT layout constants (UEFI 2.10, section 5.3: GUID Partition Table).
@@ -17,6 +19,10 @@ const (
 	entryCount     = 128
 	entriesSectors = entryCount * entrySize / sectorSize // 32
 	firstPartLBA   = 2048                                // 1 MiB alignment
+	// dataSectors is the size of the blank data partition the image
+	// carries (8 MiB): the appliance grows it to fill the disk and makes
+	// its file system on first boot.
+	dataSectors = 8 << 20 / sectorSize
 )
 
 // espType is the EFI System Partition type GUID
@@ -44,8 +50,13 @@ func stableGUID(seed string) [16]byte {
 	return g
 }
 
-// WriteGPTDisk writes a disk image to out holding one EFI system partition
-// whose contents are the file esp (a FAT image), starting at 1 MiB.
+// WriteGPTDisk writes a disk image to out holding two partitions: an EFI
+// system partition whose contents are the file esp (a FAT image), starting
+// at 1 MiB, then, 1 MiB-aligned after it, the appliance's data partition
+// (type gpt.TypeIronvisorData, named gpt.DataPartitionName), 8 MiB of
+// zeros. The appliance finds the data partition by its type and name,
+// grows it to the end of the disk it was flashed onto and makes its file
+// system there on first boot, because it is blank.
 func WriteGPTDisk(out, esp string) error {
 	st, err := os.Stat(esp)
 	if err != nil {
@@ -53,19 +64,16 @@ func WriteGPTDisk(out, esp string) error {
 	}
 	partSectors := uint64(st.Size()+sectorSize-1) / sectorSize
 	lastPart := firstPartLBA + partSectors - 1
-	total := lastPart + 1 + entriesSectors + 1 // backup entries and header
+	dataFirst := (lastPart + firstPartLBA) / firstPartLBA * firstPartLBA
+	dataLast := dataFirst + dataSectors - 1
+	total := dataLast + 1 + entriesSectors + 1 // backup entries and header
 	img := make([]byte, total*sectorSize)
 	writeProtectiveMBR(img[:sectorSize], total)
 	entries := make([]byte, entriesSectors*sectorSize)
-	e := entries[:entrySize]
-	copy(e[0:16], espType[:])
-	part := stableGUID("ironvisor-esp:" + fmt.Sprint(st.Size()))
-	copy(e[16:32], part[:])
-	binary.LittleEndian.PutUint64(e[32:], firstPartLBA)
-	binary.LittleEndian.PutUint64(e[40:], lastPart)
-	for i, r := range utf16.Encode([]rune("EFI system partition")) {
-		binary.LittleEndian.PutUint16(e[56+2*i:], r)
-	}
+	writeEntry(entries[:entrySize], espType, stableGUID("ironvisor-esp:"+fmt.Sprint(st.Size())),
+		firstPartLBA, lastPart, "EFI system partition")
+	writeEntry(entries[entrySize:2*entrySize], gpt.TypeIronvisorData, stableGUID("ironvisor-data:"+fmt.Sprint(st.Size())),
+		dataFirst, dataLast, gpt.DataPartitionName)
 	disk := stableGUID("ironvisor-disk:" + fmt.Sprint(st.Size()))
 	h := gptHeader{current: 1, backup: total - 1, entries: 2, first: firstPartLBA, last: total - entriesSectors - 2,
 		disk: disk, entriesCRC: crc32.ChecksumIEEE(entries)}
@@ -76,6 +84,17 @@ func WriteGPTDisk(out, esp string) error {
 	copy(img[(total-1-entriesSectors)*sectorSize:], entries)
 	copy(img[(total-1)*sectorSize:], b.bytes())
 	return writeWithPartition(out, img, esp)
+}
+
+// writeEntry fills the partition entry e (UEFI 2.10 table 5.6).
+func writeEntry(e []byte, typ, unique [16]byte, first, last uint64, name string) {
+	copy(e[0:16], typ[:])
+	copy(e[16:32], unique[:])
+	binary.LittleEndian.PutUint64(e[32:], first)
+	binary.LittleEndian.PutUint64(e[40:], last)
+	for i, r := range utf16.Encode([]rune(name)) {
+		binary.LittleEndian.PutUint16(e[56+2*i:], r)
+	}
 }
 
 // writeWithPartition writes img to out with the ESP file copied in at
