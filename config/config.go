@@ -26,12 +26,19 @@ const DefaultAPI = ":8080"
 const DefaultHostname = "ironvisor"
 
 // DataTmpfs is the data source that keeps the appliance's state in RAM (a
-// tmpfs): nothing survives a reboot. It is the default, because a disk is
-// never formatted or taken over unless the operator names it.
+// tmpfs): nothing survives a reboot.
 const DataTmpfs = "tmpfs"
+
+// DataAuto is the default data source: the appliance's own data partition
+// (GPT type Ironvisor data, named ivdata, as the flashed disk image
+// carries it) if exactly one disk has one, made and grown on first boot
+// while it is blank; else a tmpfs. No other disk or partition is ever
+// formatted or taken over unless the operator names it.
+const DataAuto = "auto"
 
 // Kinds of data source, as returned by ParseData.
 const (
+	DataKindAuto   = "auto"   // the own data partition if there is one, else RAM
 	DataKindTmpfs  = "tmpfs"  // state in RAM
 	DataKindLabel  = "label"  // a file system found by its label
 	DataKindUUID   = "uuid"   // a file system found by its UUID
@@ -65,8 +72,9 @@ type Config struct {
 	// the first ethernet interface with carrier that gets a DHCP lease.
 	Iface string `json:"iface,omitempty"`
 	// Data is ironvisor.data / "data": where the appliance keeps its state
-	// (store, images, volumes, TLS identity, admin token). DataTmpfs or ""
-	// (the default) keeps it in RAM; "LABEL=NAME", "UUID=UUID" or "/dev/NAME"
+	// (store, images, volumes, TLS identity, admin token). DataAuto or ""
+	// (the default) uses the disk's own data partition, else RAM;
+	// DataTmpfs keeps it in RAM; "LABEL=NAME", "UUID=UUID" or "/dev/NAME"
 	// name an existing ext4 or btrfs file system to mount. See ParseData.
 	Data string `json:"data,omitempty"`
 	// CPUOvercommit is ironvisor.cpu_overcommit / "cpu_overcommit": how
@@ -417,13 +425,16 @@ func checkIface(n string) string {
 }
 
 // ParseData splits a data source (Config.Data) into its kind (DataKind*)
-// and value: "tmpfs" (or "") is DataKindTmpfs; "LABEL=NAME" is
+// and value: "auto" (or "") is DataKindAuto; "tmpfs" is DataKindTmpfs;
+// "LABEL=NAME" is
 // DataKindLabel with NAME (1 to 255 bytes, no white space or '/');
 // "UUID=U" is DataKindUUID with U in lower case (hex digits and '-');
 // "/dev/NAME" is DataKindDevice with the path.
 func ParseData(v string) (kind, value string, err error) {
 	switch {
-	case v == "" || v == DataTmpfs:
+	case v == "" || v == DataAuto:
+		return DataKindAuto, "", nil
+	case v == DataTmpfs:
 		return DataKindTmpfs, "", nil
 	case strings.HasPrefix(v, "LABEL="):
 		l := strings.TrimPrefix(v, "LABEL=")
@@ -444,5 +455,5 @@ func ParseData(v string) (kind, value string, err error) {
 		}
 		return DataKindDevice, v, nil
 	}
-	return "", "", errors.New("must be tmpfs, LABEL=NAME, UUID=UUID or /dev/NAME")
+	return "", "", errors.New("must be auto, tmpfs, LABEL=NAME, UUID=UUID or /dev/NAME")
 }

@@ -196,7 +196,8 @@ func TestLoadFileThenCmdline(t *testing.T) {
 
 func TestParseData(t *testing.T) {
 	for _, tc := range []struct{ in, kind, value string }{
-		{"", DataKindTmpfs, ""},
+		{"", DataKindAuto, ""},
+		{"auto", DataKindAuto, ""},
 		{"tmpfs", DataKindTmpfs, ""},
 		{"LABEL=ivdata", DataKindLabel, "ivdata"},
 		{"UUID=AB-cd", DataKindUUID, "ab-cd"},

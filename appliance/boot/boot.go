@@ -111,9 +111,11 @@ func Main(o Options) {
 //   - gets the uplink address by DHCP, or applies the static one, with its
 //     default route and /etc/resolv.conf, and keeps renewing a DHCP lease
 //     in the background ("uplink");
-//   - mounts the data file system on DataDir: the one named by
-//     ironvisor.data (LABEL=, UUID= or /dev/NAME; ext4 or btrfs), else a
-//     tmpfs whose contents a reboot loses ("storage");
+//   - mounts the data file system on DataDir: by default (auto) the disk
+//     image's own data partition, grown and formatted on first boot while
+//     it is blank (mountOwn); else the one named by ironvisor.data
+//     (LABEL=, UUID= or /dev/NAME; ext4 or btrfs); else a tmpfs whose
+//     contents a reboot loses ("storage");
 //   - composes the control plane exactly as "ironvisor serve" does
 //     (service.Open: store, admin token, TLS certificate, the jailed-VMM
 //     supervisor with PID 1's reaper, reattach) and serves the whole API

@@ -15,6 +15,7 @@ import (
 	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
 
+	"github.com/ironvisor/ironvisor/appliance/datadisk"
 	"github.com/ironvisor/ironvisor/config"
 )
 
@@ -51,12 +52,17 @@ type dataFS struct {
 type dataPlace struct {
 	SysBlock, Dev string
 	Wait          time.Duration
+	// AutoWait bounds the wait for a disk carrying the own data partition
+	// with ironvisor.data=auto, where none may ever come.
+	AutoWait time.Duration
 }
 
-var systemPlace = dataPlace{SysBlock: "/sys/class/block", Dev: "/dev", Wait: 30 * time.Second}
+var systemPlace = dataPlace{SysBlock: "/sys/class/block", Dev: "/dev", Wait: 30 * time.Second, AutoWait: 3 * time.Second}
 
 // mountData mounts the data file system named by source (config.Data) on
-// root+DataDir. A tmpfs source mounts a tmpfs (mode 0700). A device source
+// root+DataDir. An auto source mounts the own data partition (mountOwn),
+// or a tmpfs when no disk carries one. A tmpfs source mounts a tmpfs
+// (mode 0700). A device source
 // loads the disk modules, waits up to place.Wait for the device (by
 // label, UUID or path), recognises ext4 or btrfs from its superblock and
 // mounts it. If that fails, the error is returned and a tmpfs is mounted
@@ -72,7 +78,18 @@ func mountData(root, source string, place dataPlace, mods *kmodule.ProbeOpts, lo
 		return Data{Source: "already mounted", Persistent: true}, nil
 	}
 	kind, value, err := config.ParseData(source)
-	if err == nil && kind != config.DataKindTmpfs {
+	if err == nil && kind == config.DataKindAuto {
+		var d Data
+		if d, err = mountOwn(dir, place, mods, logf); err == nil {
+			return d, nil
+		}
+		if errors.Is(err, datadisk.ErrNotFound) {
+			logf("data: %v; keeping the state in RAM", err)
+			err = nil
+		} else {
+			err = fmt.Errorf("%s=%s: %w; keeping the state in RAM instead", config.KeyData, config.DataAuto, err)
+		}
+	} else if err == nil && kind != config.DataKindTmpfs {
 		var d Data
 		if d, err = mountDevice(dir, kind, value, place, mods, logf); err == nil {
 			return d, nil
@@ -87,34 +104,45 @@ func mountData(root, source string, place dataPlace, mods *kmodule.ProbeOpts, lo
 
 // mountDevice finds the data file system and mounts it on dir.
 func mountDevice(dir, kind, value string, place dataPlace, mods *kmodule.ProbeOpts, logf func(string, ...any)) (Data, error) {
-	if mods != nil {
-		// Missing modules are only logged: the driver may be built in.
-		if _, err := LoadModules(dataModules, *mods, logf); err != nil {
-			logf("data: loading disk modules: %v", err)
-		}
-	}
+	loadDataModules(mods, logf)
 	deadline := time.Now().Add(place.Wait)
 	for {
 		dev, fs, err := findData(place, kind, value)
 		if err == nil {
-			if fs.Type == "btrfs" && mods != nil {
-				if _, err := LoadModules([]string{"btrfs"}, *mods, logf); err != nil {
-					logf("data: loading btrfs: %v", err)
-				}
-			}
-			if err := unix.Mount(dev, dir, fs.Type, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOATIME, ""); err != nil {
-				return Data{}, fmt.Errorf("mount %s (%s) on %s: %w", dev, fs.Type, DataDir, err)
-			}
-			if err := os.Chmod(dir, 0o700); err != nil {
-				return Data{}, fmt.Errorf("chmod %s: %w", DataDir, err)
-			}
-			return Data{Source: fmt.Sprintf("%s (%s, LABEL=%s, UUID=%s)", dev, fs.Type, fs.Label, fs.UUID), Persistent: true}, nil
+			return mountFS(dir, dev, fs, mods, logf)
 		}
 		if time.Now().After(deadline) {
 			return Data{}, err
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// loadDataModules loads the disk drivers and file systems. Missing
+// modules are only logged: the driver may be built in.
+func loadDataModules(mods *kmodule.ProbeOpts, logf func(string, ...any)) {
+	if mods == nil {
+		return
+	}
+	if _, err := LoadModules(dataModules, *mods, logf); err != nil {
+		logf("data: loading disk modules: %v", err)
+	}
+}
+
+// mountFS mounts the file system fs found on dev on dir.
+func mountFS(dir, dev string, fs dataFS, mods *kmodule.ProbeOpts, logf func(string, ...any)) (Data, error) {
+	if fs.Type == "btrfs" && mods != nil {
+		if _, err := LoadModules([]string{"btrfs"}, *mods, logf); err != nil {
+			logf("data: loading btrfs: %v", err)
+		}
+	}
+	if err := unix.Mount(dev, dir, fs.Type, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOATIME, ""); err != nil {
+		return Data{}, fmt.Errorf("mount %s (%s) on %s: %w", dev, fs.Type, DataDir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return Data{}, fmt.Errorf("chmod %s: %w", DataDir, err)
+	}
+	return Data{Source: fmt.Sprintf("%s (%s, LABEL=%s, UUID=%s)", dev, fs.Type, fs.Label, fs.UUID), Persistent: true}, nil
 }
 
 // findData returns the device holding the data file system: the one whose

@@ -16,23 +16,10 @@ import (
 // partition, a UKI holding the same kernel, initramfs and command line.
 func TestApplianceUEFIDisk(t *testing.T) {
 	t.Parallel()
-	set := artefactsOrSkip(t)
-	for _, p := range []string{rack.OVMFCode, rack.OVMFVars, disk.DefaultStub} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("SKIP: %v (apt-get install ovmf systemd-boot-efi, or run make test)", err)
-		}
-	}
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
-	img := filepath.Join(dir, "disk.img")
-	err := disk.BuildBootDisk(ctx, img, disk.UKIOptions{
-		Kernel: set.HostKernel.Vmlinuz(), Initrd: set.InitramfsPath(),
-		Cmdline: "console=ttyS0 ironvisor.hostname=rack-uefi",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := uefiDisk(ctx, t, dir, "ironvisor.hostname=rack-uefi")
 	extra, err := rack.UEFIDiskArgs(dir, img)
 	if err != nil {
 		t.Fatal(err)
@@ -52,4 +39,25 @@ func TestApplianceUEFIDisk(t *testing.T) {
 	if doc.Hostname != "rack-uefi" || !doc.KVM.Works || doc.KVM.Kind != "SVM" {
 		t.Errorf("host = %q, kvm %+v; want rack-uefi with working SVM", doc.Hostname, doc.KVM)
 	}
+}
+
+// uefiDisk builds the UEFI disk image (build/disk) in dir from the built
+// kernel and initramfs with console=ttyS0 and cmdline, and returns its
+// path. It skips without OVMF or the UKI stub.
+func uefiDisk(ctx context.Context, t *testing.T, dir, cmdline string) string {
+	t.Helper()
+	set := artefactsOrSkip(t)
+	for _, p := range []string{rack.OVMFCode, rack.OVMFVars, disk.DefaultStub} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("SKIP: %v (apt-get install ovmf systemd-boot-efi, or run make test)", err)
+		}
+	}
+	img := filepath.Join(dir, "disk.img")
+	err := disk.BuildBootDisk(ctx, img, disk.UKIOptions{
+		Kernel: set.HostKernel.Vmlinuz(), Initrd: set.InitramfsPath(), Cmdline: "console=ttyS0 " + cmdline,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }
