@@ -14,6 +14,10 @@ require (
 	// why go-systemd (appliance/service): sd_notify readiness, watchdog and
 	// stopping for `ironvisor serve` under systemd; named by the owner.
 	github.com/coreos/go-systemd/v22 v22.7.0
+	// why creack/pty (cmd/ironvisor tests only): opens a pty so the test of
+	// `ctl instances console` sees raw mode set and restored; already in
+	// the module graph through u-root.
+	github.com/creack/pty v1.1.24
 	// why go-diskfs (appliance/datadisk): makes the ext4 file system on
 	// the flashed disk's blank data partition at first boot, in pure Go;
 	// the initramfs carries no mkfs (issue 13 asks for a kept library).
@@ -51,6 +55,9 @@ require (
 	golang.org/x/crypto v0.57.0
 	golang.org/x/net v0.59.0
 	golang.org/x/sys v0.50.0
+	// why x/term (cmd/ironvisor ctl): raw mode for `ctl instances console`
+	// and its restore, the termios dance done right; pure Go over x/sys.
+	golang.org/x/term v0.46.0
 )
 
 require (

@@ -62,7 +62,7 @@ func TestClientCoversRoutes(t *testing.T) {
 		first(c.Instances(ctx)), first(c.Launch(ctx, LaunchRequest{Image: "img", Type: "nano"})),
 		first(c.Instance(ctx, "i-1")), first(c.Resize(ctx, "i-1", PatchRequest{Type: "micro"})),
 		first(c.Terminate(ctx, "i-1")), first(c.Stop(ctx, "i-1", StopRequest{Force: true})),
-		first(c.Start(ctx, "i-1")), first(c.Reboot(ctx, "i-1")), first(c.Console(ctx, "i-1", 3, 10)),
+		first(c.Start(ctx, "i-1")), first(c.Reboot(ctx, "i-1")), first(c.Console(ctx, "i-1", 3, 10)), first(c.ConsoleWrite(ctx, "i-1", []byte("ls\r"))),
 		first(c.Networks(ctx)), first(c.CreateNetwork(ctx, NetworkRequest{Name: "n"})),
 		first(c.Network(ctx, "n")), c.DeleteNetwork(ctx, "n"),
 		first(c.SecurityGroups(ctx)), first(c.CreateSecurityGroup(ctx, SecurityGroupRequest{Name: "g"})),

@@ -19,6 +19,7 @@ func (v countingVM) Resume() error                      { return nil }
 func (v countingVM) Status() control.Status             { return control.Status{State: "running"} }
 func (v countingVM) Console(int64, int) ([]byte, int64) { return nil, 0 }
 func (v countingVM) Counters() map[string]uint64        { return v.m }
+func (v countingVM) ConsoleInput(p []byte) int          { return len(p) }
 
 // TestCountersThroughTheControlSocket reads a watched VMM's counters from
 // its control socket, and refuses an instance it does not watch.

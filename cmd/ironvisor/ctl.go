@@ -37,7 +37,8 @@ API's answer instead of a table.
   images    list | get ID | delete ID
             import FILE|URL [--name N] [--sha256 X | --sha512 X] [--cmdline S]
             upload --name N --kernel FILE [--initrd FILE] [--disk FILE] [--cmdline S]
-  instances list | get ID | console ID | reboot ID | terminate ID
+  instances list | get ID | reboot ID | terminate ID
+            console ID [--attach | --dump]
             launch --image I --type T [--count N] [--user-data FILE] [--network N]
                    [--security-groups a,b] [--key-name K] [--root-size-gib G]
                    [--wait DURATION]
@@ -50,6 +51,12 @@ API's answer instead of a table.
   port-forwards list | get ID | delete ID
             create --instance ID [--proto tcp|udp] --public-port P --port Q
   usage     [--from TIME] [--to TIME]
+
+console attaches to the instance's serial port, read and write, when
+stdin is a terminal (or with --attach): the terminal goes raw, so every
+key (Ctrl-C too) reaches the guest; Ctrl-] then q detaches, and Ctrl-]
+twice sends one Ctrl-]. Otherwise (or with --dump) it prints the output
+so far.
 
 launch and start show a progress line until the instances run or --wait
 passes (0 returns at once).
@@ -68,6 +75,7 @@ type ctlCtx struct {
 	out  io.Writer
 	errw io.Writer
 	json bool
+	in   io.Reader // keys for an attached console; nil means os.Stdin
 }
 
 // runCtl is the "ctl" subcommand.

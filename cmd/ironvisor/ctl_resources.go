@@ -186,24 +186,7 @@ func (x *ctlCtx) instances(verb string, args []string) error {
 	case "launch":
 		return x.launch(args)
 	case "console":
-		pos, err := x.sub(verb, args, 1, nil)
-		if err != nil {
-			return err
-		}
-		raw, err := x.call("GET /v1/instances/{id}/console", pos, nil, nil)
-		if err != nil || x.json {
-			x.print(raw, nil)
-			return err
-		}
-		var con apiv1.ConsoleOutput
-		if err := json.Unmarshal(raw, &con); err != nil {
-			return fmt.Errorf("decode answer: %w", err)
-		}
-		if !con.Available {
-			fmt.Fprintln(x.errw, "(no VMM is running this instance: no console output)")
-		}
-		_, err = fmt.Fprint(x.out, con.Output)
-		return err
+		return x.console(args)
 	case "stop", "start", "reboot", "resize":
 		return x.action(verb, args)
 	}

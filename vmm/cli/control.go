@@ -80,6 +80,9 @@ func (c controlVM) Console(offset int64, max int) ([]byte, int64) {
 	return c.m.Console().Read(offset, max)
 }
 
+// ConsoleInput queues bytes for the guest's COM1.
+func (c controlVM) ConsoleInput(p []byte) int { return c.m.ConsoleInput(p) }
+
 // Counters flattens the VM's counters.
 func (c controlVM) Counters() map[string]uint64 {
 	k := c.m.Counters()

@@ -26,28 +26,9 @@ import (
 // the counters, then asks for a graceful stop that the guest ignores, so
 // the stop is forced and the VMM exits with ExitStopped.
 func TestVMMRunControlSocket(t *testing.T) {
-	testutil.NeedKVM(t)
-	dir := t.TempDir()
-	kernel := filepath.Join(dir, "halt.elf")
-	if err := os.WriteFile(kernel, testutil.PVHHello("CONTROL-ME\n", testutil.ExitHalt), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "ctl.sock")
-	f := vmmFlags{kernel: kernel, mem: "16M", cpus: 1, kvm: "/dev/kvm", control: sock, consoleLog: filepath.Join(dir, "console.log"), consoleMax: "1M"}
-	s, err := startVMM(f, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	code := make(chan int, 1)
-	go func() { code <- s.run() }()
-
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := control.DialContext(ctx, sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, code, f := runTinyVMM(ctx, t, testutil.PVHHello("CONTROL-ME\n", testutil.ExitHalt))
 	waitConsole(ctx, t, c, "CONTROL-ME\n")
 	if err := c.Pause(ctx); err != nil {
 		t.Fatalf("pause: %v", err)
@@ -83,6 +64,33 @@ func TestVMMRunControlSocket(t *testing.T) {
 	if log, err := os.ReadFile(f.consoleLog); err != nil || string(log) != "CONTROL-ME\n" {
 		t.Fatalf("console log %q, %v", log, err)
 	}
+}
+
+// runTinyVMM runs `vmm run` on guest (a PVH ELF) with a control socket
+// and a console log in a temporary directory, and returns a client of the
+// socket, the channel that gets run's exit code, and the flags used.
+func runTinyVMM(ctx context.Context, t *testing.T, guest []byte) (*control.Client, <-chan int, vmmFlags) {
+	t.Helper()
+	testutil.NeedKVM(t)
+	dir := t.TempDir()
+	kernel := filepath.Join(dir, "guest.elf")
+	if err := os.WriteFile(kernel, guest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "ctl.sock")
+	f := vmmFlags{kernel: kernel, mem: "16M", cpus: 1, kvm: "/dev/kvm", control: sock, consoleLog: filepath.Join(dir, "console.log"), consoleMax: "1M"}
+	s, err := startVMM(f, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := make(chan int, 1)
+	go func() { code <- s.run() }()
+	c, err := control.DialContext(ctx, sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, code, f
 }
 
 // waitConsole reads the console ring until want appears or ctx ends. The

@@ -31,6 +31,7 @@ type fakeVM struct {
 	panicOn   string
 	stopped   chan struct{} // closed by the first successful Stop
 	entered   chan bool     // if not nil, receives each Stop's force argument
+	input     []byte        // what ConsoleInput queued; at most inputRoom
 }
 
 func newFakeVM() *fakeVM {

@@ -21,6 +21,7 @@ func FuzzClientReply(f *testing.F) {
 	f.Add([]byte(`{"id":1,"ok":true,"stop":{"forced":true}}`+"\n"), uint8(1))
 	f.Add([]byte(`{"id":1,"ok":true,"console":{"data":"aGk=","next":-5}}`+"\n"), uint8(5))
 	f.Add([]byte(`{"id":1,"ok":true,"counters":{"disk0_reads":3}}`+"\n"), uint8(6))
+	f.Add([]byte(`{"id":1,"ok":true,"input":{"accepted":3}}`+"\n"), uint8(7))
 	f.Add([]byte(`{"id":1,"ok":false,"error":"no"}`+"\n"), uint8(3))
 	f.Add([]byte(`{"id":2,"ok":true}`+"\n"), uint8(4))
 	f.Add([]byte(`{"id":1,"ok":true,"status":null}`), uint8(0))
@@ -39,7 +40,7 @@ func FuzzClientReply(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		var err error
-		switch op % 7 {
+		switch op % 8 {
 		case 0:
 			_, err = c.Status(ctx)
 		case 1:
@@ -54,6 +55,8 @@ func FuzzClientReply(f *testing.F) {
 			_, _, err = c.Console(ctx, 0, 0)
 		case 6:
 			_, err = c.Counters(ctx)
+		case 7:
+			_, err = c.Input(ctx, []byte("ls\n"))
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("call hung: %v", err)

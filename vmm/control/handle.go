@@ -35,6 +35,8 @@ func (s *Server) Handle(ctx context.Context, line []byte) (resp Response) {
 		err = s.vm.Resume()
 	case OpConsole:
 		resp.Console = s.console(req)
+	case OpInput:
+		resp.Input, err = s.consoleInput(ctx, req.Data)
 	case OpCounters:
 		resp.Counters = s.vm.Counters()
 		if resp.Counters == nil {

@@ -32,6 +32,17 @@
 //     bytes at offset were already overwritten, data starts later: the gap
 //     is next-len(data)-offset bytes.
 //   - counters: the per-device counters, a map of name to count.
+//   - input: queue data (base64, 1..MaxInput bytes) for the guest to read
+//     from its serial port; the reply's accepted says how many bytes the
+//     UART took, the rest were dropped because the guest is not reading.
+//     Input is rate-limited (InputRate, input.go): a request over the
+//     limit waits for its turn, so a flooding client slows itself down
+//     rather than the vCPUs.
+//
+// For example, typing "ls" and Enter:
+//
+//	{"id":5,"op":"input","data":"bHMK"}
+//	{"id":5,"ok":true,"input":{"accepted":3}}
 //
 // A request line longer than MaxLine is answered with an error and the
 // connection is closed; a malformed line or unknown field or op gets an error
@@ -48,8 +59,12 @@ import (
 
 // Limits on what a client may ask for.
 const (
-	// MaxLine is the longest request line, newline included.
-	MaxLine = 4096
+	// MaxLine is the longest request line, newline included: room for
+	// MaxInput bytes in base64.
+	MaxLine = 8192
+	// MaxInput is the most serial input one request carries: the UART's
+	// receive queue.
+	MaxInput = 4096
 	// MaxConsoleRead is the most console bytes one request returns.
 	MaxConsoleRead = 1 << 20
 	// DefaultConsoleRead is what a console request with max 0 returns at
@@ -71,6 +86,7 @@ const (
 	OpResume   = "resume"
 	OpConsole  = "console"
 	OpCounters = "counters"
+	OpInput    = "input"
 )
 
 // Request is one client request line.
@@ -81,6 +97,7 @@ type Request struct {
 	TimeoutMS int64  `json:"timeout_ms,omitempty"` // stop
 	Offset    int64  `json:"offset,omitempty"`     // console
 	Max       int    `json:"max,omitempty"`        // console
+	Data      []byte `json:"data,omitempty"`       // input
 }
 
 // Response is one server reply line. Exactly one of the payload fields is
@@ -93,6 +110,14 @@ type Response struct {
 	Stop     *StopResult       `json:"stop,omitempty"`
 	Console  *ConsoleChunk     `json:"console,omitempty"`
 	Counters map[string]uint64 `json:"counters,omitempty"`
+	Input    *InputResult      `json:"input,omitempty"`
+}
+
+// InputResult is the reply to input.
+type InputResult struct {
+	// Accepted is how many bytes the guest's UART queued; the rest were
+	// dropped (its receive queue was full).
+	Accepted int `json:"accepted"`
 }
 
 // Status describes a VM.
@@ -143,6 +168,10 @@ func DecodeRequest(line []byte) (Request, error) {
 	case OpConsole:
 		if r.Offset < 0 || r.Max < 0 || r.Max > MaxConsoleRead {
 			return r, fmt.Errorf("%w: console offset %d max %d (offset >= 0, max 0..%d)", errRequest, r.Offset, r.Max, MaxConsoleRead)
+		}
+	case OpInput:
+		if len(r.Data) == 0 || len(r.Data) > MaxInput {
+			return r, fmt.Errorf("%w: input of %d bytes (want 1..%d)", errRequest, len(r.Data), MaxInput)
 		}
 	default:
 		return r, fmt.Errorf("%w: unknown op %q", errRequest, r.Op)

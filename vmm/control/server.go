@@ -34,6 +34,9 @@ type VM interface {
 	Console(offset int64, max int) ([]byte, int64)
 	// Counters returns the per-device counters.
 	Counters() map[string]uint64
+	// ConsoleInput queues p for the guest's serial port and returns how
+	// many bytes were queued; it must not block on the vCPUs.
+	ConsoleInput(p []byte) int
 }
 
 // MaxConns is the most connections a server serves at once; more are
@@ -46,6 +49,8 @@ const writeTimeout = 10 * time.Second
 // Server serves the control protocol for one VM.
 type Server struct {
 	vm VM
+	// input paces OpInput across all connections.
+	input *limiter
 	// sem limits concurrent connections.
 	sem chan struct{}
 	wg  sync.WaitGroup
@@ -60,6 +65,7 @@ type Server struct {
 func NewServer(vm VM) *Server {
 	return &Server{
 		vm:        vm,
+		input:     newLimiter(InputRate, MaxInput, time.Now),
 		sem:       make(chan struct{}, MaxConns),
 		listeners: map[net.Listener]bool{},
 		conns:     map[net.Conn]bool{},

@@ -14,6 +14,7 @@ func TestPVHGuestsLoad(t *testing.T) {
 	for name, img := range map[string][]byte{
 		"hello": PVHHello("HI\n", ExitReset),
 		"smp":   SMPHello("SMP\n", 2, ExitPoweroff),
+		"echo":  PVHEcho("ECHO\n"),
 	} {
 		mem := memory.FromBytes(make([]byte, 4<<20))
 		e, err := boot.LoadPVH(mem, img, nil, "")

@@ -77,8 +77,9 @@ func (v *VM) RequestShutdown() error {
 
 // ConsoleInput queues bytes for the guest to read from COM1, raising the
 // receive interrupt if the guest enabled it. Input beyond the UART's queue
-// is dropped and reported to the guest as an overrun.
-func (v *VM) ConsoleInput(p []byte) { v.uart.Input(p) }
+// is dropped and reported to the guest as an overrun. It returns how many
+// bytes were queued.
+func (v *VM) ConsoleInput(p []byte) int { return v.uart.Input(p) }
 
 // Stop forces the VM to stop now, as if Run's context were cancelled.
 func (v *VM) Stop() { v.finish(exitcode.Stopped, "stopped by the host", nil) }

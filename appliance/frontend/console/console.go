@@ -175,7 +175,7 @@ func (s *Server) guard(rt route) http.HandlerFunc {
 			http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)
 			return
 		}
-		if r.Method == http.MethodPost && !sameSecret(r.PostForm.Get("csrf"), c.sess.csrf) {
+		if r.Method == http.MethodPost && !sameSecret(csrfOf(r), c.sess.csrf) {
 			s.fail(w, r, c, fmt.Errorf("%w: this form is stale or forged (its anti-forgery token does not match): reload the page and try again", errForbidden))
 			return
 		}

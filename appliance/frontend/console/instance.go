@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/types"
@@ -47,17 +48,19 @@ type instancePage struct {
 	Row     instanceRow
 	Actions []lifecycle.Event
 	Console consoleChunk
+	// StyleNonce admits the interactive terminal's styles (styleNonce).
+	StyleNonce string
 }
 
 // readConsole reads a page of id's serial output from the query's offset.
 // A failure to read is shown in the chunk, not as the page's error: the
 // instance is there, its VMM may not be.
-func (s *Server) readConsole(r *http.Request, c *call, id string) consoleChunk {
+func (s *Server) readConsole(r *http.Request, c *call, id string, wait time.Duration) consoleChunk {
 	off, err := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
 	if err != nil || off < 0 {
 		off = 0
 	}
-	b, next, ok, err := s.cfg.Orch.Console(r.Context(), c.who, id, off, consolePage)
+	b, next, ok, err := s.cfg.Orch.ConsoleWait(r.Context(), c.who, id, off, consolePage, wait)
 	ch := consoleChunk{Output: string(b), Offset: off, Next: next, Available: ok, More: len(b) == consolePage}
 	if err != nil {
 		ch.Next, ch.Error = off, err.Error()
@@ -75,20 +78,22 @@ func (s *Server) getInstance(w http.ResponseWriter, r *http.Request, c *call) {
 	// The script's refresh swaps only the details, and follows the
 	// console through output: it need not be read twice.
 	if r.Header.Get(liveHeader) == "" {
-		p.Console = s.readConsole(r, c, in.ID)
+		p.Console = s.readConsole(r, c, in.ID, 0)
+		p.StyleNonce = styleNonce(w)
 	}
 	s.render(w, r, c, http.StatusOK, "instance", in.ID, p)
 }
 
 // output answers the serial output from ?offset= as JSON, for the page's
-// script to follow the console live.
+// script to follow the console live; with ?wait= (a Go duration, at most
+// maxOutputWait) it long-polls for output past offset.
 func (s *Server) output(w http.ResponseWriter, r *http.Request, c *call) {
 	in, err := s.cfg.Orch.Instance(r.PathValue("id"), c.who)
 	if err != nil {
 		s.fail(w, r, c, err)
 		return
 	}
-	ch := s.readConsole(r, c, in.ID)
+	ch := s.readConsole(r, c, in.ID, outputWait(r))
 	b, err := json.Marshal(ch)
 	if err != nil {
 		s.fail(w, r, c, err)

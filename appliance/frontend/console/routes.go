@@ -17,6 +17,7 @@ func (s *Server) table() []route {
 		{"POST", p + "instances", member, s.launch},
 		{"GET", p + "instances/{id}", member, s.getInstance},
 		{"GET", p + "instances/{id}/output", member, s.output},
+		{"POST", p + "instances/{id}/input", member, s.input},
 		{"GET", p + "instances/{id}/{action}", member, s.confirm},
 		{"POST", p + "instances/{id}/{action}", member, s.act},
 

@@ -42,6 +42,7 @@ func (s *Server) handlers() map[string]handler {
 		"POST /v1/instances/{id}/start":             s.start,
 		"POST /v1/instances/{id}/reboot":            s.reboot,
 		"GET /v1/instances/{id}/console":            s.console,
+		"POST /v1/instances/{id}/console":           s.consoleWrite,
 		"GET /v1/networks":                          s.listNetworks,
 		"POST /v1/networks":                         s.createNetwork,
 		"GET /v1/networks/{name}":                   s.getNetwork,

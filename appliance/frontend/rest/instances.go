@@ -105,7 +105,12 @@ func (s *Server) console(w http.ResponseWriter, r *http.Request, p api.Params, w
 		fail(w, err)
 		return
 	}
-	b, next, ok, err := s.cfg.Orch.Console(r.Context(), who, p["id"], off, int(max))
+	wait, err := queryWait(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	b, next, ok, err := s.cfg.Orch.ConsoleWait(r.Context(), who, p["id"], off, int(max), wait)
 	answer(w, http.StatusOK, apiv1.ConsoleOutput{Output: string(b), NextOffset: next, Available: ok}, err)
 }
 

@@ -263,11 +263,14 @@ func (u *UART) writeReg(offset uint64, v uint8) (raise, tx bool) {
 }
 
 // Input queues bytes the guest will read from RBR and raises the receive
-// interrupt if it is enabled. Bytes beyond the queue bound are dropped and
-// reported to the guest as an overrun.
-func (u *UART) Input(p []byte) {
+// interrupt if it is enabled. Bytes beyond the queue bound are dropped,
+// counted (RxDropped) and reported to the guest as an overrun. It returns
+// how many bytes were queued.
+func (u *UART) Input(p []byte) int {
 	u.mu.Lock()
+	n := len(u.in)
 	raise := u.receiveLocked(p)
+	n = len(u.in) - n
 	if raise {
 		u.counters.Interrupts++
 	}
@@ -275,6 +278,7 @@ func (u *UART) Input(p []byte) {
 	if raise {
 		u.trigger()
 	}
+	return n
 }
 
 // receiveLocked appends p to the receive queue and reports whether the
@@ -288,6 +292,9 @@ func (u *UART) receiveLocked(p []byte) bool {
 		u.counters.RxDropped += uint64(len(p) - room)
 		u.overrun = true
 		p = p[:room]
+	}
+	if len(u.in) == 0 {
+		u.in = nil // let the drained queue's backing array go
 	}
 	u.in = append(u.in, p...)
 	u.counters.RxBytes += uint64(len(p))

@@ -46,10 +46,30 @@
     fn().then(again, again);
   }
 
+  // loadTerminal brings in the vendored xterm.js and terminal.js, which
+  // turn the serial console into an interactive terminal (same origin,
+  // so the CSP allows them).
+  function loadTerminal() {
+    var css = document.createElement("link");
+    css.rel = "stylesheet";
+    css.href = "/console/static/xterm/xterm.css";
+    document.head.appendChild(css);
+    var lib = document.createElement("script");
+    lib.src = "/console/static/xterm/xterm.js";
+    lib.onload = function () {
+      var term = document.createElement("script");
+      term.src = "/console/static/terminal.js";
+      document.head.appendChild(term);
+    };
+    document.head.appendChild(lib);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     if (document.querySelector("[data-live]")) { loop(refresh); }
     var pre = document.querySelector("pre[data-follow]");
-    if (pre) {
+    if (pre && pre.hasAttribute("data-terminal")) {
+      loadTerminal();
+    } else if (pre) {
       pre.scrollTop = pre.scrollHeight;
       loop(function () { return document.hidden ? Promise.resolve() : follow(pre); });
     }
