@@ -126,6 +126,12 @@ func tapGone(t *testing.T, name, when string) {
 // netWorld starts serve and, with a new tenant's token, uploads a tiny
 // image and creates the network "web" (10.77.0.0/24) and the security
 // group "web-ssh"; it skips where instances cannot run.
+// poolFile is the lease pool file of network nw: hostnet names it by the
+// network's host-wide name (netcfg.TenantName).
+func poolFile(s server, nw netcfg.Network) string {
+	return filepath.Join(s.data, NetDir, netcfg.TenantName(nw.Tenant, nw.Name)+".json")
+}
+
 func netWorld(t *testing.T) (server, string, netcfg.Network) {
 	t.Helper()
 	testutil.NeedKVM(t)
@@ -167,7 +173,7 @@ func TestInstanceNetworkOnKVM(t *testing.T) {
 	if in.State != "running" || len(in.IPs) != 1 || in.IPs[0] != "10.77.0.2" {
 		t.Fatalf("instance %+v, want running with IP 10.77.0.2", in)
 	}
-	pool, err := netcfg.LoadPool(filepath.Join(s.data, NetDir, "web.json"))
+	pool, err := netcfg.LoadPool(poolFile(s, nw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +220,7 @@ func TestInstanceNetworkOnKVM(t *testing.T) {
 		t.Fatalf("terminated instance %+v", in)
 	}
 	tapGone(t, tapName, "after terminate")
-	if pool, err = netcfg.LoadPool(filepath.Join(s.data, NetDir, "web.json")); err != nil {
+	if pool, err = netcfg.LoadPool(poolFile(s, nw)); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := pool.Lookup(id); ok {
@@ -235,7 +241,7 @@ func TestInstanceNetworkRestartOnKVM(t *testing.T) {
 	var insts []netInstance
 	s.ok(t, tok, &insts, "instances", "launch", "--image", "tiny", "--type", "nano", "--count", "2",
 		"--network", "web", "--security-groups", "web-ssh", "--wait", "2m", "--json")
-	pool, err := netcfg.LoadPool(filepath.Join(s.data, NetDir, "web.json"))
+	pool, err := netcfg.LoadPool(poolFile(s, nw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +280,7 @@ func TestInstanceNetworkRestartOnKVM(t *testing.T) {
 		t.Fatalf("instance whose VMM died %+v, want stopped with %s", in, dead.IP)
 	}
 	tapGone(t, tapOf(dead), "of a VMM that died, after the restart")
-	if pool, err = netcfg.LoadPool(filepath.Join(s.data, NetDir, "web.json")); err != nil || len(pool.Leases) != 2 {
+	if pool, err = netcfg.LoadPool(poolFile(s, nw)); err != nil || len(pool.Leases) != 2 {
 		t.Fatalf("leases after restart: %+v %v", pool, err)
 	}
 
@@ -282,7 +288,7 @@ func TestInstanceNetworkRestartOnKVM(t *testing.T) {
 		s2.ok(t, tok, nil, "instances", "terminate", l.Instance)
 		tapGone(t, tapOf(l), "after terminate")
 	}
-	if pool, err = netcfg.LoadPool(filepath.Join(s.data, NetDir, "web.json")); err != nil || len(pool.Leases) != 0 {
+	if pool, err = netcfg.LoadPool(poolFile(s, nw)); err != nil || len(pool.Leases) != 0 {
 		t.Fatalf("leases after terminating both: %+v %v", pool, err)
 	}
 }
