@@ -30,4 +30,7 @@ type Result struct {
 	Code   int    // one of the Exit* codes
 	Reason string // human-readable cause
 	Err    error  // the error behind ExitVMMError or ExitGuestBrokeDevice
+	// State is, after a triple fault, every vCPU's registers and last exit
+	// (one line per group of registers); "" otherwise.
+	State string
 }

@@ -7,25 +7,29 @@ import (
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
 
-// createVCPUs creates every vCPU with its CPUID, MSRs and LAPIC LVTs, and
-// puts vCPU 0 in the kernel's entry state. The others stay in their reset
+// createVCPUs creates every vCPU with its CPUID, FPU state, XCR0, MSRs and
+// LAPIC LVTs, and puts vCPU 0 in the kernel's entry state. The others stay in their reset
 // state until the guest wakes them with INIT/SIPI.
 func (v *VM) createVCPUs() error {
 	supported, err := v.sys.GetSupportedCPUID()
 	if err != nil {
 		return err
 	}
+	v.exits = make([]lastExit, v.cfg.CPUs)
 	for id := 0; id < v.cfg.CPUs; id++ {
 		c, err := v.vm.CreateVCPU(id)
 		if err != nil {
 			return err
 		}
 		v.vcpus = append(v.vcpus, c)
-		cpuid, err := guestCPUID(supported, id, v.cfg.CPUs)
+		cpuid, xcr0, err := guestCPUID(supported, id, v.cfg.CPUs)
 		if err != nil {
 			return err
 		}
 		if err := c.SetCPUID2(cpuid); err != nil {
+			return err
+		}
+		if err := setupFPU(c, xcr0); err != nil {
 			return err
 		}
 		if err := c.SetMSRs(bootMSRs()); err != nil {
@@ -36,6 +40,21 @@ func (v *VM) createVCPUs() error {
 		}
 	}
 	return applyEntry(v.vcpus[0], v.entry)
+}
+
+// setupFPU loads the RESET x87/SSE control words and sets XCR0 to the
+// components the vCPU's CPUID offers (see boot.GuestXCR0 for why not the
+// RESET value). It comes after SetCPUID2: KVM checks XCR0 against the
+// guest's CPUID. A host without XSAVE offers none, and XCR0 keeps its RESET
+// value (x87).
+func setupFPU(c *kvm.VCPU, xcr0 uint64) error {
+	if err := c.SetFPU(initialFPU()); err != nil {
+		return err
+	}
+	if xcr0 == boot.XCR0X87 {
+		return nil
+	}
+	return c.SetXCR0(xcr0)
 }
 
 // setupLAPIC routes LINT0 as ExtINT (the PIC's output) and LINT1 as NMI, as
