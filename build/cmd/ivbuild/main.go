@@ -6,6 +6,7 @@
 //	ivbuild initramfs -o FILE       build the appliance initramfs
 //	ivbuild disk -o FILE            a UEFI-bootable GPT disk image (UKI on the ESP)
 //	ivbuild pxe -o DIR              a TFTP folder with an iPXE script
+//	ivbuild cloudimage              a Debian 12 cloud disk image (cached)
 //	ivbuild run [-boot direct|pxe|uefi]  boot one virtual server
 //	ivbuild bench-boot | ivbuild docsection docs/benchmarks.md
 package main
@@ -29,6 +30,7 @@ var commands = map[string]command{
 	"run":        {"boot one virtual server with the appliance and print its API URL", runRun},
 	"disk":       {"write a GPT disk image with a UKI on its EFI system partition", runDisk},
 	"pxe":        {"write a TFTP folder with kernel, initramfs and an iPXE script", runPXE},
+	"cloudimage": {"build (or reuse) a Debian 12 cloud disk image with its kernel and initrd", runCloudImage},
 	"bench-boot": {"measure image reproducibility, size and appliance boot time (markdown)", runBenchBoot},
 	"docsection": {"replace a \"## \" section of a markdown file with stdin", runDocSection},
 }
