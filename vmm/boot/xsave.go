@@ -12,12 +12,12 @@ const (
 	xcr0AMX    = 3 << 17 // XTILECFG and XTILEDATA
 )
 
-// Default x87 and SSE control state after RESET/FNINIT (Intel SDM vol. 1,
-// §8.1.5 and §10.2.3.1); KVM_SET_FPU takes them as is.
-const (
-	FPUControlWord = 0x37f  // all x87 exceptions masked, 64-bit precision, round to nearest
-	MXCSRDefault   = 0x1f80 // all SSE exceptions masked, round to nearest
-)
+// FPUControlWord is the x87 control word after RESET/FNINIT (Intel SDM
+// vol. 1, §8.1.5): all x87 exceptions masked, 64-bit precision, round to
+// nearest. (MXCSR's default, 0x1f80, cannot be set this way: KVM_SET_FPU
+// ignores the mxcsr field and KVM_GET_FPU leaves it 0; KVM initialises the
+// guest's MXCSR to 0x1f80 itself when it creates the vCPU.)
+const FPUControlWord = 0x37f
 
 // CPUID bits that gate XSAVE state components.
 const (

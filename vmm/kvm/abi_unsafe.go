@@ -76,7 +76,7 @@ type FPU struct {
 	LastIP     uint64
 	LastDP     uint64
 	XMM        [16][16]byte
-	MXCSR      uint32 // SSE control and status
+	MXCSR      uint32 // SSE control and status; KVM_SET_FPU ignores it, KVM_GET_FPU leaves it 0
 	_          uint32
 }
 

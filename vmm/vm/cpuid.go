@@ -26,10 +26,10 @@ func guestCPUID(supported []kvm.CPUIDEntry, id, n int) ([]kvm.CPUIDEntry, uint64
 	return out, boot.GuestXCR0(patched), nil
 }
 
-// initialFPU is the x87/SSE state every vCPU starts with: the RESET values
-// of the control words, everything else zero.
+// initialFPU is the x87 state every vCPU starts with: the RESET control
+// word, everything else zero (see boot.FPUControlWord for MXCSR).
 func initialFPU() kvm.FPU {
-	return kvm.FPU{FCW: boot.FPUControlWord, MXCSR: boot.MXCSRDefault}
+	return kvm.FPU{FCW: boot.FPUControlWord}
 }
 
 // bootMSRs converts boot.BootMSRs to KVM entries.

@@ -10,8 +10,8 @@ import (
 // reasonTripleFault is the Result.Reason of a KVM shutdown exit.
 const reasonTripleFault = "triple fault (KVM shutdown exit)"
 
-// lastExit is a vCPU's most recent exit other than a kick, for the report
-// of a crashed guest. Only the vCPU's own goroutine writes it; it is read
+// lastExit is a vCPU's most recent exit other than a kick or the shutdown
+// itself, for the report of a crashed guest. Only the vCPU's own goroutine writes it; it is read
 // once Run has stopped every vCPU (vcpuWG orders the two).
 type lastExit struct {
 	reason kvm.ExitReason
@@ -26,10 +26,12 @@ func (e lastExit) String() string {
 	if e.write {
 		dir = "write"
 	}
-	switch e.reason {
-	case kvm.ExitIO:
+	switch {
+	case e.exits == 0 || e.reason == kvm.ExitUnknown && e.addr == 0:
+		return fmt.Sprintf("none but kicks and shutdowns (%d exits in all)", e.exits)
+	case e.reason == kvm.ExitIO:
 		return fmt.Sprintf("io %s port %#x (%d exits in all)", dir, e.addr, e.exits)
-	case kvm.ExitMMIO:
+	case e.reason == kvm.ExitMMIO:
 		return fmt.Sprintf("mmio %s %#x (%d exits in all)", dir, e.addr, e.exits)
 	}
 	return fmt.Sprintf("%s (%d exits in all)", e.reason, e.exits)
@@ -39,7 +41,7 @@ func (e lastExit) String() string {
 func (v *VM) recordExit(c *kvm.VCPU, reason kvm.ExitReason) {
 	e := &v.exits[c.ID()]
 	e.exits++
-	if reason == kvm.ExitIntr {
+	if reason == kvm.ExitIntr || reason == kvm.ExitShutdown {
 		return
 	}
 	e.reason, e.addr, e.write = reason, 0, false
@@ -101,7 +103,7 @@ func vcpuState(c *kvm.VCPU) (VCPUState, error) {
 }
 
 // crashReport describes every vCPU after a triple fault: its registers,
-// control registers, segments and its last exit, so that a crash in the
+// control registers, segments, x87 control word, XCR0 and its last exit, so that a crash in the
 // field explains itself. failed is the vCPU that took the shutdown exit.
 // Call it only after every vCPU has stopped.
 func (v *VM) crashReport(failed int) string {
@@ -139,6 +141,6 @@ func (s VCPUState) String() string {
 		fmt.Fprintf(&b, "  %-3s sel=0x%04x base=%#x limit=%#x type=%d p=%d dpl=%d db=%d s=%d l=%d g=%d unusable=%d\n",
 			seg.name, g.Selector, g.Base, g.Limit, g.Type, g.Present, g.DPL, g.DB, g.S, g.L, g.G, g.Unusable)
 	}
-	fmt.Fprintf(&b, "  gdt base=%#x limit=%#x idt base=%#x limit=%#x fcw=%#x mxcsr=%#x\n", sr.GDT.Base, sr.GDT.Limit, sr.IDT.Base, sr.IDT.Limit, s.FPU.FCW, s.FPU.MXCSR)
+	fmt.Fprintf(&b, "  gdt base=%#x limit=%#x idt base=%#x limit=%#x fcw=%#x\n", sr.GDT.Base, sr.GDT.Limit, sr.IDT.Base, sr.IDT.Limit, s.FPU.FCW)
 	return b.String()
 }

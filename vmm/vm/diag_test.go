@@ -14,7 +14,8 @@ func TestLastExitString(t *testing.T) {
 	}{
 		{lastExit{reason: kvm.ExitIO, addr: 0x3f8, write: true, exits: 9}, "io write port 0x3f8 (9 exits in all)"},
 		{lastExit{reason: kvm.ExitMMIO, addr: 0xd0000070, exits: 1}, "mmio read 0xd0000070 (1 exits in all)"},
-		{lastExit{reason: kvm.ExitShutdown, exits: 3}, "shutdown (3 exits in all)"},
+		{lastExit{reason: kvm.ExitHLT, exits: 3}, "hlt (3 exits in all)"},
+		{lastExit{exits: 2}, "none but kicks and shutdowns (2 exits in all)"},
 	} {
 		if got := tc.e.String(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.e, got, tc.want)

@@ -42,7 +42,7 @@ func (v *VM) createVCPUs() error {
 	return applyEntry(v.vcpus[0], v.entry)
 }
 
-// setupFPU loads the RESET x87/SSE control words and sets XCR0 to the
+// setupFPU loads the RESET x87 control word and sets XCR0 to the
 // components the vCPU's CPUID offers (see boot.GuestXCR0 for why not the
 // RESET value). It comes after SetCPUID2: KVM checks XCR0 against the
 // guest's CPUID. A host without XSAVE offers none, and XCR0 keeps its RESET
