@@ -91,6 +91,7 @@ const (
 	CapPIT2          = 33
 	CapIOEventFD     = 36
 	CapXCRS          = 56
+	CapSyncRegs      = 74
 	CapImmediateExit = 136
 )
 

@@ -192,3 +192,11 @@ func (c *VCPU) SetXCR0(v uint64) error {
 	}
 	return nil
 }
+
+// SyncedRegs returns the general-purpose registers KVM stored in the run
+// area at the last exit, after SyncRegs. A KVM shutdown exit on AMD stores
+// the INIT values (KVM re-initialises the vCPU first), so keep the ones of
+// the exit before.
+func (c *VCPU) SyncedRegs() Regs {
+	return *(*Regs)(unsafe.Pointer(&c.run[runSyncRegs]))
+}

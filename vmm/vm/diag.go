@@ -18,6 +18,9 @@ type lastExit struct {
 	addr   uint64 // port of an I/O exit, guest physical address of an MMIO exit
 	write  bool
 	exits  uint64 // every exit of this vCPU, kicks included
+	// regs are the registers at that exit, when KVM syncs them (haveRegs).
+	regs     kvm.Regs
+	haveRegs bool
 }
 
 // String describes the exit.
@@ -45,6 +48,9 @@ func (v *VM) recordExit(c *kvm.VCPU, reason kvm.ExitReason) {
 		return
 	}
 	e.reason, e.addr, e.write = reason, 0, false
+	if v.syncRegs {
+		e.regs, e.haveRegs = c.SyncedRegs(), true
+	}
 	switch reason {
 	case kvm.ExitIO:
 		if io, err := c.IO(); err == nil {
@@ -114,11 +120,18 @@ func (v *VM) crashReport(failed int) string {
 			fmt.Fprintf(&b, "vcpu %d: %v\n", c.ID(), err)
 			continue
 		}
-		fmt.Fprintf(&b, "vcpu %d: last exit %s\n", c.ID(), v.exits[c.ID()])
+		last := v.exits[c.ID()]
+		fmt.Fprintf(&b, "vcpu %d: last exit %s\n", c.ID(), last)
+		if last.haveRegs {
+			b.WriteString("  registers at that exit:\n")
+			writeRegs(&b, last.regs)
+		}
 		if c.ID() == failed && v.kind == kvm.KindSVM {
 			// arch/x86/kvm/svm/svm.c, shutdown_interception: the VMCB is
 			// undefined after a shutdown, so KVM INITs the vCPU.
-			b.WriteString("  (shut down: KVM on AMD re-initialises this vCPU, so these are its INIT values, not the faulting ones)\n")
+			b.WriteString("  now (shut down: KVM on AMD re-initialises this vCPU, so these are its INIT values, not the faulting ones):\n")
+		} else {
+			b.WriteString("  now:\n")
 		}
 		b.WriteString(s.String())
 	}
@@ -127,11 +140,10 @@ func (v *VM) crashReport(failed int) string {
 
 // String formats the state as indented lines.
 func (s VCPUState) String() string {
-	r, sr := s.Regs, s.Sregs
+	sr := s.Sregs
 	var b strings.Builder
-	fmt.Fprintf(&b, "  rip=0x%016x rsp=0x%016x rflags=%#x mp_state=%d\n", r.RIP, r.RSP, r.RFLAGS, s.MP)
-	fmt.Fprintf(&b, "  rax=%#x rbx=%#x rcx=%#x rdx=%#x rsi=%#x rdi=%#x rbp=%#x\n", r.RAX, r.RBX, r.RCX, r.RDX, r.RSI, r.RDI, r.RBP)
-	fmt.Fprintf(&b, "  r8=%#x r9=%#x r10=%#x r11=%#x r12=%#x r13=%#x r14=%#x r15=%#x\n", r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15)
+	fmt.Fprintf(&b, "  mp_state=%d\n", s.MP)
+	writeRegs(&b, s.Regs)
 	fmt.Fprintf(&b, "  cr0=%#x cr2=%#x cr3=%#x cr4=%#x cr8=%#x efer=%#x apic_base=%#x xcr0=%#x\n", sr.CR0, sr.CR2, sr.CR3, sr.CR4, sr.CR8, sr.EFER, sr.APICBase, s.XCR0)
 	for _, seg := range []struct {
 		name string
@@ -143,4 +155,11 @@ func (s VCPUState) String() string {
 	}
 	fmt.Fprintf(&b, "  gdt base=%#x limit=%#x idt base=%#x limit=%#x fcw=%#x\n", sr.GDT.Base, sr.GDT.Limit, sr.IDT.Base, sr.IDT.Limit, s.FPU.FCW)
 	return b.String()
+}
+
+// writeRegs formats the general-purpose registers as indented lines.
+func writeRegs(b *strings.Builder, r kvm.Regs) {
+	fmt.Fprintf(b, "  rip=0x%016x rsp=0x%016x rflags=%#x\n", r.RIP, r.RSP, r.RFLAGS)
+	fmt.Fprintf(b, "  rax=%#x rbx=%#x rcx=%#x rdx=%#x rsi=%#x rdi=%#x rbp=%#x\n", r.RAX, r.RBX, r.RCX, r.RDX, r.RSI, r.RDI, r.RBP)
+	fmt.Fprintf(b, "  r8=%#x r9=%#x r10=%#x r11=%#x r12=%#x r13=%#x r14=%#x r15=%#x\n", r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15)
 }

@@ -44,6 +44,9 @@ type VM struct {
 	exits []lastExit
 	// shutdownVCPU is the first vCPU that took a shutdown exit, or -1.
 	shutdownVCPU atomic.Int32
+	// syncRegs: KVM stores the registers in kvm_run at every exit, and
+	// recordExit keeps them (KVM_CAP_SYNC_REGS).
+	syncRegs bool
 
 	state  runState
 	stats  stats

@@ -16,12 +16,18 @@ func (v *VM) createVCPUs() error {
 		return err
 	}
 	v.exits = make([]lastExit, v.cfg.CPUs)
+	if capSync, err := v.sys.CheckExtension(kvm.CapSyncRegs); err == nil {
+		v.syncRegs = kvm.SyncRegsSupported(capSync)
+	}
 	for id := 0; id < v.cfg.CPUs; id++ {
 		c, err := v.vm.CreateVCPU(id)
 		if err != nil {
 			return err
 		}
 		v.vcpus = append(v.vcpus, c)
+		if v.syncRegs {
+			c.SyncRegs()
+		}
 		cpuid, xcr0, err := guestCPUID(supported, id, v.cfg.CPUs)
 		if err != nil {
 			return err
