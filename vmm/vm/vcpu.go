@@ -7,9 +7,11 @@ import (
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
 
-// createVCPUs creates every vCPU with its CPUID, FPU state, XCR0, MSRs and
-// LAPIC LVTs, and puts vCPU 0 in the kernel's entry state. The others stay in their reset
-// state until the guest wakes them with INIT/SIPI.
+// createVCPUs creates every vCPU with its CPUID, x87 control word, XCR0,
+// MSRs and LAPIC LVTs (and, where KVM can, registers synced at every exit
+// for the crash report), and puts vCPU 0 in the kernel's entry state. The
+// others stay in their reset state until the guest wakes them with
+// INIT/SIPI.
 func (v *VM) createVCPUs() error {
 	supported, err := v.sys.GetSupportedCPUID()
 	if err != nil {
@@ -35,8 +37,13 @@ func (v *VM) createVCPUs() error {
 		if err := c.SetCPUID2(cpuid); err != nil {
 			return err
 		}
-		if err := setupFPU(c, xcr0); err != nil {
+		if err := c.SetFPU(initialFPU()); err != nil {
 			return err
+		}
+		if err := setXCR0(c, xcr0); err != nil {
+			// The guest sets its own XCR0 where KVM sees it; only a
+			// nested KVM that misses XSETBV needs this one.
+			v.log.Warn("guest keeps the RESET XCR0", "vcpu", id, "err", err)
 		}
 		if err := c.SetMSRs(bootMSRs()); err != nil {
 			return err
@@ -48,15 +55,11 @@ func (v *VM) createVCPUs() error {
 	return applyEntry(v.vcpus[0], v.entry)
 }
 
-// setupFPU loads the RESET x87 control word and sets XCR0 to the
-// components the vCPU's CPUID offers (see boot.GuestXCR0 for why not the
-// RESET value). It comes after SetCPUID2: KVM checks XCR0 against the
-// guest's CPUID. A host without XSAVE offers none, and XCR0 keeps its RESET
-// value (x87).
-func setupFPU(c *kvm.VCPU, xcr0 uint64) error {
-	if err := c.SetFPU(initialFPU()); err != nil {
-		return err
-	}
+// setXCR0 sets XCR0 to the components the vCPU's CPUID offers (see
+// boot.GuestXCR0 for why not the RESET value). It comes after SetCPUID2:
+// KVM checks XCR0 against the guest's CPUID. A host without XSAVE offers
+// none, and XCR0 keeps its RESET value (x87).
+func setXCR0(c *kvm.VCPU, xcr0 uint64) error {
 	if xcr0 == boot.XCR0X87 {
 		return nil
 	}
