@@ -39,7 +39,7 @@ export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
 for m in kvm_amd virtio_pci virtio_blk; do modprobe $m || echo "L1-MODPROBE-FAILED $m"; done
 ` + gotest.PinKVM + `echo "L1-READY $(ls /dev/kvm) $(ls /dev/vda)"
-CMD="` + cloudimage.Cmdline + `"
+CMD="` + cloudimage.Cmdline + ` APPEND"
 boot() {
 	name=$1; shift
 	: > /tmp/c.log; : > /tmp/e.log
@@ -73,7 +73,8 @@ var cloudBootLine = regexp.MustCompile(`CLOUDBOOT (\S+) ok=(\d) rc=(\d+) t0=([0-
 // microvm in the same L1 server, alternating. IRONVISOR_CLOUD_IMAGE names
 // the image's folder (`ivbuild cloudimage` builds it; default
 // .cache/images/debian-12-cloud); IRONVISOR_CLOUD_BOOTS the boots of each
-// VMM (default 50). Every failed boot is logged with its console tail and
+// VMM (default 50); IRONVISOR_CLOUD_APPEND is added to both VMMs' kernel
+// command line (for experiments such as noxsave). Every failed boot is logged with its console tail and
 // the VMM's stderr.
 func BenchmarkCloudImageBoots(b *testing.B) {
 	for b.Loop() {
@@ -96,7 +97,8 @@ func cloudBootsOnce(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("IRONVISOR_CLOUD_BOOTS")); err == nil && v > 0 {
 		boots = v
 	}
-	init := strings.NewReplacer("BOOTS", strconv.Itoa(boots), "DEADLINE", strconv.Itoa(cloudBootDeadline)).Replace(cloudBootInit)
+	init := strings.NewReplacer("BOOTS", strconv.Itoa(boots), "DEADLINE", strconv.Itoa(cloudBootDeadline),
+		"APPEND", os.Getenv("IRONVISOR_CLOUD_APPEND")).Replace(cloudBootInit)
 	tmp := b.TempDir()
 	extra := append(qemuEntries(b),
 		initramfs.HostFile("/img/vmlinuz", 0o644, img.Kernel),
