@@ -24,8 +24,7 @@ prints its /init marker (it triple-faults, panics or hangs first).
 |---|---|---|---|
 $rows
 
-These failures are the nested-TCG environment's (KVM inside a TCG server),
-not the VMM's: they come at random points of early boot under both VMMs.
-The rack tests start such a boot again, at most twice, and log it
-(\`L2-BOOT-RETRY\`); nothing after /init is retried.
+A failed boot is logged with its exit code. The rack tests do not retry
+such a boot: it fails the test with its console and, for a triple fault,
+the register report of \`ironvisor vmm run\`.
 MD

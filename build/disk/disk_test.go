@@ -140,3 +140,34 @@ func TestBuildUKISections(t *testing.T) {
 		t.Errorf(".cmdline = %q", data)
 	}
 }
+
+// TestWriteLinuxGPTDisk: a Linux filesystem partition holds the file's
+// bytes at 1 MiB, its zero blocks stay holes, and the GPT names it.
+func TestWriteLinuxGPTDisk(t *testing.T) {
+	dir := t.TempDir()
+	fs := filepath.Join(dir, "root.ext4")
+	content := make([]byte, 4<<20)
+	copy(content, "SUPERBLOCK")
+	copy(content[3<<20:], "LATE DATA")
+	os.WriteFile(fs, content, 0o644)
+	out := filepath.Join(dir, "disk")
+	if err := WriteLinuxGPTDisk(out, fs, "root"); err != nil {
+		t.Fatal(err)
+	}
+	img, _ := os.ReadFile(out)
+	_, _, elba, ecrc := checkHeader(t, img[sectorSize:2*sectorSize])
+	entries := img[elba*sectorSize : (elba+entriesSectors)*sectorSize]
+	if crc32.ChecksumIEEE(entries) != ecrc || !bytes.Equal(entries[:16], linuxFSType[:]) {
+		t.Errorf("partition type %x or entries CRC wrong", entries[:16])
+	}
+	if name := string(entries[56:64]); name != "r\x00o\x00o\x00t\x00" {
+		t.Errorf("partition name %q", name)
+	}
+	if !bytes.Equal(img[firstPartLBA*sectorSize:][:len(content)], content) {
+		t.Error("partition does not hold the file")
+	}
+	total := uint64(len(img) / sectorSize)
+	if bcur, _, _, becrc := checkHeader(t, img[(total-1)*sectorSize:]); bcur != total-1 || becrc != ecrc {
+		t.Error("backup header wrong")
+	}
+}

@@ -50,6 +50,10 @@ func stableGUID(seed string) [16]byte {
 	return g
 }
 
+// linuxFSType is the Linux filesystem data partition type GUID
+// 0FC63DAF-8483-4772-8E79-3D69D8477DE4 in its on-disk form.
+var linuxFSType = guidBytes(0x0FC63DAF, 0x8483, 0x4772, [8]byte{0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D, 0xE4})
+
 // WriteGPTDisk writes a disk image to out holding two partitions: an EFI
 // system partition whose contents are the file esp (a FAT image), starting
 // at 1 MiB, then, 1 MiB-aligned after it, the appliance's data partition
@@ -58,32 +62,48 @@ func stableGUID(seed string) [16]byte {
 // grows it to the end of the disk it was flashed onto and makes its file
 // system there on first boot, because it is blank.
 func WriteGPTDisk(out, esp string) error {
-	st, err := os.Stat(esp)
+	return writeGPT(out, esp, espType, "EFI system partition", "ironvisor-esp:", "ironvisor-disk:", true)
+}
+
+// WriteLinuxGPTDisk writes a disk image to out holding one Linux filesystem
+// partition, named name, whose contents are the file fs (an ext4 image, for
+// example), starting at 1 MiB. Zero blocks of fs stay holes in out.
+func WriteLinuxGPTDisk(out, fs, name string) error {
+	return writeGPT(out, fs, linuxFSType, name, "ironvisor-linux-part:", "ironvisor-linux-disk:", false)
+}
+
+// writeGPT writes a GPT disk with the file part as its first partition, of
+// type typ, and with withData the appliance's blank data partition after
+// it; the seeds make the partition and disk GUIDs stable for identical
+// inputs.
+func writeGPT(out, part string, typ [16]byte, name, partSeed, diskSeed string, withData bool) error {
+	st, err := os.Stat(part)
 	if err != nil {
 		return fmt.Errorf("gpt: %w", err)
 	}
 	partSectors := uint64(st.Size()+sectorSize-1) / sectorSize
 	lastPart := firstPartLBA + partSectors - 1
-	dataFirst := (lastPart + firstPartLBA) / firstPartLBA * firstPartLBA
-	dataLast := dataFirst + dataSectors - 1
-	total := dataLast + 1 + entriesSectors + 1 // backup entries and header
-	img := make([]byte, total*sectorSize)
-	writeProtectiveMBR(img[:sectorSize], total)
+	end := lastPart
 	entries := make([]byte, entriesSectors*sectorSize)
-	writeEntry(entries[:entrySize], espType, stableGUID("ironvisor-esp:"+fmt.Sprint(st.Size())),
-		firstPartLBA, lastPart, "EFI system partition")
-	writeEntry(entries[entrySize:2*entrySize], gpt.TypeIronvisorData, stableGUID("ironvisor-data:"+fmt.Sprint(st.Size())),
-		dataFirst, dataLast, gpt.DataPartitionName)
-	disk := stableGUID("ironvisor-disk:" + fmt.Sprint(st.Size()))
+	writeEntry(entries[:entrySize], typ, stableGUID(partSeed+fmt.Sprint(st.Size())), firstPartLBA, lastPart, name)
+	if withData {
+		dataFirst := (lastPart + firstPartLBA) / firstPartLBA * firstPartLBA
+		end = dataFirst + dataSectors - 1
+		writeEntry(entries[entrySize:2*entrySize], gpt.TypeIronvisorData, stableGUID("ironvisor-data:"+fmt.Sprint(st.Size())),
+			dataFirst, end, gpt.DataPartitionName)
+	}
+	total := end + 1 + entriesSectors + 1 // backup entries and header
+	head := make([]byte, (2+entriesSectors)*sectorSize)
+	writeProtectiveMBR(head[:sectorSize], total)
+	disk := stableGUID(diskSeed + fmt.Sprint(st.Size()))
 	h := gptHeader{current: 1, backup: total - 1, entries: 2, first: firstPartLBA, last: total - entriesSectors - 2,
 		disk: disk, entriesCRC: crc32.ChecksumIEEE(entries)}
-	copy(img[sectorSize:], h.bytes())
-	copy(img[2*sectorSize:], entries)
+	copy(head[sectorSize:], h.bytes())
+	copy(head[2*sectorSize:], entries)
 	b := h
 	b.current, b.backup, b.entries = total-1, 1, total-1-entriesSectors
-	copy(img[(total-1-entriesSectors)*sectorSize:], entries)
-	copy(img[(total-1)*sectorSize:], b.bytes())
-	return writeWithPartition(out, img, esp)
+	tail := append(append([]byte(nil), entries...), b.bytes()...)
+	return writeDisk(out, head, part, tail, (total-1-entriesSectors)*sectorSize)
 }
 
 // writeEntry fills the partition entry e (UEFI 2.10 table 5.6).
@@ -97,21 +117,59 @@ func writeEntry(e []byte, typ, unique [16]byte, first, last uint64, name string)
 	}
 }
 
-// writeWithPartition writes img to out with the ESP file copied in at
-// firstPartLBA.
-func writeWithPartition(out string, img []byte, esp string) error {
-	src, err := os.Open(esp)
+// writeDisk writes head at offset 0, the file part at firstPartLBA
+// (skipping its all-zero blocks, which stay holes) and tail at tailOff.
+func writeDisk(out string, head []byte, part string, tail []byte, tailOff uint64) error {
+	src, err := os.Open(part)
 	if err != nil {
 		return fmt.Errorf("gpt: %w", err)
 	}
 	defer src.Close()
-	if _, err := io.ReadFull(src, img[firstPartLBA*sectorSize:]); err != nil && err != io.ErrUnexpectedEOF {
-		return fmt.Errorf("gpt: read esp: %w", err)
-	}
-	if err := os.WriteFile(out, img, 0o644); err != nil {
+	f, err := os.Create(out)
+	if err != nil {
 		return fmt.Errorf("gpt: %w", err)
 	}
-	return nil
+	if err := f.Truncate(int64(tailOff) + int64(len(tail))); err != nil {
+		f.Close()
+		return fmt.Errorf("gpt: %w", err)
+	}
+	if _, err := f.WriteAt(head, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("gpt: %w", err)
+	}
+	buf := make([]byte, 1<<20)
+	for off := int64(firstPartLBA * sectorSize); ; {
+		n, rerr := io.ReadFull(src, buf)
+		if n > 0 && !allZero(buf[:n]) {
+			if _, err := f.WriteAt(buf[:n], off); err != nil {
+				f.Close()
+				return fmt.Errorf("gpt: %w", err)
+			}
+		}
+		off += int64(n)
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			f.Close()
+			return fmt.Errorf("gpt: read partition: %w", rerr)
+		}
+	}
+	if _, err := f.WriteAt(tail, int64(tailOff)); err != nil {
+		f.Close()
+		return fmt.Errorf("gpt: %w", err)
+	}
+	return f.Close()
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // writeProtectiveMBR fills the first sector with a protective MBR: one

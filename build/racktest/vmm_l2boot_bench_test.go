@@ -25,7 +25,9 @@ const l2BootRounds = 20
 // alternately under
 // ironvisor and under QEMU microvm, each with a 120 s deadline, and prints
 // for each boot whether the guest reached its /init (GUEST-INIT-OK) and
-// how the VMM ended.
+// how the VMM ended; a failed boot is followed by its console's last lines
+// and the VMM's stderr (the register report of a triple fault), each
+// prefixed L2FAIL.
 const l2BootInit = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -44,8 +46,9 @@ fi
 boot() {
 	name=$1; shift
 	: > /tmp/c.log
-	timeout -s KILL 120 "$@" >/dev/null 2>&1; rc=$?
+	timeout -s KILL 120 "$@" >/dev/null 2>/tmp/e.log; rc=$?
 	echo "L2BOOT $name rc=$rc init=$(grep -c GUEST-INIT-OK /tmp/c.log) lines=$(wc -l < /tmp/c.log)"
+	grep -q GUEST-INIT-OK /tmp/c.log || tail -n 60 /tmp/c.log /tmp/e.log | sed 's/^/L2FAIL /'
 }
 for i in $(seq ROUNDS); do
 	boot ironvisor /bin/ironvisor vmm run --kernel /guest/vmlinuz --initrd /guest/initrd.gz --mem 256M --cpus 2 --console-log /tmp/c.log $IVDEV --cmdline "$CMD i8042.noaux"
@@ -104,6 +107,11 @@ func l2BootOnce(b *testing.B) {
 		if m[3] == "0" {
 			failed[m[1]]++
 			b.Logf("%s boot %d: no /init (exit %s, %s console lines)", m[1], boots[m[1]], m[2], m[4])
+		}
+	}
+	for _, line := range strings.Split(srv.Console.String(), "\n") {
+		if strings.HasPrefix(line, "L2FAIL ") {
+			b.Log(strings.TrimRight(line, "\r"))
 		}
 	}
 	for _, name := range []string{"ironvisor", "qemu"} {

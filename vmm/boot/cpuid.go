@@ -74,6 +74,8 @@ const (
 //   - leaf 4: cores per package and sharing of each cache level (Intel);
 //   - leaves 0xB and 0x1F: x2APIC ID in EDX and the SMT and core levels;
 //   - leaves 0x80000008 ECX and 0x8000001E (AMD): core count and IDs;
+//   - leaf 0xD subleaf 0: the state components GuestXCR0 enables, and the
+//     size of their XSAVE area in EBX and ECX;
 //   - leaves 0x40000000 ("KVMKVMKVM", max leaf 0x40000001) and 0x40000001:
 //     the KVM feature bits KVM supports, limited to the KVMFeature* set.
 func PatchCPUID(entries []CPUIDEntry, vcpu, count int) ([]CPUIDEntry, error) {
@@ -107,6 +109,7 @@ func PatchCPUID(entries []CPUIDEntry, vcpu, count int) ([]CPUIDEntry, error) {
 		}
 	}
 	out = ensureTopologySubleaves(out, id, n)
+	patchLeafXSAVE(out)
 	return patchKVMLeaves(out), nil
 }
 

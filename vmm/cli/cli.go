@@ -233,6 +233,9 @@ func (s *vmmSession) run() int {
 		msg += ": " + res.Err.Error()
 	}
 	fmt.Fprintln(os.Stderr, msg)
+	if res.State != "" {
+		fmt.Fprint(os.Stderr, "ironvisor vmm run: guest state at the end:\n"+res.State)
+	}
 	return res.Code
 }
 

@@ -63,6 +63,45 @@ type Sregs struct {
 	InterruptBitmap        [4]uint64
 }
 
+// FPU is the vCPU's x87 and SSE state in FXSAVE layout.
+//
+// This mirrors struct kvm_fpu.
+type FPU struct {
+	FPR        [8][16]byte // ST0-ST7 (MM0-MM7), 80 bits each in 16 bytes
+	FCW        uint16      // x87 control word
+	FSW        uint16      // x87 status word
+	FTWX       uint8       // abridged x87 tag word (one bit per register)
+	_          uint8
+	LastOpcode uint16
+	LastIP     uint64
+	LastDP     uint64
+	XMM        [16][16]byte
+	MXCSR      uint32 // SSE control and status; KVM_SET_FPU ignores it, KVM_GET_FPU leaves it 0
+	_          uint32
+}
+
+// xcr is one extended control register (XCR0 is the only one defined).
+//
+// This mirrors struct kvm_xcr.
+type xcr struct {
+	xcr   uint32
+	_     uint32
+	value uint64
+}
+
+// maxXCRs is KVM_MAX_XCRS, the capacity of struct kvm_xcrs.
+const maxXCRs = 16
+
+// xcrs is a list of extended control registers.
+//
+// This mirrors struct kvm_xcrs.
+type xcrs struct {
+	nrXCRs uint32
+	flags  uint32
+	xcrs   [maxXCRs]xcr
+	_      [16]uint64
+}
+
 // CPUIDEntry is one CPUID leaf (function, index) and its output registers.
 //
 // This mirrors struct kvm_cpuid_entry2.

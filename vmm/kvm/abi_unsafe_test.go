@@ -24,6 +24,9 @@ func TestStructSizes(t *testing.T) {
 		{"kvm_msrs", unsafe.Sizeof(msrs{}), 8},
 		{"kvm_lapic_state", unsafe.Sizeof(LAPICState{}), 1024},
 		{"kvm_mp_state", unsafe.Sizeof(mpState{}), 4},
+		{"kvm_fpu", unsafe.Sizeof(FPU{}), 416},
+		{"kvm_xcr", unsafe.Sizeof(xcr{}), 16},
+		{"kvm_xcrs", unsafe.Sizeof(xcrs{}), 392},
 		{"kvm_userspace_memory_region", unsafe.Sizeof(userMemoryRegion{}), 32},
 		{"kvm_irq_level", unsafe.Sizeof(irqLevel{}), 8},
 		{"kvm_irq_routing", unsafe.Sizeof(irqRouting{}), 8},
@@ -51,6 +54,8 @@ func TestStructSizes(t *testing.T) {
 		{"sizeofIRQFD", sizeofIRQFD, unsafe.Sizeof(irqFD{})},
 		{"sizeofPITConfig", sizeofPITConfig, unsafe.Sizeof(pitConfig{})},
 		{"sizeofUserMemoryRegion", sizeofUserMemoryRegion, unsafe.Sizeof(userMemoryRegion{})},
+		{"sizeofFPU", sizeofFPU, unsafe.Sizeof(FPU{})},
+		{"sizeofXCRs", sizeofXCRs, unsafe.Sizeof(xcrs{})},
 	} {
 		if tc.constant != tc.mirrorLen {
 			t.Errorf("%s = %d, mirror is %d bytes", tc.name, tc.constant, tc.mirrorLen)
@@ -73,6 +78,25 @@ func TestSregsLayout(t *testing.T) {
 	} {
 		if tc.got != tc.want {
 			t.Errorf("offsetof(kvm_sregs.%s) = %d, want %d", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+// TestFPULayout pins the kvm_fpu offsets of the fields the VMM sets.
+func TestFPULayout(t *testing.T) {
+	var f FPU
+	for _, tc := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"fcw", unsafe.Offsetof(f.FCW), 128},
+		{"ftwx", unsafe.Offsetof(f.FTWX), 132},
+		{"last_ip", unsafe.Offsetof(f.LastIP), 136},
+		{"xmm", unsafe.Offsetof(f.XMM), 152},
+		{"mxcsr", unsafe.Offsetof(f.MXCSR), 408},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("offsetof(kvm_fpu.%s) = %d, want %d", tc.name, tc.got, tc.want)
 		}
 	}
 }

@@ -69,11 +69,15 @@ var (
 	reqSetSregs            = iow(0x84, sizeofSregs)
 	reqGetMSRs             = iowr(0x88, sizeofMSRs)
 	reqSetMSRs             = iow(0x89, sizeofMSRs)
+	reqGetFPU              = ior(0x8c, sizeofFPU)
+	reqSetFPU              = iow(0x8d, sizeofFPU)
 	reqGetLAPIC            = ior(0x8e, sizeofLAPICState)
 	reqSetLAPIC            = iow(0x8f, sizeofLAPICState)
 	reqSetCPUID2           = iow(0x90, sizeofCPUID2)
 	reqGetMPState          = ior(0x98, sizeofMPState)
 	reqSetMPState          = iow(0x99, sizeofMPState)
+	reqGetXCRS             = ior(0xa6, sizeofXCRs)
+	reqSetXCRS             = iow(0xa7, sizeofXCRs)
 )
 
 // Capabilities for System.CheckExtension (KVM_CAP_* in
@@ -86,6 +90,8 @@ const (
 	CapIRQFD         = 32
 	CapPIT2          = 33
 	CapIOEventFD     = 36
+	CapXCRS          = 56
+	CapSyncRegs      = 74
 	CapImmediateExit = 136
 )
 
@@ -108,5 +114,7 @@ const (
 	sizeofMSREntry         = 16
 	sizeofLAPICState       = 1024
 	sizeofMPState          = 4
+	sizeofFPU              = 416
+	sizeofXCRs             = 392
 	sizeofRunHeader        = 288 // struct kvm_run up to kvm_valid_regs
 )

@@ -32,11 +32,15 @@ func TestIoctlNumbers(t *testing.T) {
 		{"KVM_SET_SREGS", reqSetSregs, 0x4138AE84},
 		{"KVM_GET_MSRS", reqGetMSRs, 0xC008AE88},
 		{"KVM_SET_MSRS", reqSetMSRs, 0x4008AE89},
+		{"KVM_GET_FPU", reqGetFPU, 0x81A0AE8C},
+		{"KVM_SET_FPU", reqSetFPU, 0x41A0AE8D},
 		{"KVM_GET_LAPIC", reqGetLAPIC, 0x8400AE8E},
 		{"KVM_SET_LAPIC", reqSetLAPIC, 0x4400AE8F},
 		{"KVM_SET_CPUID2", reqSetCPUID2, 0x4008AE90},
 		{"KVM_GET_MP_STATE", reqGetMPState, 0x8004AE98},
 		{"KVM_SET_MP_STATE", reqSetMPState, 0x4004AE99},
+		{"KVM_GET_XCRS", reqGetXCRS, 0x8188AEA6},
+		{"KVM_SET_XCRS", reqSetXCRS, 0x4188AEA7},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %#x, want %#x", tc.name, tc.got, tc.want)

@@ -36,6 +36,16 @@ const (
 
 	// KVM_EXIT_INTERNAL_ERROR: u32 suberror, u32 ndata, u64 data[16].
 	runInternalSuberror = runExit + 0
+
+	// After the 256-byte exit union: u64 kvm_valid_regs, u64
+	// kvm_dirty_regs, then the synced registers (struct kvm_sync_regs,
+	// whose first member is struct kvm_regs).
+	runValidRegs = sizeofRunHeader
+	runSyncRegs  = sizeofRunHeader + 16
+
+	// syncX86Regs is KVM_SYNC_X86_REGS: with it in kvm_valid_regs, KVM
+	// stores the general-purpose registers in kvm_run at every exit.
+	syncX86Regs = 1 << 0
 )
 
 // IO directions of a KVM_EXIT_IO.
@@ -111,6 +121,19 @@ func (c *VCPU) Run() (ExitReason, error) {
 		return ExitUnknown, fmt.Errorf("KVM_RUN vcpu %d: %w", c.id, errno)
 	}
 }
+
+// SyncRegs makes KVM store the general-purpose registers in the run area at
+// every exit (KVM_CAP_SYNC_REGS), for SyncedRegs; it costs KVM a copy of
+// the register file per exit and the VMM no ioctl. Call it before the
+// vCPU first runs, and only when CheckExtension(CapSyncRegs) passes
+// SyncRegsSupported; KVM_RUN fails otherwise.
+func (c *VCPU) SyncRegs() {
+	binary.LittleEndian.PutUint64(c.run[runValidRegs:], syncX86Regs)
+}
+
+// SyncRegsSupported reports whether a KVM_CAP_SYNC_REGS answer includes
+// the general-purpose registers.
+func SyncRegsSupported(capability int) bool { return capability&syncX86Regs != 0 }
 
 // IOExit describes a KVM_EXIT_IO. Data aliases the run area: it holds the
 // bytes written (out) or receives the bytes to return (in), Size bytes per

@@ -148,3 +148,55 @@ func (c *VCPU) SetMPState(st MPState) error {
 	}
 	return nil
 }
+
+// FPU returns the x87 and SSE state.
+func (c *VCPU) FPU() (FPU, error) {
+	var f FPU
+	if _, err := ioctlPtr(c.fd, reqGetFPU, unsafe.Pointer(&f)); err != nil {
+		return f, fmt.Errorf("get fpu of vcpu %d: %w", c.id, err)
+	}
+	return f, nil
+}
+
+// SetFPU sets the x87 and SSE state.
+func (c *VCPU) SetFPU(f FPU) error {
+	if _, err := ioctlPtr(c.fd, reqSetFPU, unsafe.Pointer(&f)); err != nil {
+		return fmt.Errorf("set fpu of vcpu %d: %w", c.id, err)
+	}
+	return nil
+}
+
+// XCR0 returns the extended control register XCR0 as KVM holds it: the
+// state components XSAVE manages for the guest.
+func (c *VCPU) XCR0() (uint64, error) {
+	var x xcrs
+	if _, err := ioctlPtr(c.fd, reqGetXCRS, unsafe.Pointer(&x)); err != nil {
+		return 0, fmt.Errorf("get xcrs of vcpu %d: %w", c.id, err)
+	}
+	for _, r := range x.xcrs[:min(x.nrXCRs, maxXCRs)] {
+		if r.xcr == 0 {
+			return r.value, nil
+		}
+	}
+	return 0, fmt.Errorf("get xcrs of vcpu %d: no XCR0 among %d registers", c.id, x.nrXCRs)
+}
+
+// SetXCR0 sets XCR0. KVM refuses a value without x87 (bit 0), with AVX
+// but not SSE, or with components the guest's CPUID does not offer, so
+// call it after SetCPUID2.
+func (c *VCPU) SetXCR0(v uint64) error {
+	x := xcrs{nrXCRs: 1}
+	x.xcrs[0] = xcr{xcr: 0, value: v}
+	if _, err := ioctlPtr(c.fd, reqSetXCRS, unsafe.Pointer(&x)); err != nil {
+		return fmt.Errorf("set xcr0 %#x of vcpu %d: %w", v, c.id, err)
+	}
+	return nil
+}
+
+// SyncedRegs returns the general-purpose registers KVM stored in the run
+// area at the last exit, after SyncRegs. A KVM shutdown exit on AMD stores
+// the INIT values (KVM re-initialises the vCPU first), so keep the ones of
+// the exit before.
+func (c *VCPU) SyncedRegs() Regs {
+	return *(*Regs)(unsafe.Pointer(&c.run[runSyncRegs]))
+}

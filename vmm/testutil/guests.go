@@ -68,18 +68,24 @@ func pvhELF(build func(codeAddr uint32) []byte) []byte {
 	return f
 }
 
+// inlineString emits a short jump over marker and its NUL at the start of
+// 32-bit code and returns the string's offset in the code.
+func (a *asm) inlineString(marker string) uint32 {
+	a.emit(0xeb, 0x00) // jmp +0: placeholder, patched below to skip the string
+	at := a.pc()
+	a.emit([]byte(marker)...)
+	a.emit(0)
+	a.b[at-1] = byte(a.pc() - at) // jmp over the string
+	return uint32(at)
+}
+
 // PVHHello returns a PVH ELF guest that writes marker to COM1 and ends the
 // VM with exit. It runs in 32-bit protected mode with paging off, as PVH
 // enters it.
 func PVHHello(marker string, exit Exit) []byte {
 	return pvhELF(func(codeAddr uint32) []byte {
 		a := &asm{mode32: true}
-		a.emit(0xeb, 0x00) // jmp +0: placeholder, patched below to skip the string
-		msg := a.pc()
-		a.emit([]byte(marker)...)
-		a.emit(0)
-		a.b[1] = byte(a.pc() - 2) // jmp over the string
-		a.puts(codeAddr + uint32(msg))
+		a.puts(codeAddr + a.inlineString(marker))
 		a.exit(exit)
 		return a.b
 	})
@@ -114,14 +120,29 @@ const virtioStatusReg = boot.VirtioMMIOBase + 0x70
 func PVHBreakVirtio(marker string) []byte {
 	return pvhELF(func(codeAddr uint32) []byte {
 		a := &asm{mode32: true}
-		a.emit(0xeb, 0x00)
-		msg := a.pc()
-		a.emit([]byte(marker)...)
-		a.emit(0)
-		a.b[1] = byte(a.pc() - 2)
-		a.puts(codeAddr + uint32(msg))
+		a.puts(codeAddr + a.inlineString(marker))
 		a.mov32(virtioStatusReg, 1|2|4) // mov dword [status], ACK|DRIVER|DRIVER_OK
 		a.hltForever()
 		return a.b
 	})
 }
+
+// PVHTripleFault returns a PVH guest that writes marker to COM1 and then
+// executes UD2 with the empty IDT (limit 0) the VMM enters it with: the
+// #UD cannot be delivered, nor the #GP and #DF that follow, so the vCPU
+// shuts down (a triple fault) with the marker's last byte as its last
+// exit. RAX holds TripleFaultRAX, for reports to show on VMX hosts.
+func PVHTripleFault(marker string) []byte {
+	return pvhELF(func(codeAddr uint32) []byte {
+		a := &asm{mode32: true}
+		a.puts(codeAddr + a.inlineString(marker))
+		a.emit(0xb8) // mov eax, imm32
+		a.imm32(TripleFaultRAX)
+		a.emit(0x0f, 0x0b) // ud2
+		a.hltForever()
+		return a.b
+	})
+}
+
+// TripleFaultRAX is the value PVHTripleFault leaves in RAX.
+const TripleFaultRAX = 0x7f1fa017

@@ -14,11 +14,7 @@ const HostileScanPorts = 0x1000
 func PVHHostileScan(marker string) []byte {
 	return pvhELF(func(codeAddr uint32) []byte {
 		a := &asm{mode32: true}
-		a.emit(0xeb, 0x00)
-		msg := a.pc()
-		a.emit([]byte(marker)...)
-		a.emit(0)
-		a.b[1] = byte(a.pc() - 2)
+		msg := a.inlineString(marker)
 		// Port reads: edx from 0 to HostileScanPorts-1.
 		a.emit(0x31, 0xd2) // xor edx, edx
 		a.emit(0xec)       // ports: in al, dx
@@ -40,7 +36,7 @@ func PVHHostileScan(marker string) []byte {
 			a.emit(0xa1) // mov eax, [addr]
 			a.imm32(addr)
 		}
-		a.puts(codeAddr + uint32(msg))
+		a.puts(codeAddr + msg)
 		a.exit(ExitPoweroff)
 		return a.b
 	})

@@ -11,4 +11,7 @@ type Result struct {
 	Code   int    // one of the vmm/exitcode codes
 	Reason string // human-readable cause
 	Err    error  // the error behind exitcode.VMMError or exitcode.GuestBrokeDevice
+	// State is, after a triple fault, every vCPU's registers and last exit
+	// (one line per group of registers); "" otherwise.
+	State string
 }

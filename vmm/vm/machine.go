@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -39,6 +40,15 @@ type VM struct {
 	devCounters []func(map[string]uint64)
 	fds         []io.Closer // eventfds, closed on Close
 
+	kind kvm.Kind // the host's KVM flavour, for the crash report
+	// exits holds each vCPU's last exit, indexed by vCPU ID (see lastExit).
+	exits []lastExit
+	// shutdownVCPU is the first vCPU that took a shutdown exit, or -1.
+	shutdownVCPU atomic.Int32
+	// syncRegs: KVM stores the registers in kvm_run at every exit, and
+	// recordExit keeps them (KVM_CAP_SYNC_REGS).
+	syncRegs bool
+
 	state  runState
 	stats  stats
 	vcpuWG sync.WaitGroup // vCPU goroutines of Run
@@ -54,6 +64,7 @@ func New(cfg Config) (*VM, error) {
 	}
 	v := &VM{cfg: cfg, log: cfg.Log, pio: NewBus("pio"), mmio: NewBus("mmio")}
 	v.state.init()
+	v.shutdownVCPU.Store(-1)
 	if err := v.build(); err != nil {
 		v.Close()
 		return nil, err
@@ -67,6 +78,7 @@ func (v *VM) build() error {
 	if kind == "" {
 		kind = kvm.DetectKind(v.cfg.SysRoot)
 	}
+	v.kind = kind
 	if err := kvm.CheckGuest(kind, v.guestMode()); err != nil {
 		return err
 	}

@@ -99,6 +99,9 @@ func (v *VM) Run(ctx context.Context) Result {
 	v.out.Flush()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.result.Reason == reasonTripleFault {
+		s.result.State = v.crashReport(int(v.shutdownVCPU.Load()))
+	}
 	return s.result
 }
 
@@ -118,6 +121,7 @@ func (v *VM) runVCPU(c *kvm.VCPU) {
 			return
 		}
 		v.stats.count(reason)
+		v.recordExit(c, reason)
 		if err := v.handleExit(c, reason); err != nil {
 			v.finish(exitcode.VMMError, fmt.Sprintf("vcpu %d: %s exit", c.ID(), reason), err)
 			return
@@ -159,7 +163,8 @@ func (v *VM) handleExit(c *kvm.VCPU, reason kvm.ExitReason) error {
 	case kvm.ExitIntr:
 		// A kick or a stray signal: the loop re-checks the state.
 	case kvm.ExitShutdown:
-		v.finish(exitcode.Reset, "triple fault (KVM shutdown exit)", nil)
+		v.shutdownVCPU.CompareAndSwap(-1, int32(c.ID()))
+		v.finish(exitcode.Reset, reasonTripleFault, nil)
 	case kvm.ExitSystemEvent:
 		switch t := c.SystemEvent(); t {
 		case kvm.SystemEventShutdown:

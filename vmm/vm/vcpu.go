@@ -7,13 +7,19 @@ import (
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
 
-// createVCPUs creates every vCPU with its CPUID, MSRs and LAPIC LVTs, and
-// puts vCPU 0 in the kernel's entry state. The others stay in their reset
-// state until the guest wakes them with INIT/SIPI.
+// createVCPUs creates every vCPU with its CPUID, x87 control word, XCR0,
+// MSRs and LAPIC LVTs (and, where KVM can, registers synced at every exit
+// for the crash report), and puts vCPU 0 in the kernel's entry state. The
+// others stay in their reset state until the guest wakes them with
+// INIT/SIPI.
 func (v *VM) createVCPUs() error {
 	supported, err := v.sys.GetSupportedCPUID()
 	if err != nil {
 		return err
+	}
+	v.exits = make([]lastExit, v.cfg.CPUs)
+	if capSync, err := v.sys.CheckExtension(kvm.CapSyncRegs); err == nil {
+		v.syncRegs = kvm.SyncRegsSupported(capSync)
 	}
 	for id := 0; id < v.cfg.CPUs; id++ {
 		c, err := v.vm.CreateVCPU(id)
@@ -21,12 +27,23 @@ func (v *VM) createVCPUs() error {
 			return err
 		}
 		v.vcpus = append(v.vcpus, c)
-		cpuid, err := guestCPUID(supported, id, v.cfg.CPUs)
+		if v.syncRegs {
+			c.SyncRegs()
+		}
+		cpuid, xcr0, err := guestCPUID(supported, id, v.cfg.CPUs)
 		if err != nil {
 			return err
 		}
 		if err := c.SetCPUID2(cpuid); err != nil {
 			return err
+		}
+		if err := c.SetFPU(initialFPU()); err != nil {
+			return err
+		}
+		if err := setXCR0(c, xcr0); err != nil {
+			// The guest sets its own XCR0 where KVM sees it; only a
+			// nested KVM that misses XSETBV needs this one.
+			v.log.Warn("guest keeps the RESET XCR0", "vcpu", id, "err", err)
 		}
 		if err := c.SetMSRs(bootMSRs()); err != nil {
 			return err
@@ -36,6 +53,17 @@ func (v *VM) createVCPUs() error {
 		}
 	}
 	return applyEntry(v.vcpus[0], v.entry)
+}
+
+// setXCR0 sets XCR0 to the components the vCPU's CPUID offers (see
+// boot.GuestXCR0 for why not the RESET value). It comes after SetCPUID2:
+// KVM checks XCR0 against the guest's CPUID. A host without XSAVE offers
+// none, and XCR0 keeps its RESET value (x87).
+func setXCR0(c *kvm.VCPU, xcr0 uint64) error {
+	if xcr0 == boot.XCR0X87 {
+		return nil
+	}
+	return c.SetXCR0(xcr0)
 }
 
 // setupLAPIC routes LINT0 as ExtINT (the PIC's output) and LINT1 as NMI, as

@@ -199,3 +199,61 @@ func BenchmarkColdStart(b *testing.B) {
 		}
 	}
 }
+
+// TestTripleFaultReport: a guest that triple-faults ends with ExitReset and
+// a report of every vCPU's registers and last exit (the marker's last byte
+// to COM1) with the registers at that exit (KVM_CAP_SYNC_REGS, which every
+// KVM the rack runs has), so that a crash explains itself.
+func TestTripleFaultReport(t *testing.T) {
+	res, out := runGuest(t, vm.Config{Kernel: testutil.PVHTripleFault("FAULTING\n"), CPUs: 2})
+	if res.Code != exitcode.Reset || !strings.Contains(res.Reason, "triple fault") || out != "FAULTING\n" {
+		t.Fatalf("result %+v, console %q", res, out)
+	}
+	for _, want := range []string{"vcpu 0: last exit io write port 0x3f8", "registers at that exit:\n  rip=0x0000000000", "vcpu 1: last exit none", "rip=", "cr0=", "cs  sel=", "idt base="} {
+		if !strings.Contains(res.State, want) {
+			t.Errorf("report lacks %q:\n%s", want, res.State)
+		}
+	}
+	t.Logf("report:\n%s", res.State)
+}
+
+// TestVCPUStartState checks the FPU state every vCPU starts with: the RESET
+// x87 control word, and XCR0 with every XSAVE component the host's CPU has
+// (x87, SSE, and AVX where /proc/cpuinfo lists it), not the RESET value
+// x87 alone. With x87 alone, a nested KVM whose L0 does not intercept
+// XSETBV (the rack's QEMU TCG) reports a 576-byte XSAVE area and the
+// guest kernel turns XSAVE off ("XSAVE consistency problem").
+func TestVCPUStartState(t *testing.T) {
+	testutil.NeedKVM(t)
+	cpuinfo, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := " " + string(cpuinfo) + " "
+	m, err := vm.New(vm.Config{Kernel: testutil.PVHHello("X\n", testutil.ExitPoweroff), CPUs: 2, MemSize: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	states, err := m.VCPUStates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 2 {
+		t.Fatalf("%d vCPU states, want 2", len(states))
+	}
+	for _, s := range states {
+		if s.FPU.FCW != 0x37f {
+			t.Errorf("vcpu %d: fcw %#x, want 0x37f", s.ID, s.FPU.FCW)
+		}
+		if !strings.Contains(flags, " xsave ") {
+			continue
+		}
+		if s.XCR0&3 != 3 {
+			t.Errorf("vcpu %d: XCR0 %#x lacks x87 or SSE", s.ID, s.XCR0)
+		}
+		if strings.Contains(flags, " avx ") && s.XCR0&4 == 0 {
+			t.Errorf("vcpu %d: XCR0 %#x lacks AVX, which the host has", s.ID, s.XCR0)
+		}
+	}
+}

@@ -6,6 +6,7 @@
 //	ivbuild initramfs -o FILE       build the appliance initramfs
 //	ivbuild disk -o FILE            a UEFI-bootable GPT disk image (UKI on the ESP)
 //	ivbuild pxe -o DIR              a TFTP folder with an iPXE script
+//	ivbuild cloudimage              a Debian 12 cloud disk image (cached)
 //	ivbuild run [-boot direct|pxe|uefi]  boot one virtual server
 //	ivbuild bench-boot | ivbuild docsection docs/benchmarks.md
 //	ivbuild bench-run -n 30         the `make run` server, 30 fresh boots
@@ -31,6 +32,7 @@ var commands = map[string]command{
 	"disk":       {"write a GPT disk image with a UKI on its EFI system partition", runDisk},
 	"pxe":        {"write a TFTP folder with kernel, initramfs and an iPXE script", runPXE},
 	"bench-run":  {"boot the `make run` server N times from a fresh state; report stalls and time to API (markdown)", runBenchRun},
+	"cloudimage": {"build (or reuse) a Debian 12 cloud disk image with its kernel and initrd", runCloudImage},
 	"bench-boot": {"measure image reproducibility, size and appliance boot time (markdown)", runBenchBoot},
 	"docsection": {"replace a \"## \" section of a markdown file with stdin", runDocSection},
 }

@@ -1,0 +1,155 @@
+package racktest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ironvisor/ironvisor/build/cloudimage"
+	"github.com/ironvisor/ironvisor/build/rack"
+	"github.com/ironvisor/ironvisor/build/rack/gotest"
+	"github.com/ironvisor/ironvisor/initramfs"
+)
+
+// cloudBootsDefault is how many boots of each VMM BenchmarkCloudImageBoots
+// alternates; IRONVISOR_CLOUD_BOOTS overrides it.
+const cloudBootsDefault = 50
+
+// cloudBootDeadline bounds one boot to login: inside the L1 (seconds). A
+// stock image reaches it in about 40 s nested.
+const cloudBootDeadline = 480
+
+// cloudBootInit is the L1 /init of BenchmarkCloudImageBoots. The image's
+// disk is the L1's /dev/vda (a QEMU snapshot drive, so the cached image is
+// never written); the image's kernel and initrd are in /img. It boots the
+// image BOOTS times under each VMM, alternating, 768 MiB and 2 vCPUs, with
+// the image's own kernel, initrd and root=LABEL=root, until the serial
+// console shows "login:", the VMM exits or the deadline passes, and prints
+// one CLOUDBOOT line per boot. A boot that failed is followed by its
+// console's last lines and the VMM's stderr (the crash report), each line
+// prefixed "CLOUDFAIL".
+const cloudBootInit = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
+for m in kvm_amd virtio_pci virtio_blk; do modprobe $m || echo "L1-MODPROBE-FAILED $m"; done
+` + gotest.PinKVM + `echo "L1-READY $(ls /dev/kvm) $(ls /dev/vda)"
+CMD="` + cloudimage.Cmdline + ` APPEND"
+boot() {
+	name=$1; shift
+	: > /tmp/c.log; : > /tmp/e.log
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	"$@" >/dev/null 2>/tmp/e.log & pid=$!
+	ok=0; i=0
+	while [ $i -lt DEADLINE ]; do
+		if grep -q 'login:' /tmp/c.log; then ok=1; break; fi
+		kill -0 $pid 2>/dev/null || break
+		sleep 1; i=$((i+1))
+	done
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	kill -KILL $pid 2>/dev/null; wait $pid; rc=$?
+	echo "CLOUDBOOT $name ok=$ok rc=$rc t0=$t0 t1=$t1 lines=$(wc -l < /tmp/c.log)"
+	if [ $ok = 0 ]; then tail -n 40 /tmp/c.log /tmp/e.log | sed 's/^/CLOUDFAIL /'; fi
+}
+for i in $(seq BOOTS); do
+	boot ironvisor /bin/ironvisor vmm run --kernel /img/vmlinuz --initrd /img/initrd.img --mem 768M --cpus 2 --disk /dev/vda --console-log /tmp/c.log --cmdline "$CMD"
+	boot qemu /usr/bin/qemu-system-x86_64 -M microvm -enable-kvm -cpu host -m 768M -smp 2 -nodefaults -no-user-config -display none -serial file:/tmp/c.log -no-reboot -L /usr/share/qemu -kernel /img/vmlinuz -initrd /img/initrd.img -drive id=d0,if=none,format=raw,file=/dev/vda -device virtio-blk-device,drive=d0 -append "$CMD"
+done
+echo L1-DONE
+poweroff -f
+`
+
+// cloudBootLine is one boot's outcome.
+var cloudBootLine = regexp.MustCompile(`CLOUDBOOT (\S+) ok=(\d) rc=(\d+) t0=([0-9.]+) t1=([0-9.]+) lines=(\d+)\r?\n`)
+
+// BenchmarkCloudImageBoots measures how reliably a stock Debian 12 cloud
+// image (build/cloudimage: its own kernel and initrd, systemd, cloud-init)
+// boots to login: in the virtual rack, under ironvisor and under QEMU
+// microvm in the same L1 server, alternating. IRONVISOR_CLOUD_IMAGE names
+// the image's folder (`ivbuild cloudimage` builds it; default
+// .cache/images/debian-12-cloud); IRONVISOR_CLOUD_BOOTS the boots of each
+// VMM (default 50); IRONVISOR_CLOUD_APPEND is added to both VMMs' kernel
+// command line (for experiments such as noxsave). Every failed boot is logged with its console tail and
+// the VMM's stderr.
+func BenchmarkCloudImageBoots(b *testing.B) {
+	for b.Loop() {
+		cloudBootsOnce(b)
+	}
+}
+
+// cloudBootsOnce runs one L1 server with the alternating boots.
+func cloudBootsOnce(b *testing.B) {
+	set := artefactsOrSkip(b)
+	dir := os.Getenv("IRONVISOR_CLOUD_IMAGE")
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(set.Dir), "images", "debian-12-cloud")
+	}
+	img, ok := cloudimage.Cached(dir)
+	if !ok {
+		b.Skipf("SKIP: no cloud image in %s (run: ivbuild cloudimage -dir %s)", dir, dir)
+	}
+	boots := cloudBootsDefault
+	if v, err := strconv.Atoi(os.Getenv("IRONVISOR_CLOUD_BOOTS")); err == nil && v > 0 {
+		boots = v
+	}
+	init := strings.NewReplacer("BOOTS", strconv.Itoa(boots), "DEADLINE", strconv.Itoa(cloudBootDeadline),
+		"APPEND", os.Getenv("IRONVISOR_CLOUD_APPEND")).Replace(cloudBootInit)
+	tmp := b.TempDir()
+	extra := append(qemuEntries(b),
+		initramfs.HostFile("/img/vmlinuz", 0o644, img.Kernel),
+		initramfs.HostFile("/img/initrd.img", 0o644, img.Initrd))
+	overlay := vmmOverlayModules(b, set, init, extra, []string{"virtio_pci", "virtio_blk"})
+	// The artefacts' ironvisor may predate the tree: a later archive with a
+	// fresh build overrides /bin/ironvisor.
+	fresh := filepath.Join(tmp, "ironvisor.gz")
+	buildArchive(b, fresh, []initramfs.Entry{initramfs.HostFile("/bin/ironvisor", 0o755, buildCommand(b, tmp, "ironvisor"))})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(2*boots*(cloudBootDeadline+60))*time.Second+10*time.Minute)
+	defer cancel()
+	srv, err := rack.Start(ctx, rack.Options{
+		Name: "cloudboot", Kernel: set.HostKernel.Vmlinuz(), Initrds: []string{overlay, fresh},
+		Append: "console=ttyS0 quiet panic=-1", MemoryMiB: 2048, CPUs: 2, LogDir: tmp,
+		Extra: []string{"-drive", "file=" + img.Disk + ",format=raw,if=virtio,snapshot=on"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Stop()
+	if err := srv.Console.Expect(ctx, "L1-READY /dev/kvm /dev/vda"); err != nil {
+		b.Fatalf("%v\n%s", err, srv.Console.Tail(30))
+	}
+	n, failed, secs := map[string]int{}, map[string]int{}, map[string][]float64{}
+	for range 2 * boots {
+		m, err := srv.Console.ExpectRegexp(ctx, cloudBootLine)
+		if err != nil {
+			b.Fatalf("%v\n%s", err, srv.Console.Tail(60))
+		}
+		name := m[1]
+		n[name]++
+		t0, _ := strconv.ParseFloat(m[4], 64)
+		t1, _ := strconv.ParseFloat(m[5], 64)
+		if m[2] != "1" {
+			failed[name]++
+			b.Logf("%s boot %d: no login: after %.0f s (exit %s, %s console lines)", name, n[name], t1-t0, m[3], m[6])
+			continue
+		}
+		secs[name] = append(secs[name], t1-t0)
+	}
+	for _, line := range strings.Split(srv.Console.String(), "\n") {
+		if strings.HasPrefix(line, "CLOUDFAIL ") {
+			b.Log(strings.TrimRight(line, "\r"))
+		}
+	}
+	for _, name := range []string{"ironvisor", "qemu"} {
+		med := 0.0
+		if len(secs[name]) > 0 {
+			med = median(secs[name])
+		}
+		b.Logf("ROW: | %s | %d | %d | %.1f |", name, n[name], failed[name], med)
+		b.ReportMetric(float64(failed[name]), name+"-failed")
+	}
+}
