@@ -23,5 +23,6 @@ func RunRequests() []uintptr {
 		reqGetRegs, reqSetRegs, reqGetSregs, reqSetSregs,
 		reqGetMSRs, reqSetMSRs, reqGetLAPIC, reqSetLAPIC,
 		reqSetCPUID2, reqGetMPState, reqSetMPState,
+		reqGetFPU, reqSetFPU, reqGetXCRS, reqSetXCRS,
 	}
 }
