@@ -137,6 +137,7 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 	}
 	cp, err = controlplane.New(controlplane.Config{Collectors: collectors,
 		DB: p.db, DataDir: o.DataDir, Host: host, Runner: o.Runner, TLSFingerprint: p.Fingerprint,
+		Rate: o.APIRate, Burst: apiBurst(o.APIRate),
 		HostCapacity: types.Host{CPUs: runtime.NumCPU(), MemBytes: uint64(float64(doc.Memory.TotalBytes) * guestMemShare), Overcommit: o.CPUOvercommit},
 		NICs:         nics, OnNetworkChange: onNet,
 		Uplink: nics != nil && o.Uplink.Name != "", ReservedPorts: reservedPorts(o), HostListener: netcfg.HostListener,
@@ -242,4 +243,13 @@ func listen(tl *timeline.Timeline, o Options) (net.Listener, error) {
 		return nil, err
 	}
 	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+}
+
+// apiBurst is the burst of an API rate: twice the rate, at least 1; 0 (the
+// default rate) keeps the default burst.
+func apiBurst(rate float64) int {
+	if rate <= 0 {
+		return 0
+	}
+	return max(1, int(2*rate))
 }

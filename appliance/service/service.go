@@ -70,6 +70,9 @@ type Options struct {
 	Uplink netcfg.Uplink
 	// DNSServers are handed to guests by DHCP (see HostDNS).
 	DNSServers []netip.Addr
+	// APIRate limits each API token to this many requests a second (burst
+	// twice that): 0 means the API's default, negative no limit.
+	APIRate float64
 	// CPUOvercommit is how many vCPUs instances may have per host CPU;
 	// 0 means 1 (none). Memory is never overcommitted.
 	CPUOvercommit float64

@@ -54,6 +54,7 @@ func runServe(args []string) int {
 	data := fs.String("data", "", "data directory (created with mode 0700)")
 	listen := fs.String("listen", "127.0.0.1:8080", "address the API listens on")
 	insecure := fs.Bool("insecure-http", false, "serve plain HTTP (loopback addresses only)")
+	apiRate := fs.Float64("api-rate", 0, "requests a second each API token may make (burst twice that); 0 for the default (50), negative for no limit")
 	overcommit := fs.String("cpu-overcommit", "1", fmt.Sprintf("vCPUs that instances may have per host CPU (1 to %d; memory is never overcommitted)", config.MaxOvercommit))
 	public := fs.String("public-ips", "", "extra uplink addresses instances may take 1:1: a comma-separated list of addresses and prefixes")
 	noHV := fs.Bool("no-hypervisor", false, "run no VMMs even where /dev/kvm works: an API-only node whose launches stay pending")
@@ -99,7 +100,7 @@ func runServe(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	o := service.Options{DataDir: *data, Listen: *listen, Start: start, InsecureHTTP: *insecure,
-		DNSServers: service.HostDNS("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"), CPUOvercommit: oc, PublicIPs: pips,
+		DNSServers: service.HostDNS("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"), CPUOvercommit: oc, PublicIPs: pips, APIRate: *apiRate,
 		GuestBlocked: gb, GuestReachUplinkNet: !gbUplink, NoHypervisor: *noHV, EC2Region: *region, EC2Skew: sk}
 	switch *up {
 	case "none":
