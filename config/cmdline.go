@@ -22,6 +22,7 @@ const (
 	KeyGuestBlock = "ironvisor.guest_blocked"
 	KeyEC2Region  = "ironvisor.ec2_region"
 	KeyEC2Skew    = "ironvisor.ec2_clock_skew"
+	KeyWatchdog   = "ironvisor.watchdog"
 )
 
 // keyPrefix marks the words of the kernel command line that belong to us.
@@ -98,6 +99,8 @@ func (c *Config) set(key, value string) error {
 		c.EC2Region = value
 	case KeyEC2Skew:
 		c.EC2ClockSkew = value
+	case KeyWatchdog:
+		c.Watchdog = value
 	default:
 		return &FieldError{Key: key, Value: value, Reason: "unknown key"}
 	}

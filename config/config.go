@@ -101,6 +101,34 @@ type Config struct {
 	// a signed EC2 request's date may be from the host's clock, a Go
 	// duration from 1s to 1h. "" means 5m, as AWS. See ParseClockSkew.
 	EC2ClockSkew string `json:"ec2_clock_skew,omitempty"`
+	// Watchdog is ironvisor.watchdog / "watchdog": the hardware watchdog
+	// (/dev/watchdog). "on" (or "", the default) arms it with the
+	// driver's timeout clamped to 10-60 s; "off" leaves it alone; SECONDS
+	// (MinWatchdog to MaxWatchdog) arms it with that timeout. See
+	// ParseWatchdog.
+	Watchdog string `json:"watchdog,omitempty"`
+}
+
+// The bounds of an explicit watchdog timeout, in seconds.
+const (
+	MinWatchdog = 10
+	MaxWatchdog = 600
+)
+
+// ParseWatchdog reads a Watchdog setting: whether the watchdog is armed
+// and the timeout asked for (0 means the driver's own, clamped).
+func ParseWatchdog(s string) (on bool, timeout time.Duration, err error) {
+	switch s {
+	case "", "on":
+		return true, 0, nil
+	case "off":
+		return false, 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < MinWatchdog || n > MaxWatchdog {
+		return true, 0, fmt.Errorf("must be on, off or a timeout in seconds from %d to %d", MinWatchdog, MaxWatchdog)
+	}
+	return true, time.Duration(n) * time.Second, nil
 }
 
 // CheckRegion checks an EC2 region name ("" is the default).
@@ -299,6 +327,9 @@ func (c Config) Validate() error {
 	if _, err := ParseClockSkew(c.EC2ClockSkew); err != nil {
 		bad(KeyEC2Skew, c.EC2ClockSkew, err.Error())
 	}
+	if _, _, err := ParseWatchdog(c.Watchdog); err != nil {
+		bad(KeyWatchdog, c.Watchdog, err.Error())
+	}
 	return errors.Join(errs...)
 }
 
@@ -341,6 +372,8 @@ func (c Config) Sanitize() (Config, error) {
 			c.EC2Region = d.EC2Region
 		case KeyEC2Skew:
 			c.EC2ClockSkew = d.EC2ClockSkew
+		case KeyWatchdog:
+			c.Watchdog = d.Watchdog
 		}
 	}
 	if c.Validate() != nil {

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseCmdlineGood(t *testing.T) {
@@ -89,6 +90,10 @@ func TestCmdlineBad(t *testing.T) {
 		{"ec2 skew too small", "ironvisor.ec2_clock_skew=10ms", KeyEC2Skew, "10ms"},
 		{"ec2 skew junk", "ironvisor.ec2_clock_skew=forever", KeyEC2Skew, "forever"},
 		{"long iface", "ironvisor.iface=abcdefghijklmnop", KeyIface, "abcdefghijklmnop"},
+		{"watchdog too short", "ironvisor.watchdog=5", KeyWatchdog, "5"},
+		{"watchdog too long", "ironvisor.watchdog=601", KeyWatchdog, "601"},
+		{"watchdog junk", "ironvisor.watchdog=yes", KeyWatchdog, "yes"},
+		{"watchdog duration", "ironvisor.watchdog=30s", KeyWatchdog, "30s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := ParseCmdline(tc.cmdline)
@@ -258,5 +263,38 @@ func TestParseGuestBlocked(t *testing.T) {
 	}
 	if _, err := (Config{Uplink: UplinkDHCP, GuestBlocked: "x"}).Sanitize(); err == nil {
 		t.Error("a bad guest_blocked validated")
+	}
+}
+
+func TestParseWatchdog(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		on      bool
+		timeout time.Duration
+	}{
+		{"", true, 0},
+		{"on", true, 0},
+		{"off", false, 0},
+		{"10", true, 10 * time.Second},
+		{"600", true, 600 * time.Second},
+	} {
+		on, timeout, err := ParseWatchdog(tc.in)
+		if err != nil || on != tc.on || timeout != tc.timeout {
+			t.Errorf("ParseWatchdog(%q) = %v, %v, %v; want %v, %v", tc.in, on, timeout, err, tc.on, tc.timeout)
+		}
+	}
+	c, err := ParseCmdline("ironvisor.watchdog=off")
+	if err != nil || c.Watchdog != "off" || c.Validate() != nil {
+		t.Fatalf("ironvisor.watchdog=off: %+v, %v", c, err)
+	}
+	// A bad value falls back to the default (on), not to off: a typo must
+	// not disarm the watchdog.
+	c, _ = ParseCmdline("ironvisor.watchdog=of ironvisor.hostname=n1")
+	got, err := c.Sanitize()
+	if err == nil || !strings.Contains(err.Error(), `ironvisor.watchdog="of"`) {
+		t.Fatalf("Sanitize error = %v, want it to name the key and value", err)
+	}
+	if on, _, _ := ParseWatchdog(got.Watchdog); !on || got.Hostname != "n1" {
+		t.Fatalf("sanitised config %+v: watchdog not on or other fields lost", got)
 	}
 }
