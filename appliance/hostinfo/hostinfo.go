@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 	"github.com/ironvisor/ironvisor/appliance/version"
@@ -31,6 +32,18 @@ type Host struct {
 	Addresses     []Address          `json:"addresses"`
 	Boot          timeline.Report    `json:"boot"`
 	Failures      []timeline.Failure `json:"failures"`
+	// Watchdog is the hardware watchdog PID 1 pets; nil when none is
+	// armed (absent, turned off, or not PID 1).
+	Watchdog *Watchdog `json:"watchdog,omitempty"`
+}
+
+// Watchdog describes the armed hardware watchdog.
+type Watchdog struct {
+	Device         string    `json:"device"`
+	TimeoutSeconds int       `json:"timeout_seconds"`
+	LastPet        time.Time `json:"last_pet"` // zero before the first
+	Healthy        bool      `json:"healthy"`  // the last health check passed and the pet was written
+	Error          string    `json:"error,omitempty"`
 }
 
 // CPU describes the processors.
@@ -67,6 +80,9 @@ type Collector struct {
 	Probe     func(string) kvm.Status // normally kvm.Probe
 	Addresses func() ([]Address, error)
 	Timeline  *timeline.Timeline // nil means no start-up was recorded
+	// Watchdog reports the hardware watchdog; nil, or a nil answer, means
+	// none is armed.
+	Watchdog func() *Watchdog
 }
 
 // New returns a Collector for this host.
@@ -106,6 +122,9 @@ func (c *Collector) Collect() Host {
 		h.Boot = c.Timeline.Report()
 	} else {
 		h.Boot = timeline.Report{Steps: []timeline.Step{}}
+	}
+	if c.Watchdog != nil {
+		h.Watchdog = c.Watchdog()
 	}
 	h.Failures = append([]timeline.Failure{}, h.Boot.Failures...)
 	for _, e := range errs {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -129,6 +130,7 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 		})
 	}
 	host := hostinfo.New(o.Mode, tl)
+	host.Watchdog = o.Watchdog
 	doc := host.Collect()
 	nics, onNet, closeNet := hostNetwork(tl, o, func(id string) (lifecycle.Instance, error) { return cp.Instance(id) })
 	var collectors []prometheus.Collector
@@ -252,4 +254,51 @@ func apiBurst(rate float64) int {
 		return 0
 	}
 	return max(1, int(2*rate))
+}
+
+// Check is the control plane's own health check, the one PID 1 pets the
+// hardware watchdog on: the store is open and a read transaction works,
+// and the API listener accepts a connection and its server answers an
+// HTTP request (over TLS pinned to the plane's own certificate, unless
+// InsecureHTTP). Any HTTP status will do: the request carries no token.
+// It fails once Shutdown has begun. ctx bounds it.
+func (p *Plane) Check(ctx context.Context) error {
+	if _, err := p.db.SchemaVersion(); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	addr := p.ln.Addr().String()
+	if tcp, ok := p.ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		addr = net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+		if tcp.IP.To4() == nil {
+			addr = net.JoinHostPort("::1", fmt.Sprint(tcp.Port))
+		}
+	}
+	url := "http://" + addr + "/v1/host"
+	tr := &http.Transport{DisableKeepAlives: true, Proxy: nil}
+	if !p.o.InsecureHTTP {
+		url = "https://" + addr + "/v1/host"
+		want := p.Fingerprint
+		tr.TLSClientConfig = &tls.Config{
+			// The certificate is checked by its fingerprint below: it
+			// is self-signed and names no host to verify.
+			InsecureSkipVerify: true,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 || Fingerprint(cs.PeerCertificates[0].Raw) != want {
+					return fmt.Errorf("the API presents another certificate than the plane's")
+				}
+				return nil
+			},
+		}
+	}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	resp.Body.Close()
+	return nil
 }

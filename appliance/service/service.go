@@ -59,6 +59,9 @@ type Options struct {
 	// NoHypervisor runs no VMMs even where the host could: launches stay
 	// pending with the reason orchestrator.NoHypervisor.
 	NoHypervisor bool
+	// Watchdog reports the hardware watchdog in /v1/host; nil means none
+	// (PID 1 sets it).
+	Watchdog func() *hostinfo.Watchdog
 	// Mode is reported in /v1/host; "" means ModeService.
 	Mode string
 	// Starter starts and waits for the VMM processes; nil means
