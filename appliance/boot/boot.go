@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/u-root/u-root/pkg/kmodule"
@@ -24,6 +25,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/service"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 	"github.com/ironvisor/ironvisor/appliance/uplink"
+	"github.com/ironvisor/ironvisor/appliance/watchdog"
 	"github.com/ironvisor/ironvisor/config"
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
@@ -45,6 +47,11 @@ type Options struct {
 	// NoHypervisor runs no VMMs (launches stay pending); tests that run
 	// PID 1 in a namespace set it.
 	NoHypervisor bool
+	// WatchdogDevice is the hardware watchdog PID 1 arms; Main turns ""
+	// into /dev/watchdog. An appliance built without Main (unit tests)
+	// keeps "" and arms none. Tests that run PID 1 in a namespace point it
+	// at a plain file, so the host's watchdog is never touched.
+	WatchdogDevice string
 }
 
 // appliance carries what the boot steps learn for the later ones.
@@ -61,6 +68,9 @@ type appliance struct {
 	api     *api.Server    // the host-only API served instead of a failed plane
 	sigs    chan os.Signal
 	kvmPin  *kvm.Pin // held until power-off; nil without KVM
+	// wd is the armed hardware watchdog, nil if none; /v1/host reads it
+	// from the API's goroutines.
+	wd atomic.Pointer[watchdog.Watchdog]
 }
 
 // Main boots the appliance as PID 1 and never returns. Before the first
@@ -79,6 +89,9 @@ func Main(o Options) {
 	}
 	if o.ModuleOpts == nil {
 		o.ModuleOpts = &kmodule.ProbeOpts{}
+	}
+	if o.WatchdogDevice == "" {
+		o.WatchdogDevice = watchdog.DefaultDevice
 	}
 	a := &appliance{o: o, cmdline: "/proc/cmdline", tl: timeline.New(o.Console, o.Start, 0), dataDir: DataDir,
 		reap: reaper.New("/proc"), sigs: make(chan os.Signal, 4), cfg: config.Defaults()}
@@ -120,7 +133,12 @@ func Main(o Options) {
 //     (service.Open: store, admin token, TLS certificate, the jailed-VMM
 //     supervisor with PID 1's reaper, reattach) and serves the whole API
 //     over HTTPS, then prints the banner (URL, certificate fingerprint, the
-//     admin token on first start) and "IRONVISOR READY api=URL" ("api").
+//     admin token on first start) and "IRONVISOR READY api=URL" ("api");
+//   - just before the banner, arms the hardware watchdog (/dev/watchdog,
+//     unless ironvisor.watchdog=off) and pets it while the control plane
+//     passes its own health check, so a hung or stopped PID 1 is reset by
+//     the hardware; a box without one logs it and carries on
+//     ("watchdog", see startWatchdog).
 //
 // Before "storage" it waits for the late modules: the data file system
 // may need disk drivers, and the control plane sets up the host network

@@ -28,7 +28,8 @@ var EarlyModules = []string{
 // LateModules are loaded in the background from the end of the early wave,
 // while the uplink waits for DHCP; the control plane waits for them, as it
 // sets up the host network when it opens: guest plumbing, host networking
-// and netfilter, disks and file systems.
+// and netfilter, disks and file systems, and the hardware watchdog
+// (opened once the API is up).
 var LateModules = []string{
 	"tun", "vhost_net", "vhost_vsock",
 	"bridge", "br_netfilter", "veth", "8021q", "bonding", "macvlan",
@@ -38,6 +39,7 @@ var LateModules = []string{
 	"nft_objref", "nft_meta_bridge", "inet_diag", "tcp_diag", "udp_diag",
 	"virtio_blk", "virtio_scsi", "virtio_console", "virtio_rng",
 	"nvme", "ahci", "sd_mod", "ext4", "overlay", "vfat",
+	"i6300esb",
 }
 
 // ModuleReport says what happened to each requested module.

@@ -51,8 +51,11 @@ func pid1Main(root string) {
 			mounts = append(mounts, m)
 		}
 	}
+	// The watchdog is a plain file of the test's: the host's must never
+	// be armed by a test.
 	Main(Options{Args: []string{"--config", os.Getenv("IRONVISOR_PID1_CONFIG")}, Mounts: mounts,
-		ModuleOpts: &kmodule.ProbeOpts{RootDir: root, KVer: "6.1.0-test", IgnoreProcMods: true, DryRunCB: func(string) {}}})
+		WatchdogDevice: os.Getenv("IRONVISOR_PID1_WATCHDOG"),
+		ModuleOpts:     &kmodule.ProbeOpts{RootDir: root, KVer: "6.1.0-test", IgnoreProcMods: true, DryRunCB: func(string) {}}})
 }
 
 // console collects a process's output lines and finds lines in it.
@@ -123,7 +126,12 @@ func TestPID1InNamespaces(t *testing.T) {
 	}
 	cmd := exec.Command(unshare, "--pid", "--fork", "--mount-proc", "--net", "--uts", "--mount", "--",
 		exe)
-	cmd.Env = append(os.Environ(), "IRONVISOR_PID1_MODULES="+fakeModules(t), "IRONVISOR_PID1_CONFIG="+cfg)
+	wd := filepath.Join(t.TempDir(), "watchdog")
+	if err := os.WriteFile(wd, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(os.Environ(), "IRONVISOR_PID1_MODULES="+fakeModules(t), "IRONVISOR_PID1_CONFIG="+cfg,
+		"IRONVISOR_PID1_WATCHDOG="+wd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -171,6 +179,9 @@ func TestPID1InNamespaces(t *testing.T) {
 		t.Fatalf("GET /v1/host: %s %s (%v)", resp.Status, body, err)
 	}
 	checkHostDocument(t, h.Host)
+	if w := h.Watchdog; w == nil || w.Device != wd || w.LastPet.IsZero() || !w.Healthy {
+		t.Errorf("/v1/host watchdog = %+v, want %s petted and healthy", w, wd)
+	}
 	if h.TLSFingerprint != fp {
 		t.Errorf("tls_fingerprint %q, the console said %q", h.TLSFingerprint, fp)
 	}
@@ -189,6 +200,10 @@ func TestPID1InNamespaces(t *testing.T) {
 	case <-exited: // reboot(2) in a PID namespace ends its init
 	case <-time.After(time.Until(deadline)):
 		t.Fatal("PID 1 did not power off after SIGTERM")
+	}
+	// A deliberate power-off disarms the watchdog: 'V' is the last byte.
+	if b, err := os.ReadFile(wd); err != nil || len(b) < 2 || b[len(b)-1] != 'V' {
+		t.Errorf("watchdog device after power-off: %q (%v), want pets then 'V'", b, err)
 	}
 }
 

@@ -41,7 +41,8 @@ func (a *appliance) startAPI() error {
 	a.plane, err = service.Open(a.tl, service.Options{DataDir: a.dataDir, Listener: ln, Listen: addr,
 		Mode: service.ModeAppliance, Starter: a.reap, Console: a.o.Console, NoHypervisor: a.o.NoHypervisor,
 		Uplink: netcfg.Uplink{Name: a.up.Iface}, DNSServers: a.up.DNS, CPUOvercommit: a.overcommit(), PublicIPs: a.publicIPs(),
-		GuestBlocked: blocked, GuestReachUplinkNet: !blockUplink, EC2Region: a.cfg.EC2Region, EC2Skew: skew})
+		GuestBlocked: blocked, GuestReachUplinkNet: !blockUplink, EC2Region: a.cfg.EC2Region, EC2Skew: skew,
+		Watchdog: a.watchdogStatus})
 	var url string
 	if err == nil {
 		served := a.plane.Serve()
@@ -58,7 +59,9 @@ func (a *appliance) startAPI() error {
 		if ln, err = net.Listen("tcp", addr); err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
-		a.api = api.NewServer(api.New(hostinfo.New(service.ModeAppliance, a.tl)))
+		host := hostinfo.New(service.ModeAppliance, a.tl)
+		host.Watchdog = a.watchdogStatus
+		a.api = api.NewServer(api.New(host))
 		a.goSafe("api", func() {
 			if err := a.api.Serve(ln); err != nil {
 				a.tl.Fail("api", err)
@@ -66,6 +69,7 @@ func (a *appliance) startAPI() error {
 		})
 		url = api.URL(ln.Addr(), a.advertise())
 	}
+	a.tl.Run("watchdog", a.startWatchdog)
 	a.banner(url)
 	a.tl.Ready(url)
 	return nil
@@ -138,6 +142,9 @@ func (a *appliance) banner(url string) {
 		fmt.Fprintf(&b, "  WARNING  the state (instances, images, tokens) is in RAM and a reboot loses it;\n"+
 			"           keep it on disk with %s=LABEL=NAME (an ext4 file system)\n", config.KeyData)
 	}
+	if w := a.wd.Load(); w != nil {
+		fmt.Fprintf(&b, "  Watchdog %s, %v timeout, petted while healthy\n", a.o.WatchdogDevice, w.Timeout())
+	}
 	if a.up.Iface != "" {
 		fmt.Fprintf(&b, "  Uplink   %s %s (%s)\n", a.up.Iface, a.up.Address, a.up.Source)
 	}
@@ -167,12 +174,18 @@ func (a *appliance) handlePower(sig os.Signal) {
 	}
 	a.tl.Logf("received %v: %s", sig, act)
 	fmt.Fprintf(a.o.Console, "IRONVISOR %s\n", strings.ToUpper(act.String()))
-	flush := func() {
-		if a.plane == nil {
-			return
-		}
-		// The VMMs are gone and their exits recorded: stop the API and
-		// close the store before the kernel stops the machine.
+	flush := func() { a.closePlane(act) }
+	if err := PowerDown(act, 5*time.Second, a.reap, flush, a.tl.Logf); err != nil {
+		a.tl.Fail("power", err)
+	}
+}
+
+// closePlane is PowerDown's flush: with the VMMs gone and their exits
+// recorded, it stops the API and closes the store before the kernel stops
+// the machine, and then, the shutdown being deliberate, disarms the
+// hardware watchdog so that it is not taken for a hang.
+func (a *appliance) closePlane(act Action) {
+	if a.plane != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		a.tl.Logf("%s: closing the control plane", act)
@@ -181,7 +194,5 @@ func (a *appliance) handlePower(sig os.Signal) {
 		}
 		a.plane = nil
 	}
-	if err := PowerDown(act, 5*time.Second, a.reap, flush, a.tl.Logf); err != nil {
-		a.tl.Fail("power", err)
-	}
+	a.stopWatchdog(act)
 }
