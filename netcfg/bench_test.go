@@ -156,7 +156,8 @@ func median(v []float64) float64 {
 // its own group, which creates the tap) and its detach (Reconcile without
 // it, which deletes the tap) on hosts that already have 0, 10, 100 and 200
 // attached NICs. The hosts are set up side by side and every round visits
-// each of them in turn, so that the medians and the ratio to the empty host
+// each of them in turn, starting one host further each round, so that
+// the medians and the ratio to the empty host
 // (ratio-N = median attach at N / median attach at 0) come from one run.
 func BenchmarkAttach(b *testing.B) {
 	needRoot(b)
@@ -174,8 +175,9 @@ func BenchmarkAttach(b *testing.B) {
 		labs[i].reconcile(b, base[i])
 	}
 	attach, detach := make([][]float64, len(sizes)), make([][]float64, len(sizes))
-	for b.Loop() {
-		for i := range sizes {
+	for round := 0; b.Loop(); round++ {
+		for k := range sizes {
+			i := (round + k) % len(sizes) // rotate which host goes first
 			t0 := time.Now()
 			labs[i].reconcile(b, plus[i])
 			t1 := time.Now()
