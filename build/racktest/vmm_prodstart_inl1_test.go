@@ -8,13 +8,16 @@ package racktest
 // and cgroup limits, each timed to the first byte of its console file.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -34,8 +37,14 @@ const (
 	prodQEMUID = 299999 // QEMU's uid and gid
 )
 
-// prodPaths are the start paths BenchmarkInL1ProductionStart rotates.
-var prodPaths = []string{"jailed", "unjailed", "qemu-isolated"}
+// prodPaths are the start paths BenchmarkInL1ProductionStart rotates: the
+// three it compares, then the bare VMM under parts of the jail's
+// isolation, which split the jailed start's cost.
+var prodPaths = []string{"jailed", "unjailed", "qemu-isolated", "bare-netns", "bare-5ns", "bare-5ns-cgroup"}
+
+// jailNS are the namespaces jail.Start clones a VMM into.
+const jailNS = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC |
+	syscall.CLONE_NEWUTS | syscall.CLONE_NEWNET
 
 // BenchmarkInL1ProductionStart boots the tiny PVH guest once per iteration
 // on each path, rotating which goes first, and prints the time from the
@@ -75,7 +84,8 @@ func BenchmarkInL1ProductionStart(b *testing.B) {
 		b.Fatal(err)
 	}
 	exits := make(chan string, 4)
-	sup, err := supervisor.New(supervisor.Options{StateDir: filepath.Join(dir, "state"), Binary: l1VMM,
+	stateDir := filepath.Join(dir, "state")
+	sup, err := supervisor.New(supervisor.Options{StateDir: stateDir, Binary: l1VMM,
 		UID: prodUID, GID: prodUID, CgroupParent: prodCgroup, Unlimited: true, // as appliance/service
 		OnExit: func(id, _ string, _ bool) { exits <- id }})
 	if err != nil {
@@ -88,11 +98,11 @@ func BenchmarkInL1ProductionStart(b *testing.B) {
 			var d time.Duration
 			switch path {
 			case "jailed":
-				d, err = jailedStart(sup, exits, fmt.Sprintf("bench-%d", round), kernel, log)
-			case "unjailed":
-				d, err = cmdStart(exec.Command(l1VMM, "run", "--kernel", kernel, "--mem", strconv.Itoa(tinyMemMiB)+"M"), log, "")
+				d, err = jailedStart(sup, exits, stateDir, round, kernel, log)
+			case "qemu-isolated":
+				d, _, _, err = cmdStart(qemuCommand(kernel), log, filepath.Join(prodCgroup, fmt.Sprintf("qemu-%d", round)))
 			default:
-				d, err = cmdStart(qemuCommand(kernel), log, filepath.Join(prodCgroup, fmt.Sprintf("qemu-%d", round)))
+				d, err = bareStart(path, kernel, log, round)
 			}
 			if err != nil {
 				b.Fatalf("%s round %d: %v", path, round, err)
@@ -104,14 +114,15 @@ func BenchmarkInL1ProductionStart(b *testing.B) {
 
 // jailedStart starts the tiny guest through sup and returns the time from
 // Start to its first console byte; it stops the VMM and waits for its exit.
-func jailedStart(sup *supervisor.Supervisor, exits <-chan string, id, kernel, log string) (time.Duration, error) {
+func jailedStart(sup *supervisor.Supervisor, exits <-chan string, stateDir string, round int, kernel, log string) (time.Duration, error) {
+	id := fmt.Sprintf("bench-%d", round)
 	w, err := watchFirstByte(log)
 	if err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), coldDeadline)
 	defer cancel()
-	t0 := time.Now()
+	t0, mono0 := time.Now(), monotonicNs()
 	if err := sup.Start(ctx, supervisor.RunSpec{ID: id, VCPUs: 1, MemBytes: tinyMemMiB << 20,
 		Cmdline: "console=ttyS0", Kernel: kernel, ConsoleLog: log}); err != nil {
 		w.close()
@@ -126,10 +137,64 @@ func jailedStart(sup *supervisor.Supervisor, exits <-chan string, id, kernel, lo
 	case <-ctx.Done():
 		return 0, errors.New("no exit after a forced stop")
 	}
+	vmmLog, _ := os.ReadFile(filepath.Join(stateDir, "vmm", id, "vmm.log"))
+	printStages("jailed", round, vmmLog, mono0, mono0+int64(at.Sub(t0)))
 	if err := sup.Forget(id); err != nil {
 		return 0, err
 	}
 	return at.Sub(t0), werr
+}
+
+// stageLine is the VMM's "start stages" line (vmm/cli): stage=ns pairs
+// on CLOCK_MONOTONIC, in the order the stages were reached.
+var stageLine = regexp.MustCompile(`start stages \(monotonic ns\):((?: \w+=\d+)+)`)
+
+// printStages prints the split of one start from the VMM's stage line in
+// stderr: for each stage, the microseconds since the one before it, the
+// first ("init": the Go runtime has started) counted from the fork at
+// mono0, and "byte", the first console byte at firstNs, last.
+func printStages(path string, round int, stderr []byte, mono0, firstNs int64) {
+	m := stageLine.FindSubmatch(stderr)
+	if m == nil {
+		return
+	}
+	line := fmt.Sprintf("PROD-STAGES path=%s round=%d", path, round)
+	prev := mono0
+	for _, kv := range strings.Fields(string(m[1])) {
+		name, v, _ := strings.Cut(kv, "=")
+		ns, _ := strconv.ParseInt(v, 10, 64)
+		line += fmt.Sprintf(" %s=%d", name, (ns-prev)/1e3)
+		prev = ns
+	}
+	fmt.Printf("%s byte=%d\n", line, (firstNs-prev)/1e3)
+}
+
+// monotonicNs reads CLOCK_MONOTONIC, the clock of the VMM's stage line.
+func monotonicNs() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+// bareStart starts the bare ironvisor-vmm on the tiny guest: "unjailed"
+// as it is; "bare-netns" cloned into a new network namespace;
+// "bare-5ns" into the jail's five namespaces; "bare-5ns-cgroup" also into
+// a cgroup leaf with the jail's limits.
+func bareStart(path, kernel, log string, round int) (time.Duration, error) {
+	cmd := exec.Command(l1VMM, "run", "--kernel", kernel, "--mem", strconv.Itoa(tinyMemMiB)+"M")
+	leaf := ""
+	switch path {
+	case "bare-netns":
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	case "bare-5ns":
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: jailNS, Setsid: true}
+	case "bare-5ns-cgroup":
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: jailNS, Setsid: true}
+		leaf = filepath.Join(prodCgroup, fmt.Sprintf("bare-%d", round))
+	}
+	d, mono0, stderr, err := cmdStart(cmd, log, leaf)
+	printStages(path, round, stderr, mono0, mono0+int64(d))
+	return d, err
 }
 
 // qemuCommand is QEMU microvm on the tiny guest (as tinyArgv), cloned into
@@ -138,8 +203,7 @@ func qemuCommand(kernel string) *exec.Cmd {
 	argv := tinyArgv(kernel)["qemu"]
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC |
-			syscall.CLONE_NEWUTS | syscall.CLONE_NEWNET,
+		Cloneflags: jailNS,
 		Setsid:     true,
 		Credential: &syscall.Credential{Uid: prodQEMUID, Gid: prodQEMUID},
 	}
@@ -148,38 +212,40 @@ func qemuCommand(kernel string) *exec.Cmd {
 
 // cmdStart runs cmd with its stdout on the file log, in a new cgroup leaf
 // with the jail's limits for the tiny guest when leaf is not "", and
-// returns the time from just before the fork to the first byte in log.
-func cmdStart(cmd *exec.Cmd, log, leaf string) (time.Duration, error) {
+// returns the time from just before the fork to the first byte in log,
+// the fork's CLOCK_MONOTONIC time and the process's standard error.
+func cmdStart(cmd *exec.Cmd, log, leaf string) (time.Duration, int64, []byte, error) {
 	w, err := watchFirstByte(log)
 	if err != nil {
-		return 0, err
+		return 0, 0, nil, err
 	}
 	f, err := os.OpenFile(log, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		w.close()
-		return 0, err
+		return 0, 0, nil, err
 	}
 	defer f.Close()
-	cmd.Stdout, cmd.Env = f, supervisor.VMMEnv
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.Env = f, &stderr, supervisor.VMMEnv
 	if leaf != "" {
 		cg, err := limitedLeaf(leaf)
 		if err != nil {
 			w.close()
-			return 0, err
+			return 0, 0, nil, err
 		}
 		defer os.Remove(leaf)
 		defer cg.Close()
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.Fd())
 	}
-	t0 := time.Now()
+	t0, mono0 := time.Now(), monotonicNs()
 	if err := cmd.Start(); err != nil {
 		w.close()
-		return 0, err
+		return 0, 0, nil, err
 	}
 	at, err := w.wait()
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	return at.Sub(t0), err
+	return at.Sub(t0), mono0, stderr.Bytes(), err
 }
 
 // limitedLeaf makes the cgroup leaf with the limits jail.Start gives the
