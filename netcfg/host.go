@@ -19,10 +19,11 @@ import (
 // Host is a handle on one network namespace (usually the appliance's own)
 // in which Reconcile converges links and rules.
 type Host struct {
-	ns   netns.NsHandle // closed by Close; -1 means the caller's namespace
-	nl   *netlink.Handle
-	nft  *nftables.Conn
-	genc *mdnetlink.Conn // NETLINK_NETFILTER, for the ruleset generation
+	ns    netns.NsHandle // closed by Close; -1 means the caller's namespace
+	nl    *netlink.Handle
+	nft   *nftables.Conn
+	genc  *mdnetlink.Conn // NETLINK_NETFILTER, for the ruleset generation
+	links *linkCache      // the namespace's links, kept by notifications
 	// mu serializes Reconcile and Teardown, which read-modify-write the
 	// kernel's state.
 	mu sync.Mutex
@@ -79,12 +80,20 @@ func open(ns netns.NsHandle) (*Host, error) {
 		ns.Close()
 		return nil, fmt.Errorf("netfilter netlink connection: %w", err)
 	}
+	if h.links, err = newLinkCache(ns); err != nil {
+		h.genc.Close()
+		h.nft.CloseLasting()
+		h.nl.Close()
+		ns.Close()
+		return nil, err
+	}
 	return h, nil
 }
 
 // Close releases the Host's sockets.
 func (h *Host) Close() error {
 	h.nl.Close()
+	h.links.close()
 	err := errors.Join(h.nft.CloseLasting(), h.genc.Close())
 	if h.ns.IsOpen() {
 		h.ns.Close()
@@ -170,7 +179,9 @@ type Changes []string
 // NICs changed since the last Reconcile of this Host and nothing else was
 // committed to the ruleset in between, that transaction only adds and
 // deletes the changed NICs' set elements and combo chains, so its cost
-// does not grow with the number of NICs (applyRules). Running it
+// does not grow with the number of NICs (applyRules); the links are not
+// dumped either, but followed through the kernel's notifications
+// (linkCache). Running it
 // twice with the same st changes nothing the second time. A network whose
 // bridge or tap the kernel refuses does not hold the others back: they
 // are converged, and the error holds a *NetworkError for it (see
