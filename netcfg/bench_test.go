@@ -151,3 +151,46 @@ func median(v []float64) float64 {
 	sort.Float64s(s)
 	return s[len(s)/2]
 }
+
+// BenchmarkAttach measures one NIC attach (Reconcile with one more NIC and
+// its own group, which creates the tap) and its detach (Reconcile without
+// it, which deletes the tap) on hosts that already have 0, 10, 100 and 200
+// attached NICs. The hosts are set up side by side and every round visits
+// each of them in turn, starting one host further each round, so that
+// the medians and the ratio to the empty host
+// (ratio-N = median attach at N / median attach at 0) come from one run.
+func BenchmarkAttach(b *testing.B) {
+	needRoot(b)
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		b.Skip("SKIP: no /dev/net/tun for taps")
+	}
+	sizes := []int{0, 10, 100, 200}
+	labs := make([]*lab, len(sizes))
+	base, plus := make([]State, len(sizes)), make([]State, len(sizes))
+	for i, n := range sizes {
+		labs[i] = newLab(b)
+		plus[i] = benchState(n+1, 8000)
+		base[i] = plus[i]
+		base[i].NICs = base[i].NICs[:n]
+		labs[i].reconcile(b, base[i])
+	}
+	attach, detach := make([][]float64, len(sizes)), make([][]float64, len(sizes))
+	for round := 0; b.Loop(); round++ {
+		for k := range sizes {
+			i := (round + k) % len(sizes) // rotate which host goes first
+			t0 := time.Now()
+			labs[i].reconcile(b, plus[i])
+			t1 := time.Now()
+			labs[i].reconcile(b, base[i])
+			attach[i] = append(attach[i], float64(t1.Sub(t0).Microseconds())/1000)
+			detach[i] = append(detach[i], float64(time.Since(t1).Microseconds())/1000)
+		}
+	}
+	for i, n := range sizes {
+		b.ReportMetric(median(attach[i]), fmt.Sprintf("ms-attach-%d", n))
+		b.ReportMetric(median(detach[i]), fmt.Sprintf("ms-detach-%d", n))
+		if n > 0 {
+			b.ReportMetric(median(attach[i])/median(attach[0]), fmt.Sprintf("ratio-attach-%d", n))
+		}
+	}
+}

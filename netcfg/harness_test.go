@@ -298,6 +298,19 @@ func ping(ns netns.NsHandle, dst netip.Addr) error {
 	}
 }
 
+// pingWithin pings until a reply or until d has passed: for a path that
+// must work, where the first request may wait on a neighbour entry that an
+// earlier, refused ping left in its resolution retries.
+func pingWithin(ns netns.NsHandle, dst netip.Addr, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := ping(ns, dst)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+	}
+}
+
 // inetChecksum is the Internet checksum (RFC 1071).
 func inetChecksum(b []byte) uint16 {
 	var s uint32

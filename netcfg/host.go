@@ -19,12 +19,17 @@ import (
 // Host is a handle on one network namespace (usually the appliance's own)
 // in which Reconcile converges links and rules.
 type Host struct {
-	ns  netns.NsHandle // closed by Close; -1 means the caller's namespace
-	nl  *netlink.Handle
-	nft *nftables.Conn
+	ns    netns.NsHandle // closed by Close; -1 means the caller's namespace
+	nl    *netlink.Handle
+	nft   *nftables.Conn
+	genc  *mdnetlink.Conn // NETLINK_NETFILTER, for the ruleset generation
+	links *linkCache      // the namespace's links, kept by notifications
 	// mu serializes Reconcile and Teardown, which read-modify-write the
 	// kernel's state.
 	mu sync.Mutex
+	// rules is what the own tables hold, as the last Reconcile loaded or
+	// found them; nil when unknown. Guarded by mu.
+	rules *installed
 }
 
 // Open returns a Host for the calling thread's network namespace.
@@ -65,13 +70,31 @@ func open(ns netns.NsHandle) (*Host, error) {
 		ns.Close()
 		return nil, fmt.Errorf("nftables connection: %w", err)
 	}
+	cfg := &mdnetlink.Config{}
+	if ns.IsOpen() {
+		cfg.NetNS = int(ns)
+	}
+	if h.genc, err = mdnetlink.Dial(unix.NETLINK_NETFILTER, cfg); err != nil {
+		h.nft.CloseLasting()
+		h.nl.Close()
+		ns.Close()
+		return nil, fmt.Errorf("netfilter netlink connection: %w", err)
+	}
+	if h.links, err = newLinkCache(ns); err != nil {
+		h.genc.Close()
+		h.nft.CloseLasting()
+		h.nl.Close()
+		ns.Close()
+		return nil, err
+	}
 	return h, nil
 }
 
 // Close releases the Host's sockets.
 func (h *Host) Close() error {
 	h.nl.Close()
-	err := h.nft.CloseLasting()
+	h.links.close()
+	err := errors.Join(h.nft.CloseLasting(), h.genc.Close())
 	if h.ns.IsOpen() {
 		h.ns.Close()
 	}
@@ -152,7 +175,13 @@ type Changes []string
 // namespace to st, and returns what it changed. It creates and updates
 // bridges and taps, deletes links with Ironvisor's prefixes that st no
 // longer wants, leaves all other links alone, and replaces Ironvisor's own
-// nftables tables in one transaction when the rules differ. Running it
+// nftables tables in one transaction when the rules differ. When only
+// NICs changed since the last Reconcile of this Host and nothing else was
+// committed to the ruleset in between, that transaction only adds and
+// deletes the changed NICs' set elements and combo chains, so its cost
+// does not grow with the number of NICs (applyRules); the links are not
+// dumped either, but followed through the kernel's notifications
+// (linkCache). Running it
 // twice with the same st changes nothing the second time. A network whose
 // bridge or tap the kernel refuses does not hold the others back: they
 // are converged, and the error holds a *NetworkError for it (see
@@ -176,7 +205,7 @@ func (h *Host) Reconcile(ctx context.Context, st State) (Changes, error) {
 	if err != nil {
 		return ch, errors.Join(append(netErrs, err)...)
 	}
-	changed, err := applyRules(h.nft, ix)
+	changed, err := h.applyRules(ix)
 	if err != nil {
 		return ch, errors.Join(append(netErrs, err)...)
 	}
@@ -197,6 +226,7 @@ func (h *Host) Teardown(ctx context.Context, uplink string) (Changes, error) {
 	if _, err := h.reconcileLinks(ctx, &index{st: &State{Uplink: Uplink{Name: uplink}}}, &ch); err != nil {
 		return ch, err
 	}
+	h.rules = nil
 	n, err := removeRules(h.nft)
 	for range n {
 		ch = append(ch, "delete nftables table")

@@ -19,13 +19,9 @@ import (
 // taps of a network whose bridge failed are left as they are. err is a
 // failure of the whole host.
 func (h *Host) reconcileLinks(ctx context.Context, ix *index, ch *Changes) (netErrs []error, err error) {
-	links, err := h.nl.LinkList()
+	byName, err := h.links.list(h.nl)
 	if err != nil {
-		return nil, fmt.Errorf("list links: %w", err)
-	}
-	byName := map[string]netlink.Link{}
-	for _, l := range links {
-		byName[l.Attrs().Name] = l
+		return nil, err
 	}
 	want := map[string]bool{}
 	failed := map[string]bool{}

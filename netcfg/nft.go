@@ -43,6 +43,7 @@ type builder struct {
 	bytes    map[string]uint64
 	members  map[string]*nftables.Set // group → member address set
 	chains   map[string]int           // "family/table" → chains added
+	nics     []nicRules               // what each NIC of ix adds, in order
 }
 
 // chain adds a chain and counts it for the marker.
@@ -66,8 +67,34 @@ func (b *builder) counter(t *nftables.Table, name string) {
 	b.c.AddObj(&nftables.CounterObj{Table: t, Name: name, Packets: b.counters[k], Bytes: b.bytes[k]})
 }
 
-// fingerprint identifies the ruleset generated for st with the uplink's
-// addresses that Reconcile read from the kernel.
+// fingerprints identify the ruleset generated for st with the uplink's
+// addresses that Reconcile read from the kernel: full covers everything,
+// structural everything but what NICs add as set and map elements and
+// combo chains (nicRules). Structural keeps the NICs that port forwards
+// and public IPs name, whose addresses are in the NAT rules.
+func fingerprints(ix *index) (full, structural []byte, err error) {
+	if full, err = fingerprint(ix.st, ix.uplinkAddrs); err != nil {
+		return nil, nil, err
+	}
+	st := *ix.st
+	st.NICs = nil
+	named := map[nicKey]bool{}
+	for _, f := range ix.st.Forwards {
+		named[nicKey{f.Instance, f.Network}] = true
+	}
+	for _, p := range ix.st.PublicIPs {
+		named[nicKey{p.Instance, p.Network}] = true
+	}
+	for _, c := range ix.st.NICs {
+		if named[nicKey{c.Instance, c.Network}] {
+			st.NICs = append(st.NICs, c)
+		}
+	}
+	structural, err = fingerprint(&st, ix.uplinkAddrs)
+	return full, structural, err
+}
+
+// fingerprint hashes st and the uplink's addresses with rulesetVersion.
 func fingerprint(st *State, uplinkAddrs []netip.Addr) ([]byte, error) {
 	j, err := json.Marshal(struct {
 		*State
@@ -138,17 +165,33 @@ func readCounters(c *nftables.Conn) (packets, bytes map[string]uint64) {
 	return packets, bytes
 }
 
-// applyRules rebuilds the own tables in one transaction unless they already
-// carry st's fingerprint. It reports whether it changed anything.
-func applyRules(c *nftables.Conn, ix *index) (bool, error) {
-	fp, err := fingerprint(ix.st, ix.uplinkAddrs)
+// applyRules converges the own tables to ix. When only NICs changed since
+// the last call and the tables are as that call left them (intact), it
+// adds and deletes the changed NICs' elements and combo chains in one
+// small transaction (applyNICs), whose size does not depend on how many
+// NICs there are. Otherwise it rebuilds the tables in one transaction,
+// unless they already carry ix's fingerprint. It reports whether it
+// changed any rule. The caller holds h.mu.
+func (h *Host) applyRules(ix *index) (bool, error) {
+	fp, sfp, err := fingerprints(ix)
 	if err != nil {
 		return false, err
 	}
-	if m := installedMarker(c); m != nil && m.Fingerprint == string(fp) {
+	nics := ix.allNICRules()
+	if in := h.rules; in != nil && in.structural == string(sfp) && h.intact(in) {
+		return h.applyNICs(ix, in, fp, nics)
+	}
+	h.rules = nil
+	gen, genErr := h.gen()
+	if m := installedMarker(h.nft); m != nil && m.Fingerprint == string(fp) {
+		// Cache it only if nothing was committed while the marker was read.
+		if now, err := h.gen(); genErr == nil && err == nil && now == gen {
+			h.rules = newInstalled(string(sfp), *m, nics, gen)
+		}
 		return false, nil
 	}
-	b := &builder{c: c, ix: ix, chains: map[string]int{}}
+	c := h.nft
+	b := &builder{c: c, ix: ix, chains: map[string]int{}, nics: nics}
 	b.counters, b.bytes = readCounters(c)
 	if err := errors.Join(b.buildBridge(), b.buildFilter(), b.buildNAT()); err != nil {
 		return false, err
@@ -156,15 +199,28 @@ func applyRules(c *nftables.Conn, ix *index) (bool, error) {
 	t := &nftables.Table{Name: tableFilter, Family: nftables.TableFamilyINet}
 	ch := c.AddChain(&nftables.Chain{Name: stateChain, Table: t})
 	b.chains[tableKey(t.Family, t.Name)]++
-	ud, err := json.Marshal(marker{Fingerprint: string(fp), Chains: b.chains})
-	if err != nil {
-		return false, fmt.Errorf("encode ruleset marker: %w", err)
+	m := marker{Fingerprint: string(fp), Chains: b.chains}
+	if err := addMarker(c, t, ch, m); err != nil {
+		return false, err
 	}
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: one(&expr.Counter{}), UserData: ud})
 	if err := c.Flush(); err != nil {
 		return false, fmt.Errorf("load nftables ruleset: %w", err)
 	}
+	if genErr == nil {
+		h.rules = newInstalled(string(sfp), m, nics, h.genAfter(gen))
+		h.rules.rebuilt = true
+	}
 	return true, nil
+}
+
+// addMarker queues the state chain's rule that records m.
+func addMarker(c *nftables.Conn, t *nftables.Table, ch *nftables.Chain, m marker) error {
+	ud, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode ruleset marker: %w", err)
+	}
+	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: one(&expr.Counter{}), UserData: ud})
+	return nil
 }
 
 // removeRules deletes the own tables in one transaction.

@@ -139,8 +139,9 @@ func ipv4Rules(s *bridgeSets) [][]expr.Any {
 
 func drop(counter string) []expr.Any { return one(counted(counter), verdict(expr.VerdictDrop)) }
 
-func (b *builder) bridgeSets(t *nftables.Table) (*bridgeSets, error) {
-	s := &bridgeSets{
+// bridgeSetDefs names the per-tap sets and maps of the bridge table t.
+func bridgeSetDefs(t *nftables.Table) *bridgeSets {
+	return &bridgeSets{
 		taps: &nftables.Set{Table: t, Name: "taps", KeyType: nftables.TypeIFName},
 		mark: &nftables.Set{Table: t, Name: "tap_mark", KeyType: nftables.TypeIFName, IsMap: true, DataType: nftables.TypeMark},
 		mac: &nftables.Set{Table: t, Name: "tap_mac", Concatenation: true,
@@ -148,15 +149,14 @@ func (b *builder) bridgeSets(t *nftables.Table) (*bridgeSets, error) {
 		ip: &nftables.Set{Table: t, Name: "tap_ip", Concatenation: true,
 			KeyType: nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeIPAddr)},
 	}
+}
+
+func (b *builder) bridgeSets(t *nftables.Table) (*bridgeSets, error) {
+	s := bridgeSetDefs(t)
 	var taps, marks, macs, ips []nftables.SetElement
-	for _, c := range b.ix.st.NICs {
-		n := b.ix.nets[c.Network]
-		name := c.tapName(n)
-		mac, _ := ParseMAC(c.MAC)
-		taps = append(taps, nftables.SetElement{Key: ifnameBytes(name)})
-		marks = append(marks, nftables.SetElement{Key: ifnameBytes(name), Val: ne32(c.Mark(n))})
-		macs = append(macs, nftables.SetElement{Key: append(ifnameBytes(name), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 0)})
-		ips = append(ips, nftables.SetElement{Key: append(ifnameBytes(name), ip4(c.IP)...)})
+	for i := range b.nics {
+		e := b.nics[i].bridgeElems()
+		taps, marks, macs, ips = append(taps, e[0]), append(marks, e[1]), append(macs, e[2]), append(ips, e[3])
 	}
 	for _, x := range []struct {
 		set  *nftables.Set

@@ -1,11 +1,7 @@
 package netcfg
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"sort"
-	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -53,8 +49,8 @@ func (b *builder) buildFilter() error {
 	}
 	// Egress group chains goto the ingress chain: it must exist first.
 	ing := b.chain(&nftables.Chain{Name: chainIngress, Table: t})
-	egressChains, ingressChains := b.groupChains(t)
-	s, err := b.filterSets(t, egressChains, ingressChains)
+	b.groupChains(t)
+	s, err := b.filterSets(t)
 	if err != nil {
 		return err
 	}
@@ -67,16 +63,21 @@ func (b *builder) buildFilter() error {
 // memberSet names the set of addresses of a group's NICs.
 func memberSet(group string) string { return "m-" + group }
 
+// memberSetDef names the member set of group in the inet table t.
+func memberSetDef(t *nftables.Table, group string) *nftables.Set {
+	return &nftables.Set{Table: t, Name: memberSet(group), KeyType: nftables.TypeIPAddr}
+}
+
 func (b *builder) groupMemberSets(t *nftables.Table) error {
 	b.members = map[string]*nftables.Set{}
 	members := map[string][]nftables.SetElement{}
-	for _, c := range b.ix.st.NICs {
-		for _, g := range c.Groups {
-			members[g] = append(members[g], nftables.SetElement{Key: ip4(c.IP)})
+	for i := range b.nics {
+		for _, g := range b.nics[i].groupList() {
+			members[g] = append(members[g], b.nics[i].memberElem())
 		}
 	}
 	for _, g := range b.ix.st.Groups {
-		s := &nftables.Set{Table: t, Name: memberSet(g.Name), KeyType: nftables.TypeIPAddr}
+		s := memberSetDef(t, g.Name)
 		b.members[g.Name] = s
 		if err := b.c.AddSet(s, members[g.Name]); err != nil {
 			return fmt.Errorf("add member set of group %s: %w", g.Name, err)
@@ -86,9 +87,8 @@ func (b *builder) groupMemberSets(t *nftables.Table) error {
 }
 
 // groupChains adds one chain per group and direction ("gi-"/"ge-" + name)
-// and one chain per distinct list of groups ("ni-"/"ne-" + hash), shared by
-// all NICs with that list. It returns, per NIC tap, the chains to jump to.
-func (b *builder) groupChains(t *nftables.Table) (egress, ingress map[string]string) {
+// and the combo chains of every distinct list of groups (comboChains).
+func (b *builder) groupChains(t *nftables.Table) {
 	for _, g := range b.ix.st.Groups {
 		gi := b.chain(&nftables.Chain{Name: "gi-" + g.Name, Table: t})
 		for _, r := range g.Ingress {
@@ -100,33 +100,30 @@ func (b *builder) groupChains(t *nftables.Table) (egress, ingress map[string]str
 				one(&expr.Verdict{Kind: expr.VerdictGoto, Chain: chainIngress}))})
 		}
 	}
-	egress, ingress = map[string]string{}, map[string]string{}
 	made := map[string]bool{}
-	for _, c := range b.ix.st.NICs {
-		groups := append([]string(nil), c.Groups...)
-		sort.Strings(groups)
-		h := sha256.Sum256([]byte(strings.Join(groups, "\x00")))
-		id := hex.EncodeToString(h[:8])
-		tap := c.tapName(b.ix.nets[c.Network])
-		ingress[tap] = "ni-" + id
-		if b.egressRestricted(groups) {
-			egress[tap] = "ne-" + id
-		}
-		if made[id] {
-			continue
-		}
-		made[id] = true
-		b.comboChain(t, "ni-"+id, "gi-", groups, CounterSGIngress)
-		if egress[tap] != "" {
-			b.comboChain(t, "ne-"+id, "ge-", groups, CounterSGEgress)
+	for i := range b.nics {
+		if r := &b.nics[i]; !made[r.combo] {
+			made[r.combo] = true
+			b.comboChains(t, r)
 		}
 	}
-	return egress, ingress
 }
 
-func (b *builder) egressRestricted(groups []string) bool {
+// comboChains adds the chains shared by all NICs with r's list of groups:
+// "ni-" + r.combo, and "ne-" + r.combo when the groups restrict egress.
+func (b *builder) comboChains(t *nftables.Table, r *nicRules) {
+	groups := r.groupList()
+	b.comboChain(t, r.ingressChain(), "gi-", groups, CounterSGIngress)
+	if r.egress {
+		b.comboChain(t, r.egressChain(), "ge-", groups, CounterSGEgress)
+	}
+}
+
+// egressRestricted reports whether any of the groups has an egress rule:
+// NICs in none of them may send anywhere.
+func (ix *index) egressRestricted(groups []string) bool {
 	for _, g := range groups {
-		if len(b.ix.groups[g].Egress) > 0 {
+		if len(ix.groups[g].Egress) > 0 {
 			return true
 		}
 	}
@@ -169,25 +166,29 @@ func (b *builder) ruleMatch(r Rule, peerOff uint32) []expr.Any {
 	return join(m, ipPrefix(peerOff, r.CIDR))
 }
 
-func (b *builder) filterSets(t *nftables.Table, egressChains, ingressChains map[string]string) (*filterSets, error) {
-	s := &filterSets{
+// filterSetDefs names the sets and maps of the inet table t.
+func filterSetDefs(t *nftables.Table) *filterSets {
+	return &filterSets{
 		bridges: &nftables.Set{Table: t, Name: "bridges", KeyType: nftables.TypeIFName},
 		egress: &nftables.Set{Table: t, Name: "egress", KeyType: nftables.TypeMark, IsMap: true,
 			DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.NativeEndian},
 		ingress: &nftables.Set{Table: t, Name: "ingress", KeyType: nftables.TypeIPAddr, IsMap: true,
 			DataType: nftables.TypeVerdict},
 	}
+}
+
+func (b *builder) filterSets(t *nftables.Table) (*filterSets, error) {
+	s := filterSetDefs(t)
 	var brs, eg, in []nftables.SetElement
 	for _, n := range b.ix.st.Networks {
 		brs = append(brs, nftables.SetElement{Key: ifnameBytes(n.Bridge())})
 	}
-	for _, c := range b.ix.st.NICs {
-		n := b.ix.nets[c.Network]
-		tap := c.tapName(n)
-		if ch := egressChains[tap]; ch != "" {
-			eg = append(eg, nftables.SetElement{Key: ne32(c.Mark(n)), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: ch}})
+	for i := range b.nics {
+		r := &b.nics[i]
+		if r.egress {
+			eg = append(eg, r.egressElem())
 		}
-		in = append(in, nftables.SetElement{Key: ip4(c.IP), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: ingressChains[tap]}})
+		in = append(in, r.ingressElem())
 	}
 	for _, x := range []struct {
 		set  *nftables.Set

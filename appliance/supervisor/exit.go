@@ -77,6 +77,9 @@ var exitLine = regexp.MustCompile(`\(exit (\d+)\)`)
 // (rebooted) the machine.
 func (s *Supervisor) describe(id string, st exitStatus) (reason string, crashed, reset bool) {
 	msg := strings.TrimPrefix(lastLine(s.opt.logPath(id)), "ironvisor vmm run: ")
+	if strings.HasPrefix(msg, stagesPrefix) {
+		msg = "" // the VMM started and said nothing since: no reason of its own
+	}
 	code := st.code
 	if !st.known {
 		// Not our child: the VMM's own last line is the only record.
@@ -103,6 +106,10 @@ func (s *Supervisor) describe(id string, st exitStatus) (reason string, crashed,
 	}
 	return msg, true, false
 }
+
+// stagesPrefix starts the line a VMM writes once its vCPUs are about to
+// run (vmm/cli's start stages), which is not an exit message.
+const stagesPrefix = "start stages "
 
 // joinReason appends the VMM's message, if any, to what the supervisor saw.
 func joinReason(what, msg string) string {

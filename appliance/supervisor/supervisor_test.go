@@ -183,6 +183,7 @@ func TestDescribe(t *testing.T) {
 		{"ironvisor vmm run: create vm: bad\n", exitStatus{known: true, code: 1}, "create vm: bad", true, false},
 		{"", exitStatus{known: true, code: 1}, "vmm exited with status 1", true, false},
 		{"", exitStatus{known: true, signal: 9}, "vmm killed by signal killed", true, false},
+		{"ironvisor vmm run: start stages (monotonic ns): init=1 built=2 run=3\n", exitStatus{known: true, signal: 9}, "vmm killed by signal killed", true, false},
 		{"ironvisor vmm run: guest powered off (exit 0)\n", exitStatus{}, "guest powered off (exit 0)", false, false},
 		{"ironvisor vmm run: broke (exit 20)\n", exitStatus{}, "broke (exit 20)", true, false},
 		{"", exitStatus{}, "vmm ended, exit status unknown", true, false},

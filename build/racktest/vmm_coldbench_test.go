@@ -26,6 +26,7 @@ const l1BenchInit = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
 modprobe kvm_amd || echo L1-MODPROBE-FAILED
 ` + gotest.PinKVM + `echo "L1-READY $(ls /dev/kvm)"
 cd /tmp

@@ -156,6 +156,10 @@ func runVMMRun(args []string) int {
 		// files would be finalized by a garbage collection and close the
 		// console, disk and tap fds under the running VM.
 		defer runtime.KeepAlive(files)
+		for _, st := range jail.EnterStages() {
+			stages.markAt("jail_"+st.Name, st.At)
+		}
+		stages.mark("jail")
 	}
 	f, err := parseVMMFlags(args)
 	if err != nil {
@@ -177,6 +181,8 @@ func runVMMRun(args []string) int {
 	if f.stdin {
 		go forwardInput(os.Stdin, s.m)
 	}
+	stages.mark("run")
+	fmt.Fprintf(os.Stderr, "ironvisor vmm run: %s\n", stages)
 	return s.run()
 }
 
@@ -210,6 +216,7 @@ func startVMM(f vmmFlags, log *slog.Logger) (*vmmSession, error) {
 		return nil, err
 	}
 	log.Info("vm built", "after", time.Since(start))
+	stages.mark("built")
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.cleanup = append(s.cleanup, s.cancel)
 	if f.control != "" {

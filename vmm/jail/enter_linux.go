@@ -32,15 +32,18 @@ func enter(beforeSeccomp func(Files)) (Files, error) {
 	if os.Getpid() != 1 {
 		return Files{}, fmt.Errorf("jail %s: not PID 1 of a new PID namespace (pid %d)", cfg.ID, os.Getpid())
 	}
+	markStage("config")
 	if err := pivot(cfg); err != nil {
 		return Files{}, fmt.Errorf("jail %s: %w", cfg.ID, err)
 	}
+	markStage("root")
 	if err := unix.Sethostname([]byte(cfg.ID)); err != nil {
 		return Files{}, fmt.Errorf("jail %s: set hostname: %w", cfg.ID, err)
 	}
 	if err := dropPrivileges(cfg.UID, cfg.GID); err != nil {
 		return Files{}, fmt.Errorf("jail %s: %w", cfg.ID, err)
 	}
+	markStage("ids")
 	files := cfg.Layout.files()
 	if beforeSeccomp != nil {
 		beforeSeccomp(files)
@@ -48,6 +51,7 @@ func enter(beforeSeccomp func(Files)) (Files, error) {
 	if err := LoadSeccomp(); err != nil {
 		return Files{}, fmt.Errorf("jail %s: %w", cfg.ID, err)
 	}
+	markStage("seccomp")
 	entered.Store(true)
 	return files, nil
 }
