@@ -20,7 +20,7 @@ func serveTest(t *testing.T, h http.Handler, maxConns int, writeTimeout time.Dur
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newServer(h, maxConns, writeTimeout)
+	s := newServer(h, maxConns, maxConns, writeTimeout)
 	go s.Serve(ln)
 	t.Cleanup(func() { s.srv.Close() })
 	return ln.Addr().String()
@@ -97,5 +97,54 @@ func TestSlowReaderIsCut(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("a client that does not read held its handler for 20 s")
+	}
+}
+
+// TestConnectionsPerAddressCapped: a client that holds its share of
+// connections has the next one closed, and another client is still
+// served at once, although the server-wide limit is not reached.
+func TestConnectionsPerAddressCapped(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), 8, 2, time.Minute)
+	go s.Serve(ln)
+	t.Cleanup(func() { s.srv.Close() })
+	addr := ln.Addr().String()
+	get := func(c net.Conn) error {
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	hold := []net.Conn{dial(t, addr), dial(t, addr)}
+	for _, c := range hold {
+		if err := get(c); err != nil {
+			t.Fatalf("holder: %v", err)
+		}
+	}
+	if err := get(dial(t, addr)); err == nil {
+		t.Fatal("a third connection from the same address was served")
+	}
+	other, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}).Dial("tcp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := get(other); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	// A closed connection gives its slot back.
+	hold[0].Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for get(dial(t, addr)) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the address's slot was not given back")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
