@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -116,7 +117,7 @@ func TestFairness(t *testing.T) {
 			}
 			ms, failed := phase()
 			failures += failed
-			p50, p99 := percentile(ms, 50), percentile(ms, 99)
+			p50, p99 := nearestRank(ms, 50), nearestRank(ms, 99)
 			kind := "quiet"
 			if flooded {
 				kind = "flooded"
@@ -138,22 +139,24 @@ func TestFairness(t *testing.T) {
 	// percentiles of every phase of each kind.
 	fmt.Printf("FAIRNESS rounds=%d quiet-p50-ms=%.2f quiet-p99-ms=%.2f flooded-p50-ms=%.2f flooded-p99-ms=%.2f p99-ratio=%.2f ratios=%s pooled-quiet-p99-ms=%.2f pooled-flooded-p99-ms=%.2f b-requests=%d b-failed=%d flood=%s\n",
 		fairRounds, median(quietP50), median(quietP99), median(floodP50), median(floodP99), median(ratios),
-		joinFloats(ratios), percentile(quietAll, 99), percentile(floodAll, 99), len(quietAll)+len(floodAll), failures,
+		joinFloats(ratios), nearestRank(quietAll, 99), nearestRank(floodAll, 99), len(quietAll)+len(floodAll), failures,
 		strings.Join(floodStats, ";"))
 }
 
-// percentile returns the p-th percentile of xs (nearest rank).
-func percentile(xs []float64, p float64) float64 {
+// nearestRank returns the p-th percentile of xs (nearest rank).
+func nearestRank(xs []float64, p float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
-	i := int(float64(len(s))*p/100+0.5) - 1
+	i := int(math.Ceil(float64(len(s))*p/100)) - 1
 	return s[min(max(i, 0), len(s)-1)]
 }
 
-func median(xs []float64) float64 { return percentile(xs, 50) }
+// median is the middle of xs (the lower of the two middles of an even
+// count).
+func median(xs []float64) float64 { return nearestRank(xs, 50) }
 
 func joinFloats(xs []float64) string {
 	var parts []string
