@@ -20,7 +20,7 @@ func serveTest(t *testing.T, h http.Handler, maxConns int, writeTimeout time.Dur
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newServer(h, maxConns, maxConns, writeTimeout)
+	s := newServer(h, limits{conns: maxConns, perAddr: maxConns, parked: maxConns, park: time.Minute}, writeTimeout)
 	go s.Serve(ln)
 	t.Cleanup(func() { s.srv.Close() })
 	return ln.Addr().String()
@@ -101,14 +101,16 @@ func TestSlowReaderIsCut(t *testing.T) {
 }
 
 // TestConnectionsPerAddressCapped: a client that holds its share of
-// connections has the next one closed, and another client is still
-// served at once, although the server-wide limit is not reached.
+// connections has the next one parked, unanswered, and then closed; it
+// holds no slot: another client is still served at once, although the
+// parked one and the holders fill every slot.
 func TestConnectionsPerAddressCapped(t *testing.T) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), 8, 2, time.Minute)
+	s := newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+		limits{conns: 3, perAddr: 2, parked: 4, park: 500 * time.Millisecond}, time.Minute)
 	go s.Serve(ln)
 	t.Cleanup(func() { s.srv.Close() })
 	addr := ln.Addr().String()
@@ -127,16 +129,22 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 			t.Fatalf("holder: %v", err)
 		}
 	}
-	if err := get(dial(t, addr)); err == nil {
-		t.Fatal("a third connection from the same address was served")
-	}
+	start := time.Now()
+	third := make(chan error, 1)
+	go func() { third <- get(dial(t, addr)) }()
+	time.Sleep(100 * time.Millisecond) // the third is accepted and parked
 	other, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}).Dial("tcp4", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
 	if err := get(other); err != nil {
-		t.Fatalf("another address: %v", err)
+		t.Fatalf("another address, while one is parked: %v", err)
+	}
+	if err := <-third; err == nil {
+		t.Fatal("a third connection from the same address was served")
+	} else if time.Since(start) < 400*time.Millisecond {
+		t.Fatalf("the third connection was closed after %v, not parked", time.Since(start))
 	}
 	// A closed connection gives its slot back.
 	hold[0].Close()
