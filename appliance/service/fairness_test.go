@@ -39,7 +39,7 @@ import (
 
 // The fairness run's shape.
 const (
-	fairRounds     = 3                     // rounds of one quiet and one flooded phase each
+	fairRounds     = 4                     // rounds of one quiet and one flooded phase each
 	fairPhase      = 8 * time.Second       // length of each phase
 	fairEvery      = 40 * time.Millisecond // tenant B's pace: 25 requests a second
 	fairAPIConns   = 600                   // tenant A's API connections, more than api.MaxConns
