@@ -61,4 +61,23 @@ requests of B, $(field b-failed) failed. A's flood, first round, answers
 a second: ${flood} (\`api-429\`: answers held 1 s, the API's answer to a
 token over its rate; \`api-error\`: connections beyond A's 64 that the
 API parked for 5 s and then closed).
+
+How it got here (the same run, 2026-12-06): at first every one of B's
+flooded requests timed out after 10 s, because A's 600 connections took
+all 512 of the API's slots and B's new connection waited in the accept
+queue (ratio above 20x); a cap of 64 connections per client address,
+closing the rest at once, answered all of B's requests but left p99 at
+about 11x, because A reconnected about 2000 times a second and accepting
+and closing those took half of \`serve\`'s CPU (perf); parking them
+instead, A got 12000 answers of 429 a second on its 64 connections
+(about 4x); holding each 429 for 1 s brought A's API load to about 130
+requests a second and B's flooded p50 to its quiet p50; with A's
+metadata flood left out (the same run once with no metadata
+connections), B's p99 ratio was then 0.84x (rounds 1.24, 0.84, 1.30,
+0.73), the goal met. What is left of
+B's flooded p99 is CPU: A's metadata flood, 17000 to 25000 answers a
+second in A's own process here, on the 2 cores \`serve\` and B share. In
+the appliance the metadata service runs inside \`serve\`, and it has no
+per-instance request rate limit yet (EC2 throttles IMDS per interface):
+that is the next fix this run asks for.
 MD
