@@ -52,7 +52,7 @@ the rounds:
 |---|---|---|
 | quiet | $(field quiet-p50-ms) ms | $(field quiet-p99-ms) ms |
 | A flooding | $(field flooded-p50-ms) ms | $(field flooded-p99-ms) ms |
-| flooded p99 / quiet p99 | | $(field p99-ratio)x (rounds: $(field ratios)); goal 2x: ${verdict} |
+| flooded p99 / quiet p99, median of the rounds' ratios | | $(field p99-ratio)x (rounds: $(field ratios)); goal 2x: ${verdict} |
 
 Per round, p99 in ms: quiet $(rounds quiet); flooded $(rounds flooded).
 Pooled over all rounds: quiet p99 $(field pooled-quiet-p99-ms) ms,
@@ -62,7 +62,7 @@ a second: ${flood} (\`api-429\`: answers held 1 s, the API's answer to a
 token over its rate; \`api-error\`: connections beyond A's 64 that the
 API parked for 5 s and then closed).
 
-How it got here (the same run, 2026-12-06): at first every one of B's
+How it got here (the same benchmark, 2026-12-06): at first every one of B's
 flooded requests timed out after 10 s, because A's 600 connections took
 all 512 of the API's slots and B's new connection waited in the accept
 queue (ratio above 20x); a cap of 64 connections per client address,
