@@ -20,7 +20,7 @@ func serveTest(t *testing.T, h http.Handler, maxConns int, writeTimeout time.Dur
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newServer(h, maxConns, writeTimeout)
+	s := newServer(h, limits{conns: maxConns, perAddr: maxConns, parked: maxConns, park: time.Minute}, writeTimeout)
 	go s.Serve(ln)
 	t.Cleanup(func() { s.srv.Close() })
 	return ln.Addr().String()
@@ -97,5 +97,62 @@ func TestSlowReaderIsCut(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("a client that does not read held its handler for 20 s")
+	}
+}
+
+// TestConnectionsPerAddressCapped: a client that holds its share of
+// connections has the next one parked, unanswered, and then closed; it
+// holds no slot: another client is still served at once, although the
+// parked one and the holders fill every slot.
+func TestConnectionsPerAddressCapped(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+		limits{conns: 3, perAddr: 2, parked: 4, park: 500 * time.Millisecond}, time.Minute)
+	go s.Serve(ln)
+	t.Cleanup(func() { s.srv.Close() })
+	addr := ln.Addr().String()
+	get := func(c net.Conn) error {
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	hold := []net.Conn{dial(t, addr), dial(t, addr)}
+	for _, c := range hold {
+		if err := get(c); err != nil {
+			t.Fatalf("holder: %v", err)
+		}
+	}
+	start := time.Now()
+	third := make(chan error, 1)
+	go func() { third <- get(dial(t, addr)) }()
+	time.Sleep(100 * time.Millisecond) // the third is accepted and parked
+	other, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}).Dial("tcp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := get(other); err != nil {
+		t.Fatalf("another address, while one is parked: %v", err)
+	}
+	if err := <-third; err == nil {
+		t.Fatal("a third connection from the same address was served")
+	} else if time.Since(start) < 400*time.Millisecond {
+		t.Fatalf("the third connection was closed after %v, not parked", time.Since(start))
+	}
+	// A closed connection gives its slot back.
+	hold[0].Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for get(dial(t, addr)) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the address's slot was not given back")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

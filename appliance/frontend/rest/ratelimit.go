@@ -14,6 +14,14 @@ const (
 	DefaultBurst = 100 // requests at once
 )
 
+// tooManyHold is how long a request over its token's rate is held before
+// its 429 is sent. A 429 costs little, but a client that asks again at
+// once on each of many connections gets thousands a second, and that CPU
+// is taken from every other tenant (the fairness run of issue 10). Held,
+// each of its connections asks at most once a tooManyHold; a client
+// that waits for Retry-After (at least 1 s) does not notice.
+const tooManyHold = time.Second
+
 // maxIdleBuckets is how many buckets the limiter keeps before it drops
 // the full ones (a full bucket is the same as none).
 const maxIdleBuckets = 4096

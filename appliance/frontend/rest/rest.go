@@ -122,7 +122,7 @@ func (s *Server) guard(rt apiv1.Route, h handler) api.HandlerFunc {
 				return
 			}
 			if ok, wait := s.limit.allow(who.TokenID); !ok {
-				s.tooMany(w, rt, wait)
+				s.tooMany(w, r, rt, wait)
 				return
 			}
 		}
@@ -137,8 +137,15 @@ func (s *Server) guard(rt apiv1.Route, h handler) api.HandlerFunc {
 	}
 }
 
-// tooMany answers 429 with Retry-After in whole seconds (at least 1).
-func (s *Server) tooMany(w http.ResponseWriter, rt apiv1.Route, wait time.Duration) {
+// tooMany answers 429 with Retry-After in whole seconds (at least 1),
+// after holding the request for tooManyHold.
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, rt apiv1.Route, wait time.Duration) {
+	hold := time.NewTimer(tooManyHold)
+	select {
+	case <-hold.C:
+	case <-r.Context().Done():
+		hold.Stop()
+	}
 	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 	fail(w, fmt.Errorf("%w: this token's rate is %g requests a second (burst %g)",
 		apiv1.RequestLimitExceeded, s.limit.rate, s.limit.burst))
