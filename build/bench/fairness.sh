@@ -2,13 +2,13 @@
 # fairness.sh prints the "## Fairness: one tenant floods, another's
 # latency" section of docs/benchmarks.md: issue 10's fairness run
 # (TestFairness in appliance/service, which runs only with
-# IRONVISOR_FAIRNESS=1). Tenant B's p50 and p99 quiet and while tenant A
+# the fairness build tag). Tenant B's p50 and p99 quiet and while tenant A
 # floods the API and the metadata service, in rotated rounds; the goal is
 # B's flooded p99 within 2x of its quiet p99. `make bench` merges the
 # section.
 set -euo pipefail
 GO=${GO:-go}
-out=$(IRONVISOR_FAIRNESS=1 "$GO" test -count=1 -run '^TestFairness$' -v -timeout 10m ./appliance/service 2>&1) || {
+out=$("$GO" test -tags fairness -count=1 -run '^TestFairness$' -v -timeout 10m ./appliance/service 2>&1) || {
 	echo "$out" >&2
 	exit 1
 }
@@ -26,7 +26,7 @@ cat <<MD
 ## Fairness: one tenant floods, another's latency
 
 Command: \`make bench\` (runs \`build/bench/fairness.sh\`, which runs
-\`IRONVISOR_FAIRNESS=1 go test -count=1 -run '^TestFairness\$' -v
+\`go test -tags fairness -count=1 -run '^TestFairness\$' -v
 ./appliance/service\`), $(date -u +%Y-%m-%d), commit ${commit}, the
 \`ironvisor\` binary the test builds from that commit (\`serve
 --insecure-http --no-hypervisor\`), $("$GO" env GOVERSION), on the

@@ -20,6 +20,8 @@ echo "== go vet"
 "$go" vet ./...
 # Tests that need what this host lacks carry the rack tag and run in the rack.
 "$go" vet -tags rack ./...
+# The fairness run is a benchmark (make bench); vet it all the same.
+"$go" vet -tags fairness ./appliance/service
 echo "== fuzz targets"
 bash build/scripts/fuzz-all.sh
 echo "== go test -v -race ./...  (log: $log)"
