@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
@@ -14,11 +13,6 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/types"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
-
-// clock adapts time.Now to lifecycle.Clock.
-type clock struct{}
-
-func (clock) Now() time.Time { return time.Now() }
 
 var (
 	alice = auth.Principal{TenantID: "t-alice"}
@@ -35,7 +29,7 @@ func newDomain(t *testing.T) (*Domain, *lifecycle.Manager, *[]netcfg.State) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	life := lifecycle.NewManager(db, clock{}, types.Host{CPUs: 4, MemBytes: 4 * types.GiB})
+	life := lifecycle.NewManager(db, lifecycle.SystemClock{}, types.Host{CPUs: 4, MemBytes: 4 * types.GiB})
 	var hooked []netcfg.State
 	d := New(Config{DB: db, Life: life, Uplink: true, ReservedPorts: []uint16{8443},
 		PublicIPs:       []netip.Addr{netip.MustParseAddr("203.0.113.10")},

@@ -37,11 +37,6 @@ type env struct {
 	hooked *atomic.Int32
 }
 
-// clock adapts time.Now to lifecycle.Clock.
-type clock struct{}
-
-func (clock) Now() time.Time { return time.Now() }
-
 // newEnv composes an orchestrator with runner and nics (either may be nil).
 func newEnv(t testing.TB, runner Runner, nics NICs) *env {
 	t.Helper()
@@ -55,7 +50,7 @@ func newEnv(t testing.TB, runner Runner, nics NICs) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	life := lifecycle.NewManager(db, clock{}, types.Host{CPUs: 4, MemBytes: 4 * types.GiB})
+	life := lifecycle.NewManager(db, lifecycle.SystemClock{}, types.Host{CPUs: 4, MemBytes: 4 * types.GiB})
 	hooked := new(atomic.Int32)
 	dom := domain.New(domain.Config{DB: db, Life: life, Uplink: true,
 		OnNetworkChange: func(string, netcfg.State) error { hooked.Add(1); return nil }})

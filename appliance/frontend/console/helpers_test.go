@@ -71,11 +71,6 @@ type env struct {
 	image string // the ID of image "tiny"
 }
 
-// clock adapts time.Now to lifecycle.Clock.
-type clock struct{}
-
-func (clock) Now() time.Time { return time.Now() }
-
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	dir := t.TempDir()
@@ -88,7 +83,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	life := lifecycle.NewManager(db, clock{}, types.Host{CPUs: 4, MemBytes: 4 * types.GiB})
+	life := lifecycle.NewManager(db, lifecycle.SystemClock{}, types.Host{CPUs: 4, MemBytes: 4 * types.GiB})
 	dom := domain.New(domain.Config{DB: db, Life: life})
 	catalog := types.NewCatalog(db)
 	orch, err := orchestrator.New(orchestrator.Config{DB: db, DataDir: dir, Life: life, Images: imgs, Catalog: catalog,
