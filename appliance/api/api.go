@@ -63,6 +63,9 @@ type Server struct {
 type limits struct {
 	conns, perAddr, parked int
 	park                   time.Duration
+	// parkedHook, if set, is called once a connection is parked (tests
+	// wait on it instead of sleeping).
+	parkedHook func()
 }
 
 // NewServer wraps h in an http.Server with timeouts that keep slow or idle
@@ -155,6 +158,9 @@ func (l *connLimit) park(c net.Conn) {
 		return
 	}
 	l.parked[c] = true
+	if l.lim.parkedHook != nil {
+		l.lim.parkedHook()
+	}
 	time.AfterFunc(l.lim.park, func() {
 		l.mu.Lock()
 		delete(l.parked, c)

@@ -109,8 +109,10 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	parked := make(chan struct{}, 1)
 	s := newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
-		limits{conns: 3, perAddr: 2, parked: 4, park: 500 * time.Millisecond}, time.Minute)
+		limits{conns: 3, perAddr: 2, parked: 4, park: 500 * time.Millisecond,
+			parkedHook: func() { parked <- struct{}{} }}, time.Minute)
 	go s.Serve(ln)
 	t.Cleanup(func() { s.srv.Close() })
 	addr := ln.Addr().String()
@@ -132,7 +134,11 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 	start := time.Now()
 	third := make(chan error, 1)
 	go func() { third <- get(dial(t, addr)) }()
-	time.Sleep(100 * time.Millisecond) // the third is accepted and parked
+	select { // the third is accepted and parked
+	case <-parked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the third connection of one address was never parked")
+	}
 	other, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}).Dial("tcp4", addr)
 	if err != nil {
 		t.Fatal(err)
