@@ -35,6 +35,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/images"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/metering"
+	"github.com/ironvisor/ironvisor/appliance/ratelimit"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/appliance/types"
 	"github.com/ironvisor/ironvisor/appliance/version"
@@ -83,8 +84,9 @@ type Config struct {
 	// EC2Skew is the clock skew the EC2 endpoint allows a signed request;
 	// zero means 5 minutes, as AWS.
 	EC2Skew time.Duration
-	// Rate and Burst limit each API token's requests (rest.Config): zeros
-	// for rest.DefaultRate and rest.DefaultBurst.
+	// Rate and Burst limit each credential's requests, through the native
+	// API and the EC2 endpoint alike (ratelimit.New): zeros for
+	// ratelimit.DefaultRate and DefaultBurst, a negative Rate no limit.
 	Rate  float64
 	Burst int
 	// Now may be nil for time.Now.
@@ -139,9 +141,14 @@ func New(cfg Config) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	limit := ratelimit.New(cfg.Rate, cfg.Burst, now)
 	cp.rest, err = rest.New(rest.Config{DB: cfg.DB, Auth: cp.auth, AccessKeys: keys, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
 		Orch: cp.orch, Host: cfg.Host, TLSFingerprint: cfg.TLSFingerprint, Metrics: reg,
-		Version: version.Version, Rate: cfg.Rate, Burst: cfg.Burst, Now: cfg.Now})
+		Version: version.Version, Limit: limit, Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +158,7 @@ func New(cfg Config) (*ControlPlane, error) {
 		return nil, err
 	}
 	cp.ec2 = ec2.New(ec2.Config{Keys: keys, Catalog: catalog, Images: imgs, Domain: dom, Orch: cp.orch,
-		Tags: tags.New(cfg.DB), Region: cfg.EC2Region, Skew: cfg.EC2Skew, Now: cfg.Now})
+		Tags: tags.New(cfg.DB), Limit: limit, Region: cfg.EC2Region, Skew: cfg.EC2Skew, Now: cfg.Now})
 	cp.handler = frontEnds(cp.rest.Handler(), cp.console.Handler(), cp.ec2)
 	return cp, nil
 }

@@ -272,3 +272,30 @@ func TestEC2Refusals(t *testing.T) {
 		t.Fatalf("deleted key: %d %s", code, out)
 	}
 }
+
+// TestEC2RateLimitPerKey: the EC2 endpoint shares the native API's
+// per-credential rate limit, so a tenant cannot flood through /ec2/ what
+// /v1 refuses: past its access key's burst a request gets EC2's
+// RequestLimitExceeded (503, which the SDKs back off on), and another
+// tenant's key is still served.
+func TestEC2RateLimitPerKey(t *testing.T) {
+	e := newEnv(t, nil, func(c *Config) { c.Rate, c.Burst = 0.5, 3 })
+	_, ta := e.tenant("alice")
+	_, tb := e.tenant("bob")
+	var ka, kb apiv1.AccessKeyCreated
+	e.must(201, "POST", "/v1/access-keys", ta, nil, &ka)
+	e.must(201, "POST", "/v1/access-keys", tb, nil, &kb)
+	body := "Action=DescribeInstances&Version=2016-11-15"
+	for i := 0; i < 3; i++ {
+		if code, out := e.signedPost(ka.ID, ka.Secret, body, time.Now()); code != 200 {
+			t.Fatalf("request %d of the burst: %d %s", i, code, out)
+		}
+	}
+	code, out := e.signedPost(ka.ID, ka.Secret, body, time.Now())
+	if code != 503 || !strings.Contains(out, "<Code>RequestLimitExceeded</Code>") {
+		t.Fatalf("past the burst: %d %s", code, out)
+	}
+	if code, out := e.signedPost(kb.ID, kb.Secret, body, time.Now()); code != 200 {
+		t.Fatalf("another tenant's key: %d %s", code, out)
+	}
+}

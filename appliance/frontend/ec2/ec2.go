@@ -43,6 +43,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/core/tags"
 	"github.com/ironvisor/ironvisor/appliance/frontend/ec2/sigv4"
 	"github.com/ironvisor/ironvisor/appliance/images"
+	"github.com/ironvisor/ironvisor/appliance/ratelimit"
 	"github.com/ironvisor/ironvisor/appliance/types"
 )
 
@@ -69,6 +70,9 @@ type Config struct {
 	Domain  *domain.Domain
 	Orch    *orchestrator.Orchestrator
 	Tags    *tags.Store
+	// Limit is the request rate limit of each access key, shared with the
+	// native API; nil is no limit.
+	Limit *ratelimit.Limiter
 	// Region names the appliance as one region; its one zone is Region
 	// followed by "a". Empty means DefaultRegion.
 	Region string
@@ -180,6 +184,11 @@ func (s *Server) serve(r *http.Request) (string, any, error) {
 	who, err := s.authenticate(r, body)
 	if err != nil {
 		return "", nil, err
+	}
+	if ok, _ := s.cfg.Limit.Allow(who.TokenID); !ok {
+		ratelimit.Hold(r.Context())
+		return "", nil, &ec2Error{Code: "RequestLimitExceeded", Status: http.StatusServiceUnavailable,
+			Message: fmt.Sprintf("Request limit exceeded: this access key's rate is %g requests a second (burst %g).", s.cfg.Limit.Rate(), s.cfg.Limit.Burst())}
 	}
 	form, err := s.form(r, body)
 	if err != nil {

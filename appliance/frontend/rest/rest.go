@@ -30,6 +30,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/images"
 	"github.com/ironvisor/ironvisor/appliance/metering"
+	"github.com/ironvisor/ironvisor/appliance/ratelimit"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/appliance/types"
 )
@@ -54,11 +55,9 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// Version is the API version in the OpenAPI document.
 	Version string
-	// Rate and Burst limit the requests of each API token (a token
-	// bucket): zeros mean DefaultRate and DefaultBurst, a negative Rate
-	// no limit.
-	Rate  float64
-	Burst int
+	// Limit is the request rate limit of each API token, shared with the
+	// other front ends; nil is no limit.
+	Limit *ratelimit.Limiter
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }
@@ -70,7 +69,6 @@ type handler func(w http.ResponseWriter, r *http.Request, p api.Params, who auth
 type Server struct {
 	cfg      Config
 	router   *api.Router
-	limit    *limiter
 	requests *prometheus.CounterVec
 	metrics  http.Handler
 }
@@ -82,7 +80,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, router: &api.Router{}, limit: newLimiter(cfg.Rate, cfg.Burst, cfg.Now)}
+	s := &Server{cfg: cfg, router: &api.Router{}}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ironvisor_api_requests_total",
 		Help: "API requests by method, route pattern and status code.",
@@ -121,7 +119,7 @@ func (s *Server) guard(rt apiv1.Route, h handler) api.HandlerFunc {
 				s.request(rt, http.StatusUnauthorized)
 				return
 			}
-			if ok, wait := s.limit.allow(who.TokenID); !ok {
+			if ok, wait := s.cfg.Limit.Allow(who.TokenID); !ok {
 				s.tooMany(w, r, rt, wait)
 				return
 			}
@@ -138,17 +136,12 @@ func (s *Server) guard(rt apiv1.Route, h handler) api.HandlerFunc {
 }
 
 // tooMany answers 429 with Retry-After in whole seconds (at least 1),
-// after holding the request for tooManyHold.
+// after holding the request for ratelimit.HoldFor.
 func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, rt apiv1.Route, wait time.Duration) {
-	hold := time.NewTimer(tooManyHold)
-	select {
-	case <-hold.C:
-	case <-r.Context().Done():
-		hold.Stop()
-	}
+	ratelimit.Hold(r.Context())
 	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 	fail(w, fmt.Errorf("%w: this token's rate is %g requests a second (burst %g)",
-		apiv1.RequestLimitExceeded, s.limit.rate, s.limit.burst))
+		apiv1.RequestLimitExceeded, s.cfg.Limit.Rate(), s.cfg.Limit.Burst()))
 	s.request(rt, http.StatusTooManyRequests)
 }
 

@@ -1,6 +1,12 @@
-package rest
+// Package ratelimit is the request rate limit of the management front
+// ends (the native API, the EC2 endpoint): one token bucket per
+// credential, shared by every front end so that a tenant's flood through
+// one of them is limited like through the other, and the hold that slows
+// a flooding client's refusals down.
+package ratelimit
 
 import (
+	"context"
 	"math"
 	"sync"
 	"time"
@@ -14,23 +20,23 @@ const (
 	DefaultBurst = 100 // requests at once
 )
 
-// tooManyHold is how long a request over its token's rate is held before
-// its 429 is sent. A 429 costs little, but a client that asks again at
+// HoldFor is how long a request over its token's rate is held before
+// its refusal is sent (Hold). A 429 costs little, but a client that asks again at
 // once on each of many connections gets thousands a second, and that CPU
 // is taken from every other tenant (the fairness run of issue 10). Held,
-// each of its connections asks at most once a tooManyHold; a client
+// each of its connections asks at most once a HoldFor; a client
 // that waits for Retry-After (at least 1 s) does not notice.
-const tooManyHold = time.Second
+const HoldFor = time.Second
 
 // maxIdleBuckets is how many buckets the limiter keeps before it drops
 // the full ones (a full bucket is the same as none).
 const maxIdleBuckets = 4096
 
-// limiter is a token bucket per API token: each request takes one token
+// Limiter is a token bucket per credential (an API token, an access key): each request takes one token
 // from its bucket, which refills at rate per second up to burst. A token
 // that floods the API gets 429 at the cost of a map lookup, and the
 // other tokens' buckets are untouched, so their latency does not follow.
-type limiter struct {
+type Limiter struct {
 	rate, burst float64
 	now         func() time.Time
 
@@ -44,10 +50,10 @@ type bucket struct {
 	last   time.Time
 }
 
-// newLimiter returns a limiter of rate requests per second and burst
+// New returns a Limiter of rate requests per second and burst
 // (DefaultRate and DefaultBurst for zeros); a negative rate is no limit
 // (nil).
-func newLimiter(rate float64, burst int, now func() time.Time) *limiter {
+func New(rate float64, burst int, now func() time.Time) *Limiter {
 	if rate < 0 {
 		return nil
 	}
@@ -57,12 +63,12 @@ func newLimiter(rate float64, burst int, now func() time.Time) *limiter {
 	if burst <= 0 {
 		burst = DefaultBurst
 	}
-	return &limiter{rate: rate, burst: float64(burst), now: now, buckets: map[string]*bucket{}}
+	return &Limiter{rate: rate, burst: float64(burst), now: now, buckets: map[string]*bucket{}}
 }
 
-// allow takes one request from key's bucket. When it is empty it returns
+// Allow takes one request from key's bucket. When it is empty it returns
 // false and how long until a request is allowed again.
-func (l *limiter) allow(key string) (bool, time.Duration) {
+func (l *Limiter) Allow(key string) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}
@@ -90,10 +96,24 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 
 // dropFull forgets the buckets that have refilled by now. The caller
 // holds mu.
-func (l *limiter) dropFull(now time.Time) {
+func (l *Limiter) dropFull(now time.Time) {
 	for k, b := range l.buckets {
 		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
 			delete(l.buckets, k)
 		}
+	}
+}
+
+// Rate and Burst return the limit, for refusals that state it.
+func (l *Limiter) Rate() float64  { return l.rate }
+func (l *Limiter) Burst() float64 { return l.burst }
+
+// Hold waits HoldFor, or until ctx ends, before a refusal is sent.
+func Hold(ctx context.Context) {
+	t := time.NewTimer(HoldFor)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
