@@ -152,7 +152,7 @@ func New(cfg Config) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp.console, err = console.New(console.Config{Auth: cp.auth, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
+	cp.console, err = console.New(console.Config{Limit: limit, Auth: cp.auth, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
 		Orch: cp.orch, Host: cfg.Host, TLSFingerprint: cfg.TLSFingerprint, Now: cfg.Now})
 	if err != nil {
 		return nil, err

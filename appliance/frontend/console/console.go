@@ -33,15 +33,19 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/api"
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/core/domain"
 	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/images"
 	"github.com/ironvisor/ironvisor/appliance/metering"
+	"github.com/ironvisor/ironvisor/appliance/ratelimit"
 	"github.com/ironvisor/ironvisor/appliance/types"
 )
 
@@ -60,6 +64,9 @@ var staticFS embed.FS
 
 // Config is the core the console calls, as package rest's.
 type Config struct {
+	// Limit is the request rate limit of each token, shared with the
+	// other front ends; nil is no limit.
+	Limit   *ratelimit.Limiter
 	Auth    *auth.Service
 	Catalog *types.Catalog
 	Images  *images.Store
@@ -173,6 +180,12 @@ func (s *Server) guard(rt route) http.HandlerFunc {
 		if !ok {
 			clearCookie(w, sessionCookie)
 			http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)
+			return
+		}
+		if ok, wait := s.cfg.Limit.Allow(c.who.TokenID); !ok {
+			ratelimit.Hold(r.Context())
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+			s.fail(w, r, c, fmt.Errorf("%w: this token's rate is %g requests a second", apiv1.RequestLimitExceeded, s.cfg.Limit.Rate()))
 			return
 		}
 		if r.Method == http.MethodPost && !sameSecret(csrfOf(r), c.sess.csrf) {

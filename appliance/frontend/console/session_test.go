@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ironvisor/ironvisor/appliance/ratelimit"
 )
 
 // sessionCookieOf returns the session cookie a response set.
@@ -171,4 +173,28 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestConsoleSharesTheRateLimit: the console's pages count against the
+// token's request rate like the API's calls (one ratelimit.Limiter for
+// every front end), so a tenant cannot flood through the console what the
+// API refuses; another tenant is still served.
+func TestConsoleSharesTheRateLimit(t *testing.T) {
+	e := newEnv(t)
+	_, ta := e.tenant("alice")
+	_, tb := e.tenant("bob")
+	a, b := e.login(ta), e.login(tb)
+	e.s.cfg.Limit = ratelimit.New(0.5, 2, time.Now)
+	for i := 0; i < 2; i++ {
+		if got := a.get(Prefix + "instances"); got.status != http.StatusOK {
+			t.Fatalf("request %d of the burst: %d", i, got.status)
+		}
+	}
+	got := a.get(Prefix + "instances")
+	if got.status != http.StatusTooManyRequests || got.header.Get("Retry-After") == "" {
+		t.Fatalf("past the burst: %d, Retry-After %q", got.status, got.header.Get("Retry-After"))
+	}
+	if got := b.get(Prefix + "instances"); got.status != http.StatusOK {
+		t.Fatalf("another tenant: %d", got.status)
+	}
 }
