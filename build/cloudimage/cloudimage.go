@@ -37,16 +37,15 @@ var Packages = []string{
 
 // Defaults of Options.
 const (
-	DefaultSuite  = "bookworm"
-	DefaultMirror = "http://deb.debian.org/debian"
-	DefaultSize   = 2 << 30
+	DefaultSuite = "bookworm"
+	DefaultSize  = 2 << 30
 )
 
 // Options say what to build. Zero values mean the defaults above.
 type Options struct {
 	Dir    string // folder holding the image and its parts; required
 	Suite  string // Debian suite
-	Mirror string // Debian mirror URL
+	Mirror string // Debian mirror URL; empty means debootstrap's own default
 	Size   int64  // size of the root file system, bytes
 	Log    io.Writer
 }
@@ -88,9 +87,6 @@ func Build(ctx context.Context, o Options) (Image, error) {
 	}
 	if o.Suite == "" {
 		o.Suite = DefaultSuite
-	}
-	if o.Mirror == "" {
-		o.Mirror = DefaultMirror
 	}
 	if o.Size == 0 {
 		o.Size = DefaultSize
@@ -136,7 +132,10 @@ func bootstrap(ctx context.Context, o Options, root string) error {
 	}
 	tmp := root + ".tmp"
 	os.RemoveAll(tmp)
-	args := []string{"--variant=minbase", "--include=" + strings.Join(Packages, ","), o.Suite, tmp, o.Mirror}
+	args := []string{"--variant=minbase", "--include=" + strings.Join(Packages, ","), o.Suite, tmp}
+	if o.Mirror != "" {
+		args = append(args, o.Mirror)
+	}
 	if err := run(ctx, o.Log, "debootstrap", args...); err != nil {
 		return err
 	}
