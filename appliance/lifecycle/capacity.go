@@ -33,14 +33,101 @@ func (c Capacity) FreeMemBytes() uint64 {
 // of it, over every tenant: for the host's operator, never for a tenant.
 func (m *Manager) Capacity() (Capacity, error) {
 	c := Capacity{VCPUBudget: m.host.VCPUBudget(), MemBytes: m.host.MemBytes}
-	err := m.db.View(func(tx *store.Tx) error {
-		held, err := holding(tx, "")
-		for _, t := range held {
-			c.UsedVCPUs += t.VCPUs
-			c.UsedMemBytes += t.MemBytes
-		}
-		c.Instances = len(held)
-		return err
+	err := m.view(func(_ *store.Tx, h heldTotals) error {
+		c.UsedVCPUs, c.UsedMemBytes, c.Instances = h.VCPUs, h.Mem, h.N
+		return nil
 	})
 	return c, err
+}
+
+// heldTotals is what the instances that hold capacity (holdsCapacity)
+// hold together. The Manager keeps it up to date with every write of an
+// instance, so that a launch's capacity check costs the same however many
+// instances the store holds, instead of decoding all of them inside the
+// write transaction.
+type heldTotals struct {
+	VCPUs int
+	Mem   uint64
+	N     int
+}
+
+// change accounts for an instance record going from old to new: either
+// may be the zero Instance (created, deleted).
+func (h *heldTotals) change(old, new Instance) {
+	if holdsCapacity(old.State) {
+		h.VCPUs -= old.Type.VCPUs
+		h.Mem -= old.Type.MemBytes
+		h.N--
+	}
+	if holdsCapacity(new.State) {
+		h.VCPUs += new.Type.VCPUs
+		h.Mem += new.Type.MemBytes
+		h.N++
+	}
+}
+
+// without returns h less inst, if inst holds capacity.
+func (h heldTotals) without(inst Instance) heldTotals {
+	h.change(inst, Instance{})
+	return h
+}
+
+// scanHeld sums what the instances in tx hold, decoding every one.
+func scanHeld(tx *store.Tx) (heldTotals, error) {
+	var h heldTotals
+	types, err := holding(tx)
+	for _, t := range types {
+		h.VCPUs += t.VCPUs
+		h.Mem += t.MemBytes
+		h.N++
+	}
+	return h, err
+}
+
+// loadHeld makes m.held known, scanning tx (a consistent view of what is
+// committed) the first time. The caller holds heldMu.
+func (m *Manager) loadHeld(tx *store.Tx) error {
+	if m.held != nil {
+		return nil
+	}
+	h, err := scanHeld(tx)
+	if err != nil {
+		return err
+	}
+	m.held = &h
+	return nil
+}
+
+// update runs fn in a write transaction with the held totals, which fn
+// changes as it writes instances (heldTotals.change). Only if the
+// transaction commits do the changes become the Manager's totals. Every
+// transaction that writes an instance goes through update.
+func (m *Manager) update(fn func(*store.Tx, *heldTotals) error) error {
+	m.heldMu.Lock()
+	defer m.heldMu.Unlock()
+	var next heldTotals
+	err := m.db.Update(func(tx *store.Tx) error {
+		if err := m.loadHeld(tx); err != nil {
+			return err
+		}
+		next = *m.held
+		return fn(tx, &next)
+	})
+	if err == nil {
+		*m.held = next
+	}
+	return err
+}
+
+// view runs fn in a read transaction with the held totals as of that
+// transaction (no instance write commits while it runs).
+func (m *Manager) view(fn func(*store.Tx, heldTotals) error) error {
+	m.heldMu.Lock()
+	defer m.heldMu.Unlock()
+	return m.db.View(func(tx *store.Tx) error {
+		if err := m.loadHeld(tx); err != nil {
+			return err
+		}
+		return fn(tx, *m.held)
+	})
 }

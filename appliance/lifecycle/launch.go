@@ -63,7 +63,7 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 		return nil, fmt.Errorf("launch: %w: http_tokens %q: must be optional or required", types.ErrInvalid, spec.HTTPTokens)
 	}
 	var out []Instance
-	err := m.db.Update(func(tx *store.Tx) error {
+	err := m.update(func(tx *store.Tx, h *heldTotals) error {
 		out = nil
 		t, err := types.GetTx(tx, spec.Type)
 		if err != nil {
@@ -74,7 +74,7 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 				return err
 			}
 		}
-		if err := m.fits(tx, "", t, spec.Count); err != nil {
+		if err := m.fits(*h, t, spec.Count); err != nil {
 			return err
 		}
 		now := m.clock.Now().UTC()
@@ -93,6 +93,7 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 			if err := tx.Create(store.Instances, id, inst); err != nil {
 				return err
 			}
+			h.change(Instance{}, inst)
 			out = append(out, inst)
 		}
 		return nil
@@ -103,19 +104,14 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 	return out, nil
 }
 
-// fits checks that count instances of t fit next to every instance that
-// holds capacity, except the one called except.
-func (m *Manager) fits(tx *store.Tx, except string, t types.Type, count int) error {
-	running, err := holding(tx, except)
-	if err != nil {
-		return err
-	}
-	return types.Fits(m.host, running, t, count)
+// fits checks that count instances of t fit next to the instances that
+// hold h.
+func (m *Manager) fits(h heldTotals, t types.Type, count int) error {
+	return types.FitsUsed(m.host, h.VCPUs, h.Mem, t, count)
 }
 
-// holding returns the types of every instance that holds capacity, except
-// the one called except.
-func holding(tx *store.Tx, except string) ([]types.Type, error) {
+// holding returns the types of every instance that holds capacity.
+func holding(tx *store.Tx) ([]types.Type, error) {
 	// Decode only what the check needs: launches scan every instance.
 	var running []types.Type
 	err := tx.Scan(store.Instances, "", func(key string, raw []byte) error {
@@ -126,7 +122,7 @@ func holding(tx *store.Tx, except string) ([]types.Type, error) {
 		if err := json.Unmarshal(raw, &inst); err != nil {
 			return fmt.Errorf("decode instance %s: %w", key, err)
 		}
-		if key != except && holdsCapacity(inst.State) {
+		if holdsCapacity(inst.State) {
 			running = append(running, inst.Type)
 		}
 		return nil
@@ -150,12 +146,13 @@ func (m *Manager) Sweep(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return gone, fmt.Errorf("sweep: %w", err)
 		}
-		err = m.db.Update(func(tx *store.Tx) error {
+		err = m.update(func(tx *store.Tx, h *heldTotals) error {
 			cur, err := getTx(tx, inst.ID)
 			if err != nil || !Expired(cur, m.clock.Now()) {
 				return err
 			}
 			gone = append(gone, inst.ID)
+			h.change(cur, Instance{})
 			return tx.Delete(store.Instances, inst.ID)
 		})
 		unlock()
@@ -220,7 +217,7 @@ func (m *Manager) Reconcile(ctx context.Context, alive func(Instance) bool, reas
 // terminated from shutting-down), closing its meter at the checkpoint.
 func (m *Manager) markLost(id, reason string) (Instance, error) {
 	var next Instance
-	err := m.db.Update(func(tx *store.Tx) error {
+	err := m.update(func(tx *store.Tx, h *heldTotals) error {
 		cur, err := getTx(tx, id)
 		if err != nil {
 			return err
@@ -230,13 +227,14 @@ func (m *Manager) markLost(id, reason string) (Instance, error) {
 			e = Cleaned
 		}
 		var changed bool
-		next, changed, err = m.plan(tx, cur, e, Change{Reason: reason})
+		next, changed, err = m.plan(*h, cur, e, Change{Reason: reason})
 		if err != nil || !changed {
 			return err
 		}
 		if err := metering.CloseAtCheckpoint(tx, id); err != nil {
 			return err
 		}
+		h.change(cur, next)
 		return tx.Put(store.Instances, id, next)
 	})
 	return next, err

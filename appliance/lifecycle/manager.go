@@ -89,6 +89,14 @@ type Manager struct {
 	clock Clock
 	host  types.Host
 
+	// heldMu serialises the transactions that write instances (they
+	// change held) and is held by those that read held.
+	heldMu sync.Mutex
+	// held totals the instances that hold capacity, as committed: nil
+	// until the first transaction that needs it scans them; guarded by
+	// heldMu.
+	held *heldTotals
+
 	mu sync.Mutex
 	// locks holds a one-slot semaphore per instance with waiters; guarded
 	// by mu.
@@ -262,12 +270,12 @@ func (m *Manager) setInEffect(id string, on bool) []deferredEvent {
 // and has run any effect.
 func (m *Manager) applyLocked(id string, e Event, ch Change) (Instance, error) {
 	var out Instance
-	err := m.db.Update(func(tx *store.Tx) error {
+	err := m.update(func(tx *store.Tx, h *heldTotals) error {
 		cur, err := getTx(tx, id)
 		if err != nil {
 			return err
 		}
-		next, changed, err := m.plan(tx, cur, e, ch)
+		next, changed, err := m.plan(*h, cur, e, ch)
 		if err != nil || !changed {
 			out = next
 			return err
@@ -276,6 +284,7 @@ func (m *Manager) applyLocked(id string, e Event, ch Change) (Instance, error) {
 			return err
 		}
 		out = next
+		h.change(cur, next)
 		return tx.Put(store.Instances, id, next)
 	})
 	if err != nil {
@@ -289,12 +298,12 @@ func (m *Manager) applyLocked(id string, e Event, ch Change) (Instance, error) {
 // so the record cannot change before the write transaction.
 func (m *Manager) runEffect(id string, e Event, ch Change) (Change, []deferredEvent, error) {
 	var cur, next Instance
-	err := m.db.View(func(tx *store.Tx) error {
+	err := m.view(func(tx *store.Tx, h heldTotals) error {
 		var err error
 		if cur, err = getTx(tx, id); err != nil {
 			return err
 		}
-		next, _, err = m.plan(tx, cur, e, ch)
+		next, _, err = m.plan(h, cur, e, ch)
 		return err
 	})
 	if err != nil {
@@ -320,7 +329,9 @@ func (m *Manager) runEffect(id string, e Event, ch Change) (Change, []deferredEv
 // plan computes the record after event e, checking capacity for a start.
 // changed is false for an idempotent repeat (a stop of a stopped
 // instance), which stores nothing.
-func (m *Manager) plan(tx *store.Tx, cur Instance, e Event, ch Change) (next Instance, changed bool, err error) {
+// h is what the instances that hold capacity hold, cur among them if it
+// does.
+func (m *Manager) plan(h heldTotals, cur Instance, e Event, ch Change) (next Instance, changed bool, err error) {
 	to, err := Next(cur.State, e)
 	if err != nil {
 		return cur, false, err
@@ -340,7 +351,7 @@ func (m *Manager) plan(tx *store.Tx, cur Instance, e Event, ch Change) (next Ins
 		}
 		next.Type = *ch.Type
 	case Start:
-		if err := m.fits(tx, cur.ID, cur.Type, 1); err != nil {
+		if err := m.fits(h.without(cur), cur.Type, 1); err != nil {
 			return cur, false, err
 		}
 		next.LaunchTime = now

@@ -77,17 +77,24 @@ func (e *InsufficientCapacity) APICode() apiv1.Code { return apiv1.InsufficientC
 // running ones. It returns nil or an *InsufficientCapacity; a count below 1
 // or an invalid type is an ErrInvalid error.
 func Fits(host Host, running []Type, want Type, count int) error {
-	if count < 1 {
-		return fmt.Errorf("%w: count %d must be at least 1", ErrInvalid, count)
-	}
-	if err := Validate(want); err != nil {
-		return err
-	}
 	var usedCPU int
 	var usedMem uint64
 	for _, t := range running {
 		usedCPU += t.VCPUs
 		usedMem += t.MemBytes
+	}
+	return FitsUsed(host, usedCPU, usedMem, want, count)
+}
+
+// FitsUsed is Fits with the running instances' vCPUs and memory already
+// summed (a maintained total, so that a launch costs the same on a host of
+// any size).
+func FitsUsed(host Host, usedCPU int, usedMem uint64, want Type, count int) error {
+	if count < 1 {
+		return fmt.Errorf("%w: count %d must be at least 1", ErrInvalid, count)
+	}
+	if err := Validate(want); err != nil {
+		return err
 	}
 	e := &InsufficientCapacity{
 		Want: want, Count: count,

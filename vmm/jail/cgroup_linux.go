@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -97,7 +98,7 @@ func cgroupParent(s Spec) (string, error) {
 	if s.CgroupParent != "" {
 		return s.CgroupParent, nil
 	}
-	mnt, err := CgroupMount()
+	mnt, err := prepared.cgroupMount()
 	if err != nil {
 		return "", err
 	}
@@ -126,7 +127,7 @@ func controllersFor(s Spec) []string {
 // cgroup2 mount) and enables ctrls in the subtree_control of every cgroup
 // from the mount down to parent, so that parent's children get them.
 func enableControllers(parent string, ctrls []string) error {
-	mnt, err := CgroupMount()
+	mnt, err := prepared.cgroupMount()
 	if err != nil {
 		return err
 	}
@@ -202,9 +203,29 @@ func writeFile(path, v string) error {
 }
 
 // createLeaf creates the VM's cgroup under parent and writes its limits.
+// The parent is prepared (created, its controllers enabled from the mount
+// down) once per parent and set of controllers, not at every start; if the
+// leaf cannot be made as prepared (someone removed the parent, or turned a
+// controller off), the preparation is redone once.
 func createLeaf(s Spec, parent string) (string, error) {
-	if err := enableControllers(parent, controllersFor(s)); err != nil {
-		return "", err
+	ctrls := controllersFor(s)
+	cached := prepared.has(parent, ctrls)
+	leaf, err := makeLeaf(s, parent, ctrls, cached)
+	if err != nil && cached {
+		prepared.forget(parent)
+		leaf, err = makeLeaf(s, parent, ctrls, false)
+	}
+	return leaf, err
+}
+
+// makeLeaf prepares parent unless skip says it is, then creates the leaf
+// and writes its limits.
+func makeLeaf(s Spec, parent string, ctrls []string, skip bool) (string, error) {
+	if !skip {
+		if err := enableControllers(parent, ctrls); err != nil {
+			return "", err
+		}
+		prepared.add(parent, ctrls)
 	}
 	leaf := filepath.Join(parent, s.ID)
 	if err := os.Mkdir(leaf, 0o755); err != nil {
@@ -215,6 +236,79 @@ func createLeaf(s Spec, parent string) (string, error) {
 		return "", err
 	}
 	return leaf, nil
+}
+
+// prepared remembers the cgroup parents that enableControllers set up, and
+// the first cgroup2 mount point found.
+var prepared preparedParents
+
+// preparedParents is the set of parents known to exist with their
+// controllers enabled down to them.
+type preparedParents struct {
+	mu sync.Mutex
+	// ctrls holds, per parent, the controllers enabled for its children;
+	// guarded by mu.
+	ctrls map[string]map[string]bool
+	// mount is the cgroup2 mount point once found; guarded by mu.
+	mount string
+}
+
+// has reports whether parent was prepared with every controller of ctrls.
+func (p *preparedParents) has(parent string, ctrls []string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	on, ok := p.ctrls[parent]
+	if !ok {
+		return false
+	}
+	for _, c := range ctrls {
+		if !on[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// add records that parent was prepared with ctrls.
+func (p *preparedParents) add(parent string, ctrls []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctrls == nil {
+		p.ctrls = map[string]map[string]bool{}
+	}
+	if p.ctrls[parent] == nil {
+		p.ctrls[parent] = map[string]bool{}
+	}
+	for _, c := range ctrls {
+		p.ctrls[parent][c] = true
+	}
+}
+
+// forget drops what is known about parent and the mount point.
+func (p *preparedParents) forget(parent string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.ctrls, parent)
+	p.mount = ""
+}
+
+// cgroupMount is CgroupMount, read from /proc/self/mountinfo only until it
+// is found.
+func (p *preparedParents) cgroupMount() (string, error) {
+	p.mu.Lock()
+	mnt := p.mount
+	p.mu.Unlock()
+	if mnt != "" {
+		return mnt, nil
+	}
+	mnt, err := CgroupMount()
+	if err != nil {
+		return "", err
+	}
+	p.mu.Lock()
+	p.mount = mnt
+	p.mu.Unlock()
+	return mnt, nil
 }
 
 // writeLimits writes the limits of s into the cgroup leaf: memory.max,

@@ -36,6 +36,12 @@ type report struct {
 	ROErr      string
 	Random     int
 	Workload   string
+	// ThreadCaps are the permitted|effective|inheritable capabilities of
+	// threads that existed before Enter, read after its privilege drop.
+	ThreadCaps []uint64
+	// AfterFiles is the inode of whatever is open at the first fd after
+	// the passed files (0: nothing): never the executable.
+	AfterFiles uint64
 }
 
 // childMain runs in the jailed child and returns its exit code.
@@ -66,7 +72,15 @@ func childMain(mode string) int {
 // under the real filter and reports.
 func inspect() error {
 	var r report
-	files, err := enter(func(Files) { observe(&r) })
+	tids := parkThreads(3)
+	files, err := enter(func(f Files) {
+		observe(&r)
+		r.ThreadCaps = threadCaps(tids)
+		var st unix.Stat_t
+		if unix.Fstat(FDDisk0+len(f.Disks)+len(f.Taps), &st) == nil {
+			r.AfterFiles = st.Ino
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -103,6 +117,44 @@ func observe(r *report) {
 	}
 	r.Root = names("/")
 	r.Dev = names("/dev")
+}
+
+// parkThreads starts n goroutines, each locked to a thread of its own for
+// the rest of the process, and returns the threads' ids.
+func parkThreads(n int) []int {
+	tids := make(chan int)
+	for i := 0; i < n; i++ {
+		go func() {
+			runtime.LockOSThread()
+			tids <- unix.Gettid()
+			select {}
+		}()
+	}
+	var out []int
+	for i := 0; i < n; i++ {
+		out = append(out, <-tids)
+	}
+	return out
+}
+
+// threadCaps returns permitted|effective|inheritable of each thread in
+// tids (all ones if capget fails).
+func threadCaps(tids []int) []uint64 {
+	var out []uint64
+	for _, tid := range tids {
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3, Pid: int32(tid)}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			out = append(out, ^uint64(0))
+			continue
+		}
+		var v uint64
+		for i, d := range data {
+			v |= uint64(d.Permitted|d.Effective|d.Inheritable) << (32 * i)
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // names lists a directory.

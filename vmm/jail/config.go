@@ -18,6 +18,12 @@ type childConfig struct {
 	GID     uint32   `json:"gid"`
 	Devices []string `json:"devices"`
 	Layout  layout   `json:"files"`
+	// Creds says the clone set the ids and gave Enter its capabilities as
+	// ambient ones (see execCredentials).
+	Creds bool `json:"creds,omitempty"`
+	// ExeFD, if not 0, is the fd the VMM was executed through; Enter
+	// closes it.
+	ExeFD int `json:"exe_fd,omitempty"`
 }
 
 // layout records which Files slots were passed, so the child can rebuild
@@ -89,6 +95,9 @@ func readConfig() (childConfig, error) {
 	}
 	if c.Layout.Disks < 0 || c.Layout.Taps < 0 || c.Layout.Disks+c.Layout.Taps > 1024 {
 		return c, fmt.Errorf("jail: bad file layout %+v", c.Layout)
+	}
+	if c.ExeFD != 0 && c.ExeFD != FDDisk0+c.Layout.Disks+c.Layout.Taps {
+		return c, fmt.Errorf("jail: bad executable fd %d for layout %+v", c.ExeFD, c.Layout)
 	}
 	return c, nil
 }

@@ -12,8 +12,13 @@
 //   - re-executes the VMM binary (by default /proc/self/exe) with clone3
 //     CLONE_INTO_CGROUP, so the child is inside its cgroup from its first
 //     instruction, in fresh mount, PID, IPC, UTS and network namespaces,
-//     from a thread whose capability bounding set holds only the five
-//     capabilities Enter needs;
+//     with its uid, gid and empty supplementary groups already set by the
+//     clone, and as ambient capabilities only the four Enter needs
+//     (SYS_ADMIN, SYS_CHROOT, DAC_READ_SEARCH, SETPCAP; also the whole
+//     bounding set), exec'd through an fd when the uid could not reach
+//     the binary; a cgo binary (-race) instead starts as root from a
+//     thread whose bounding set holds the five capabilities Enter needs
+//     to drop root itself;
 //   - passes the VMM's files in with a fixed fd numbering (see Files).
 //
 // The child calls Enter first thing in main (IsChild tells it that it is
@@ -29,9 +34,12 @@
 //     directories too) and chroots, as switch_root does, so that the VMM's
 //     mount namespace holds nothing of the host but the rootfs under it;
 //   - sets the hostname to the VM id;
-//   - drops the whole capability bounding set, clears supplementary groups
-//     and sets the real, effective and saved uid and gid to Spec.UID/GID,
-//     which clears every remaining capability;
+//   - empties its bounding set and clears every capability of every
+//     thread with one all-thread capset (one stop of the world; the uid,
+//     gid and groups, set at the clone, are checked); in a cgo binary it
+//     drops the whole bounding set, clears supplementary groups and sets
+//     the real, effective and saved uid and gid to Spec.UID/GID, which
+//     clears every remaining capability;
 //   - sets no_new_privs and loads the seccomp allow-list on every thread at
 //     once (SECCOMP_FILTER_FLAG_TSYNC), default action kill process. After
 //     Enter returns, the VMM may only make the syscalls that

@@ -40,8 +40,15 @@ func enter(beforeSeccomp func(Files)) (Files, error) {
 	if err := unix.Sethostname([]byte(cfg.ID)); err != nil {
 		return Files{}, fmt.Errorf("jail %s: set hostname: %w", cfg.ID, err)
 	}
-	if err := dropPrivileges(cfg.UID, cfg.GID); err != nil {
+	drop := dropPrivileges
+	if cfg.Creds {
+		drop = dropCapabilities
+	}
+	if err := drop(cfg.UID, cfg.GID); err != nil {
 		return Files{}, fmt.Errorf("jail %s: %w", cfg.ID, err)
+	}
+	if cfg.ExeFD != 0 {
+		unix.Close(cfg.ExeFD)
 	}
 	markStage("ids")
 	files := cfg.Layout.files()
@@ -194,6 +201,39 @@ func dropPrivileges(uid, gid uint32) error {
 	}
 	if err := syscall.Setresuid(int(uid), int(uid), int(uid)); err != nil {
 		return fmt.Errorf("set uid %d: %w", uid, err)
+	}
+	return nil
+}
+
+// dropCapabilities is dropPrivileges for a VMM whose ids the clone set
+// (childConfig.Creds): it checks the ids, empties the calling thread's
+// bounding set and clears the capabilities of every thread with a single
+// all-thread capset, one stop of the world instead of eight.
+//
+// The other threads keep ambientCaps in their bounding sets. That grants
+// nothing: the bounding set only limits what execve can gain, execve is
+// outside the seccomp allow-list, no_new_privs is set, and no thread
+// holds a capability.
+func dropCapabilities(uid, gid uint32) error {
+	ru, eu, su := unix.Getresuid()
+	rg, eg, sg := unix.Getresgid()
+	if ru != int(uid) || eu != int(uid) || su != int(uid) || rg != int(gid) || eg != int(gid) || sg != int(gid) {
+		return fmt.Errorf("started as uids %d/%d/%d gids %d/%d/%d, want %d:%d", ru, eu, su, rg, eg, sg, uid, gid)
+	}
+	if groups, err := unix.Getgroups(); err != nil || len(groups) != 0 {
+		return fmt.Errorf("started with supplementary groups %v (%v), want none", groups, err)
+	}
+	for c := uintptr(0); c <= 63; c++ {
+		_, _, e := syscall.RawSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0)
+		if e == unix.EINVAL {
+			break // past CAP_LAST_CAP
+		}
+		if e != 0 {
+			return fmt.Errorf("drop capability %d from the bounding set: %w", c, e)
+		}
+	}
+	if err := clearCapsAllThreads(); err != nil {
+		return fmt.Errorf("clear capabilities: %w", err)
 	}
 	return nil
 }

@@ -204,6 +204,14 @@ func checkReport(t *testing.T, r report, id string) {
 	if r.CapEff != 0 || r.CapPrm != 0 || r.Bounding != 0 {
 		t.Errorf("capabilities eff %#x prm %#x, %d in bounding set; want none", r.CapEff, r.CapPrm, r.Bounding)
 	}
+	if len(r.ThreadCaps) != 3 {
+		t.Errorf("capabilities of %d other threads reported, want 3", len(r.ThreadCaps))
+	}
+	for i, c := range r.ThreadCaps {
+		if c != 0 {
+			t.Errorf("thread %d started before Enter keeps capabilities %#x; want none", i, c)
+		}
+	}
 	if !slices.Equal(r.Root, []string{"dev"}) || !slices.Equal(r.Dev, []string{"null", "urandom"}) {
 		t.Errorf("root holds %v, /dev holds %v; want [dev] and [null urandom]", r.Root, r.Dev)
 	}
@@ -343,4 +351,50 @@ func BenchmarkStartEnterExit(b *testing.B) {
 	b.ReportMetric(float64(start.Milliseconds())/float64(b.N), "start-ms/op")
 	b.ReportMetric(float64(run.Milliseconds())/float64(b.N), "run-ms/op")
 	b.ReportMetric(float64(clean.Milliseconds())/float64(b.N), "cleanup-ms/op")
+}
+
+// TestJailExecsBinaryTheUIDCannotReach starts the VMM from a binary in a
+// directory only root may search: the VMM's ids are set before the exec,
+// so the jail execs it through an fd, which the child must not keep.
+func TestJailExecsBinaryTheUIDCannotReach(t *testing.T) {
+	e := newEnv(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "private")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "vmm")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(bin, &st); err != nil {
+		t.Fatal(err)
+	}
+	disk, err := os.Open(bin) // any readable file will do as the disk
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	s := e.spec("t-private-bin", "inspect", nil)
+	s.Path = bin
+	s.Files.Disks = []*os.File{disk}
+	ps, console, stderr := run(t, s, nil)
+	var r report
+	if err := json.Unmarshal([]byte(console), &r); err != nil {
+		t.Fatalf("child %v: decode report %q: %v (stderr: %s)", ps, console, err, stderr)
+	}
+	if r.UIDs != [3]int{65534, 65534, 65534} || r.CapEff != 0 || r.CapPrm != 0 {
+		t.Errorf("uids %v, capabilities eff %#x prm %#x; want 65534 and none", r.UIDs, r.CapEff, r.CapPrm)
+	}
+	if r.AfterFiles == st.Ino {
+		t.Errorf("the child keeps an fd of its executable (inode %d) after its files", st.Ino)
+	}
 }

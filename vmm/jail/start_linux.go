@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -59,60 +60,124 @@ func startIn(s Spec, parent, root string) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("open cgroup: %w", err)
 	}
 	defer cg.Close()
+	// A binary that can run a syscall on all its threads (no cgo) gets its
+	// ids set by the clone, before the exec (see execCredentials); a cgo
+	// one sets them in Enter, as root.
+	creds := execCredentials()
+	exe := s.Path
+	var extra []*os.File
+	if creds && exe != "/proc/self/exe" {
+		// The exec runs as the VMM's uid, which may not search the
+		// directories above the binary: exec it through an fd the
+		// supervisor opened (Enter closes it).
+		f, err := os.OpenFile(exe, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			removeLeaf(leaf)
+			return nil, fmt.Errorf("open %s: %w", exe, err)
+		}
+		defer f.Close()
+		extra = append(extra, f)
+	}
+	files := s.Files.extra()
+	exeFD := 0
+	if extra != nil {
+		exeFD = 3 + len(files)
+		exe = fmt.Sprintf("/proc/self/fd/%d", exeFD)
+	}
 	cfg, err := json.Marshal(childConfig{
 		ID: s.ID, Root: root, UID: s.UID, GID: s.GID,
 		Devices: s.Devices, Layout: layoutOf(s.Files),
+		Creds: creds, ExeFD: exeFD,
 	})
 	if err != nil {
 		removeLeaf(leaf)
 		return nil, fmt.Errorf("encode child config: %w", err)
 	}
+	attr := &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC |
+			syscall.CLONE_NEWUTS | syscall.CLONE_NEWNET,
+		UseCgroupFD: true,
+		CgroupFD:    int(cg.Fd()),
+		Setsid:      true,
+	}
+	keep := enterCaps
+	if creds {
+		attr.Credential = &syscall.Credential{Uid: s.UID, Gid: s.GID, Groups: []uint32{}}
+		attr.AmbientCaps = ambientCaps
+		keep = ambientCapSet
+	}
 	cmd := &exec.Cmd{
-		Path:       s.Path,
-		Args:       append([]string{"ironvisor-vmm"}, s.Args...),
-		Env:        append(append([]string(nil), s.Env...), envConfig+"="+string(cfg)),
-		Stdin:      s.Stdin,
-		Stdout:     s.Stdout,
-		Stderr:     s.Stderr,
-		ExtraFiles: s.Files.extra(),
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC |
-				syscall.CLONE_NEWUTS | syscall.CLONE_NEWNET,
-			UseCgroupFD: true,
-			CgroupFD:    int(cg.Fd()),
-			Setsid:      true,
-		},
+		Path:        exe,
+		Args:        append([]string{"ironvisor-vmm"}, s.Args...),
+		Env:         append(append([]string(nil), s.Env...), envConfig+"="+string(cfg)),
+		Stdin:       s.Stdin,
+		Stdout:      s.Stdout,
+		Stderr:      s.Stderr,
+		ExtraFiles:  append(files, extra...),
+		SysProcAttr: attr,
 	}
 	start := s.StartCmd
 	if start == nil {
 		start = (*exec.Cmd).Start
 	}
-	if err := startBounded(cmd, start); err != nil {
+	if err := startBounded(cmd, start, keep); err != nil {
 		removeLeaf(leaf)
 		return nil, fmt.Errorf("exec %s: %w", s.Path, err)
 	}
 	return cmd, nil
 }
 
-// enterCaps are the capabilities Enter needs before it drops privileges:
-// mounts, pivot_root and sethostname; chroot (the rootfs fallback);
-// setgroups/setresgid/setresuid; and dropping them from the bounding set.
+// enterCaps are the capabilities Enter needs before it drops privileges
+// when it runs as root (a cgo VMM): mounts, pivot_root and sethostname;
+// chroot (the rootfs fallback); setgroups/setresgid/setresuid; and
+// dropping them from the bounding set.
 var enterCaps = map[uintptr]bool{
 	unix.CAP_SYS_ADMIN: true, unix.CAP_SYS_CHROOT: true,
 	unix.CAP_SETGID: true, unix.CAP_SETUID: true, unix.CAP_SETPCAP: true,
 }
 
-// startBounded starts cmd with start from a thread whose capability bounding set holds
-// only enterCaps, so the child (and every thread it ever has) starts with
-// that bounding set, and Enter has only those few to drop on all threads.
-// The thread is then unusable for anything else: its goroutine exits still
-// locked, so the Go runtime ends the thread.
-func startBounded(cmd *exec.Cmd, start func(*exec.Cmd) error) error {
+// ambientCaps are the only capabilities of a VMM started with its ids
+// already set (execCredentials): what Enter needs to build its root
+// (mounts, pivot_root, sethostname, chroot), to reach the root directory
+// below the root-only state directory (search), and to empty its
+// bounding set. They arrive as ambient capabilities, so they are the
+// VMM's effective set after the exec; Enter clears them all.
+var ambientCaps = []uintptr{
+	unix.CAP_SYS_ADMIN, unix.CAP_SYS_CHROOT, unix.CAP_DAC_READ_SEARCH, unix.CAP_SETPCAP,
+}
+
+// ambientCapSet is ambientCaps as a set: the bounding set the VMM starts
+// with (an ambient capability must be in it).
+var ambientCapSet = func() map[uintptr]bool {
+	m := map[uintptr]bool{}
+	for _, c := range ambientCaps {
+		m[c] = true
+	}
+	return m
+}()
+
+// execCredentials reports whether the VMM is started with its uid, gid and
+// empty groups set by the clone, before the exec, and the few capabilities
+// Enter needs as ambient ones. Enter then changes no id, and clears the
+// capabilities of all its threads with one all-thread capset, instead of
+// the eight all-thread syscalls (each stops every thread of the VMM) that
+// dropping root takes. That needs AllThreadsSyscall, which a cgo binary
+// (a -race build) does not have; the VMM is built like the binary that
+// starts it (CGO_ENABLED=0 in the Makefile, or the test binary
+// re-executed), so the parent's own build decides.
+var execCredentials = sync.OnceValue(func() bool { return !hasCgo() })
+
+// startBounded starts cmd with start from a thread whose capability
+// bounding set holds only keep, so the child (and every thread it ever
+// has) starts with that bounding set, and Enter has only those few to
+// drop. The thread is then unusable for anything else: its goroutine exits
+// still locked, so the Go runtime ends the thread.
+func startBounded(cmd *exec.Cmd, start func(*exec.Cmd) error, keep map[uintptr]bool) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: see above
 		for c := uintptr(0); c <= 63; c++ {
-			if enterCaps[c] {
+			if keep[c] {
 				continue
 			}
 			_, _, e := syscall.RawSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0)

@@ -1,0 +1,79 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ironvisor/ironvisor/appliance/store"
+	"github.com/ironvisor/ironvisor/appliance/types"
+)
+
+// TestHeldTotalsMatchAScan drives a Manager through random launches,
+// events (resizes, refused ones and starts that do not fit among them),
+// reconciles and sweeps, and checks after each step that the totals it
+// maintains for the capacity check are what decoding every instance
+// gives, and what a new Manager on the same store starts from.
+func TestHeldTotalsMatchAScan(t *testing.T) {
+	f := newFixture(t, types.Host{CPUs: 6, MemBytes: 6 * types.GiB})
+	r := rand.New(rand.NewPCG(1, 2))
+	events := []Event{Start, Stop, Reboot, Resize, Terminate, Booted, Halted, Crashed, Cleaned}
+	sizes := []string{"nano", "small", "medium"}
+	var ids []string
+	ctx := context.Background()
+	for step := 0; step < 400; step++ {
+		what := ""
+		switch k := r.IntN(10); {
+		case k == 0 || len(ids) == 0:
+			typ := sizes[r.IntN(len(sizes))]
+			n := 1 + r.IntN(3)
+			insts, err := f.m.Launch(LaunchSpec{TenantID: "t-a", Image: "tiny", Type: typ, Count: n})
+			what = fmt.Sprintf("launch %d %s: %v", n, typ, err)
+			for _, in := range insts {
+				ids = append(ids, in.ID)
+			}
+		case k == 1:
+			f.clk.Set(float64(step) * 1000)
+			gone, err := f.m.Sweep(ctx)
+			what = fmt.Sprintf("sweep: %d gone, %v", len(gone), err)
+		case k == 2:
+			changed, err := f.m.Reconcile(ctx, func(Instance) bool { return r.IntN(2) == 0 }, "lost")
+			what = fmt.Sprintf("reconcile: %d changed, %v", len(changed), err)
+		default:
+			id := ids[r.IntN(len(ids))]
+			e := events[r.IntN(len(events))]
+			ch := Change{Reason: "test"}
+			if e == Resize {
+				typ, ok := types.LookupBuiltin(sizes[r.IntN(len(sizes))])
+				if !ok {
+					t.Fatal("no builtin type")
+				}
+				ch.Type = &typ
+			}
+			_, err := f.m.Apply(ctx, id, e, ch)
+			what = fmt.Sprintf("%s %s: %v", e, id, err)
+		}
+		got, err := f.m.Capacity()
+		if err != nil {
+			t.Fatalf("step %d (%s): capacity: %v", step, what, err)
+		}
+		var scan heldTotals
+		if err := f.db.View(func(tx *store.Tx) error {
+			scan, err = scanHeld(tx)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got.UsedVCPUs != scan.VCPUs || got.UsedMemBytes != scan.Mem || got.Instances != scan.N {
+			t.Fatalf("step %d (%s): maintained %+v, a scan gives %+v", step, what, got, scan)
+		}
+	}
+	fresh, err := NewManager(f.db, f.clk, types.Host{CPUs: 6, MemBytes: 6 * types.GiB}).Capacity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.m.Capacity(); got != fresh {
+		t.Fatalf("maintained %+v, a new Manager finds %+v", got, fresh)
+	}
+}
