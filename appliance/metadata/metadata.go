@@ -55,7 +55,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -152,15 +151,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Zone == "" {
 		cfg.Zone = DefaultZone
 	}
-	rate, burst := cfg.Rate, cfg.Burst
-	if rate == 0 {
-		rate = DefaultRate
-	}
-	if burst <= 0 {
-		burst = DefaultBurst
-	}
 	s := &Server{cfg: cfg, tokens: map[string]map[string]time.Time{}, lns: map[netip.AddrPort]net.Listener{},
-		limit: ratelimit.New(rate, burst, cfg.Now), hold: ratelimit.Hold}
+		limit: ratelimit.NewOr(cfg.Rate, cfg.Burst, DefaultRate, DefaultBurst, cfg.Now), hold: ratelimit.Hold}
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -251,7 +243,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if ok, wait := s.limit.Allow(id.nic.Instance); !ok {
 		s.hold(r.Context())
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		ratelimit.SetRetryAfter(w, wait)
 		http.Error(w, fmt.Sprintf("metadata: this instance's rate is %g requests a second (burst %g)",
 			s.limit.Rate(), s.limit.Burst()), http.StatusTooManyRequests)
 		return
