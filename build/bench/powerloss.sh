@@ -31,7 +31,7 @@ appliance in a rack server (QEMU TCG, 1 vCPU, 1 GiB) on a 512 MiB ext4
 data disk (virtio-blk, raw image, QEMU's default writeback cache).
 
 Each cut: three clients write through the API (the admin creates tenants
-and uploads images of a tiny kernel and a 2 MiB initrd; a tenant launches
+and uploads images of a tiny kernel and a 512 KiB initrd; a tenant launches
 a nano instance and terminates it), for a random time of up to 3 s;
 then QEMU is killed and the host's page cache of the disk image dropped
 (\`posix_fadvise DONTNEED\`). The appliance boots again on the same disk

@@ -31,7 +31,7 @@ const powerWriteFor = 3 * time.Second
 
 // TestPowerLoss is issue 10's power-loss test: the appliance boots on an
 // ext4 data disk, and while clients write through its API (tenants
-// created, images of 2 MiB uploaded, instances launched and
+// created, images with a 512 KiB initrd uploaded, instances launched and
 // terminated), it loses power at a random point: QEMU is killed and the
 // host's page cache of the disk image is dropped, so that what the guest
 // had not flushed is gone. After each cut the appliance must come up on
@@ -174,10 +174,10 @@ func (p *powerAcks) tenants(ctx context.Context, admin *rack.API, cut int) {
 	}
 }
 
-// images uploads images of a tiny kernel and a 2 MiB initrd until ctx
+// images uploads images of a tiny kernel and a 512 KiB initrd until ctx
 // ends.
 func (p *powerAcks) images(ctx context.Context, admin *rack.API, cut int) {
-	initrd := make([]byte, 2<<20)
+	initrd := make([]byte, 512<<10)
 	rand.Read(initrd)
 	kernel := testutil.PVHHello("POWER\n", testutil.ExitHalt)
 	for i := 0; ctx.Err() == nil; i++ {
