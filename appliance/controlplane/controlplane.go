@@ -89,6 +89,12 @@ type Config struct {
 	// ratelimit.DefaultRate and DefaultBurst, a negative Rate no limit.
 	Rate  float64
 	Burst int
+	// StrangerRate and StrangerBurst limit each client address's failed
+	// authentications, on every front end together
+	// (ratelimit.NewStrangers): zeros for the defaults, a negative
+	// StrangerRate no limit.
+	StrangerRate  float64
+	StrangerBurst int
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }
@@ -159,7 +165,8 @@ func New(cfg Config) (*ControlPlane, error) {
 	}
 	cp.ec2 = ec2.New(ec2.Config{Keys: keys, Catalog: catalog, Images: imgs, Domain: dom, Orch: cp.orch,
 		Tags: tags.New(cfg.DB), Limit: limit, Region: cfg.EC2Region, Skew: cfg.EC2Skew, Now: cfg.Now})
-	cp.handler = frontEnds(cp.rest.Handler(), cp.console.Handler(), cp.ec2)
+	cp.handler = ratelimit.NewStrangers(cfg.StrangerRate, cfg.StrangerBurst, now).Handler(
+		frontEnds(cp.rest.Handler(), cp.console.Handler(), cp.ec2), cp.refuseStranger)
 	return cp, nil
 }
 
@@ -179,6 +186,20 @@ func frontEnds(api, web, ec2api http.Handler) http.Handler {
 			api.ServeHTTP(w, r)
 		}
 	})
+}
+
+// refuseStranger answers a request of a client address that failed to
+// authenticate too often, in the format of the front end it was sent to
+// (as frontEnds routes it).
+func (cp *ControlPlane) refuseStranger(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, ec2.Path) || p == strings.TrimSuffix(ec2.Path, "/"):
+		cp.ec2.RefuseStranger(w, r, wait)
+	case strings.HasPrefix(p, console.Prefix):
+		cp.console.RefuseStranger(w, r, wait)
+	default:
+		rest.RefuseStranger(w, r, wait)
+	}
 }
 
 // Handler returns the HTTP handler of every front end: the native API,

@@ -42,6 +42,11 @@
 // IP TTL 1, so that a guest that forwards packets (a container host, a
 // proxy) cannot pass a token on to what runs behind it, and a request
 // carrying X-Forwarded-For, the mark of a proxy, is refused with 403.
+// Requests are rate-limited per instance (Config.Rate and Burst, a token
+// bucket of package ratelimit, as EC2 throttles IMDS per interface): a
+// guest over its rate gets 429 with Retry-After, held for
+// ratelimit.HoldFor first, so that a guest asking again at once on many
+// connections cannot take the host's CPU from other guests and the API.
 package metadata
 
 import (
@@ -63,6 +68,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
+	"github.com/ironvisor/ironvisor/appliance/ratelimit"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
 
@@ -79,6 +85,14 @@ const (
 	forwardedFor   = "X-Forwarded-For"
 )
 
+// Default request rate of one instance: cloud-init's first boot reads a
+// few dozen documents at once, and a script polling a key once a second
+// is far below it.
+const (
+	DefaultRate  = 100 // requests per second
+	DefaultBurst = 200 // requests at once
+)
+
 // Config is what a Server needs.
 type Config struct {
 	// State returns the host network's desired state (the NICs and their
@@ -89,14 +103,22 @@ type Config struct {
 	// Zone is the availability zone guests are told; "" means
 	// DefaultZone.
 	Zone string
+	// Rate and Burst are each instance's request rate limit: zeros for
+	// DefaultRate and DefaultBurst, a negative Rate no limit.
+	Rate  float64
+	Burst int
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }
 
 // Server serves the metadata of the instance behind each connection.
 type Server struct {
-	cfg Config
-	srv *http.Server
+	cfg   Config
+	srv   *http.Server
+	limit *ratelimit.Limiter // per instance ID; nil is no limit
+	// hold delays a refusal over the rate (ratelimit.Hold; tests
+	// replace it).
+	hold func(context.Context)
 
 	lmu sync.Mutex
 	// lns are the listeners Bind opened, one per bridge gateway. Guarded
@@ -129,7 +151,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Zone == "" {
 		cfg.Zone = DefaultZone
 	}
-	s := &Server{cfg: cfg, tokens: map[string]map[string]time.Time{}, lns: map[netip.AddrPort]net.Listener{}}
+	s := &Server{cfg: cfg, tokens: map[string]map[string]time.Time{}, lns: map[netip.AddrPort]net.Listener{},
+		limit: ratelimit.NewOr(cfg.Rate, cfg.Burst, DefaultRate, DefaultBurst, cfg.Now), hold: ratelimit.Hold}
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -216,6 +239,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, ok := r.Header[forwardedFor]; ok {
 		http.Error(w, "metadata: forwarded requests are refused", http.StatusForbidden)
+		return
+	}
+	if ok, wait := s.limit.Allow(id.nic.Instance); !ok {
+		s.hold(r.Context())
+		ratelimit.SetRetryAfter(w, wait)
+		http.Error(w, fmt.Sprintf("metadata: this instance's rate is %g requests a second (burst %g)",
+			s.limit.Rate(), s.limit.Burst()), http.StatusTooManyRequests)
 		return
 	}
 	if r.Method == http.MethodPut && r.URL.Path == "/latest/api/token" {

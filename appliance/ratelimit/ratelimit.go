@@ -1,8 +1,10 @@
 // Package ratelimit is the request rate limit of the management front
-// ends (the native API, the EC2 endpoint): one token bucket per
-// credential, shared by every front end so that a tenant's flood through
-// one of them is limited like through the other, and the hold that slows
-// a flooding client's refusals down.
+// ends (the native API, the EC2 endpoint, the web console): one token
+// bucket per credential, shared by every front end so that a tenant's
+// flood through one of them is limited like through the other; a limit
+// on failed authentications per client address (Strangers); and the hold
+// that slows a flooding client's refusals down. The metadata service uses
+// the same buckets per instance.
 package ratelimit
 
 import (
@@ -54,14 +56,20 @@ type bucket struct {
 // (DefaultRate and DefaultBurst for zeros); a negative rate is no limit
 // (nil).
 func New(rate float64, burst int, now func() time.Time) *Limiter {
+	return NewOr(rate, burst, DefaultRate, DefaultBurst, now)
+}
+
+// NewOr is New with other defaults: defRate for a zero rate, defBurst
+// for a burst that is not positive.
+func NewOr(rate float64, burst int, defRate float64, defBurst int, now func() time.Time) *Limiter {
 	if rate < 0 {
 		return nil
 	}
 	if rate == 0 {
-		rate = DefaultRate
+		rate = defRate
 	}
 	if burst <= 0 {
-		burst = DefaultBurst
+		burst = defBurst
 	}
 	return &Limiter{rate: rate, burst: float64(burst), now: now, buckets: map[string]*bucket{}}
 }
@@ -92,6 +100,23 @@ func (l *Limiter) Allow(key string) (bool, time.Duration) {
 		return true, 0
 	}
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}
+
+// wait returns how long until key's bucket holds a request again,
+// without taking one; zero when it holds one now.
+func (l *Limiter) wait(key string) time.Duration {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		return 0
+	}
+	tokens := math.Min(l.burst, b.tokens+max(0, now.Sub(b.last).Seconds())*l.rate)
+	if tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - tokens) / l.rate * float64(time.Second))
 }
 
 // dropFull forgets the buckets that have refilled by now. The caller

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
+	"github.com/ironvisor/ironvisor/appliance/ratelimit"
 	"github.com/ironvisor/ironvisor/appliance/types"
 )
 
@@ -180,3 +181,11 @@ func (s *Server) done(w http.ResponseWriter, r *http.Request, c *call, to, msg s
 
 // notFound returns the NotFound error naming what and key.
 func notFound(what, key string) error { return fmt.Errorf("%s %q: %w", what, key, errNotFound) }
+
+// RefuseStranger answers a request that ratelimit.Strangers refused
+// (its client address failed to log in too often) with an error page
+// and Retry-After.
+func (s *Server) RefuseStranger(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	ratelimit.SetRetryAfter(w, wait)
+	s.fail(w, r, nil, fmt.Errorf("%w: too many failed logins from this address; try again later", apiv1.RequestLimitExceeded))
+}

@@ -370,3 +370,13 @@ func trim(s string, n int) string {
 
 // ts formats a time as EC2 does: ISO 8601, milliseconds, Z.
 func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// RefuseStranger answers a request that ratelimit.Strangers refused (its
+// client address sent too many requests with an unknown access key or a
+// bad signature): RequestLimitExceeded, which the SDKs retry with
+// backoff.
+func (s *Server) RefuseStranger(w http.ResponseWriter, _ *http.Request, wait time.Duration) {
+	ratelimit.SetRetryAfter(w, wait)
+	s.fail(w, newRequestID(), "", &ec2Error{Code: "RequestLimitExceeded", Status: http.StatusServiceUnavailable,
+		Message: "Request limit exceeded: too many failed authentications from this address."})
+}

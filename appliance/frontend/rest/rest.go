@@ -188,3 +188,11 @@ func noContent(w http.ResponseWriter, err error) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// RefuseStranger answers a request that ratelimit.Strangers refused
+// (its client address failed to authenticate too often): 429 with
+// Retry-After, in the API's error format.
+func RefuseStranger(w http.ResponseWriter, _ *http.Request, wait time.Duration) {
+	ratelimit.SetRetryAfter(w, wait)
+	fail(w, fmt.Errorf("%w: too many failed authentications from this address; try again later", apiv1.RequestLimitExceeded))
+}
