@@ -49,6 +49,10 @@ const DefaultTries = 3
 // MaxTries bounds the tries an install may ask for.
 const MaxTries = 9
 
+// ErrRefused is wrapped by Install's errors about the image itself (its
+// checksum, size or format) and the request (tries): the caller's fault.
+var ErrRefused = errors.New("image refused")
+
 // tmpName is where Install writes before the rename; systemd-boot skips
 // names that start with a dot.
 const tmpName = ".ironvisor-new.tmp"
@@ -198,10 +202,10 @@ func (e ESP) List() ([]Entry, error) {
 func (e ESP) Install(r io.Reader, wantSHA256 string, maxSize int64, booted string, tries int) (Entry, error) {
 	want, err := hex.DecodeString(strings.ToLower(strings.TrimSpace(wantSHA256)))
 	if err != nil || len(want) != sha256.Size {
-		return Entry{}, fmt.Errorf("sha256 %q: want 64 hex digits", wantSHA256)
+		return Entry{}, fmt.Errorf("%w: sha256 %q: want 64 hex digits", ErrRefused, wantSHA256)
 	}
 	if tries < 1 || tries > MaxTries {
-		return Entry{}, fmt.Errorf("tries %d: want 1 to %d", tries, MaxTries)
+		return Entry{}, fmt.Errorf("%w: tries %d: want 1 to %d", ErrRefused, tries, MaxTries)
 	}
 	if booted == "" {
 		booted = A
@@ -212,14 +216,16 @@ func (e ESP) Install(r io.Reader, wantSHA256 string, maxSize int64, booted strin
 	tmp := filepath.Join(e.dir(), tmpName)
 	size, sum, err := writeSynced(tmp, io.LimitReader(r, maxSize+1))
 	if err == nil && size > maxSize {
-		err = fmt.Errorf("image larger than %d bytes", maxSize)
+		err = fmt.Errorf("%w: larger than %d bytes", ErrRefused, maxSize)
 	}
 	if err == nil && !bytes.Equal(sum, want) {
-		err = fmt.Errorf("sha256 mismatch: got %x, want %x", sum, want)
+		err = fmt.Errorf("%w: sha256 mismatch: got %x, want %x", ErrRefused, sum, want)
 	}
 	var version string
 	if err == nil {
-		version, err = checkUKI(tmp)
+		if version, err = checkUKI(tmp); err != nil {
+			err = fmt.Errorf("%w: %w", ErrRefused, err)
+		}
 	}
 	if err != nil {
 		os.Remove(tmp)
