@@ -28,7 +28,7 @@ func (s *Server) updateHost(w http.ResponseWriter, r *http.Request, _ api.Params
 		return
 	}
 	rc := http.NewResponseController(w)
-	if err := errors.Join(rc.SetReadDeadline(time.Now().Add(uploadTimeout)), rc.SetWriteDeadline(time.Now().Add(uploadTimeout))); err != nil {
+	if err := errors.Join(rc.SetReadDeadline(time.Now().Add(uploadTimeout)), rc.SetWriteDeadline(time.Now().Add(uploadTimeout))); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		fail(w, fmt.Errorf("extend deadlines: %w", err))
 		return
 	}
