@@ -68,12 +68,14 @@ func TestUEFIDiskUpdatesWithRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	qemuStart := time.Now()
 	srv, err := rack.Start(ctx, rack.Options{Name: "upd", MemoryMiB: 1024, CPUs: 1, LogDir: dir, Extra: extra})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
 	waitReady(ctx, t, srv, "first boot")
+	coldBoot := time.Since(qemuStart)
 	a, _ := connect(t, srv)
 	doc := hostUpdate(ctx, t, a)
 	if doc.Update == nil || doc.Update.Booted != "a" || doc.Update.BootedVersion != "rack-1" || len(doc.Update.Slots) != 1 {
@@ -91,8 +93,9 @@ func TestUEFIDiskUpdatesWithRollback(t *testing.T) {
 	waitReady(ctx, t, srv, "good update")
 	doc = waitOutcome(ctx, t, a, "updated")
 	running := waitInstance(ctx, t, a, id, "running")
+	resumed := time.Since(down)
 	t.Logf("update downtime: request to API down %.1fs, API down to API up %.1fs, to blessed and instance %s running %.1fs (%s)",
-		down.Sub(start).Seconds(), up.Sub(down).Seconds(), id, time.Since(down).Seconds(), running.Reason)
+		down.Sub(start).Seconds(), up.Sub(down).Seconds(), id, resumed.Seconds(), running.Reason)
 	u := doc.Update
 	if u.Booted != "b" || u.BootedVersion != "rack-2" || u.Trial || u.Last.Slot != "b" || len(u.Last.Resumed) != 1 {
 		t.Errorf("after the good update: %+v last %+v, want rack-2 booted from b, blessed, one instance resumed", u, u.Last)
@@ -114,7 +117,11 @@ func TestUEFIDiskUpdatesWithRollback(t *testing.T) {
 	waitReady(ctx, t, srv, "fallback")
 	doc = waitOutcome(ctx, t, a, "rolled back")
 	waitResumed(ctx, t, a, id)
-	t.Logf("rollback: request to back on the previous version with the instance running %.1fs", time.Since(start).Seconds())
+	rollback := time.Since(start)
+	t.Logf("rollback: request to back on the previous version with the instance running %.1fs", rollback.Seconds())
+	// One line for build/bench/update.sh.
+	t.Logf("update-bench: cold_boot_s=%.1f request_to_down_s=%.1f api_down_up_s=%.1f down_to_instance_s=%.1f rollback_s=%.1f",
+		coldBoot.Seconds(), down.Sub(start).Seconds(), up.Sub(down).Seconds(), resumed.Seconds(), rollback.Seconds())
 	u = doc.Update
 	if u.Booted != "b" || u.BootedVersion != "rack-2" || u.Last.Slot != "a" || u.Last.Version != "rack-3-broken" ||
 		!strings.Contains(u.Last.Reason, "slot a (version rack-3-broken) used up its 1 boot tries") {
