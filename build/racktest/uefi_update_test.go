@@ -199,8 +199,14 @@ func launchHalting(ctx context.Context, t *testing.T, a *rack.API) string {
 	if _, err := a.Do(ctx, "POST", "/v1/images", mw.FormDataContentType(), &body); err != nil {
 		t.Fatal(err)
 	}
+	var tenant struct{ ID, Token string }
+	if err := a.SendJSON(ctx, "POST", "/v1/tenants", map[string]string{"name": "upd"}, &tenant); err != nil {
+		t.Fatal(err)
+	}
+	user := *a
+	user.Token = tenant.Token
 	var launched []instance
-	if err := a.SendJSON(ctx, "POST", "/v1/instances", map[string]any{"image": "halt", "type": "nano", "count": 1}, &launched); err != nil || len(launched) != 1 {
+	if err := user.SendJSON(ctx, "POST", "/v1/instances", map[string]any{"image": "halt", "type": "nano", "count": 1}, &launched); err != nil || len(launched) != 1 {
 		t.Fatalf("launch: %+v, %v", launched, err)
 	}
 	waitInstance(ctx, t, a, launched[0].ID, "running")
