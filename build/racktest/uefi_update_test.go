@@ -93,7 +93,7 @@ func TestUEFIDiskUpdatesWithRollback(t *testing.T) {
 	waitReady(ctx, t, srv, "good update")
 	doc = waitOutcome(ctx, t, a, "updated")
 	running := waitInstance(ctx, t, a, id, "running")
-	resumed := time.Since(down)
+	resumed, requestToDown := time.Since(down), down.Sub(start)
 	t.Logf("update downtime: request to API down %.1fs, API down to API up %.1fs, to blessed and instance %s running %.1fs (%s)",
 		down.Sub(start).Seconds(), up.Sub(down).Seconds(), id, resumed.Seconds(), running.Reason)
 	u := doc.Update
@@ -121,7 +121,7 @@ func TestUEFIDiskUpdatesWithRollback(t *testing.T) {
 	t.Logf("rollback: request to back on the previous version with the instance running %.1fs", rollback.Seconds())
 	// One line for build/bench/update.sh.
 	t.Logf("update-bench: cold_boot_s=%.1f request_to_down_s=%.1f api_down_up_s=%.1f down_to_instance_s=%.1f rollback_s=%.1f",
-		coldBoot.Seconds(), down.Sub(start).Seconds(), up.Sub(down).Seconds(), resumed.Seconds(), rollback.Seconds())
+		coldBoot.Seconds(), requestToDown.Seconds(), up.Sub(down).Seconds(), resumed.Seconds(), rollback.Seconds())
 	u = doc.Update
 	if u.Booted != "b" || u.BootedVersion != "rack-2" || u.Last.Slot != "a" || u.Last.Version != "rack-3-broken" ||
 		!strings.Contains(u.Last.Reason, "slot a (version rack-3-broken) used up its 1 boot tries") {
