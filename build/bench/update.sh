@@ -30,8 +30,8 @@ halts, so it ignores the ACPI power button and its graceful stop runs the
 full 10 s grace), then installs a good build through
 \`POST /v1/host/update\` (uploaded, 3 tries): the box stops the instance,
 reboots into slot B, starts the instance again and blesses the slot. The
-peer is the same server's cold boot (QEMU start to \`IRONVISOR READY\`),
-in the same run. Then a broken build (its kernel panics, 1 try) rolls
+peer is the same server's first cold boot (QEMU start to \`IRONVISOR
+READY\`, which also grows and formats the data partition), in the same run. Then a broken build (its kernel panics, 1 try) rolls
 back by itself.
 
 | phase | seconds |
