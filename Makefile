@@ -35,7 +35,7 @@ STEP := bash build/scripts/step.sh
 # Extra flags: make run RUN_ARGS="-console -append ironvisor.hostname=n1"
 RUN_ARGS ?=
 
-.PHONY: all deps build ivbuild kernels initramfs disk pxe run test fuzz bench clean distclean
+.PHONY: all deps build ivbuild kernels initramfs disk uki pxe run test fuzz bench clean distclean
 
 all: initramfs
 
@@ -83,6 +83,12 @@ initramfs: build ivbuild
 ## disk: a UEFI-bootable GPT disk image for real servers (.cache/out/disk.img).
 disk: initramfs
 	$(IVBUILD) disk -artefacts $(OUT) -o $(OUT)/disk.img
+
+## uki: the appliance UKI alone (.cache/out/ironvisor.efi), for
+## `ironvisor ctl host update` (UKI_VERSION names it in /v1/host).
+UKI_VERSION ?= dev
+uki: initramfs
+	$(IVBUILD) uki -artefacts $(OUT) -o $(OUT)/ironvisor.efi -version $(UKI_VERSION)
 
 ## pxe: a TFTP folder with an iPXE script for network boot (.cache/out/tftp).
 pxe: initramfs

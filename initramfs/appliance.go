@@ -35,6 +35,9 @@ var DefaultModules = []string{
 	"e1000e", "igb", "ixgbe", "i40e", "ice", "bnxt_en", "tg3", "r8169",
 	// Local disks and file systems.
 	"nvme", "ahci", "sd_mod", "ext4", "overlay", "vfat",
+	// The ESP's FAT code page and character sets, and the loader's EFI
+	// variables: the self-update's boot slots (appliance/slots).
+	"nls_cp437", "nls_ascii", "nls_utf8", "efivarfs",
 	// Hardware watchdog: QEMU's i6300esb (the rack's). Boards' own
 	// (iTCO_wdt, sp5100_tco) go in through ironvisor.modules.
 	"i6300esb",

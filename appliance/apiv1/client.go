@@ -146,11 +146,17 @@ func (c *Client) Upload(ctx context.Context, fields, files map[string]string, ou
 // UploadStream is Upload with each file part read from a reader, named
 // filename in the body, so that the caller can count what is sent.
 func (c *Client) UploadStream(ctx context.Context, fields map[string]string, part, filename string, r io.Reader, out any) error {
+	return c.uploadStream(ctx, "POST /v1/images", fields, part, filename, r, out)
+}
+
+// uploadStream sends a multipart body to the route key: fields first,
+// then, unless r is nil, one file part read from r.
+func (c *Client) uploadStream(ctx context.Context, key string, fields map[string]string, part, filename string, r io.Reader, out any) error {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
 		err := writeFields(mw, fields)
-		if err == nil {
+		if err == nil && r != nil {
 			var w io.Writer
 			if w, err = mw.CreateFormFile(part, filename); err == nil {
 				_, err = io.Copy(w, r)
@@ -161,7 +167,7 @@ func (c *Client) UploadStream(ctx context.Context, fields map[string]string, par
 		}
 		pw.CloseWithError(err)
 	}()
-	err := c.send(ctx, "POST /v1/images", nil, nil, mw.FormDataContentType(), pr, out)
+	err := c.send(ctx, key, nil, nil, mw.FormDataContentType(), pr, out)
 	pr.Close()
 	return err
 }

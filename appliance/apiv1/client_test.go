@@ -50,7 +50,7 @@ func TestClientCoversRoutes(t *testing.T) {
 	os.WriteFile(kernel, []byte("k"), 0o600)
 	c, ctx := NewClient(srv.URL+"/", "tok", srv.Client()), context.Background()
 	errs := []error{
-		first(c.Host(ctx)), first(c.OpenAPI(ctx)), first(c.Metrics(ctx)),
+		first(c.Host(ctx)), first(c.UpdateHost(ctx, HostUpdateRequest{SHA256: "00", Tries: 1}, strings.NewReader("uki"))), first(c.OpenAPI(ctx)), first(c.Metrics(ctx)),
 		first(c.Tenants(ctx)), first(c.CreateTenant(ctx, TenantRequest{Name: "a"})),
 		first(c.Tokens(ctx, "t-1")), first(c.IssueToken(ctx, "t-1")), c.RevokeToken(ctx, "t-1", "k-1"),
 		first(c.Quotas(ctx, "t-1")), first(c.SetQuotas(ctx, "t-1", QuotasRequest{})),

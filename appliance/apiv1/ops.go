@@ -2,6 +2,7 @@ package apiv1
 
 import (
 	"context"
+	"io"
 	"net/url"
 	"strconv"
 )
@@ -86,6 +87,22 @@ func (c *Client) AddInstanceType(ctx context.Context, q InstanceTypeRequest) (In
 // Images lists the images.
 func (c *Client) Images(ctx context.Context) ([]Image, error) {
 	return call[[]Image](ctx, c, "GET /v1/images", nil)
+}
+
+// UpdateHost installs a new appliance image (admin): the UKI read from r,
+// streamed, or with r nil the one the host fetches from q.URL; either is
+// checked against q.SHA256. The host reboots into it after answering.
+func (c *Client) UpdateHost(ctx context.Context, q HostUpdateRequest, r io.Reader) (HostUpdate, error) {
+	fields := map[string]string{"sha256": q.SHA256}
+	if q.Tries != 0 {
+		fields["tries"] = strconv.Itoa(q.Tries)
+	}
+	if q.URL != "" {
+		fields["url"] = q.URL
+	}
+	var out HostUpdate
+	err := c.uploadStream(ctx, "POST /v1/host/update", fields, "uki", "uki.efi", r, &out)
+	return out, err
 }
 
 // UploadImage uploads an image from files (admin); initrd and disk may

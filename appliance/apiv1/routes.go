@@ -53,6 +53,7 @@ type Route struct {
 func Routes() []Route {
 	return []Route{
 		{"GET", "/v1/host", "the host document, with the TLS fingerprint", AccessTenant, "", nil, Host{}, false},
+		{"POST", "/v1/host/update", "install a new appliance image (UKI, multipart: uki or url, sha256, tries) into the boot slot that did not boot and reboot into it; it rolls back unless healthy in time", AccessAdmin, "", HostUpdateRequest{}, HostUpdate{}, true},
 		{"GET", "/v1/openapi.json", "this API, as OpenAPI 3.0", AccessTenant, "", nil, map[string]any{}, false},
 		{"GET", "/metrics", "Prometheus metrics", AccessAdmin, "", nil, nil, false},
 		{"GET", "/v1/tenants", "list tenants", AccessAdmin, "", nil, []Tenant{}, false},

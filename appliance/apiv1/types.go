@@ -1,6 +1,8 @@
 package apiv1
 
 import (
+	"context"
+	"io"
 	"net/netip"
 	"time"
 
@@ -17,6 +19,29 @@ type Host struct {
 	hostinfo.Host
 	TLSFingerprint string `json:"tls_fingerprint,omitempty"`
 }
+
+// HostUpdateRequest is the multipart/form-data body of POST
+// /v1/host/update: the UKI as a streamed file part, or a URL the host
+// fetches it from (streamed too), with its SHA-256, and how many boots
+// the new image gets to become healthy (default 3).
+type HostUpdateRequest struct {
+	UKI    []byte `json:"uki,omitempty" format:"binary"`
+	URL    string `json:"url,omitempty"`
+	SHA256 string `json:"sha256" required:"true"`
+	Tries  int    `json:"tries,omitempty"`
+}
+
+// HostUpdate is the answer of POST /v1/host/update: the installed slot;
+// the host reboots into it right after answering.
+type HostUpdate struct {
+	hostinfo.UpdateResult
+	SizeBytes int64 `json:"size_bytes"`
+	Rebooting bool  `json:"rebooting"`
+}
+
+// HostUpdater installs a new appliance image and schedules the reboot;
+// PID 1 provides it. body is the UKI, or nil with url set.
+type HostUpdater func(ctx context.Context, body io.Reader, url, sha256 string, tries int) (HostUpdate, error)
 
 // TenantRequest is the body of POST /v1/tenants.
 type TenantRequest struct {

@@ -71,6 +71,8 @@ type appliance struct {
 	// wd is the armed hardware watchdog, nil if none; /v1/host reads it
 	// from the API's goroutines.
 	wd atomic.Pointer[watchdog.Watchdog]
+	// upd is the self-update (boot slots).
+	upd *updater
 }
 
 // Main boots the appliance as PID 1 and never returns. Before the first
@@ -95,6 +97,7 @@ func Main(o Options) {
 	}
 	a := &appliance{o: o, cmdline: "/proc/cmdline", tl: timeline.New(o.Console, o.Start, 0), dataDir: DataDir,
 		reap: reaper.New("/proc"), sigs: make(chan os.Signal, 4), cfg: config.Defaults()}
+	a.upd = &updater{a: a}
 	signal.Notify(a.sigs, PowerSignals...)
 	a.goSafe("reaper", func() { a.reap.Run(context.Background(), 30*time.Second, a.tl.Logf) })
 	a.boot()
@@ -129,6 +132,10 @@ func Main(o Options) {
 //     it is blank (mountOwn); else the one named by ironvisor.data
 //     (LABEL=, UUID= or /dev/NAME; ext4 or btrfs); else a tmpfs whose
 //     contents a reboot loses ("storage");
+//   - finds the boot slots on the ESP beside the data partition, which
+//     one systemd-boot booted, and whether an update was rolled back
+//     ("slots", see updater.open); once the API is up, a trial boot of a
+//     new slot is blessed when healthy or reboots at its deadline;
 //   - composes the control plane exactly as "ironvisor serve" does
 //     (service.Open: store, admin token, TLS certificate, the jailed-VMM
 //     supervisor with PID 1's reaper, reattach) and serves the whole API
@@ -174,7 +181,9 @@ func (a *appliance) boot() {
 		a.data, err = mountData("/", a.cfg.Data, systemPlace, a.o.ModuleOpts, a.tl.Logf)
 		return err
 	})
+	a.tl.Run("slots", a.upd.open)
 	a.tl.Run("api", a.startAPI)
+	a.goSafe("update", a.upd.afterAPI)
 }
 
 // pinKVM creates the appliance's kvm.Pin once the KVM modules are loaded

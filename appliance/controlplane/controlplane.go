@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ironvisor/ironvisor/appliance/api"
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/core/domain"
 	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
@@ -44,6 +45,9 @@ import (
 
 // Config is what New composes.
 type Config struct {
+	// HostUpdate is PID 1's self-update (POST /v1/host/update); nil
+	// outside PID 1.
+	HostUpdate apiv1.HostUpdater
 	// Collectors are further metrics for /metrics, such as the running
 	// VMMs' device counters that the composition root reads through the
 	// supervisor.
@@ -154,7 +158,7 @@ func New(cfg Config) (*ControlPlane, error) {
 	limit := ratelimit.New(cfg.Rate, cfg.Burst, now)
 	cp.rest, err = rest.New(rest.Config{DB: cfg.DB, Auth: cp.auth, AccessKeys: keys, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
 		Orch: cp.orch, Host: cfg.Host, TLSFingerprint: cfg.TLSFingerprint, Metrics: reg,
-		Version: version.Version, Limit: limit, Now: cfg.Now})
+		Version: version.Version, Limit: limit, Now: cfg.Now, HostUpdate: cfg.HostUpdate})
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,9 @@ type Host struct {
 	// Watchdog is the hardware watchdog PID 1 pets; nil when none is
 	// armed (absent, turned off, or not PID 1).
 	Watchdog *Watchdog `json:"watchdog,omitempty"`
+	// Update is the boot slots and the last self-update; nil when not
+	// PID 1.
+	Update *Update `json:"update,omitempty"`
 }
 
 // Watchdog describes the armed hardware watchdog.
@@ -83,6 +86,8 @@ type Collector struct {
 	// Watchdog reports the hardware watchdog; nil, or a nil answer, means
 	// none is armed.
 	Watchdog func() *Watchdog
+	// Update reports the boot slots; nil, or a nil answer, means none.
+	Update func() *Update
 }
 
 // New returns a Collector for this host.
@@ -125,6 +130,9 @@ func (c *Collector) Collect() Host {
 	}
 	if c.Watchdog != nil {
 		h.Watchdog = c.Watchdog()
+	}
+	if c.Update != nil {
+		h.Update = c.Update()
 	}
 	h.Failures = append([]timeline.Failure{}, h.Boot.Failures...)
 	for _, e := range errs {

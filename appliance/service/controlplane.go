@@ -131,6 +131,7 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 	}
 	host := hostinfo.New(o.Mode, tl)
 	host.Watchdog = o.Watchdog
+	host.Update = o.Update
 	doc := host.Collect()
 	nics, onNet, closeNet := hostNetwork(tl, o, func(id string) (lifecycle.Instance, error) { return cp.Instance(id) })
 	var collectors []prometheus.Collector
@@ -144,6 +145,7 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 		NICs:         nics, OnNetworkChange: onNet,
 		Uplink: nics != nil && o.Uplink.Name != "", ReservedPorts: reservedPorts(o), HostListener: netcfg.HostListener,
 		PublicIPs: o.PublicIPs, HostNets: hostNets(tl, o), EC2Region: o.EC2Region, EC2Skew: o.EC2Skew,
+		HostUpdate: o.HostUpdate,
 	})
 	if err == nil {
 		var created bool

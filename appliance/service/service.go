@@ -24,6 +24,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
 	"github.com/ironvisor/ironvisor/appliance/reaper"
@@ -62,6 +63,10 @@ type Options struct {
 	// Watchdog reports the hardware watchdog in /v1/host; nil means none
 	// (PID 1 sets it).
 	Watchdog func() *hostinfo.Watchdog
+	// Update reports the boot slots in /v1/host and HostUpdate installs a
+	// new image (POST /v1/host/update); nil means none (PID 1 sets them).
+	Update     func() *hostinfo.Update
+	HostUpdate apiv1.HostUpdater
 	// Mode is reported in /v1/host; "" means ModeService.
 	Mode string
 	// Starter starts and waits for the VMM processes; nil means

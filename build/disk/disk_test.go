@@ -125,7 +125,7 @@ func TestBuildUKISections(t *testing.T) {
 		t.Fatal(err)
 	}
 	prevEnd := uint32(stubSize)
-	for _, name := range []string{".cmdline", ".linux", ".initrd"} {
+	for _, name := range []string{".osrel", ".cmdline", ".linux", ".initrd"} {
 		s := f.Section(name)
 		if s == nil {
 			t.Fatalf("UKI lacks %s", name)

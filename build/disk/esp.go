@@ -13,9 +13,9 @@ const espSlackBytes = 4 << 20
 // BuildESP writes a FAT file system image to out holding files (map of
 // path inside the ESP, like "/EFI/BOOT/BOOTX64.EFI", to host path). It uses
 // mkfs.vfat (dosfstools) and mtools, so it needs neither root nor a loop
-// device.
-func BuildESP(ctx context.Context, out string, files map[string]string) error {
-	var size int64 = espSlackBytes
+// device. The file system has room bytes free beyond the files and slack.
+func BuildESP(ctx context.Context, out string, files map[string]string, room int64) error {
+	size := espSlackBytes + room
 	for _, src := range files {
 		st, err := os.Stat(src)
 		if err != nil {

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/ironvisor/ironvisor/appliance/slots"
 )
 
 // DefaultStub is systemd-boot-efi's Linux EFI stub on Debian.
@@ -27,6 +29,10 @@ type UKIOptions struct {
 	Initrd string
 	// Cmdline is the kernel command line; "" means "console=ttyS0".
 	Cmdline string
+	// Version goes into the .osrel section (slots.OSRelease), which
+	// systemd-boot needs to list the UKI and /v1/host shows; "" means
+	// "dev".
+	Version string
 }
 
 // pageSize aligns the added sections, as the stub maps them page-wise.
@@ -95,7 +101,15 @@ func BuildUKI(ctx context.Context, out string, o UKIOptions) error {
 		return fmt.Errorf("uki: %w", err)
 	}
 	defer os.Remove(cmdline)
-	files := []section{{name: ".cmdline", file: cmdline}, {name: ".linux", file: o.Kernel}}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	osrel := filepath.Join(filepath.Dir(out), ".osrel-"+filepath.Base(out))
+	if err := os.WriteFile(osrel, []byte(slots.OSRelease(o.Version)), 0o644); err != nil {
+		return fmt.Errorf("uki: %w", err)
+	}
+	defer os.Remove(osrel)
+	files := []section{{name: ".osrel", file: osrel}, {name: ".cmdline", file: cmdline}, {name: ".linux", file: o.Kernel}}
 	if o.Initrd != "" {
 		files = append(files, section{name: ".initrd", file: o.Initrd})
 	}

@@ -25,6 +25,11 @@ $IRONVISOR_URL and $IRONVISOR_TOKEN. Every verb takes --json to print the
 API's answer instead of a table.
 
   host                                   the host document
+  host      update FILE|URL [--sha256 X] [--tries N]
+                                         install a new appliance image (UKI)
+                                         in the other boot slot and reboot
+                                         into it; it rolls back by itself
+                                         unless healthy in time
   openapi                                the API description
   tenants   list | create NAME
   tokens    list TENANT | issue TENANT | revoke TENANT TOKEN_ID
@@ -160,6 +165,9 @@ func (x *ctlCtx) dispatch(resource string, args []string) error {
 	}
 	switch resource {
 	case "host":
+		if verb == "update" {
+			return x.hostUpdate(args)
+		}
 		return x.simple("GET /v1/host", args, nil)
 	case "openapi":
 		x.json = true

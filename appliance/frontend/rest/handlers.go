@@ -15,6 +15,7 @@ import (
 func (s *Server) handlers() map[string]handler {
 	return map[string]handler{
 		"GET /v1/host":                              s.getHost,
+		"POST /v1/host/update":                      s.updateHost,
 		"GET /v1/openapi.json":                      s.getOpenAPI,
 		"GET /metrics":                              s.getMetrics,
 		"GET /v1/tenants":                           s.listTenants,

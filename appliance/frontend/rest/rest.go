@@ -58,6 +58,9 @@ type Config struct {
 	// Limit is the request rate limit of each API token, shared with the
 	// other front ends; nil is no limit.
 	Limit *ratelimit.Limiter
+	// HostUpdate installs a new appliance image (POST /v1/host/update);
+	// nil answers that this host does not update itself.
+	HostUpdate apiv1.HostUpdater
 	// Now may be nil for time.Now.
 	Now func() time.Time
 }

@@ -13,7 +13,9 @@ import (
 )
 
 // defaultCmdline is the kernel command line baked into boot media.
-const defaultCmdline = "console=ttyS0 console=tty0"
+// panic=10 reboots a kernel that panics (a new build whose PID 1 dies),
+// so that a boot slot on trial spends its tries and the box falls back.
+const defaultCmdline = "console=ttyS0 console=tty0 panic=10"
 
 // runDisk implements `ivbuild disk`.
 func runDisk(args []string) int {
@@ -21,14 +23,15 @@ func runDisk(args []string) int {
 	dir := fs.String("artefacts", ".cache/out", "artefacts folder")
 	out := fs.String("o", ".cache/out/disk.img", "output disk image")
 	cmdline := fs.String("cmdline", defaultCmdline, "kernel command line in the UKI (add ironvisor.* keys here)")
+	ver := fs.String("version", "dev", "the image version in the UKI's .osrel (shown per boot slot in /v1/host)")
 	fs.Usage = func() {
-		fmt.Fprint(os.Stderr, "usage: ivbuild disk [-o FILE] [-cmdline ...]\n\nWrites a GPT disk image whose EFI system partition holds a unified kernel\nimage (systemd-boot's stub + host kernel + appliance initramfs + cmdline)\nat \\EFI\\BOOT\\BOOTX64.EFI. Write it to a server's disk (dd) and boot\nit with UEFI.\n\n")
+		fmt.Fprint(os.Stderr, "usage: ivbuild disk [-o FILE] [-cmdline ...] [-version V]\n\nWrites a GPT disk image whose EFI system partition holds systemd-boot at\n\\EFI\\BOOT\\BOOTX64.EFI and a unified kernel image (systemd's stub + host\nkernel + appliance initramfs + cmdline) as boot slot A in \\EFI\\Linux,\nwith room for slot B (ironvisor ctl host update). Write it to a server's\ndisk (dd) and boot it with UEFI.\n\n")
 		fs.PrintDefaults()
 	}
 	fs.Parse(args)
 	set, err := artefacts.Load(*dir)
 	if err == nil {
-		err = buildDisk(set, *out, *cmdline)
+		err = buildDisk(set, *out, *cmdline, *ver)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ivbuild disk:", err)
@@ -38,10 +41,10 @@ func runDisk(args []string) int {
 }
 
 // buildDisk writes the UEFI disk image and prints its size.
-func buildDisk(set *artefacts.Set, out, cmdline string) error {
+func buildDisk(set *artefacts.Set, out, cmdline, version string) error {
 	logf("building UKI and GPT disk %s ...", out)
 	err := disk.BuildBootDisk(context.Background(), out, disk.UKIOptions{
-		Kernel: set.HostKernel.Vmlinuz(), Initrd: set.InitramfsPath(), Cmdline: cmdline,
+		Kernel: set.HostKernel.Vmlinuz(), Initrd: set.InitramfsPath(), Cmdline: cmdline, Version: version,
 	})
 	if err != nil {
 		return err
@@ -52,6 +55,28 @@ func buildDisk(set *artefacts.Set, out, cmdline string) error {
 	}
 	fmt.Printf("disk %s: %s, boots %s with UEFI\n", out, mib(st.Size()), disk.BootPath)
 	return nil
+}
+
+// runUKI implements `ivbuild uki`.
+func runUKI(args []string) int {
+	fs := flag.NewFlagSet("uki", flag.ExitOnError)
+	dir := fs.String("artefacts", ".cache/out", "artefacts folder")
+	out := fs.String("o", ".cache/out/ironvisor.efi", "output UKI")
+	cmdline := fs.String("cmdline", defaultCmdline, "kernel command line in the UKI")
+	ver := fs.String("version", "dev", "the image version in the UKI's .osrel")
+	fs.Parse(args)
+	set, err := artefacts.Load(*dir)
+	if err == nil {
+		err = disk.BuildUKI(context.Background(), *out, disk.UKIOptions{
+			Kernel: set.HostKernel.Vmlinuz(), Initrd: set.InitramfsPath(), Cmdline: *cmdline, Version: *ver,
+		})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ivbuild uki:", err)
+		return 1
+	}
+	fmt.Printf("uki %s: version %s; install it with: ironvisor ctl host update %s\n", *out, *ver, *out)
+	return 0
 }
 
 // runPXE implements `ivbuild pxe`.

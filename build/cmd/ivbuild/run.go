@@ -219,7 +219,7 @@ func bootMedia(o *rack.Options, set *artefacts.Set, f runFlags) error {
 		return nil
 	case "uefi":
 		img := filepath.Join(f.logDir, "disk.img")
-		if err := buildDisk(set, img, o.Append); err != nil {
+		if err := buildDisk(set, img, o.Append, "dev"); err != nil {
 			return err
 		}
 		extra, err := rack.UEFIDiskArgs(f.logDir, img)
