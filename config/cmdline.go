@@ -101,6 +101,12 @@ func (c *Config) set(key, value string) error {
 		c.EC2ClockSkew = value
 	case KeyWatchdog:
 		c.Watchdog = value
+	case KeyUpdateDeadline:
+		c.UpdateDeadline = value
+	case KeyConfigURL:
+		c.ConfigURL = value
+	case KeyTestHook:
+		c.TestHook = value
 	default:
 		return &FieldError{Key: key, Value: value, Reason: "unknown key"}
 	}
