@@ -67,6 +67,9 @@ type Options struct {
 	// new image (POST /v1/host/update); nil means none (PID 1 sets them).
 	Update     func() *hostinfo.Update
 	HostUpdate apiv1.HostUpdater
+	// ConfigSources reports the configuration's sources in /v1/host; nil
+	// means none.
+	ConfigSources func() []hostinfo.ConfigSource
 	// Mode is reported in /v1/host; "" means ModeService.
 	Mode string
 	// Starter starts and waits for the VMM processes; nil means
