@@ -60,6 +60,8 @@ require (
 	golang.org/x/term v0.46.0
 )
 
+require github.com/pin/tftp/v3 v3.1.0
+
 require (
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/endpoints/v2 v2.8.12 // indirect

@@ -102,6 +102,9 @@ func (c *Config) set(key, value string) error {
 	case KeyWatchdog:
 		c.Watchdog = value
 	default:
+		if ok, err := c.setRack(key, value); ok {
+			return err
+		}
 		return &FieldError{Key: key, Value: value, Reason: "unknown key"}
 	}
 	return nil
