@@ -323,3 +323,8 @@ func addressOf(raw []byte) string {
 	}
 	return m.Address
 }
+
+// Check calls the machine's API (the package's Check), for the admin API.
+func (r *Registry) Check(ctx context.Context, m apiv1.RackMachine) *apiv1.RackAPICheck {
+	return Check(ctx, m)
+}
