@@ -21,6 +21,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/appliance/api"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+	"github.com/ironvisor/ironvisor/appliance/rackboot"
 	"github.com/ironvisor/ironvisor/appliance/reaper"
 	"github.com/ironvisor/ironvisor/appliance/service"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
@@ -71,6 +72,8 @@ type appliance struct {
 	// wd is the armed hardware watchdog, nil if none; /v1/host reads it
 	// from the API's goroutines.
 	wd atomic.Pointer[watchdog.Watchdog]
+	// rack is rack bootstrap, nil unless ironvisor.rack=on.
+	rack *rackboot.Server
 }
 
 // Main boots the appliance as PID 1 and never returns. Before the first

@@ -227,7 +227,10 @@ func checkRequest(q apiv1.RackMachineRequest) error {
 	if q.Hostname != "" {
 		c.Hostname = q.Hostname
 	}
-	c.API, c.Data, c.PublicIPs = q.API, q.Data, q.PublicIPs
+	c.Data, c.PublicIPs = q.Data, q.PublicIPs
+	if q.API != "" {
+		c.API = q.API
+	}
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", apiv1.InvalidParameter, err)
 	}
