@@ -142,11 +142,12 @@ func TestRackBootstrapPXE(t *testing.T) {
 			t.Errorf("sibling console lacks %q", want)
 		}
 	}
+	m = apiv1.RackMachine{}
 	if err := a.GetJSON(ctx, "/v1/rack/machines/"+mac+"?check=true", &m); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("bootstrap's view: %+v, check %+v", m, m.APICheck)
-	if c := m.APICheck; c == nil || !c.Answered || c.Status != 401 || !strings.Contains(c.URL, siblingAPI) {
+	if c := m.APICheck; c == nil || !c.Answered || c.Status != 401 || c.Error != "" || !strings.Contains(c.URL, siblingAPI) {
 		t.Errorf("the sibling's API did not answer at %s over the rack network: %+v", siblingAPI, c)
 	}
 	if m.LastBoot.IsZero() || m.LastDHCP.IsZero() {
