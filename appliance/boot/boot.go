@@ -137,6 +137,9 @@ func Main(o Options) {
 //     supervisor with PID 1's reaper, reattach) and serves the whole API
 //     over HTTPS, then prints the banner (URL, certificate fingerprint, the
 //     admin token on first start) and "IRONVISOR READY api=URL" ("api");
+//   - with ironvisor.rack=on, serves the rack network: DHCP, TFTP and
+//     HTTP of this box's own kernel and image, so that its siblings
+//     network-boot from it ("rack", see startRack and package rackboot);
 //   - just before the banner, arms the hardware watchdog (/dev/watchdog,
 //     unless ironvisor.watchdog=off) and pets it while the control plane
 //     passes its own health check, so a hung or stopped PID 1 is reset by
