@@ -105,6 +105,10 @@ func (c *Config) set(key, value string) error {
 		if ok, err := c.setRack(key, value); ok {
 			return err
 		}
+		if key == KeyTestHook {
+			c.TestHook = value
+			return nil
+		}
 		return &FieldError{Key: key, Value: value, Reason: "unknown key"}
 	}
 	return nil

@@ -109,6 +109,9 @@ type Config struct {
 	Watchdog string `json:"watchdog,omitempty"`
 	// Rack is rack bootstrap (ironvisor.rack*, "rack"); see Rack.
 	Rack Rack `json:"rack,omitzero"`
+	// TestHook is ironvisor.test_hook, a fault for the rack tests; kernel
+	// command line only. See KeyTestHook.
+	TestHook string `json:"-"`
 }
 
 // The bounds of an explicit watchdog timeout, in seconds.
@@ -333,6 +336,7 @@ func (c Config) Validate() error {
 		bad(KeyWatchdog, c.Watchdog, err.Error())
 	}
 	c.validateRack(bad)
+	c.validateTestHook(bad)
 	return errors.Join(errs...)
 }
 
@@ -377,6 +381,8 @@ func (c Config) Sanitize() (Config, error) {
 			c.EC2ClockSkew = d.EC2ClockSkew
 		case KeyWatchdog:
 			c.Watchdog = d.Watchdog
+		case KeyTestHook:
+			c.TestHook = ""
 		default:
 			c.sanitizeRack(fe.Key)
 		}

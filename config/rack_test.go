@@ -59,3 +59,19 @@ func TestParseRackNetDefault(t *testing.T) {
 		t.Fatalf("%v, %v", p, err)
 	}
 }
+
+// TestTestHookCmdlineOnly: the test hook comes from the kernel command
+// line only; an unknown one is refused.
+func TestTestHookCmdlineOnly(t *testing.T) {
+	c, err := ParseCmdline("ironvisor.test_hook=freeze-pid1")
+	if err != nil || c.TestHook != TestHookFreezePID1 || c.Validate() != nil {
+		t.Fatalf("%q, %v", c.TestHook, err)
+	}
+	if _, err := DecodeJSON(Defaults(), strings.NewReader(`{"TestHook":"freeze-pid1"}`)); err == nil {
+		t.Fatal("a JSON config set the test hook")
+	}
+	c, _ = ParseCmdline("ironvisor.test_hook=rm-rf")
+	if s, err := c.Sanitize(); err == nil || s.TestHook != "" {
+		t.Fatalf("bad hook kept: %q, %v", s.TestHook, err)
+	}
+}

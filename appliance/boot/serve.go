@@ -75,6 +75,7 @@ func (a *appliance) startAPI() error {
 	a.tl.Run("watchdog", a.startWatchdog)
 	a.banner(url)
 	a.tl.Ready(url)
+	a.runTestHook()
 	return nil
 }
 

@@ -202,3 +202,32 @@ func secondsList(xs []float64) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// TestWatchdogResetsFrozenPID1: with QEMU's i6300esb and a 10 s timeout,
+// the appliance's PID 1 is frozen by its test hook once ready
+// (ironvisor.test_hook=freeze-pid1, the cgroup freezer: the kernel
+// ignores SIGSTOP for PID 1); the watchdog, no longer petted, resets the
+// server, and the kernel boots again. Its negative twin is every other
+// rack boot: armed and petted, no reset.
+func TestWatchdogResetsFrozenPID1(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	srv := startAppliance(ctx, t, "wdog", "ironvisor.watchdog=10 ironvisor.test_hook=freeze-pid1",
+		[]string{"-device", "i6300esb"})
+	if !strings.Contains(srv.Console.String(), "hardware watchdog /dev/watchdog armed: 10s timeout") {
+		t.Fatalf("watchdog not armed with 10s:\n%s", srv.Console.Tail(40))
+	}
+	if err := srv.Console.Expect(ctx, "IRONVISOR TEST HOOK freeze-pid1: freezing PID 1"); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	// The kernel's first line after the reset: the box boots again.
+	if err := srv.Console.Expect(ctx, "Linux version"); err != nil {
+		t.Fatalf("no reset after PID 1 froze: %v", err)
+	}
+	t.Logf("reset %.1fs after PID 1 froze (timeout 10 s)", time.Since(frozen).Seconds())
+	if d := time.Since(frozen); d < 5*time.Second {
+		t.Errorf("reset after %v: before the watchdog could have fired", d)
+	}
+}
