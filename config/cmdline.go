@@ -102,6 +102,13 @@ func (c *Config) set(key, value string) error {
 	case KeyWatchdog:
 		c.Watchdog = value
 	default:
+		if ok, err := c.setRack(key, value); ok {
+			return err
+		}
+		if key == KeyTestHook {
+			c.TestHook = value
+			return nil
+		}
 		return &FieldError{Key: key, Value: value, Reason: "unknown key"}
 	}
 	return nil

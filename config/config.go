@@ -107,6 +107,11 @@ type Config struct {
 	// (MinWatchdog to MaxWatchdog) arms it with that timeout. See
 	// ParseWatchdog.
 	Watchdog string `json:"watchdog,omitempty"`
+	// Rack is rack bootstrap (ironvisor.rack*, "rack"); see Rack.
+	Rack Rack `json:"rack,omitzero"`
+	// TestHook is ironvisor.test_hook, a fault for the rack tests; kernel
+	// command line only. See KeyTestHook.
+	TestHook string `json:"-"`
 }
 
 // The bounds of an explicit watchdog timeout, in seconds.
@@ -330,6 +335,8 @@ func (c Config) Validate() error {
 	if _, _, err := ParseWatchdog(c.Watchdog); err != nil {
 		bad(KeyWatchdog, c.Watchdog, err.Error())
 	}
+	c.validateRack(bad)
+	c.validateTestHook(bad)
 	return errors.Join(errs...)
 }
 
@@ -374,6 +381,10 @@ func (c Config) Sanitize() (Config, error) {
 			c.EC2ClockSkew = d.EC2ClockSkew
 		case KeyWatchdog:
 			c.Watchdog = d.Watchdog
+		case KeyTestHook:
+			c.TestHook = ""
+		default:
+			c.sanitizeRack(fe.Key)
 		}
 	}
 	if c.Validate() != nil {

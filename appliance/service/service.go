@@ -67,6 +67,10 @@ type Options struct {
 	// new image (POST /v1/host/update); nil means none (PID 1 sets them).
 	Update     func() *hostinfo.Update
 	HostUpdate apiv1.HostUpdater
+	// RackNet is the rack network of rack bootstrap (the box's own
+	// address); zero means config.DefaultRackNet. The admin API keeps
+	// the rack's machines whether or not this box serves them.
+	RackNet netip.Prefix
 	// Mode is reported in /v1/host; "" means ModeService.
 	Mode string
 	// Starter starts and waits for the VMM processes; nil means
