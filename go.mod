@@ -36,6 +36,10 @@ require (
 	// standard library has none. Already in the build through u-root.
 	github.com/klauspost/compress v1.20.1
 	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42
+	// why pin/tftp (appliance/rackboot): a maintained TFTP server (RFC
+	// 1350 with the blksize/tsize options of RFC 2347-2349) that hands
+	// plain PXE firmware its iPXE binary; no hand-written packet parser.
+	github.com/pin/tftp/v3 v3.1.0
 	// why client_golang (appliance/controlplane /metrics): the standard
 	// Prometheus exposition format and registry, asked for by issue 5.
 	github.com/prometheus/client_golang v1.25.0

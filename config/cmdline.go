@@ -108,6 +108,9 @@ func (c *Config) set(key, value string) error {
 	case KeyTestHook:
 		c.TestHook = value
 	default:
+		if ok, err := c.setRack(key, value); ok {
+			return err
+		}
 		return &FieldError{Key: key, Value: value, Reason: "unknown key"}
 	}
 	return nil

@@ -117,6 +117,8 @@ type Config struct {
 	// ParseConfigURL for its form and url.go for where it sits among the
 	// sources.
 	ConfigURL string `json:"-"`
+	// Rack is rack bootstrap (ironvisor.rack*, "rack"); see Rack.
+	Rack Rack `json:"rack,omitzero"`
 	// TestHook is ironvisor.test_hook, a fault for the rack tests; kernel
 	// command line only. See KeyTestHook.
 	TestHook string `json:"-"`
@@ -351,6 +353,7 @@ func (c Config) Validate() error {
 			bad(KeyConfigURL, c.ConfigURL, err.Error())
 		}
 	}
+	c.validateRack(bad)
 	c.validateTestHook(bad)
 	return errors.Join(errs...)
 }
@@ -402,6 +405,8 @@ func (c Config) Sanitize() (Config, error) {
 			c.ConfigURL = ""
 		case KeyTestHook:
 			c.TestHook = ""
+		default:
+			c.sanitizeRack(fe.Key)
 		}
 	}
 	if c.Validate() != nil {

@@ -66,6 +66,14 @@ type ApplianceOptions struct {
 	ExtraModules []string
 	// Hostname is written to /etc/hostname; empty means "ironvisor".
 	Hostname string
+	// Kernel is the host path of the kernel the image boots with; it
+	// becomes /boot/vmlinuz, which rack bootstrap serves to the machines
+	// it network-boots. Empty means none (such a box boots no rack).
+	Kernel string
+	// IPXE are host paths of iPXE binaries (undionly.kpxe, ipxe.efi) that
+	// rack bootstrap hands plain PXE firmware; each becomes
+	// /lib/ironvisor/ipxe/NAME. nil means none.
+	IPXE []string
 }
 
 // Appliance returns a Builder holding the appliance image and the resolved
@@ -77,6 +85,7 @@ type ApplianceOptions struct {
 //     /bin/ironvisor-vmm links to it;
 //   - /dev/console, and empty /proc, /sys, /dev, /run, /tmp, /var, /etc;
 //   - /etc/hostname;
+//   - /boot/vmlinuz and /lib/ironvisor/ipxe/*, when given (rack bootstrap);
 //   - /lib/modules/RELEASE/{modules.dep,modules.builtin,kernel/...}.
 func Appliance(o ApplianceOptions) (*Builder, *ModuleSet, error) {
 	if err := checkStatic(o.Binary); err != nil {
@@ -100,6 +109,9 @@ func Appliance(o ApplianceOptions) (*Builder, *ModuleSet, error) {
 		File("/etc/hostname", 0o644, []byte(host+"\n")),
 	)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := addRackBoot(b, o); err != nil {
 		return nil, nil, err
 	}
 	vmm := o.VMMBinary

@@ -76,6 +76,8 @@ func TestClientCoversRoutes(t *testing.T) {
 		first(c.PublicIP(ctx, "203.0.113.10")), c.ReleasePublicIP(ctx, "203.0.113.10"),
 		first(c.AccessKeys(ctx)), first(c.CreateAccessKey(ctx)), c.DeleteAccessKey(ctx, "AKIA1"),
 		first(c.Usage(ctx, "", "")),
+		first(c.RackMachines(ctx)), first(c.RackMachine(ctx, "52:54:00:00:00:01", true)),
+		first(c.SetRackMachine(ctx, "52:54:00:00:00:01", RackMachineRequest{})), c.DeleteRackMachine(ctx, "52:54:00:00:00:01"),
 	}
 	for i, err := range errs {
 		if err != nil {

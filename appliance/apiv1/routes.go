@@ -107,6 +107,10 @@ func Routes() []Route {
 		{"POST", "/v1/access-keys", "create an access key for the EC2 endpoint; its secret is shown only this once", AccessTenant, "", nil, AccessKeyCreated{}, false},
 		{"DELETE", "/v1/access-keys/{id}", "delete an access key", AccessTenant, "id", nil, nil, false},
 		{"GET", "/v1/usage", "usage over ?from=&to= (RFC 3339 or Unix seconds)", AccessTenant, "", nil, Usage{}, false},
+		{"GET", "/v1/rack/machines", "list the rack's machines this box network-boots, with their leases", AccessAdmin, "", nil, []RackMachine{}, false},
+		{"GET", "/v1/rack/machines/{mac}", "describe a rack machine (?check=true: call its API over the rack network)", AccessAdmin, "", nil, RackMachine{}, false},
+		{"PUT", "/v1/rack/machines/{mac}", "set the configuration a rack machine boots with", AccessAdmin, "", RackMachineRequest{}, RackMachine{}, false},
+		{"DELETE", "/v1/rack/machines/{mac}", "forget a rack machine's configuration and lease", AccessAdmin, "", nil, nil, false},
 	}
 }
 

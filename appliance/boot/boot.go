@@ -22,6 +22,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/appliance/api"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+	"github.com/ironvisor/ironvisor/appliance/rackboot"
 	"github.com/ironvisor/ironvisor/appliance/reaper"
 	"github.com/ironvisor/ironvisor/appliance/service"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
@@ -80,6 +81,8 @@ type appliance struct {
 	// sethostname sets the hostname once the config URL changed it; nil
 	// means unix.Sethostname. Unit tests record it instead.
 	sethostname func([]byte) error
+	// rack is rack bootstrap, nil unless ironvisor.rack=on.
+	rack *rackboot.Server
 }
 
 // Main boots the appliance as PID 1 and never returns. Before the first
@@ -153,6 +156,9 @@ func Main(o Options) {
 //     supervisor with PID 1's reaper, reattach) and serves the whole API
 //     over HTTPS, then prints the banner (URL, certificate fingerprint, the
 //     admin token on first start) and "IRONVISOR READY api=URL" ("api");
+//   - with ironvisor.rack=on, serves the rack network: DHCP, TFTP and
+//     HTTP of this box's own kernel and image, so that its siblings
+//     network-boot from it ("rack", see startRack and package rackboot);
 //   - just before the banner, arms the hardware watchdog (/dev/watchdog,
 //     unless ironvisor.watchdog=off) and pets it while the control plane
 //     passes its own health check, so a hung or stopped PID 1 is reset by

@@ -42,7 +42,7 @@ func (a *appliance) startAPI() error {
 		Mode: service.ModeAppliance, Starter: a.reap, Console: a.o.Console, NoHypervisor: a.o.NoHypervisor,
 		Uplink: netcfg.Uplink{Name: a.up.Iface}, DNSServers: a.up.DNS, CPUOvercommit: a.overcommit(), PublicIPs: a.publicIPs(),
 		GuestBlocked: blocked, GuestReachUplinkNet: !blockUplink, EC2Region: a.cfg.EC2Region, EC2Skew: skew,
-		Watchdog: a.watchdogStatus, Update: a.upd.doc, HostUpdate: a.upd.install, ConfigSources: a.configSources})
+		Watchdog: a.watchdogStatus, Update: a.upd.doc, HostUpdate: a.upd.install, RackNet: a.rackNet(), ConfigSources: a.configSources})
 	var url string
 	if err == nil {
 		served := a.plane.Serve()
@@ -71,9 +71,13 @@ func (a *appliance) startAPI() error {
 		})
 		url = api.URL(ln.Addr(), a.advertise())
 	}
+	if a.cfg.Rack.Enabled {
+		a.tl.Run("rack", a.startRack)
+	}
 	a.tl.Run("watchdog", a.startWatchdog)
 	a.banner(url)
 	a.tl.Ready(url)
+	a.runTestHook()
 	return nil
 }
 
@@ -147,6 +151,7 @@ func (a *appliance) banner(url string) {
 	if w := a.wd.Load(); w != nil {
 		fmt.Fprintf(&b, "  Watchdog %s, %v timeout, petted while healthy\n", a.o.WatchdogDevice, w.Timeout())
 	}
+	b.WriteString(a.rackLine())
 	if a.up.Iface != "" {
 		fmt.Fprintf(&b, "  Uplink   %s %s (%s)\n", a.up.Iface, a.up.Address, a.up.Source)
 	}

@@ -49,6 +49,17 @@ func TestWatchdogPetsWhileHealthyAndDisarmsAfterThePlane(t *testing.T) {
 	if !strings.Contains(out.String(), "Watchdog "+dev) {
 		t.Errorf("banner lacks the watchdog:\n%s", out)
 	}
+	// Start's loop runs its first round at once; wait for its pet, so
+	// that it cannot land after the device is read below.
+	deadline, tick := time.After(30*time.Second), time.NewTicker(5*time.Millisecond)
+	defer tick.Stop()
+	for st := a.watchdogStatus(); st == nil || st.LastPet.IsZero(); st = a.watchdogStatus() {
+		select {
+		case <-deadline:
+			t.Fatalf("the first background round never petted: %+v\n%s", st, out)
+		case <-tick.C:
+		}
+	}
 	if err := w.Round(); err != nil {
 		t.Fatalf("round while healthy: %v", err)
 	}

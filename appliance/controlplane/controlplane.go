@@ -101,6 +101,9 @@ type Config struct {
 	StrangerBurst int
 	// Now may be nil for time.Now.
 	Now func() time.Time
+	// Rack is the rack's machines for /v1/rack; nil answers those
+	// routes with IncorrectState.
+	Rack rest.Rack
 }
 
 // ControlPlane is the composed control plane.
@@ -158,7 +161,7 @@ func New(cfg Config) (*ControlPlane, error) {
 	limit := ratelimit.New(cfg.Rate, cfg.Burst, now)
 	cp.rest, err = rest.New(rest.Config{DB: cfg.DB, Auth: cp.auth, AccessKeys: keys, Catalog: catalog, Images: imgs, Meter: cp.meter, Domain: dom,
 		Orch: cp.orch, Host: cfg.Host, TLSFingerprint: cfg.TLSFingerprint, Metrics: reg,
-		Version: version.Version, Limit: limit, Now: cfg.Now, HostUpdate: cfg.HostUpdate})
+		Version: version.Version, Limit: limit, Now: cfg.Now, HostUpdate: cfg.HostUpdate, Rack: cfg.Rack})
 	if err != nil {
 		return nil, err
 	}

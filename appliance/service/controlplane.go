@@ -19,6 +19,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
+	"github.com/ironvisor/ironvisor/appliance/rackboot"
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/appliance/timeline"
 	"github.com/ironvisor/ironvisor/appliance/types"
@@ -64,6 +65,8 @@ type Plane struct {
 	ended  chan struct{} // closed when the API server has returned
 	endErr error         // what it returned; read after ended
 	stopHK context.CancelFunc
+	// Rack is the rack's machines (rack bootstrap's registry).
+	Rack *rackboot.Registry
 	// closeNet stops the guest DHCP servers (see hostNetwork).
 	closeNet func()
 }
@@ -139,7 +142,8 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 	if sr, ok := o.Runner.(supervisorRunner); ok {
 		collectors = append(collectors, newDeviceMetrics(sr.Supervisor))
 	}
-	cp, err = controlplane.New(controlplane.Config{Collectors: collectors,
+	p.Rack = rackboot.NewRegistry(p.db, rackNet(o.RackNet))
+	cp, err = controlplane.New(controlplane.Config{Collectors: collectors, Rack: p.Rack,
 		DB: p.db, DataDir: o.DataDir, Host: host, Runner: o.Runner, TLSFingerprint: p.Fingerprint,
 		Rate: o.APIRate, Burst: apiBurst(o.APIRate),
 		HostCapacity: types.Host{CPUs: runtime.NumCPU(), MemBytes: uint64(float64(doc.Memory.TotalBytes) * guestMemShare), Overcommit: o.CPUOvercommit},

@@ -70,6 +70,10 @@ type Options struct {
 	// ConfigSources reports the configuration's sources in /v1/host; nil
 	// means none.
 	ConfigSources func() []hostinfo.ConfigSource
+	// RackNet is the rack network of rack bootstrap (the box's own
+	// address); zero means config.DefaultRackNet. The admin API keeps
+	// the rack's machines whether or not this box serves them.
+	RackNet netip.Prefix
 	// Mode is reported in /v1/host; "" means ModeService.
 	Mode string
 	// Starter starts and waits for the VMM processes; nil means

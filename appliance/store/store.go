@@ -45,10 +45,13 @@ const (
 	Usage          Bucket = "usage"
 	Meta           Bucket = "meta"
 	Quotas         Bucket = "quotas"
+	// RackMachines holds rack bootstrap's machines by MAC: the
+	// configuration each boots with and its stable DHCP lease.
+	RackMachines Bucket = "rack_machines"
 )
 
 // Buckets lists every bucket Open creates.
-var Buckets = []Bucket{Tenants, Tokens, InstanceTypes, Images, Instances, Networks, SecurityGroups, PortForwards, KeyPairs, PublicIPs, AccessKeys, Tags, Usage, Meta, Quotas}
+var Buckets = []Bucket{Tenants, Tokens, InstanceTypes, Images, Instances, Networks, SecurityGroups, PortForwards, KeyPairs, PublicIPs, AccessKeys, Tags, Usage, Meta, Quotas, RackMachines}
 
 // SchemaVersion is the layout version this code writes and understands. It
 // is stored under the key "schema_version" in the Meta bucket.

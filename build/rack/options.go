@@ -47,8 +47,13 @@ type Options struct {
 	// NIC is the uplink NIC model; "" means "virtio-net-pci".
 	NIC string
 	// Segment, when not nil, adds a second NIC on a shared rack segment
-	// that servers started with the same Segment can talk over.
+	// that servers started with the same Segment can talk over. Its MAC
+	// is SegmentMAC(Name).
 	Segment *Segment
+	// NoUplink leaves out the uplink (and so ForwardPorts): the server's
+	// only NIC is the one on Segment, as a diskless machine that boots
+	// from its rack's bootstrap server.
+	NoUplink bool
 	// Boot is QEMU's -boot order ("n" for network); "" leaves QEMU's
 	// default.
 	Boot string
@@ -156,6 +161,24 @@ func (o Options) args(initrd string, hostPorts []int) []string {
 			a = append(a, "-initrd", initrd)
 		}
 	}
+	if !o.NoUplink {
+		a = o.uplinkArgs(a, hostPorts)
+	}
+	if o.Segment != nil {
+		a = append(a, "-netdev", fmt.Sprintf("socket,id=rack,mcast=%s,localaddr=127.0.0.1", o.Segment.Group),
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=rack,mac=%s", SegmentMAC(o.Name)))
+	}
+	if o.Boot != "" {
+		a = append(a, "-boot", o.Boot)
+	}
+	return append(a, o.Extra...)
+}
+
+// SegmentMAC is the MAC address of the named server's NIC on its Segment.
+func SegmentMAC(name string) string { return mac(name, 1) }
+
+// uplinkArgs appends the uplink's netdev and NIC to a.
+func (o Options) uplinkArgs(a []string, hostPorts []int) []string {
 	user := []string{"user", "id=uplink"}
 	for i, p := range o.ForwardPorts {
 		user = append(user, fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:%d", hostPorts[i], p))
@@ -163,16 +186,8 @@ func (o Options) args(initrd string, hostPorts []int) []string {
 	if o.UserNet != "" {
 		user = append(user, o.UserNet)
 	}
-	a = append(a, "-netdev", strings.Join(user, ","),
+	return append(a, "-netdev", strings.Join(user, ","),
 		"-device", fmt.Sprintf("%s,netdev=uplink,mac=%s", o.NIC, mac(o.Name, 0)))
-	if o.Segment != nil {
-		a = append(a, "-netdev", fmt.Sprintf("socket,id=rack,mcast=%s,localaddr=127.0.0.1", o.Segment.Group),
-			"-device", fmt.Sprintf("virtio-net-pci,netdev=rack,mac=%s", mac(o.Name, 1)))
-	}
-	if o.Boot != "" {
-		a = append(a, "-boot", o.Boot)
-	}
-	return append(a, o.Extra...)
 }
 
 // tcgAppend is added to every rack server's kernel command line.

@@ -51,3 +51,15 @@ func TestConcatInitrdsPads(t *testing.T) {
 		t.Error("ConcatInitrds of a missing file succeeded")
 	}
 }
+
+// TestArgsNoUplink: a diskless rack machine has its segment NIC only.
+func TestArgsNoUplink(t *testing.T) {
+	o := Options{Name: "sib", NoUplink: true, Boot: "n", Accel: "tcg", Segment: &Segment{Group: "230.0.0.1:23456"}}.withDefaults()
+	got := strings.Join(o.args("", nil), " ")
+	if strings.Contains(got, "-netdev user") || strings.Contains(got, "hostfwd") {
+		t.Errorf("a server without uplink has one:\n%s", got)
+	}
+	if !strings.Contains(got, "netdev=rack,mac="+SegmentMAC("sib")) || !strings.Contains(got, "-boot n") {
+		t.Errorf("args lack the segment NIC or -boot n:\n%s", got)
+	}
+}

@@ -78,6 +78,9 @@ func (s *Server) prepare() error {
 	}
 	s.log = log
 	for _, p := range s.opts.ForwardPorts {
+		if s.opts.NoUplink {
+			break
+		}
 		hp, err := freePort()
 		if err != nil {
 			return fmt.Errorf("rack %s: forward port %d: %w", s.opts.Name, p, err)

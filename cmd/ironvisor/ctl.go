@@ -56,6 +56,10 @@ API's answer instead of a table.
   port-forwards list | get ID | delete ID
             create --instance ID [--proto tcp|udp] --public-port P --port Q
   usage     [--from TIME] [--to TIME]
+  rack      list | get MAC [--check] | delete MAC   machines this box network-
+            boots (ironvisor.rack=on); --check calls the machine's API
+            set MAC [--address A] [--hostname H] [--api HOST:PORT] [--data D]
+                [--public-ips P] [--cmdline S]
 
 console attaches to the instance's serial port, read and write, when
 stdin is a terminal (or with --attach): the terminal goes raw, so every
@@ -198,6 +202,8 @@ func (x *ctlCtx) dispatch(resource string, args []string) error {
 		return x.keyPairs(verb, args)
 	case "public-ips":
 		return x.publicIPs(verb, args)
+	case "rack":
+		return x.rack(verb, args)
 	}
 	return usageError(fmt.Sprintf("unknown resource %q (see ctl --help)", resource))
 }

@@ -63,6 +63,9 @@ type Config struct {
 	HostUpdate apiv1.HostUpdater
 	// Now may be nil for time.Now.
 	Now func() time.Time
+	// Rack is the rack's machines for /v1/rack; nil answers those
+	// routes with IncorrectState.
+	Rack Rack
 }
 
 // handler is a routed handler that knows its caller.

@@ -54,6 +54,7 @@ func buildInitramfs(out, bin, extra string, kf kernelFlags) error {
 	logf("resolving modules of %s ...", host.Release)
 	b, set, err := initramfs.Appliance(initramfs.ApplianceOptions{
 		Binary: bin, KernelRelease: host.Release, ModulesDir: host.ModulesDir(), ExtraModules: extraMods,
+		Kernel: host.Vmlinuz(), IPXE: ipxeBinaries(),
 	})
 	if err != nil {
 		return err
@@ -142,4 +143,23 @@ func fileSHA256(p string) (string, error) {
 // mib formats a byte count in MiB.
 func mib(n int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// ipxeDir is where Debian's ipxe package puts its binaries.
+const ipxeDir = "/usr/lib/ipxe"
+
+// ipxeBinaries returns Debian's iPXE binaries for plain PXE firmware
+// (BIOS and UEFI), those that are installed; a missing one is logged:
+// rack bootstrap then boots only iPXE-capable firmware (QEMU's ROMs are).
+func ipxeBinaries() []string {
+	var out []string
+	for _, n := range []string{"undionly.kpxe", "ipxe.efi"} {
+		p := filepath.Join(ipxeDir, n)
+		if _, err := os.Stat(p); err != nil {
+			logf("no %s (Debian package ipxe): rack bootstrap cannot chain plain PXE firmware to iPXE", p)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
