@@ -101,13 +101,15 @@ func (c *Config) set(key, value string) error {
 		c.EC2ClockSkew = value
 	case KeyWatchdog:
 		c.Watchdog = value
+	case KeyUpdateDeadline:
+		c.UpdateDeadline = value
+	case KeyConfigURL:
+		c.ConfigURL = value
+	case KeyTestHook:
+		c.TestHook = value
 	default:
 		if ok, err := c.setRack(key, value); ok {
 			return err
-		}
-		if key == KeyTestHook {
-			c.TestHook = value
-			return nil
 		}
 		return &FieldError{Key: key, Value: value, Reason: "unknown key"}
 	}

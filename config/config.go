@@ -1,6 +1,7 @@
 // Package config holds the appliance configuration: its schema, its
 // defaults, validation with errors that name the key and the bad value, and
-// the two sources it is read from (the kernel command line and a JSON file).
+// the sources it is read from (a JSON file, a JSON document at a URL and
+// the kernel command line; see url.go for their order).
 package config
 
 import (
@@ -107,6 +108,15 @@ type Config struct {
 	// (MinWatchdog to MaxWatchdog) arms it with that timeout. See
 	// ParseWatchdog.
 	Watchdog string `json:"watchdog,omitempty"`
+	// UpdateDeadline is ironvisor.update_deadline / "update_deadline":
+	// how long a trial boot of a new slot has to become healthy, a Go
+	// duration ("" means 5m). See ParseUpdateDeadline.
+	UpdateDeadline string `json:"update_deadline,omitempty"`
+	// ConfigURL is ironvisor.config, URL#sha256=HEX: a JSON document
+	// fetched once the uplink is up; kernel command line only. See
+	// ParseConfigURL for its form and url.go for where it sits among the
+	// sources.
+	ConfigURL string `json:"-"`
 	// Rack is rack bootstrap (ironvisor.rack*, "rack"); see Rack.
 	Rack Rack `json:"rack,omitzero"`
 	// TestHook is ironvisor.test_hook, a fault for the rack tests; kernel
@@ -335,6 +345,14 @@ func (c Config) Validate() error {
 	if _, _, err := ParseWatchdog(c.Watchdog); err != nil {
 		bad(KeyWatchdog, c.Watchdog, err.Error())
 	}
+	if _, err := ParseUpdateDeadline(c.UpdateDeadline); err != nil {
+		bad(KeyUpdateDeadline, c.UpdateDeadline, err.Error())
+	}
+	if c.ConfigURL != "" {
+		if _, err := ParseConfigURL(c.ConfigURL); err != nil {
+			bad(KeyConfigURL, c.ConfigURL, err.Error())
+		}
+	}
 	c.validateRack(bad)
 	c.validateTestHook(bad)
 	return errors.Join(errs...)
@@ -381,6 +399,10 @@ func (c Config) Sanitize() (Config, error) {
 			c.EC2ClockSkew = d.EC2ClockSkew
 		case KeyWatchdog:
 			c.Watchdog = d.Watchdog
+		case KeyUpdateDeadline:
+			c.UpdateDeadline = d.UpdateDeadline
+		case KeyConfigURL:
+			c.ConfigURL = ""
 		case KeyTestHook:
 			c.TestHook = ""
 		default:

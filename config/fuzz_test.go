@@ -40,3 +40,24 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseConfigURL feeds arbitrary config URLs to the parser: it must
+// not panic, and what it accepts formats back to an accepted URL with the
+// same checksum.
+func FuzzParseConfigURL(f *testing.F) {
+	sum := strings.Repeat("ab", 32)
+	for _, s := range []string{"", "http://h/c#sha256=" + sum, "https://[::1]:1/#sha256=" + sum, "http://h#sha256=",
+		"http://h/c#sha256=" + sum[:40], "ftp://h/#sha256=" + sum, "#", "http://%zz/#sha256=" + sum} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseConfigURL(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseConfigURL(c.String())
+		if err != nil || again != c {
+			t.Fatalf("ParseConfigURL(%q) = %+v, but its String %q gives %+v, %v", s, c, c.String(), again, err)
+		}
+	})
+}

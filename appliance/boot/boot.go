@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,6 +75,12 @@ type appliance struct {
 	wd atomic.Pointer[watchdog.Watchdog]
 	// upd is the self-update (boot slots).
 	upd *updater
+	// srcMu guards sources: the configuration's sources, for /v1/host.
+	srcMu   sync.Mutex
+	sources []hostinfo.ConfigSource
+	// sethostname sets the hostname once the config URL changed it; nil
+	// means unix.Sethostname. Unit tests record it instead.
+	sethostname func([]byte) error
 	// rack is rack bootstrap, nil unless ironvisor.rack=on.
 	rack *rackboot.Server
 }
@@ -116,7 +123,7 @@ func Main(o Options) {
 //   - points fds 0-2 at /dev/console if the kernel could not ("console");
 //   - reads the configuration: --config FILE, then the ironvisor.* keys of
 //     /proc/cmdline; invalid values are reported and replaced by their
-//     defaults ("config");
+//     defaults ("config"; see config.go for the order of the sources);
 //   - makes Ctrl-Alt-Del send SIGINT to init instead of rebooting ("cad");
 //   - loads EarlyModules and the configured extra modules with their
 //     dependencies; missing ones are logged and skipped ("modules");
@@ -130,6 +137,11 @@ func Main(o Options) {
 //   - gets the uplink address by DHCP, or applies the static one, with its
 //     default route and /etc/resolv.conf, and keeps renewing a DHCP lease
 //     in the background ("uplink");
+//   - with ironvisor.config=URL#sha256=HEX, fetches that JSON document
+//     (bounded in size and time), checks its checksum and applies it
+//     between --config FILE and the command line; a failure is reported
+//     and the box goes on with the other sources ("config-url", see
+//     fetchConfigURL);
 //   - mounts the data file system on DataDir: by default (auto) the disk
 //     image's own data partition, grown and formatted on first boot while
 //     it is blank (mountOwn); else the one named by ironvisor.data
@@ -173,7 +185,7 @@ func (a *appliance) boot() {
 	late := a.startLateModules()
 	a.tl.Run("hostname", func() error { return unix.Sethostname([]byte(a.cfg.Hostname)) })
 	a.tl.Run("loopback", uplink.Loopback)
-	a.tl.Run("uplink", func() (err error) {
+	uplinkErr := a.tl.Run("uplink", func() (err error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		a.up, err = uplink.Configure(ctx, a.cfg, uplink.Options{Logf: a.tl.Logf})
@@ -182,6 +194,7 @@ func (a *appliance) boot() {
 		}
 		return err
 	})
+	a.tl.Run("config-url", func() error { return a.fetchConfigURL(uplinkErr) })
 	a.waitLateModules(late)
 	a.tl.Run("storage", func() (err error) {
 		a.data, err = mountData("/", a.cfg.Data, systemPlace, a.o.ModuleOpts, a.tl.Logf)
@@ -258,32 +271,6 @@ func (a *appliance) recordKernelUptime() {
 	if up, err := hostinfo.Uptime("/proc"); err == nil {
 		a.tl.SetKernelUptime(up*1000 - a.tl.SinceStart())
 	}
-}
-
-// loadConfig builds the configuration from --config FILE and /proc/cmdline.
-// Whatever is invalid is reported and replaced by its default.
-func (a *appliance) loadConfig() error {
-	cfg := config.Defaults()
-	var errs []error
-	if path := configFlag(a.o.Args); path != "" {
-		c, err := config.LoadFile(cfg, path)
-		errs = append(errs, err)
-		cfg = c
-	}
-	if b, err := os.ReadFile(a.cmdline); err != nil {
-		errs = append(errs, fmt.Errorf("read kernel command line: %w", err))
-	} else {
-		c, err := config.ApplyCmdline(cfg, string(b))
-		errs = append(errs, err)
-		cfg = c
-	}
-	cfg, err := cfg.Sanitize()
-	errs = append(errs, err)
-	a.cfg = cfg
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w (defaults used instead)", err)
-	}
-	return nil
 }
 
 // configFlag returns the value of --config in init's arguments. Other

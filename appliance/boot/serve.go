@@ -42,7 +42,7 @@ func (a *appliance) startAPI() error {
 		Mode: service.ModeAppliance, Starter: a.reap, Console: a.o.Console, NoHypervisor: a.o.NoHypervisor,
 		Uplink: netcfg.Uplink{Name: a.up.Iface}, DNSServers: a.up.DNS, CPUOvercommit: a.overcommit(), PublicIPs: a.publicIPs(),
 		GuestBlocked: blocked, GuestReachUplinkNet: !blockUplink, EC2Region: a.cfg.EC2Region, EC2Skew: skew,
-		Watchdog: a.watchdogStatus, Update: a.upd.doc, HostUpdate: a.upd.install, RackNet: a.rackNet()})
+		Watchdog: a.watchdogStatus, Update: a.upd.doc, HostUpdate: a.upd.install, RackNet: a.rackNet(), ConfigSources: a.configSources})
 	var url string
 	if err == nil {
 		served := a.plane.Serve()
@@ -62,6 +62,7 @@ func (a *appliance) startAPI() error {
 		host := hostinfo.New(service.ModeAppliance, a.tl)
 		host.Watchdog = a.watchdogStatus
 		host.Update = a.upd.doc
+		host.ConfigSources = a.configSources
 		a.api = api.NewServer(api.New(host))
 		a.goSafe("api", func() {
 			if err := a.api.Serve(ln); err != nil {

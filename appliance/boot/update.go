@@ -19,13 +19,14 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/slots"
+	"github.com/ironvisor/ironvisor/config"
 )
 
 // The self-update, PID 1's side of package slots: the "slots" boot step
 // reads which slot booted and how the last update ended; POST
 // /v1/host/update installs a new image into the other slot, stops the
 // instances gracefully and reboots; a trial boot is blessed once healthy
-// within updateDeadline, or reboots to spend a try, so that systemd-boot
+// within the update deadline (ironvisor.update_deadline), or reboots to spend a try, so that systemd-boot
 // falls back to the previous slot when the tries run out.
 
 const (
@@ -37,9 +38,6 @@ const (
 	efivarsDir = "/sys/firmware/efi/efivars"
 	// updateFile, in DataDir, records an update across its reboot.
 	updateFile = "update.json"
-	// updateDeadline bounds a trial boot's way to healthy: API up, store
-	// open, the instances that ran before the update running again.
-	updateDeadline = 5 * time.Minute
 	// updateStopGrace is each instance's graceful stop before the reboot.
 	updateStopGrace = 10 * time.Second
 	// maxUKI bounds an installed image.
@@ -161,9 +159,9 @@ func (u *updater) assess() {
 		u.rec.Pending, u.rec.Failure = nil, ""
 		u.saveRecord()
 	case st.Trial:
-		u.deadline = now.Add(updateDeadline)
+		u.deadline = now.Add(u.deadlineDur())
 		u.logf("trial boot of slot %s (version %s, generation %d, %d tries left): it is blessed once healthy, within %v",
-			b.Slot, b.Version, b.Gen, b.TriesLeft, updateDeadline)
+			b.Slot, b.Version, b.Gen, b.TriesLeft, u.deadlineDur())
 	default:
 		u.logf("booted slot %s (version %s, generation %d)", b.Slot, b.Version, b.Gen)
 	}
@@ -180,7 +178,7 @@ func (u *updater) afterAPI() {
 		return
 	}
 	if !trial {
-		deadline = time.Now().Add(updateDeadline)
+		deadline = time.Now().Add(u.deadlineDur())
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
@@ -199,7 +197,7 @@ func (u *updater) afterAPI() {
 		return
 	}
 	if missing != "" {
-		u.rec.Failure = fmt.Sprintf("not healthy within %v: %s", updateDeadline, missing)
+		u.rec.Failure = fmt.Sprintf("not healthy within %v: %s", u.deadlineDur(), missing)
 		u.saveRecord()
 		u.logf("slot %s is %s; rebooting to spend a try", u.status.Booted.Slot, u.rec.Failure)
 		u.a.sigs <- unix.SIGUSR1
@@ -224,6 +222,14 @@ func (u *updater) afterAPI() {
 	u.rec.Last, u.rec.Pending, u.rec.Resume, u.rec.Failure = &last, nil, nil, ""
 	u.saveRecord()
 	u.logf("slot %s (version %s) is healthy: blessed as %s", good.Slot, good.Version, good.File)
+}
+
+// deadlineDur bounds a trial boot's way to healthy (API up, store open,
+// the instances that ran before the update running again):
+// ironvisor.update_deadline, 5 minutes by default.
+func (u *updater) deadlineDur() time.Duration {
+	d, _ := config.ParseUpdateDeadline(u.a.cfg.UpdateDeadline) // sanitised; the default otherwise
+	return d
 }
 
 // resume starts the instances in ids again; it returns what failed.
@@ -270,7 +276,7 @@ func (u *updater) unhealthy(ctx context.Context, ids []string) string {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := p.Check(cctx); err != nil {
+	if err := u.a.healthCheck(p)(cctx); err != nil {
 		return fmt.Sprintf("health check: %v", err)
 	}
 	for _, id := range ids {

@@ -68,3 +68,27 @@ func TestUpdaterRecordsRollback(t *testing.T) {
 		t.Errorf("trial doc %+v", d)
 	}
 }
+
+// TestTrialDeadlineIsConfigured: ironvisor.update_deadline sets a trial
+// boot's deadline; without it the deadline is 5 minutes.
+func TestTrialDeadlineIsConfigured(t *testing.T) {
+	for _, tc := range []struct {
+		set  string
+		want time.Duration
+	}{{"", 5 * time.Minute}, {"30s", 30 * time.Second}} {
+		var out bytes.Buffer
+		a := &appliance{o: Options{Console: &out}, tl: timeline.New(&out, time.Now(), 0), dataDir: t.TempDir()}
+		a.cfg.UpdateDeadline = tc.set
+		u := &updater{a: a, espDev: "/dev/vda1"}
+		u.entries = []slots.Entry{entry(t, "ironvisor-4-a+2-1.efi", "v4"), entry(t, "ironvisor-2-b.efi", "v2")}
+		u.status, _ = slots.Assess(u.entries, entry(t, "ironvisor-4-a+2-1.efi", ""))
+		before := time.Now()
+		u.assess()
+		if d := u.doc().TrialDeadline.Sub(before); d < tc.want || d > tc.want+time.Minute/2 {
+			t.Errorf("update_deadline %q: the trial ends %v after it starts, want %v", tc.set, d, tc.want)
+		}
+		if !strings.Contains(out.String(), "within "+tc.want.String()) {
+			t.Errorf("console:\n%s", out.String())
+		}
+	}
+}

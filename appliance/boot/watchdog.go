@@ -33,7 +33,7 @@ func (a *appliance) startWatchdog() error {
 	}
 	var check func(context.Context) error
 	if p := a.plane; p != nil {
-		check = p.Check
+		check = a.healthCheck(p)
 	} else {
 		a.tl.Logf("no control plane: the watchdog guards only PID 1 itself")
 	}

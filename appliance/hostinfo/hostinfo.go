@@ -38,6 +38,9 @@ type Host struct {
 	// Update is the boot slots and the last self-update; nil when not
 	// PID 1.
 	Update *Update `json:"update,omitempty"`
+	// ConfigSources are the configuration's sources and how each was
+	// used; nil when not PID 1.
+	ConfigSources []ConfigSource `json:"config_sources,omitempty"`
 }
 
 // Watchdog describes the armed hardware watchdog.
@@ -88,6 +91,8 @@ type Collector struct {
 	Watchdog func() *Watchdog
 	// Update reports the boot slots; nil, or a nil answer, means none.
 	Update func() *Update
+	// ConfigSources reports the configuration's sources; nil means none.
+	ConfigSources func() []ConfigSource
 }
 
 // New returns a Collector for this host.
@@ -133,6 +138,9 @@ func (c *Collector) Collect() Host {
 	}
 	if c.Update != nil {
 		h.Update = c.Update()
+	}
+	if c.ConfigSources != nil {
+		h.ConfigSources = c.ConfigSources()
 	}
 	h.Failures = append([]timeline.Failure{}, h.Boot.Failures...)
 	for _, e := range errs {

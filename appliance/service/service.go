@@ -67,6 +67,9 @@ type Options struct {
 	// new image (POST /v1/host/update); nil means none (PID 1 sets them).
 	Update     func() *hostinfo.Update
 	HostUpdate apiv1.HostUpdater
+	// ConfigSources reports the configuration's sources in /v1/host; nil
+	// means none.
+	ConfigSources func() []hostinfo.ConfigSource
 	// RackNet is the rack network of rack bootstrap (the box's own
 	// address); zero means config.DefaultRackNet. The admin API keeps
 	// the rack's machines whether or not this box serves them.

@@ -16,6 +16,7 @@ trap 'rm -f "$log"' EXIT
 line=$(grep -o 'update-bench: .*' "$log" | tail -1)
 val() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$line"; }
 cold=$(val cold_boot_s) req=$(val request_to_down_s) down=$(val api_down_up_s) inst=$(val down_to_instance_s) rb=$(val rollback_s)
+sick=$(val unhealthy_rollback_s)
 ratio=$(awk -v a="$down" -v b="$cold" 'BEGIN { printf "%.2f", a / b }')
 cat <<MD
 ## Self-update downtime
@@ -31,8 +32,9 @@ full 10 s grace), then installs a good build through
 \`POST /v1/host/update\` (uploaded, 3 tries): the box stops the instance,
 reboots into slot B, starts the instance again and blesses the slot. The
 peer is the same server's first cold boot (QEMU start to \`IRONVISOR
-READY\`, which also grows and formats the data partition), in the same run. Then a broken build (its kernel panics, 1 try) rolls
-back by itself.
+READY\`, which also grows and formats the data partition), in the same run. Then a build whose PID 1 serves but never becomes
+healthy (a test hook, 1 try, a 15 s deadline) and a broken build (its
+kernel panics, 1 try) each roll back by themselves.
 
 | phase | seconds |
 |---|---|
@@ -40,6 +42,7 @@ back by itself.
 | update request to API down (install, instance's graceful stop, shutdown) | $req |
 | API down to API up (reboot through firmware, loader and boot) | $down |
 | API down to blessed, instance running again | $inst |
+| unhealthy update: request to back on the previous slot, instance running | $sick |
 | broken update: request to back on the previous slot, instance running | $rb |
 
 API down to up is ${ratio}x the cold boot: the update's reboot is a cold

@@ -49,18 +49,29 @@ type updateDoc struct {
 //     slot B, blesses it once healthy, /v1/host shows rack-2 booted from
 //     b, and the instance runs again; the downtime is logged (API down to
 //     API up, and to the instance running);
+//   - updates to a build whose PID 1 runs but never becomes healthy (the
+//     test-only ironvisor.test_hook=unhealthy, with a 15 s deadline from
+//     its config URL), one try: the trial boot reboots itself and the box
+//     is back on rack-2 (unhealthyRollback);
 //   - updates to a build that cannot become healthy (its command line
 //     names an init that does not exist, so the kernel panics and reboots),
 //     fetched by the box from a URL, with one try: the box is back on
 //     rack-2 from slot B by itself, /v1/host says slot A was rolled back
 //     and why, and the instance runs again.
+//
+// The first boot's ironvisor.config URL has a wrong checksum: the box
+// says so on the console and in /v1/host and comes up on its other
+// sources; rack-2's is right and applied.
 func TestUEFIDiskUpdatesWithRollback(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*bootTimeout)
 	defer cancel()
 	set := artefactsOrSkip(t)
-	img := uefiDiskVersion(ctx, t, dir, "ironvisor.hostname=rack-upd", "rack-1")
+	badCfg := serveConfigDoc(t, dir, "rack-1.json", `{"cpu_overcommit":"2"}`, true)
+	goodCfg := serveConfigDoc(t, dir, "rack-2.json", `{"cpu_overcommit":"2"}`, false)
+	sickCfg := serveConfigDoc(t, dir, "rack-3.json", `{"update_deadline":"15s"}`, false)
+	img := uefiDiskVersion(ctx, t, dir, "ironvisor.hostname=rack-upd ironvisor.config="+badCfg, "rack-1")
 	if err := os.Truncate(img, 2<<30); err != nil {
 		t.Fatal(err)
 	}
@@ -81,12 +92,16 @@ func TestUEFIDiskUpdatesWithRollback(t *testing.T) {
 	if doc.Update == nil || doc.Update.Booted != "a" || doc.Update.BootedVersion != "rack-1" || len(doc.Update.Slots) != 1 {
 		t.Fatalf("first boot: update = %+v, want slot a booted with rack-1", doc.Update)
 	}
+	if err := srv.Console.Seen("IRONVISOR FAILED step=config-url: ironvisor.config=" + badCfg + ": sha256 mismatch"); err != nil {
+		t.Error(err)
+	}
+	checkURLSource(ctx, t, a, "first boot", false, "sha256 mismatch")
 	id := launchHalting(ctx, t, a)
 
 	// A good build, uploaded.
 	good := filepath.Join(dir, "good.efi")
 	buildUKI(ctx, t, good, disk.UKIOptions{Kernel: set.HostKernel.Vmlinuz(), Initrd: set.InitramfsPath(),
-		Cmdline: "console=ttyS0 ironvisor.hostname=rack-upd", Version: "rack-2"})
+		Cmdline: "console=ttyS0 ironvisor.hostname=rack-upd ironvisor.config=" + goodCfg, Version: "rack-2"})
 	start := time.Now()
 	postUpdate(ctx, t, a, good, "", 3)
 	down, up := waitDownUp(ctx, t, srv, a, start)
@@ -103,11 +118,15 @@ func TestUEFIDiskUpdatesWithRollback(t *testing.T) {
 	if err := srv.Console.Seen("update: slot b (version rack-2) is healthy: blessed"); err != nil {
 		t.Error(err)
 	}
+	checkURLSource(ctx, t, a, "good update", true, "")
+
+	// A build whose PID 1 runs but never becomes healthy, one try.
+	sick := unhealthyRollback(ctx, t, srv, a, dir, id, sickCfg)
 
 	// A build that cannot become healthy, fetched from a URL, one try.
 	bad := filepath.Join(dir, "bad.efi")
 	buildUKI(ctx, t, bad, disk.UKIOptions{Kernel: set.HostKernel.Vmlinuz(), Initrd: set.InitramfsPath(),
-		Cmdline: "console=ttyS0 panic=3 rdinit=/no-such-init", Version: "rack-3-broken"})
+		Cmdline: "console=ttyS0 panic=3 rdinit=/no-such-init", Version: "rack-4-broken"})
 	url := serveFile(t, bad)
 	start = time.Now()
 	postUpdate(ctx, t, a, "", url, 1)
@@ -120,11 +139,11 @@ func TestUEFIDiskUpdatesWithRollback(t *testing.T) {
 	rollback := time.Since(start)
 	t.Logf("rollback: request to back on the previous version with the instance running %.1fs", rollback.Seconds())
 	// One line for build/bench/update.sh.
-	t.Logf("update-bench: cold_boot_s=%.1f request_to_down_s=%.1f api_down_up_s=%.1f down_to_instance_s=%.1f rollback_s=%.1f",
-		coldBoot.Seconds(), requestToDown.Seconds(), up.Sub(down).Seconds(), resumed.Seconds(), rollback.Seconds())
+	t.Logf("update-bench: cold_boot_s=%.1f request_to_down_s=%.1f api_down_up_s=%.1f down_to_instance_s=%.1f rollback_s=%.1f unhealthy_rollback_s=%.1f",
+		coldBoot.Seconds(), requestToDown.Seconds(), up.Sub(down).Seconds(), resumed.Seconds(), rollback.Seconds(), sick.Seconds())
 	u = doc.Update
-	if u.Booted != "b" || u.BootedVersion != "rack-2" || u.Last.Slot != "a" || u.Last.Version != "rack-3-broken" ||
-		!strings.Contains(u.Last.Reason, "slot a (version rack-3-broken) used up its 1 boot tries") {
+	if u.Booted != "b" || u.BootedVersion != "rack-2" || u.Last.Slot != "a" || u.Last.Version != "rack-4-broken" ||
+		!strings.Contains(u.Last.Reason, "slot a (version rack-4-broken) used up its 1 boot tries") {
 		t.Errorf("after the broken update: %+v last %+v, want rack-2 booted from b and slot a rolled back", u, u.Last)
 	}
 	states := map[string]string{}
@@ -134,7 +153,7 @@ func TestUEFIDiskUpdatesWithRollback(t *testing.T) {
 	if states["a"] != "bad" || states["b"] != "good" {
 		t.Errorf("slots %+v, want a bad and b good", u.Slots)
 	}
-	if err := srv.Console.Seen("update: ROLLED BACK: slot a (version rack-3-broken)"); err != nil {
+	if err := srv.Console.Seen("update: ROLLED BACK: slot a (version rack-4-broken)"); err != nil {
 		t.Error(err)
 	}
 }
