@@ -34,7 +34,9 @@ var DefaultModules = []string{
 	// Common server NICs.
 	"e1000e", "igb", "ixgbe", "i40e", "ice", "bnxt_en", "tg3", "r8169",
 	// Local disks and file systems.
-	"nvme", "ahci", "sd_mod", "ext4", "overlay", "vfat",
+	// btrfs for a data partition whose root volumes are reflink copies
+	// of the images (appliance/boot mounts it; package volumes clones).
+	"nvme", "ahci", "sd_mod", "ext4", "btrfs", "overlay", "vfat",
 	// Hardware watchdog: QEMU's i6300esb (the rack's). Boards' own
 	// (iTCO_wdt, sp5100_tco) go in through ironvisor.modules.
 	"i6300esb",
