@@ -6,8 +6,9 @@
 //     the DHCP client, linux-image-cloud-amd64 (its initramfs-tools
 //     initrd is built by the package), cloud-init (with
 //     python3-cffi-backend, which its crypto needs) and openssh-server;
-//   - /etc/fstab mounting LABEL=root on /, nothing else changed: cloud-init
-//     keeps its stock configuration;
+//   - /etc/fstab mounting LABEL=root on /, and en_US.UTF-8 generated
+//     (the locale cloud-init sets by default); nothing else changed:
+//     cloud-init keeps its stock configuration;
 //   - one GPT partition with an ext4 file system labelled "root"
 //     (mke2fs -d, so no loop device or mount is needed);
 //   - the image's own kernel and initrd copied beside the disk, since a
@@ -117,6 +118,9 @@ func Build(ctx context.Context, o Options) (Image, error) {
 	if err := configure(root); err != nil {
 		return Image{}, err
 	}
+	if err := generateLocale(ctx, o.Log, root); err != nil {
+		return Image{}, err
+	}
 	img := paths(o.Dir)
 	if err := copyBoot(root, img); err != nil {
 		return Image{}, err
@@ -194,6 +198,21 @@ func configure(root string) error {
 		}
 	}
 	return nil
+}
+
+// Locale is the locale the image generates: the one cloud-init's locale
+// module sets when the user data names none. Without it generated,
+// update-locale refuses it and cloud-init reports an error.
+const Locale = "en_US.UTF-8"
+
+// generateLocale lists Locale in /etc/locale.gen and runs locale-gen in
+// root, as the locales package does for the locales a Debian installer
+// (or debian-cloud-images) selects.
+func generateLocale(ctx context.Context, log io.Writer, root string) error {
+	if err := os.WriteFile(filepath.Join(root, "etc", "locale.gen"), []byte(Locale+" UTF-8\n"), 0o644); err != nil {
+		return fmt.Errorf("cloud image: %w", err)
+	}
+	return run(ctx, log, "chroot", root, "locale-gen")
 }
 
 // copyBoot copies the installed kernel and initrd (the only ones in
