@@ -6,9 +6,10 @@
 //     the DHCP client, linux-image-cloud-amd64 (its initramfs-tools
 //     initrd is built by the package), cloud-init (with
 //     python3-cffi-backend, which its crypto needs) and openssh-server;
-//   - /etc/fstab mounting LABEL=root on /, and en_US.UTF-8 generated
-//     (the locale cloud-init sets by default); nothing else changed:
-//     cloud-init keeps its stock configuration;
+//   - /etc/fstab mounting LABEL=root on /, en_US.UTF-8 generated (the
+//     locale cloud-init sets by default), and manage_etc_hosts as Debian's
+//     images set it; nothing else changed: cloud-init keeps its stock
+//     datasource configuration;
 //   - one GPT partition with an ext4 file system labelled "root"
 //     (mke2fs -d, so no loop device or mount is needed);
 //   - the image's own kernel and initrd copied beside the disk, since a
@@ -186,14 +187,21 @@ func bootstrap(ctx context.Context, o Options, root string) error {
 }
 
 // configure writes the few files a genericcloud image has beyond
-// debootstrap: fstab, hostname and hosts.
+// debootstrap: fstab, hostname, hosts, and cloud-init's manage_etc_hosts.
 func configure(root string) error {
 	for name, content := range map[string]string{
 		"etc/fstab":    "LABEL=root / ext4 rw,discard,errors=remount-ro,x-systemd.growfs 0 1\n",
 		"etc/hostname": "localhost\n",
 		"etc/hosts":    "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n",
+		// As Debian's cloud images configure cloud-init: /etc/hosts names
+		// the instance's hostname, so that sudo and others resolve it.
+		"etc/cloud/cloud.cfg.d/01_debian_cloud.cfg": "manage_etc_hosts: true\n",
 	} {
-		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("cloud image: %w", err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			return fmt.Errorf("cloud image: %w", err)
 		}
 	}

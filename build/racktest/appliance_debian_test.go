@@ -234,6 +234,12 @@ func TestApplianceDebianCloudImage(t *testing.T) {
 		in = waitInstance(ctx, t, &user, id, "stopped")
 	}
 	step("%s: the API's stop took %v (%s)", id, time.Since(start).Round(time.Millisecond), in.Reason)
+	var cons struct {
+		Output string `json:"output"`
+	}
+	if err := user.GetJSON(ctx, "/v1/instances/"+id+"/console", &cons); err == nil {
+		t.Logf("%s: the console's end after the stop:\n%s", id, tail(cons.Output, 25))
+	}
 	start = time.Now()
 	if err := user.SendJSON(ctx, "POST", "/v1/instances/"+id+"/start", nil, &in); err != nil {
 		t.Fatal(err)
@@ -251,7 +257,10 @@ func TestApplianceDebianCloudImage(t *testing.T) {
 		t.Errorf("after stop and start the file holds %q, want %q", got, written)
 	}
 	journal := g.run(ctx, c, "sudo journalctl -b -1 --no-pager -o short-monotonic | tail -n 25")
-	if !cleanShutdown.MatchString(journal) || !strings.Contains(journal, "Power key pressed") {
+	if key := g.run(ctx, c, "sudo journalctl -b -1 --no-pager -o cat -u systemd-logind"); !strings.Contains(key, "Power key pressed") {
+		t.Errorf("systemd-logind never saw the stop's Power key:\n%s", key)
+	}
+	if !cleanShutdown.MatchString(journal) || !strings.Contains(journal, "Journal stopped") {
 		t.Errorf("the journal of the stopped boot shows no clean shutdown; its end:\n%s", journal)
 	} else {
 		step("%s: the stopped boot's journal ends with a clean shutdown:\n%s", id, journal)
@@ -266,7 +275,7 @@ func TestApplianceDebianCloudImage(t *testing.T) {
 // cleanShutdown is what systemd logs when it shuts the system down in
 // order; the test also wants systemd-logind's "Power key pressed", the
 // request the API's graceful stop makes first.
-var cleanShutdown = regexp.MustCompile(`Reached target .*(System Shutdown|System Power Off|System Reboot)`)
+var cleanShutdown = regexp.MustCompile(`Reached target .*(System Shutdown|System Power Off|System Reboot)|systemd-shutdown\[1\]`)
 
 // uploadDisk uploads the disk image at path as the image name (POST
 // /v1/images, multipart, streamed from the file) and decodes the answer
@@ -346,8 +355,9 @@ func (g *guestSSH) dial(ctx context.Context) *ssh.Client {
 	return nil
 }
 
-// run runs cmd in a new session and returns its output; a failure fails
-// the test.
+// run runs cmd in a new session and returns its standard output; a
+// failure fails the test, showing both outputs. Standard error is only
+// logged.
 func (g *guestSSH) run(ctx context.Context, c *ssh.Client, cmd string) string {
 	g.t.Helper()
 	s, err := c.NewSession()
@@ -357,9 +367,14 @@ func (g *guestSSH) run(ctx context.Context, c *ssh.Client, cmd string) string {
 	defer s.Close()
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
-	out, err := s.CombinedOutput(cmd)
+	var stderr strings.Builder
+	s.Stderr = &stderr
+	out, err := s.Output(cmd)
 	if err != nil {
-		g.t.Fatalf("ssh %q: %v\n%s", cmd, err, out)
+		g.t.Fatalf("ssh %q: %v\n%s%s", cmd, err, out, stderr.String())
+	}
+	if stderr.Len() > 0 {
+		g.t.Logf("ssh %q: stderr: %s", cmd, stderr.String())
 	}
 	return string(out)
 }
