@@ -35,7 +35,7 @@ STEP := bash build/scripts/step.sh
 # Extra flags: make run RUN_ARGS="-console -append ironvisor.hostname=n1"
 RUN_ARGS ?=
 
-.PHONY: all deps build ivbuild kernels initramfs disk uki pxe run test fuzz bench clean distclean
+.PHONY: all deps build ivbuild kernels initramfs cloudimage disk uki pxe run test fuzz bench clean distclean
 
 all: initramfs
 
@@ -80,6 +80,13 @@ initramfs: build ivbuild
 	@$(STEP) "appliance image: Debian's kernel (apt-get download, cached) and the initramfs" \
 		$(IVBUILD) initramfs -o $(OUT)/appliance.cpio.gz -binary $(OUT)/ironvisor
 
+## cloudimage: Debian 12 in the layout and with the packages of its
+## genericcloud image, as qcow2 (debootstrap as root; cached in .cache/images).
+cloudimage: ivbuild
+	@if [ "$$(id -u)" = 0 ] || [ -e .cache/images/debian-12-cloud/disk.qcow2 ]; then \
+		$(STEP) "Debian 12 cloud image (debootstrap, cached in .cache/images)" $(IVBUILD) cloudimage; \
+	else echo "cloudimage: building it needs root (debootstrap); skipped"; fi
+
 ## disk: a UEFI-bootable GPT disk image for real servers (.cache/out/disk.img).
 disk: initramfs
 	$(IVBUILD) disk -artefacts $(OUT) -o $(OUT)/disk.img
@@ -96,11 +103,11 @@ pxe: initramfs
 
 ## run: build everything and boot one virtual server
 ## (RUN_ARGS="-boot uefi" or "-boot pxe" boot it like real iron).
-run: deps initramfs
+run: deps initramfs cloudimage
 	$(IVBUILD) run -artefacts $(OUT) $(RUN_ARGS)
 
 ## test: every test level; ends with the go test summary.
-test: deps initramfs
+test: deps initramfs cloudimage
 	bash build/scripts/test.sh
 
 ## fuzz: only the fuzz targets (FUZZTIME=3s each by default).

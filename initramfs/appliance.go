@@ -34,7 +34,9 @@ var DefaultModules = []string{
 	// Common server NICs.
 	"e1000e", "igb", "ixgbe", "i40e", "ice", "bnxt_en", "tg3", "r8169",
 	// Local disks and file systems.
-	"nvme", "ahci", "sd_mod", "ext4", "overlay", "vfat",
+	// btrfs for a data partition whose root volumes are reflink copies
+	// of the images (appliance/boot mounts it; package volumes clones).
+	"nvme", "ahci", "sd_mod", "ext4", "btrfs", "overlay", "vfat",
 	// The ESP's FAT code page and character sets, and the loader's EFI
 	// variables: the self-update's boot slots (appliance/slots).
 	"nls_cp437", "nls_ascii", "nls_utf8", "efivarfs",

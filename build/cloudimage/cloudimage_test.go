@@ -3,14 +3,20 @@ package cloudimage
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
 // TestCachedImageIsReused: Build returns a finished image without running
-// anything (no debootstrap here), and only a complete one counts.
+// debootstrap, and only a complete one counts; a finished raw disk
+// without its qcow2 gets the qcow2 (qemu-img), the same disk compressed.
 func TestCachedImageIsReused(t *testing.T) {
+	qemuImg, err := exec.LookPath("qemu-img")
+	if err != nil {
+		t.Skipf("SKIP: no qemu-img (make deps installs qemu-utils): %v", err)
+	}
 	dir := t.TempDir()
 	if _, ok := Cached(dir); ok {
 		t.Fatal("an empty folder counts as a built image")
@@ -22,10 +28,24 @@ func TestCachedImageIsReused(t *testing.T) {
 	if _, ok := Cached(dir); ok {
 		t.Fatal("an image without its disk counts as built")
 	}
-	os.WriteFile(img.Disk, []byte("x"), 0o644)
+	raw := make([]byte, 1<<20)
+	copy(raw[512:], "EFI PART")
+	os.WriteFile(img.Disk, raw, 0o644)
+	if _, ok := Cached(dir); ok {
+		t.Fatal("an image without its qcow2 counts as built")
+	}
 	got, err := Build(context.Background(), Options{Dir: dir})
 	if err != nil || got != img {
 		t.Fatalf("Build = %+v, %v; want the cached %+v", got, err, img)
+	}
+	if _, ok := Cached(dir); !ok {
+		t.Fatal("Build left no complete image")
+	}
+	if out, err := exec.Command(qemuImg, "compare", "-f", "raw", "-F", "qcow2", img.Disk, img.Qcow2).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img compare: %v\n%s", err, out)
+	}
+	if out, _ := exec.Command(qemuImg, "info", img.Qcow2).CombinedOutput(); !strings.Contains(string(out), "file format: qcow2") {
+		t.Errorf("disk.qcow2 is no qcow2:\n%s", out)
 	}
 }
 

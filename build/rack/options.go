@@ -41,6 +41,10 @@ type Options struct {
 	// ForwardPorts are guest TCP ports on the uplink that are forwarded to
 	// free ports on 127.0.0.1; nil means []int{8080} (the appliance API).
 	ForwardPorts []int
+	// SamePorts are more guest TCP ports, each forwarded from the same
+	// port number on 127.0.0.1 (for a person to reach an appliance's
+	// port forwards at a port known in advance); nil adds none.
+	SamePorts []int
 	// UserNet adds options to the uplink's "-netdev user" (for example
 	// "tftp=DIR,bootfile=boot.ipxe"); "" adds none.
 	UserNet string

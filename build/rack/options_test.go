@@ -2,6 +2,7 @@ package rack
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,5 +62,32 @@ func TestArgsNoUplink(t *testing.T) {
 	}
 	if !strings.Contains(got, "netdev=rack,mac="+SegmentMAC("sib")) || !strings.Contains(got, "-boot n") {
 		t.Errorf("args lack the segment NIC or -boot n:\n%s", got)
+	}
+}
+
+// TestSamePortsForwardedAsIs: a same port is forwarded from that port on
+// localhost, beside the API's free port; a port given twice is refused.
+func TestSamePortsForwardedAsIs(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := Start(context.Background(), Options{Name: "ports", Kernel: "/nonexistent", QEMU: "true", LogDir: dir, SamePorts: []int{2299, 2300}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-srv.Done()
+	srv.Stop()
+	if got := srv.Addr(2299); got != "127.0.0.1:2299" {
+		t.Errorf("Addr(2299) = %q", got)
+	}
+	if srv.Addr(8080) == "" || srv.Addr(8080) == "127.0.0.1:8080" {
+		t.Errorf("the API's port %q, want a free port", srv.Addr(8080))
+	}
+	log, _ := os.ReadFile(srv.LogPath)
+	for _, want := range []string{"hostfwd=tcp:127.0.0.1:2299-:2299", "hostfwd=tcp:127.0.0.1:2300-:2300", "-:8080"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("QEMU's arguments lack %s:\n%s", want, log)
+		}
+	}
+	if _, err := Start(context.Background(), Options{Name: "dup", QEMU: "true", LogDir: dir, SamePorts: []int{8080}}); err == nil {
+		t.Error("the API's port as a same port too: accepted")
 	}
 }

@@ -87,6 +87,12 @@ func (s *Server) prepare() error {
 		}
 		s.ports[p] = hp
 	}
+	for _, p := range s.opts.SamePorts {
+		if _, dup := s.ports[p]; dup || p <= 0 || p > 65535 {
+			return fmt.Errorf("rack %s: same port %d: out of range or forwarded twice", s.opts.Name, p)
+		}
+		s.ports[p] = p
+	}
 	return nil
 }
 
@@ -99,11 +105,13 @@ func (s *Server) launch(ctx context.Context) error {
 			return fmt.Errorf("rack %s: %w", s.opts.Name, err)
 		}
 	}
-	hostPorts := make([]int, len(s.opts.ForwardPorts))
-	for i, p := range s.opts.ForwardPorts {
+	o := s.opts
+	o.ForwardPorts = append(append([]int(nil), o.ForwardPorts...), o.SamePorts...)
+	hostPorts := make([]int, len(o.ForwardPorts))
+	for i, p := range o.ForwardPorts {
 		hostPorts[i] = s.ports[p]
 	}
-	args := s.opts.args(initrd, hostPorts)
+	args := o.args(initrd, hostPorts)
 	fmt.Fprintf(s.log, "# %s %q\n", s.opts.QEMU, args)
 	cmd := exec.Command(s.opts.QEMU, args...)
 	// QEMU dies with us: no leftover servers if the test binary is killed.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -22,12 +23,35 @@ const pauseTimeout = 10 * time.Second
 // controlVM adapts a *vm.VM to the control server's VM interface.
 type controlVM struct{ m *vm.VM }
 
-// Stop stops the VM: gracefully (Ctrl-Alt-Del, then wait) or by force.
+// powerKeyGrace is how long a graceful stop waits after the Power key
+// before it also types Ctrl-Alt-Del. systemd-logind starts the poweroff
+// well within it; a guest that ignores the key (no logind, a busybox
+// init) gets Ctrl-Alt-Del. Should both arrive at a systemd guest, the
+// first shutdown job wins and the other is refused: either way the guest
+// shuts down in order.
+const powerKeyGrace = 5 * time.Second
+
+// Stop stops the VM: gracefully (the Power key, then Ctrl-Alt-Del, then
+// wait) or by force.
 func (c controlVM) Stop(ctx context.Context, force bool) error {
 	if force {
 		c.m.Stop()
-	} else if err := c.m.RequestShutdown(); err != nil {
-		return err
+	} else {
+		if err := c.m.RequestPowerOff(); err != nil {
+			return err
+		}
+		t := time.NewTimer(powerKeyGrace)
+		defer t.Stop()
+		select {
+		case <-c.m.Exited():
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		if err := c.m.RequestShutdown(); err != nil && !errors.Is(err, vm.ErrNotRunning) {
+			return err
+		}
 	}
 	select {
 	case <-c.m.Exited():

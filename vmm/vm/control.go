@@ -75,6 +75,20 @@ func (v *VM) RequestShutdown() error {
 	return nil
 }
 
+// RequestPowerOff asks the guest to power off by pressing the keyboard's
+// Power key (KEY_POWER), which systemd-logind honours as it does the ACPI
+// power button. A guest without such a daemon ignores it; callers follow
+// up with RequestShutdown.
+func (v *VM) RequestPowerOff() error {
+	if v.state.stopping.Load() {
+		return ErrNotRunning
+	}
+	if !v.kbd.SendPowerKey() {
+		return fmt.Errorf("i8042 queue full: guest is not reading the keyboard")
+	}
+	return nil
+}
+
 // ConsoleInput queues bytes for the guest to read from COM1, raising the
 // receive interrupt if the guest enabled it. Input beyond the UART's queue
 // is dropped and reported to the guest as an overrun. It returns how many

@@ -119,6 +119,16 @@ func (o *Orchestrator) runSpec(ctx context.Context, in lifecycle.Instance) (RunS
 		if s.RootVolume, err = o.ensureVolume(ctx, in.ID, o.cfg.Images.Path(img.ID, images.PartDisk), in.RootSize); err != nil {
 			return RunSpec{}, err
 		}
+		if img.Boot != nil {
+			// The image's kernel came from its disk: read it again from
+			// the instance's own root at each start, as a bootloader
+			// would, so that a kernel the guest installed boots.
+			vb, err := images.ReadBoot(s.RootVolume, o.bootDir(in.ID))
+			if err != nil {
+				return RunSpec{}, fmt.Errorf("boot from the root volume: %w", err)
+			}
+			s.Kernel, s.Initrd = vb.Kernel, vb.Initrd
+		}
 	}
 	s.ConsoleLog = o.ConsolePath(in.ID)
 	if err := os.MkdirAll(filepath.Dir(s.ConsoleLog), 0o700); err != nil {

@@ -23,6 +23,12 @@ func (o *Orchestrator) volumePath(id string) string {
 	return filepath.Join(o.cfg.DataDir, volumesDir, id+".img")
 }
 
+// bootDir holds the kernel and initrd read from instance id's root volume
+// at its last start (images.ReadBoot).
+func (o *Orchestrator) bootDir(id string) string {
+	return filepath.Join(o.cfg.DataDir, volumesDir, id+".boot")
+}
+
 // ConsolePath is where instance id's console log goes.
 func (o *Orchestrator) ConsolePath(id string) string {
 	return filepath.Join(o.cfg.DataDir, consolesDir, id+".log")
@@ -57,11 +63,14 @@ func (o *Orchestrator) ensureVolume(ctx context.Context, id, disk string, size i
 	return dst, nil
 }
 
-// removeInstanceFiles deletes the volume and console log of a terminated
-// instance.
+// removeInstanceFiles deletes the volume, the boot files read from it and
+// the console log of a terminated instance.
 func (o *Orchestrator) removeInstanceFiles(id string) error {
 	if err := volumes.DeleteVolume(o.volumePath(id)); err != nil {
 		return err
+	}
+	if err := os.RemoveAll(o.bootDir(id)); err != nil {
+		return fmt.Errorf("remove boot files of %s: %w", id, err)
 	}
 	p := o.ConsolePath(id)
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {

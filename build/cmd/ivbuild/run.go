@@ -36,6 +36,9 @@ type runFlags struct {
 	stall   time.Duration
 	retries int
 	boot    string
+	forward string // -forward: guest ports forwarded from the same local port
+	data    string // -data: the data disk, "" for none
+	image   string // -image: a disk image imported at first boot, "" for none
 	qemu    string // the emulator; "" for qemu-system-x86_64 (tests use a fake)
 }
 
@@ -53,6 +56,9 @@ func runRun(args []string) int {
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "how long to wait for the API to come up")
 	fs.DurationVar(&f.stall, "stall", 2*time.Minute, "a boot whose console shows nothing new for this long is stuck: it is stopped and started again")
 	fs.IntVar(&f.retries, "retries", 1, "how many times a stuck boot is started again")
+	fs.StringVar(&f.forward, "forward", "2200-2209", "server ports forwarded from the same ports on 127.0.0.1 (PORT or FIRST-LAST; \"\" for none): an appliance port forward with one of them as its public port is reachable from this machine")
+	fs.StringVar(&f.data, "data", ".cache/run/data.img", "the server's data disk (made as a sparse btrfs image when missing; \"\" keeps the state in RAM)")
+	fs.StringVar(&f.image, "image", ".cache/images/debian-12-cloud/disk.qcow2", "a cloud disk image imported as debian-12 once the API is up, unless the appliance has it (\"\" for none; `ivbuild cloudimage` builds it)")
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, "usage: ivbuild run [flags]\n\nBoots one virtual server (QEMU, TCG with nested SVM) with the host kernel\nand the appliance initramfs, forwards its API to a port on 127.0.0.1,\nprints the URL and a curl example, and runs until Ctrl-C or SIGTERM,\nwhich stop QEMU cleanly. A boot that stops printing for -stall is\nreported (with the appliance's step) and started again, -retries times.\n\n")
 		fs.PrintDefaults()
@@ -71,6 +77,17 @@ func bootOne(f runFlags) error {
 	if err != nil {
 		return err
 	}
+	same, err := parsePorts(f.forward)
+	if err != nil {
+		return err
+	}
+	disk, err := dataDisk(f.data)
+	if err != nil {
+		return err
+	}
+	if disk != nil {
+		f.append = strings.TrimSpace("ironvisor.data=LABEL=" + dataLabel + " " + f.append)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var console io.Writer
@@ -81,6 +98,7 @@ func bootOne(f runFlags) error {
 		Name: "server1", Kernel: set.HostKernel.Vmlinuz(), Initrds: []string{set.InitramfsPath()},
 		Append:    "console=ttyS0 " + f.append,
 		MemoryMiB: f.memory, CPUs: f.cpus, LogDir: f.logDir, Console: console, QEMU: f.qemu,
+		SamePorts: same, Extra: disk,
 	}
 	if err := bootMedia(&o, set, f); err != nil {
 		return err
@@ -101,8 +119,17 @@ func bootOne(f runFlags) error {
 		logf("server stopped; console log kept in %s", srv.LogPath)
 	}()
 	fmt.Printf("\nIronvisor is up after %.1fs (inside the server: %s)\n", b.took.Seconds(), b.api)
-	if err := printAPI(srv, filepath.Dir(srv.LogPath)); err != nil {
+	a, err := printAPI(srv, filepath.Dir(srv.LogPath))
+	if err != nil {
 		logf("API details: %v", err)
+	}
+	if a != nil && f.image != "" {
+		if err := importImage(ctx, a, "debian-12", f.image); err != nil {
+			logf("%v", err)
+		}
+	}
+	if len(same) > 0 {
+		fmt.Printf("  forwarded:    127.0.0.1:%d-%d to the server's ports of the same numbers (appliance port forwards)\n\n", same[0], same[len(same)-1])
 	}
 	select {
 	case <-ctx.Done():
@@ -236,27 +263,33 @@ func bootMedia(o *rack.Options, set *artefacts.Set, f runFlags) error {
 // forwarded HTTPS URL, the certificate (fetched, checked against the
 // banner's fingerprint and saved for curl --cacert) and the admin token the
 // banner showed, saved with mode 0600.
-func printAPI(srv *rack.Server, dir string) error {
+func printAPI(srv *rack.Server, dir string) (*rack.API, error) {
 	b, err := rack.ParseBanner(srv.Console.String())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	addr := srv.Addr(8080)
 	url := "https://" + addr + "/"
 	fmt.Printf("  API:          %s\n  fingerprint:  %s\n", url, b.Fingerprint)
 	cert := filepath.Join(dir, "api.pem")
 	if err := saveCertificate(addr, b.Fingerprint, cert); err != nil {
-		return err
+		return nil, err
 	}
 	tokenFile := filepath.Join(dir, "admin.token")
 	if b.AdminToken != "" {
 		if err := os.WriteFile(tokenFile, []byte(b.AdminToken+"\n"), 0o600); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	fmt.Printf("  admin token:  %s (mode 0600)\n", tokenFile)
 	fmt.Printf("  try:          curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" %sv1/host\n  stop:         Ctrl-C\n\n", cert, tokenFile, url)
-	return nil
+	// A later start on the same data disk shows no token: the file
+	// kept from the first start is the admin's.
+	tok, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("admin token: %w", err)
+	}
+	return srv.API(8080, b.Fingerprint, strings.TrimSpace(string(tok)))
 }
 
 // saveCertificate fetches the certificate served at addr, checks its

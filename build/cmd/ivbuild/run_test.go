@@ -67,3 +67,22 @@ func TestBootWatchedRestartsAStalledServer(t *testing.T) {
 		t.Fatalf("stall with no retries: %v", err)
 	}
 }
+
+// TestParsePorts: -forward takes a port or a range, and refuses what
+// QEMU could not forward or what would shadow the API.
+func TestParsePorts(t *testing.T) {
+	if p, err := parsePorts("2200-2203"); err != nil || len(p) != 4 || p[0] != 2200 || p[3] != 2203 {
+		t.Errorf("2200-2203: %v %v", p, err)
+	}
+	if p, err := parsePorts("2222"); err != nil || len(p) != 1 || p[0] != 2222 {
+		t.Errorf("2222: %v %v", p, err)
+	}
+	if p, err := parsePorts(""); err != nil || p != nil {
+		t.Errorf("empty: %v %v", p, err)
+	}
+	for _, bad := range []string{"x", "22-", "0-3", "10-5", "65535-65536", "8000-8100", "2000-2100", "8080"} {
+		if _, err := parsePorts(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -71,6 +71,16 @@ var CtrlAltDelXlate = []byte{
 	0xe0, 0xd3, 0xb8, 0x9d, // break, in reverse
 }
 
+// PowerKey is the scancode set 2 sequence for pressing and releasing the
+// Power key of an ACPI keyboard (E0 37), which Linux's atkbd reports as
+// KEY_POWER: systemd-logind then powers off, as for the ACPI power
+// button.
+var PowerKey = []byte{0xe0, 0x37, 0xe0, 0xf0, 0x37}
+
+// PowerKeyXlate is the Power key in scancode set 1 (E0 5E), as the
+// controller delivers it with translation on.
+var PowerKeyXlate = []byte{0xe0, 0x5e, 0xe0, 0xde}
+
 // Interrupt raises the keyboard interrupt line (an edge on IRQ 1).
 type Interrupt interface {
 	Trigger() error
@@ -242,14 +252,23 @@ func (c *Controller) SendKeys(codes []byte) int {
 	return n
 }
 
+// SendPowerKey presses and releases the Power key, asking a guest whose
+// init watches it (systemd-logind) to power off, in the scancode set the
+// guest reads.
+func (c *Controller) SendPowerKey() bool { return c.sendInSet(PowerKey, PowerKeyXlate) }
+
 // SendCtrlAltDel types Ctrl-Alt-Del, asking the guest to shut down, in the
 // scancode set the guest reads: set 1 while the guest keeps translation on
 // in the command byte, set 2 otherwise.
-func (c *Controller) SendCtrlAltDel() bool {
+func (c *Controller) SendCtrlAltDel() bool { return c.sendInSet(CtrlAltDel, CtrlAltDelXlate) }
+
+// sendInSet types set2, or xlate (the same keys in set 1) while the guest
+// keeps translation on, and reports whether all of it was queued.
+func (c *Controller) sendInSet(set2, xlate []byte) bool {
 	c.mu.Lock()
-	keys := CtrlAltDel
+	keys := set2
 	if c.ctr&ctrXlate != 0 {
-		keys = CtrlAltDelXlate
+		keys = xlate
 	}
 	c.mu.Unlock()
 	return c.SendKeys(keys) == len(keys)

@@ -155,3 +155,24 @@ func TestPortEnableBitsInCommandByte(t *testing.T) {
 		t.Fatalf("CTR %#x after enabling both ports", v)
 	}
 }
+
+// TestPowerKey: the Power key arrives as E0 37 (set 2) or E0 5E (set 1,
+// translation on), each followed by its release, which Linux's atkbd maps
+// to KEY_POWER.
+func TestPowerKey(t *testing.T) {
+	c := New(nil, nil)
+	if !c.SendPowerKey() {
+		t.Fatal("the Power key did not fit")
+	}
+	if got, want := drain(c), []byte{0xe0, 0x5e, 0xe0, 0xde}; !bytes.Equal(got, want) {
+		t.Fatalf("translated scancodes % x, want % x", got, want)
+	}
+	c.Write(offCmd, []byte{cmdWriteCTR})
+	c.Write(offData, []byte{ctrKbdInt}) // translation off: set 2
+	if !c.SendPowerKey() {
+		t.Fatal("the Power key did not fit")
+	}
+	if got, want := drain(c), []byte{0xe0, 0x37, 0xe0, 0xf0, 0x37}; !bytes.Equal(got, want) {
+		t.Fatalf("set 2 scancodes % x, want % x", got, want)
+	}
+}

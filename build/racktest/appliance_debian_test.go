@@ -1,0 +1,389 @@
+package racktest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/ironvisor/ironvisor/appliance/supervisor"
+	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/build/cloudimage"
+	"github.com/ironvisor/ironvisor/build/rack"
+)
+
+// debianDeadline bounds the whole Debian scenario: the appliance's boot,
+// the image's upload and conversion, two boots of the guest with
+// cloud-init under nested TCG, and a graceful stop.
+const debianDeadline = 25 * time.Minute
+
+// debianRootGiB is the launch's root size: larger than the image's 2 GiB
+// disk, so the guest's cloud-init must grow its partition and file system.
+const debianRootGiB = 4
+
+// debianSSHPort is the appliance's uplink port forwarded to the guest's
+// tcp/22, and the rack server's port forwarded from the test's localhost.
+const debianSSHPort = 2222
+
+// debianUserData is the launch's #cloud-config: a file written, and a
+// command that prints a marker with the hostname it ran under.
+const debianUserData = `#cloud-config
+write_files:
+  - path: /var/lib/ironvisor-test/written
+    content: "written by cloud-init from user-data\n"
+runcmd:
+  - echo "IRONVISOR-RUNCMD-MARKER host=$(hostname)"
+`
+
+// debianImage returns the stock Debian 12 cloud image of build/cloudimage,
+// building it (as root, with debootstrap; some minutes, cached in
+// .cache/images) when `make test` has not.
+func debianImage(t *testing.T, set *artefacts.Set) cloudimage.Image {
+	t.Helper()
+	dir := filepath.Join(filepath.Dir(set.Dir), "images", "debian-12-cloud")
+	if img, ok := cloudimage.Cached(dir); ok {
+		return img
+	}
+	if os.Geteuid() != 0 {
+		t.Skipf("SKIP: no Debian cloud image in %s and not root to build it (ivbuild cloudimage -dir %s)", dir, dir)
+	}
+	start := time.Now()
+	img, err := cloudimage.Build(context.Background(), cloudimage.Options{Dir: dir, Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built the Debian cloud image in %v", time.Since(start).Round(time.Second))
+	return img
+}
+
+// TestApplianceDebianCloudImage is the issue's end-to-end path, as a user
+// takes it: an appliance on a rack server (2 CPUs, 2 GiB, a btrfs data
+// disk) imports the stock Debian 12 cloud image (build/cloudimage: Debian's
+// packages, stock cloud-init, as a compressed qcow2) by upload; a tenant
+// launches it (small) with a key pair, a #cloud-config user data and a
+// root larger than the image, into a network whose security group opens
+// tcp/22, and forwards the uplink's port 2222 to it. From this test
+// process, outside the appliance (the rack server's forwarded port, then
+// the appliance's forward), SSH with that key as the image's default user
+// finds: cloud-init done, the file written and the marker printed, a root
+// file system of the launch's size, the instance ID as hostname, and the
+// instance's identity in the SMBIOS tables. The API's stop is graceful
+// (the guest's journal of that boot shows the Power key and a shutdown in
+// order) and, after
+// a start, the file is still there and the host key the same.
+func TestApplianceDebianCloudImage(t *testing.T) {
+	set := artefactsOrSkip(t)
+	img := debianImage(t, set)
+	mkfs, err := exec.LookPath("mkfs.btrfs")
+	if err != nil {
+		t.Fatalf("mkfs.btrfs not installed (make deps installs btrfs-progs): %v", err)
+	}
+	tmp := t.TempDir()
+	data := filepath.Join(tmp, "data.img")
+	if err := os.WriteFile(data, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(data, 12<<30); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(mkfs, "-q", "-L", "ivdata", data).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.btrfs: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), debianDeadline)
+	defer cancel()
+	t0 := time.Now()
+	step := func(format string, args ...any) {
+		t.Logf("[%6.1fs] %s", time.Since(t0).Seconds(), fmt.Sprintf(format, args...))
+	}
+	srv, err := rack.Start(ctx, rack.Options{
+		Name: "debian", Kernel: set.HostKernel.Vmlinuz(), Initrds: []string{set.InitramfsPath()},
+		Append:    "console=ttyS0 ironvisor.hostname=rack-debian ironvisor.data=LABEL=ivdata",
+		MemoryMiB: 2048, CPUs: 2, LogDir: tmp, ForwardPorts: []int{8080, debianSSHPort},
+		Extra: []string{"-drive", "file=" + data + ",if=virtio,format=raw"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	if _, err := srv.Console.ExpectRegexp(ctx, readyLine); err != nil {
+		t.Fatalf("no banner: %v\n%s", err, srv.Console.Tail(40))
+	}
+	step("appliance READY")
+	if err := srv.Console.NotSeen("FAILED"); err != nil {
+		t.Fatalf("%v\n%s", err, srv.Console.Tail(30))
+	}
+	if err := srv.Console.Seen("(btrfs, LABEL=ivdata"); err != nil {
+		t.Errorf("the data disk is not the btrfs one: %v", err)
+	}
+	admin, _ := connect(t, srv)
+
+	var image struct {
+		ID   string `json:"id"`
+		Disk *struct {
+			Size int64 `json:"size"`
+		} `json:"disk"`
+		Boot json.RawMessage `json:"boot"`
+	}
+	if err := uploadDisk(ctx, admin, "debian-12", img.Qcow2, &image); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(img.Qcow2)
+	step("imported %s (%d MiB qcow2) as %s: boot %s", img.Qcow2, st.Size()>>20, image.ID, image.Boot)
+
+	var tenant struct{ ID, Token string }
+	if err := admin.SendJSON(ctx, "POST", "/v1/tenants", map[string]string{"name": "debian"}, &tenant); err != nil {
+		t.Fatal(err)
+	}
+	user := *admin
+	user.Token = tenant.Token
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, _ := ssh.NewPublicKey(pub)
+	for _, c := range []struct {
+		path string
+		body any
+	}{
+		{"/v1/networks", map[string]string{"name": "lan", "cidr": "10.79.0.0/24"}},
+		{"/v1/security-groups", map[string]any{"name": "ssh", "ingress": []map[string]any{
+			{"proto": "tcp", "from_port": 22, "to_port": 22, "cidr": "0.0.0.0/0"}}}},
+		{"/v1/key-pairs", map[string]string{"name": "laptop", "public_key": string(ssh.MarshalAuthorizedKey(sshPub))}},
+	} {
+		if err := user.SendJSON(ctx, "POST", c.path, c.body, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var launched []instance
+	err = user.SendJSON(ctx, "POST", "/v1/instances", map[string]any{
+		"image": "debian-12", "type": "small", "network": "lan", "security_groups": []string{"ssh"},
+		"key_name": "laptop", "user_data": []byte(debianUserData), "root_size_gib": debianRootGiB,
+	}, &launched)
+	if err != nil || len(launched) != 1 {
+		t.Fatalf("launch: %+v, %v", launched, err)
+	}
+	id := launched[0].ID
+	launchedAt := time.Now()
+	if err := user.SendJSON(ctx, "POST", "/v1/port-forwards", map[string]any{
+		"instance": id, "proto": "tcp", "public_port": debianSSHPort, "port": 22}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitInstance(ctx, t, &user, id, "running")
+	step("%s running (%v after launch)", id, time.Since(launchedAt).Round(time.Millisecond))
+
+	g := &guestSSH{t: t, srv: srv, api: &user, id: id, signer: signer}
+	c := g.dial(ctx)
+	step("%s: SSH (as debian, from outside the appliance) after %v from launch", id, time.Since(launchedAt).Round(time.Second))
+	status := g.run(ctx, c, "cloud-init status --wait --long")
+	step("%s: cloud-init after %v from launch:\n%s", id, time.Since(launchedAt).Round(time.Second), status)
+	if !strings.Contains(status, "status: done") {
+		t.Errorf("cloud-init status: %s", status)
+	}
+	if !strings.Contains(status, "DataSourceEc2") {
+		t.Errorf("cloud-init did not use its EC2 datasource: %s", status)
+	}
+	const written = "written by cloud-init from user-data"
+	if got := g.run(ctx, c, "cat /var/lib/ironvisor-test/written"); strings.TrimSpace(got) != written {
+		t.Errorf("the user data's file holds %q, want %q", got, written)
+	}
+	if got := g.run(ctx, c, "grep IRONVISOR-RUNCMD-MARKER /var/log/cloud-init-output.log"); !strings.Contains(got, "IRONVISOR-RUNCMD-MARKER host="+id) {
+		t.Errorf("the user data's command printed %q, want its marker with host=%s", got, id)
+	}
+	if got := strings.TrimSpace(g.run(ctx, c, "hostname")); got != id {
+		t.Errorf("hostname %q, want the instance ID %s", got, id)
+	}
+	size := g.run(ctx, c, "df -B1 --output=size / | tail -n 1")
+	if n, err := strconv.ParseInt(strings.TrimSpace(size), 10, 64); err != nil || n < (debianRootGiB-1)<<30 || n > debianRootGiB<<30 {
+		t.Errorf("root file system size %q: want about %d GiB (the launch's root_size_gib; the image's is 2)", size, debianRootGiB)
+	} else {
+		step("%s: root file system %.2f GiB", id, float64(n)/(1<<30))
+	}
+	wantUUID := supervisor.SMBIOSUUID(id)
+	smbios := g.run(ctx, c, "sudo cat /sys/class/dmi/id/product_uuid /sys/class/dmi/id/product_serial /sys/class/dmi/id/chassis_asset_tag")
+	if f := strings.Fields(smbios); len(f) != 3 || !strings.EqualFold(f[0], wantUUID) || !strings.EqualFold(f[1], wantUUID) || f[2] != id {
+		t.Errorf("SMBIOS uuid, serial, asset tag = %q; want %s, %s, %s", smbios, wantUUID, wantUUID, id)
+	}
+	bootID := strings.TrimSpace(g.run(ctx, c, "cat /proc/sys/kernel/random/boot_id"))
+	hostKey := g.hostKey
+	c.Close()
+
+	start := time.Now()
+	var in instance
+	if err := user.SendJSON(ctx, "POST", "/v1/instances/"+id+"/stop", map[string]any{"timeout_seconds": 180}, &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.State != "stopped" {
+		in = waitInstance(ctx, t, &user, id, "stopped")
+	}
+	step("%s: the API's stop took %v (%s)", id, time.Since(start).Round(time.Millisecond), in.Reason)
+	var cons struct {
+		Output string `json:"output"`
+	}
+	if err := user.GetJSON(ctx, "/v1/instances/"+id+"/console", &cons); err == nil {
+		t.Logf("%s: the console's end after the stop:\n%s", id, tail(cons.Output, 25))
+	}
+	start = time.Now()
+	if err := user.SendJSON(ctx, "POST", "/v1/instances/"+id+"/start", nil, &in); err != nil {
+		t.Fatal(err)
+	}
+	waitInstance(ctx, t, &user, id, "running")
+	c = g.dial(ctx)
+	step("%s: SSH again %v after start", id, time.Since(start).Round(time.Second))
+	if g.hostKey != hostKey {
+		t.Errorf("the host key changed across stop and start")
+	}
+	if got := strings.TrimSpace(g.run(ctx, c, "cat /proc/sys/kernel/random/boot_id")); got == bootID {
+		t.Errorf("boot_id %s unchanged: the guest did not boot again", got)
+	}
+	if got := g.run(ctx, c, "cat /var/lib/ironvisor-test/written"); strings.TrimSpace(got) != written {
+		t.Errorf("after stop and start the file holds %q, want %q", got, written)
+	}
+	journal := g.run(ctx, c, "sudo journalctl -b -1 --no-pager -o short-monotonic | tail -n 25")
+	if key := g.run(ctx, c, "sudo journalctl -b -1 --no-pager -o cat -u systemd-logind"); !strings.Contains(key, "Power key pressed") {
+		t.Errorf("systemd-logind never saw the stop's Power key:\n%s", key)
+	}
+	if !cleanShutdown.MatchString(journal) || !strings.Contains(journal, "Journal stopped") {
+		t.Errorf("the journal of the stopped boot shows no clean shutdown; its end:\n%s", journal)
+	} else {
+		step("%s: the stopped boot's journal ends with a clean shutdown:\n%s", id, journal)
+	}
+	c.Close()
+	if err := user.SendJSON(ctx, "DELETE", "/v1/instances/"+id, nil, &in); err != nil {
+		t.Fatal(err)
+	}
+	step("%s: terminated", id)
+}
+
+// cleanShutdown is what systemd logs when it shuts the system down in
+// order; the test also wants systemd-logind's "Power key pressed", the
+// request the API's graceful stop makes first.
+var cleanShutdown = regexp.MustCompile(`Reached target .*(System Shutdown|System Power Off|System Reboot)|systemd-shutdown\[1\]`)
+
+// uploadDisk uploads the disk image at path as the image name (POST
+// /v1/images, multipart, streamed from the file) and decodes the answer
+// into out.
+func uploadDisk(ctx context.Context, a *rack.API, name, path string, out any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		err := mw.WriteField("name", name)
+		if err == nil {
+			var w io.Writer
+			if w, err = mw.CreateFormFile("disk", filepath.Base(path)); err == nil {
+				_, err = io.Copy(w, f)
+			}
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	body, err := a.Do(ctx, "POST", "/v1/images", mw.FormDataContentType(), pr)
+	pr.Close()
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(body, out)
+}
+
+// guestSSH reaches the guest's sshd as the image's default user, through
+// the rack server's forwarded port and the appliance's port forward.
+type guestSSH struct {
+	t       *testing.T
+	srv     *rack.Server
+	api     *rack.API
+	id      string
+	signer  ssh.Signer
+	hostKey string
+}
+
+// dial connects, retrying until ctx ends (the guest boots, cloud-init
+// installs the key and sshd starts meanwhile); a failure shows the
+// instance's console.
+func (g *guestSSH) dial(ctx context.Context) *ssh.Client {
+	g.t.Helper()
+	cfg := &ssh.ClientConfig{
+		User: "debian", Auth: []ssh.AuthMethod{ssh.PublicKeys(g.signer)}, Timeout: 30 * time.Second,
+		// The host key is whatever the guest made at its first boot: it
+		// is recorded, and must stay the same across stop and start.
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			g.hostKey = ssh.FingerprintSHA256(key)
+			return nil
+		},
+	}
+	var last error
+	for {
+		c, err := ssh.Dial("tcp", g.srv.Addr(debianSSHPort), cfg)
+		if err == nil {
+			return c
+		}
+		last = err
+		if pause(ctx) != nil {
+			break
+		}
+	}
+	var out struct {
+		Output string `json:"output"`
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	g.api.GetJSON(cctx, "/v1/instances/"+g.id+"/console", &out)
+	g.t.Fatalf("%s: no SSH through the forward: %v\nthe guest's console:\n%s", g.id, last, tail(out.Output, 60))
+	return nil
+}
+
+// run runs cmd in a new session and returns its standard output; a
+// failure fails the test, showing both outputs. Standard error is only
+// logged.
+func (g *guestSSH) run(ctx context.Context, c *ssh.Client, cmd string) string {
+	g.t.Helper()
+	s, err := c.NewSession()
+	if err != nil {
+		g.t.Fatalf("ssh session: %v", err)
+	}
+	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	var stderr strings.Builder
+	s.Stderr = &stderr
+	out, err := s.Output(cmd)
+	if err != nil {
+		g.t.Fatalf("ssh %q: %v\n%s%s", cmd, err, out, stderr.String())
+	}
+	if stderr.Len() > 0 {
+		g.t.Logf("ssh %q: stderr: %s", cmd, stderr.String())
+	}
+	return string(out)
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
