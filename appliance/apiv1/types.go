@@ -312,18 +312,32 @@ type PortForward struct {
 	CreateTime time.Time `json:"create_time"`
 }
 
-// PublicIPRequest is the body of POST /v1/public-ips.
+// PublicIPRequest is the body of POST /v1/public-ips: an instance to
+// map the address onto, or none to hold an address for later
+// (associate it with POST /v1/public-ips/{address}/associate).
 type PublicIPRequest struct {
+	Instance string `json:"instance,omitempty"`
+}
+
+// PublicIPAssociation is the body of POST
+// /v1/public-ips/{address}/associate.
+type PublicIPAssociation struct {
 	Instance string `json:"instance" required:"true"`
+	// Reassociate moves the address when it is associated with another
+	// instance (else that is a 409).
+	Reassociate bool `json:"reassociate,omitempty"`
 }
 
 // PublicIP is an address of the host's pool mapped 1:1 onto an instance.
 type PublicIP struct {
-	Address    netip.Addr `json:"address"`
-	Tenant     string     `json:"tenant_id"`
-	Instance   string     `json:"instance"`
-	Network    string     `json:"network"`
-	CreateTime time.Time  `json:"create_time"`
+	Address  netip.Addr `json:"address"`
+	Tenant   string     `json:"tenant_id"`
+	Instance string     `json:"instance"`
+	Network  string     `json:"network"`
+	// Held addresses outlive their instance (allocated for none, or
+	// disassociated): Instance is empty while associated with none.
+	Held       bool      `json:"held"`
+	CreateTime time.Time `json:"create_time"`
 }
 
 // Usage is the answer of GET /v1/usage: metered running time over a

@@ -117,7 +117,7 @@ func forwardView(f domain.PortForward) apiv1.PortForward {
 }
 
 func publicIPView(p domain.PublicIP) apiv1.PublicIP {
-	return apiv1.PublicIP{Address: p.Address, Tenant: p.Tenant, Instance: p.Instance, Network: p.Network, CreateTime: p.CreateTime}
+	return apiv1.PublicIP{Address: p.Address, Tenant: p.Tenant, Instance: p.Instance, Network: p.Network, Held: p.Held, CreateTime: p.CreateTime}
 }
 
 func keyPairView(k domain.KeyPair) apiv1.KeyPair {

@@ -211,6 +211,18 @@ func decodePublicIP(r io.Reader) (apiv1.PublicIPRequest, error) {
 	if err := decodeJSON(r, &q, false); err != nil {
 		return q, err
 	}
+	if q.Instance == "" {
+		return q, nil
+	}
+	return q, checkName("instance", q.Instance)
+}
+
+// decodeAssociation decodes a PublicIPAssociation.
+func decodeAssociation(r io.Reader) (apiv1.PublicIPAssociation, error) {
+	var q apiv1.PublicIPAssociation
+	if err := decodeJSON(r, &q, false); err != nil {
+		return q, err
+	}
 	return q, checkName("instance", q.Instance)
 }
 
