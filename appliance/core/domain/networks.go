@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -33,6 +34,16 @@ func nextIndex(nets []netcfg.Network) (int, error) {
 	return 0, invalid("no free network index")
 }
 
+// ErrCIDRConflict is wrapped (beside apiv1.InvalidParameter) by the
+// error of a network whose CIDR overlaps another's, so that a front end
+// can name the conflict (EC2's InvalidSubnet.Conflict).
+var ErrCIDRConflict = errors.New("cidr conflict")
+
+// conflict returns an InvalidParameter error that is an ErrCIDRConflict.
+func conflict(format string, a ...any) error {
+	return fmt.Errorf("%w: %s%.0w", apiv1.InvalidParameter, fmt.Sprintf(format, a...), ErrCIDRConflict)
+}
+
 // freeCIDR refuses n's CIDR if it overlaps another network: the
 // tenant's own by name, another tenant's without a word of it (one host
 // routes every network, so CIDRs are unique per host, but whose they are
@@ -43,9 +54,9 @@ func freeCIDR(nets []netcfg.Network, n netcfg.Network) error {
 			continue
 		}
 		if o.Tenant == n.Tenant {
-			return invalid("cidr %s overlaps your network %s (%s)", n.CIDR, o.Name, o.CIDR)
+			return conflict("cidr %s overlaps your network %s (%s)", n.CIDR, o.Name, o.CIDR)
 		}
-		return invalid("cidr %s is not available on this host: choose another range", n.CIDR)
+		return conflict("cidr %s is not available on this host: choose another range", n.CIDR)
 	}
 	return nil
 }
