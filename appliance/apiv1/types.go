@@ -259,17 +259,21 @@ type Rule struct {
 
 // SecurityGroupRequest is the body of POST and PUT /v1/security-groups.
 type SecurityGroupRequest struct {
-	Name    string `json:"name" required:"true"`
-	Ingress []Rule `json:"ingress"`
-	Egress  []Rule `json:"egress"`
+	Name string `json:"name" required:"true"`
+	// Description is free text (at most 255 bytes); a PUT without one
+	// keeps the group's.
+	Description string `json:"description,omitempty"`
+	Ingress     []Rule `json:"ingress"`
+	Egress      []Rule `json:"egress"`
 }
 
 // SecurityGroup is a named, tenant-owned set of stateful rules.
 type SecurityGroup struct {
-	Name    string `json:"name"`
-	Tenant  string `json:"tenant"`
-	Ingress []Rule `json:"ingress"`
-	Egress  []Rule `json:"egress"`
+	Name        string `json:"name"`
+	Tenant      string `json:"tenant"`
+	Description string `json:"description,omitempty"`
+	Ingress     []Rule `json:"ingress"`
+	Egress      []Rule `json:"egress"`
 }
 
 // KeyPairRequest is the body of POST /v1/key-pairs.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
@@ -144,9 +146,30 @@ func putGroupState(st *netcfg.State, g netcfg.SecurityGroup) {
 	st.Groups = append(st.Groups, g)
 }
 
+// MaxGroupDescription bounds a security group's description, as EC2
+// does.
+const MaxGroupDescription = 255
+
+// checkDescription refuses a description that is too long or holds a
+// control character.
+func checkDescription(s string) error {
+	if len(s) > MaxGroupDescription {
+		return invalid("description is %d bytes, at most %d", len(s), MaxGroupDescription)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return invalid("description: control or invalid character %U", r)
+		}
+	}
+	return nil
+}
+
 // CreateGroup creates security group g for who.
 func (d *Domain) CreateGroup(who auth.Principal, g netcfg.SecurityGroup) (netcfg.SecurityGroup, error) {
 	if err := ownerOnly(who, "security groups"); err != nil {
+		return g, err
+	}
+	if err := checkDescription(g.Description); err != nil {
 		return g, err
 	}
 	g.Tenant = who.TenantID
@@ -161,10 +184,16 @@ func (d *Domain) CreateGroup(who auth.Principal, g netcfg.SecurityGroup) (netcfg
 }
 
 // PutGroup replaces the rules of who's security group name with g's; g
-// must carry the same name.
+// must carry the same name. An empty description keeps the group's.
 func (d *Domain) PutGroup(who auth.Principal, name string, g netcfg.SecurityGroup) (netcfg.SecurityGroup, error) {
 	old, err := d.Group(name, who)
 	if err != nil {
+		return g, err
+	}
+	if g.Description == "" {
+		g.Description = old.Description
+	}
+	if err := checkDescription(g.Description); err != nil {
 		return g, err
 	}
 	if g.Name != old.Name {

@@ -69,7 +69,7 @@ func (s *Server) describeVpcs(c call) (any, error) {
 	it := vpcItem{VpcID: id, OwnerID: c.who.TenantID, State: "available", CIDR: vpcCIDR, DHCP: "default",
 		Tenancy: "default", IsDefault: true, Tags: tagItems(ts)}
 	out := &vpcsResponse{Vpcs: []vpcItem{}}
-	ok, err := matchAll(fs, map[string][]string{"vpc-id": {id}, "is-default": {"true"}, "state": {"available"},
+	ok, err := matchAll(fs, map[string][]string{"vpc-id": {id}, "is-default": {"true"}, "isDefault": {"true"}, "state": {"available"},
 		"cidr": {vpcCIDR}, "owner-id": {c.who.TenantID}}, it.Tags)
 	if err != nil {
 		return nil, err

@@ -183,7 +183,7 @@ func decodeGroup(r io.Reader) (netcfg.SecurityGroup, error) {
 			return netcfg.SecurityGroup{}, badRequest("proto %q", rl.Proto)
 		}
 	}
-	return netcfg.SecurityGroup{Name: q.Name, Ingress: netRules(q.Ingress), Egress: netRules(q.Egress)}, nil
+	return netcfg.SecurityGroup{Name: q.Name, Description: q.Description, Ingress: netRules(q.Ingress), Egress: netRules(q.Egress)}, nil
 }
 
 // decodeForward decodes and checks a PortForwardRequest (ports 1 to 65535,
