@@ -7,7 +7,7 @@
 # the section.
 set -euo pipefail
 GO=${GO:-go}
-out=$("$GO" test -count=1 -run '^$' -bench BenchmarkEC2Overhead -benchtime 200x ./appliance/controlplane 2>&1) || {
+out=$("$GO" test -count=1 -run '^$' -bench BenchmarkEC2Overhead -benchtime 100x ./appliance/controlplane 2>&1) || {
 	echo "$out" >&2
 	exit 1
 }
@@ -18,7 +18,7 @@ cat <<MD
 ## EC2 endpoint: overhead against /v1
 
 Command: \`make bench\` (runs \`build/bench/ec2.sh\`: \`go test -run '^\$'
--bench BenchmarkEC2Overhead -benchtime 200x ./appliance/controlplane\`),
+-bench BenchmarkEC2Overhead -benchtime 100x ./appliance/controlplane\`),
 $(date -u +%Y-%m-%d), on the shared 2-core host. One client at a time;
 each round makes the EC2 call and its /v1 peer, alternating which goes
 first; each is timed from the call to its decoded answer (the SDK's
