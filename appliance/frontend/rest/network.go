@@ -131,6 +131,11 @@ func (s *Server) releasePublicIP(w http.ResponseWriter, r *http.Request, p api.P
 }
 
 func (s *Server) associatePublicIP(w http.ResponseWriter, r *http.Request, p api.Params, who auth.Principal) {
+	// Another tenant's address is a 404 whatever the body.
+	if _, err := s.cfg.Domain.PublicIP(p["address"], who); err != nil {
+		fail(w, err)
+		return
+	}
 	q, err := decodeAssociation(r.Body)
 	if err != nil {
 		fail(w, err)
