@@ -3,7 +3,7 @@ module github.com/ironvisor/ironvisor
 go 1.26.8
 
 require (
-	// why aws-sdk-go-v2, its credentials, service/ec2 and smithy-go (tests
+	// why aws-sdk-go-v2, its credentials, service/ec2, service/sts and smithy-go (tests
 	// of appliance/frontend/ec2/sigv4 and appliance/controlplane only): the
 	// real AWS client and signer prove the EC2 endpoint speaks EC2 (issue
 	// 17, named in DESIGN.md); no binary links them.
@@ -64,9 +64,12 @@ require (
 	golang.org/x/term v0.46.0
 )
 
+require github.com/aws/aws-sdk-go-v2/service/sts v1.53.0
+
 require (
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/endpoints/v2 v2.8.12 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/v4a v1.5.12 // indirect
 	github.com/aws/aws-sdk-go-v2/service/internal/accept-encoding v1.13.25 // indirect
 	github.com/aws/aws-sdk-go-v2/service/internal/presigned-url v1.14.12 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect

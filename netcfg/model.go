@@ -147,6 +147,9 @@ type SecurityGroup struct {
 	Name string `json:"name"`
 	// Tenant owns the group; only its NICs and groups may refer to it.
 	Tenant string `json:"tenant"`
+	// Description is the owner's text about the group (at most
+	// MaxGroupDescription bytes, printable); the rules ignore it.
+	Description string `json:"description,omitempty"`
 	// Ingress rules match the source of traffic to the NIC.
 	Ingress []Rule `json:"ingress"`
 	// Egress rules match the destination of traffic from the NIC.

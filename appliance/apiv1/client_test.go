@@ -74,6 +74,7 @@ func TestClientCoversRoutes(t *testing.T) {
 		first(c.PortForward(ctx, "pf-1")), c.DeletePortForward(ctx, "pf-1"),
 		first(c.PublicIPs(ctx)), first(c.AllocatePublicIP(ctx, PublicIPRequest{Instance: "i-1"})),
 		first(c.PublicIP(ctx, "203.0.113.10")), c.ReleasePublicIP(ctx, "203.0.113.10"),
+		first(c.AssociatePublicIP(ctx, "203.0.113.10", PublicIPAssociation{Instance: "i-1"})), first(c.DisassociatePublicIP(ctx, "203.0.113.10")),
 		first(c.AccessKeys(ctx)), first(c.CreateAccessKey(ctx)), c.DeleteAccessKey(ctx, "AKIA1"),
 		first(c.Usage(ctx, "", "")),
 		first(c.RackMachines(ctx)), first(c.RackMachine(ctx, "52:54:00:00:00:01", true)),

@@ -303,6 +303,16 @@ func (c *Client) PublicIP(ctx context.Context, address string) (PublicIP, error)
 	return call[PublicIP](ctx, c, "GET /v1/public-ips/{address}", nil, address)
 }
 
+// AssociatePublicIP maps public IP address onto an instance.
+func (c *Client) AssociatePublicIP(ctx context.Context, address string, q PublicIPAssociation) (PublicIP, error) {
+	return call[PublicIP](ctx, c, "POST /v1/public-ips/{address}/associate", q, address)
+}
+
+// DisassociatePublicIP unmaps public IP address from its instance.
+func (c *Client) DisassociatePublicIP(ctx context.Context, address string) (PublicIP, error) {
+	return call[PublicIP](ctx, c, "POST /v1/public-ips/{address}/disassociate", nil, address)
+}
+
 // ReleasePublicIP releases public IP address.
 func (c *Client) ReleasePublicIP(ctx context.Context, address string) error {
 	return c.Do(ctx, "DELETE /v1/public-ips/{address}", []string{address}, nil, nil, nil)

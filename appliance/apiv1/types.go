@@ -284,17 +284,21 @@ type Rule struct {
 
 // SecurityGroupRequest is the body of POST and PUT /v1/security-groups.
 type SecurityGroupRequest struct {
-	Name    string `json:"name" required:"true"`
-	Ingress []Rule `json:"ingress"`
-	Egress  []Rule `json:"egress"`
+	Name string `json:"name" required:"true"`
+	// Description is free text (at most 255 bytes); a PUT without one
+	// keeps the group's.
+	Description string `json:"description,omitempty"`
+	Ingress     []Rule `json:"ingress"`
+	Egress      []Rule `json:"egress"`
 }
 
 // SecurityGroup is a named, tenant-owned set of stateful rules.
 type SecurityGroup struct {
-	Name    string `json:"name"`
-	Tenant  string `json:"tenant"`
-	Ingress []Rule `json:"ingress"`
-	Egress  []Rule `json:"egress"`
+	Name        string `json:"name"`
+	Tenant      string `json:"tenant"`
+	Description string `json:"description,omitempty"`
+	Ingress     []Rule `json:"ingress"`
+	Egress      []Rule `json:"egress"`
 }
 
 // KeyPairRequest is the body of POST /v1/key-pairs.
@@ -337,18 +341,32 @@ type PortForward struct {
 	CreateTime time.Time `json:"create_time"`
 }
 
-// PublicIPRequest is the body of POST /v1/public-ips.
+// PublicIPRequest is the body of POST /v1/public-ips: an instance to
+// map the address onto, or none to hold an address for later
+// (associate it with POST /v1/public-ips/{address}/associate).
 type PublicIPRequest struct {
+	Instance string `json:"instance,omitempty"`
+}
+
+// PublicIPAssociation is the body of POST
+// /v1/public-ips/{address}/associate.
+type PublicIPAssociation struct {
 	Instance string `json:"instance" required:"true"`
+	// Reassociate moves the address when it is associated with another
+	// instance (else that is a 409).
+	Reassociate bool `json:"reassociate,omitempty"`
 }
 
 // PublicIP is an address of the host's pool mapped 1:1 onto an instance.
 type PublicIP struct {
-	Address    netip.Addr `json:"address"`
-	Tenant     string     `json:"tenant_id"`
-	Instance   string     `json:"instance"`
-	Network    string     `json:"network"`
-	CreateTime time.Time  `json:"create_time"`
+	Address  netip.Addr `json:"address"`
+	Tenant   string     `json:"tenant_id"`
+	Instance string     `json:"instance"`
+	Network  string     `json:"network"`
+	// Held addresses outlive their instance (allocated for none, or
+	// disassociated): Instance is empty while associated with none.
+	Held       bool      `json:"held"`
+	CreateTime time.Time `json:"create_time"`
 }
 
 // Usage is the answer of GET /v1/usage: metered running time over a

@@ -129,7 +129,11 @@ func TestEC2SDKResources(t *testing.T) {
 	if _, err := c.DeleteSecurityGroup(ctx, &awsec2.DeleteSecurityGroupInput{GroupId: sg.GroupId}); apiCode(err) != "DependencyViolation" {
 		t.Fatalf("delete a group in use: %v", err)
 	}
-	assoc, err := c.AssociateAddress(ctx, &awsec2.AssociateAddressInput{InstanceId: aws.String(id)})
+	alloc, err := c.AllocateAddress(ctx, &awsec2.AllocateAddressInput{Domain: ec2types.DomainTypeVpc})
+	if err != nil {
+		t.Fatalf("AllocateAddress: %v", err)
+	}
+	assoc, err := c.AssociateAddress(ctx, &awsec2.AssociateAddressInput{AllocationId: alloc.AllocationId, InstanceId: aws.String(id)})
 	if err != nil {
 		t.Fatalf("AssociateAddress: %v", err)
 	}
@@ -143,6 +147,9 @@ func TestEC2SDKResources(t *testing.T) {
 	}
 	if a, _ := bob.DescribeAddresses(ctx, &awsec2.DescribeAddressesInput{}); len(a.Addresses) != 0 {
 		t.Fatalf("bob sees alice's address")
+	}
+	if _, err := c.DisassociateAddress(ctx, &awsec2.DisassociateAddressInput{AssociationId: assoc.AssociationId}); err != nil {
+		t.Fatalf("DisassociateAddress: %v", err)
 	}
 	if _, err := c.ReleaseAddress(ctx, &awsec2.ReleaseAddressInput{AllocationId: addrs.Addresses[0].AllocationId}); err != nil {
 		t.Fatalf("ReleaseAddress: %v", err)

@@ -32,7 +32,9 @@ func netState(tx *store.Tx) (netcfg.State, error) {
 		st.Forwards = append(st.Forwards, f.netForward())
 	}
 	for _, p := range pips {
-		st.PublicIPs = append(st.PublicIPs, p.netPublicIP())
+		if p.Instance != "" {
+			st.PublicIPs = append(st.PublicIPs, p.netPublicIP())
+		}
 	}
 	return st, nil
 }
@@ -88,7 +90,7 @@ func (d *Domain) change(tenant string, fn func(tx *store.Tx, st *netcfg.State) e
 }
 
 // DropPublicOf deletes the port forwards and public IPs of instance in,
-// which is being terminated; the host network hears of it only when it had
+// which is being terminated (a held public IP is only disassociated); the host network hears of it only when it had
 // any.
 func (d *Domain) DropPublicOf(in lifecycle.Instance) error {
 	var has bool
@@ -128,7 +130,7 @@ func (d *Domain) StartState(live func(instance string) bool) (netcfg.State, erro
 
 // dropGone deletes, in tx, the port forwards and public IPs of the
 // instances that keep reports false for (terminated, or forgotten), and
-// takes them out of st.
+// takes them out of st; held public IPs are disassociated instead.
 func dropGone(tx *store.Tx, st *netcfg.State, keep func(instance string) bool) error {
 	fwds, err := store.List[PortForward](tx, store.PortForwards, "")
 	if err != nil {
@@ -146,7 +148,14 @@ func dropGone(tx *store.Tx, st *netcfg.State, keep func(instance string) bool) e
 		return err
 	}
 	for _, p := range pips {
-		if !keep(p.Instance) {
+		switch {
+		case p.Instance == "" || keep(p.Instance):
+		case p.Held:
+			p.Instance, p.Network = "", ""
+			if err := tx.Put(store.PublicIPs, p.Address.String(), p); err != nil {
+				return err
+			}
+		default:
 			if err := tx.Delete(store.PublicIPs, p.Address.String()); err != nil {
 				return err
 			}

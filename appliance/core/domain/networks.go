@@ -1,8 +1,11 @@
 package domain
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
@@ -33,6 +36,16 @@ func nextIndex(nets []netcfg.Network) (int, error) {
 	return 0, invalid("no free network index")
 }
 
+// ErrCIDRConflict is wrapped (beside apiv1.InvalidParameter) by the
+// error of a network whose CIDR overlaps another's, so that a front end
+// can name the conflict (EC2's InvalidSubnet.Conflict).
+var ErrCIDRConflict = errors.New("cidr conflict")
+
+// conflict returns an InvalidParameter error that is an ErrCIDRConflict.
+func conflict(format string, a ...any) error {
+	return fmt.Errorf("%w: %s%.0w", apiv1.InvalidParameter, fmt.Sprintf(format, a...), ErrCIDRConflict)
+}
+
 // freeCIDR refuses n's CIDR if it overlaps another network: the
 // tenant's own by name, another tenant's without a word of it (one host
 // routes every network, so CIDRs are unique per host, but whose they are
@@ -43,9 +56,9 @@ func freeCIDR(nets []netcfg.Network, n netcfg.Network) error {
 			continue
 		}
 		if o.Tenant == n.Tenant {
-			return invalid("cidr %s overlaps your network %s (%s)", n.CIDR, o.Name, o.CIDR)
+			return conflict("cidr %s overlaps your network %s (%s)", n.CIDR, o.Name, o.CIDR)
 		}
-		return invalid("cidr %s is not available on this host: choose another range", n.CIDR)
+		return conflict("cidr %s is not available on this host: choose another range", n.CIDR)
 	}
 	return nil
 }
@@ -133,9 +146,30 @@ func putGroupState(st *netcfg.State, g netcfg.SecurityGroup) {
 	st.Groups = append(st.Groups, g)
 }
 
+// MaxGroupDescription bounds a security group's description, as EC2
+// does.
+const MaxGroupDescription = 255
+
+// checkDescription refuses a description that is too long or holds a
+// control character.
+func checkDescription(s string) error {
+	if len(s) > MaxGroupDescription {
+		return invalid("description is %d bytes, at most %d", len(s), MaxGroupDescription)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return invalid("description: control or invalid character %U", r)
+		}
+	}
+	return nil
+}
+
 // CreateGroup creates security group g for who.
 func (d *Domain) CreateGroup(who auth.Principal, g netcfg.SecurityGroup) (netcfg.SecurityGroup, error) {
 	if err := ownerOnly(who, "security groups"); err != nil {
+		return g, err
+	}
+	if err := checkDescription(g.Description); err != nil {
 		return g, err
 	}
 	g.Tenant = who.TenantID
@@ -150,10 +184,16 @@ func (d *Domain) CreateGroup(who auth.Principal, g netcfg.SecurityGroup) (netcfg
 }
 
 // PutGroup replaces the rules of who's security group name with g's; g
-// must carry the same name.
+// must carry the same name. An empty description keeps the group's.
 func (d *Domain) PutGroup(who auth.Principal, name string, g netcfg.SecurityGroup) (netcfg.SecurityGroup, error) {
 	old, err := d.Group(name, who)
 	if err != nil {
+		return g, err
+	}
+	if g.Description == "" {
+		g.Description = old.Description
+	}
+	if err := checkDescription(g.Description); err != nil {
 		return g, err
 	}
 	if g.Name != old.Name {

@@ -54,7 +54,7 @@ func (s *Server) describeInstanceAttribute(c call) (any, error) {
 	case "disableApiTermination":
 		out.DisableAPITermination = &attrValue{"false"}
 	case "rootDeviceName":
-		out.RootDeviceName = &attrValue{"/dev/vda"}
+		out.RootDeviceName = &attrValue{rootDevice}
 	default:
 		return nil, invalidValue("Value (%s) for parameter attribute is invalid.", trim(attr, 64))
 	}

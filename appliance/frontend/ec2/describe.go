@@ -62,7 +62,7 @@ func (s *Server) describeImages(c call) (any, error) {
 	for _, img := range imgs {
 		it := imageItem{ImageID: amiID(img.ID), Location: img.Name, State: "available", OwnerID: "ironvisor",
 			CreationDate: ts(img.Created), Public: true, Architecture: "x86_64", ImageType: "machine", Name: img.Name,
-			RootDeviceType: "instance-store", RootDeviceName: "/dev/vda", Virtualization: "hvm", Hypervisor: "ironvisor",
+			RootDeviceType: "instance-store", RootDeviceName: rootDevice, Virtualization: "hvm", Hypervisor: "ironvisor",
 			BootMode: "legacy-bios", Tags: tagItems(tagged[amiID(img.ID)])}
 		ok, err := matchAll(fs, map[string][]string{"image-id": {it.ImageID}, "name": {it.Name}, "state": {it.State},
 			"architecture": {it.Architecture}, "is-public": {"true"}, "owner-id": {it.OwnerID}}, it.Tags)

@@ -90,6 +90,8 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	actions map[string]action
+	// sts are the actions of requests signed for STS (sts.go).
+	sts map[string]action
 }
 
 // call is one authenticated request: its parameters and who sent it.
@@ -115,6 +117,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg}
 	s.actions = s.table()
+	s.sts = s.stsActions()
 	return s
 }
 
@@ -139,7 +142,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
 	action, out, err := s.serve(r)
 	if err != nil {
-		s.fail(w, reqID, action, err)
+		s.fail(w, r, reqID, action, err)
 		return
 	}
 	if a, ok := out.(identified); ok {
@@ -147,9 +150,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var buf []byte
 	buf = append(buf, xml.Header...)
-	body, err := xml.Marshal(wrapped{name: action + "Response", v: out})
+	var body []byte
+	if _, ok := out.(*callerIdentityResponse); ok {
+		body, err = xml.Marshal(out)
+	} else {
+		body, err = xml.Marshal(wrapped{name: action + "Response", v: out})
+	}
 	if err != nil {
-		s.fail(w, reqID, action, fmt.Errorf("encode answer: %w", err))
+		s.fail(w, r, reqID, action, fmt.Errorf("encode answer: %w", err))
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
@@ -181,7 +189,7 @@ func (s *Server) serve(r *http.Request) (string, any, error) {
 	if len(body) > MaxBody {
 		return "", nil, &ec2Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("body larger than %d bytes", MaxBody), Status: http.StatusRequestEntityTooLarge}
 	}
-	who, err := s.authenticate(r, body)
+	who, service, err := s.authenticate(r, body)
 	if err != nil {
 		return "", nil, err
 	}
@@ -202,7 +210,11 @@ func (s *Server) serve(r *http.Request) (string, any, error) {
 	if name == "" {
 		return "", nil, missing("Action")
 	}
-	act, ok := s.actions[name]
+	table := s.actions
+	if service == stsService {
+		table = s.sts
+	}
+	act, ok := table[name]
 	if !ok {
 		return name, nil, newError("UnsupportedOperation", "The action %s is not supported by this endpoint.", trim(name, 64))
 	}
@@ -237,23 +249,25 @@ func (s *Server) form(r *http.Request, body []byte) (url.Values, error) {
 }
 
 // authenticate verifies the request's signature and returns the tenant
-// its access key belongs to.
-func (s *Server) authenticate(r *http.Request, body []byte) (auth.Principal, error) {
+// its access key belongs to and the service it was signed for: ec2, or
+// sts (sts.go).
+func (s *Server) authenticate(r *http.Request, body []byte) (auth.Principal, string, error) {
 	var who auth.Principal
-	v := sigv4.Verifier{Region: s.cfg.Region, Service: "ec2", Skew: s.cfg.Skew, Now: s.cfg.Now,
+	v := sigv4.Verifier{Region: s.cfg.Region, Service: "ec2", Also: []string{stsService}, Skew: s.cfg.Skew, Now: s.cfg.Now,
 		Secret: func(id string) (string, error) {
 			secret, p, err := s.cfg.Keys.Secret(id)
 			who = p
 			return secret, err
 		}}
-	if _, err := v.Verify(r, body); err != nil {
+	sc, err := v.VerifyScope(r, body)
+	if err != nil {
 		var se *sigv4.Error
 		if errors.As(err, &se) {
-			return who, &ec2Error{Code: se.Code, Message: se.Message, Status: http.StatusUnauthorized}
+			return who, "", &ec2Error{Code: se.Code, Message: se.Message, Status: http.StatusUnauthorized}
 		}
-		return who, err
+		return who, "", err
 	}
-	return who, nil
+	return who, sc.Service, nil
 }
 
 // errorResponse is EC2's error document.
@@ -268,8 +282,9 @@ type errorDoc struct {
 	Message string `xml:"Message"`
 }
 
-// fail answers err in EC2's error format.
-func (s *Server) fail(w http.ResponseWriter, reqID, action string, err error) {
+// fail answers err in EC2's error format, or STS's to a request signed
+// for STS.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, reqID, action string, err error) {
 	e := asEC2(err)
 	status := e.Status
 	if status == 0 {
@@ -279,6 +294,9 @@ func (s *Server) fail(w http.ResponseWriter, reqID, action string, err error) {
 		s.cfg.Log.Printf("ec2 %s %s: %s (%d)", reqID, trim(action, 64), e.Code, status)
 	}
 	b, _ := xml.Marshal(errorResponse{Errors: []errorDoc{{Code: e.Code, Message: e.Message}}, RequestID: reqID})
+	if stsScoped(r) {
+		b, _ = stsError(e, reqID)
+	}
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	w.Header().Set("X-Amzn-RequestId", reqID)
 	w.WriteHeader(status)
@@ -375,8 +393,8 @@ func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") 
 // client address sent too many requests with an unknown access key or a
 // bad signature): RequestLimitExceeded, which the SDKs retry with
 // backoff.
-func (s *Server) RefuseStranger(w http.ResponseWriter, _ *http.Request, wait time.Duration) {
+func (s *Server) RefuseStranger(w http.ResponseWriter, r *http.Request, wait time.Duration) {
 	ratelimit.SetRetryAfter(w, wait)
-	s.fail(w, newRequestID(), "", &ec2Error{Code: "RequestLimitExceeded", Status: http.StatusServiceUnavailable,
+	s.fail(w, r, newRequestID(), "", &ec2Error{Code: "RequestLimitExceeded", Status: http.StatusServiceUnavailable,
 		Message: "Request limit exceeded: too many failed authentications from this address."})
 }

@@ -75,13 +75,14 @@ func (s *Server) createSecurityGroup(c call) (any, error) {
 	if err := auth.ValidateName(name); err != nil {
 		return nil, invalidValue("GroupName: %v", err)
 	}
-	if _, err := c.p.required("GroupDescription"); err != nil {
+	desc, err := c.p.required("GroupDescription")
+	if err != nil {
 		return nil, err
 	}
 	if v := c.p.str("VpcId"); v != "" && v != vpcID(c.who.TenantID) {
 		return nil, newError("InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", trim(v, 64))
 	}
-	g, err := s.cfg.Domain.CreateGroup(c.who, netcfg.SecurityGroup{Name: name, Egress: []netcfg.Rule{allEgress}})
+	g, err := s.cfg.Domain.CreateGroup(c.who, netcfg.SecurityGroup{Name: name, Description: desc, Egress: []netcfg.Rule{allEgress}})
 	if err != nil {
 		return nil, groupObj.err(err)
 	}
@@ -196,7 +197,7 @@ func (s *Server) describeSecurityGroups(c call) (any, error) {
 		if len(want) > 0 && !slices.Contains(want, g.Name) {
 			continue
 		}
-		it := groupItem{OwnerID: t, GroupID: groupID(t, g.Name), GroupName: g.Name, Description: g.Name, VpcID: vpcID(t),
+		it := groupItem{OwnerID: t, GroupID: groupID(t, g.Name), GroupName: g.Name, Description: g.Description, VpcID: vpcID(t),
 			Ingress: []ipPermission{}, Egress: []ipPermission{}, Tags: tagItems(tagged[groupID(t, g.Name)])}
 		for _, r := range g.Ingress {
 			it.Ingress = append(it.Ingress, permission(t, r))

@@ -26,8 +26,11 @@ func keyPairID(tenant, name string) string { return hashID("key", tenant, name) 
 func allocationID(tenant, addr string) string {
 	return hashID("eipalloc", tenant, addr)
 }
-func associationID(tenant, addr string) string {
-	return hashID("eipassoc", tenant, addr)
+
+// associationID names one association of an address with an instance:
+// a new association is a new ID.
+func associationID(tenant, addr, instance string) string {
+	return hashID("eipassoc", tenant, addr+"\x00"+instance)
 }
 
 // amiID is the EC2 ID of a core image ID.

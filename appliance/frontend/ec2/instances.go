@@ -107,7 +107,9 @@ func (s *Server) newView(c call) (view, error) {
 		return v, err
 	}
 	for _, p := range pips {
-		v.public[p.Instance] = p.Address.String()
+		if p.Instance != "" {
+			v.public[p.Instance] = p.Address.String()
+		}
 	}
 	return v, nil
 }
@@ -117,7 +119,7 @@ func (v view) instance(in lifecycle.Instance) instanceItem {
 		InstanceID: in.ID, ImageID: amiID(in.Image), State: stateOf(in.State), Reason: in.Reason,
 		KeyName: in.KeyName, InstanceType: in.Type.Name, LaunchTime: ts(in.LaunchTime),
 		Zone: v.zone, Tenancy: "default", Monitoring: "disabled", Architecture: "x86_64",
-		RootDeviceType: "instance-store", RootDeviceName: "/dev/vda", Virtualization: "hvm", Hypervisor: "ironvisor",
+		RootDeviceType: "instance-store", RootDeviceName: rootDevice, Virtualization: "hvm", Hypervisor: "ironvisor",
 		Tags: tagItems(v.tags[in.ID]), CoreCount: in.Type.VCPUs, ThreadsPerCore: 1,
 		HTTPTokens: lifecycle.HTTPTokensOptional, MetadataState: "applied", HTTPEndpoint: "enabled",
 		SourceDestCheck: true, PlatformDetails: "Linux/UNIX", CurrentInstBoot: "legacy-bios", UsageOperation: "RunInstances",
@@ -181,6 +183,9 @@ func (s *Server) launchSpec(c call) (orchestrator.LaunchSpec, int, []tags.Tag, e
 		}
 	}
 	q.KeyName = c.p.str("KeyName")
+	if q.RootSizeGiB, err = rootSizeGiB(c.p); err != nil {
+		return q, 0, nil, err
+	}
 	q.HTTPTokens = c.p.str("MetadataOptions.HttpTokens")
 	if sub := c.p.str("SubnetId"); sub != "" {
 		if q.Network, err = s.networkOf(c, sub); err != nil {

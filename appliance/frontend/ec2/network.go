@@ -4,12 +4,14 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/ironvisor/ironvisor/appliance/core/tags"
 	"github.com/ironvisor/ironvisor/netcfg"
 )
 
 // Networks as a VPC and subnets: each tenant has one VPC, and each of its
-// networks is a subnet of it. An instance launched without SubnetId has
-// no network (the core's default), and is reported without a subnet.
+// networks is a subnet of it (CreateSubnet and DeleteSubnet: subnets.go).
+// An instance launched without SubnetId has no network (the core's
+// default), and is reported without a subnet.
 
 // networkOf returns the network of c's tenant's subnet id.
 func (s *Server) networkOf(c call, id string) (string, error) {
@@ -67,7 +69,7 @@ func (s *Server) describeVpcs(c call) (any, error) {
 	it := vpcItem{VpcID: id, OwnerID: c.who.TenantID, State: "available", CIDR: vpcCIDR, DHCP: "default",
 		Tenancy: "default", IsDefault: true, Tags: tagItems(ts)}
 	out := &vpcsResponse{Vpcs: []vpcItem{}}
-	ok, err := matchAll(fs, map[string][]string{"vpc-id": {id}, "is-default": {"true"}, "state": {"available"},
+	ok, err := matchAll(fs, map[string][]string{"vpc-id": {id}, "is-default": {"true"}, "isDefault": {"true"}, "state": {"available"},
 		"cidr": {vpcCIDR}, "owner-id": {c.who.TenantID}}, it.Tags)
 	if err != nil {
 		return nil, err
@@ -107,6 +109,13 @@ func addresses(p netip.Prefix) int {
 	return max(0, 1<<bits-3)
 }
 
+// subnet is network n of c's tenant as a subnet.
+func (s *Server) subnet(c call, n netcfg.Network, ts []tags.Tag) subnetItem {
+	return subnetItem{SubnetID: subnetID(c.who.TenantID, n.Name), State: "available", VpcID: vpcID(c.who.TenantID),
+		OwnerID: c.who.TenantID, CIDR: n.CIDR.String(), Available: addresses(n.CIDR), Zone: s.zone(), ZoneID: s.zone(),
+		Tags: tagItems(ts)}
+}
+
 func (s *Server) describeSubnets(c call) (any, error) {
 	ids, err := c.p.list("SubnetId")
 	if err != nil {
@@ -139,8 +148,7 @@ func (s *Server) describeSubnets(c call) (any, error) {
 		if len(ids) > 0 && !slices.Contains(ids, id) {
 			continue
 		}
-		it := subnetItem{SubnetID: id, State: "available", VpcID: vpcID(c.who.TenantID), OwnerID: c.who.TenantID,
-			CIDR: n.CIDR.String(), Available: addresses(n.CIDR), Zone: s.zone(), ZoneID: s.zone(), Tags: tagItems(tagged[id])}
+		it := s.subnet(c, n, tagged[id])
 		ok, err := matchAll(fs, map[string][]string{"subnet-id": {id}, "vpc-id": {it.VpcID}, "cidr-block": {it.CIDR},
 			"availability-zone": {it.Zone}, "state": {it.State}, "owner-id": {it.OwnerID}}, it.Tags)
 		if err != nil {

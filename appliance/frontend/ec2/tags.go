@@ -52,7 +52,7 @@ func (s *Server) checkResource(c call, id string) error {
 			err = newError(keyPairObj.notFound, "The key pair '%s' does not exist", trim(id, 64))
 		}
 	case "elastic-ip":
-		_, err = s.addressByAllocation(c, id)
+		_, err = s.addressByID(c, id)
 	default:
 		err = newError("InvalidID", "The ID '%s' is not valid", trim(id, 64))
 	}

@@ -108,7 +108,7 @@ func netRules(rs []apiv1.Rule) []netcfg.Rule {
 }
 
 func groupView(g netcfg.SecurityGroup) apiv1.SecurityGroup {
-	return apiv1.SecurityGroup{Name: g.Name, Tenant: g.Tenant, Ingress: each(g.Ingress, ruleView), Egress: each(g.Egress, ruleView)}
+	return apiv1.SecurityGroup{Name: g.Name, Tenant: g.Tenant, Description: g.Description, Ingress: each(g.Ingress, ruleView), Egress: each(g.Egress, ruleView)}
 }
 
 func forwardView(f domain.PortForward) apiv1.PortForward {
@@ -117,7 +117,7 @@ func forwardView(f domain.PortForward) apiv1.PortForward {
 }
 
 func publicIPView(p domain.PublicIP) apiv1.PublicIP {
-	return apiv1.PublicIP{Address: p.Address, Tenant: p.Tenant, Instance: p.Instance, Network: p.Network, CreateTime: p.CreateTime}
+	return apiv1.PublicIP{Address: p.Address, Tenant: p.Tenant, Instance: p.Instance, Network: p.Network, Held: p.Held, CreateTime: p.CreateTime}
 }
 
 func keyPairView(k domain.KeyPair) apiv1.KeyPair {

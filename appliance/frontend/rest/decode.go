@@ -183,7 +183,7 @@ func decodeGroup(r io.Reader) (netcfg.SecurityGroup, error) {
 			return netcfg.SecurityGroup{}, badRequest("proto %q", rl.Proto)
 		}
 	}
-	return netcfg.SecurityGroup{Name: q.Name, Ingress: netRules(q.Ingress), Egress: netRules(q.Egress)}, nil
+	return netcfg.SecurityGroup{Name: q.Name, Description: q.Description, Ingress: netRules(q.Ingress), Egress: netRules(q.Egress)}, nil
 }
 
 // decodeForward decodes and checks a PortForwardRequest (ports 1 to 65535,
@@ -208,6 +208,18 @@ func decodeForward(r io.Reader) (apiv1.PortForwardRequest, error) {
 // decodePublicIP decodes a PublicIPRequest.
 func decodePublicIP(r io.Reader) (apiv1.PublicIPRequest, error) {
 	var q apiv1.PublicIPRequest
+	if err := decodeJSON(r, &q, false); err != nil {
+		return q, err
+	}
+	if q.Instance == "" {
+		return q, nil
+	}
+	return q, checkName("instance", q.Instance)
+}
+
+// decodeAssociation decodes a PublicIPAssociation.
+func decodeAssociation(r io.Reader) (apiv1.PublicIPAssociation, error) {
+	var q apiv1.PublicIPAssociation
 	if err := decodeJSON(r, &q, false); err != nil {
 		return q, err
 	}

@@ -130,6 +130,28 @@ func (s *Server) releasePublicIP(w http.ResponseWriter, r *http.Request, p api.P
 	noContent(w, s.cfg.Domain.ReleasePublicIP(who, p["address"]))
 }
 
+func (s *Server) associatePublicIP(w http.ResponseWriter, r *http.Request, p api.Params, who auth.Principal) {
+	// Another tenant's address is a 404 whatever the body.
+	if _, err := s.cfg.Domain.PublicIP(p["address"], who); err != nil {
+		fail(w, err)
+		return
+	}
+	q, err := decodeAssociation(r.Body)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	pip, err := s.cfg.Domain.AssociatePublicIP(who, p["address"], q.Instance, q.Reassociate)
+	out, err := viewOf(pip, err, publicIPView)
+	answer(w, http.StatusOK, out, err)
+}
+
+func (s *Server) disassociatePublicIP(w http.ResponseWriter, r *http.Request, p api.Params, who auth.Principal) {
+	pip, err := s.cfg.Domain.DisassociatePublicIP(who, p["address"])
+	out, err := viewOf(pip, err, publicIPView)
+	answer(w, http.StatusOK, out, err)
+}
+
 func (s *Server) listKeyPairs(w http.ResponseWriter, r *http.Request, _ api.Params, who auth.Principal) {
 	ks, err := s.cfg.Domain.KeyPairs(who)
 	out, err := viewsOf(ks, err, keyPairView)

@@ -12,6 +12,14 @@
 // as the SDKs and the CLI implement it for the EC2 Query protocol: the
 // payload hash is that of the raw form-encoded body, which those clients
 // send without an X-Amz-Content-Sha256 header.
+//
+// A presigned request carries the same signature in its query string
+// instead ("Authenticating Requests: Using Query Parameters"):
+// X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date, X-Amz-Expires (1 s to 7
+// days), X-Amz-SignedHeaders and X-Amz-Signature, which is left out of
+// the canonical query. It is good from X-Amz-Date (less the clock skew)
+// until X-Amz-Date plus X-Amz-Expires; after that it is refused as
+// expired, whatever the skew.
 package sigv4
 
 import (
@@ -22,6 +30,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,10 +76,17 @@ func authFailure(format string, a ...any) error {
 // an access key it does not know.
 var ErrUnknownKey = errors.New("unknown access key")
 
+// MaxExpires is the longest X-Amz-Expires of a presigned request, as AWS
+// allows: seven days.
+const MaxExpires = 7 * 24 * time.Hour
+
 // Verifier checks signed requests of one region and service.
 type Verifier struct {
 	// Region and Service must match the credential scope.
 	Region, Service string
+	// Also lists more services the scope may name (an endpoint that
+	// answers two protocols); Verify's Scope says which it was.
+	Also []string
 	// Skew is the allowed distance between X-Amz-Date and Now; zero
 	// means DefaultSkew.
 	Skew time.Duration
@@ -86,6 +102,8 @@ type authorization struct {
 	keyID, date, region, service string
 	signedHeaders                []string
 	signature                    string
+	// expires is X-Amz-Expires of a presigned request.
+	expires time.Duration
 }
 
 // parseAuthorization parses "AWS4-HMAC-SHA256 Credential=K/D/R/S/aws4_request,
@@ -138,40 +156,121 @@ func contains(sorted []string, s string) bool {
 	return i < len(sorted) && sorted[i] == s
 }
 
+// Scope is what a verified request was signed for.
+type Scope struct {
+	// KeyID is the access key ID.
+	KeyID string
+	// Service is the scope's service: Verifier.Service or one of Also.
+	Service string
+	// Presigned is a request signed in its query string.
+	Presigned bool
+}
+
 // Verify checks r, whose body is body (already read), and returns the
 // access key ID it is signed with. Every refusal is an *Error.
 func (v *Verifier) Verify(r *http.Request, body []byte) (string, error) {
-	a, err := parseAuthorization(r.Header.Get("Authorization"))
+	sc, err := v.VerifyScope(r, body)
+	return sc.KeyID, err
+}
+
+// VerifyScope is Verify, returning the scope the request was signed for:
+// in its Authorization header, or presigned in its query string.
+func (v *Verifier) VerifyScope(r *http.Request, body []byte) (Scope, error) {
+	var (
+		a       authorization
+		amzDate string
+		err     error
+	)
+	presigned := r.Header.Get("Authorization") == "" && strings.Contains(r.URL.RawQuery, "X-Amz-Signature=")
+	if presigned {
+		a, amzDate, err = v.parsePresigned(r.URL.RawQuery)
+	} else {
+		a, err = parseAuthorization(r.Header.Get("Authorization"))
+		amzDate = r.Header.Get("X-Amz-Date")
+	}
 	if err != nil {
-		return "", err
+		return Scope{}, err
 	}
-	if a.region != v.Region || a.service != v.Service {
-		return "", authFailure("credential scope %s/%s: this endpoint is region %q, service %q", a.region, a.service, v.Region, v.Service)
+	if a.region != v.Region || (a.service != v.Service && !slices.Contains(v.Also, a.service)) {
+		return Scope{}, authFailure("credential scope %s/%s: this endpoint is region %q, service %q", a.region, a.service, v.Region, v.Service)
 	}
-	if !contains(a.signedHeaders, "host") || !contains(a.signedHeaders, "x-amz-date") {
-		return "", authFailure("SignedHeaders must include host and x-amz-date")
+	if !contains(a.signedHeaders, "host") || (!presigned && !contains(a.signedHeaders, "x-amz-date")) {
+		return Scope{}, authFailure("SignedHeaders must include host and x-amz-date")
 	}
-	amzDate := r.Header.Get("X-Amz-Date")
 	t, err := time.Parse(TimeFormat, amzDate)
 	if err != nil {
-		return "", authFailure("X-Amz-Date %q: want %s", amzDate, TimeFormat)
+		return Scope{}, authFailure("X-Amz-Date %q: want %s", amzDate, TimeFormat)
 	}
 	if a.date != amzDate[:8] {
-		return "", authFailure("credential date %q is not that of X-Amz-Date", a.date)
+		return Scope{}, authFailure("credential date %q is not that of X-Amz-Date", a.date)
 	}
-	if err := v.checkSkew(t); err != nil {
-		return "", err
+	if presigned {
+		err = v.checkExpiry(t, a.expires)
+	} else {
+		err = v.checkSkew(t)
+	}
+	if err != nil {
+		return Scope{}, err
 	}
 	secret, err := v.Secret(a.keyID)
 	if err != nil {
-		return "", authFailure("AWS was not able to validate the provided access credentials")
+		return Scope{}, authFailure("AWS was not able to validate the provided access credentials")
 	}
-	creq := CanonicalRequest(r, a.signedHeaders, body)
+	creq := canonicalRequest(r, a.signedHeaders, body, presigned)
 	want := Signature(secret, amzDate, a.region, a.service, creq)
 	if !hmac.Equal([]byte(want), []byte(strings.ToLower(a.signature))) {
-		return "", &Error{Code: SignatureDoesNotMatch, Message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."}
+		return Scope{}, &Error{Code: SignatureDoesNotMatch, Message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."}
 	}
-	return a.keyID, nil
+	return Scope{KeyID: a.keyID, Service: a.service, Presigned: presigned}, nil
+}
+
+// parsePresigned parses the X-Amz-* parameters of a presigned request's
+// query into an authorization, with X-Amz-Date.
+func (v *Verifier) parsePresigned(raw string) (authorization, string, error) {
+	var a authorization
+	if len(raw) > MaxAuthorization*4 {
+		return a, "", authFailure("query string too long")
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return a, "", authFailure("malformed query string")
+	}
+	for _, k := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"} {
+		if len(q[k]) != 1 {
+			return a, "", authFailure("a presigned request needs exactly one %s", k)
+		}
+	}
+	h := fmt.Sprintf("%s Credential=%s, SignedHeaders=%s, Signature=%s", q.Get("X-Amz-Algorithm"),
+		q.Get("X-Amz-Credential"), q.Get("X-Amz-SignedHeaders"), q.Get("X-Amz-Signature"))
+	if a, err = parseAuthorization(h); err != nil {
+		return a, "", err
+	}
+	secs, err := strconv.Atoi(q.Get("X-Amz-Expires"))
+	if err != nil || secs < 1 || time.Duration(secs)*time.Second > MaxExpires {
+		return a, "", authFailure("X-Amz-Expires %q: want 1 to %d seconds", q.Get("X-Amz-Expires"), int(MaxExpires/time.Second))
+	}
+	a.expires = time.Duration(secs) * time.Second
+	return a, q.Get("X-Amz-Date"), nil
+}
+
+// checkExpiry refuses a presigned request past signed time t plus
+// expires, or dated further ahead than the skew.
+func (v *Verifier) checkExpiry(t time.Time, expires time.Duration) error {
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	skew := v.Skew
+	if skew <= 0 {
+		skew = DefaultSkew
+	}
+	switch n := now(); {
+	case n.After(t.Add(expires)):
+		return authFailure("Request has expired: signed at %s for %v", t.Format(TimeFormat), expires)
+	case t.Sub(n) > skew:
+		return authFailure("signature not yet current: signed at %s, more than %v ahead", t.Format(TimeFormat), skew)
+	}
+	return nil
 }
 
 // checkSkew refuses a request dated too far from now.
@@ -221,10 +320,16 @@ func mac(key []byte, data string) []byte {
 // headers (lower-case, sorted) and body: method, URI, query, headers,
 // signed header list and the hex SHA-256 of the body, one per line.
 func CanonicalRequest(r *http.Request, signed []string, body []byte) string {
+	return canonicalRequest(r, signed, body, false)
+}
+
+// canonicalRequest is CanonicalRequest; presigned leaves X-Amz-Signature
+// out of the query.
+func canonicalRequest(r *http.Request, signed []string, body []byte, presigned bool) string {
 	var b strings.Builder
 	b.WriteString(r.Method + "\n")
 	b.WriteString(canonicalURI(r.URL) + "\n")
-	b.WriteString(canonicalQuery(r.URL.RawQuery) + "\n")
+	b.WriteString(canonicalQuery(r.URL.RawQuery, presigned) + "\n")
 	for _, name := range signed {
 		b.WriteString(name + ":" + headerValue(r, name) + "\n")
 	}
@@ -246,8 +351,11 @@ func canonicalURI(u *url.URL) string {
 
 // canonicalQuery sorts the query's parameters by name and each name's
 // values, all URI-encoded (a space as %20).
-func canonicalQuery(raw string) string {
+func canonicalQuery(raw string, presigned bool) string {
 	q, _ := url.ParseQuery(raw)
+	if presigned {
+		q.Del("X-Amz-Signature")
+	}
 	for k := range q {
 		sort.Strings(q[k])
 	}
