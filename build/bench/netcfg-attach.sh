@@ -60,7 +60,8 @@ its combo chains when its list of groups is new or goes away): nothing in
 it walks the other NICs. What still grows with the host is in the
 kernel, split by a throwaway probe (not kept; the same steps as
 \`AttachNIC\`, timed one by one, means of 20 attaches on each of eight
-hosts per size in three runs the same day, one 8.6 ms tap left out): the rules' transaction took 0.29-0.62 ms on the empty host and
+hosts per size in three runs the same day, one 8.6 ms tap left out):
+the rules' transaction took 0.29-0.62 ms on the empty host and
 0.54-0.86 ms at 200 NICs, and the tap (created, put on the bridge, set
 up) 0.46-0.68 ms and 0.56-0.92 ms; the rest (generation check, link
 notifications) stays under 0.1 ms. The transaction grows because adding
