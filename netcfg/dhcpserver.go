@@ -19,11 +19,13 @@ import (
 const DefaultLeaseTime = time.Hour
 
 // LeaseTable answers DHCP for one network: the fixed leases of its NICs,
-// keyed by MAC, and the options every guest gets. It is immutable; build a
-// new one (NewLeaseTable) when the State changes.
+// keyed by MAC, and the options every guest gets. The options are fixed;
+// build a new one (NewLeaseTable) when they change. One NIC's lease
+// changes in place (set, drop).
 type LeaseTable struct {
 	network Network
-	byMAC   map[string]netip.Addr
+	mu      sync.RWMutex
+	byMAC   map[string]netip.Addr // guarded by mu
 	dns     []net.IP
 	mtu     int
 	lease   time.Duration
@@ -67,7 +69,9 @@ func (lt *LeaseTable) Reply(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
 	if req.OpCode != dhcpv4.OpcodeBootRequest || req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
 		return nil, errIgnore
 	}
+	lt.mu.RLock()
 	ip, ok := lt.byMAC[req.ClientHWAddr.String()]
+	lt.mu.RUnlock()
 	if !ok {
 		return nil, errIgnore
 	}
@@ -228,6 +232,55 @@ func (d *DHCP) Update(st State) error {
 		d.servers[n.Name] = s
 	}
 	return errors.Join(errs...)
+}
+
+// SetLease makes the server of network hand ip to the guest with MAC
+// mac, at once and without rebuilding its table: what one NIC's attach
+// needs after AttachNIC. It fails when that network has no server (Update
+// starts them).
+func (d *DHCP) SetLease(network, mac string, ip netip.Addr) error {
+	hw, err := ParseMAC(mac)
+	if err != nil {
+		return err
+	}
+	lt, err := d.table(network)
+	if err != nil {
+		return err
+	}
+	if !lt.network.CIDR.Contains(ip) {
+		return fmt.Errorf("dhcp %s: %s is not in %s", network, ip, lt.network.CIDR)
+	}
+	lt.mu.Lock()
+	lt.byMAC[hw.String()] = ip
+	lt.mu.Unlock()
+	return nil
+}
+
+// DropLease stops the server of network from answering MAC mac.
+func (d *DHCP) DropLease(network, mac string) error {
+	hw, err := ParseMAC(mac)
+	if err != nil {
+		return err
+	}
+	lt, err := d.table(network)
+	if err != nil {
+		return err
+	}
+	lt.mu.Lock()
+	delete(lt.byMAC, hw.String())
+	lt.mu.Unlock()
+	return nil
+}
+
+// table returns the lease table of network's server.
+func (d *DHCP) table(network string) (*LeaseTable, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.servers[network]
+	if s == nil {
+		return nil, fmt.Errorf("dhcp: no server for network %q", network)
+	}
+	return s.table.Load(), nil
 }
 
 // Close stops every server.

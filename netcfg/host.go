@@ -30,6 +30,10 @@ type Host struct {
 	// rules is what the own tables hold, as the last Reconcile loaded or
 	// found them; nil when unknown. Guarded by mu.
 	rules *installed
+	// cur is the State of the last Reconcile that converged everything,
+	// with the NIC changes that AttachNIC and DetachNIC made since (in
+	// cur.nics; cur.st.NICs is not kept); nil when unknown. Guarded by mu.
+	cur *index
 }
 
 // Open returns a Host for the calling thread's network namespace.
@@ -181,18 +185,24 @@ type Changes []string
 // deletes the changed NICs' set elements and combo chains, so its cost
 // does not grow with the number of NICs (applyRules); the links are not
 // dumped either, but followed through the kernel's notifications
-// (linkCache). Running it
+// (linkCache). After a Reconcile that converged everything, AttachNIC and
+// DetachNIC change one NIC at a cost that does not depend on the others
+// at all. Running it
 // twice with the same st changes nothing the second time. A network whose
 // bridge or tap the kernel refuses does not hold the others back: they
 // are converged, and the error holds a *NetworkError for it (see
 // OnlyNetworks).
 func (h *Host) Reconcile(ctx context.Context, st State) (Changes, error) {
+	// Our own copy: the index points into it, and AttachNIC and
+	// DetachNIC carry it on.
+	st = st.clone()
 	ix, err := st.index()
 	if err != nil {
 		return nil, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.cur = nil
 	var ch Changes
 	n, err := h.setSysctls()
 	if err != nil {
@@ -212,6 +222,10 @@ func (h *Host) Reconcile(ctx context.Context, st State) (Changes, error) {
 	if changed {
 		ch = append(ch, "nftables ruleset")
 	}
+	if len(netErrs) == 0 {
+		ix.st.NICs = nil // from now on in ix.nics only
+		h.cur = ix
+	}
 	return ch, errors.Join(netErrs...)
 }
 
@@ -221,6 +235,7 @@ func (h *Host) Reconcile(ctx context.Context, st State) (Changes, error) {
 func (h *Host) Teardown(ctx context.Context, uplink string) (Changes, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.cur = nil
 	var ch Changes
 	// No networks: no network errors.
 	if _, err := h.reconcileLinks(ctx, &index{st: &State{Uplink: Uplink{Name: uplink}}}, &ch); err != nil {

@@ -54,26 +54,39 @@ func (c *linkCache) close() { c.sub.Close() }
 // list returns the namespace's links by name, in a map the caller may
 // change: the mirror brought up to date, or a full dump through h.
 func (c *linkCache) list(h *netlink.Handle) (map[string]netlink.Link, error) {
-	if err := c.drain(); err != nil {
-		c.links = nil
-	}
-	if c.links == nil {
-		// Notifications queued from now on are applied over the dump at
-		// the next list; they are newer than what they overwrite.
-		links, err := h.LinkList()
-		if err != nil {
-			return nil, fmt.Errorf("list links: %w", err)
-		}
-		c.dumps++
-		c.links = make(map[string]netlink.Link, len(links))
-		c.names = make(map[int]string, len(links))
-		for _, l := range links {
-			c.links[l.Attrs().Name] = l
-			c.names[l.Attrs().Index] = l.Attrs().Name
-		}
+	if err := c.sync(h); err != nil {
+		return nil, err
 	}
 	return maps.Clone(c.links), nil
 }
+
+// sync brings the mirror up to date: the queued notifications, or a full
+// dump through h when the mirror is unknown or one may have been lost.
+func (c *linkCache) sync(h *netlink.Handle) error {
+	if err := c.drain(); err != nil {
+		c.links = nil
+	}
+	if c.links != nil {
+		return nil
+	}
+	// Notifications queued from now on are applied over the dump at
+	// the next sync; they are newer than what they overwrite.
+	links, err := h.LinkList()
+	if err != nil {
+		return fmt.Errorf("list links: %w", err)
+	}
+	c.dumps++
+	c.links = make(map[string]netlink.Link, len(links))
+	c.names = make(map[int]string, len(links))
+	for _, l := range links {
+		c.links[l.Attrs().Name] = l
+		c.names[l.Attrs().Index] = l.Attrs().Name
+	}
+	return nil
+}
+
+// get returns the link called name as of the last sync, or nil.
+func (c *linkCache) get(name string) netlink.Link { return c.links[name] }
 
 // drain applies every queued notification to the mirror. It returns an
 // error when one may have been lost; the mirror must then be dumped again.

@@ -2,6 +2,7 @@ package netcfg
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -68,30 +69,66 @@ func (b *builder) counter(t *nftables.Table, name string) {
 }
 
 // fingerprints identify the ruleset generated for st with the uplink's
-// addresses that Reconcile read from the kernel: full covers everything,
-// structural everything but what NICs add as set and map elements and
-// combo chains (nicRules). Structural keeps the NICs that port forwards
-// and public IPs name, whose addresses are in the NAT rules.
+// addresses that Reconcile read from the kernel: structural covers
+// everything but what NICs add as set and map elements and combo chains
+// (nicRules), and keeps the NICs that port forwards and public IPs name,
+// whose addresses are in the NAT rules; full adds every NIC, through an
+// order-independent digest that one NIC's change updates in O(1)
+// (nicDigest). The order of the NICs makes no difference to the rules.
 func fingerprints(ix *index) (full, structural []byte, err error) {
-	if full, err = fingerprint(ix.st, ix.uplinkAddrs); err != nil {
-		return nil, nil, err
-	}
 	st := *ix.st
 	st.NICs = nil
-	named := map[nicKey]bool{}
-	for _, f := range ix.st.Forwards {
-		named[nicKey{f.Instance, f.Network}] = true
-	}
-	for _, p := range ix.st.PublicIPs {
-		named[nicKey{p.Instance, p.Network}] = true
-	}
+	var d nicDigest
 	for _, c := range ix.st.NICs {
-		if named[nicKey{c.Instance, c.Network}] {
+		if ix.named[nicKey{c.Instance, c.Network}] {
 			st.NICs = append(st.NICs, c)
 		}
+		d.add(&c)
 	}
-	structural, err = fingerprint(&st, ix.uplinkAddrs)
-	return full, structural, err
+	if structural, err = fingerprint(&st, ix.uplinkAddrs); err != nil {
+		return nil, nil, err
+	}
+	ix.digest = d
+	return fullFingerprint(structural, d), structural, nil
+}
+
+// nicDigest is an order-independent digest of a set of NICs: the sum,
+// lane by lane, of each NIC's SHA-256. Adding or removing one NIC costs
+// the same however many there are.
+type nicDigest [4]uint64
+
+// nicHash is the SHA-256 of c's JSON as four lanes.
+func nicHash(c *NIC) [4]uint64 {
+	j, _ := json.Marshal(c) // a NIC always encodes
+	h := sha256.Sum256(j)
+	var out [4]uint64
+	for i := range out {
+		out[i] = binary.BigEndian.Uint64(h[8*i:])
+	}
+	return out
+}
+
+func (d *nicDigest) add(c *NIC) {
+	for i, v := range nicHash(c) {
+		d[i] += v
+	}
+}
+
+func (d *nicDigest) remove(c *NIC) {
+	for i, v := range nicHash(c) {
+		d[i] -= v
+	}
+}
+
+// fullFingerprint combines the structural fingerprint and the NICs'
+// digest.
+func fullFingerprint(structural []byte, d nicDigest) []byte {
+	b := append([]byte(rulesetVersion+"\nnics "), structural...)
+	for _, v := range d {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	h := sha256.Sum256(b)
+	return []byte(hex.EncodeToString(h[:]))
 }
 
 // fingerprint hashes st and the uplink's addresses with rulesetVersion.

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
 	"sort"
 
 	"github.com/google/nftables"
@@ -87,11 +86,9 @@ func (h *Host) genAfter(before uint32) uint32 {
 }
 
 // applyNICs brings the tables from in to want, whose structure is the
-// same: it deletes the elements of NICs that went or changed, adds the
-// combo chains that a new list of groups needs, adds the elements of NICs
-// that came or changed, deletes the combo chains no NIC uses any more and
-// rewrites the marker, all in one transaction. The result is what a full
-// rebuild for ix would load (TestIncrementalMatchesRebuild).
+// same: the NICs that went or changed are gone, those that came or
+// changed are added (applyNICDelta). The result is what a full rebuild
+// for ix would load (TestIncrementalMatchesRebuild).
 func (h *Host) applyNICs(ix *index, in *installed, fp []byte, want []nicRules) (bool, error) {
 	wantBy := make(map[string]nicRules, len(want))
 	for _, r := range want {
@@ -108,13 +105,26 @@ func (h *Host) applyNICs(ix *index, in *installed, fp []byte, want []nicRules) (
 			added = append(added, r)
 		}
 	}
-	if len(gone)+len(added) == 0 && string(fp) == in.marker.Fingerprint {
+	return h.applyNICDelta(ix, in, string(fp), gone, added)
+}
+
+// applyNICDelta updates the tables from in, taking away the rules of the
+// NICs in gone and adding those of the NICs in added (a NIC that changed
+// is in both), all in one transaction: it deletes the elements of gone,
+// adds the combo chains that a new list of groups needs, adds the
+// elements of added, deletes the combo chains no NIC uses any more and
+// rewrites the marker with fingerprint fp. Its size depends on gone and
+// added only. It updates in in place and leaves it in h.rules, or sets
+// h.rules to nil when the transaction failed. It reports whether it
+// changed any NIC's rules.
+func (h *Host) applyNICDelta(ix *index, in *installed, fp string, gone, added []nicRules) (bool, error) {
+	if len(gone)+len(added) == 0 && fp == in.marker.Fingerprint {
 		return false, nil
 	}
 	sort.Slice(gone, func(i, j int) bool { return gone[i].tap < gone[j].tap })
-	next := &installed{structural: in.structural, nics: wantBy, combos: maps.Clone(in.combos),
-		marker: marker{Fingerprint: string(fp), Chains: maps.Clone(in.marker.Chains)}}
-	b := &builder{c: h.nft, ix: ix, chains: next.marker.Chains}
+	h.rules = nil // until the transaction is in
+	in.marker.Fingerprint = fp
+	b := &builder{c: h.nft, ix: ix, chains: in.marker.Chains}
 	bt := &nftables.Table{Name: tableBridge, Family: nftables.TableFamilyBridge}
 	ft := &nftables.Table{Name: tableFilter, Family: nftables.TableFamilyINet}
 	bs, fs := bridgeSetDefs(bt), filterSetDefs(ft)
@@ -124,16 +134,19 @@ func (h *Host) applyNICs(ix *index, in *installed, fp []byte, want []nicRules) (
 		if err := queueElems(bs, fs, r, deleteElems(h.nft)); err != nil {
 			return false, err
 		}
-		if next.combos[r.combo]--; next.combos[r.combo] == 0 {
+		delete(in.nics, r.tap)
+		if in.combos[r.combo]--; in.combos[r.combo] == 0 {
 			unused[r.combo] = r
 		}
 	}
 	for i := range added {
 		r := &added[i]
-		if in.combos[r.combo] == 0 && next.combos[r.combo] == 0 && unused[r.combo] == nil {
+		// A combo in unused still has its chains until the end.
+		if in.combos[r.combo] == 0 && unused[r.combo] == nil {
 			b.comboChains(ft, r)
 		}
-		next.combos[r.combo]++
+		in.combos[r.combo]++
+		in.nics[r.tap] = *r
 	}
 	for i := range added {
 		if err := queueElems(bs, fs, &added[i], h.nft.SetAddElements); err != nil {
@@ -141,10 +154,10 @@ func (h *Host) applyNICs(ix *index, in *installed, fp []byte, want []nicRules) (
 		}
 	}
 	for id, r := range unused {
-		if next.combos[id] != 0 {
+		if in.combos[id] != 0 {
 			continue
 		}
-		delete(next.combos, id)
+		delete(in.combos, id)
 		h.delChain(b, ft, r.ingressChain())
 		if r.egress {
 			h.delChain(b, ft, r.egressChain())
@@ -152,15 +165,14 @@ func (h *Host) applyNICs(ix *index, in *installed, fp []byte, want []nicRules) (
 	}
 	st := &nftables.Chain{Name: stateChain, Table: ft}
 	h.nft.FlushChain(st)
-	if err := addMarker(h.nft, ft, st, next.marker); err != nil {
+	if err := addMarker(h.nft, ft, st, in.marker); err != nil {
 		return false, err
 	}
 	if err := h.nft.Flush(); err != nil {
-		h.rules = nil
 		return false, fmt.Errorf("update nftables NICs: %w", err)
 	}
-	next.gen = h.genAfter(in.gen)
-	h.rules = next
+	in.gen, in.rebuilt = h.genAfter(in.gen), false
+	h.rules = in
 	return len(gone)+len(added) > 0, nil
 }
 

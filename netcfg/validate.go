@@ -46,6 +46,17 @@ type index struct {
 	nets   map[string]*Network
 	nics   map[nicKey]*NIC
 	groups map[string]*SecurityGroup
+	// macs, ips and taps find the NIC that holds a MAC, an address or a
+	// host interface, so that a NIC is checked against the others in
+	// O(1) (addNIC).
+	macs map[string]nicKey
+	ips  map[netip.Addr]nicKey
+	taps map[string]nicKey
+	// named are the NICs that port forwards and public IPs name.
+	named map[nicKey]bool
+	// digest is the digest of the NICs, set by fingerprints and kept
+	// up to date by AttachNIC and DetachNIC.
+	digest nicDigest
 	// uplinkAddrs are the uplink's own addresses, read from the kernel by
 	// Reconcile (readUplinkAddrs): the destinations port forwards match.
 	uplinkAddrs []netip.Addr
@@ -63,7 +74,8 @@ func invalid(format string, a ...any) error {
 }
 
 func (s *State) index() (*index, error) {
-	ix := &index{st: s, nets: map[string]*Network{}, nics: map[nicKey]*NIC{}, groups: map[string]*SecurityGroup{}}
+	ix := &index{st: s, nets: map[string]*Network{}, nics: map[nicKey]*NIC{}, groups: map[string]*SecurityGroup{},
+		macs: map[string]nicKey{}, ips: map[netip.Addr]nicKey{}, taps: map[string]nicKey{}, named: map[nicKey]bool{}}
 	if err := s.validateTop(); err != nil {
 		return nil, err
 	}
@@ -231,33 +243,51 @@ func (ix *index) checkRule(g *SecurityGroup, r Rule) error {
 }
 
 func (ix *index) addNICs() error {
-	macs := map[string]string{}
-	ips := map[netip.Addr]string{}
-	taps := map[string]string{}
 	for i := range ix.st.NICs {
-		c := &ix.st.NICs[i]
-		if err := ix.checkNIC(c); err != nil {
-			return invalid("nic %s/%s: %v", c.Instance, c.Network, err)
+		if err := ix.addNIC(&ix.st.NICs[i]); err != nil {
+			return err
 		}
-		k := nicKey{c.Instance, c.Network}
-		if _, dup := ix.nics[k]; dup {
-			return invalid("nic %s/%s: duplicate", c.Instance, c.Network)
-		}
-		mac, _ := ParseMAC(c.MAC)
-		if o, dup := macs[mac.String()]; dup {
-			return invalid("nic %s/%s: mac %s already used by %s", c.Instance, c.Network, mac, o)
-		}
-		if o, dup := ips[c.IP]; dup {
-			return invalid("nic %s/%s: ip %s already used by %s", c.Instance, c.Network, c.IP, o)
-		}
-		tap := c.tapName(ix.nets[c.Network])
-		if o, dup := taps[tap]; dup {
-			return invalid("nic %s/%s: interface %s already used by %s", c.Instance, c.Network, tap, o)
-		}
-		macs[mac.String()], ips[c.IP], taps[tap] = c.Instance, c.Instance, c.Instance
-		ix.nics[k] = c
 	}
 	return nil
+}
+
+// addNIC checks c against the networks, groups and NICs of the index and
+// adds it; its cost does not depend on the number of NICs.
+func (ix *index) addNIC(c *NIC) error {
+	if err := ix.checkNIC(c); err != nil {
+		return invalid("nic %s/%s: %v", c.Instance, c.Network, err)
+	}
+	k := nicKey{c.Instance, c.Network}
+	if _, dup := ix.nics[k]; dup {
+		return invalid("nic %s/%s: duplicate", c.Instance, c.Network)
+	}
+	mac, _ := ParseMAC(c.MAC)
+	if o, dup := ix.macs[mac.String()]; dup {
+		return invalid("nic %s/%s: mac %s already used by %s", c.Instance, c.Network, mac, o.instance)
+	}
+	if o, dup := ix.ips[c.IP]; dup {
+		return invalid("nic %s/%s: ip %s already used by %s", c.Instance, c.Network, c.IP, o.instance)
+	}
+	tap := c.tapName(ix.nets[c.Network])
+	if o, dup := ix.taps[tap]; dup {
+		return invalid("nic %s/%s: interface %s already used by %s", c.Instance, c.Network, tap, o.instance)
+	}
+	ix.macs[mac.String()], ix.ips[c.IP], ix.taps[tap] = k, k, k
+	ix.nics[k] = c
+	return nil
+}
+
+// removeNIC takes the NIC k out of the index.
+func (ix *index) removeNIC(k nicKey) {
+	c, ok := ix.nics[k]
+	if !ok {
+		return
+	}
+	mac, _ := ParseMAC(c.MAC)
+	delete(ix.macs, mac.String())
+	delete(ix.ips, c.IP)
+	delete(ix.taps, c.tapName(ix.nets[c.Network]))
+	delete(ix.nics, k)
 }
 
 func (ix *index) checkNIC(c *NIC) error {
@@ -315,6 +345,7 @@ func (ix *index) checkPublic() error {
 		if _, ok := ix.nics[nicKey{f.Instance, f.Network}]; !ok {
 			return invalid("forward %d: unknown nic %s/%s", i, f.Instance, f.Network)
 		}
+		ix.named[nicKey{f.Instance, f.Network}] = true
 	}
 	addrs := map[netip.Addr]bool{}
 	nics := map[nicKey]bool{}
@@ -329,7 +360,7 @@ func (ix *index) checkPublic() error {
 		if addrs[p.Address] || nics[k] || p.Address == ix.st.Uplink.Address {
 			return invalid("public ip %d: %s or its nic is already mapped", i, p.Address)
 		}
-		addrs[p.Address], nics[k] = true, true
+		addrs[p.Address], nics[k], ix.named[k] = true, true, true
 	}
 	return nil
 }

@@ -14,9 +14,12 @@
 //
 // Taps. The desired netcfg.State is the stored networks and groups plus
 // one NIC per attached instance (one whose VMM is starting or running).
-// Attach adds the NIC and reconciles, so the tap exists on the bridge, with
-// its anti-spoofing and security-group rules and its DHCP lease served,
-// before the VMM opens it; Detach and Release remove it. Reconcile deletes
+// Attach adds the NIC and converges the kernel, so the tap exists on the
+// bridge, with its anti-spoofing and security-group rules and its DHCP
+// lease served, before the VMM opens it; Detach and Release remove it.
+// A NIC change goes through the Applier's per-NIC path (NICApplier), whose
+// cost does not grow with the number of instances on the host; any other
+// change, and a NIC change that path cannot make, applies the whole State. Reconcile deletes
 // every Ironvisor-prefixed link the state does not name, so after an
 // appliance restart Sync removes the taps of VMMs that did not survive.
 package hostnet
@@ -38,6 +41,18 @@ import (
 // Applier converges the host to a desired network state.
 type Applier interface {
 	Apply(ctx context.Context, st netcfg.State) error
+}
+
+// NICApplier is an Applier that also converges the change of one NIC
+// alone, on top of the last State it applied, at a cost that does not
+// depend on the other NICs (in production netcfg's AttachNIC and
+// DetachNIC, and the NIC's DHCP lease). An error means the change was not
+// made, or not completely: the Net then applies the whole State, which
+// makes the change and repairs the rest.
+type NICApplier interface {
+	Applier
+	AttachNIC(ctx context.Context, c netcfg.NIC) error
+	DetachNIC(ctx context.Context, c netcfg.NIC) error
 }
 
 // Options configure a Net.
@@ -79,6 +94,7 @@ type Net struct {
 	public   []netcfg.PublicIP       // guarded by mu: the stored public IPs, live or not
 	pools    map[string]*netcfg.Pool // guarded by mu: network name → leases
 	attached map[string]netcfg.NIC   // guarded by mu: instance id → NIC with a tap
+	named    map[string]bool         // guarded by mu: instances with a port forward or public IP
 }
 
 // Open loads the lease pools from o.Dir. It changes nothing on the host:
@@ -181,6 +197,13 @@ func (n *Net) setNetworks(st netcfg.State) error {
 	n.groups = append([]netcfg.SecurityGroup(nil), st.Groups...)
 	n.forwards = append([]netcfg.PortForward(nil), st.Forwards...)
 	n.public = append([]netcfg.PublicIP(nil), st.PublicIPs...)
+	n.named = map[string]bool{}
+	for _, f := range n.forwards {
+		n.named[f.Instance] = true
+	}
+	for _, p := range n.public {
+		n.named[p.Instance] = true
+	}
 	want := map[string]netcfg.Network{}
 	for _, nw := range st.Networks {
 		want[nw.Name] = nw
@@ -253,8 +276,12 @@ func (n *Net) Attach(ctx context.Context, in lifecycle.Instance) (NIC, error) {
 	c := netcfg.NIC{Instance: in.ID, Network: nw.Name, IP: l.IP, MAC: l.MAC, Groups: hostGroups(in)}
 	prev, had := n.attached[in.ID]
 	n.attached[in.ID] = c
+	one := func(a NICApplier) error { return a.AttachNIC(ctx, c) }
+	if had && prev.Network != c.Network {
+		one = nil // two NICs change
+	}
 	// Another network the kernel refuses does not keep this NIC down.
-	if err := n.notOnly(n.apply(ctx), func(o netcfg.Network) bool { return o.Name != nw.Name }); err != nil {
+	if err := n.notOnly(n.applyNIC(ctx, in.ID, one), func(o netcfg.Network) bool { return o.Name != nw.Name }); err != nil {
 		if had {
 			n.attached[in.ID] = prev
 		} else {
@@ -262,8 +289,22 @@ func (n *Net) Attach(ctx context.Context, in lifecycle.Instance) (NIC, error) {
 		}
 		return NIC{}, err
 	}
-	st := n.state()
-	return NIC{Network: in.Network, Tap: st.TapName(in.ID, nw.Name), MAC: l.MAC, IP: l.IP}, nil
+	tap := (&netcfg.State{Networks: []netcfg.Network{*nw}, NICs: []netcfg.NIC{c}}).TapName(in.ID, nw.Name)
+	return NIC{Network: in.Network, Tap: tap, MAC: l.MAC, IP: l.IP}, nil
+}
+
+// applyNIC converges the change of instance id's NIC: through one, the
+// Applier's per-NIC path, when it has one and no port forward or public
+// IP follows the instance (they come and go with its tap, which changes
+// more than one NIC's rules), else, or when that path fails, by applying
+// the whole State. The caller holds mu.
+func (n *Net) applyNIC(ctx context.Context, id string, one func(NICApplier) error) error {
+	if a, ok := n.opt.Apply.(NICApplier); ok && one != nil && !n.named[id] {
+		if one(a) == nil {
+			return nil
+		}
+	}
+	return n.apply(ctx)
 }
 
 // lease returns the instance's lease on nw, allocating and saving one if it
@@ -300,7 +341,8 @@ func (n *Net) Detach(ctx context.Context, id string) error {
 		return nil
 	}
 	delete(n.attached, id)
-	return n.notOnly(n.apply(ctx), func(o netcfg.Network) bool { return o.Name != c.Network })
+	detach := func(a NICApplier) error { return a.DetachNIC(ctx, c) }
+	return n.notOnly(n.applyNIC(ctx, id, detach), func(o netcfg.Network) bool { return o.Name != c.Network })
 }
 
 // Release removes the NIC of instance id and frees its lease.
@@ -315,7 +357,8 @@ func (n *Net) Release(ctx context.Context, id string) error {
 	}
 	if c, ok := n.attached[id]; ok {
 		delete(n.attached, id)
-		errs = append(errs, n.notOnly(n.apply(ctx), func(o netcfg.Network) bool { return o.Name != c.Network }))
+		detach := func(a NICApplier) error { return a.DetachNIC(ctx, c) }
+		errs = append(errs, n.notOnly(n.applyNIC(ctx, id, detach), func(o netcfg.Network) bool { return o.Name != c.Network }))
 	}
 	return errors.Join(errs...)
 }

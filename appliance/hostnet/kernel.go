@@ -9,12 +9,16 @@ import (
 )
 
 // Kernel is the production Applier: netcfg's Reconcile in one network
-// namespace, then the guest DHCP servers, one per network bridge.
+// namespace, then the guest DHCP servers, one per network bridge. It is a
+// NICApplier: one NIC's change goes through netcfg's AttachNIC and
+// DetachNIC and the DHCP server's lease of that NIC alone.
 type Kernel struct {
 	host *netcfg.Host
 	dhcp *netcfg.DHCP
 	logf func(format string, args ...any)
 }
+
+var _ NICApplier = (*Kernel)(nil)
 
 // NewKernel returns an Applier over host. logf (may be nil) receives what
 // each Apply changed and the DHCP servers' send errors.
@@ -44,6 +48,32 @@ func (k *Kernel) Apply(ctx context.Context, st netcfg.State) error {
 		k.logf("host network: the other networks are up; refused: %v", err)
 	}
 	return err
+}
+
+// AttachNIC converges the change of one NIC alone (netcfg's AttachNIC),
+// then serves its lease, on top of the last State applied.
+func (k *Kernel) AttachNIC(ctx context.Context, c netcfg.NIC) error {
+	ch, err := k.host.AttachNIC(ctx, c)
+	if len(ch) > 0 {
+		k.logf("host network: %d changes (%v)", len(ch), []string(ch))
+	}
+	if err != nil {
+		return err
+	}
+	return k.dhcp.SetLease(c.Network, c.MAC, c.IP)
+}
+
+// DetachNIC takes one NIC away alone (netcfg's DetachNIC) and stops
+// serving its lease.
+func (k *Kernel) DetachNIC(ctx context.Context, c netcfg.NIC) error {
+	ch, err := k.host.DetachNIC(ctx, c.Instance, c.Network)
+	if len(ch) > 0 {
+		k.logf("host network: %d changes (%v)", len(ch), []string(ch))
+	}
+	if err != nil {
+		return err
+	}
+	return k.dhcp.DropLease(c.Network, c.MAC)
 }
 
 // Close stops the DHCP servers; links and rules stay for the next start.

@@ -113,11 +113,23 @@ func tapSetHas(t *testing.T, ns netns.NsHandle, tap string, mac net.HardwareAddr
 	return false
 }
 
+// countApply counts the whole States a Kernel applies; its per-NIC path
+// is the Kernel's own.
+type countApply struct {
+	*Kernel
+	n int
+}
+
+func (c *countApply) Apply(ctx context.Context, st netcfg.State) error {
+	c.n++
+	return c.Kernel.Apply(ctx, st)
+}
+
 // TestKernelInNetNS drives hostnet with the real Kernel (netcfg's Reconcile
 // and DHCP servers) in a fresh network namespace, the VMM side played by
 // the test: the tap is on the network's bridge with its anti-spoofing and
 // security-group rules, a DHCP client on the tap gets the instance's lease,
-// detach removes the tap, a restart's Sync keeps live taps and removes
+// detach removes the tap (both through the per-NIC path), a restart's Sync keeps live taps and removes
 // orphans, and release frees the lease.
 func TestKernelInNetNS(t *testing.T) {
 	ns := netnstest.New(t)
@@ -135,7 +147,8 @@ func TestKernelInNetNS(t *testing.T) {
 	defer nl.Close()
 	ctx := context.Background()
 	dir := t.TempDir()
-	n, err := Open(Options{Dir: dir, Apply: k})
+	ca := &countApply{Kernel: k}
+	n, err := Open(Options{Dir: dir, Apply: ca})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +158,9 @@ func TestKernelInNetNS(t *testing.T) {
 	nic, err := n.Attach(ctx, inst("i-a", lifecycle.Pending))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if ca.n != 1 {
+		t.Fatalf("the attach applied the whole State (%d applies)", ca.n)
 	}
 	tap, err := nl.LinkByName(nic.Tap)
 	if err != nil {
@@ -171,6 +187,9 @@ func TestKernelInNetNS(t *testing.T) {
 	}
 	if _, err := nl.LinkByName(nic.Tap); !errors.As(err, new(netlink.LinkNotFoundError)) {
 		t.Fatalf("tap after detach: %v", err)
+	}
+	if ca.n != 1 || tapSetHas(t, ns, nic.Tap, mac) {
+		t.Fatalf("the detach applied the whole State (%d applies) or left the anti-spoofing entry", ca.n)
 	}
 
 	// A restart: i-a runs again (its VMM survived), an orphan tap left by

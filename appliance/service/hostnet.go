@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -132,6 +133,26 @@ func (b bindAfter) Apply(ctx context.Context, st netcfg.State) error {
 		b.tl.Fail("metadata", berr)
 	}
 	return err
+}
+
+var _ hostnet.NICApplier = bindAfter{}
+
+// AttachNIC and DetachNIC pass one NIC's change to the Applier's per-NIC
+// path: it changes no bridge, so the metadata service stays bound.
+func (b bindAfter) AttachNIC(ctx context.Context, c netcfg.NIC) error {
+	a, ok := b.Applier.(hostnet.NICApplier)
+	if !ok {
+		return errors.New("host network: no per-NIC path")
+	}
+	return a.AttachNIC(ctx, c)
+}
+
+func (b bindAfter) DetachNIC(ctx context.Context, c netcfg.NIC) error {
+	a, ok := b.Applier.(hostnet.NICApplier)
+	if !ok {
+		return errors.New("host network: no per-NIC path")
+	}
+	return a.DetachNIC(ctx, c)
 }
 
 // reservedPorts are the host's own ports on the uplink, which no port
