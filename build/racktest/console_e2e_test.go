@@ -45,7 +45,6 @@ func TestWebConsoleInRack(t *testing.T) {
 	imageID := uploadEcho(ctx, t, admin)
 	alice := newTenant(ctx, t, admin, "alice")
 	bob := newTenant(ctx, t, admin, "bob")
-	bobsID := launchVia(ctx, t, admin, bob.Token, imageID)
 
 	spki, err := pinnedSPKI(ctx, srv.Addr(8080), banner.Fingerprint)
 	if err != nil {
@@ -66,6 +65,8 @@ func TestWebConsoleInRack(t *testing.T) {
 	w.typeAndSeeEcho("hello ironvisor\r", "HELLO IRONVISOR")
 	shot.take(t, tab, "instance-console")
 	w.stop(id)
+	// The rack server has one vCPU: Bob launches once Alice's is stopped.
+	bobsID := launchVia(ctx, t, admin, bob.Token, imageID)
 	// Bob's instance is a 404 to Alice, exactly as an ID that does not
 	// exist; her own is a 200 (the negative twin).
 	w.open("instances/"+bobsID, 404)
@@ -89,7 +90,9 @@ type web struct {
 func (w *web) run(what string, d time.Duration, actions ...chromedp.Action[chromedp.Void]) {
 	w.t.Helper()
 	if err := within(w.tab, d, actions...); err != nil {
-		w.t.Fatalf("%s (at %s): %v", what, w.location(), err)
+		w.shot.take(w.t, w.tab, "failed-"+what)
+		text, _ := value(w.tab, 10*time.Second, chromedp.Evaluate[string](`document.querySelector("main") ? document.querySelector("main").innerText : ""`))
+		w.t.Fatalf("%s (at %s): %v\npage: %s", what, w.location(), err, text)
 	}
 }
 
