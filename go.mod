@@ -11,6 +11,10 @@ require (
 	github.com/aws/aws-sdk-go-v2/credentials v1.21.3
 	github.com/aws/aws-sdk-go-v2/service/ec2 v1.350.0
 	github.com/aws/smithy-go v1.28.9
+	// why chromedp (build/racktest tests only): drives Debian's headless
+	// Chromium over the DevTools protocol for the web console's end-to-end
+	// test (issue 15); no chromedriver, no binary links it.
+	github.com/chromedp/chromedp v0.23.1
 	// why go-systemd (appliance/service): sd_notify readiness, watchdog and
 	// stopping for `ironvisor serve` under systemd; named by the owner.
 	github.com/coreos/go-systemd/v22 v22.7.0
@@ -59,8 +63,6 @@ require (
 	// and its restore, the termios dance done right; pure Go over x/sys.
 	golang.org/x/term v0.46.0
 )
-
-require github.com/chromedp/chromedp v0.23.1
 
 require (
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
