@@ -75,6 +75,14 @@ func TestWebConsoleInRack(t *testing.T) {
 	w.open("instances/"+id, 200)
 	w.logout()
 	shot.take(t, tab, "logged-out")
+	// The admin's pages differ: capacity on the host page, the import
+	// form on the images page, every tenant.
+	w.login(banner.AdminToken)
+	for _, p := range []string{"host", "instances", "images", "tenants"} {
+		w.open(p, 200)
+		shot.take(t, tab, "admin-"+p)
+	}
+	w.logout()
 	t.Logf("screenshots: %d in %s", shot.n, shot.dir)
 }
 
