@@ -15,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/ironvisor/ironvisor/build/rack"
 )
@@ -142,6 +145,36 @@ func (s *shots) take(t *testing.T, tab context.Context, name string) {
 	if err := os.WriteFile(p, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// typeText types text into the focused element as a keyboard does: per
+// key a keyDown carrying the key's text, then a keyUp, so the browser
+// makes the keypress and input events itself and honours a keydown
+// handler's preventDefault (xterm.js sends a key from keydown and
+// cancels the rest). chromedp's SendKeys adds a separate "char" event
+// per key, which nothing can cancel: a terminal receives each key twice.
+func typeText(text string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for _, r := range text {
+			k, ok := kb.Keys[r]
+			if !ok {
+				return fmt.Errorf("type %q: no key for it", r)
+			}
+			down := input.DispatchKeyEventParams{Type: input.DispatchKeyEventTypeKeyDown, Key: k.Key, Code: k.Code,
+				Text: k.Text, UnmodifiedText: k.Unmodified, WindowsVirtualKeyCode: k.Windows, NativeVirtualKeyCode: k.Native}
+			if k.Shift {
+				down.Modifiers = int64(kb.ModifierShift)
+			}
+			up := down
+			up.Type, up.Text, up.UnmodifiedText = input.DispatchKeyEventTypeKeyUp, "", ""
+			for _, ev := range []input.DispatchKeyEventParams{down, up} {
+				if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, ev); err != nil {
+					return fmt.Errorf("type %q: %w", r, err)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // within runs actions in tab with a deadline of d.

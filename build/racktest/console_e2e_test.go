@@ -188,7 +188,8 @@ func (w *web) typeAndSeeEcho(line, want string) {
 	}
 	w.run("type into the terminal", time.Minute,
 		chromedp.Click(chromedp.CSS(`.serial-terminal`)),
-		chromedp.SendKeys(chromedp.CSS(`.serial-terminal .xterm-helper-textarea`), line))
+		chromedp.Focus(chromedp.CSS(`.serial-terminal .xterm-helper-textarea`)),
+		typeText(line))
 	if _, err := value(w.tab, 2*time.Minute, chromedp.Poll[bool](has(want), chromedp.WithPollingTimeout(2*time.Minute))); err != nil {
 		text, _ := value(w.tab, 10*time.Second, chromedp.Evaluate[string](screen+`.textContent`))
 		w.t.Fatalf("the guest did not answer %q with %q: %v; terminal: %q", line, want, err, text)
