@@ -183,8 +183,10 @@ func (w *web) typeAndSeeEcho(line, want string) {
 		b, _ := json.Marshal(s)
 		return fmt.Sprintf(`!!%s && %s.textContent.includes(%s)`, screen, screen, b)
 	}
-	if _, err := value(w.tab, 2*time.Minute, chromedp.Poll[bool](has(consoleMarker), chromedp.WithPollingTimeout(2*time.Minute))); err != nil {
-		w.t.Fatalf("no banner %q in the terminal: %v", consoleMarker, err)
+	if _, err := value(w.tab, 4*time.Minute, chromedp.Poll[bool](has(consoleMarker), chromedp.WithPollingTimeout(4*time.Minute))); err != nil {
+		w.shot.take(w.t, w.tab, "failed-banner")
+		text, _ := value(w.tab, 10*time.Second, chromedp.Evaluate[string](`document.querySelector("main").innerText`))
+		w.t.Fatalf("no banner %q in the terminal: %v\npage: %s", consoleMarker, err, text)
 	}
 	w.run("type into the terminal", time.Minute,
 		chromedp.Click(chromedp.CSS(`.serial-terminal`)),
