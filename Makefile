@@ -27,7 +27,7 @@ export GO
 DEB_PACKAGES := qemu-system-x86 seabios ovmf ipxe-qemu busybox-static \
 	debootstrap e2fsprogs mtools dosfstools cpio iproute2 nftables \
 	systemd-boot-efi binutils btrfs-progs acpica-tools lz4 util-linux \
-	awscli qemu-utils ipxe
+	awscli qemu-utils ipxe chromium
 
 # STEP runs one timed step: it says what it does and how long it took.
 STEP := bash build/scripts/step.sh

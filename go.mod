@@ -11,6 +11,10 @@ require (
 	github.com/aws/aws-sdk-go-v2/credentials v1.21.3
 	github.com/aws/aws-sdk-go-v2/service/ec2 v1.350.0
 	github.com/aws/smithy-go v1.28.9
+	// why chromedp (build/racktest tests only): drives Debian's headless
+	// Chromium over the DevTools protocol for the web console's end-to-end
+	// test (issue 15); no chromedriver, no binary links it.
+	github.com/chromedp/chromedp v0.23.1
 	// why go-systemd (appliance/service): sd_notify readiness, watchdog and
 	// stopping for `ironvisor serve` under systemd; named by the owner.
 	github.com/coreos/go-systemd/v22 v22.7.0
@@ -64,7 +68,10 @@ require (
 	golang.org/x/term v0.46.0
 )
 
-require github.com/aws/aws-sdk-go-v2/service/sts v1.53.0
+require (
+	github.com/aws/aws-sdk-go-v2/service/sts v1.53.0
+	github.com/chromedp/cdproto v0.160.1
+)
 
 require (
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
@@ -75,6 +82,7 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/josharian/native v1.1.0 // indirect

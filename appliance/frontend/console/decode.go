@@ -88,6 +88,11 @@ func decodeLaunch(f url.Values) (orchestrator.LaunchSpec, error) {
 		return q, badForm("user data is %d bytes, limit %d", len(q.UserData), lifecycle.MaxUserData)
 	}
 	q.HTTPTokens = f.Get("http_tokens")
+	// Empty is the image's disk size; whether the image has a disk and
+	// the size fits it is the core's to say.
+	if q.RootSizeGiB, err = number(f, "root_size_gib", 0, 1, orchestrator.MaxRootGiB); err != nil {
+		return q, err
+	}
 	return q, nil
 }
 

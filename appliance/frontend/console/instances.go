@@ -8,6 +8,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/core/domain"
+	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/images"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/types"
@@ -102,10 +103,11 @@ type launchPage struct {
 	Keys        []domain.KeyPair
 	MaxUserData int
 	MaxCount    int
+	MaxRootGiB  int
 }
 
 func (s *Server) newInstance(w http.ResponseWriter, r *http.Request, c *call) {
-	p := launchPage{MaxUserData: lifecycle.MaxUserData, MaxCount: lifecycle.MaxLaunchCount}
+	p := launchPage{MaxUserData: lifecycle.MaxUserData, MaxCount: lifecycle.MaxLaunchCount, MaxRootGiB: orchestrator.MaxRootGiB}
 	var errs [5]error
 	p.Images, errs[0] = s.cfg.Images.List()
 	p.Types, errs[1] = s.cfg.Catalog.List()

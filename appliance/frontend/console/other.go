@@ -11,20 +11,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/metering"
 )
 
-// Images, key pairs, usage, and tenants with their tokens.
-
-func (s *Server) listImages(w http.ResponseWriter, r *http.Request, c *call) {
-	imgs, err := s.cfg.Images.List()
-	list(s, w, r, c, "images", "Images", imgs, err, false)
-}
-
-func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request, c *call) {
-	img, err := s.cfg.Images.Get(r.PathValue("id"))
-	if err == nil {
-		err = s.cfg.Images.Delete(img.ID)
-	}
-	s.finish(w, r, c, err, Prefix+"images", "Image "+img.Name+" deleted.")
-}
+// Key pairs, usage, and tenants with their tokens.
 
 func (s *Server) listKeyPairs(w http.ResponseWriter, r *http.Request, c *call) {
 	ks, err := s.cfg.Domain.KeyPairs(c.who)

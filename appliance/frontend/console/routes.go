@@ -38,6 +38,7 @@ func (s *Server) table() []route {
 
 		{"GET", p + "images", member, s.listImages},
 		{"POST", p + "images/{id}/delete", admin, s.deleteImage},
+		{"POST", p + "image-imports", admin, s.importImage},
 		{"GET", p + "key-pairs", member, s.listKeyPairs},
 		{"POST", p + "key-pairs", member, s.importKeyPair},
 		{"POST", p + "key-pairs/{name}/delete", member, s.deleteKeyPair},
