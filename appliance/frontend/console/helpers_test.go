@@ -54,7 +54,14 @@ func (fixedHost) Collect() hostinfo.Host {
 		Addresses: []hostinfo.Address{{Interface: "eth0", CIDR: "192.0.2.10/24"}},
 		Boot: timeline.Report{Steps: []timeline.Step{{Name: "store", MS: 3, DurationMS: 2},
 			{Name: "uplink", MS: 40, DurationMS: 30, Error: "no carrier on eth1"}}},
-		Failures: []timeline.Failure{{Step: "uplink", Error: "no carrier on eth1"}}}
+		Failures: []timeline.Failure{{Step: "uplink", Error: "no carrier on eth1"}},
+		Watchdog: &hostinfo.Watchdog{Device: "/dev/watchdog0", TimeoutSeconds: 60, Healthy: true},
+		Update: &hostinfo.Update{Booted: "b", BootedVersion: "rack-2", Slots: []hostinfo.Slot{
+			{Name: "b", Generation: 2, Version: "rack-2", State: "good", Booted: true},
+			{Name: "a", Generation: 3, Version: "rack-3-broken", State: "bad", TriesLeft: new(int)}},
+			Last: &hostinfo.UpdateResult{Outcome: "rolled back", Slot: "a", Version: "rack-3-broken", FromSlot: "b", FromVersion: "rack-2",
+				Reason: "not healthy within 15s"}},
+		ConfigSources: []hostinfo.ConfigSource{{Source: "url", Where: "http://192.0.2.1/c.json", Error: "sha256 mismatch"}}}
 }
 
 // env is a console over a fresh core, served over TLS as on the

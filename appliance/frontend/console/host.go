@@ -15,6 +15,9 @@ type hostPage struct {
 	Capacity *lifecycle.Capacity
 	// CPUPct and MemPct are the shares used, 0..100, for the meters.
 	CPUPct, MemPct int
+	// Admin shows the box's own care: update slots, the watchdog and
+	// where the configuration came from.
+	Admin bool
 }
 
 // pct returns used/total in percent, 0..100.
@@ -28,6 +31,7 @@ func pct(used, total uint64) int {
 func (s *Server) getHost(w http.ResponseWriter, r *http.Request, c *call) {
 	p := hostPage{Host: s.cfg.Host.Collect(), Fingerprint: s.cfg.TLSFingerprint}
 	if c.who.Admin {
+		p.Admin = true
 		cp, err := s.cfg.Orch.Capacity(c.who)
 		if err != nil {
 			s.fail(w, r, c, err)
