@@ -82,9 +82,19 @@ func TestImageImportProgress(t *testing.T) {
 	if a.status != http.StatusSeeOther || a.header.Get("Location") != "/console/images" {
 		t.Fatalf("import: %d %s: %.500s", a.status, a.header.Get("Location"), a.body)
 	}
-	body := waitPage(t, admin, "/console/images", `<progress max="100" value="`)
-	live := body[strings.Index(body, `id="imports-live"`):]
-	m := progressValue.FindStringSubmatch(live)
+	// The bar shows as soon as the download starts, at 0%: wait for the
+	// first bytes to be counted.
+	var body, live string
+	var m []string
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(10 * time.Second); ; <-tick.C {
+		body = waitPage(t, admin, "/console/images", `<progress max="100" value="`)
+		live = body[strings.Index(body, `id="imports-live"`):]
+		if m = progressValue.FindStringSubmatch(live); m == nil || m[1] != "0" || time.Now().After(deadline) {
+			break
+		}
+	}
 	if m == nil || !strings.Contains(live, "download: ") || !strings.Contains(live, m[1]+"%, ") {
 		t.Fatalf("the running import's row: %.2000s", live)
 	}
