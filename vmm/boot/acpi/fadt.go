@@ -24,8 +24,8 @@ const (
 	bootArchNoCMOSRTC     = 1 << 5 // no CMOS RTC: time comes from kvmclock
 	fadtFlagHWReducedACPI = 1 << 20
 	fadtFlagResetRegSup   = 1 << 10 // RESET_REG_SUP: RESET_REG and RESET_VALUE are valid
-	fadtFlagPwrButton     = 1 << 4 // no fixed power button
-	fadtFlagSlpButton     = 1 << 5 // no fixed sleep button
+	fadtFlagPwrButton     = 1 << 4  // no fixed power button
+	fadtFlagSlpButton     = 1 << 5  // no fixed sleep button
 
 	gasSystemIO   = 1 // Generic Address Structure address space: system I/O
 	gasAccessByte = 1 // access size: byte
