@@ -338,7 +338,7 @@ func TestHostileInput(t *testing.T) {
 	bad := map[string]string{
 		"garbage\n":                                   "bad request",
 		"\n":                                          "bad request",
-		`{"id":3,"op":"format-disk"}` + "\n":               "unknown op",
+		`{"id":3,"op":"format-disk"}` + "\n":          "unknown op",
 		`{"id":4,"op":"status","evil":1}` + "\n":      "unknown field",
 		`{"id":5,"op":"status"}{"id":6}` + "\n":       "trailing",
 		`{"id":7,"op":"stop","timeout_ms":-1}` + "\n": "timeout_ms",
