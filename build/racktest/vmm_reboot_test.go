@@ -78,6 +78,11 @@ func TestVMMGuestReboot(t *testing.T) {
 	if m, err := srv.Console.ExpectRegexp(ctx, vmTestLine); err != nil || m[1] != "0" {
 		t.Errorf("vm package reset tests: %v\n%s", err, srv.Console.Tail(40))
 	}
+	for _, name := range []string{"TestGuestResetsThroughACPI", "TestGuestResetsThroughResetVector"} {
+		if err := srv.Console.Seen("--- PASS: " + name); err != nil {
+			t.Errorf("%v\n%s", err, srv.Console.Tail(40))
+		}
+	}
 	for _, want := range []struct{ name, how string }{
 		{"stock", "guest reset (jumped to the BIOS reset vector)"},
 		{"acpi", "guest reset (ACPI reset register)"},
