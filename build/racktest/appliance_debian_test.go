@@ -289,7 +289,7 @@ func TestApplianceDebianCloudImage(t *testing.T) {
 	step("%s: the API's reboot took %v (%s)", id, time.Since(start).Round(time.Second), in.Reason)
 	c, _ = g.rebooted(ctx, bootID)
 	step("%s: SSH %v after the API's reboot", id, time.Since(start).Round(time.Second))
-	if journal := g.run(ctx, c, "sudo journalctl -b -1 --no-pager -o cat | tail -n 40"); !strings.Contains(journal, "Reached target System Reboot") {
+	if journal := g.run(ctx, c, "sudo journalctl -b -1 --no-pager -o cat | tail -n 40"); !orderlyReboot.MatchString(journal) || !strings.Contains(journal, "Journal stopped") {
 		t.Errorf("the API's reboot was not graceful: the journal of the boot before shows no orderly reboot; its end:\n%s", journal)
 	}
 	c.Close()
@@ -349,6 +349,10 @@ func (g *guestSSH) rebooted(ctx context.Context, before string) (*ssh.Client, st
 // order; the test also wants systemd-logind's "Power key pressed", the
 // request the API's graceful stop makes first.
 var cleanShutdown = regexp.MustCompile(`Reached target .*(System Shutdown|System Power Off|System Reboot)|systemd-shutdown\[1\]`)
+
+// orderlyReboot is what systemd logs when it reboots in order
+// ("Reached target reboot.target - System Reboot.").
+var orderlyReboot = regexp.MustCompile(`Reached target .*System Reboot`)
 
 // uploadDisk uploads the disk image at path as the image name (POST
 // /v1/images, multipart, streamed from the file) and decodes the answer
