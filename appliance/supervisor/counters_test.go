@@ -14,6 +14,7 @@ import (
 type countingVM struct{ m map[string]uint64 }
 
 func (v countingVM) Stop(context.Context, bool) error   { return nil }
+func (v countingVM) Reboot(context.Context) error       { return nil }
 func (v countingVM) Pause() error                       { return nil }
 func (v countingVM) Resume() error                      { return nil }
 func (v countingVM) Status() control.Status             { return control.Status{State: "running"} }

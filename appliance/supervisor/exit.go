@@ -58,9 +58,12 @@ func (s *Supervisor) finish(inst *instance, st exitStatus) {
 	}
 	s.mu.Unlock()
 	// OnExit (or OnReset) before done: Stop and a failed Start return
-	// after it.
+	// after it. A reset while a stop or reboot asked of the VMM was under
+	// way ends that request (a graceful stop's Ctrl-Alt-Del makes a
+	// systemd guest reboot rather than power off): the caller restarts
+	// the instance or not, not the guest.
 	switch {
-	case reset && s.opt.OnReset != nil:
+	case reset && s.opt.OnReset != nil && !inst.asked.Load():
 		s.opt.OnReset(inst.id, inst.reason)
 	case s.opt.OnExit != nil:
 		s.opt.OnExit(inst.id, inst.reason, inst.crashed)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/reaper"
@@ -159,6 +160,10 @@ type instance struct {
 	// reason and crashed say how it ended; set before done is closed.
 	reason  string
 	crashed bool
+	// asked is set once a stop or reboot was asked of the VMM: a guest
+	// reset after it ends that request (OnExit), and is not the guest's
+	// own reboot (OnReset).
+	asked atomic.Bool
 }
 
 // ended reports whether the VMM has ended and was cleaned up.
@@ -253,8 +258,34 @@ func (s *Supervisor) StopWithin(ctx context.Context, id string, graceful time.Du
 	return s.stop(ctx, id, false, graceful)
 }
 
+// Reboot asks the guest of id to reboot (Ctrl-Alt-Del, which its init
+// turns into an orderly reboot) and waits for it to reset, which ends its
+// VMM; after Options.GracefulTimeout the VMM stops it by force. If the
+// control socket does not answer, the process is killed. Reboot returns
+// once the VMM has ended and OnExit (not OnReset: the caller starts the
+// next VMM) has been called.
+func (s *Supervisor) Reboot(ctx context.Context, id string) error {
+	return s.end(ctx, "reboot", id, func(c *control.Client) error {
+		_, err := c.Reboot(ctx, s.opt.GracefulTimeout)
+		return err
+	})
+}
+
 // stop is Stop with the graceful timeout given.
 func (s *Supervisor) stop(ctx context.Context, id string, force bool, graceful time.Duration) error {
+	return s.end(ctx, "stop", id, func(c *control.Client) error {
+		if force {
+			return c.Kill(ctx)
+		}
+		_, err := c.Stop(ctx, graceful)
+		return err
+	})
+}
+
+// end asks id's VMM, through ask on its control socket, to end (what says
+// which request, for errors), kills it if that fails, and waits until it
+// has ended. A guest reset from then on is reported with OnExit.
+func (s *Supervisor) end(ctx context.Context, what, id string, ask func(c *control.Client) error) error {
 	s.mu.Lock()
 	inst := s.live[id]
 	var kill func() error
@@ -264,34 +295,30 @@ func (s *Supervisor) stop(ctx context.Context, id string, force bool, graceful t
 	s.mu.Unlock()
 	switch {
 	case inst == nil:
-		return fmt.Errorf("stop %s: %w", id, ErrNotRunning)
+		return fmt.Errorf("%s %s: %w", what, id, ErrNotRunning)
 	case kill == nil:
-		return fmt.Errorf("stop %s: %w", id, ErrStarting)
+		return fmt.Errorf("%s %s: %w", what, id, ErrStarting)
 	}
-	if err := s.askStop(ctx, id, force, graceful); err != nil && !inst.ended() {
+	inst.asked.Store(true)
+	if err := s.ask(ctx, id, ask); err != nil && !inst.ended() {
 		if kerr := kill(); kerr != nil {
-			return fmt.Errorf("stop %s: %w (kill: %v)", id, err, kerr)
+			return fmt.Errorf("%s %s: %w (kill: %v)", what, id, err, kerr)
 		}
 	}
 	select {
 	case <-inst.done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("stop %s: %w", id, ctx.Err())
+		return fmt.Errorf("%s %s: %w", what, id, ctx.Err())
 	}
 }
 
-// askStop sends stop (forced by the VMM after graceful) or kill on the
-// control socket.
-func (s *Supervisor) askStop(ctx context.Context, id string, force bool, graceful time.Duration) error {
+// ask dials id's control socket and runs f on it.
+func (s *Supervisor) ask(ctx context.Context, id string, f func(c *control.Client) error) error {
 	c, err := control.DialContext(ctx, s.opt.socket(id))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if force {
-		return c.Kill(ctx)
-	}
-	_, err = c.Stop(ctx, graceful)
-	return err
+	return f(c)
 }

@@ -107,7 +107,7 @@ func runInL1(b *testing.B, bench string, rounds int, timeout time.Duration, extr
 
 // buildCommand builds the static binary cmd/NAME from this tree as make
 // build does and returns its path in dir.
-func buildCommand(b *testing.B, dir, name string) string {
+func buildCommand(b testing.TB, dir, name string) string {
 	b.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	out := filepath.Join(dir, name)

@@ -30,6 +30,7 @@ const (
 // it turned XSAVE off), read the first disk and write to it, try to write the
 // read-only disk, take a DHCP lease on eth0 and ping the server, read the
 // entropy device, and power off (ACPI S5, so the VMM exits 0). With
+// "rebootf" it reboots at once (reboot -f) instead. With
 // "waitstop" it asks for a line on the serial console instead, ignoring
 // empty lines (L1 sends an empty one first: one CI run lost the first
 // byte of the line, "GUEST-HEARD 1-says-hi", cause not found yet), and
@@ -40,6 +41,7 @@ export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 echo GUEST-INIT-OK
 if grep -q benchoff /proc/cmdline; then poweroff -f; fi
+if grep -q rebootf /proc/cmdline; then reboot -f; fi
 if grep -q waitstop /proc/cmdline; then
 	echo GUEST-ASK
 	for i in $(seq 60); do echo tick; if read -t 1 LINE && [ -n "$LINE" ]; then echo "GUEST-HEARD $LINE"; break; fi; done

@@ -51,10 +51,15 @@ const (
 	// SMBIOSAddr is the SMBIOS 3.0 64-bit entry point ("_SM3_"), on the
 	// 16-byte boundary in 0xf0000..0xfffff where Linux scans for it, inside
 	// the reserved BIOS area; the structure table follows at
-	// SMBIOSTableAddr and must end by SMBIOSEnd.
+	// SMBIOSTableAddr and must end by SMBIOSEnd, where the reset vector
+	// starts.
 	SMBIOSAddr      = 0xf0000
 	SMBIOSTableAddr = 0xf0020
-	SMBIOSEnd       = 0x100000
+	SMBIOSEnd       = ResetVector
+	// ResetVector is F000:FFF0, the last 16 bytes of the BIOS area, where
+	// a PC's firmware starts after a reset and where Linux's BIOS reboot
+	// method jumps (see ResetVectorCode).
+	ResetVector = 0xffff0
 	// HighMemStart is where RAM above the legacy area begins (1 MiB).
 	HighMemStart = 0x100000
 

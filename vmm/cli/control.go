@@ -32,7 +32,11 @@ type controlVM struct{ m *vm.VM }
 const powerKeyGrace = 5 * time.Second
 
 // Stop stops the VM: gracefully (the Power key, then Ctrl-Alt-Del, then
-// wait) or by force.
+// wait) or by force. A guest that resets rather than powers off (a
+// systemd guest that got both keys reboots: Ctrl-Alt-Del replaces the
+// poweroff job) ends the VM all the same, with the Reset exit, and the
+// stop with it; the appliance's supervisor reports such an exit as the
+// end of the stop, not as the guest's own reboot.
 func (c controlVM) Stop(ctx context.Context, force bool) error {
 	if force {
 		c.m.Stop()
@@ -52,6 +56,20 @@ func (c controlVM) Stop(ctx context.Context, force bool) error {
 		if err := c.m.RequestShutdown(); err != nil && !errors.Is(err, vm.ErrNotRunning) {
 			return err
 		}
+	}
+	select {
+	case <-c.m.Exited():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Reboot asks the guest to reboot (Ctrl-Alt-Del) and waits for the VM to
+// end, which it does when the guest resets it.
+func (c controlVM) Reboot(ctx context.Context) error {
+	if err := c.m.RequestShutdown(); err != nil {
+		return err
 	}
 	select {
 	case <-c.m.Exited():

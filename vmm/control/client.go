@@ -159,6 +159,19 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 // DefaultStopTimeout) and then stops it by force. It reports whether force
 // was needed.
 func (c *Client) Stop(ctx context.Context, graceful time.Duration) (forced bool, err error) {
+	return c.timed(ctx, OpStop, graceful)
+}
+
+// Reboot asks the guest to reboot and waits up to graceful (0 means
+// DefaultStopTimeout) for it to reset, which ends the VM; the VMM stops
+// it by force after that. It reports whether force was used.
+func (c *Client) Reboot(ctx context.Context, graceful time.Duration) (forced bool, err error) {
+	return c.timed(ctx, OpReboot, graceful)
+}
+
+// timed sends op (stop or reboot) with its graceful timeout and reports
+// whether the VMM used force.
+func (c *Client) timed(ctx context.Context, op string, graceful time.Duration) (forced bool, err error) {
 	ms := graceful.Milliseconds()
 	if graceful > 0 && ms == 0 {
 		ms = 1
@@ -167,11 +180,8 @@ func (c *Client) Stop(ctx context.Context, graceful time.Duration) (forced bool,
 	if wait == 0 {
 		wait = DefaultStopTimeout
 	}
-	resp, err := c.call(ctx, Request{Op: OpStop, TimeoutMS: ms}, wait+ForceTimeout)
-	if err != nil {
-		return resp.Stop != nil && resp.Stop.Forced, err
-	}
-	return resp.Stop != nil && resp.Stop.Forced, nil
+	resp, err := c.call(ctx, Request{Op: op, TimeoutMS: ms}, wait+ForceTimeout)
+	return resp.Stop != nil && resp.Stop.Forced, err
 }
 
 // Kill stops the VM by force at once.

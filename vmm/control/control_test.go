@@ -32,6 +32,7 @@ type fakeVM struct {
 	stopped   chan struct{} // closed by the first successful Stop
 	entered   chan bool     // if not nil, receives each Stop's force argument
 	input     []byte        // what ConsoleInput queued; at most inputRoom
+	reboots   int           // Reboot calls
 }
 
 func newFakeVM() *fakeVM {
@@ -57,6 +58,15 @@ func (v *fakeVM) Stop(ctx context.Context, force bool) error {
 		close(v.stopped)
 	}
 	return nil
+}
+
+// Reboot records a reboot request (as a Stop with force false) and ends
+// the VM if the guest honours it, as a guest that resets does.
+func (v *fakeVM) Reboot(ctx context.Context) error {
+	v.mu.Lock()
+	v.reboots++
+	v.mu.Unlock()
+	return v.Stop(ctx, false)
 }
 
 // set runs f with v locked.
@@ -193,6 +203,29 @@ func TestStopForcedAfterTimeout(t *testing.T) {
 	}
 }
 
+// TestReboot: a reboot asks the guest (no force) and, if the guest does
+// not end the VM within the timeout, stops it by force; a bad timeout is
+// refused.
+func TestReboot(t *testing.T) {
+	for _, graceful := range []bool{true, false} {
+		vm := newFakeVM()
+		vm.set(func() { vm.graceful = graceful })
+		path, _ := serve(t, vm)
+		c := dial(t, path)
+		forced, err := c.Reboot(context.Background(), 50*time.Millisecond)
+		want := []bool{false}
+		if !graceful {
+			want = []bool{false, true}
+		}
+		if err != nil || forced == graceful || !slices.Equal(vm.calls(), want) || vm.reboots != 1 {
+			t.Fatalf("guest honours it %v: Reboot = forced %v, %v; VM calls %v, reboots %d", graceful, forced, err, vm.calls(), vm.reboots)
+		}
+	}
+	if _, err := DecodeRequest([]byte(`{"id":1,"op":"reboot","timeout_ms":-1}`)); err == nil {
+		t.Fatal("reboot with a negative timeout accepted")
+	}
+}
+
 func TestCloseAnswersRequestInFlight(t *testing.T) {
 	vm := newFakeVM()
 	entered := make(chan bool, 2)
@@ -305,7 +338,7 @@ func TestHostileInput(t *testing.T) {
 	bad := map[string]string{
 		"garbage\n":                                   "bad request",
 		"\n":                                          "bad request",
-		`{"id":3,"op":"reboot"}` + "\n":               "unknown op",
+		`{"id":3,"op":"format-disk"}` + "\n":          "unknown op",
 		`{"id":4,"op":"status","evil":1}` + "\n":      "unknown field",
 		`{"id":5,"op":"status"}{"id":6}` + "\n":       "trailing",
 		`{"id":7,"op":"stop","timeout_ms":-1}` + "\n": "timeout_ms",

@@ -29,6 +29,10 @@ func (s *Server) Handle(ctx context.Context, line []byte) (resp Response) {
 		var res StopResult
 		res, err = s.stop(ctx, req)
 		resp.Stop = &res
+	case OpReboot:
+		var res StopResult
+		res, err = s.reboot(ctx, req)
+		resp.Stop = &res
 	case OpPause:
 		err = s.vm.Pause()
 	case OpResume:
@@ -71,6 +75,21 @@ func (s *Server) stop(ctx context.Context, req Request) (StopResult, error) {
 		return StopResult{Forced: true}, fmt.Errorf("forced stop: %w", err)
 	}
 	return StopResult{Forced: true}, nil
+}
+
+// reboot asks the guest to reboot and waits for its reset, then stops the
+// VM by force after the timeout.
+func (s *Server) reboot(ctx context.Context, req Request) (StopResult, error) {
+	gctx, cancel := context.WithTimeout(ctx, req.stopTimeout())
+	err := s.vm.Reboot(gctx)
+	cancel()
+	if err == nil {
+		return StopResult{}, nil
+	}
+	if ctx.Err() != nil {
+		return StopResult{}, ctx.Err()
+	}
+	return s.stop(ctx, Request{Force: true})
 }
 
 // console reads the console within the protocol's limits.

@@ -25,6 +25,11 @@
 //     then, or the graceful request failed, stop it by force. With
 //     "force":true, stop by force at once. The reply says whether force
 //     was used.
+//   - reboot: ask the guest to reboot (Ctrl-Alt-Del, which init turns
+//     into an orderly reboot) and wait up to timeout_ms, as stop does, for
+//     the guest to reset the machine, which ends the VM; if it has not by
+//     then, stop it by force. The reply is a stop's. The caller starts
+//     the next VM.
 //   - pause, resume: stop and restart the vCPUs.
 //   - console: up to max bytes (at most MaxConsoleRead) of console output
 //     (0 means DefaultConsoleRead)
@@ -82,6 +87,7 @@ const (
 const (
 	OpStatus   = "status"
 	OpStop     = "stop"
+	OpReboot   = "reboot"
 	OpPause    = "pause"
 	OpResume   = "resume"
 	OpConsole  = "console"
@@ -94,7 +100,7 @@ type Request struct {
 	ID        uint64 `json:"id"`
 	Op        string `json:"op"`
 	Force     bool   `json:"force,omitempty"`      // stop
-	TimeoutMS int64  `json:"timeout_ms,omitempty"` // stop
+	TimeoutMS int64  `json:"timeout_ms,omitempty"` // stop, reboot
 	Offset    int64  `json:"offset,omitempty"`     // console
 	Max       int    `json:"max,omitempty"`        // console
 	Data      []byte `json:"data,omitempty"`       // input
@@ -161,7 +167,7 @@ func DecodeRequest(line []byte) (Request, error) {
 	}
 	switch r.Op {
 	case OpStatus, OpPause, OpResume, OpCounters:
-	case OpStop:
+	case OpStop, OpReboot:
 		if r.TimeoutMS < 0 || r.TimeoutMS > MaxStopTimeout.Milliseconds() {
 			return r, fmt.Errorf("%w: timeout_ms %d outside 0..%d", errRequest, r.TimeoutMS, MaxStopTimeout.Milliseconds())
 		}

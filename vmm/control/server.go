@@ -23,6 +23,10 @@ type VM interface {
 	// stopped or ctx is done, returning ctx.Err() in that case. With force
 	// true it stops the vCPUs at once and returns when they have stopped.
 	Stop(ctx context.Context, force bool) error
+	// Reboot asks the guest to reboot (Ctrl-Alt-Del) and waits until the
+	// VM has ended (the guest reset it) or ctx is done, returning
+	// ctx.Err() in that case.
+	Reboot(ctx context.Context) error
 	// Pause stops the vCPUs without stopping the VM.
 	Pause() error
 	// Resume restarts paused vCPUs.

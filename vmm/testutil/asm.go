@@ -110,6 +110,12 @@ const (
 	// ExitHalt never ends the VM: it halts with interrupts off, so only
 	// the host can stop it (pause, stop and control-socket tests).
 	ExitHalt
+	// ExitACPIReset writes the FADT's RESET_VALUE to its reset register,
+	// as Linux's reboot=a does.
+	ExitACPIReset
+	// ExitResetVector jumps to F000:FFF0, as Linux's BIOS reboot method
+	// does from real mode; only for real-mode guests.
+	ExitResetVector
 )
 
 // exit ends the VM the chosen way, then halts in case the VMM does not.
@@ -123,6 +129,12 @@ func (a *asm) exit(e Exit) {
 		a.movDX16(acpi.SleepControlPort)
 		a.movAL(acpi.SleepTypeS5<<2 | 1<<5) // SLP_TYP = S5 (bits 4:2), SLP_EN (bit 5)
 		a.outDXAL()
+	case ExitACPIReset:
+		a.movDX16(acpi.ResetPort)
+		a.movAL(acpi.ResetValue)
+		a.outDXAL()
+	case ExitResetVector:
+		a.emit(0xea, 0xf0, 0xff, 0x00, 0xf0) // jmp far 0xf000:0xfff0
 	}
 	a.hltForever()
 }

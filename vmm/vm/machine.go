@@ -118,6 +118,9 @@ func (v *VM) build() error {
 	if err := v.buildSMBIOS(); err != nil {
 		return err
 	}
+	if err := v.buildResetVector(); err != nil {
+		return err
+	}
 	return v.createVCPUs()
 }
 

@@ -90,6 +90,25 @@ func TestRealModeGuest(t *testing.T) {
 	}
 }
 
+// TestGuestResetsThroughACPI: a write of RESET_VALUE to the FADT's reset
+// register ends the VM with exitcode.Reset.
+func TestGuestResetsThroughACPI(t *testing.T) {
+	res, out := runGuest(t, vm.Config{Kernel: testutil.PVHHello("ACPI RESET\n", testutil.ExitACPIReset)})
+	if res.Code != exitcode.Reset || !strings.Contains(res.Reason, "ACPI reset register") || out != "ACPI RESET\n" {
+		t.Fatalf("result %+v, console %q", res, out)
+	}
+}
+
+// TestGuestResetsThroughResetVector: a real-mode guest that jumps to
+// F000:FFF0, as Linux's BIOS reboot does, runs the VMM's reset vector code
+// and ends the VM with exitcode.Reset.
+func TestGuestResetsThroughResetVector(t *testing.T) {
+	res, out := runGuest(t, vm.Config{Flat: testutil.RealModeHello("TO THE VECTOR\n", testutil.ExitResetVector)})
+	if res.Code != exitcode.Reset || !strings.Contains(res.Reason, "reset vector") || out != "TO THE VECTOR\n" {
+		t.Fatalf("result %+v, console %q", res, out)
+	}
+}
+
 func TestSMPGuest(t *testing.T) {
 	const cpus = 2
 	res, out := runGuest(t, vm.Config{Kernel: testutil.SMPHello("SMP OK\n", cpus, testutil.ExitPoweroff), CPUs: cpus})

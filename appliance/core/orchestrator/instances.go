@@ -136,14 +136,16 @@ func (o *Orchestrator) Start(ctx context.Context, who auth.Principal, id string)
 	return in, err
 }
 
-// Reboot restarts the VMM of who's running instance id.
+// Reboot restarts the VMM of who's running instance id: gracefully, the
+// guest rebooting in order, if the Runner is a Rebooter, else by force.
 func (o *Orchestrator) Reboot(ctx context.Context, who auth.Principal, id string) (lifecycle.Instance, error) {
 	return o.transition(ctx, who, id, lifecycle.Reboot, lifecycle.Change{Reason: "rebooted by user request", Effect: o.restartVMM(true)})
 }
 
-// restartVMM is the effect of a reboot: it stops the instance's VMM if
-// stopFirst (a guest's own reset has ended it already) and starts a new
-// one from a fresh run spec.
+// restartVMM is the effect of a reboot: it ends the instance's VMM if
+// stopFirst (a guest's own reset has ended it already), through the
+// guest's own reboot if the Runner is a Rebooter, and starts a new one
+// from a fresh run spec.
 func (o *Orchestrator) restartVMM(stopFirst bool) func(cur lifecycle.Instance, next *lifecycle.Instance) error {
 	return func(cur lifecycle.Instance, next *lifecycle.Instance) error {
 		if o.cfg.Runner == nil {
@@ -152,7 +154,7 @@ func (o *Orchestrator) restartVMM(stopFirst bool) func(cur lifecycle.Instance, n
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if stopFirst {
-			if err := o.cfg.Runner.Stop(ctx, cur.ID, true); err != nil {
+			if err := o.endForReboot(cur.ID); err != nil {
 				return err
 			}
 		}
@@ -168,6 +170,19 @@ func (o *Orchestrator) restartVMM(stopFirst bool) func(cur lifecycle.Instance, n
 		}
 		return err
 	}
+}
+
+// endForReboot ends the VMM of id for a reboot by the user: through the
+// guest's reboot if the Runner is a Rebooter (within the Runner's graceful
+// timeout, then forced), else by force.
+func (o *Orchestrator) endForReboot(id string) error {
+	// Longer than the Runner's graceful timeout, after which it forces.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if r, ok := o.cfg.Runner.(Rebooter); ok {
+		return r.Reboot(ctx, id)
+	}
+	return o.cfg.Runner.Stop(ctx, id, true)
 }
 
 // Resize gives who's stopped instance id the instance type typeName.

@@ -100,6 +100,15 @@ type TimedStopper interface {
 	StopWithin(ctx context.Context, id string, graceful time.Duration) error
 }
 
+// Rebooter is optionally implemented by a Runner that can reboot a guest
+// gracefully: Reboot asks the guest of id to reboot, ends its VMM by
+// force if the guest has not reset within the Runner's graceful timeout,
+// and returns once the VMM has ended (its reset reported as an exit, not
+// as the guest's own reboot). A reboot by the user then starts a new VMM.
+type Rebooter interface {
+	Reboot(ctx context.Context, id string) error
+}
+
 // Forgetter is optionally implemented by a Runner that keeps files about
 // stopped instances; Forget is called when an instance terminates.
 type Forgetter interface {

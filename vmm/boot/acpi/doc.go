@@ -12,4 +12,9 @@
 // port and (5<<2)|SLP_EN = 0x34 to the control port. The VMM traps both
 // ports and treats a control write for which IsPoweroff is true as the guest
 // powering off.
+//
+// Reset: the FADT sets RESET_REG_SUP with a one-byte reset register at I/O
+// port ResetPort (0x602) and RESET_VALUE ResetValue (§4.8.3.6, §5.2.9); a
+// write of that value resets the machine, which the VMM treats as the guest
+// rebooting.
 package acpi

@@ -8,6 +8,8 @@ const (
 	fadtDSDT            = 40
 	fadtIAPCBootArch    = 109
 	fadtFlags           = 112
+	fadtResetReg        = 116
+	fadtResetValue      = 128
 	fadtMinorVersion    = 131
 	fadtXDSDT           = 140
 	fadtSleepControlReg = 244
@@ -21,8 +23,9 @@ const (
 	bootArchNoVGA         = 1 << 2 // no VGA: do not probe it
 	bootArchNoCMOSRTC     = 1 << 5 // no CMOS RTC: time comes from kvmclock
 	fadtFlagHWReducedACPI = 1 << 20
-	fadtFlagPwrButton     = 1 << 4 // no fixed power button
-	fadtFlagSlpButton     = 1 << 5 // no fixed sleep button
+	fadtFlagResetRegSup   = 1 << 10 // RESET_REG_SUP: RESET_REG and RESET_VALUE are valid
+	fadtFlagPwrButton     = 1 << 4  // no fixed power button
+	fadtFlagSlpButton     = 1 << 5  // no fixed sleep button
 
 	gasSystemIO   = 1 // Generic Address Structure address space: system I/O
 	gasAccessByte = 1 // access size: byte
@@ -30,15 +33,19 @@ const (
 
 // FADT returns a hardware-reduced Fixed ACPI Description Table pointing at
 // the DSDT, with the sleep control and status registers at SleepControlPort
-// and SleepStatusPort (§4.8.3.7) so that the guest can power off, and IA-PC boot flags saying
-// there is an i8042 but no VGA and no CMOS RTC.
+// and SleepStatusPort (§4.8.3.7) so that the guest can power off, the reset
+// register at ResetPort with ResetValue (RESET_REG_SUP, §4.8.3.6) so that
+// it can reset, and IA-PC boot flags saying there is an i8042 but no VGA
+// and no CMOS RTC.
 func FADT(dsdt uint64) []byte {
 	b := make([]byte, fadtSize-headerSize)
 	le := binary.LittleEndian
 	body := func(off int) []byte { return b[off-headerSize:] }
 	le.PutUint32(body(fadtDSDT), uint32(dsdt))
 	le.PutUint16(body(fadtIAPCBootArch), bootArch8042|bootArchNoVGA|bootArchNoCMOSRTC)
-	le.PutUint32(body(fadtFlags), fadtFlagHWReducedACPI|fadtFlagPwrButton|fadtFlagSlpButton)
+	le.PutUint32(body(fadtFlags), fadtFlagHWReducedACPI|fadtFlagPwrButton|fadtFlagSlpButton|fadtFlagResetRegSup)
+	putGAS(body(fadtResetReg), ResetPort)
+	body(fadtResetValue)[0] = ResetValue
 	body(fadtMinorVersion)[0] = fadtMinor
 	le.PutUint64(body(fadtXDSDT), dsdt)
 	putGAS(body(fadtSleepControlReg), SleepControlPort)

@@ -9,7 +9,7 @@ import (
 	"github.com/ironvisor/ironvisor/vmm/memory"
 )
 
-// Poweroff register (see the package comment).
+// Power management registers (see the package comment).
 const (
 	// SleepControlPort is the I/O port of the FADT's one-byte sleep control
 	// register: the guest writes SLP_TYP|SLP_EN there to power off.
@@ -18,6 +18,13 @@ const (
 	// The guest writes WAK_STS (0x80) there to clear it before sleeping and
 	// polls it afterwards; the VMM ignores writes and reads it as 0.
 	SleepStatusPort = 0x601
+	// ResetPort is the I/O port of the FADT's one-byte reset register
+	// (RESET_REG, ACPI 6.5 §4.8.3.6): the guest writes ResetValue there to
+	// reset the machine (Linux's reboot=a, and its first try by default
+	// on a machine that is not hardware-reduced).
+	ResetPort = 0x602
+	// ResetValue is the FADT's RESET_VALUE.
+	ResetValue = 0x0e
 	// SleepTypeS5 is SLP_TYP for S5 (soft off), the value in \_S5_.
 	SleepTypeS5 = 5
 	sleepEnable = 1 << 5 // SLP_EN in the sleep control register (§4.8.3.7)

@@ -98,11 +98,21 @@ func TestFADT(t *testing.T) {
 	if arch := le.Uint16(f[fadtIAPCBootArch:]); arch != 1<<1|1<<2|1<<5 {
 		t.Errorf("IAPC_BOOT_ARCH %#x", arch)
 	}
-	for off, port := range map[int]byte{fadtSleepControlReg: 0x00, fadtSleepStatusReg: 0x01} {
+	// The sleep control (244), sleep status (256) and reset (116)
+	// registers: one byte each, in system I/O at 0x600, 0x601 and 0x602.
+	for off, port := range map[int]byte{244: 0x00, 256: 0x01, 116: 0x02} {
 		wantGAS := []byte{1, 8, 0, 1, port, 0x06, 0, 0, 0, 0, 0, 0}
 		if !bytes.Equal(f[off:off+12], wantGAS) {
-			t.Errorf("sleep register at %d: % x, want % x", off, f[off:off+12], wantGAS)
+			t.Errorf("register at %d: % x, want % x", off, f[off:off+12], wantGAS)
 		}
+	}
+	// RESET_REG_SUP (flags bit 10) and RESET_VALUE (offset 128), which
+	// Linux's acpi_reboot checks before it writes the reset register.
+	if le.Uint32(f[112:])&(1<<10) == 0 {
+		t.Error("RESET_REG_SUP not set")
+	}
+	if f[128] != ResetValue || ResetValue == 0 || ResetPort != 0x602 {
+		t.Errorf("RESET_VALUE %#x, want %#x (port %#x)", f[128], ResetValue, ResetPort)
 	}
 	// No fixed-hardware register blocks in a hardware-reduced FADT.
 	for off := 56; off < 88; off += 4 {
