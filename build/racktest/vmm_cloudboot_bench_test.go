@@ -74,6 +74,7 @@ boot() {
 }
 for i in $(seq BOOTS); do
 	boot ironvisor /bin/ironvisor vmm run --kernel /img/vmlinuz --initrd /img/initrd.img --mem 768M --cpus 2 --disk /dev/vda --console-log /tmp/c.log --cmdline "$CMD"
+	[ -z "IVENV" ] || boot ironvisor-env env IVENV /bin/ironvisor vmm run --kernel /img/vmlinuz --initrd /img/initrd.img --mem 768M --cpus 2 --disk /dev/vda --console-log /tmp/c.log --cmdline "$CMD"
 	boot qemu /usr/bin/qemu-system-x86_64 -M microvm -enable-kvm -cpu host -m 768M -smp 2 -nodefaults -no-user-config -display none -serial file:/tmp/c.log -no-reboot -L /usr/share/qemu -kernel /img/vmlinuz -initrd /img/initrd.img -drive id=d0,if=none,format=raw,file=/dev/vda -device virtio-blk-device,drive=d0 -append "$CMD"
 done
 echo L1-DONE
@@ -92,7 +93,9 @@ var cloudBootLine = regexp.MustCompile(`CLOUDBOOT (\S+) ok=(\d) rc=(\d+) t0=([0-
 // VMM (default 50); IRONVISOR_CLOUD_APPEND is added to both VMMs' kernel
 // command line (for experiments such as noxsave); IRONVISOR_CLOUD_TRACE
 // names a file that gets the L1's whole console, with each boot's console
-// and statistics (see cloudBootInit). Every failed boot is logged with its console tail and
+// and statistics (see cloudBootInit); IRONVISOR_CLOUD_ENV (NAME=VALUE ...)
+// adds a third boot to each round, row ironvisor-env: ironvisor run with
+// that environment. Every failed boot is logged with its console tail and
 // the VMM's stderr.
 func BenchmarkCloudImageBoots(b *testing.B) {
 	for b.Loop() {
@@ -117,7 +120,8 @@ func cloudBootsOnce(b *testing.B) {
 	}
 	trace := os.Getenv("IRONVISOR_CLOUD_TRACE")
 	init := strings.NewReplacer("BOOTS", strconv.Itoa(boots), "DEADLINE", strconv.Itoa(cloudBootDeadline),
-		"APPEND", os.Getenv("IRONVISOR_CLOUD_APPEND"), "TRACE", strconv.Itoa(min(len(trace), 1))).Replace(cloudBootInit)
+		"APPEND", os.Getenv("IRONVISOR_CLOUD_APPEND"), "TRACE", strconv.Itoa(min(len(trace), 1)),
+		"IVENV", os.Getenv("IRONVISOR_CLOUD_ENV")).Replace(cloudBootInit)
 	tmp := b.TempDir()
 	extra := append(qemuEntries(b),
 		initramfs.HostFile("/img/vmlinuz", 0o644, img.Kernel),
@@ -142,7 +146,11 @@ func cloudBootsOnce(b *testing.B) {
 		b.Fatalf("%v\n%s", err, srv.Console.Tail(30))
 	}
 	n, failed, secs := map[string]int{}, map[string]int{}, map[string][]float64{}
-	for range 2 * boots {
+	rounds := 2
+	if os.Getenv("IRONVISOR_CLOUD_ENV") != "" {
+		rounds = 3
+	}
+	for range rounds * boots {
 		m, err := srv.Console.ExpectRegexp(ctx, cloudBootLine)
 		if err != nil {
 			b.Fatalf("%v\n%s", err, srv.Console.Tail(60))
@@ -168,7 +176,10 @@ func cloudBootsOnce(b *testing.B) {
 			b.Log(strings.TrimRight(line, "\r"))
 		}
 	}
-	for _, name := range []string{"ironvisor", "qemu"} {
+	for _, name := range []string{"ironvisor", "ironvisor-env", "qemu"} {
+		if name == "ironvisor-env" && n[name] == 0 {
+			continue
+		}
 		med := 0.0
 		if len(secs[name]) > 0 {
 			med = median(secs[name])
