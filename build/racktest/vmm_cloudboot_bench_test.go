@@ -32,17 +32,22 @@ const cloudBootDeadline = 480
 // console shows "login:", the VMM exits or the deadline passes, and prints
 // one CLOUDBOOT line per boot. A boot that failed is followed by its
 // console's last lines and the VMM's stderr (the crash report), each line
-// prefixed "CLOUDFAIL".
+// prefixed "CLOUDFAIL". With TRACE=1 (IRONVISOR_CLOUD_TRACE) it also
+// prints, at login:, the VMM process's CPU ticks and its VM's KVM statistics
+// from debugfs (CLOUDSTAT), and every boot's whole console (CLOUDCON).
 const cloudBootInit = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
+[ TRACE = 0 ] || mount -t debugfs debugfs /sys/kernel/debug
 for m in kvm_amd virtio_pci virtio_blk; do modprobe $m || echo "L1-MODPROBE-FAILED $m"; done
 ` + gotest.PinKVM + `echo "L1-READY $(ls /dev/kvm) $(ls /dev/vda)"
 CMD="` + cloudimage.Cmdline + ` APPEND"
 boot() {
 	name=$1; shift
 	: > /tmp/c.log; : > /tmp/e.log
+	old=$(ls -d /sys/kernel/debug/kvm/*-* 2>/dev/null)
+	l1=$(head -1 /proc/stat | tr -s ' ' ,)
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	"$@" >/dev/null 2>/tmp/e.log & pid=$!
 	ok=0; i=0
@@ -52,12 +57,24 @@ boot() {
 		sleep 1; i=$((i+1))
 	done
 	t1=$(cut -d' ' -f1 /proc/uptime)
+	if [ TRACE = 1 ]; then
+		st="cpu=$(cut -d' ' -f14,15 /proc/$pid/stat 2>/dev/null | tr ' ' ,) l1before=$l1 l1after=$(head -1 /proc/stat | tr -s ' ' ,)"
+		# The VM's folder is named after the creating thread, not the
+		# process: take the one that appeared during this boot.
+		for d in /sys/kernel/debug/kvm/*-*; do
+			case " $old " in *" $d "*) continue;; esac
+			for f in $d/*; do [ -f $f ] && st="$st ${f##*/}=$(cat $f)"; done
+		done
+		echo "CLOUDSTAT $name $st"
+	fi
 	kill -KILL $pid 2>/dev/null; wait $pid; rc=$?
+	[ TRACE = 0 ] || sed "s/^/CLOUDCON $name /" /tmp/c.log
 	echo "CLOUDBOOT $name ok=$ok rc=$rc t0=$t0 t1=$t1 lines=$(wc -l < /tmp/c.log)"
 	if [ $ok = 0 ]; then tail -n 40 /tmp/c.log /tmp/e.log | sed 's/^/CLOUDFAIL /'; fi
 }
 for i in $(seq BOOTS); do
 	boot ironvisor /bin/ironvisor vmm run --kernel /img/vmlinuz --initrd /img/initrd.img --mem 768M --cpus 2 --disk /dev/vda --console-log /tmp/c.log --cmdline "$CMD"
+	[ -z "IVENV" ] || boot ironvisor-env env IVENV /bin/ironvisor vmm run --kernel /img/vmlinuz --initrd /img/initrd.img --mem 768M --cpus 2 --disk /dev/vda --console-log /tmp/c.log --cmdline "$CMD"
 	boot qemu /usr/bin/qemu-system-x86_64 -M microvm -enable-kvm -cpu host -m 768M -smp 2 -nodefaults -no-user-config -display none -serial file:/tmp/c.log -no-reboot -L /usr/share/qemu -kernel /img/vmlinuz -initrd /img/initrd.img -drive id=d0,if=none,format=raw,file=/dev/vda -device virtio-blk-device,drive=d0 -append "$CMD"
 done
 echo L1-DONE
@@ -74,7 +91,11 @@ var cloudBootLine = regexp.MustCompile(`CLOUDBOOT (\S+) ok=(\d) rc=(\d+) t0=([0-
 // the image's folder (`ivbuild cloudimage` builds it; default
 // .cache/images/debian-12-cloud); IRONVISOR_CLOUD_BOOTS the boots of each
 // VMM (default 50); IRONVISOR_CLOUD_APPEND is added to both VMMs' kernel
-// command line (for experiments such as noxsave). Every failed boot is logged with its console tail and
+// command line (for experiments such as noxsave); IRONVISOR_CLOUD_TRACE
+// names a file that gets the L1's whole console, with each boot's console
+// and statistics (see cloudBootInit); IRONVISOR_CLOUD_ENV (NAME=VALUE ...)
+// adds a third boot to each round, row ironvisor-env: ironvisor run with
+// that environment. Every failed boot is logged with its console tail and
 // the VMM's stderr.
 func BenchmarkCloudImageBoots(b *testing.B) {
 	for b.Loop() {
@@ -97,8 +118,10 @@ func cloudBootsOnce(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("IRONVISOR_CLOUD_BOOTS")); err == nil && v > 0 {
 		boots = v
 	}
+	trace := os.Getenv("IRONVISOR_CLOUD_TRACE")
 	init := strings.NewReplacer("BOOTS", strconv.Itoa(boots), "DEADLINE", strconv.Itoa(cloudBootDeadline),
-		"APPEND", os.Getenv("IRONVISOR_CLOUD_APPEND")).Replace(cloudBootInit)
+		"APPEND", os.Getenv("IRONVISOR_CLOUD_APPEND"), "TRACE", strconv.Itoa(min(len(trace), 1)),
+		"IVENV", os.Getenv("IRONVISOR_CLOUD_ENV")).Replace(cloudBootInit)
 	tmp := b.TempDir()
 	extra := append(qemuEntries(b),
 		initramfs.HostFile("/img/vmlinuz", 0o644, img.Kernel),
@@ -123,7 +146,11 @@ func cloudBootsOnce(b *testing.B) {
 		b.Fatalf("%v\n%s", err, srv.Console.Tail(30))
 	}
 	n, failed, secs := map[string]int{}, map[string]int{}, map[string][]float64{}
-	for range 2 * boots {
+	rounds := 2
+	if os.Getenv("IRONVISOR_CLOUD_ENV") != "" {
+		rounds = 3
+	}
+	for range rounds * boots {
 		m, err := srv.Console.ExpectRegexp(ctx, cloudBootLine)
 		if err != nil {
 			b.Fatalf("%v\n%s", err, srv.Console.Tail(60))
@@ -139,12 +166,20 @@ func cloudBootsOnce(b *testing.B) {
 		}
 		secs[name] = append(secs[name], t1-t0)
 	}
+	if trace != "" {
+		if err := os.WriteFile(trace, []byte(srv.Console.String()), 0o644); err != nil {
+			b.Error(err)
+		}
+	}
 	for _, line := range strings.Split(srv.Console.String(), "\n") {
 		if strings.HasPrefix(line, "CLOUDFAIL ") {
 			b.Log(strings.TrimRight(line, "\r"))
 		}
 	}
-	for _, name := range []string{"ironvisor", "qemu"} {
+	for _, name := range []string{"ironvisor", "ironvisor-env", "qemu"} {
+		if name == "ironvisor-env" && n[name] == 0 {
+			continue
+		}
 		med := 0.0
 		if len(secs[name]) > 0 {
 			med = median(secs[name])
