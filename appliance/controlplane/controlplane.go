@@ -34,6 +34,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/frontend/ec2"
 	"github.com/ironvisor/ironvisor/appliance/frontend/rest"
 	"github.com/ironvisor/ironvisor/appliance/images"
+	"github.com/ironvisor/ironvisor/appliance/images/bootjail"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/metering"
 	"github.com/ironvisor/ironvisor/appliance/ratelimit"
@@ -104,6 +105,9 @@ type Config struct {
 	// Rack is the rack's machines for /v1/rack; nil answers those
 	// routes with IncorrectState.
 	Rack rest.Rack
+	// BootJail is how disk images' boot files are read (PID 1 sets its
+	// reaper as the Starter); the zero value is bootjail's defaults.
+	BootJail bootjail.Config
 }
 
 // ControlPlane is the composed control plane.
@@ -133,6 +137,7 @@ func New(cfg Config) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
+	imgs.SetBootJail(cfg.BootJail)
 	cp := &ControlPlane{
 		dataDir: cfg.DataDir,
 		auth:    auth.New(cfg.DB, cfg.Now),

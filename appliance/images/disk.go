@@ -13,7 +13,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/ironvisor/ironvisor/appliance/images/bootsel"
+	"github.com/ironvisor/ironvisor/appliance/images/bootjail"
 	"github.com/ironvisor/ironvisor/appliance/images/qcow2"
 )
 
@@ -90,7 +90,7 @@ func (u *Upload) commitDisk(ctx context.Context, name, cmdline string, progress 
 		}
 	}
 	progress(PhaseInspect, 0, disk.Size)
-	boot, cmd, err := u.extractBoot(disk.Size, cmdline)
+	boot, cmd, err := u.extractBoot(ctx, disk.Size, cmdline)
 	if err != nil {
 		return Image{}, err
 	}
@@ -201,23 +201,33 @@ func qcow2Error(err error) error {
 	return fmt.Errorf("convert qcow2: %w", err)
 }
 
-// extractBoot reads the raw disk of the upload with bootsel and stores
-// the kernel and initrd it finds as the upload's parts.
-func (u *Upload) extractBoot(size int64, cmdline string) (*Boot, string, error) {
+// extractBoot reads the raw disk of the upload with bootsel, in the
+// jailed child of package bootjail, and stores the kernel and initrd it
+// finds as the upload's parts.
+func (u *Upload) extractBoot(ctx context.Context, size int64, cmdline string) (*Boot, string, error) {
 	f, err := os.Open(filepath.Join(u.tmp, PartDisk))
 	if err != nil {
 		return nil, "", fmt.Errorf("open disk: %w", err)
 	}
 	defer f.Close()
-	b, err := bootsel.Find(f, size, bootsel.Options{Cmdline: cmdline, MaxKernel: MaxKernel, MaxInitrd: MaxInitrd})
-	if err != nil {
-		return nil, "", fmt.Errorf("%w: the disk cannot be booted: %v", ErrInvalid, err)
+	if fi, err := f.Stat(); err != nil {
+		return nil, "", fmt.Errorf("open disk: %w", err)
+	} else if fi.Size() != size {
+		return nil, "", fmt.Errorf("open disk: %d bytes, want %d", fi.Size(), size)
 	}
-	if err := u.addFile(PartKernel, io.NewSectionReader(b.Kernel, 0, b.Kernel.Size())); err != nil {
+	kernel, initrd := newTempOut(filepath.Join(u.tmp, "boot-"+PartKernel)), newTempOut(filepath.Join(u.tmp, "boot-"+PartInitrd))
+	defer kernel.discard()
+	defer initrd.discard()
+	q := bootjail.Request{Cmdline: cmdline, MaxKernel: MaxKernel, MaxInitrd: MaxInitrd}
+	b, err := u.s.jail.Read(ctx, f, q, kernel, initrd)
+	if err != nil {
+		return nil, "", bootError("the disk cannot be booted", err)
+	}
+	if err := u.addBootFile(PartKernel, kernel); err != nil {
 		return nil, "", fmt.Errorf("%w: read kernel %s: %v", ErrInvalid, b.KernelPath, err)
 	}
-	if b.Initrd != nil {
-		if err := u.addFile(PartInitrd, io.NewSectionReader(b.Initrd, 0, b.Initrd.Size())); err != nil {
+	if b.InitrdPath != "" {
+		if err := u.addBootFile(PartInitrd, initrd); err != nil {
 			return nil, "", fmt.Errorf("%w: read initrd %s: %v", ErrInvalid, b.InitrdPath, err)
 		}
 	}
@@ -225,6 +235,20 @@ func (u *Upload) extractBoot(size int64, cmdline string) (*Boot, string, error) 
 		return nil, "", fmt.Errorf("%w: cmdline longer than %d bytes", ErrInvalid, MaxCmdline)
 	}
 	return &Boot{KernelPath: b.KernelPath, InitrdPath: b.InitrdPath, Root: b.Root, RootPartition: b.RootPartition}, b.Cmdline, nil
+}
+
+// addBootFile stores what the boot reader wrote to t as part.
+func (u *Upload) addBootFile(part string, t *tempOut) error {
+	if err := t.commit(); err != nil {
+		return err
+	}
+	defer os.Remove(t.path)
+	f, err := os.Open(t.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return u.addFile(part, f)
 }
 
 // hashWriter is the raw file WriteRaw writes, hashed as it is written:

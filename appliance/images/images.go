@@ -27,6 +27,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/durable"
+	"github.com/ironvisor/ironvisor/appliance/images/bootjail"
 	"github.com/ironvisor/ironvisor/appliance/store"
 )
 
@@ -83,6 +84,8 @@ type Store struct {
 	dir string
 	now func() time.Time
 	imp *importer
+	// jail runs bootsel on a disk (bootjail): every disk is read there.
+	jail bootjail.Config
 }
 
 // New returns the image store over db with files under dataDir/images.
@@ -94,11 +97,25 @@ func New(db *store.DB, dataDir string, now func() time.Time) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create image directory: %w", err)
 	}
-	s := &Store{db: db, dir: dir, now: now, imp: newImporter()}
+	s := &Store{db: db, dir: dir, now: now, imp: newImporter(),
+		jail: bootjail.Config{StateDir: filepath.Join(dataDir, "bootjail")}}
 	if err := s.cleanTemp(); err != nil {
 		return nil, err
 	}
+	if err := s.jail.CleanLeftovers(); err != nil {
+		return nil, fmt.Errorf("remove the boot readers a crash left: %w", err)
+	}
 	return s, s.cleanOrphans()
+}
+
+// SetBootJail sets how the jailed boot reader runs (its uid, cgroup,
+// timeout, and on PID 1 the reaper's Starter); an empty StateDir keeps
+// dataDir/bootjail. Call it before the store is used.
+func (s *Store) SetBootJail(c bootjail.Config) {
+	if c.StateDir == "" {
+		c.StateDir = s.jail.StateDir
+	}
+	s.jail = c
 }
 
 // cleanTemp removes uploads a crash interrupted.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ironvisor/ironvisor/appliance/images/bootjail"
 	"github.com/ironvisor/ironvisor/appliance/images/imagetest"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
 )
@@ -22,7 +23,7 @@ func TestReadBootFollowsTheVolume(t *testing.T) {
 	if err := os.WriteFile(vol, imagetest.CloudDisk(t, old), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadBoot(vol, boot)
+	got, err := readBoot(testJail(t), vol, boot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestReadBootFollowsTheVolume(t *testing.T) {
 	if err := os.WriteFile(vol, imagetest.CloudDisk(t, upgraded), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got, err = ReadBoot(vol, boot); err != nil {
+	if got, err = readBoot(testJail(t), vol, boot); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(got.Kernel); !bytes.Equal(b, upgraded) {
@@ -50,7 +51,7 @@ func TestReadBootFollowsTheVolume(t *testing.T) {
 	if err := os.WriteFile(vol, make([]byte, 1<<20), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadBoot(vol, boot); !errors.Is(err, ErrInvalid) {
+	if _, err := readBoot(testJail(t), vol, boot); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("a wiped volume: %v, want ErrInvalid", err)
 	}
 	if b, _ := os.ReadFile(got.Kernel); !bytes.Equal(b, upgraded) {
@@ -59,4 +60,14 @@ func TestReadBootFollowsTheVolume(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(boot, "*.tmp")); len(m) != 0 {
 		t.Errorf("temporary files left: %v", m)
 	}
+}
+
+// testJail is a boot reader jail in a fresh state directory; it skips
+// where none can be started.
+func testJail(t *testing.T) bootjail.Config {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: the boot reader's jail needs root")
+	}
+	return bootjail.Config{StateDir: t.TempDir()}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/controlplane"
 	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+	"github.com/ironvisor/ironvisor/appliance/images/bootjail"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/rackboot"
 	"github.com/ironvisor/ironvisor/appliance/store"
@@ -150,7 +151,7 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 		NICs:         nics, OnNetworkChange: onNet,
 		Uplink: nics != nil && o.Uplink.Name != "", ReservedPorts: reservedPorts(o), HostListener: netcfg.HostListener,
 		PublicIPs: o.PublicIPs, HostNets: hostNets(tl, o), EC2Region: o.EC2Region, EC2Skew: o.EC2Skew,
-		HostUpdate: o.HostUpdate,
+		HostUpdate: o.HostUpdate, BootJail: bootjail.Config{Starter: o.Starter},
 	})
 	if err == nil {
 		var created bool

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/ironvisor/ironvisor/appliance/images/bootjail"
 	"github.com/ironvisor/ironvisor/vmm/cli"
 	"github.com/ironvisor/ironvisor/vmm/jail"
 )
@@ -21,11 +22,12 @@ type command struct {
 
 // commands lists every subcommand. Wiring is explicit: no init() registration.
 var commands = map[string]command{
-	"ctl":     {"command-line client of the appliance API (ctl --help)", runCtl},
-	"init":    {"boot the appliance as PID 1 (see init --help)", runInit},
-	"serve":   {"run the appliance API as a service on an existing host", runServe},
-	"version": {"print the version", runVersion},
-	"vmm":     {"run one virtual machine in the foreground (vmm run ...)", cli.Run},
+	bootjail.Command: {"internal: the appliance's jailed reader of a disk's boot files", runBootJail},
+	"ctl":            {"command-line client of the appliance API (ctl --help)", runCtl},
+	"init":           {"boot the appliance as PID 1 (see init --help)", runInit},
+	"serve":          {"run the appliance API as a service on an existing host", runServe},
+	"version":        {"print the version", runVersion},
+	"vmm":            {"run one virtual machine in the foreground (vmm run ...)", cli.Run},
 }
 
 func main() {
@@ -53,6 +55,10 @@ func main() {
 	}
 	os.Exit(cmd.run(os.Args[2:]))
 }
+
+// runBootJail is the jailed child of package bootjail: it refuses to run
+// outside the jail the appliance starts it in.
+func runBootJail(args []string) int { return bootjail.Main(args) }
 
 // usage prints the subcommands to stderr.
 func usage() {

@@ -123,7 +123,7 @@ func (o *Orchestrator) runSpec(ctx context.Context, in lifecycle.Instance) (RunS
 			// The image's kernel came from its disk: read it again from
 			// the instance's own root at each start, as a bootloader
 			// would, so that a kernel the guest installed boots.
-			vb, err := images.ReadBoot(s.RootVolume, o.bootDir(in.ID))
+			vb, err := o.cfg.Images.ReadBoot(s.RootVolume, o.bootDir(in.ID))
 			if err != nil {
 				return RunSpec{}, fmt.Errorf("boot from the root volume: %w", err)
 			}
