@@ -38,7 +38,7 @@ var LateModules = []string{
 	"nft_fib_inet", "nft_limit", "nft_log", "nf_conntrack_bridge",
 	"nft_objref", "nft_meta_bridge", "inet_diag", "tcp_diag", "udp_diag",
 	"virtio_blk", "virtio_scsi", "virtio_console", "virtio_rng",
-	"nvme", "ahci", "sd_mod", "ext4", "overlay", "vfat",
+	"nvme", "ahci", "sd_mod", "ext4", "btrfs", "overlay", "vfat",
 	"nls_cp437", "nls_ascii", "nls_utf8", "efivarfs",
 	"i6300esb",
 }
