@@ -705,11 +705,17 @@ func readNftRefs(t *testing.T, ns netns.NsHandle) nftRefs {
 			if err != nil {
 				t.Fatal(err)
 			}
+			key := s.KeyType.Name
+			if key == "verdict" {
+				// The library reads a verdict map's data type into
+				// KeyType: take the key type netcfg gives the map.
+				key = verdictMapKeys[s.Name]
+			}
 			for _, e := range els {
 				if e.IntervalEnd {
 					continue // one past a range: not an address of it
 				}
-				r.typed(s.KeyType.Name, e.Key)
+				r.typed(key, e.Key)
 				if s.IsMap {
 					r.typed(s.DataType.Name, e.Val)
 				}
@@ -730,6 +736,9 @@ func readNftRefs(t *testing.T, ns netns.NsHandle) nftRefs {
 	}
 	return r
 }
+
+// verdictMapKeys are the key types of netcfg's verdict maps (nft_filter.go).
+var verdictMapKeys = map[string]string{"egress": "mark", "ingress": "ipv4_addr"}
 
 // typeBytes is the register space of each data type a key or value is
 // concatenated from (each part is padded to 4 bytes).
