@@ -40,7 +40,7 @@ import (
 )
 
 // The appliance of the crash loop runs in a network namespace of its own
-// with a dummy uplink crashUplink (crashUplinkAddr/24) and the public IP
+// with an uplink crashUplink (crashUplinkAddr/24) and the public IP
 // pool crashPool: its links and nftables tables are then exactly its
 // own, whatever else runs on the host (other appliances' tables have the
 // same names).
@@ -103,7 +103,8 @@ func newCrashHost(t *testing.T) *crashHost {
 		err = h.LinkSetUp(lo)
 	}
 	if err == nil {
-		err = h.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: crashUplink}})
+		// A veth (its peer stays down): kernels without the dummy module have it.
+		err = h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: crashUplink}, PeerName: crashUplink + "p"})
 	}
 	var up netlink.Link
 	if err == nil {
