@@ -103,7 +103,7 @@ func newCrashHost(t *testing.T) *crashHost {
 		err = h.LinkSetUp(lo)
 	}
 	if err == nil {
-		// A veth (its peer stays down): kernels without the dummy module have it.
+		// A veth, not a dummy: kernels without the dummy module have it.
 		err = h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: crashUplink}, PeerName: crashUplink + "p"})
 	}
 	var up netlink.Link
@@ -116,6 +116,12 @@ func newCrashHost(t *testing.T) *crashHost {
 	}
 	if err == nil {
 		err = h.LinkSetUp(up)
+	}
+	if err == nil {
+		var peer netlink.Link
+		if peer, err = h.LinkByName(crashUplink + "p"); err == nil {
+			err = h.LinkSetUp(peer)
+		}
 	}
 	if err != nil {
 		t.Fatalf("crash loop namespace: %v", err)
