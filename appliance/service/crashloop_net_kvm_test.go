@@ -467,6 +467,18 @@ func readNetView(t *testing.T, admin, tenant apiClient, list []instance) netView
 	return v
 }
 
+// String describes the networks and the instances in them, for failures.
+func (v netView) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "networks %+v; instances in networks:", v.networks)
+	for _, in := range v.insts {
+		if in.Network != "" {
+			fmt.Fprintf(&b, " %s %s %q %v;", in.ID, in.State, in.Network, in.IPs)
+		}
+	}
+	return b.String()
+}
+
 // nicOf returns the running NIC of instance in on its network in v, as
 // netcfg names it, or false.
 func (v netView) nicOf(in instance) (netcfg.NIC, *netcfg.Network, bool) {
@@ -555,7 +567,7 @@ func checkNet(t *testing.T, h *crashHost, data string, v netView) {
 		}
 	}
 	if got, want := slices.Sorted(maps.Keys(gotLinks)), slices.Sorted(maps.Keys(wantLinks)); !slices.Equal(got, want) {
-		t.Fatalf("links %v, the store's networks and running NICs need %v", got, want)
+		t.Fatalf("links %v, the store's networks and running NICs need %v (%s)", got, want, v)
 	}
 	if slices.Sort(uplinkAddrs); !slices.Equal(uplinkAddrs, slices.Sorted(maps.Keys(live))) {
 		t.Fatalf("public addresses on the uplink %v, public IPs of running instances %v", uplinkAddrs, slices.Sorted(maps.Keys(live)))
