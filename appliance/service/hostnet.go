@@ -193,6 +193,7 @@ func (n noNet) Attach(context.Context, lifecycle.Instance) (hostnet.NIC, error) 
 
 func (noNet) Detach(context.Context, string) error  { return nil }
 func (noNet) Release(context.Context, string) error { return nil }
+func (noNet) Lease(string) (netcfg.Lease, bool)     { return netcfg.Lease{}, false }
 
 func (n noNet) Sync(context.Context, netcfg.State, []lifecycle.Instance) error { return n.err }
 
