@@ -485,6 +485,18 @@ func (m *crashModel) mine(owner int) []*crashInst {
 	return out
 }
 
+// fewest returns the instance client that drives the fewest instances
+// not terminated and with no terminate sent; m.mu is held.
+func (m *crashModel) fewest() int {
+	n := make([]int, crashClients)
+	for _, in := range m.insts {
+		if in.owner >= 0 && !in.termSent && in.state != "terminated" {
+			n[in.owner]++
+		}
+	}
+	return slices.Index(n, slices.Min(n))
+}
+
 // client drives its own instances at random until ctx ends (the kill).
 func (m *crashModel) client(ctx context.Context, c apiClient, owner int, r *rand.Rand) {
 	for ctx.Err() == nil {
@@ -643,13 +655,23 @@ func (m *crashModel) check(t *testing.T, h *crashHost, admin, netTenant apiClien
 			t.Fatalf("acknowledged instance %s is gone", id)
 		}
 	}
+	// A terminate the kill cut off that did not happen gives the instance
+	// back to its client, which would otherwise never act on it again
+	// while it still holds capacity (and the store counts grow).
+	for _, in := range list {
+		if k := m.insts[in.ID]; k != nil && in.State != "terminated" && k.termSent && !k.termAcked {
+			k.termSent = false
+		}
+	}
 	running := map[string]bool{}
 	for _, in := range list {
 		k := m.insts[in.ID]
 		if k == nil {
-			// A launch whose answer the kill cut off: it happened. Some
-			// client drives it from now on.
-			k = &crashInst{id: in.ID, owner: len(m.insts) % crashClients}
+			// A launch whose answer the kill cut off: it happened. The
+			// client with the fewest instances drives it from now on
+			// (the one that sent it had room for it, so each keeps at
+			// most crashPerClient).
+			k = &crashInst{id: in.ID, owner: m.fewest()}
 			if in.TenantID == m.netTenant {
 				k.owner = crashNetOwner
 			}
@@ -809,7 +831,8 @@ func cgroupLeaves(t *testing.T, ours map[string]instance) []string {
 	t.Helper()
 	ids, empty, err := vmmCgroups(t, ours)
 	if empty != "" {
-		t.Fatalf("VMM cgroup %s holds no process (%v)", empty, err)
+		in := ours[empty]
+		t.Fatalf("VMM cgroup %s holds no process (%v); its instance is %s (%s)", empty, err, in.State, in.Reason)
 	}
 	return ids
 }
@@ -934,6 +957,14 @@ func crashDiag(data string) string {
 			cmd, _ := os.ReadFile("/proc/" + f + "/cmdline")
 			cg, _ := os.ReadFile("/proc/" + f + "/cgroup")
 			fmt.Fprintf(&b, "  pid %s cmdline %q cgroup %q status %.300q\n", f, cmd, cg, st)
+		}
+	}
+	// Exited VMMs not yet reaped keep their cgroup busy.
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		st, err := os.ReadFile("/proc/" + p.Name() + "/status")
+		if err == nil && bytes.Contains(st, []byte("\nState:\tZ")) {
+			fmt.Fprintf(&b, "zombie %s status %.200q\n", p.Name(), st)
 		}
 	}
 	jails, _ := os.ReadDir(filepath.Join(data, "vmm", "jail"))
