@@ -38,9 +38,10 @@ import (
 // Shape of the crash loop: IRONVISOR_CRASH_KILLS (default crashKills) kill
 // -9s of the appliance, each after a random delay of up to crashMaxDelay of
 // crashClients clients driving instances (each keeps at most
-// crashPerClient not terminated) and the network client, and one kill in
-// crashStartupKillEvery while the appliance is still starting (reattaching
-// and reconciling).
+// crashPerClient not terminated) and the network client (every other
+// kill comes just after a random step of its round instead), and one kill
+// in crashStartupKillEvery while the appliance is still starting
+// (reattaching and reconciling).
 const (
 	crashKills            = 30
 	crashClients          = 3
@@ -48,6 +49,9 @@ const (
 	crashMaxDelay         = 1000 * time.Millisecond
 	crashStartupKillEvery = 8
 	crashProgressEvery    = 25
+	// crashStepWithin bounds the wait for a step of the network client's
+	// round on the kills timed by it.
+	crashStepWithin = 15 * time.Second
 )
 
 // TestCrashLoopOnKVM is issue 5's crash-safety test through the real API and
@@ -115,7 +119,7 @@ func TestCrashLoopOnKVM(t *testing.T) {
 	if err := os.WriteFile(kernel, testutil.PVHHello("CRASH-LOOP\n", testutil.ExitHalt), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(initrd, bytes.Repeat([]byte("crash-loop upload\n"), 64<<10), 0o644); err != nil {
+	if err := os.WriteFile(initrd, bytes.Repeat([]byte("crash-loop upload\n"), 32<<10), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	nc := &netClient{m: m, c: apiClient{url: url, token: netTenant.Token, hc: h.hc}, admin: admin, kernel: kernel, rd: initrd}
@@ -163,6 +167,7 @@ func TestCrashLoopOnKVM(t *testing.T) {
 		m.check(t, h, admin, nc.c, data, a.reattached(t))
 		checkTime += time.Since(t0)
 		ctx, cancel := context.WithCancel(context.Background())
+		nc.steps = make(chan string, 256)
 		var wg sync.WaitGroup
 		for c := 0; c < crashClients; c++ {
 			wg.Add(1)
@@ -175,7 +180,14 @@ func TestCrashLoopOnKVM(t *testing.T) {
 		go func() { defer wg.Done(); m.usageReader(ctx, admin) }()
 		go func(seed uint64) { defer wg.Done(); nc.run(ctx, rand.New(rand.NewPCG(seed, 99))) }(r.Uint64())
 		w.at(fmt.Sprintf("kill %d: clients", kill), a)
-		a.killAfter(t, time.Duration(r.Int64N(int64(crashMaxDelay))))
+		if kill%2 == 0 {
+			// Just after a step of the network client's round, whatever
+			// the host's speed.
+			nc.waitStep(netSteps[r.IntN(len(netSteps))], crashStepWithin)
+			a.killAfter(t, time.Duration(r.Int64N(int64(crashMaxDelay/4))))
+		} else {
+			a.killAfter(t, time.Duration(r.Int64N(int64(crashMaxDelay))))
+		}
 		cancel()
 		w.at(fmt.Sprintf("kill %d: clients ending", kill), a)
 		wg.Wait()
@@ -187,6 +199,9 @@ func TestCrashLoopOnKVM(t *testing.T) {
 	}
 	t.Logf("%d kills (%d during start-up) in %v; network client: %d rounds complete, %d NIC instances",
 		kills, startupKills, time.Since(start).Round(time.Second), nc.rounds, nc.nicInstances)
+	if kills >= 10 && (nc.rounds == 0 || nc.nicInstances == 0) {
+		t.Fatalf("the network client completed %d rounds and launched %d NIC instances: forwards, public IPs and NICs were not exercised", nc.rounds, nc.nicInstances)
+	}
 
 	// A last start: check, then delete and terminate everything and check
 	// that nothing is left, in the kernel, the files or the store.

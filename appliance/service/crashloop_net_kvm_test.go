@@ -34,6 +34,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 
 	"github.com/ironvisor/ironvisor/appliance/store"
 	"github.com/ironvisor/ironvisor/netcfg"
@@ -93,7 +94,7 @@ func newCrashHost(t *testing.T) *crashHost {
 	case ns = <-nsc:
 	}
 	t.Cleanup(func() { ns.Close() })
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE) // route only: rack kernels lack xfrm
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +167,38 @@ type netClient struct {
 	kernel, rd   string // image parts to upload
 	seq, rounds  int
 	nicInstances int
+	// steps gets the name of each step of a round as it is acknowledged
+	// (netSteps); a send never blocks. The loop sets it before each run.
+	steps chan string
+}
+
+// netSteps are the steps of a round, in order: the loop kills the
+// appliance just after one of them on every other kill, so that each is
+// cut off at times however slow the host is (in the rack, a round takes
+// longer than a random kill delay allows).
+var netSteps = []string{"clean", "network", "group", "upload", "nic launch", "forward", "public ip"}
+
+// step reports step as acknowledged.
+func (n *netClient) step(name string) {
+	select {
+	case n.steps <- name:
+	default:
+	}
+}
+
+// waitStep waits until step name is reported, at most within.
+func (n *netClient) waitStep(name string, within time.Duration) {
+	deadline := time.After(within)
+	for {
+		select {
+		case s := <-n.steps:
+			if s == name {
+				return
+			}
+		case <-deadline:
+			return
+		}
+	}
 }
 
 // run drives rounds until ctx ends.
@@ -175,6 +208,7 @@ func (n *netClient) run(ctx context.Context, r *rand.Rand) {
 			pause(ctx, 50*time.Millisecond)
 			continue
 		}
+		n.step("clean")
 		n.round(ctx, r)
 	}
 }
@@ -197,6 +231,7 @@ func (n *netClient) round(ctx context.Context, r *rand.Rand) {
 	if err != nil {
 		return
 	}
+	n.step("network")
 	group := "g" + name
 	code, err = n.c.do(ctx, "POST", "/v1/security-groups", map[string]any{"name": group,
 		"ingress": []map[string]any{{"proto": "tcp", "from_port": 80, "to_port": 80, "cidr": "0.0.0.0/0"}}}, nil)
@@ -204,8 +239,12 @@ func (n *netClient) round(ctx context.Context, r *rand.Rand) {
 	if err != nil {
 		return
 	}
+	n.step("group")
 	code, err = n.upload(ctx, "up"+name)
 	n.m.count("upload", code, err)
+	if err == nil {
+		n.step("upload")
+	}
 	if err != nil || r.IntN(4) == 0 {
 		return // sometimes a round ends with no instance
 	}
@@ -224,6 +263,7 @@ func (n *netClient) round(ctx context.Context, r *rand.Rand) {
 			n.m.launched++
 			n.nicInstances++
 			n.m.mu.Unlock()
+			n.step("nic launch")
 		case code == http.StatusConflict: // InsufficientCapacity: the instance clients hold it
 			pause(ctx, 100*time.Millisecond)
 		default:
@@ -240,9 +280,11 @@ func (n *netClient) round(ctx context.Context, r *rand.Rand) {
 	if err != nil {
 		return
 	}
+	n.step("forward")
 	code, err = n.c.do(ctx, "POST", "/v1/public-ips", map[string]any{"instance": id}, nil)
 	n.m.count("public ip", code, err)
 	if err == nil {
+		n.step("public ip")
 		n.rounds++
 	}
 }
@@ -538,7 +580,7 @@ func checkNet(t *testing.T, h *crashHost, data string, v netView) {
 	for _, c := range st.NICs {
 		wantLinks[st.TapName(c.Instance, c.Network)] = true
 	}
-	nl, err := netlink.NewHandleAt(h.ns)
+	nl, err := netlink.NewHandleAt(h.ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatal(err)
 	}
