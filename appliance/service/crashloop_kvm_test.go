@@ -101,6 +101,7 @@ func TestCrashLoopOnKVM(t *testing.T) {
 	m := &crashModel{insts: map[string]*crashInst{}, usage: map[string]int64{}}
 	t.Cleanup(func() { killVMMs(t, data) }) // after the appliance's own cleanup
 	h := newCrashHost(t)
+	h.reaper = startOrphanReaper(t)
 
 	a := startCrashApp(t, h, bin, data)
 	url := a.waitUp(t) // each later start sets url anew
@@ -299,7 +300,12 @@ func startCrashApp(t *testing.T, h *crashHost, bin, data string) *crashApp {
 	a.cmd = exec.Command(bin, append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--insecure-http"}, h.serveArgs()...)...)
 	a.cmd.Stdout, a.cmd.Stderr = pw, pw
 	// Started from a thread in the namespace, the appliance lives there.
+	h.reaper.mu.Lock() // so that the reaper sees the pid as ours
 	err = netcfg.InNetNS(h.ns, a.cmd.Start)
+	if err == nil {
+		h.reaper.mine[a.cmd.Process.Pid] = true
+	}
+	h.reaper.mu.Unlock()
 	pw.Close()
 	if err != nil {
 		pr.Close()

@@ -58,8 +58,9 @@ const (
 
 // crashHost is where the crash loop's appliance runs.
 type crashHost struct {
-	ns netns.NsHandle
-	hc *http.Client // dials inside ns
+	ns     netns.NsHandle
+	hc     *http.Client  // dials inside ns
+	reaper *orphanReaper // reaps the VMMs of killed appliances
 }
 
 // newCrashHost creates the network namespace with lo up and the uplink.
