@@ -47,7 +47,7 @@ func hostNetwork(tl *timeline.Timeline, o Options, instance func(id string) (lif
 	}
 	base := netcfg.State{Uplink: o.Uplink, DNSServers: o.DNSServers, GuestBlocked: o.GuestBlocked, HostNets: hostNets(tl, o)}
 	if base.Uplink.Name != "" && !o.GuestReachUplinkNet {
-		nets, err := UplinkSubnets(base.Uplink.Name)
+		nets, err := UplinkSubnets(base.Uplink.Name, o.PublicIPs)
 		if err != nil {
 			tl.Fail("guest-blocked", fmt.Errorf("%w; guests may reach the uplink's network", err))
 		}
