@@ -21,6 +21,6 @@ func TestCrashLoopInRack(t *testing.T) {
 	gotest.Test(t, gotest.Options{
 		Package: "github.com/ironvisor/ironvisor/appliance/service",
 		Run:     "TestCrashLoopOnKVM", Modules: netModules,
-		Timeout: 14 * time.Minute, Ironvisor: true,
+		Timeout: 8 * time.Minute, Ironvisor: true,
 	}, "TestCrashLoopOnKVM")
 }
