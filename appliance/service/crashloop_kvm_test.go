@@ -816,8 +816,9 @@ func (m *crashModel) progress(t *testing.T, kill, kills int, elapsed time.Durati
 }
 
 // settledList returns the instance list once every VMM cgroup of its
-// instances holds a process and they are exactly the running instances'
-// (within 10 s, then the last list; check reports what differs). A VMM
+// instances holds a process and they, and the VMM processes, are exactly
+// the running instances' (within 10 s, then the last list; check reports
+// what differs). A VMM
 // that was exiting at the kill is adopted and ends just after the
 // restart: until its cleanup and exit report are through, its cgroup is
 // empty and its instance still shows running.
@@ -839,7 +840,13 @@ func settledList(t *testing.T, ctx context.Context, admin apiClient, data string
 		}
 		slices.Sort(running)
 		leaves, empty, _ := vmmCgroups(t, ours)
-		if (empty == "" && slices.Equal(leaves, running)) || time.Now().After(deadline) {
+		var holders []string
+		for _, id := range vmmProcesses(t, data) {
+			holders = append(holders, id)
+		}
+		slices.Sort(holders)
+		settled := empty == "" && slices.Equal(leaves, running) && slices.Equal(holders, running)
+		if settled || time.Now().After(deadline) {
 			return list
 		}
 		time.Sleep(50 * time.Millisecond)
