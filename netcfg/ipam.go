@@ -151,9 +151,30 @@ func LoadPool(path string) (*Pool, error) {
 	return &p, nil
 }
 
+// tempPattern is the name of writeFileAtomic's temporary file for path.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+
+// RemovePoolTemps removes from dir the temporary files of pool saves that
+// a crash interrupted (Save writes beside the pool and renames). Call it
+// before any Save in dir, once at start.
+func RemovePoolTemps(dir string) error {
+	tmps, err := filepath.Glob(filepath.Join(dir, tempPattern("*.json")))
+	if err != nil {
+		return err
+	}
+	for _, f := range tmps {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove interrupted pool save: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data durably: a temporary file
+// beside it, fsynced, renamed over it, and the directory fsynced.
 func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return fmt.Errorf("create temp for %s: %w", path, err)
 	}

@@ -65,6 +65,13 @@ func (r *recNICs) Release(_ context.Context, id string) error {
 	return nil
 }
 
+func (r *recNICs) Lease(id string) (netcfg.Lease, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ip, ok := r.leases[id]
+	return netcfg.Lease{Instance: id, IP: ip}, ok
+}
+
 func (r *recNICs) Sync(_ context.Context, st netcfg.State, insts []lifecycle.Instance) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

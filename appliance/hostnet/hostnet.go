@@ -97,13 +97,17 @@ type Net struct {
 	named    map[string]bool         // guarded by mu: instances with a port forward or public IP
 }
 
-// Open loads the lease pools from o.Dir. It changes nothing on the host:
+// Open loads the lease pools from o.Dir, after removing the temporary
+// files of saves a crash interrupted. It changes nothing on the host:
 // Sync does, once the control plane knows which VMMs survived.
 func Open(o Options) (*Net, error) {
 	if o.Dir == "" || o.Apply == nil {
 		return nil, errors.New("hostnet: Dir and Apply are required")
 	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("hostnet: %w", err)
+	}
+	if err := netcfg.RemovePoolTemps(o.Dir); err != nil {
 		return nil, fmt.Errorf("hostnet: %w", err)
 	}
 	n := &Net{opt: o, pools: map[string]*netcfg.Pool{}, attached: map[string]netcfg.NIC{}}

@@ -250,6 +250,40 @@ func TestOpenRefusesCorruptPool(t *testing.T) {
 	}
 }
 
+// TestOpenRemovesInterruptedSaves: the temporary file of a pool save a
+// crash cut off is removed at start, and the pools and other files stay
+// (a regression: the kill -9 loop found them piling up in net/).
+func TestOpenRemovesInterruptedSaves(t *testing.T) {
+	dir := t.TempDir()
+	n, err := Open(Options{Dir: dir, Apply: &recApplier{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Sync(context.Background(), st0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Attach(context.Background(), inst("i-a", lifecycle.Pending)); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, ".t1.web.json.tmp-12345")
+	os.WriteFile(tmp, []byte(`{"net`), 0o600)
+	other := filepath.Join(dir, "notes.txt")
+	os.WriteFile(other, nil, 0o600)
+	n2, err := Open(Options{Dir: dir, Apply: &recApplier{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("interrupted save left after Open: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("Open removed another file: %v", err)
+	}
+	if _, ok := n2.Lease("i-a"); !ok {
+		t.Fatal("the pool's lease is gone after Open")
+	}
+}
+
 // TestForwardsFollowTaps: a port forward or public IP reaches the kernel
 // only while its instance has a tap (a stopped instance's forward waits), and only with an
 // uplink; the applied states pass netcfg's validation, which refuses a

@@ -133,7 +133,7 @@ func TestReconcileAfterRestart(t *testing.T) {
 	// The appliance restarts at t=100: only a's VMM survived.
 	f.clk.Set(100)
 	m2 := NewManager(f.db, f.clk, bigHost)
-	changed, err := m2.Reconcile(context.Background(), func(i Instance) bool { return i.ID == a }, "vmm lost across restart")
+	changed, err := m2.Reconcile(context.Background(), func(i Instance) bool { return i.ID == a }, "vmm lost across restart", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

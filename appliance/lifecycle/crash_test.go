@@ -182,7 +182,7 @@ func verifyLifecycle(t *testing.T, path string, a *acked) {
 		t.Fatal(err)
 	}
 	m := NewManager(db, SystemClock{}, bigHost)
-	if _, err := m.Reconcile(context.Background(), func(Instance) bool { return false }, "vmm lost"); err != nil {
+	if _, err := m.Reconcile(context.Background(), func(Instance) bool { return false }, "vmm lost", nil); err != nil {
 		t.Fatal(err)
 	}
 	all, err := m.List("")

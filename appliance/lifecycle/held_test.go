@@ -38,7 +38,7 @@ func TestHeldTotalsMatchAScan(t *testing.T) {
 			gone, err := f.m.Sweep(ctx)
 			what = fmt.Sprintf("sweep: %d gone, %v", len(gone), err)
 		case k == 2:
-			changed, err := f.m.Reconcile(ctx, func(Instance) bool { return r.IntN(2) == 0 }, "lost")
+			changed, err := f.m.Reconcile(ctx, func(Instance) bool { return r.IntN(2) == 0 }, "lost", nil)
 			what = fmt.Sprintf("reconcile: %d changed, %v", len(changed), err)
 		default:
 			id := ids[r.IntN(len(ids))]

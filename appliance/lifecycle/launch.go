@@ -174,10 +174,13 @@ const SurvivedReason = "vmm started before the appliance restart and survived it
 // that state). Live running ones are left as they are, and their running
 // intervals keep counting; a live pending one (the appliance died between starting its VMM
 // and recording it) moves to running, with SurvivedReason, as the start
-// would have done. Dead ones move to stopped (shutting-down ones to
-// terminated) with the given reason; a running one is metered up to its
-// last checkpoint only. It returns the instances it changed.
-func (m *Manager) Reconcile(ctx context.Context, alive func(Instance) bool, reason string) ([]Instance, error) {
+// would have done; survived, if not nil, is that move's Effect, run under
+// the instance's lock as a start's is, and gives the instance what the
+// start would have recorded with it (its IPs). Dead ones move to stopped
+// (shutting-down ones to terminated) with the given reason; a running one
+// is metered up to its last checkpoint only. It returns the instances it
+// changed.
+func (m *Manager) Reconcile(ctx context.Context, alive func(Instance) bool, reason string, survived func(cur Instance, next *Instance) error) ([]Instance, error) {
 	all, err := store.ListAll[Instance](m.db, store.Instances, "")
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: %w", err)
@@ -200,7 +203,7 @@ func (m *Manager) Reconcile(ctx context.Context, alive func(Instance) bool, reas
 		}
 		var next Instance
 		if live {
-			next, err = m.applyLocked(inst.ID, Booted, Change{Reason: SurvivedReason})
+			next, err = m.applyHeld(inst.ID, Booted, Change{Reason: SurvivedReason, Effect: survived})
 		} else {
 			next, err = m.markLost(inst.ID, reason)
 		}

@@ -206,6 +206,13 @@ func (m *Manager) Apply(ctx context.Context, id string, e Event, ch Change) (Ins
 		return Instance{}, fmt.Errorf("%s %s: %w", e, id, err)
 	}
 	defer unlock()
+	return m.applyHeld(id, e, ch)
+}
+
+// applyHeld is Apply once the caller holds id's lock: it runs ch's Effect,
+// if any, stores the event, and then applies the exits reported while the
+// effect ran.
+func (m *Manager) applyHeld(id string, e Event, ch Change) (Instance, error) {
 	if ch.Effect == nil {
 		return m.applyLocked(id, e, ch)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -93,19 +94,29 @@ func TestExitEventDuringBootedEffect(t *testing.T) {
 
 // TestReconcileAdoptsPendingWithLiveVMM: the appliance died after starting
 // a pending instance's VMM and before recording it; the VMM survived, so
-// the instance runs, and is metered from the restart.
+// the instance runs, with the IPs the survived effect gives it (the start
+// would have recorded them), and is metered from the restart.
 func TestReconcileAdoptsPendingWithLiveVMM(t *testing.T) {
 	f := newFixture(t, bigHost)
 	in := f.launch(t, "nano", 2)
 	a, b := in[0].ID, in[1].ID
 	f.clk.Set(100)
 	m2 := NewManager(f.db, f.clk, bigHost)
-	changed, err := m2.Reconcile(context.Background(), func(i Instance) bool { return i.ID == a }, "lost")
+	var survivors []string
+	survived := func(cur Instance, next *Instance) error {
+		survivors = append(survivors, cur.ID)
+		next.IPs = []string{"10.9.0.7"}
+		return nil
+	}
+	changed, err := m2.Reconcile(context.Background(), func(i Instance) bool { return i.ID == a }, "lost", survived)
 	if err != nil || len(changed) != 2 {
 		t.Fatalf("reconcile: %d changed, %v; want 2", len(changed), err)
 	}
-	if got, _ := m2.Get(a); got.State != Running || got.Reason != SurvivedReason {
-		t.Fatalf("a: %s (%s), want running", got.State, got.Reason)
+	if got, _ := m2.Get(a); got.State != Running || got.Reason != SurvivedReason || !slices.Equal(got.IPs, []string{"10.9.0.7"}) {
+		t.Fatalf("a: %s (%s) %v, want running with 10.9.0.7", got.State, got.Reason, got.IPs)
+	}
+	if !slices.Equal(survivors, []string{a}) {
+		t.Fatalf("survived effect ran for %v, want only %s", survivors, a)
 	}
 	if got, _ := m2.Get(b); got.State != Stopped || got.Reason != "lost" {
 		t.Fatalf("b: %s (%s), want stopped (lost)", got.State, got.Reason)

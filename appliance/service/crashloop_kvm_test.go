@@ -28,22 +28,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ironvisor/ironvisor/appliance/apiv1"
+	"github.com/ironvisor/ironvisor/appliance/store"
+	"github.com/ironvisor/ironvisor/netcfg"
 	"github.com/ironvisor/ironvisor/vmm/jail"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
 )
 
-// Shape of the crash loop: crashKills kill -9s of the appliance, each after
-// a random delay of up to crashMaxDelay of crashClients clients driving
-// instances (each keeps at most crashPerClient not terminated), and one kill
+// Shape of the crash loop: IRONVISOR_CRASH_KILLS (default crashKills) kill
+// -9s of the appliance, each after a random delay of up to crashMaxDelay of
+// crashClients clients driving instances (each keeps at most
+// crashPerClient not terminated) and the network client (every other
+// kill comes just after a random step of its round instead), and one kill
 // in crashStartupKillEvery while the appliance is still starting
 // (reattaching and reconciling).
 const (
-	crashKills            = 200
+	crashKills            = 30
 	crashClients          = 3
 	crashPerClient        = 2
 	crashMaxDelay         = 1000 * time.Millisecond
 	crashStartupKillEvery = 8
 	crashProgressEvery    = 25
+	// crashStepWithin bounds the wait for a step of the network client's
+	// round on the kills timed by it.
+	crashStepWithin = 15 * time.Second
 )
 
 // TestCrashLoopOnKVM is issue 5's crash-safety test through the real API and
@@ -63,14 +71,27 @@ const (
 //     VMM process, cgroup or jail directory (the final terminations, which
 //     need the supervisor to know each VMM, check the reattachment too);
 //   - terminated instances have no volume, console log or VMM directory;
-//   - no network interface appeared (the instances have no NICs, so no tap
-//     may be left);
+//   - the appliance's network namespace holds a bridge per stored network
+//     and a tap per running NIC and no other; no nftables rule or set
+//     names a link, mark or tenant or pool address the store lacks; the
+//     uplink carries only the public IPs of running instances; forwards
+//     and public IPs name only live instances (checkNet);
+//   - images/, volumes/ and net/ under the data directory match the
+//     records, with no temporary file (checkFiles);
+//   - at each kill, the store holds no more networks, groups, forwards,
+//     public IPs and images than one round leaves, and no more tenants,
+//     tokens or other fixed records than before (checkStoreCounts);
 //   - usage (GET /v1/usage) never goes backwards, per instance or in total,
 //     against every answer any client received before.
+//
+// The appliance runs in a network namespace of its own (newCrashHost), and
+// only this test's instances' cgroups and VMM processes count: the host
+// may run other appliances.
 func TestCrashLoopOnKVM(t *testing.T) {
 	needKVM(t)
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("crash loop: %d kills, %d clients, seed %d", crashKills, crashClients, seed)
+	kills := crashEnvInt(t, "IRONVISOR_CRASH_KILLS", crashKills)
+	t.Logf("crash loop: %d kills, %d clients and the network client, seed %d", kills, crashClients, seed)
 	r := rand.New(rand.NewPCG(seed, 5))
 	bin := rackIronvisor
 	if _, err := os.Stat(bin); err != nil {
@@ -78,29 +99,59 @@ func TestCrashLoopOnKVM(t *testing.T) {
 	}
 	data := filepath.Join(t.TempDir(), "data")
 	m := &crashModel{insts: map[string]*crashInst{}, usage: map[string]int64{}}
+	t.Cleanup(func() { killVMMs(t, data) }) // after the appliance's own cleanup
+	h := newCrashHost(t)
+	h.reaper = startOrphanReaper(t)
 
-	a := startCrashApp(t, bin, data)
-	url := a.waitUp(t)        // each later start sets url anew
-	taps0 := netInterfaces(t) // after the host network's own set-up
+	a := startCrashApp(t, h, bin, data)
+	url := a.waitUp(t) // each later start sets url anew
 	s := server{bin: bin, data: data, url: url}
-	admin := s.adminToken(t)
-	var tenant struct{ Token string }
-	s.ok(t, admin, &tenant, "tenants", "create", "crash", "--json")
-	kernel := filepath.Join(t.TempDir(), "tiny.elf")
+	admin := apiClient{url: url, token: s.adminToken(t), hc: h.hc}
+	var tenant, netTenant apiv1.TenantCreated
+	ctx := context.Background()
+	for name, out := range map[string]*apiv1.TenantCreated{"crash": &tenant, "crashnet": &netTenant} {
+		if _, err := admin.do(ctx, "POST", "/v1/tenants", map[string]string{"name": name}, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.netTenant = netTenant.ID
+	dir := t.TempDir()
+	kernel, initrd := filepath.Join(dir, "tiny.elf"), filepath.Join(dir, "initrd")
 	if err := os.WriteFile(kernel, testutil.PVHHello("CRASH-LOOP\n", testutil.ExitHalt), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.ok(t, admin, nil, "images", "upload", "--name", "tiny", "--kernel", kernel, "--cmdline", "console=ttyS0")
+	if err := os.WriteFile(initrd, bytes.Repeat([]byte("crash-loop upload\n"), 32<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nc := &netClient{m: m, c: apiClient{url: url, token: netTenant.Token, hc: h.hc}, admin: admin, kernel: kernel, rd: initrd}
+	if code, err := nc.upload(ctx, "tiny"); err != nil {
+		t.Fatalf("upload tiny: %d %v", code, err)
+	}
+	var first map[string]int // store counts at the first kill
 
 	w := watchLoop(t)
 	defer w.stop()
+	t.Cleanup(func() {
+		if t.Failed() {
+			w.mu.Lock()
+			a := w.app
+			w.mu.Unlock()
+			t.Logf("DIAG appliance output:\n%s", a.output())
+			t.Logf("DIAG %s", crashDiag(data))
+		}
+	})
 	start := time.Now()
 	startupKills := 0
 	var upTime, checkTime time.Duration // summed, for the progress lines
-	for kill := 1; kill <= crashKills; kill++ {
+	for kill := 1; kill <= kills; kill++ {
 		w.at(fmt.Sprintf("kill %d: start", kill), a)
 		if kill > 1 {
-			a = startCrashApp(t, bin, data)
+			counts := storeCounts(t, data)
+			if first == nil {
+				first = counts
+			}
+			checkStoreCounts(t, counts, first, kill-1)
+			a = startCrashApp(t, h, bin, data)
 			w.at(fmt.Sprintf("kill %d: start", kill), a)
 			if kill%crashStartupKillEvery == 0 {
 				// Somewhere in start-up: store, reattach, reconcile, listen.
@@ -113,45 +164,71 @@ func TestCrashLoopOnKVM(t *testing.T) {
 		}
 		w.at(fmt.Sprintf("kill %d: check", kill), a)
 		t0 := time.Now()
-		m.check(t, apiClient{url: url, token: admin}, data, a.reattached(t), taps0)
+		admin.url, nc.c.url, nc.admin.url = url, url, url
+		m.check(t, h, admin, nc.c, data, a.reattached(t))
 		checkTime += time.Since(t0)
 		ctx, cancel := context.WithCancel(context.Background())
+		nc.steps = make(chan string, 256)
 		var wg sync.WaitGroup
 		for c := 0; c < crashClients; c++ {
 			wg.Add(1)
 			go func(c int, seed uint64) {
 				defer wg.Done()
-				m.client(ctx, apiClient{url: url, token: tenant.Token}, c, rand.New(rand.NewPCG(seed, uint64(c))))
+				m.client(ctx, apiClient{url: url, token: tenant.Token, hc: h.hc}, c, rand.New(rand.NewPCG(seed, uint64(c))))
 			}(c, r.Uint64())
 		}
-		wg.Add(1)
-		go func() { defer wg.Done(); m.usageReader(ctx, apiClient{url: url, token: admin}) }()
+		wg.Add(2)
+		go func() { defer wg.Done(); m.usageReader(ctx, admin) }()
+		go func(seed uint64) { defer wg.Done(); nc.run(ctx, rand.New(rand.NewPCG(seed, 99))) }(r.Uint64())
 		w.at(fmt.Sprintf("kill %d: clients", kill), a)
-		a.killAfter(t, time.Duration(r.Int64N(int64(crashMaxDelay))))
+		if kill%2 == 0 {
+			// Just after a step of the network client's round, whatever
+			// the host's speed.
+			nc.waitStep(netSteps[r.IntN(len(netSteps))], crashStepWithin)
+			a.killAfter(t, time.Duration(r.Int64N(int64(crashMaxDelay/4))))
+		} else {
+			a.killAfter(t, time.Duration(r.Int64N(int64(crashMaxDelay))))
+		}
 		cancel()
 		w.at(fmt.Sprintf("kill %d: clients ending", kill), a)
 		wg.Wait()
 		if kill%crashProgressEvery == 0 {
-			m.progress(t, kill, time.Since(start))
+			m.progress(t, kill, kills, time.Since(start))
+			t.Logf("network client: %d rounds complete, %d NIC instances", nc.rounds, nc.nicInstances)
 			t.Logf("start to READY %v and checks %v on average", (upTime / time.Duration(kill)).Round(time.Millisecond), (checkTime / time.Duration(kill)).Round(time.Millisecond))
 		}
 	}
-	t.Logf("%d kills (%d during start-up) in %v", crashKills, startupKills, time.Since(start).Round(time.Second))
+	t.Logf("%d kills (%d during start-up) in %v; network client: %d rounds complete, %d NIC instances",
+		kills, startupKills, time.Since(start).Round(time.Second), nc.rounds, nc.nicInstances)
+	if kills >= 10 && (nc.rounds == 0 || nc.nicInstances == 0) {
+		t.Fatalf("the network client completed %d rounds and launched %d NIC instances: forwards, public IPs and NICs were not exercised", nc.rounds, nc.nicInstances)
+	}
 
-	// A last start: check, then terminate everything and check that
-	// nothing is left.
-	a = startCrashApp(t, bin, data)
+	// A last start: check, then delete and terminate everything and check
+	// that nothing is left, in the kernel, the files or the store.
+	checkStoreCounts(t, storeCounts(t, data), first, kills)
+	a = startCrashApp(t, h, bin, data)
 	w.at("final", a)
 	url = a.waitUp(t)
-	c := apiClient{url: url, token: admin}
-	m.check(t, c, data, a.reattached(t), taps0)
-	m.terminateAll(t, apiClient{url: url, token: tenant.Token})
-	m.check(t, c, data, 0, taps0)
-	if n := len(vmmProcesses(t)); n != 0 {
+	admin.url, nc.c.url, nc.admin.url = url, url, url
+	m.check(t, h, admin, nc.c, data, a.reattached(t))
+	nc.cleanAll(t)
+	m.terminateAll(t, apiClient{url: url, token: tenant.Token, hc: h.hc})
+	m.check(t, h, admin, nc.c, data, 0)
+	if n := len(vmmProcesses(t, data)); n != 0 {
 		t.Fatalf("%d VMM processes left after terminating every instance", n)
 	}
-	m.progress(t, crashKills, time.Since(start))
+	m.progress(t, kills, kills, time.Since(start))
 	a.stop(t)
+	counts := storeCounts(t, data)
+	for b, want := range map[store.Bucket]int{store.Networks: 0, store.SecurityGroups: 0, store.PortForwards: 0, store.PublicIPs: 0, store.Images: 1} {
+		if counts[string(b)] != want {
+			t.Fatalf("after deleting everything the store holds %d %s records, want %d", counts[string(b)], b, want)
+		}
+	}
+	if counts["instances live"] != 0 {
+		t.Fatalf("after terminating everything the store holds %d instances not terminated", counts["instances live"])
+	}
 }
 
 // loopWatch logs where the loop is when it makes no progress for a while,
@@ -213,16 +290,22 @@ type crashApp struct {
 
 // startCrashApp starts the appliance on data; it is killed at the end of
 // the test if still running.
-func startCrashApp(t *testing.T, bin, data string) *crashApp {
+func startCrashApp(t *testing.T, h *crashHost, bin, data string) *crashApp {
 	t.Helper()
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := &crashApp{ready: make(chan string, 1), done: make(chan struct{}), started: time.Now()}
-	a.cmd = exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--insecure-http")
+	a.cmd = exec.Command(bin, append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--insecure-http"}, h.serveArgs()...)...)
 	a.cmd.Stdout, a.cmd.Stderr = pw, pw
-	err = a.cmd.Start()
+	// Started from a thread in the namespace, the appliance lives there.
+	h.reaper.mu.Lock() // so that the reaper sees the pid as ours
+	err = netcfg.InNetNS(h.ns, a.cmd.Start)
+	if err == nil {
+		h.reaper.mine[a.cmd.Process.Pid] = true
+	}
+	h.reaper.mu.Unlock()
 	pw.Close()
 	if err != nil {
 		pr.Close()
@@ -311,7 +394,10 @@ func (a *crashApp) reattached(t *testing.T) int {
 
 // apiClient calls the API with one token. Unlike server.call it reports
 // transport errors, which are expected once the appliance is killed.
-type apiClient struct{ url, token string }
+type apiClient struct {
+	url, token string
+	hc         *http.Client // nil: http.DefaultClient
+}
 
 // do sends a request (body as JSON when not nil) and decodes a 2xx answer
 // into out when out is not nil.
@@ -328,8 +414,19 @@ func (c apiClient) do(ctx context.Context, method, path string, body, out any) (
 	if err != nil {
 		return 0, err
 	}
+	return c.send(req, out)
+}
+
+// send sends req with the token and decodes a 2xx answer into out when
+// out is not nil.
+func (c apiClient) send(req *http.Request, out any) (int, error) {
+	method, path := req.Method, req.URL.Path
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := http.DefaultClient.Do(req)
+	hc := c.hc
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -373,6 +470,9 @@ type crashModel struct {
 	// counts of answers by operation and outcome, for the progress lines.
 	ops      map[string]int
 	launched int
+	// netTenant is the network client's tenant: its instances are the
+	// network client's (crashNetOwner).
+	netTenant string
 }
 
 // count records one answer of op with outcome.
@@ -404,6 +504,18 @@ func (m *crashModel) mine(owner int) []*crashInst {
 	}
 	slices.SortFunc(out, func(a, b *crashInst) int { return strings.Compare(a.id, b.id) })
 	return out
+}
+
+// fewest returns the instance client that drives the fewest instances
+// not terminated and with no terminate sent; m.mu is held.
+func (m *crashModel) fewest() int {
+	n := make([]int, crashClients)
+	for _, in := range m.insts {
+		if in.owner >= 0 && !in.termSent && in.state != "terminated" {
+			n[in.owner]++
+		}
+	}
+	return slices.Index(n, slices.Min(n))
 }
 
 // client drives its own instances at random until ctx ends (the kill).
@@ -547,11 +659,12 @@ func (m *crashModel) raiseUsage(u usageReport) {
 }
 
 // check verifies the invariants after a restart, with no client running.
-func (m *crashModel) check(t *testing.T, admin apiClient, data string, reattached int, taps0 []string) {
+func (m *crashModel) check(t *testing.T, h *crashHost, admin, netTenant apiClient, data string, reattached int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	list := settledList(t, ctx, admin)
+	list := settledList(t, ctx, admin, data)
+	view := readNetView(t, admin, netTenant, list)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	byID := map[string]instance{}
@@ -563,13 +676,26 @@ func (m *crashModel) check(t *testing.T, admin apiClient, data string, reattache
 			t.Fatalf("acknowledged instance %s is gone", id)
 		}
 	}
+	// A terminate the kill cut off that did not happen gives the instance
+	// back to its client, which would otherwise never act on it again
+	// while it still holds capacity (and the store counts grow).
+	for _, in := range list {
+		if k := m.insts[in.ID]; k != nil && in.State != "terminated" && k.termSent && !k.termAcked {
+			k.termSent = false
+		}
+	}
 	running := map[string]bool{}
 	for _, in := range list {
 		k := m.insts[in.ID]
 		if k == nil {
-			// A launch whose answer the kill cut off: it happened. Some
-			// client drives it from now on.
-			k = &crashInst{id: in.ID, owner: len(m.insts) % crashClients}
+			// A launch whose answer the kill cut off: it happened. The
+			// client with the fewest instances drives it from now on
+			// (the one that sent it had room for it, so each keeps at
+			// most crashPerClient).
+			k = &crashInst{id: in.ID, owner: m.fewest()}
+			if in.TenantID == m.netTenant {
+				k.owner = crashNetOwner
+			}
 			m.insts[in.ID] = k
 		}
 		switch {
@@ -606,13 +732,13 @@ func (m *crashModel) check(t *testing.T, admin apiClient, data string, reattache
 		t.Fatalf("the appliance reattached %d VMMs, %d instances are running", reattached, len(running))
 	}
 	want := slices.Sorted(maps.Keys(running))
-	if got := cgroupLeaves(t); !slices.Equal(got, want) {
+	if got := cgroupLeaves(t, byID); !slices.Equal(got, want) {
 		t.Fatalf("VMM cgroups %v, running instances %v", got, want)
 	}
 	if got := dirNames(t, filepath.Join(data, "vmm", "jail")); !slices.Equal(got, want) {
 		t.Fatalf("jail directories %v, running instances %v", got, want)
 	}
-	procs := vmmProcesses(t)
+	procs := vmmProcesses(t, data)
 	var holders []string
 	for pid, id := range procs {
 		if !running[id] {
@@ -623,9 +749,7 @@ func (m *crashModel) check(t *testing.T, admin apiClient, data string, reattache
 	if slices.Sort(holders); !slices.Equal(slices.Compact(holders), want) {
 		t.Fatalf("VMM processes for %v, running instances %v", holders, want)
 	}
-	if got := netInterfaces(t); !slices.Equal(got, taps0) {
-		t.Fatalf("network interfaces %v, before the loop %v", got, taps0)
-	}
+	checkNet(t, h, data, view)
 	var u usageReport
 	if _, err := admin.do(ctx, "GET", usageWindow, nil, &u); err != nil {
 		t.Fatal(err)
@@ -675,7 +799,7 @@ func (m *crashModel) terminateAll(t *testing.T, c apiClient) {
 }
 
 // progress logs one sparse progress line.
-func (m *crashModel) progress(t *testing.T, kill int, elapsed time.Duration) {
+func (m *crashModel) progress(t *testing.T, kill, kills int, elapsed time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	states := map[string]int{}
@@ -688,16 +812,17 @@ func (m *crashModel) progress(t *testing.T, kill int, elapsed time.Duration) {
 		ops = append(ops, fmt.Sprintf("%s=%d", k, m.ops[k]))
 	}
 	t.Logf("kill %d/%d after %v: %d launches acknowledged, states %v, usage %d ms; answers: %s",
-		kill, crashKills, elapsed.Round(time.Second), m.launched, states, m.usage[""], strings.Join(ops, " "))
+		kill, kills, elapsed.Round(time.Second), m.launched, states, m.usage[""], strings.Join(ops, " "))
 }
 
-// settledList returns the instance list once every VMM cgroup holds a
-// process and they are exactly the running instances' (within 10 s, then
-// the last list; check reports what differs). A VMM that was exiting at
-// the kill is adopted and ends just after the restart: until its cleanup
-// and exit report are through, its cgroup is empty and its instance still
-// shows running.
-func settledList(t *testing.T, ctx context.Context, admin apiClient) []instance {
+// settledList returns the instance list once every VMM cgroup of its
+// instances holds a process and they, and the VMM processes, are exactly
+// the running instances' (within 10 s, then the last list; check reports
+// what differs). A VMM
+// that was exiting at the kill is adopted and ends just after the
+// restart: until its cleanup and exit report are through, its cgroup is
+// empty and its instance still shows running.
+func settledList(t *testing.T, ctx context.Context, admin apiClient, data string) []instance {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -706,41 +831,57 @@ func settledList(t *testing.T, ctx context.Context, admin apiClient) []instance 
 			t.Fatal(err)
 		}
 		var running []string
+		ours := map[string]instance{}
 		for _, in := range list {
+			ours[in.ID] = in
 			if in.State == "running" {
 				running = append(running, in.ID)
 			}
 		}
 		slices.Sort(running)
-		leaves, empty, _ := vmmCgroups(t)
-		if (empty == "" && slices.Equal(leaves, running)) || time.Now().After(deadline) {
+		leaves, empty, _ := vmmCgroups(t, ours)
+		var holders []string
+		for _, id := range vmmProcesses(t, data) {
+			holders = append(holders, id)
+		}
+		slices.Sort(holders)
+		settled := empty == "" && slices.Equal(leaves, running) && slices.Equal(holders, running)
+		if settled || time.Now().After(deadline) {
 			return list
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// cgroupLeaves lists the VMM cgroups (jail's default parent), failing on
-// one that holds no process.
-func cgroupLeaves(t *testing.T) []string {
+// cgroupLeaves lists the VMM cgroups (jail's default parent) of the
+// instances in ours, failing on one that holds no process.
+func cgroupLeaves(t *testing.T, ours map[string]instance) []string {
 	t.Helper()
-	ids, empty, err := vmmCgroups(t)
+	ids, empty, err := vmmCgroups(t, ours)
 	if empty != "" {
-		t.Fatalf("VMM cgroup %s holds no process (%v)", empty, err)
+		in := ours[empty]
+		t.Fatalf("VMM cgroup %s holds no process (%v); its instance is %s (%s)", empty, err, in.State, in.Reason)
 	}
 	return ids
 }
 
-// vmmCgroups lists the VMM cgroups (jail's default parent) and names the
-// first that holds no process, with the error reading its cgroup.procs.
-func vmmCgroups(t *testing.T) (ids []string, empty string, err error) {
+// vmmCgroups lists the VMM cgroups (jail's default parent) of the
+// instances in ours and names the first that holds no process, with the
+// error reading its cgroup.procs. The parent is the host's: other
+// appliances' VMMs (other tests, on a shared host) have theirs there too,
+// and ids are random, so an id of ours is this appliance's.
+func vmmCgroups(t *testing.T, ours map[string]instance) (ids []string, empty string, err error) {
 	t.Helper()
 	mnt, err := jail.CgroupMount()
 	if err != nil {
 		t.Fatal(err)
 	}
 	parent := filepath.Join(mnt, jail.DefaultCgroupName)
-	ids = dirNames(t, parent)
+	for _, id := range dirNames(t, parent) {
+		if _, ok := ours[id]; ok {
+			ids = append(ids, id)
+		}
+	}
 	for _, id := range ids {
 		b, err := os.ReadFile(filepath.Join(parent, id, "cgroup.procs"))
 		if err != nil || len(bytes.TrimSpace(b)) == 0 {
@@ -767,8 +908,9 @@ func dirNames(t *testing.T, dir string) []string {
 }
 
 // vmmProcesses maps the pid of every live ironvisor-vmm process (jail
-// names the VMM so) to the leaf of its cgroup.
-func vmmProcesses(t *testing.T) map[int]string {
+// names the VMM so) of the appliance on data (its log, the VMM's stdout,
+// is under data) to the leaf of its cgroup.
+func vmmProcesses(t *testing.T, data string) map[int]string {
 	t.Helper()
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -784,25 +926,78 @@ func vmmProcesses(t *testing.T) map[int]string {
 		if err != nil || !bytes.HasPrefix(cmd, []byte("ironvisor-vmm\x00")) {
 			continue // gone, a zombie (empty cmdline) or not a VMM
 		}
+		if log, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/1", pid)); err != nil || !strings.HasPrefix(log, data+"/") {
+			continue // another appliance's
+		}
 		cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 		if err != nil {
 			continue
 		}
-		out[pid] = filepath.Base(strings.TrimSpace(string(cg)))
+		out[pid] = cgroupLeaf(string(cg))
 	}
 	return out
 }
 
-// netInterfaces lists the host's network interfaces, sorted.
-func netInterfaces(t *testing.T) []string {
-	t.Helper()
-	ents, err := os.ReadDir("/sys/class/net")
-	if err != nil {
-		t.Fatal(err)
+// cgroupLeaf returns the last element of the cgroup v2 path in the
+// contents of /proc/PID/cgroup (its "0::" line; a host with cgroup v1
+// hierarchies too lists them first).
+func cgroupLeaf(procCgroup string) string {
+	for _, line := range strings.Split(procCgroup, "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return filepath.Base(p)
+		}
 	}
-	var out []string
+	return ""
+}
+
+// killVMMs ends the VMMs the appliance on data left and removes their
+// cgroups, so that a failed run leaves nothing running on the host.
+func killVMMs(t *testing.T, data string) {
+	for pid, id := range vmmProcesses(t, data) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		mnt, err := jail.CgroupMount()
+		if err != nil || !jail.ValidID(id) {
+			continue
+		}
+		leaf := filepath.Join(mnt, jail.DefaultCgroupName, id)
+		deadline := time.Now().Add(5 * time.Second)
+		for os.Remove(leaf) != nil && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond) // until the killed VMM is gone
+		}
+	}
+}
+
+// crashDiag describes the VMM cgroups, processes and jail directories.
+func crashDiag(data string) string {
+	var b strings.Builder
+	mnt, _ := jail.CgroupMount()
+	parent := filepath.Join(mnt, jail.DefaultCgroupName)
+	ents, _ := os.ReadDir(parent)
 	for _, e := range ents {
-		out = append(out, e.Name())
+		if !e.IsDir() {
+			continue
+		}
+		procs, _ := os.ReadFile(filepath.Join(parent, e.Name(), "cgroup.procs"))
+		ev, _ := os.ReadFile(filepath.Join(parent, e.Name(), "cgroup.events"))
+		fmt.Fprintf(&b, "cgroup %s procs %q events %q\n", e.Name(), procs, ev)
+		for _, f := range strings.Fields(string(procs)) {
+			st, _ := os.ReadFile("/proc/" + f + "/status")
+			cmd, _ := os.ReadFile("/proc/" + f + "/cmdline")
+			cg, _ := os.ReadFile("/proc/" + f + "/cgroup")
+			fmt.Fprintf(&b, "  pid %s cmdline %q cgroup %q status %.300q\n", f, cmd, cg, st)
+		}
 	}
-	return out
+	// Exited VMMs not yet reaped keep their cgroup busy.
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		st, err := os.ReadFile("/proc/" + p.Name() + "/status")
+		if err == nil && bytes.Contains(st, []byte("\nState:\tZ")) {
+			fmt.Fprintf(&b, "zombie %s status %.200q\n", p.Name(), st)
+		}
+	}
+	jails, _ := os.ReadDir(filepath.Join(data, "vmm", "jail"))
+	for _, j := range jails {
+		fmt.Fprintf(&b, "jail dir %s\n", j.Name())
+	}
+	return b.String()
 }

@@ -105,6 +105,8 @@ func (s server) waitConsole(t *testing.T, token, id, what string, within time.Du
 // instance is the part of an instance's API view these tests read.
 type instance struct {
 	ID, State, Type, Reason string
+	TenantID                string `json:"tenant_id"`
+	Network                 string
 	VCPUs                   int    `json:"vcpus"`
 	MemBytes                uint64 `json:"mem_bytes"`
 	IPs                     []string

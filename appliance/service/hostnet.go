@@ -47,7 +47,7 @@ func hostNetwork(tl *timeline.Timeline, o Options, instance func(id string) (lif
 	}
 	base := netcfg.State{Uplink: o.Uplink, DNSServers: o.DNSServers, GuestBlocked: o.GuestBlocked, HostNets: hostNets(tl, o)}
 	if base.Uplink.Name != "" && !o.GuestReachUplinkNet {
-		nets, err := UplinkSubnets(base.Uplink.Name)
+		nets, err := UplinkSubnets(base.Uplink.Name, o.PublicIPs)
 		if err != nil {
 			tl.Fail("guest-blocked", fmt.Errorf("%w; guests may reach the uplink's network", err))
 		}
@@ -193,6 +193,7 @@ func (n noNet) Attach(context.Context, lifecycle.Instance) (hostnet.NIC, error) 
 
 func (noNet) Detach(context.Context, string) error  { return nil }
 func (noNet) Release(context.Context, string) error { return nil }
+func (noNet) Lease(string) (netcfg.Lease, bool)     { return netcfg.Lease{}, false }
 
 func (n noNet) Sync(context.Context, netcfg.State, []lifecycle.Instance) error { return n.err }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -49,7 +50,10 @@ func defaultRoute() (netlink.Route, error) {
 
 // UplinkSubnets returns the IPv4 subnets of the addresses on interface
 // name: the management network, which guests may not reach by default.
-func UplinkSubnets(name string) ([]netip.Prefix, error) {
+// The public IPs in pool are left out: they are instances' addresses,
+// which the host network puts on the uplink (and a killed appliance may
+// have left there), not the host's.
+func UplinkSubnets(name string, pool []netip.Addr) ([]netip.Prefix, error) {
 	l, err := netlink.LinkByName(name)
 	if err != nil {
 		return nil, fmt.Errorf("uplink %s: %w", name, err)
@@ -62,7 +66,7 @@ func UplinkSubnets(name string) ([]netip.Prefix, error) {
 	for _, a := range addrs {
 		ip, ok := netip.AddrFromSlice(a.IP.To4())
 		ones, _ := a.Mask.Size()
-		if ok && !ip.IsLinkLocalUnicast() {
+		if ok && !ip.IsLinkLocalUnicast() && !slices.Contains(pool, ip) {
 			out = append(out, netip.PrefixFrom(ip, ones).Masked())
 		}
 	}
@@ -76,7 +80,7 @@ func UplinkSubnets(name string) ([]netip.Prefix, error) {
 func hostNets(tl *timeline.Timeline, o Options) []netip.Prefix {
 	var out []netip.Prefix
 	if o.Uplink.Name != "" {
-		nets, err := UplinkSubnets(o.Uplink.Name)
+		nets, err := UplinkSubnets(o.Uplink.Name, o.PublicIPs)
 		if err != nil {
 			tl.Fail("host-networks", err)
 		}

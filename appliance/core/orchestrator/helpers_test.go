@@ -230,6 +230,13 @@ func (n *fakeNICs) Release(_ context.Context, id string) error {
 	return nil
 }
 
+func (n *fakeNICs) Lease(id string) (netcfg.Lease, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ip, ok := n.leases[id]
+	return netcfg.Lease{Instance: id, IP: ip}, ok
+}
+
 func (n *fakeNICs) Sync(_ context.Context, st netcfg.State, insts []lifecycle.Instance) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -74,6 +74,8 @@ type NICs interface {
 	Detach(ctx context.Context, id string) error
 	// Release removes the NIC of instance id and frees its lease.
 	Release(ctx context.Context, id string) error
+	// Lease returns the lease of instance id, if it holds one.
+	Lease(id string) (netcfg.Lease, bool)
 	// Sync converges the host network once at start, after the VMMs of a
 	// previous run were adopted: st holds every network and group, and
 	// insts every instance; those that may have a VMM keep their taps,

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
 	"github.com/ironvisor/ironvisor/appliance/core/domain"
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
+	"github.com/ironvisor/ironvisor/appliance/metering"
 	"github.com/ironvisor/ironvisor/appliance/store"
 )
 
@@ -200,6 +202,45 @@ func TestReconcileAfterRestart(t *testing.T) {
 	}
 	if c := r.take(); c != "stop i-orphan force=true; forget i-orphan; forget "+ending.ID {
 		t.Fatalf("runner calls %q", c)
+	}
+}
+
+// TestReconcileGivesSurvivorItsIP: the appliance died after a VMM with a
+// NIC started and before "vmm started" was committed (which records the
+// NIC's address); the VMM survived, so the restart moves the instance to
+// running, and it must show its lease's address as a start would have
+// (a regression: the crash loop found it running with no address).
+func TestReconcileGivesSurvivorItsIP(t *testing.T) {
+	r, nics := newFakeRunner(), newFakeNICs()
+	e := newEnv(t, r, nics)
+	e.network()
+	in := e.launch(e.image("tiny", false), true)
+	if in.State != lifecycle.Running || len(in.IPs) != 1 {
+		t.Fatalf("launched: %s %v", in.State, in.IPs)
+	}
+	want := in.IPs
+	// As the killed appliance left it: the VMM runs (and its lease is
+	// taken), the commit, with its meter start, is lost.
+	in.State, in.IPs, in.Reason = lifecycle.Pending, nil, ""
+	err := e.db.Update(func(tx *store.Tx) error {
+		if err := metering.CloseAtCheckpoint(tx, in.ID); err != nil {
+			return err
+		}
+		return tx.Put(store.Instances, in.ID, in)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, err := e.o.Reconcile(context.Background(), []string{in.ID})
+	if err != nil || len(changed) != 1 {
+		t.Fatalf("reconcile: %+v %v", changed, err)
+	}
+	got := e.get(in.ID)
+	if got.State != lifecycle.Running || got.Reason != lifecycle.SurvivedReason || !slices.Equal(got.IPs, want) {
+		t.Fatalf("survivor: %s (%s) IPs %v, want running with %v", got.State, got.Reason, got.IPs, want)
+	}
+	if !slices.Equal(changed[0].IPs, want) {
+		t.Fatalf("reconcile reported IPs %v, want %v", changed[0].IPs, want)
 	}
 }
 

@@ -42,7 +42,7 @@ func (o *Orchestrator) Reconcile(ctx context.Context, alive []string) ([]lifecyc
 	if o.cfg.Runner == nil {
 		reason = NoHypervisor
 	}
-	changed, err := o.cfg.Life.Reconcile(ctx, func(in lifecycle.Instance) bool { return live[in.ID] }, reason)
+	changed, err := o.cfg.Life.Reconcile(ctx, func(in lifecycle.Instance) bool { return live[in.ID] }, reason, o.survivorIPs)
 	if err != nil {
 		return changed, err
 	}
@@ -63,6 +63,26 @@ func (o *Orchestrator) Reconcile(ctx context.Context, alive []string) ([]lifecyc
 		}
 	}
 	return changed, err
+}
+
+// survivorIPs is the effect of a pending instance's move to running when
+// its VMM outlived the appliance that started it: that appliance died
+// before the "vmm started" commit, which records the NIC's address
+// (recordIPs), so the address comes from the lease the VMM was started
+// with (Attach takes it before the start). A lease that is missing cannot
+// be made up: the instance runs without an address, and the failure is
+// counted.
+func (o *Orchestrator) survivorIPs(cur lifecycle.Instance, next *lifecycle.Instance) error {
+	if cur.Network == "" || o.cfg.NICs == nil {
+		return nil
+	}
+	l, ok := o.cfg.NICs.Lease(cur.ID)
+	if !ok {
+		o.metrics.netFailures.Inc()
+		return nil
+	}
+	next.IPs = []string{l.IP.String()}
+	return nil
 }
 
 // stopOrphans force-stops every VMM in alive whose instance is unknown or,

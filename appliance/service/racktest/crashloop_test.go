@@ -7,8 +7,11 @@ import (
 	"github.com/ironvisor/ironvisor/build/rack/gotest"
 )
 
-// TestCrashLoopInRack runs TestCrashLoopOnKVM (200 kill -9s of the
-// appliance during concurrent launches, stops, starts and terminates) on
+// TestCrashLoopInRack runs TestCrashLoopOnKVM (IRONVISOR_CRASH_KILLS,
+// default 30, kill -9s of the appliance during concurrent launches, stops,
+// starts and terminates, and the creation and deletion of networks,
+// security groups, NIC instances, port forwards, public IPs and image
+// uploads) on
 // real KVM inside a rack server (2 CPUs: the service's budget is two nano
 // instances at once, so the clients also meet InsufficientCapacity; more L1
 // CPUs than the host's two cores stall the nested-TCG L1 in soft lockups).
@@ -18,6 +21,6 @@ func TestCrashLoopInRack(t *testing.T) {
 	gotest.Test(t, gotest.Options{
 		Package: "github.com/ironvisor/ironvisor/appliance/service",
 		Run:     "TestCrashLoopOnKVM", Modules: netModules,
-		Timeout: 14 * time.Minute, Ironvisor: true,
+		Timeout: 8 * time.Minute, Ironvisor: true,
 	}, "TestCrashLoopOnKVM")
 }
