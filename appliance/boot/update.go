@@ -20,6 +20,8 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/lifecycle"
 	"github.com/ironvisor/ironvisor/appliance/slots"
 	"github.com/ironvisor/ironvisor/config"
+
+	"github.com/ironvisor/ironvisor/appliance/durable"
 )
 
 // The self-update, PID 1's side of package slots: the "slots" boot step
@@ -488,7 +490,7 @@ func (u *updater) saveRecord() {
 		err = errors.Join(err, f.Sync(), f.Close())
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = durable.Rename(tmp, path)
 	}
 	if err != nil {
 		u.logf("save %s: %v", updateFile, err)

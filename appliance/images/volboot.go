@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/ironvisor/ironvisor/appliance/images/bootjail"
+
+	"github.com/ironvisor/ironvisor/appliance/durable"
 )
 
 // Names of the files ReadBoot writes.
@@ -118,7 +120,7 @@ func (t *tempOut) commit() error {
 	err := t.f.Close()
 	t.f = nil
 	if err == nil {
-		err = os.Rename(t.path+".tmp", t.path)
+		err = durable.Rename(t.path+".tmp", t.path)
 	}
 	return err
 }

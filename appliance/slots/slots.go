@@ -29,6 +29,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ironvisor/ironvisor/appliance/durable"
 )
 
 // Dir is where systemd-boot looks for UKIs, relative to the ESP's root.
@@ -250,11 +252,11 @@ func (e ESP) Install(r io.Reader, wantSHA256 string, maxSize int64, booted strin
 		}
 	}
 	en := Entry{File: Name(target, gen, tries), Slot: target, Gen: gen, TriesLeft: tries, TriesDone: 0, Version: version, Size: size}
-	if err := os.Rename(tmp, filepath.Join(e.dir(), en.File)); err != nil {
+	if err := durable.Rename(tmp, filepath.Join(e.dir(), en.File)); err != nil {
 		os.Remove(tmp)
 		return Entry{}, fmt.Errorf("slots: %w", err)
 	}
-	return en, syncDir(e.dir())
+	return en, nil
 }
 
 // writeSynced copies r to a new file at path, hashing it, and syncs it.
@@ -279,19 +281,6 @@ func writeSynced(path string, r io.Reader) (int64, []byte, error) {
 	return n, h.Sum(nil), nil
 }
 
-// syncDir syncs a folder, so that renames in it are on disk.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("slots: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("slots: sync %s: %w", dir, err)
-	}
-	return nil
-}
-
 // Bless renames the booted entry en to its name without a counter, so
 // that systemd-boot takes it as good from now on. An entry without a
 // counter is left alone.
@@ -301,10 +290,10 @@ func (e ESP) Bless(en Entry) (Entry, error) {
 	}
 	good := en
 	good.File, good.TriesLeft, good.TriesDone = en.ID(), -1, -1
-	if err := os.Rename(filepath.Join(e.dir(), en.File), filepath.Join(e.dir(), good.File)); err != nil {
+	if err := durable.Rename(filepath.Join(e.dir(), en.File), filepath.Join(e.dir(), good.File)); err != nil {
 		return en, fmt.Errorf("slots: bless %s: %w", en.File, err)
 	}
-	return good, syncDir(e.dir())
+	return good, nil
 }
 
 // checkUKI checks that path is a PE image with the sections of a UKI and
