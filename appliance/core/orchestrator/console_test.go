@@ -108,3 +108,52 @@ func TestConsoleWriteRefusals(t *testing.T) {
 		t.Fatalf("runner without input: %v", err)
 	}
 }
+
+// gatedRunner is a fakeRunner whose starts wait for release, and which,
+// as the supervisor, knows no console of an instance it has not started.
+type gatedRunner struct {
+	*fakeRunner
+	release chan struct{}
+}
+
+func (r *gatedRunner) Start(ctx context.Context, s RunSpec) error {
+	<-r.release
+	return r.fakeRunner.Start(ctx, s)
+}
+
+func (r *gatedRunner) Console(ctx context.Context, id string, off int64, max int) ([]byte, int64, error) {
+	r.mu.Lock()
+	_, ok := r.running[id]
+	r.mu.Unlock()
+	if !ok {
+		return nil, 0, errors.New("supervisor: unknown instance")
+	}
+	return r.fakeRunner.Console(ctx, id, off, max)
+}
+
+// TestConsoleOfAPendingInstance: an instance whose VMM has not started
+// yet has a console to come: no output, no error, and available (the
+// web console opens its terminal on the page a launch lands on).
+func TestConsoleOfAPendingInstance(t *testing.T) {
+	r := &gatedRunner{fakeRunner: newFakeRunner(), release: make(chan struct{})}
+	e := newEnv(t, r, nil)
+	released := sync.OnceFunc(func() { close(r.release) })
+	t.Cleanup(func() { released(); e.o.Wait() })
+	insts, err := e.o.Launch(tenant, LaunchSpec{Image: e.image("tiny", false), Type: "nano", Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := insts[0].ID
+	if in := e.get(id); in.State != "pending" {
+		t.Fatalf("state %s before the VMM started, want pending", in.State)
+	}
+	out, next, ok, err := e.o.Console(context.Background(), tenant, id, 0, 100)
+	if len(out) != 0 || next != 0 || !ok || err != nil {
+		t.Fatalf("Console of a pending instance = %q %d %v %v, want nothing yet, available", out, next, ok, err)
+	}
+	released()
+	e.o.Wait()
+	if out, _, ok, err := e.o.Console(context.Background(), tenant, id, 0, 100); !ok || err != nil || !strings.Contains(string(out), id) {
+		t.Fatalf("Console once running = %q %v %v", out, ok, err)
+	}
+}

@@ -241,6 +241,11 @@ func (o *Orchestrator) Console(ctx context.Context, who auth.Principal, id strin
 		return nil, off, false, nil
 	}
 	b, next, err := o.cfg.Runner.Console(ctx, in.ID, off, max)
+	if err != nil && in.State == lifecycle.Pending {
+		// Its VMM is not started yet: no output so far, but a console
+		// is coming (a launch's page opens its terminal now).
+		return nil, off, true, nil
+	}
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("console of %s: %w", in.ID, err)
 	}
