@@ -26,7 +26,7 @@ echo "== fuzz targets"
 bash build/scripts/fuzz-all.sh
 echo "== go test -v -race ./...  (log: $log)"
 status=0
-"$go" test -v -race -count=1 -timeout "${TEST_TIMEOUT:-30m}" ./... 2>&1 | tee "$log" || status=$?
+"$go" test -v -race -count=1 -timeout "${TEST_TIMEOUT:-45m}" ./... 2>&1 | tee "$log" || status=$?
 echo
 echo "== summary (go test)"
 grep -E '^(ok|FAIL|---|panic:)|^\s+--- (FAIL|SKIP)|SKIP:' "$log" | grep -vE '^\s*--- PASS' || true
