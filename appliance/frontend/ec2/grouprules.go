@@ -65,15 +65,7 @@ func ruleItemOf(tenant string, g netcfg.SecurityGroup, egress bool, r netcfg.Rul
 }
 
 func (s *Server) describeSecurityGroupRules(c call) (any, error) {
-	ids, err := c.p.list("SecurityGroupRuleId")
-	if err != nil {
-		return nil, err
-	}
-	fs, err := c.p.filters()
-	if err != nil {
-		return nil, err
-	}
-	max, err := c.p.integer("MaxResults", 1000, 5, 1000)
+	ids, fs, max, err := c.p.describeArgs("SecurityGroupRuleId")
 	if err != nil {
 		return nil, err
 	}

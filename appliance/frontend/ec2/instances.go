@@ -388,15 +388,7 @@ func glob(p, s string) bool {
 // describeInstances lists who's instances, named or all, filtered, a
 // page at a time (one reservation per instance).
 func (s *Server) describeInstances(c call) (any, error) {
-	ids, err := c.p.list("InstanceId")
-	if err != nil {
-		return nil, err
-	}
-	fs, err := c.p.filters()
-	if err != nil {
-		return nil, err
-	}
-	max, err := c.p.integer("MaxResults", 1000, 5, 1000)
+	ids, fs, max, err := c.p.describeArgs("InstanceId")
 	if err != nil {
 		return nil, err
 	}

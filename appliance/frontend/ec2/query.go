@@ -154,6 +154,21 @@ type filter struct {
 	Values []string
 }
 
+// describeArgs reads what a paginated Describe action takes: the IDs
+// named idKey.N, its filters and MaxResults (5 to 1000, default 1000).
+func (p params) describeArgs(idKey string) (ids []string, fs []filter, max int, err error) {
+	if ids, err = p.list(idKey); err != nil {
+		return nil, nil, 0, err
+	}
+	if fs, err = p.filters(); err != nil {
+		return nil, nil, 0, err
+	}
+	if max, err = p.integer("MaxResults", 1000, 5, 1000); err != nil {
+		return nil, nil, 0, err
+	}
+	return ids, fs, max, nil
+}
+
 // filters decodes Filter.N.Name and Filter.N.Value.M.
 func (p params) filters() ([]filter, error) {
 	ms, err := p.members("Filter")
