@@ -1,7 +1,11 @@
 package lifecycle
 
 import (
+	"encoding/json"
+	"fmt"
+
 	"github.com/ironvisor/ironvisor/appliance/store"
+	"github.com/ironvisor/ironvisor/appliance/types"
 )
 
 // Capacity is what the instances hold of the host, counted as launches
@@ -49,11 +53,18 @@ type heldTotals struct {
 	VCPUs int
 	Mem   uint64
 	N     int
+	// tenants is each tenant's usage as committed; delta is what the
+	// transaction in progress changed (nil outside one), so that a
+	// transaction that fails leaves tenants as it was.
+	tenants map[string]TenantUsage
+	delta   map[string]TenantUsage
 }
 
 // change accounts for an instance record going from old to new: either
 // may be the zero Instance (created, deleted).
 func (h *heldTotals) change(old, new Instance) {
+	h.changeTenant(old, -1)
+	h.changeTenant(new, 1)
 	if holdsCapacity(old.State) {
 		h.VCPUs -= old.Type.VCPUs
 		h.Mem -= old.Type.MemBytes
@@ -75,12 +86,24 @@ func (h heldTotals) without(inst Instance) heldTotals {
 // scanHeld sums what the instances in tx hold, decoding every one.
 func scanHeld(tx *store.Tx) (heldTotals, error) {
 	var h heldTotals
-	types, err := holding(tx)
-	for _, t := range types {
-		h.VCPUs += t.VCPUs
-		h.Mem += t.MemBytes
-		h.N++
-	}
+	err := tx.Scan(store.Instances, "", func(key string, raw []byte) error {
+		// Decode only what the totals need.
+		var inst Instance
+		var rec struct {
+			State    State      `json:"state"`
+			Type     types.Type `json:"type"`
+			TenantID string     `json:"tenant_id"`
+			Image    string     `json:"image"`
+			RootSize int64      `json:"root_size"`
+		}
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return fmt.Errorf("decode instance %s: %w", key, err)
+		}
+		inst.State, inst.Type, inst.TenantID, inst.Image, inst.RootSize = rec.State, rec.Type, rec.TenantID, rec.Image, rec.RootSize
+		h.change(Instance{}, inst)
+		return nil
+	})
+	h.commit()
 	return h, err
 }
 
@@ -114,6 +137,7 @@ func (m *Manager) update(fn func(*store.Tx, *heldTotals) error) error {
 		return fn(tx, &next)
 	})
 	if err == nil {
+		next.commit()
 		*m.held = next
 	}
 	return err

@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -38,8 +37,9 @@ type LaunchSpec struct {
 	// RootSize is the root volume's size in bytes (0: no disk).
 	RootSize int64
 	// Admit, if set, is asked in the launch's transaction before the
-	// capacity check (the tenant's quotas); its error fails the launch.
-	Admit func(tx *store.Tx, count int) error
+	// capacity check (the tenant's quotas), with what the tenant's
+	// instances hold as of that transaction; its error fails the launch.
+	Admit func(tx *store.Tx, count int, used TenantUsage) error
 }
 
 // Launch creates Count instances in pending, all or none, after checking
@@ -70,7 +70,7 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 			return err
 		}
 		if spec.Admit != nil {
-			if err := spec.Admit(tx, spec.Count); err != nil {
+			if err := spec.Admit(tx, spec.Count, h.usage(spec.TenantID)); err != nil {
 				return err
 			}
 		}
@@ -108,26 +108,6 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 // hold h.
 func (m *Manager) fits(h heldTotals, t types.Type, count int) error {
 	return types.FitsUsed(m.host, h.VCPUs, h.Mem, t, count)
-}
-
-// holding returns the types of every instance that holds capacity.
-func holding(tx *store.Tx) ([]types.Type, error) {
-	// Decode only what the check needs: launches scan every instance.
-	var running []types.Type
-	err := tx.Scan(store.Instances, "", func(key string, raw []byte) error {
-		var inst struct {
-			State State      `json:"state"`
-			Type  types.Type `json:"type"`
-		}
-		if err := json.Unmarshal(raw, &inst); err != nil {
-			return fmt.Errorf("decode instance %s: %w", key, err)
-		}
-		if holdsCapacity(inst.State) {
-			running = append(running, inst.Type)
-		}
-		return nil
-	})
-	return running, err
 }
 
 // Sweep forgets terminated instances past their retention and returns
