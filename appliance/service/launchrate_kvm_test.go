@@ -99,7 +99,7 @@ func TestLaunchRateOnKVM(t *testing.T) {
 
 	// Sustained rate, rounds of both arms in rotation: through the API,
 	// and the same starts through a supervisor of its own (the raw rate).
-	raw := newRawLauncher(t, vmm, kernel)
+	raw := newRawLauncher(t, vmm, kernel, "")
 	before := stageTotals(t, s, admin)
 	var api, direct []armResult
 	var ratios []float64

@@ -117,13 +117,18 @@ type rawLauncher struct {
 	kernel, consol string
 }
 
+// nanoMem is the memory of the nano instance type.
+const nanoMem = 64 << 20
+
 // newRawLauncher returns a rawLauncher of the tiny guest kernel that runs
-// vmm, with its state under a temporary directory.
-func newRawLauncher(t *testing.T, vmm, kernel string) *rawLauncher {
+// vmm, with its state under a temporary directory, its VMMs' cgroup leaves
+// under cgroupParent ("" means the jail's default, as the service's).
+func newRawLauncher(t *testing.T, vmm, kernel, cgroupParent string) *rawLauncher {
 	t.Helper()
 	dir := t.TempDir()
 	sup, err := supervisor.New(supervisor.Options{
 		StateDir: filepath.Join(dir, "vmm"), Binary: vmm, UID: vmmUID, GID: vmmGID, Unlimited: true,
+		CgroupParent: cgroupParent,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -139,24 +144,39 @@ func (r *rawLauncher) launch(ctx context.Context, round int) func(int) (time.Dur
 	return func(n int) (time.Duration, time.Duration, error) {
 		id := fmt.Sprintf("raw-%d-%d", round, n)
 		t0 := time.Now()
-		err := r.sup.Start(ctx, supervisor.RunSpec{
-			ID: id, VCPUs: 1, MemBytes: 64 << 20, Kernel: r.kernel, Cmdline: "console=ttyS0",
-			ConsoleLog: filepath.Join(r.consol, id+".log"),
-		})
+		err := r.start(ctx, id)
 		up := time.Since(t0)
 		if err != nil {
 			return 0, 0, err
 		}
 		t1 := time.Now()
-		if err := r.sup.Stop(ctx, id, true); err != nil {
-			return 0, 0, err
-		}
-		if err := r.sup.Forget(id); err != nil {
-			return 0, 0, err
-		}
-		os.Remove(filepath.Join(r.consol, id+".log"))
-		return up, time.Since(t1), nil
+		err = r.end(ctx, id)
+		return up, time.Since(t1), err
 	}
+}
+
+// start starts the VMM of instance id (a nano instance of the tiny guest)
+// and returns when the supervisor's Start does.
+func (r *rawLauncher) start(ctx context.Context, id string) error {
+	return r.sup.Start(ctx, supervisor.RunSpec{
+		ID: id, VCPUs: 1, MemBytes: nanoMem, Kernel: r.kernel, Cmdline: "console=ttyS0",
+		ConsoleLog: r.console(id),
+	})
+}
+
+// console returns the path of instance id's console log.
+func (r *rawLauncher) console(id string) string { return filepath.Join(r.consol, id+".log") }
+
+// end stops the VMM of instance id by force and removes its files, as a
+// terminate does.
+func (r *rawLauncher) end(ctx context.Context, id string) error {
+	if err := r.sup.Stop(ctx, id, true); err != nil {
+		return err
+	}
+	if err := r.sup.Forget(id); err != nil {
+		return err
+	}
+	return os.Remove(r.console(id))
 }
 
 // pooled returns every arm's times of one kind, sorted.
