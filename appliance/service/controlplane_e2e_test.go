@@ -34,6 +34,12 @@ func startServe(t *testing.T, extra ...string) server {
 	if _, err := os.Stat(bin); err != nil {
 		bin = buildBinary(t)
 	}
+	return startServeBin(t, bin, extra...)
+}
+
+// startServeBin runs "bin serve" and waits for its READY line.
+func startServeBin(t *testing.T, bin string, extra ...string) server {
+	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
 	cmd := exec.Command(bin, append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, extra...)...)
 	cmd.Stderr = os.Stderr

@@ -13,10 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,8 +22,13 @@ import (
 	"github.com/ironvisor/ironvisor/vmm/testutil"
 )
 
-// launchRateLaunches is how many launches the sustained-rate phase makes.
+// launchRateLaunches is how many launches each arm of each round of the
+// sustained-rate phase makes.
 const launchRateLaunches = 48
+
+// launchRateRounds is how many rounds of the sustained-rate phase run; each
+// runs both arms, the API's first in even rounds.
+const launchRateRounds = 3
 
 // TestLaunchRateOnKVM measures, through the real API and binary, with nano
 // instances of a tiny PVH guest:
@@ -33,20 +36,29 @@ const launchRateLaunches = 48
 //   - how many run at once: launches one by one, each waited for until
 //     running, until the service refuses one (InsufficientCapacity) or one
 //     fails to run;
-//   - the sustained launch rate: as many workers as instances fit each
-//     loop launch, wait for running, terminate, for launchRateLaunches
-//     launches in all; the rate is launches that reached running per
-//     second of wall time, with p50 and p99 of launch (POST sent) to
-//     running (first GET showing it, polled every 5 ms).
+//   - the sustained launch rate, in launchRateRounds rounds of two arms
+//     that swap order every round: through the API, as many workers as
+//     instances fit each loop launch, wait for running, terminate, for
+//     launchRateLaunches launches; raw, as many workers each start the
+//     same VMM through a supervisor of their own with the service's
+//     options (the same binary, jail, vCPUs and memory), wait for its
+//     Start to return (what the service calls running), stop it by force
+//     and forget it, for as many launches. A rate is launches that
+//     reached running per second of the arm's wall time; p50 and p99 of
+//     launch (POST sent) to running (first GET showing it, polled every
+//     5 ms) pool every API round.
 //
-// It prints one LAUNCHRATE line and one BOOTSTAGES line (the mean of each
-// boot stage, from the service's /metrics) that BenchmarkLaunchRateInRack
-// parses.
+// It prints one LAUNCHRATE line (the median API rate), one BOOTSTAGES line
+// (the mean of each boot stage over the rounds, from the service's
+// /metrics) and one RAWRATE line (the median raw rate, its ratio to the
+// API's, and the mean time of each side's launch and stop) that
+// BenchmarkLaunchRateInRack parses.
 func TestLaunchRateOnKVM(t *testing.T) {
 	needKVM(t)
 	// The benchmark polls each launch every 5 ms, far above a token's
 	// default request rate (the rate limit of issue 10, finding 5).
-	s := startServe(t, "--insecure-http", "--api-rate", "-1")
+	bin, vmm := leanBinaries(t)
+	s := startServeBin(t, bin, "--insecure-http", "--api-rate", "-1")
 	admin := s.adminToken(t)
 	var tenant struct{ Token string }
 	s.ok(t, admin, &tenant, "tenants", "create", "rate", "--json")
@@ -85,63 +97,87 @@ func TestLaunchRateOnKVM(t *testing.T) {
 		}
 	}
 
-	// Sustained rate.
-	var mu sync.Mutex
-	var lat []time.Duration
-	var failed []error
-	next := make(chan struct{}, launchRateLaunches)
-	for range launchRateLaunches {
-		next <- struct{}{}
-	}
-	close(next)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range most {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range next {
-				id, d, err := launchToRunning(ctx, c)
-				if err == nil {
-					err = terminate(ctx, c, id)
-				}
-				mu.Lock()
-				if err != nil {
-					failed = append(failed, err)
-				} else {
-					lat = append(lat, d)
-				}
-				mu.Unlock()
+	// Sustained rate, rounds of both arms in rotation: through the API,
+	// and the same starts through a supervisor of its own (the raw rate).
+	raw := newRawLauncher(t, vmm, kernel, "")
+	before := stageTotals(t, s, admin)
+	var api, direct []armResult
+	var ratios []float64
+	for round := range launchRateRounds {
+		arms := []func() error{
+			func() error {
+				r, err := runWorkers(launchRateLaunches, most, apiLaunch(ctx, c))
+				api = append(api, r)
+				return err
+			},
+			func() error {
+				r, err := runWorkers(launchRateLaunches, most, raw.launch(ctx, round))
+				direct = append(direct, r)
+				return err
+			},
+		}
+		if round%2 == 1 {
+			arms[0], arms[1] = arms[1], arms[0]
+		}
+		for _, arm := range arms {
+			if err := arm(); err != nil {
+				t.Fatalf("round %d: %v", round, err)
 			}
-		}()
+		}
+		a, d := api[round], direct[round]
+		ratios = append(ratios, d.rate()/a.rate())
+		t.Logf("round %d: API %.2f/s (%v), raw %.2f/s (%v)", round, a.rate(), a.elapsed.Round(time.Millisecond), d.rate(), d.elapsed.Round(time.Millisecond))
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if len(failed) > 0 {
-		t.Fatalf("%d of %d launches failed, first: %v", len(failed), launchRateLaunches, failed[0])
+	stages := stageMeans(t, before, stageTotals(t, s, admin))
+	var apiRates, rawRates []float64
+	var apiSeconds float64
+	for i := range api {
+		apiRates, rawRates = append(apiRates, api[i].rate()), append(rawRates, direct[i].rate())
+		apiSeconds += api[i].elapsed.Seconds()
 	}
-	slices.Sort(lat)
-	rate := float64(len(lat)) / elapsed.Seconds()
+	lat, rawUp := pooled(api, func(a armResult) []time.Duration { return a.up }), pooled(direct, func(a armResult) []time.Duration { return a.up })
 	p50, p99 := percentile(lat, 50), percentile(lat, 99)
-	t.Logf("%d launches to running with %d workers in %v", len(lat), most, elapsed.Round(time.Millisecond))
 	fmt.Printf("LAUNCHRATE launches=%d workers=%d cpus=%d seconds=%.2f rate=%.2f p50_ms=%.1f p99_ms=%.1f max_running=%d\n",
-		len(lat), most, runtime.NumCPU(), elapsed.Seconds(), rate,
-		float64(p50.Microseconds())/1000, float64(p99.Microseconds())/1000, most)
-	fmt.Println("BOOTSTAGES " + bootStages(t, s, admin))
+		len(lat), most, runtime.NumCPU(), apiSeconds, medianOf(apiRates), ms(p50), ms(p99), most)
+	fmt.Println("BOOTSTAGES " + stages)
+	// What one launch costs on each side, means over every round: up is
+	// launch to running, down the terminate (API) or the forced stop and
+	// removal of the VMM's files (raw).
+	fmt.Printf("RAWRATE rounds=%d rate=%.2f ratio=%.3f ratio_rounds=%.3f p50_ms=%.1f p99_ms=%.1f api_up_ms=%.1f api_down_ms=%.1f raw_up_ms=%.1f raw_down_ms=%.1f\n",
+		launchRateRounds, medianOf(rawRates), medianOf(rawRates)/medianOf(apiRates), medianOf(ratios),
+		ms(percentile(rawUp, 50)), ms(percentile(rawUp, 99)),
+		mean(lat), mean(pooled(api, func(a armResult) []time.Duration { return a.down })),
+		mean(rawUp), mean(pooled(direct, func(a armResult) []time.Duration { return a.down })))
 }
 
-// bootStages reads the service's boot stage histograms from /metrics and
-// returns the mean of each stage over every boot, as "queue_ms=... ...".
-func bootStages(t *testing.T, s server, admin string) string {
+// bootStageNames are the stages of ironvisor_boot_stage_seconds.
+var bootStageNames = []string{"queue", "prepare", "vmm", "commit"}
+
+// stageTotals reads the service's boot stage histograms from /metrics: the
+// sum and the count of each stage, in the order of bootStageNames.
+func stageTotals(t *testing.T, s server, admin string) [][2]float64 {
 	t.Helper()
 	body, err := apiv1.NewClient(s.url, admin, nil).Metrics(context.Background())
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}
+	var out [][2]float64
+	for _, stage := range bootStageNames {
+		out = append(out, [2]float64{
+			metricValue(body, fmt.Sprintf(`ironvisor_boot_stage_seconds_sum{stage=%q}`, stage)),
+			metricValue(body, fmt.Sprintf(`ironvisor_boot_stage_seconds_count{stage=%q}`, stage)),
+		})
+	}
+	return out
+}
+
+// stageMeans returns the mean of each boot stage over the boots between
+// two stageTotals, as "queue_ms=... ...".
+func stageMeans(t *testing.T, before, after [][2]float64) string {
+	t.Helper()
 	var out []string
-	for _, stage := range []string{"queue", "prepare", "vmm", "commit"} {
-		sum, count := metricValue(body, fmt.Sprintf(`ironvisor_boot_stage_seconds_sum{stage=%q}`, stage)),
-			metricValue(body, fmt.Sprintf(`ironvisor_boot_stage_seconds_count{stage=%q}`, stage))
+	for i, stage := range bootStageNames {
+		sum, count := after[i][0]-before[i][0], after[i][1]-before[i][1]
 		if count == 0 {
 			t.Fatalf("no %s boot stage in /metrics", stage)
 		}

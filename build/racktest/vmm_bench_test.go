@@ -2,7 +2,6 @@ package racktest
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -53,44 +52,6 @@ const busyboxRSSFactor = 4
 // benchLine is one BENCH result.
 var benchLine = regexp.MustCompile(`BENCH (\S+) rc=(\d+) t0=([0-9.]+) t1=([0-9.]+) rss=(\d*)\r?\n`)
 
-// qemuEntries returns the host's qemu-system-x86_64, the shared libraries
-// ldd lists for it, and the firmware microvm needs, as archive entries.
-func qemuEntries(t testing.TB) []initramfs.Entry {
-	t.Helper()
-	bin, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		t.Skipf("SKIP: no qemu-system-x86_64: %v", err)
-	}
-	out, err := exec.Command("ldd", bin).Output()
-	if err != nil {
-		t.Fatalf("ldd %s: %v", bin, err)
-	}
-	es := []initramfs.Entry{initramfs.HostFile("/usr/bin/qemu-system-x86_64", 0o755, bin)}
-	for _, line := range strings.Split(string(out), "\n") {
-		// "libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)" or
-		// "/lib64/ld-linux-x86-64.so.2 (0x...)".
-		f := strings.Fields(line)
-		var lib string
-		switch {
-		case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
-			lib = f[2]
-		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
-			lib = f[0]
-		default:
-			continue
-		}
-		real, err := filepath.EvalSymlinks(lib)
-		if err != nil {
-			t.Fatalf("library %s: %v", lib, err)
-		}
-		es = append(es, initramfs.HostFile(lib, 0o755, real))
-	}
-	for _, fw := range []string{"bios-microvm.bin", "linuxboot_dma.bin", "kvmvapic.bin", "pvh.bin"} {
-		es = append(es, initramfs.HostFile("/usr/share/qemu/"+fw, 0o644, "/usr/share/qemu/"+fw))
-	}
-	return es
-}
-
 // median returns the middle value (the lower middle for an even count).
 func median(v []float64) float64 {
 	s := append([]float64(nil), v...)
@@ -113,7 +74,7 @@ func BenchmarkVMMVersusQEMU(b *testing.B) {
 // benchOnce runs one L1 server with benchRounds boots of each VMM.
 func benchOnce(b *testing.B) {
 	set := artefactsOrSkip(b)
-	overlay := vmmOverlayWith(b, set, strings.ReplaceAll(benchInit, "ROUNDS", strconv.Itoa(benchRounds)), qemuEntries(b))
+	overlay := vmmOverlayWith(b, set, strings.ReplaceAll(benchInit, "ROUNDS", strconv.Itoa(benchRounds)), gotest.QEMUEntries(b))
 	// The artefacts' ironvisor may predate the tree: a later archive with
 	// a fresh build overrides /bin/ironvisor.
 	dir := b.TempDir()

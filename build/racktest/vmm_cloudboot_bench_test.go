@@ -123,7 +123,7 @@ func cloudBootsOnce(b *testing.B) {
 		"APPEND", os.Getenv("IRONVISOR_CLOUD_APPEND"), "TRACE", strconv.Itoa(min(len(trace), 1)),
 		"IVENV", os.Getenv("IRONVISOR_CLOUD_ENV")).Replace(cloudBootInit)
 	tmp := b.TempDir()
-	extra := append(qemuEntries(b),
+	extra := append(gotest.QEMUEntries(b),
 		initramfs.HostFile("/img/vmlinuz", 0o644, img.Kernel),
 		initramfs.HostFile("/img/initrd.img", 0o644, img.Initrd))
 	overlay := vmmOverlayModules(b, set, init, extra, []string{"virtio_pci", "virtio_blk"})

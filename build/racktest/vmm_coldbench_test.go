@@ -71,7 +71,7 @@ func runInL1(b *testing.B, bench string, rounds int, timeout time.Duration, extr
 		initramfs.HostFile(gotest.KVMPinPath, 0o755, buildKVMPin(b, dir)),
 		initramfs.HostFile("/bin/racktest.test", 0o755, testBin),
 	}
-	l1 = append(l1, qemuEntries(b)...)
+	l1 = append(l1, gotest.QEMUEntries(b)...)
 	l1 = append(l1, extra...)
 	l1 = append(l1, guestinitrd.RootDirs()...)
 	h := set.HostKernel

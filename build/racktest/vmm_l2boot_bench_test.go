@@ -79,7 +79,7 @@ func l2BootOnce(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("IRONVISOR_L2_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	overlay := vmmOverlayWith(b, set, strings.ReplaceAll(l2BootInit, "ROUNDS", strconv.Itoa(rounds)), qemuEntries(b))
+	overlay := vmmOverlayWith(b, set, strings.ReplaceAll(l2BootInit, "ROUNDS", strconv.Itoa(rounds)), gotest.QEMUEntries(b))
 	dir := b.TempDir()
 	fresh := filepath.Join(dir, "ironvisor.gz")
 	buildArchive(b, fresh, []initramfs.Entry{initramfs.HostFile("/bin/ironvisor", 0o755, buildCommand(b, dir, "ironvisor"))})

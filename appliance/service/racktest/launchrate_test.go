@@ -25,10 +25,15 @@ var launchRateLine = regexp.MustCompile(`LAUNCHRATE launches=(\d+) workers=(\d+)
 // of each boot stage.
 var bootStagesLine = regexp.MustCompile(`BOOTSTAGES queue_ms=([\d.]+) prepare_ms=([\d.]+) vmm_ms=([\d.]+) commit_ms=([\d.]+)`)
 
+// rawRateLine is TestLaunchRateOnKVM's raw arm: the same starts through the
+// supervisor without the API, and what one launch costs on each side.
+var rawRateLine = regexp.MustCompile(`RAWRATE rounds=(\d+) rate=([\d.]+) ratio=([\d.]+) ratio_rounds=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) api_up_ms=([\d.]+) api_down_ms=([\d.]+) raw_up_ms=([\d.]+) raw_down_ms=([\d.]+)`)
+
 // BenchmarkLaunchRateInRack runs TestLaunchRateOnKVM on real KVM inside a
 // rack server and reports its figures: nano tiny-guest launches to running
-// per second (sustained), p50 and p99 of launch to running, and the most
-// nano instances running at once. build/bench/controlplane.sh formats them
+// per second (sustained), p50 and p99 of launch to running, the most nano
+// instances running at once, and the raw rate of the same starts through
+// the supervisor alone with its ratio to the API's. build/bench/controlplane.sh formats them
 // for docs/benchmarks.md.
 func BenchmarkLaunchRateInRack(b *testing.B) {
 	set, err := artefacts.FromEnv()
@@ -64,6 +69,14 @@ func BenchmarkLaunchRateInRack(b *testing.B) {
 			b.Fatalf("no BOOTSTAGES line in the output")
 		}
 		for i, unit := range []string{"queue-ms", "prepare-ms", "vmm-ms", "commit-ms"} {
+			v, _ := strconv.ParseFloat(m[i+1], 64)
+			b.ReportMetric(v, unit)
+		}
+		if m = rawRateLine.FindStringSubmatch(res.Output); m == nil {
+			b.Fatalf("no RAWRATE line in the output")
+		}
+		for i, unit := range []string{"rounds", "raw-launches/s", "raw/api", "raw/api-rounds", "raw-p50-ms", "raw-p99-ms",
+			"api-up-ms", "api-down-ms", "raw-up-ms", "raw-down-ms"} {
 			v, _ := strconv.ParseFloat(m[i+1], 64)
 			b.ReportMetric(v, unit)
 		}
