@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/build/cloudimage"
 	"github.com/ironvisor/ironvisor/build/rack"
 	"github.com/ironvisor/ironvisor/build/rack/gotest"
@@ -96,21 +97,10 @@ func BenchmarkDebianSSHReady(b *testing.B) {
 // sshReadyOnce runs one L1 server through both sides.
 func sshReadyOnce(b *testing.B) {
 	set := artefactsOrSkip(b)
-	dir := os.Getenv("IRONVISOR_CLOUD_IMAGE")
-	if dir == "" {
-		dir = filepath.Join(filepath.Dir(set.Dir), "images", "debian-12-cloud")
-	}
-	img, ok := cloudimage.Cached(dir)
-	if !ok {
-		b.Skipf("SKIP: no cloud image in %s (run: ivbuild cloudimage -dir %s)", dir, dir)
-	}
+	img := cachedCloudImage(b, set)
 	rounds := sshReadyRoundsDefault
 	if v, err := strconv.Atoi(os.Getenv("IRONVISOR_SSH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
-	}
-	mkfs, err := exec.LookPath("mkfs.btrfs")
-	if err != nil {
-		b.Fatalf("mkfs.btrfs not installed (make deps installs btrfs-progs): %v", err)
 	}
 	pub, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -124,16 +114,7 @@ func sshReadyOnce(b *testing.B) {
 	authorized := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))
 
 	tmp := b.TempDir()
-	data := filepath.Join(tmp, "data.img")
-	if err := os.WriteFile(data, nil, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	if err := os.Truncate(data, 12<<30); err != nil {
-		b.Fatal(err)
-	}
-	if out, err := exec.Command(mkfs, "-q", "-L", "ivdata", data).CombinedOutput(); err != nil {
-		b.Fatalf("mkfs.btrfs: %v\n%s", err, out)
-	}
+	data := btrfsDataDisk(b, tmp)
 	init := strings.NewReplacer("ROUNDS", strconv.Itoa(rounds), "TRIGGER", strconv.Itoa(sshReadyTrigger),
 		"QEMUPORT", strconv.Itoa(sshReadyQEMUPort), "MEM", "512M", "CPUS", "1",
 		"CMDLINE", cloudimage.Cmdline).Replace(sshReadyInit)
@@ -308,4 +289,41 @@ func joinSecs(xs []float64) string {
 		parts[i] = strconv.FormatFloat(x, 'f', 1, 64)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// cachedCloudImage returns the Debian cloud image in
+// $IRONVISOR_CLOUD_IMAGE (default: images/debian-12-cloud beside the
+// artefacts), skipping when `ivbuild cloudimage` has not built it.
+func cachedCloudImage(t testing.TB, set *artefacts.Set) cloudimage.Image {
+	t.Helper()
+	dir := os.Getenv("IRONVISOR_CLOUD_IMAGE")
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(set.Dir), "images", "debian-12-cloud")
+	}
+	img, ok := cloudimage.Cached(dir)
+	if !ok {
+		t.Skipf("SKIP: no cloud image in %s (run: ivbuild cloudimage -dir %s)", dir, dir)
+	}
+	return img
+}
+
+// btrfsDataDisk makes a sparse 12 GiB btrfs file system labelled ivdata in
+// dir, an appliance's data disk, and returns its path.
+func btrfsDataDisk(t testing.TB, dir string) string {
+	t.Helper()
+	mkfs, err := exec.LookPath("mkfs.btrfs")
+	if err != nil {
+		t.Fatalf("mkfs.btrfs not installed (make deps installs btrfs-progs): %v", err)
+	}
+	data := filepath.Join(dir, "data.img")
+	if err := os.WriteFile(data, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(data, 12<<30); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(mkfs, "-q", "-L", "ivdata", data).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.btrfs: %v\n%s", err, out)
+	}
+	return data
 }
