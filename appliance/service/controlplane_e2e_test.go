@@ -28,7 +28,7 @@ type server struct {
 }
 
 // startServe runs the real binary and waits for its READY line.
-func startServe(t *testing.T, extra ...string) server {
+func startServe(t testing.TB, extra ...string) server {
 	t.Helper()
 	bin := rackIronvisor
 	if _, err := os.Stat(bin); err != nil {
@@ -38,7 +38,7 @@ func startServe(t *testing.T, extra ...string) server {
 }
 
 // startServeBin runs "bin serve" and waits for its READY line.
-func startServeBin(t *testing.T, bin string, extra ...string) server {
+func startServeBin(t testing.TB, bin string, extra ...string) server {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
 	cmd := exec.Command(bin, append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, extra...)...)
@@ -69,7 +69,7 @@ func startServeBin(t *testing.T, bin string, extra ...string) server {
 }
 
 // adminToken reads DATA/admin.token and checks its mode.
-func (s server) adminToken(t *testing.T) string {
+func (s server) adminToken(t testing.TB) string {
 	st, err := os.Stat(filepath.Join(s.data, "admin.token"))
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("admin.token: %v %v", st, err)
@@ -79,7 +79,7 @@ func (s server) adminToken(t *testing.T) string {
 }
 
 // ctl runs "ironvisor ctl" and returns its exit code, stdout and stderr.
-func (s server) ctl(t *testing.T, token string, args ...string) (int, string, string) {
+func (s server) ctl(t testing.TB, token string, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := exec.Command(s.bin, append([]string{"ctl", "--url", s.url, "--token", token}, args...)...)
 	var out, errb bytes.Buffer
@@ -95,7 +95,7 @@ func (s server) ctl(t *testing.T, token string, args ...string) (int, string, st
 }
 
 // ok runs ctl, requires success and decodes --json output into v if set.
-func (s server) ok(t *testing.T, token string, v any, args ...string) string {
+func (s server) ok(t testing.TB, token string, v any, args ...string) string {
 	t.Helper()
 	code, out, errs := s.ctl(t, token, args...)
 	if code != 0 {

@@ -17,7 +17,7 @@ import (
 )
 
 // buildBinary builds cmd/ironvisor into a temporary directory.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "ironvisor")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/ironvisor/ironvisor/cmd/ironvisor").CombinedOutput()
@@ -45,7 +45,7 @@ func waitDatagram(t *testing.T, c *net.UnixConn, want string, deadline time.Time
 
 // waitReady scans the service's stdout for the READY line and returns the
 // API URL, forwarding the rest of the output to the test log.
-func waitReady(t *testing.T, stdout *bufio.Scanner, deadline time.Time) string {
+func waitReady(t testing.TB, stdout *bufio.Scanner, deadline time.Time) string {
 	t.Helper()
 	found := make(chan string, 1)
 	go func() {

@@ -10,7 +10,6 @@ import (
 	"mime/multipart"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -91,21 +90,8 @@ func debianImage(t *testing.T, set *artefacts.Set) cloudimage.Image {
 func TestApplianceDebianCloudImage(t *testing.T) {
 	set := artefactsOrSkip(t)
 	img := debianImage(t, set)
-	mkfs, err := exec.LookPath("mkfs.btrfs")
-	if err != nil {
-		t.Fatalf("mkfs.btrfs not installed (make deps installs btrfs-progs): %v", err)
-	}
 	tmp := t.TempDir()
-	data := filepath.Join(tmp, "data.img")
-	if err := os.WriteFile(data, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(data, 12<<30); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(mkfs, "-q", "-L", "ivdata", data).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.btrfs: %v\n%s", err, out)
-	}
+	data := btrfsDataDisk(t, tmp)
 	ctx, cancel := context.WithTimeout(context.Background(), debianDeadline)
 	defer cancel()
 	t0 := time.Now()

@@ -106,14 +106,7 @@ func BenchmarkCloudImageBoots(b *testing.B) {
 // cloudBootsOnce runs one L1 server with the alternating boots.
 func cloudBootsOnce(b *testing.B) {
 	set := artefactsOrSkip(b)
-	dir := os.Getenv("IRONVISOR_CLOUD_IMAGE")
-	if dir == "" {
-		dir = filepath.Join(filepath.Dir(set.Dir), "images", "debian-12-cloud")
-	}
-	img, ok := cloudimage.Cached(dir)
-	if !ok {
-		b.Skipf("SKIP: no cloud image in %s (run: ivbuild cloudimage -dir %s)", dir, dir)
-	}
+	img := cachedCloudImage(b, set)
 	boots := cloudBootsDefault
 	if v, err := strconv.Atoi(os.Getenv("IRONVISOR_CLOUD_BOOTS")); err == nil && v > 0 {
 		boots = v

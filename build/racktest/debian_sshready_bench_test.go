@@ -1,0 +1,329 @@
+package racktest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/ironvisor/ironvisor/build/artefacts"
+	"github.com/ironvisor/ironvisor/build/cloudimage"
+	"github.com/ironvisor/ironvisor/build/rack"
+	"github.com/ironvisor/ironvisor/build/rack/gotest"
+	"github.com/ironvisor/ironvisor/initramfs"
+)
+
+// sshReadyRoundsDefault is how many boots of each side
+// BenchmarkDebianSSHReady measures; IRONVISOR_SSH_ROUNDS overrides it.
+const sshReadyRoundsDefault = 2
+
+// sshReadyBoot bounds one launch to SSH-ready (a Debian boot with
+// cloud-init under nested TCG takes about a minute).
+const sshReadyBoot = 8 * time.Minute
+
+// Ports of the L1 server forwarded from this process: the appliance's API,
+// the L1's trigger for the QEMU side, QEMU's forward of its guest's
+// tcp/22, and the first of the appliance's port forwards (one per round,
+// so that no forward of a terminated instance is ever in the way).
+const (
+	sshReadyTrigger  = 9000
+	sshReadyQEMUPort = 2300
+	sshReadyIVPort   = 2400
+)
+
+// sshReadyInit is the L1 /init of BenchmarkDebianSSHReady, laid over the
+// appliance's initramfs. First the QEMU side: it gives the uplink the
+// address QEMU's user network forwards to, serves the NoCloud seed
+// (/seed) on port 8000, and ROUNDS times waits for a connection on the
+// trigger port, boots the image (its kernel and initrd in /img, its disk
+// /dev/vdb as a snapshot) under QEMU microvm with its tcp/22 forwarded
+// from the L1's QEMUPORT, waits for a second connection and kills it.
+// Then it undoes the network and execs the appliance as PID 1.
+const sshReadyInit = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
+for m in kvm_amd virtio_pci virtio_blk virtio_net; do modprobe $m || echo "L1-MODPROBE-FAILED $m"; done
+` + gotest.PinKVM + `ip link set lo up
+ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; ip route add default via 10.0.2.2
+httpd -p 8000 -h /seed
+echo "SSHB-READY $(ls /dev/kvm) $(ls /dev/vdb)"
+for i in $(seq ROUNDS); do
+	echo "SSHB-WAIT-START $i"
+	nc -l -p TRIGGER >/dev/null
+	TMPDIR=/tmp /usr/bin/qemu-system-x86_64 -M microvm -enable-kvm -cpu host -m MEM -smp CPUS -nodefaults -no-user-config -display none -serial file:/tmp/q$i.log -no-reboot -L /usr/share/qemu -kernel /img/vmlinuz -initrd /img/initrd.img -drive id=d0,if=none,format=raw,file=/dev/vdb,snapshot=on -device virtio-blk-device,drive=d0 -netdev user,id=n0,hostfwd=tcp::QEMUPORT-:22 -device virtio-net-device,netdev=n0 -append "CMDLINE ds=nocloud;s=http://10.0.2.2:8000/" >/tmp/qe$i.log 2>&1 & pid=$!
+	echo "SSHB-QEMU-STARTED $i"
+	nc -l -p TRIGGER >/dev/null
+	kill -KILL $pid; wait $pid
+	tail -n 5 /tmp/qe$i.log | sed 's/^/SSHB-QEMU-STDERR /'
+	echo "SSHB-QEMU-STOPPED $i"
+done
+killall httpd
+ip route flush dev eth0; ip addr flush dev eth0; ip link set eth0 down
+umount /tmp
+echo SSHB-APPLIANCE
+exec /bin/ironvisor
+`
+
+// BenchmarkDebianSSHReady measures launch to SSH-ready of the stock
+// Debian 12 cloud image (build/cloudimage) in one L1 server: the appliance
+// (PID 1, a btrfs data disk) launching it as a small instance (1 vCPU,
+// 512 MiB) with a key pair and a #cloud-config user data, through the
+// API, reached over SSH through a port forward; against QEMU microvm in
+// the same L1 booting the same kernel, initrd and disk with the same
+// vCPUs and memory, the same key and user data from a NoCloud seed served
+// over HTTP, reached through its user network's forward. SSH-ready is an
+// SSH connection as the image's default user, with the key, from this
+// process. The QEMU boots come first (the L1 then becomes the
+// appliance), IRONVISOR_SSH_ROUNDS of each (default 2). It logs one
+// ROW line per side and reports the medians (ironvisor-s, qemu-s) and
+// their ratio.
+func BenchmarkDebianSSHReady(b *testing.B) {
+	for b.Loop() {
+		sshReadyOnce(b)
+	}
+}
+
+// sshReadyOnce runs one L1 server through both sides.
+func sshReadyOnce(b *testing.B) {
+	set := artefactsOrSkip(b)
+	img := cachedCloudImage(b, set)
+	rounds := sshReadyRoundsDefault
+	if v, err := strconv.Atoi(os.Getenv("IRONVISOR_SSH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sshPub, _ := ssh.NewPublicKey(pub)
+	authorized := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))
+
+	tmp := b.TempDir()
+	data := btrfsDataDisk(b, tmp)
+	init := strings.NewReplacer("ROUNDS", strconv.Itoa(rounds), "TRIGGER", strconv.Itoa(sshReadyTrigger),
+		"QEMUPORT", strconv.Itoa(sshReadyQEMUPort), "MEM", "512M", "CPUS", "1",
+		"CMDLINE", cloudimage.Cmdline).Replace(sshReadyInit)
+	extra := append(gotest.QEMUEntries(b),
+		initramfs.HostFile("/img/vmlinuz", 0o644, img.Kernel),
+		initramfs.HostFile("/img/initrd.img", 0o644, img.Initrd),
+		initramfs.File("/seed/meta-data", 0o644, []byte("instance-id: qemu-peer\nlocal-hostname: qemu-peer\npublic-keys:\n  - "+authorized+"\n")),
+		initramfs.File("/seed/user-data", 0o644, []byte(debianUserData)),
+		initramfs.File("/seed/vendor-data", 0o644, nil))
+	overlay := vmmOverlayModules(b, set, init, extra, []string{"virtio_pci", "virtio_blk", "virtio_net"})
+	forward := []int{8080, sshReadyTrigger, sshReadyQEMUPort}
+	for i := range rounds {
+		forward = append(forward, sshReadyIVPort+i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(2*rounds)*sshReadyBoot+20*time.Minute)
+	defer cancel()
+	srv, err := rack.Start(ctx, rack.Options{
+		Name: "sshready", Kernel: set.HostKernel.Vmlinuz(), Initrds: []string{set.InitramfsPath(), overlay},
+		Append:    "console=ttyS0 ironvisor.hostname=rack-sshready ironvisor.data=LABEL=ivdata",
+		MemoryMiB: 2048, CPUs: 2, LogDir: tmp, ForwardPorts: forward,
+		Extra: []string{"-drive", "file=" + data + ",if=virtio,format=raw",
+			"-drive", "file=" + img.Disk + ",if=virtio,format=raw,snapshot=on"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Stop()
+	if err := srv.Console.Expect(ctx, "SSHB-READY /dev/kvm /dev/vdb"); err != nil {
+		b.Fatalf("%v\n%s", err, srv.Console.Tail(30))
+	}
+	secs := map[string][]float64{}
+	for i := 1; i <= rounds; i++ {
+		secs["qemu"] = append(secs["qemu"], qemuSSHReady(ctx, b, srv, signer, i))
+	}
+	secs["ironvisor"] = applianceSSHReady(ctx, b, srv, img, authorized, signer, rounds)
+	for _, name := range []string{"ironvisor", "qemu"} {
+		b.Logf("ROW: | %s | %d | %.1f | %s |", name, len(secs[name]), median(secs[name]), joinSecs(secs[name]))
+		b.ReportMetric(median(secs[name]), name+"-s")
+	}
+	b.ReportMetric(median(secs["ironvisor"])/median(secs["qemu"]), "ironvisor/qemu")
+}
+
+// qemuSSHReady runs QEMU round i in the L1 and returns the seconds from
+// its trigger to SSH-ready.
+func qemuSSHReady(ctx context.Context, b *testing.B, srv *rack.Server, signer ssh.Signer, i int) float64 {
+	if err := srv.Console.Expect(ctx, fmt.Sprintf("SSHB-WAIT-START %d", i)); err != nil {
+		b.Fatalf("%v\n%s", err, srv.Console.Tail(30))
+	}
+	start := trigger(ctx, b, srv, fmt.Sprintf("SSHB-QEMU-STARTED %d", i))
+	d := sshReady(ctx, b, srv, sshReadyQEMUPort, signer, start)
+	b.Logf("qemu %d: SSH-ready after %.1f s", i, d)
+	trigger(ctx, b, srv, fmt.Sprintf("SSHB-QEMU-STOPPED %d", i))
+	return d
+}
+
+// trigger connects to the L1's trigger port until the console shows
+// want, and returns when the connection that did it was made. A
+// connection made before the L1 listens is closed by QEMU's user network
+// without effect, so it is retried.
+func trigger(ctx context.Context, b *testing.B, srv *rack.Server, want string) time.Time {
+	for {
+		at := time.Now()
+		if c, err := net.DialTimeout("tcp", srv.Addr(sshReadyTrigger), 5*time.Second); err == nil {
+			c.Close()
+		}
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := srv.Console.Expect(wctx, want)
+		cancel()
+		if err == nil {
+			return at
+		}
+		if ctx.Err() != nil {
+			b.Fatalf("no %q: %v\n%s", want, ctx.Err(), srv.Console.Tail(30))
+		}
+	}
+}
+
+// sshReady dials the L1's port until an SSH connection as the image's
+// default user with signer succeeds, and returns the seconds since start.
+func sshReady(ctx context.Context, b *testing.B, srv *rack.Server, port int, signer ssh.Signer, start time.Time) float64 {
+	cfg := &ssh.ClientConfig{User: "debian", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		Timeout: 10 * time.Second, HostKeyCallback: ssh.InsecureIgnoreHostKey()}
+	dctx, cancel := context.WithTimeout(ctx, sshReadyBoot)
+	defer cancel()
+	var last error
+	for dctx.Err() == nil {
+		c, err := ssh.Dial("tcp", srv.Addr(port), cfg)
+		if err == nil {
+			d := time.Since(start).Seconds()
+			c.Close()
+			return d
+		}
+		last = err
+		if err := pause(dctx); err != nil {
+			break
+		}
+	}
+	b.Fatalf("no SSH on port %d within %v: %v\n%s", port, sshReadyBoot, last, srv.Console.Tail(40))
+	return 0
+}
+
+// applianceSSHReady waits for the appliance, imports the image, and
+// launches it rounds times as a small instance with the key and the user
+// data, each reached through its own port forward; it returns the seconds
+// from each launch request to SSH-ready.
+func applianceSSHReady(ctx context.Context, b *testing.B, srv *rack.Server, img cloudimage.Image, authorized string, signer ssh.Signer, rounds int) []float64 {
+	if _, err := srv.Console.ExpectRegexp(ctx, readyLine); err != nil {
+		b.Fatalf("no appliance banner: %v\n%s", err, srv.Console.Tail(40))
+	}
+	banner, err := rack.ParseBanner(srv.Console.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin, err := srv.API(8080, banner.Fingerprint, banner.AdminToken)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var image struct{ ID string }
+	if err := uploadDisk(ctx, admin, "debian-12", img.Qcow2, &image); err != nil {
+		b.Fatal(err)
+	}
+	var tenant struct{ Token string }
+	if err := admin.SendJSON(ctx, "POST", "/v1/tenants", map[string]string{"name": "sshready"}, &tenant); err != nil {
+		b.Fatal(err)
+	}
+	user := *admin
+	user.Token = tenant.Token
+	for _, c := range []struct {
+		path string
+		body any
+	}{
+		{"/v1/networks", map[string]string{"name": "lan", "cidr": "10.79.0.0/24"}},
+		{"/v1/security-groups", map[string]any{"name": "ssh", "ingress": []map[string]any{
+			{"proto": "tcp", "from_port": 22, "to_port": 22, "cidr": "0.0.0.0/0"}}}},
+		{"/v1/key-pairs", map[string]string{"name": "bench", "public_key": authorized}},
+	} {
+		if err := user.SendJSON(ctx, "POST", c.path, c.body, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var out []float64
+	for i := range rounds {
+		var launched []instance
+		start := time.Now()
+		err := user.SendJSON(ctx, "POST", "/v1/instances", map[string]any{
+			"image": "debian-12", "type": "small", "network": "lan", "security_groups": []string{"ssh"},
+			"key_name": "bench", "user_data": []byte(debianUserData),
+		}, &launched)
+		if err != nil || len(launched) != 1 {
+			b.Fatalf("launch: %+v, %v", launched, err)
+		}
+		id := launched[0].ID
+		if err := user.SendJSON(ctx, "POST", "/v1/port-forwards", map[string]any{
+			"instance": id, "proto": "tcp", "public_port": sshReadyIVPort + i, "port": 22}, nil); err != nil {
+			b.Fatal(err)
+		}
+		d := sshReady(ctx, b, srv, sshReadyIVPort+i, signer, start)
+		b.Logf("ironvisor %d: %s SSH-ready after %.1f s", i+1, id, d)
+		out = append(out, d)
+		var in instance
+		if err := user.SendJSON(ctx, "DELETE", "/v1/instances/"+id, nil, &in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return out
+}
+
+// joinSecs lists xs with one decimal, comma-separated.
+func joinSecs(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 1, 64)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// cachedCloudImage returns the Debian cloud image in
+// $IRONVISOR_CLOUD_IMAGE (default: images/debian-12-cloud beside the
+// artefacts), skipping when `ivbuild cloudimage` has not built it.
+func cachedCloudImage(t testing.TB, set *artefacts.Set) cloudimage.Image {
+	t.Helper()
+	dir := os.Getenv("IRONVISOR_CLOUD_IMAGE")
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(set.Dir), "images", "debian-12-cloud")
+	}
+	img, ok := cloudimage.Cached(dir)
+	if !ok {
+		t.Skipf("SKIP: no cloud image in %s (run: ivbuild cloudimage -dir %s)", dir, dir)
+	}
+	return img
+}
+
+// btrfsDataDisk makes a sparse 12 GiB btrfs file system labelled ivdata in
+// dir, an appliance's data disk, and returns its path.
+func btrfsDataDisk(t testing.TB, dir string) string {
+	t.Helper()
+	mkfs, err := exec.LookPath("mkfs.btrfs")
+	if err != nil {
+		t.Fatalf("mkfs.btrfs not installed (make deps installs btrfs-progs): %v", err)
+	}
+	data := filepath.Join(dir, "data.img")
+	if err := os.WriteFile(data, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(data, 12<<30); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(mkfs, "-q", "-L", "ivdata", data).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.btrfs: %v\n%s", err, out)
+	}
+	return data
+}
