@@ -151,9 +151,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var buf []byte
 	buf = append(buf, xml.Header...)
 	var body []byte
-	if _, ok := out.(*callerIdentityResponse); ok {
+	switch o := out.(type) {
+	case fastXML:
+		buf = appendWrapped(buf, action+"Response", o)
+	case *callerIdentityResponse:
 		body, err = xml.Marshal(out)
-	} else {
+	default:
 		body, err = xml.Marshal(wrapped{name: action + "Response", v: out})
 	}
 	if err != nil {
