@@ -8,14 +8,11 @@ package racktest
 // initrd alternately under ironvisor-vmm and QEMU on the same tap and disk.
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,9 +23,6 @@ import (
 
 // gioDeadline bounds one guest I/O run, boot included.
 const gioDeadline = 6 * time.Minute
-
-// gioTestLine is one guestio result on the guest's console.
-var gioTestLine = regexp.MustCompile(`GUEST-IO test=(\w+) (\S+=\S+)`)
 
 // BenchmarkInL1GuestIO boots the cloud kernel with the guestio initrd once
 // per iteration under each VMM (alternating which goes first) on the same
@@ -102,33 +96,11 @@ func gioArgv(disk string) map[string][]string {
 	}
 }
 
-// gioRun boots one guest I/O guest and returns its results as
-// "randread_iops=N tx_mbs=N rx_mbs=N rr_p50_us=N rr_p99_us=N".
+// gioRun boots one guest I/O guest and returns its results (parseGuestIO).
 func gioRun(argv []string) (string, error) {
 	console, err := consoleRun(argv, "GUEST-IO-DONE", gioDeadline)
 	if err != nil {
 		return "", err
 	}
-	got := map[string]string{}
-	for _, line := range console {
-		if strings.Contains(line, "GUEST-IO-FAILED") {
-			return "", fmt.Errorf("guest test failed: %q\n%s", line, strings.Join(console, "\n"))
-		}
-		m := gioTestLine.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		for _, kv := range strings.Fields(line[strings.Index(line, m[0])+len("GUEST-IO test="+m[1]):]) {
-			k, v, _ := strings.Cut(kv, "=")
-			got[m[1]+"_"+k] = v
-		}
-	}
-	var out []string
-	for _, k := range []string{"randread_iops", "tx_mbs", "rx_mbs", "rr_p50_us", "rr_p99_us"} {
-		if got[k] == "" {
-			return "", errors.New("no " + k + " in:\n" + strings.Join(console, "\n"))
-		}
-		out = append(out, k+"="+got[k])
-	}
-	return strings.Join(out, " "), nil
+	return parseGuestIO(console)
 }

@@ -181,3 +181,61 @@ func reportGuestIO(b *testing.B, console string, rounds int) {
 		b.ReportMetric(median(q[i]), "qemu-"+m.key)
 	}
 }
+
+// gioTestLine is one guestio result on the guest's console: the test and
+// its key=value figures.
+var gioTestLine = regexp.MustCompile(`GUEST-IO test=(\w+)((?: \w+=[0-9.]+)+)`)
+
+// parseGuestIO returns the results of one guest I/O guest's console as
+// "randread_iops=N tx_mbs=N rx_mbs=N rr_p50_us=N rr_p99_us=N"; a failed
+// test or a missing figure is an error.
+func parseGuestIO(console []string) (string, error) {
+	got := map[string]string{}
+	for _, line := range console {
+		if strings.Contains(line, "GUEST-IO-FAILED") {
+			return "", fmt.Errorf("guest test failed: %q\n%s", line, strings.Join(console, "\n"))
+		}
+		m := gioTestLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		for _, kv := range strings.Fields(m[2]) {
+			k, v, _ := strings.Cut(kv, "=")
+			got[m[1]+"_"+k] = v
+		}
+	}
+	var out []string
+	for _, k := range []string{"randread_iops", "tx_mbs", "rx_mbs", "rr_p50_us", "rr_p99_us"} {
+		if got[k] == "" {
+			return "", fmt.Errorf("no %s in:\n%s", k, strings.Join(console, "\n"))
+		}
+		out = append(out, k+"="+got[k])
+	}
+	return strings.Join(out, " "), nil
+}
+
+func TestParseGuestIO(t *testing.T) {
+	console := []string{
+		"GUEST-INIT-OK",
+		"[    1.2] virtio_net virtio1 eth0: renamed",
+		"GUEST-IO test=randread iops=1234 reads=12340",
+		"GUEST-IO test=tx mbs=56.7 bytes=567000000",
+		"\rGUEST-IO test=rx mbs=89.0 bytes=890000000\r",
+		"GUEST-IO test=rr p50_us=321 p99_us=999 count=3000",
+		"GUEST-IO-DONE",
+	}
+	got, err := parseGuestIO(console)
+	want := "randread_iops=1234 tx_mbs=56.7 rx_mbs=89.0 rr_p50_us=321 rr_p99_us=999"
+	if err != nil || got != want {
+		t.Fatalf("got %q, %v; want %q", got, err, want)
+	}
+	if !gioLine.MatchString("GIO vmm=qemu round=1 " + got) {
+		t.Fatalf("gioLine does not match the result %q", got)
+	}
+	if _, err := parseGuestIO(append(console[:3:3], "GUEST-IO-FAILED test=tx")); err == nil {
+		t.Fatal("a failed test was accepted")
+	}
+	if _, err := parseGuestIO(console[:4]); err == nil {
+		t.Fatal("missing figures were accepted")
+	}
+}
