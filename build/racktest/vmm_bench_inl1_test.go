@@ -265,23 +265,34 @@ func BenchmarkInL1Block(b *testing.B) {
 	if err := writeZeros(disk, blkMiB<<20); err != nil {
 		b.Fatal(err)
 	}
-	argv := blkArgv(disk)
+	alternate(b, "BLK", blkArgv(disk), func(argv []string) (string, error) {
+		r, err := blkRun(argv)
+		return fmt.Sprintf("write_mbs=%.1f read_mbs=%.1f", r.write, r.read), err
+	})
+}
+
+// alternate runs one guest per iteration of b under each VMM of argv,
+// rotating which goes first (vmmOrder), and prints "LABEL vmm=NAME
+// round=N " and run's result for each run. A run that stalls before the
+// guest's /init (errStall) is printed as LABEL-STALL and retried, up to
+// blkAttempts boots per VMM and round; any other error fails b.
+func alternate(b *testing.B, label string, argv map[string][]string, run func([]string) (string, error)) {
 	for round := 0; b.Loop(); round++ {
 		for _, name := range vmmOrder(round, argv) {
 			for attempt := 1; ; attempt++ {
-				r, err := blkRun(argv[name])
+				r, err := run(argv[name])
 				if errors.Is(err, errStall) && attempt < blkAttempts {
-					fmt.Printf("BLK-STALL vmm=%s round=%d attempt=%d\n", name, round, attempt)
+					fmt.Printf("%s-STALL vmm=%s round=%d attempt=%d\n", label, name, round, attempt)
 					continue
 				}
 				if errors.Is(err, errStall) {
-					fmt.Printf("BLK-STALL vmm=%s round=%d attempt=%d (round skipped)\n", name, round, attempt)
+					fmt.Printf("%s-STALL vmm=%s round=%d attempt=%d (round skipped)\n", label, name, round, attempt)
 					break
 				}
 				if err != nil {
 					b.Fatalf("%s round %d: %v", name, round, err)
 				}
-				fmt.Printf("BLK vmm=%s round=%d write_mbs=%.1f read_mbs=%.1f\n", name, round, r.write, r.read)
+				fmt.Printf("%s vmm=%s round=%d %s\n", label, name, round, r)
 				break
 			}
 		}
@@ -313,20 +324,52 @@ var guestBlkLine = regexp.MustCompile(`GUEST-BLK op=(\w+) rc=(\d+) t0=([0-9.]+) 
 // blkRun boots one throughput guest and parses its timings.
 func blkRun(argv []string) (blkResult, error) {
 	var res blkResult
-	p, err := startPiped(argv)
+	console, err := consoleRun(argv, "GUEST-BLK-DONE", blkDeadline)
 	if err != nil {
 		return res, err
 	}
+	for _, line := range console {
+		m := guestBlkLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		t0, _ := strconv.ParseFloat(m[3], 64)
+		t1, _ := strconv.ParseFloat(m[4], 64)
+		if m[2] != "0" || t1 <= t0 {
+			return res, fmt.Errorf("dd failed: %q", line)
+		}
+		mbs := blkMiB * (1 << 20) / (t1 - t0) / 1e6
+		if m[1] == "write" {
+			res.write = mbs
+		} else {
+			res.read = mbs
+		}
+	}
+	if res.write == 0 || res.read == 0 {
+		return res, fmt.Errorf("incomplete result:\n%s", strings.Join(console, "\n"))
+	}
+	return res, nil
+}
+
+// consoleRun boots one guest whose /init prints GUEST-INIT-OK, then done
+// when it has finished, and returns its console lines up to done. A boot
+// that does not reach /init within blkInitDeadline is errStall; a run that
+// does not print done within deadline of the exec is an error.
+func consoleRun(argv []string, done string, deadline time.Duration) ([]string, error) {
+	p, err := startPiped(argv)
+	if err != nil {
+		return nil, err
+	}
 	defer p.kill()
-	lines, done := make(chan string), make(chan struct{})
-	defer close(done)
+	lines, quit := make(chan string), make(chan struct{})
+	defer close(quit)
 	go func() {
 		defer close(lines)
 		sc := bufio.NewScanner(p.out)
 		for sc.Scan() {
 			select {
 			case lines <- sc.Text():
-			case <-done:
+			case <-quit:
 				return
 			}
 		}
@@ -334,43 +377,25 @@ func blkRun(argv []string) (blkResult, error) {
 	initSeen := false
 	stall := time.NewTimer(blkInitDeadline)
 	defer stall.Stop()
-	end := time.NewTimer(time.Until(p.t0.Add(blkDeadline)))
+	end := time.NewTimer(time.Until(p.t0.Add(deadline)))
 	defer end.Stop()
 	var console []string
 	for {
 		select {
 		case <-stall.C:
 			if !initSeen {
-				return res, errStall
+				return nil, errStall
 			}
 		case <-end.C:
-			return res, fmt.Errorf("no result after %v:\n%s", blkDeadline, strings.Join(console, "\n"))
+			return nil, fmt.Errorf("no result after %v:\n%s", deadline, strings.Join(console, "\n"))
 		case line, ok := <-lines:
 			if !ok {
-				return res, fmt.Errorf("console ended before the result; stderr: %s\n%s", p.stderr.Bytes(), strings.Join(console, "\n"))
+				return nil, fmt.Errorf("console ended before the result; stderr: %s\n%s", p.stderr.Bytes(), strings.Join(console, "\n"))
 			}
 			console = append(console, line)
 			initSeen = initSeen || strings.Contains(line, "GUEST-INIT-OK")
-			if strings.Contains(line, "GUEST-BLK-DONE") {
-				if res.write == 0 || res.read == 0 {
-					return res, fmt.Errorf("incomplete result:\n%s", strings.Join(console, "\n"))
-				}
-				return res, nil
-			}
-			m := guestBlkLine.FindStringSubmatch(line)
-			if m == nil {
-				continue
-			}
-			t0, _ := strconv.ParseFloat(m[3], 64)
-			t1, _ := strconv.ParseFloat(m[4], 64)
-			if m[2] != "0" || t1 <= t0 {
-				return res, fmt.Errorf("dd failed: %q", line)
-			}
-			mbs := blkMiB * (1 << 20) / (t1 - t0) / 1e6
-			if m[1] == "write" {
-				res.write = mbs
-			} else {
-				res.read = mbs
+			if strings.Contains(line, done) {
+				return console, nil
 			}
 		}
 	}

@@ -75,7 +75,8 @@ func runInL1(b *testing.B, bench string, rounds int, timeout time.Duration, extr
 	l1 = append(l1, extra...)
 	l1 = append(l1, guestinitrd.RootDirs()...)
 	h := set.HostKernel
-	l1 = append(l1, moduleEntries(b, h.ModulesDir(), h.Release, []string{"kvm_amd"})...)
+	// tun: the guest I/O benchmark's tap.
+	l1 = append(l1, moduleEntries(b, h.ModulesDir(), h.Release, []string{"kvm_amd", "tun"})...)
 	overlay := filepath.Join(dir, "l1-bench.gz")
 	buildArchive(b, overlay, l1)
 
