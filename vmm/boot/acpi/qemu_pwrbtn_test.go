@@ -9,9 +9,10 @@ import (
 )
 
 // powerButtonMarker is what the power button guest prints: how many
-// ACPI0013 and PNP0C0C devices ACPI enumerated, whether the GED platform
-// driver and the button driver bound them, how many GED interrupts Linux
-// requested, and how many input devices are called "Power Button".
+// ACPI0013 and PNP0C0C devices ACPI enumerated, whether a driver bound the
+// GED's platform device (Linux's evged) and the button driver bound the
+// button, how many GED interrupts Linux requested, and how many input
+// devices are called "Power Button".
 var powerButtonMarker = regexp.MustCompile(`IRONVISOR-PWRBTN ged=(\d+) pwrb=(\d+) gedbound=(\d+) buttonbound=(\d+) gedirq=(\d+) input=(\d+)`)
 
 // powerButtonInit loads the button driver (a module in Debian's kernels,
@@ -26,13 +27,13 @@ insmod /button.ko || echo INSMOD-FAILED
 count() { ls -d "$@" 2>/dev/null | wc -l; }
 ged=$(count /sys/bus/acpi/devices/ACPI0013:*)
 pwrb=$(count /sys/bus/acpi/devices/PNP0C0C:*)
-gedbound=$(count /sys/bus/platform/drivers/GED/ACPI0013:*)
+gedbound=$(count /sys/bus/acpi/devices/ACPI0013:*/physical_node/driver)
 buttonbound=$(count /sys/bus/acpi/drivers/button/PNP0C0C:*)
 gedirq=$(grep -c 'ACPI:Ged' /proc/interrupts)
 input=$(grep -c '^N: Name="Power Button"' /proc/bus/input/devices)
 grep -B1 -A8 'Power Button' /proc/bus/input/devices
 grep 'ACPI:Ged' /proc/interrupts
-ls /sys/bus/platform/drivers/ | tr "\n" " "; ls /sys/bus/platform/drivers/GED* /sys/bus/platform/devices/
+echo "GED driver: $(readlink /sys/bus/acpi/devices/ACPI0013:00/physical_node/driver)"
 echo "IRONVISOR-PWRBTN ged=$ged pwrb=$pwrb gedbound=$gedbound buttonbound=$buttonbound gedirq=$gedirq input=$input"
 poweroff -f
 `
