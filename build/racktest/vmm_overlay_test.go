@@ -59,7 +59,7 @@ if grep -q pwrbtn /proc/cmdline; then
 	if [ -z "$ev" ]; then echo GUEST-BUTTON-NONE; cat /proc/bus/input/devices; poweroff -f; fi
 	exec 3<$ev
 	echo "GUEST-BUTTON-READY $ev"
-	while set -- $(dd bs=24 count=1 <&3 2>/dev/null | od -An -v -tu2) && [ "$9 $10 $11" != "1 116 1" ]; do :; done
+	while set -- $(dd bs=24 count=1 <&3 2>/dev/null | od -An -v -tu2) && [ "${9} ${10} ${11}" != "1 116 1" ]; do :; done
 	echo GUEST-KEY-POWER
 	poweroff -f
 fi
