@@ -258,9 +258,9 @@ func (s *Supervisor) StopWithin(ctx context.Context, id string, graceful time.Du
 	return s.stop(ctx, id, false, graceful)
 }
 
-// Reboot asks the guest of id to reboot (Ctrl-Alt-Del, which its init
-// turns into an orderly reboot) and waits for it to reset, which ends its
-// VMM; after Options.GracefulTimeout the VMM stops it by force. If the
+// Reboot asks the guest of id to end its VM in order (the ACPI power
+// button, then Ctrl-Alt-Del: a poweroff or a reset) and waits for that,
+// which ends its VMM; after Options.GracefulTimeout the VMM stops it by force. If the
 // control socket does not answer, the process is killed. Reboot returns
 // once the VMM has ended and OnExit (not OnReset: the caller starts the
 // next VMM) has been called.

@@ -34,7 +34,11 @@ const (
 // "waitstop" it asks for a line on the serial console instead, ignoring
 // empty lines (L1 sends an empty one first: one CI run lost the first
 // byte of the line, "GUEST-HEARD 1-says-hi", cause not found yet), and
-// waits to be stopped.
+// waits to be stopped. With "pwrbtn" (vmm/cli's TestVMMPowerButton) it
+// turns the kernel's Ctrl-Alt-Del reboot off, loads the ACPI button and
+// evdev drivers, says which event device is the "Power Button", waits for
+// KEY_POWER pressed on it (struct input_event on x86-64: 16 bytes of
+// time, then type 1, code 116, value 1) and powers off.
 const guestInit = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -46,6 +50,18 @@ if grep -q waitstop /proc/cmdline; then
 	echo GUEST-ASK
 	for i in $(seq 60); do echo tick; if read -t 1 LINE && [ -n "$LINE" ]; then echo "GUEST-HEARD $LINE"; break; fi; done
 	echo GUEST-WAITING; while true; do echo tick; sleep 1; done
+fi
+if grep -q pwrbtn /proc/cmdline; then
+	echo 0 > /proc/sys/kernel/ctrl-alt-del
+	for m in button evdev; do modprobe $m || echo GUEST-MODPROBE-FAILED $m; done
+	ev=
+	for d in /sys/class/input/event*; do [ "$(cat $d/device/name)" = "Power Button" ] && ev=/dev/input/${d##*/}; done
+	if [ -z "$ev" ]; then echo GUEST-BUTTON-NONE; cat /proc/bus/input/devices; poweroff -f; fi
+	exec 3<$ev
+	echo "GUEST-BUTTON-READY $ev"
+	while set -- $(dd bs=24 count=1 <&3 2>/dev/null | od -An -v -tu2) && [ "${9} ${10} ${11}" != "1 116 1" ]; do :; done
+	echo GUEST-KEY-POWER
+	poweroff -f
 fi
 for m in virtio_mmio virtio_blk virtio_net virtio_rng; do modprobe $m || echo GUEST-MODPROBE-FAILED $m; done
 echo "GUEST-CPUS $(grep -c ^processor /proc/cpuinfo)"
@@ -172,8 +188,8 @@ func compileTests(t testing.TB, pkg, out string) {
 	}
 }
 
-// guestInitrd builds the L2 guest's busybox initrd with the virtio modules
-// of the cloud kernel.
+// guestInitrd builds the L2 guest's busybox initrd with the virtio,
+// ACPI button and evdev modules of the cloud kernel.
 func guestInitrd(t testing.TB, set *artefacts.Set, dir string) string {
 	t.Helper()
 	if _, err := os.Stat(busyboxPath); err != nil {
@@ -182,7 +198,7 @@ func guestInitrd(t testing.TB, set *artefacts.Set, dir string) string {
 	path := filepath.Join(dir, "guest-initrd.gz")
 	err := guestinitrd.Write(path, guestinitrd.Spec{
 		Init: guestInit, Kernel: set.GuestKernel,
-		Modules: []string{"virtio_mmio", "virtio_blk", "virtio_net", "virtio_rng"},
+		Modules: []string{"virtio_mmio", "virtio_blk", "virtio_net", "virtio_rng", "button", "evdev"},
 		Files:   []initramfs.Entry{initramfs.File("/bin/dhcp.sh", 0o755, []byte(dhcpScript))},
 	})
 	if err != nil {

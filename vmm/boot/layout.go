@@ -76,8 +76,17 @@ const (
 	VirtioMMIOSize = 0x1000
 	// VirtioIRQBase is the GSI of virtio-mmio device 0.
 	VirtioIRQBase = 5
-	// VirtioIRQMax is the last GSI the in-kernel IOAPIC has (24 pins).
-	VirtioIRQMax = 23
+	// VirtioIRQMax is the last GSI of a virtio-mmio device: the one above
+	// it, the IOAPIC's last pin, is the power button's (PowerButtonGSI).
+	VirtioIRQMax = IOAPICPins - 2
+	// MaxVirtioDevices is how many virtio-mmio devices have a GSI.
+	MaxVirtioDevices = VirtioIRQMax - VirtioIRQBase + 1
+	// PowerButtonGSI is the interrupt of the ACPI Generic Event Device
+	// whose event is the power button (package acpi): the IOAPIC's last
+	// pin, edge-triggered, used by nothing else.
+	PowerButtonGSI = IOAPICPins - 1
+	// IOAPICPins is how many inputs (GSIs 0..23) the in-kernel IOAPIC has.
+	IOAPICPins = 24
 
 	// IOAPICAddr is the in-kernel IOAPIC's MMIO base.
 	IOAPICAddr = 0xfec00000

@@ -23,54 +23,58 @@ const pauseTimeout = 10 * time.Second
 // controlVM adapts a *vm.VM to the control server's VM interface.
 type controlVM struct{ m *vm.VM }
 
-// powerKeyGrace is how long a graceful stop waits after the Power key
-// before it also types Ctrl-Alt-Del. systemd-logind starts the poweroff
-// well within it; a guest that ignores the key (no logind, a busybox
-// init) gets Ctrl-Alt-Del. Should both arrive at a systemd guest, the
-// first shutdown job wins and the other is refused: either way the guest
-// shuts down in order.
-const powerKeyGrace = 5 * time.Second
+// powerButtonGrace is how long a graceful stop or reboot waits after the
+// ACPI power button before it also types Ctrl-Alt-Del. systemd-logind
+// starts the poweroff well within it; a guest that ignores the button (no
+// button driver, no logind, a busybox init) gets Ctrl-Alt-Del. Should
+// both arrive at a systemd guest, the first shutdown job wins and the
+// other is refused: either way the guest shuts down in order.
+const powerButtonGrace = 5 * time.Second
 
-// Stop stops the VM: gracefully (the Power key, then Ctrl-Alt-Del, then
-// wait) or by force. A guest that resets rather than powers off (a
-// systemd guest that got both keys reboots: Ctrl-Alt-Del replaces the
-// poweroff job) ends the VM all the same, with the Reset exit, and the
-// stop with it; the appliance's supervisor reports such an exit as the
-// end of the stop, not as the guest's own reboot.
+// Stop stops the VM: gracefully (see graceful) or by force. A guest that
+// resets rather than powers off (a systemd guest that got both requests
+// reboots: Ctrl-Alt-Del replaces the poweroff job) ends the VM all the
+// same, with the Reset exit, and the stop with it; the appliance's
+// supervisor reports such an exit as the end of the stop, not as the
+// guest's own reboot.
 func (c controlVM) Stop(ctx context.Context, force bool) error {
 	if force {
 		c.m.Stop()
-	} else {
-		if err := c.m.RequestPowerOff(); err != nil {
-			return err
-		}
-		t := time.NewTimer(powerKeyGrace)
-		defer t.Stop()
-		select {
-		case <-c.m.Exited():
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-		if err := c.m.RequestShutdown(); err != nil && !errors.Is(err, vm.ErrNotRunning) {
-			return err
-		}
+		return c.wait(ctx)
 	}
+	return c.graceful(ctx)
+}
+
+// Reboot asks the guest to end its VM in order, as a graceful Stop does,
+// and waits for the VM to end; the appliance then starts the next VMM,
+// whether the guest powered off (the power button) or reset
+// (Ctrl-Alt-Del).
+func (c controlVM) Reboot(ctx context.Context) error { return c.graceful(ctx) }
+
+// graceful presses the ACPI power button, types Ctrl-Alt-Del after
+// powerButtonGrace if the VM still runs, and waits for the VM to end or
+// ctx to end.
+func (c controlVM) graceful(ctx context.Context) error {
+	if err := c.m.PressPowerButton(); err != nil {
+		return err
+	}
+	t := time.NewTimer(powerButtonGrace)
+	defer t.Stop()
 	select {
 	case <-c.m.Exited():
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-t.C:
 	}
-}
-
-// Reboot asks the guest to reboot (Ctrl-Alt-Del) and waits for the VM to
-// end, which it does when the guest resets it.
-func (c controlVM) Reboot(ctx context.Context) error {
-	if err := c.m.RequestShutdown(); err != nil {
+	if err := c.m.RequestShutdown(); err != nil && !errors.Is(err, vm.ErrNotRunning) {
 		return err
 	}
+	return c.wait(ctx)
+}
+
+// wait waits for the VM to end or ctx to end.
+func (c controlVM) wait(ctx context.Context) error {
 	select {
 	case <-c.m.Exited():
 		return nil

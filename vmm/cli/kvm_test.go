@@ -118,3 +118,72 @@ func waitConsole(ctx context.Context, t *testing.T, c *control.Client, want stri
 		}
 	}
 }
+
+// Where build/racktest's L1 (TestVMMInRack) puts the Debian cloud kernel
+// and its busybox initrd, whose /init with "pwrbtn" waits for KEY_POWER
+// on the "Power Button" input device.
+const (
+	linuxKernel = "/guest/vmlinuz"
+	linuxInitrd = "/guest/initrd.gz"
+)
+
+// TestVMMPowerButton boots the Debian cloud kernel under `vmm run`, waits
+// until the guest has the ACPI button driver on the DSDT's power button
+// (its "Power Button" input device, distinct from the i8042 keyboard),
+// and asks for a graceful stop through the control socket. The stop's
+// power button press must reach the guest as KEY_POWER on that device,
+// and the guest then powers off: the stop is not forced and the VMM exits
+// with exitcode.Poweroff. The guest turns the kernel's Ctrl-Alt-Del reboot
+// off, so the stop's fallback cannot end it; without the Generic Event
+// Device there is no such input device, or no key, and the test fails.
+func TestVMMPowerButton(t *testing.T) {
+	testutil.NeedKVM(t)
+	for _, p := range []string{linuxKernel, linuxInitrd} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("SKIP: %v; build/racktest's TestVMMInRack puts the cloud kernel and its initrd there", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	f := vmmFlags{
+		kernel: linuxKernel, initrd: linuxInitrd, cmdline: "console=ttyS0 quiet panic=-1 i8042.noaux pwrbtn",
+		mem: "256M", cpus: 1, kvm: "/dev/kvm", control: filepath.Join(dir, "ctl.sock"),
+		consoleLog: filepath.Join(dir, "console.log"), consoleMax: "1M",
+	}
+	s, err := startVMM(f, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := make(chan int, 1)
+	go func() { code <- s.run() }()
+	c, err := control.DialContext(ctx, f.control)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	console := func() []byte {
+		b, _ := os.ReadFile(f.consoleLog)
+		return b
+	}
+	waitConsole(ctx, t, c, "GUEST-BUTTON-")
+	if !bytes.Contains(console(), []byte("GUEST-BUTTON-READY")) {
+		c.Stop(ctx, time.Second)
+		<-code
+		t.Fatalf("the guest has no Power Button input device; console:\n%s", console())
+	}
+	start := time.Now()
+	forced, err := c.Stop(ctx, 2*time.Minute)
+	if err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	got := <-code
+	t.Logf("graceful stop took %v, forced %v, exit %d", time.Since(start).Round(time.Millisecond), forced, got)
+	out := console()
+	if !bytes.Contains(out, []byte("GUEST-KEY-POWER")) {
+		t.Errorf("the guest never saw KEY_POWER from the power button; console:\n%s", out)
+	}
+	if forced || got != exitcode.Poweroff {
+		t.Errorf("stop forced %v, exit %d, want a graceful stop ending with the guest's poweroff (%d); console:\n%s", forced, got, exitcode.Poweroff, out)
+	}
+}

@@ -25,11 +25,11 @@
 //     then, or the graceful request failed, stop it by force. With
 //     "force":true, stop by force at once. The reply says whether force
 //     was used.
-//   - reboot: ask the guest to reboot (Ctrl-Alt-Del, which init turns
-//     into an orderly reboot) and wait up to timeout_ms, as stop does, for
-//     the guest to reset the machine, which ends the VM; if it has not by
-//     then, stop it by force. The reply is a stop's. The caller starts
-//     the next VM.
+//   - reboot: ask the guest to end its VM in order, as stop does (the
+//     ACPI power button, then Ctrl-Alt-Del), and wait up to timeout_ms
+//     for the guest to power off or reset the machine, which ends the VM;
+//     if it has not by then, stop it by force. The reply is a stop's. The
+//     caller starts the next VM.
 //   - pause, resume: stop and restart the vCPUs.
 //   - console: up to max bytes (at most MaxConsoleRead) of console output
 //     (0 means DefaultConsoleRead)

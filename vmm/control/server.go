@@ -23,9 +23,9 @@ type VM interface {
 	// stopped or ctx is done, returning ctx.Err() in that case. With force
 	// true it stops the vCPUs at once and returns when they have stopped.
 	Stop(ctx context.Context, force bool) error
-	// Reboot asks the guest to reboot (Ctrl-Alt-Del) and waits until the
-	// VM has ended (the guest reset it) or ctx is done, returning
-	// ctx.Err() in that case.
+	// Reboot asks the guest to end its VM in order (as a graceful Stop
+	// does) and waits until the VM has ended (the guest powered off or
+	// reset it) or ctx is done, returning ctx.Err() in that case.
 	Reboot(ctx context.Context) error
 	// Pause stops the vCPUs without stopping the VM.
 	Pause() error

@@ -15,6 +15,7 @@ func TestPVHGuestsLoad(t *testing.T) {
 		"hello": PVHHello("HI\n", ExitReset),
 		"smp":   SMPHello("SMP\n", 2, ExitPoweroff),
 		"echo":  PVHEcho("ECHO\n"),
+		"gsi":   PVHWaitGSI("ARMED\n", "PRESSED\n", 23, ExitPoweroff),
 	} {
 		mem := memory.FromBytes(make([]byte, 4<<20))
 		e, err := boot.LoadPVH(mem, img, nil, "")

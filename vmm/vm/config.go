@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/ironvisor/ironvisor/vmm/boot"
 	"github.com/ironvisor/ironvisor/vmm/boot/smbios"
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 )
@@ -93,7 +94,7 @@ type Tap struct {
 const (
 	maxCPUs     = 64
 	minMemSize  = 1 << 20
-	maxDevices  = 19 // GSIs 5..23
+	maxDevices  = boot.MaxVirtioDevices // GSIs 5..22; 23 is the power button
 	defaultRing = 1 << 20
 )
 

@@ -75,16 +75,19 @@ func (v *VM) RequestShutdown() error {
 	return nil
 }
 
-// RequestPowerOff asks the guest to power off by pressing the keyboard's
-// Power key (KEY_POWER), which systemd-logind honours as it does the ACPI
-// power button. A guest without such a daemon ignores it; callers follow
-// up with RequestShutdown.
-func (v *VM) RequestPowerOff() error {
+// PressPowerButton presses the ACPI power button: an edge on the Generic
+// Event Device's GSI (boot.PowerButtonGSI) through the in-kernel irqchip.
+// Linux's GED driver runs the DSDT's _EVT, which notifies the power button
+// device; the button driver reports KEY_POWER, which systemd-logind turns
+// into a poweroff. A guest without the button driver, or that has not set
+// up the interrupt yet, ignores it; callers follow up with
+// RequestShutdown.
+func (v *VM) PressPowerButton() error {
 	if v.state.stopping.Load() {
 		return ErrNotRunning
 	}
-	if !v.kbd.SendPowerKey() {
-		return fmt.Errorf("i8042 queue full: guest is not reading the keyboard")
+	if err := v.pwrBtn.Trigger(); err != nil {
+		return fmt.Errorf("power button: %w", err)
 	}
 	return nil
 }

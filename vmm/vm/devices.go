@@ -14,7 +14,8 @@ import (
 )
 
 // addDevices puts the legacy devices on the port I/O bus, each with an
-// irqfd for its ISA interrupt, and the virtio-mmio devices on the MMIO bus.
+// irqfd for its ISA interrupt, wires the ACPI power button's interrupt,
+// and puts the virtio-mmio devices on the MMIO bus.
 func (v *VM) addDevices() error {
 	com1, err := v.irqLine(serial.COM1IRQ)
 	if err != nil {
@@ -39,6 +40,9 @@ func (v *VM) addDevices() error {
 		return err
 	}
 	if err := v.addPM(); err != nil {
+		return err
+	}
+	if v.pwrBtn, err = v.irqLine(boot.PowerButtonGSI); err != nil {
 		return err
 	}
 	devs, err := v.virtioDevices()

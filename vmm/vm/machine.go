@@ -35,7 +35,9 @@ type VM struct {
 	out   *serial.Output
 	ring  *ring.Buffer
 	kbd   *i8042.Controller
-	virt  []*virtioDev
+	// pwrBtn is the irqfd of the ACPI power button's GSI.
+	pwrBtn *eventFD
+	virt   []*virtioDev
 	// devCounters add each virtio device's counters to a map.
 	devCounters []func(map[string]uint64)
 	fds         []io.Closer // eventfds, closed on Close

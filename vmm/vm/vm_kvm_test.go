@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ironvisor/ironvisor/vmm/boot"
 	"github.com/ironvisor/ironvisor/vmm/exitcode"
 	"github.com/ironvisor/ironvisor/vmm/kvm"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
@@ -274,5 +275,55 @@ func TestVCPUStartState(t *testing.T) {
 		if strings.Contains(flags, " avx ") && s.XCR0&4 == 0 {
 			t.Errorf("vcpu %d: XCR0 %#x lacks AVX, which the host has", s.ID, s.XCR0)
 		}
+	}
+}
+
+// TestPowerButtonRaisesItsGSI: PressPowerButton puts an edge on
+// boot.PowerButtonGSI, the DSDT's Generic Event Device interrupt, through
+// the in-kernel irqchip. A tiny guest routes that IOAPIC pin to a vector
+// with interrupts off, says it is armed, and powers off once the vector is
+// pending in its local APIC; nothing else raises that pin.
+func TestPowerButtonRaisesItsGSI(t *testing.T) {
+	testutil.NeedKVM(t)
+	var out lockedBuffer
+	m, err := vm.New(vm.Config{
+		Kernel:  testutil.PVHWaitGSI("armed\n", "pressed\n", boot.PowerButtonGSI, testutil.ExitPoweroff),
+		MemSize: 16 << 20, Console: &out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan vm.Result, 1)
+	go func() { done <- m.Run(ctx) }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(out.String(), "armed\n") {
+		select {
+		case <-tick.C:
+		case res := <-done:
+			t.Fatalf("the guest ended before it was armed: %+v, console %q", res, out.String())
+		case <-ctx.Done():
+			t.Fatalf("the guest never armed; console %q", out.String())
+		}
+	}
+	if strings.Contains(out.String(), "pressed") {
+		t.Fatalf("the vector was pending before the press; console %q", out.String())
+	}
+	if err := m.PressPowerButton(); err != nil {
+		t.Fatalf("press: %v", err)
+	}
+	select {
+	case res := <-done:
+		if res.Code != exitcode.Poweroff || !strings.Contains(out.String(), "armed\npressed\n") {
+			t.Fatalf("result %+v, console %q; want the guest to see the press and power off", res, out.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("the guest never saw the press; console %q", out.String())
+	}
+	if err := m.PressPowerButton(); !errors.Is(err, vm.ErrNotRunning) {
+		t.Errorf("press after the poweroff: %v, want ErrNotRunning", err)
 	}
 }

@@ -22,6 +22,10 @@ const (
 	scopeOp       = 0x10
 	bufferOp      = 0x11
 	packageOp     = 0x12
+	methodOp      = 0x14
+	notifyOp      = 0x86
+	maxMethodArgs = 7 // MethodFlags bits 2:0 (§20.2.5.2)
+	serializeFlag = 1 << 3
 	extOpPrefix   = 0x5b
 	deviceOp      = 0x82 // after extOpPrefix
 	rootChar      = '\\'
@@ -175,6 +179,28 @@ func Scope(path string, terms ...[]byte) []byte {
 // Device encodes DefDevice: ExtOpPrefix DeviceOp PkgLength NameString TermList.
 func Device(path string, terms ...[]byte) []byte {
 	return withPkgLength([]byte{extOpPrefix, deviceOp}, append(NameString(path), concat(terms)...))
+}
+
+// Method encodes DefMethod: MethodOp PkgLength NameString MethodFlags
+// TermList (§20.2.5.2). MethodFlags holds the argument count (bits 2:0),
+// SerializeFlag (bit 3) and SyncLevel 0. It panics on more than 7
+// arguments.
+func Method(path string, args int, serialized bool, terms ...[]byte) []byte {
+	if args < 0 || args > maxMethodArgs {
+		panic(fmt.Sprintf("acpi: AML method %s with %d arguments", path, args))
+	}
+	flags := byte(args)
+	if serialized {
+		flags |= serializeFlag
+	}
+	body := append(append(NameString(path), flags), concat(terms)...)
+	return withPkgLength([]byte{methodOp}, body)
+}
+
+// Notify encodes DefNotify: NotifyOp NotifyObject NotifyValue (§20.2.5.3),
+// with the object named by path and value a TermArg such as Integer(0x80).
+func Notify(path string, value []byte) []byte {
+	return append(append([]byte{notifyOp}, NameString(path)...), value...)
 }
 
 // withPkgLength returns op, the PkgLength of body, then body.

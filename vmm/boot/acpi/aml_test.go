@@ -90,6 +90,18 @@ func TestAMLTerms(t *testing.T) {
 		{`IRQNoFlags(){4}`, IRQNoFlags(4), []byte{0x22, 0x10, 0x00}},
 		{`ResourceTemplate(){IRQNoFlags(){1}}`, ResourceTemplate(IRQNoFlags(1)),
 			[]byte{0x11, 0x08, 0x0a, 0x05, 0x22, 0x02, 0x00, 0x79, 0x00}},
+		// NotifyOp NotifyObject(SuperName) NotifyValue(TermArg) (§20.2.5.3).
+		{`Notify(\_SB_.PWRB, 0x80)`, Notify(`\_SB_.PWRB`, Integer(0x80)),
+			[]byte{0x86, '\\', 0x2e, '_', 'S', 'B', '_', 'P', 'W', 'R', 'B', 0x0a, 0x80}},
+		// MethodOp PkgLength NameString MethodFlags TermList (§20.2.5.2):
+		// 4 + 1 + 13 bytes after the PkgLength, so PkgLength 0x13; flags
+		// ArgCount 1, NotSerialized, SyncLevel 0.
+		{`Method(_EVT, 1){Notify(\_SB_.PWRB, 0x80)}`, Method("_EVT", 1, false, Notify(`\_SB_.PWRB`, Integer(0x80))),
+			[]byte{0x14, 0x13, '_', 'E', 'V', 'T', 0x01, 0x86, '\\', 0x2e, '_', 'S', 'B', '_', 'P', 'W', 'R', 'B', 0x0a, 0x80}},
+		// MethodFlags bit 3 is SerializeFlag.
+		{`Method(_STA, 0, Serialized){}`, Method("_STA", 0, true), []byte{0x14, 0x06, '_', 'S', 'T', 'A', 0x08}},
+		{`Method(MTH7, 7){}`, Method("MTH7", 7, false), []byte{0x14, 0x06, 'M', 'T', 'H', '7', 0x07}},
+		{`EISAID("PNP0C0C")`, EISAID("PNP0C0C"), []byte{0x0c, 0x41, 0xd0, 0x0c, 0x0c}},
 	} {
 		if !bytes.Equal(tc.got, tc.want) {
 			t.Errorf("%s:\n got % x\nwant % x", tc.name, tc.got, tc.want)
@@ -115,6 +127,22 @@ func TestInvalidNamesPanic(t *testing.T) {
 				}
 			}()
 			NameString(name)
+		}()
+	}
+}
+
+func TestInvalidMethodsPanic(t *testing.T) {
+	for name, f := range map[string]func(){
+		"8 arguments":  func() { Method("MTH8", 8, false) },
+		"-1 arguments": func() { Method("MTHN", -1, false) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s did not panic", name)
+				}
+			}()
+			f()
 		}()
 	}
 }

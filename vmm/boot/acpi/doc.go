@@ -1,7 +1,7 @@
 // Package acpi builds the ACPI tables a stock Linux kernel needs to find the
-// vCPUs, the IOAPIC, the virtio-mmio devices and a way to power off: an RSDP
-// (at boot.RSDPAddr), an XSDT, a hardware-reduced FADT, a MADT and a DSDT,
-// in boot.ACPIStart..boot.ACPIEnd. It also holds a small AML encoder for
+// vCPUs, the IOAPIC, the virtio-mmio devices, a power button and a way to
+// power off: an RSDP (at boot.RSDPAddr), an XSDT, a hardware-reduced FADT,
+// a MADT and a DSDT, in boot.ACPIStart..boot.ACPIEnd. It also holds a small AML encoder for
 // the DSDT. Tables follow ACPI 6.5 §5.2; AML follows §20.
 //
 // Poweroff: the FADT sets HW_REDUCED_ACPI and points the sleep control and
@@ -17,4 +17,10 @@
 // port ResetPort (0x602) and RESET_VALUE ResetValue (§4.8.3.6, §5.2.9); a
 // write of that value resets the machine, which the VMM treats as the guest
 // rebooting.
+//
+// Power button: the DSDT has a Generic Event Device (ACPI0013, §5.6.9)
+// whose one interrupt is boot.PowerButtonGSI and whose _EVT notifies a
+// control method power button (\_SB_.PWRB, PNP0C0C) with 0x80. The VMM
+// presses it by pulsing that GSI; Linux's GED driver runs _EVT and its
+// button driver reports KEY_POWER (see PowerButton).
 package acpi

@@ -88,14 +88,20 @@ func firmware(entry uint32) []byte {
 // powers off.
 func testInitrd(t *testing.T, busybox []byte) []byte {
 	t.Helper()
-	script := `#!/bin/busybox sh
+	return initrdWith(t, busybox, `#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sys /sys
 cpus=$(/bin/busybox grep -c ^processor /proc/cpuinfo)
 lnro=$(/bin/busybox ls -d /sys/bus/acpi/devices/LNRO0005:* | /bin/busybox wc -l)
-/bin/busybox echo "` + bootMarker + ` cpus=$cpus lnro=$lnro"
+/bin/busybox echo "`+bootMarker+` cpus=$cpus lnro=$lnro"
 /bin/busybox poweroff -f
-`
+`, nil)
+}
+
+// initrdWith is a newc archive with a static busybox, /init script and
+// the files (name: contents) in its root.
+func initrdWith(t *testing.T, busybox []byte, script string, files map[string][]byte) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	w := cpio.Newc.Writer(&buf)
 	recs := []cpio.Record{
@@ -103,9 +109,11 @@ lnro=$(/bin/busybox ls -d /sys/bus/acpi/devices/LNRO0005:* | /bin/busybox wc -l)
 		cpio.Directory("dev", 0o755),
 		cpio.StaticRecord(busybox, cpio.Info{Name: "bin/busybox", Mode: cpio.S_IFREG | 0o755}),
 		cpio.StaticFile("init", script, 0o755),
-		cpio.TrailerRecord,
 	}
-	for _, r := range recs {
+	for name, b := range files {
+		recs = append(recs, cpio.StaticRecord(b, cpio.Info{Name: name, Mode: cpio.S_IFREG | 0o644}))
+	}
+	for _, r := range append(recs, cpio.TrailerRecord) {
 		if err := w.WriteRecord(cpio.MakeReproducible(r)); err != nil {
 			t.Fatal(err)
 		}

@@ -109,7 +109,7 @@ func (c Config) validate() error {
 			return fmt.Errorf("device %d: window [%#x, +%#x) not below 4 GiB", i, d.Base, d.Size)
 		}
 		if d.GSI > boot.VirtioIRQMax {
-			return fmt.Errorf("device %d: GSI %d beyond the IOAPIC's %d pins", i, d.GSI, boot.VirtioIRQMax+1)
+			return fmt.Errorf("device %d: GSI %d, want %d..%d (%d is the power button)", i, d.GSI, boot.VirtioIRQBase, boot.VirtioIRQMax, boot.PowerButtonGSI)
 		}
 	}
 	return nil

@@ -242,7 +242,8 @@ func TestIASLDisassembles(t *testing.T) {
 	dir := t.TempDir()
 	want := map[string][]string{
 		"DSDT": {`Name (_HID, "LNRO0005")`, "Memory32Fixed (ReadWrite,", "0xD0002000", "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )",
-			`EisaId ("PNP0501")`, `EisaId ("PNP0303")`, `Name (\_S5, Package (0x02)`},
+			`EisaId ("PNP0501")`, `EisaId ("PNP0303")`, `Name (\_S5, Package (0x02)`,
+			`EisaId ("PNP0C0C")`, `Name (_HID, "ACPI0013" /* Generic Event Device */)`, "Method (_EVT, 1, NotSerialized)", "0x00000017,", `Notify (\_SB.PWRB, 0x80)`},
 		"FACP": {"Hardware Reduced (V5) : 1", "Space ID : 01 [SystemIO]", "Address : 0000000000000600"},
 		"APIC": {"Local Apic Address : FEE00000", "Address : FEC00000", "Processor Enabled : 1"},
 		"XSDT": {"ACPI Table Address   0 :", "ACPI Table Address   1 :"},
