@@ -63,6 +63,7 @@ func (a *appliance) startAPI() error {
 		host.Watchdog = a.watchdogStatus
 		host.Update = a.upd.doc
 		host.ConfigSources = a.configSources
+		host.DataDir = a.dataDir
 		a.api = api.NewServer(api.New(host))
 		a.goSafe("api", func() {
 			if err := a.api.Serve(ln); err != nil {

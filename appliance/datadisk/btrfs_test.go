@@ -75,7 +75,6 @@ func mountAndClone(t *testing.T, img string) {
 		t.Fatal(err)
 	}
 	m, err := volumes.Create(disk, filepath.Join(dir, "vol.raw"))
-	t.Logf("volume on %s: %s", img, m)
 	if err != nil || m != volumes.Reflink {
 		t.Errorf("volume on the formatted btrfs: %q, %v; want %q", m, err, volumes.Reflink)
 	}
