@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ironvisor/ironvisor/appliance/hostinfo"
+	"github.com/ironvisor/ironvisor/appliance/volumes/btrfstest"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
 )
 
@@ -26,6 +28,14 @@ import (
 // (which deletes its root volume) before the next launch. It reports the
 // median milliseconds (nearest rank) of each (big-ms, small-ms) and
 // their ratio (big/small).
+//
+// serve's data directory is on a btrfs file system, as on an appliance
+// that formatted its own data disk (appliance/datadisk): a loop-mounted
+// btrfs image (btrfstest) on a host whose own file systems may share no
+// extents. GET /v1/host must say its volumes are copy-on-write, so the
+// figures are those of the product's reflink path.
+// IRONVISOR_LAUNCH_DATA=host keeps it in the test's temporary folder
+// instead, to measure the copy a file system without reflinks makes.
 func BenchmarkLaunchImageSize(b *testing.B) {
 	testutil.NeedKVM(b)
 	if os.Geteuid() != 0 {
@@ -33,8 +43,25 @@ func BenchmarkLaunchImageSize(b *testing.B) {
 	}
 	bigMiB, smallMiB, rounds := envInt(b, "IRONVISOR_LAUNCH_BIG_MIB", 10240),
 		envInt(b, "IRONVISOR_LAUNCH_SMALL_MIB", 100), envInt(b, "IRONVISOR_LAUNCH_ROUNDS", 3)
-	s := startServe(b, "--insecure-http")
+	parent, wantCoW := b.TempDir(), true
+	if os.Getenv("IRONVISOR_LAUNCH_DATA") == "host" {
+		wantCoW = false
+	} else {
+		parent = btrfstest.Mount(b, int64(bigMiB+smallMiB)<<20+4<<30)
+	}
+	bin := rackIronvisor
+	if _, err := os.Stat(bin); err != nil {
+		bin = buildBinary(b)
+	}
+	s := startServeData(b, bin, filepath.Join(parent, "data"), "--insecure-http")
 	admin := s.adminToken(b)
+	var host struct{ Storage hostinfo.Storage }
+	s.ok(b, admin, &host, "host", "--json")
+	b.Logf("data directory: %s on %s, volumes made by %s (copy_on_write %v)", host.Storage.Dir,
+		host.Storage.FSType, host.Storage.VolumeMethod, host.Storage.CopyOnWrite)
+	if host.Storage.CopyOnWrite != wantCoW || host.Storage.Error != "" {
+		b.Fatalf("GET /v1/host storage = %+v, want copy_on_write %v", host.Storage, wantCoW)
+	}
 	var tenant struct{ Token string }
 	s.ok(b, admin, &tenant, "tenants", "create", "imgsize", "--json")
 	dir := b.TempDir()
