@@ -114,12 +114,17 @@ func BenchmarkLaunchImageSize(b *testing.B) {
 func launchOnce(b *testing.B, s server, token, image string) float64 {
 	var insts []struct{ ID, State string }
 	start := time.Now()
+	// It prints the launch's answer (pending), then returns 0 only once
+	// the instance runs.
 	s.ok(b, token, &insts, "instances", "launch", "--image", image, "--type", "nano", "--wait", "10m", "--json")
 	d := time.Since(start)
-	if len(insts) != 1 || insts[0].State != "running" {
+	if len(insts) != 1 {
 		b.Fatalf("launch of %s: %+v", image, insts)
 	}
 	var in struct{ State string }
+	if s.ok(b, token, &in, "instances", "get", insts[0].ID, "--json"); in.State != "running" {
+		b.Fatalf("launch of %s returned with %s %s", image, insts[0].ID, in.State)
+	}
 	s.ok(b, token, &in, "instances", "terminate", insts[0].ID, "--json")
 	if in.State != "terminated" {
 		b.Fatalf("terminate %s: %+v", insts[0].ID, in)

@@ -42,7 +42,10 @@ func Mount(t testing.TB, size int64) string {
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v\n%s", mnt, err, out)
+			// Something still holds it (a process t left running): detach
+			// it, so that no mount outlives t, and say so.
+			lazy, lerr := exec.Command("umount", "-l", mnt).CombinedOutput()
+			t.Errorf("umount %s: %v\n%s(umount -l: %v %s)", mnt, err, out, lerr, lazy)
 		}
 	})
 	return mnt
