@@ -76,6 +76,10 @@ type ApplianceOptions struct {
 	// rack bootstrap hands plain PXE firmware; each becomes
 	// /lib/ironvisor/ipxe/NAME. nil means none.
 	IPXE []string
+	// Executables maps image paths to host programs that the image carries
+	// with their shared libraries (see Executable), such as mkfs.btrfs for
+	// the data partition (appliance/datadisk.MkfsBtrfs). nil means none.
+	Executables map[string]string
 }
 
 // Appliance returns a Builder holding the appliance image and the resolved
@@ -88,6 +92,7 @@ type ApplianceOptions struct {
 //   - /dev/console, and empty /proc, /sys, /dev, /run, /tmp, /var, /etc;
 //   - /etc/hostname;
 //   - /boot/vmlinuz and /lib/ironvisor/ipxe/*, when given (rack bootstrap);
+//   - each of Executables, with its libraries under /lib and /lib64;
 //   - /lib/modules/RELEASE/{modules.dep,modules.builtin,kernel/...}.
 func Appliance(o ApplianceOptions) (*Builder, *ModuleSet, error) {
 	if err := checkStatic(o.Binary); err != nil {
@@ -115,6 +120,15 @@ func Appliance(o ApplianceOptions) (*Builder, *ModuleSet, error) {
 	}
 	if err := addRackBoot(b, o); err != nil {
 		return nil, nil, err
+	}
+	for p, src := range o.Executables {
+		es, err := Executable(p, src)
+		if err != nil {
+			return nil, nil, fmt.Errorf("appliance image: %w", err)
+		}
+		if err := b.Add(es...); err != nil {
+			return nil, nil, err
+		}
 	}
 	vmm := o.VMMBinary
 	if vmm == "" {

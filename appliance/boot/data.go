@@ -55,9 +55,13 @@ type dataPlace struct {
 	// AutoWait bounds the wait for a disk carrying the own data partition
 	// with ironvisor.data=auto, where none may ever come.
 	AutoWait time.Duration
+	// Mkfs is the mkfs.btrfs that formats a blank own data partition
+	// (datadisk.Format); a missing one means ext4.
+	Mkfs string
 }
 
-var systemPlace = dataPlace{SysBlock: "/sys/class/block", Dev: "/dev", Wait: 30 * time.Second, AutoWait: 3 * time.Second}
+var systemPlace = dataPlace{SysBlock: "/sys/class/block", Dev: "/dev", Wait: 30 * time.Second, AutoWait: 3 * time.Second,
+	Mkfs: datadisk.MkfsBtrfs}
 
 // mountData mounts the data file system named by source (config.Data) on
 // root+DataDir. An auto source mounts the own data partition (mountOwn),

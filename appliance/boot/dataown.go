@@ -18,10 +18,12 @@ import (
 // mountOwn mounts the appliance's own data partition (datadisk.Find: GPT
 // type Ironvisor data, named ivdata) on dir, waiting up to place.AutoWait
 // for a disk that carries one. What it finds decides what it does:
-//   - an ext4 file system labelled ivdata is mounted as it is;
+//   - a btrfs or ext4 file system labelled ivdata is mounted as it is;
 //   - a blank partition (datadisk.IsBlank) is first grown to the end of
-//     its disk, when it is the last partition, then given an ext4 file
-//     system labelled ivdata, saying both on the console, and mounted;
+//     its disk, when it is the last partition, then given a btrfs file
+//     system labelled ivdata (datadisk.Format with place.Mkfs; ext4 where
+//     that is missing, whose volumes are full copies), saying both on the
+//     console, and mounted;
 //   - anything else is left alone, and an error says what is there.
 //
 // datadisk.ErrNotFound (wrapped) means no disk carries one.
@@ -32,8 +34,8 @@ func mountOwn(dir string, place dataPlace, mods *kmodule.ProbeOpts, logf func(st
 		return Data{}, err
 	}
 	if fs, err := probeFS(f.Device); err == nil {
-		if fs.Type != "ext4" || fs.Label != gpt.DataPartitionName {
-			return Data{}, fmt.Errorf("%s, the Ironvisor data partition on %s, holds %s LABEL=%s, not the appliance's ext4 LABEL=%s; leaving it alone",
+		if fs.Type != "btrfs" && fs.Type != "ext4" || fs.Label != gpt.DataPartitionName {
+			return Data{}, fmt.Errorf("%s, the Ironvisor data partition on %s, holds %s LABEL=%s, not the appliance's btrfs or ext4 LABEL=%s; leaving it alone",
 				f.Device, f.Disk, fs.Type, fs.Label, gpt.DataPartitionName)
 		}
 		return mountFS(dir, f.Device, fs, mods, logf)
@@ -50,11 +52,19 @@ func mountOwn(dir string, place dataPlace, mods *kmodule.ProbeOpts, logf func(st
 		return Data{}, err
 	}
 	start := time.Now()
-	if err := datadisk.Format(f.Device, size); err != nil {
+	made, err := datadisk.Format(f.Device, size, place.Mkfs)
+	if err != nil {
 		return Data{}, err
 	}
-	logf("data: made an ext4 file system LABEL=%s on %s (%s) in %.1fs: first boot on this disk",
-		gpt.DataPartitionName, f.Device, humanBytes(size), time.Since(start).Seconds())
+	article := "a"
+	if made == "ext4" {
+		article = "an"
+	}
+	logf("data: made %s %s file system LABEL=%s on %s (%s) in %.1fs: first boot on this disk",
+		article, made, gpt.DataPartitionName, f.Device, humanBytes(size), time.Since(start).Seconds())
+	if made != "btrfs" {
+		logf("data: WARNING no %s in this image: ext4 shares no extents, so every root volume is a full copy of its image", place.Mkfs)
+	}
 	fs, err := probeFS(f.Device)
 	if err != nil {
 		return Data{}, fmt.Errorf("after formatting: %w", err)
@@ -95,7 +105,7 @@ func checkBlank(f datadisk.Found) error {
 		return fmt.Errorf("read %s: %w", f.Device, err)
 	}
 	if !blank {
-		return fmt.Errorf("%s, the Ironvisor data partition on %s, is neither blank nor the appliance's ext4 file system; not formatting it",
+		return fmt.Errorf("%s, the Ironvisor data partition on %s, is neither blank nor the appliance's own file system; not formatting it",
 			f.Device, f.Disk)
 	}
 	return nil

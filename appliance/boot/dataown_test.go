@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,7 +45,8 @@ func ownPlace(t *testing.T, part []byte) (dataPlace, string) {
 }
 
 // TestMountOwnLeavesForeignContentsAlone: a data partition holding
-// anything but blank space or the appliance's own ext4 is never written.
+// anything but blank space or the appliance's own btrfs or ext4 is never
+// written.
 func TestMountOwnLeavesForeignContentsAlone(t *testing.T) {
 	junk := make([]byte, ownPartSectors*512)
 	copy(junk[len(junk)-512:], "md raid superblock at the end")
@@ -53,7 +55,7 @@ func TestMountOwnLeavesForeignContentsAlone(t *testing.T) {
 		want string
 	}{
 		"junk at the end": {junk, "neither blank nor"},
-		"another ext4":    {ext4Image(t, "other"), "not the appliance's ext4 LABEL=ivdata"},
+		"another ext4":    {ext4Image(t, "other"), "not the appliance's btrfs or ext4 LABEL=ivdata"},
 	} {
 		place, dev := ownPlace(t, tc.part)
 		var log bytes.Buffer
@@ -64,24 +66,39 @@ func TestMountOwnLeavesForeignContentsAlone(t *testing.T) {
 		if got, _ := os.ReadFile(dev); !bytes.Equal(got, tc.part) {
 			t.Errorf("%s: the partition was written", name)
 		}
-		if strings.Contains(log.String(), "made an ext4") || strings.Contains(log.String(), "grew") {
+		if strings.Contains(log.String(), "data: made") || strings.Contains(log.String(), "grew") {
 			t.Errorf("%s: log says it formatted or grew:\n%s", name, log.String())
 		}
 	}
 }
 
 // TestMountOwnFormatsBlank: a blank data partition gets the appliance's
-// ext4, said on the console (the mount itself needs a real block device).
+// btrfs with the image's mkfs.btrfs (here the host's), or ext4 with a
+// warning where there is none, said on the console (the mount itself
+// needs a real block device).
 func TestMountOwnFormatsBlank(t *testing.T) {
-	place, dev := ownPlace(t, make([]byte, 64<<20))
-	var log bytes.Buffer
-	_, err := mountOwn(t.TempDir(), place, nil, func(f string, a ...any) { fmt.Fprintf(&log, f+"\n", a...) })
-	if !strings.Contains(log.String(), "data: made an ext4 file system LABEL=ivdata on "+dev+" (64 MiB)") {
-		t.Errorf("log:\n%s (mountOwn: %v)", log.String(), err)
+	mkfs, err := exec.LookPath("mkfs.btrfs")
+	if err != nil {
+		t.Skipf("SKIP: mkfs.btrfs not installed (make deps installs btrfs-progs): %v", err)
 	}
-	fs, perr := probeFS(dev)
-	if perr != nil || fs.Type != "ext4" || fs.Label != gpt.DataPartitionName {
-		t.Errorf("after mountOwn: %+v, %v", fs, perr)
+	for _, tc := range []struct{ mkfs, fs, log, warn string }{
+		{mkfs, "btrfs", "data: made a btrfs file system LABEL=ivdata on ", ""},
+		{filepath.Join(t.TempDir(), "none"), "ext4", "data: made an ext4 file system LABEL=ivdata on ", "every root volume is a full copy"},
+	} {
+		place, dev := ownPlace(t, make([]byte, 64<<20))
+		place.Mkfs = tc.mkfs
+		var log bytes.Buffer
+		_, err := mountOwn(t.TempDir(), place, nil, func(f string, a ...any) { fmt.Fprintf(&log, f+"\n", a...) })
+		if !strings.Contains(log.String(), tc.log+dev+" (64 MiB)") || !strings.Contains(log.String(), tc.warn) {
+			t.Errorf("%s: log:\n%s (mountOwn: %v)", tc.fs, log.String(), err)
+		}
+		if tc.warn == "" && strings.Contains(log.String(), "WARNING") {
+			t.Errorf("%s: a warning:\n%s", tc.fs, log.String())
+		}
+		fs, perr := probeFS(dev)
+		if perr != nil || fs.Type != tc.fs || fs.Label != gpt.DataPartitionName {
+			t.Errorf("after mountOwn: %+v, %v; want %s", fs, perr, tc.fs)
+		}
 	}
 }
 
@@ -101,7 +118,7 @@ func ext4Image(t *testing.T, label string) []byte {
 	if err := os.WriteFile(p, make([]byte, 16<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := datadisk.Format(p, 16<<20); err != nil {
+	if _, err := datadisk.Format(p, 16<<20, ""); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(p)

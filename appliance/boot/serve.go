@@ -63,6 +63,7 @@ func (a *appliance) startAPI() error {
 		host.Watchdog = a.watchdogStatus
 		host.Update = a.upd.doc
 		host.ConfigSources = a.configSources
+		host.DataDir = a.dataDir
 		a.api = api.NewServer(api.New(host))
 		a.goSafe("api", func() {
 			if err := a.api.Serve(ln); err != nil {
@@ -146,7 +147,7 @@ func (a *appliance) banner(url string) {
 	fmt.Fprintf(&b, "  Data     %s on %s\n", a.dataDir, a.data.Source)
 	if !a.data.Persistent {
 		fmt.Fprintf(&b, "  WARNING  the state (instances, images, tokens) is in RAM and a reboot loses it;\n"+
-			"           keep it on disk with %s=LABEL=NAME (an ext4 file system)\n", config.KeyData)
+			"           keep it on disk with %s=LABEL=NAME (a btrfs or ext4 file system)\n", config.KeyData)
 	}
 	if w := a.wd.Load(); w != nil {
 		fmt.Fprintf(&b, "  Watchdog %s, %v timeout, petted while healthy\n", a.o.WatchdogDevice, w.Timeout())

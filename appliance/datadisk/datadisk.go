@@ -7,15 +7,23 @@
 // zero (see IsBlank). It never looks at a disk's contents beyond the GPT
 // and that partition, so other disks and partitions are never written.
 //
-// The ext4 file system is made with github.com/diskfs/go-diskfs
-// (filesystem/ext4.Create), a maintained pure-Go library whose own tests
-// check every file system it makes with e2fsck. It was chosen over
-// copying Debian's mke2fs into the initramfs, which is dynamically linked
-// (no static build is packaged) and would bring its loader and five
-// libraries into an image that is otherwise one static binary. Its
-// limits, and how they are met here: go-diskfs's ext4 writing is younger
-// than e2fsprogs, so it is used only to make an empty file system, which
-// the kernel's ext4 driver then mounts and writes (checked with e2fsck in
+// The file system is btrfs, made by Debian's mkfs.btrfs, which the
+// appliance image carries at MkfsBtrfs with its shared libraries
+// (initramfs.ApplianceOptions.Executables). btrfs because it shares
+// extents: package volumes makes an instance's root volume a reflink
+// (FICLONE) of its image, so that a launch costs the same whatever the
+// image's size, where ext4 must copy every data block (issue 12). No
+// maintained pure-Go library writes btrfs, and the mkfs of the file
+// system's own project is the one its kernel driver is tested against.
+//
+// Where mkfs.btrfs is absent (a development host running parts of this
+// outside the image), Format makes ext4 instead with
+// github.com/diskfs/go-diskfs (filesystem/ext4.Create), a maintained
+// pure-Go library whose own tests check every file system it makes with
+// e2fsck, and says so: volumes are then full (sparse) copies. Its limits,
+// and how they are met here: go-diskfs's ext4 writing is younger than
+// e2fsprogs, so it is used only to make an empty file system, which the
+// kernel's ext4 driver then mounts and writes (checked with e2fsck in
 // this package's tests); and it zeroes every inode table at creation
 // rather than lazily, so Format asks for one inode per InodeRatio bytes
 // (the appliance keeps few, large files: images, volumes, one store),
@@ -89,30 +97,35 @@ func isZero(b []byte) bool {
 	return true
 }
 
-// Format makes an ext4 file system labelled gpt.DataPartitionName on the
-// device or image file at path, size bytes long. It refuses unless the
+// Format makes the data file system labelled gpt.DataPartitionName on
+// the device or image file at path, size bytes long, and returns its type:
+// "btrfs" with the mkfs.btrfs at mkfs (normally MkfsBtrfs) when that
+// exists, else "ext4" (see the package comment). It refuses unless the
 // device is blank (IsBlank), so it can never destroy data.
-func Format(path string, size int64) error {
+func Format(path string, size int64, mkfs string) (string, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("format %s: %w", path, err)
+		return "", fmt.Errorf("format %s: %w", path, err)
 	}
 	defer f.Close()
 	blank, err := IsBlank(f, size)
 	if err != nil {
-		return fmt.Errorf("format %s: %w", path, err)
+		return "", fmt.Errorf("format %s: %w", path, err)
 	}
 	if !blank {
-		return fmt.Errorf("format %s: refusing: it is not blank", path)
+		return "", fmt.Errorf("format %s: refusing: it is not blank", path)
+	}
+	if mkfs != "" && isExecutable(mkfs) {
+		return "btrfs", formatBtrfs(mkfs, path, size)
 	}
 	p := &ext4.Params{VolumeName: gpt.DataPartitionName, InodeRatio: InodeRatio}
 	if _, err := ext4.Create(file.New(f, false), size, 0, 512, p); err != nil {
-		return fmt.Errorf("format %s: ext4: %w", path, err)
+		return "", fmt.Errorf("format %s: ext4: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("format %s: %w", path, err)
+		return "", fmt.Errorf("format %s: %w", path, err)
 	}
-	return nil
+	return "ext4", nil
 }
 
 // Found is the data partition on one disk.

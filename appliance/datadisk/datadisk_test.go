@@ -61,7 +61,8 @@ func sparseFile(t *testing.T, size int64) string {
 	return p
 }
 
-// TestFormatMakesACleanExt4 formats a sparse 2 GiB file and checks it with
+// TestFormatMakesACleanExt4 formats without mkfs.btrfs (a development
+// host) and formats a sparse 2 GiB file and checks it with
 // e2fsck and dumpe2fs: clean, labelled ivdata, few inodes.
 func TestFormatMakesACleanExt4(t *testing.T) {
 	e2fsck, err := exec.LookPath("e2fsck")
@@ -70,8 +71,8 @@ func TestFormatMakesACleanExt4(t *testing.T) {
 	}
 	const size = 2 << 30
 	p := sparseFile(t, size)
-	if err := Format(p, size); err != nil {
-		t.Fatal(err)
+	if fs, err := Format(p, size, ""); err != nil || fs != "ext4" {
+		t.Fatalf("Format without mkfs.btrfs = %q, %v; want ext4", fs, err)
 	}
 	if out, err := exec.Command(e2fsck, "-f", "-n", p).CombinedOutput(); err != nil {
 		t.Fatalf("e2fsck: %v\n%s", err, out)
@@ -86,7 +87,7 @@ func TestFormatMakesACleanExt4(t *testing.T) {
 	if !strings.Contains(string(out), "Inode count:              8192\n") {
 		t.Errorf("want one inode per %d bytes (8192):\n%s", InodeRatio, out)
 	}
-	if err := Format(p, size); err == nil || !strings.Contains(err.Error(), "not blank") {
+	if _, err := Format(p, size, ""); err == nil || !strings.Contains(err.Error(), "not blank") {
 		t.Errorf("formatting an ext4 file system again: %v, want a refusal", err)
 	}
 }
@@ -97,8 +98,10 @@ func TestFormatRefusesAnythingNotBlank(t *testing.T) {
 	f, _ := os.OpenFile(p, os.O_RDWR, 0)
 	f.WriteAt([]byte("LUKS\xba\xbe"), 0)
 	f.Close()
-	if err := Format(p, size); err == nil {
-		t.Fatal("Format wrote over a LUKS header")
+	for _, mkfs := range []string{"", hostMkfsBtrfs(t)} {
+		if _, err := Format(p, size, mkfs); err == nil {
+			t.Fatalf("Format (mkfs %q) wrote over a LUKS header", mkfs)
+		}
 	}
 	b, _ := os.ReadFile(p)
 	if !bytes.Equal(b[:6], []byte("LUKS\xba\xbe")) || !bytes.Equal(b[6:], make([]byte, size-6)) {

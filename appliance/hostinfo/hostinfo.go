@@ -1,6 +1,6 @@
 // Package hostinfo collects the host document served by GET /v1/host:
-// version, hostname, uptime, CPU, memory, KVM, addresses and the start-up
-// timeline. It reads /proc under a root that tests can replace.
+// version, hostname, uptime, CPU, memory, KVM, addresses, the data
+// directory's file system and the start-up timeline. It reads /proc under a root that tests can replace.
 package hostinfo
 
 import (
@@ -41,6 +41,9 @@ type Host struct {
 	// ConfigSources are the configuration's sources and how each was
 	// used; nil when not PID 1.
 	ConfigSources []ConfigSource `json:"config_sources,omitempty"`
+	// Storage is the data directory's file system and how root volumes
+	// are made on it; nil when no data directory is known.
+	Storage *Storage `json:"storage,omitempty"`
 }
 
 // Watchdog describes the armed hardware watchdog.
@@ -93,6 +96,10 @@ type Collector struct {
 	Update func() *Update
 	// ConfigSources reports the configuration's sources; nil means none.
 	ConfigSources func() []ConfigSource
+	// DataDir is the folder holding the state, images and volumes; its
+	// file system is probed once (Storage). Empty means none reported.
+	DataDir string
+	storage storageProbe
 }
 
 // New returns a Collector for this host.
@@ -141,6 +148,10 @@ func (c *Collector) Collect() Host {
 	}
 	if c.ConfigSources != nil {
 		h.ConfigSources = c.ConfigSources()
+	}
+	if c.DataDir != "" {
+		st := c.storage.get(c.DataDir)
+		h.Storage = &st
 	}
 	h.Failures = append([]timeline.Failure{}, h.Boot.Failures...)
 	for _, e := range errs {

@@ -137,6 +137,7 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 	host.Watchdog = o.Watchdog
 	host.Update = o.Update
 	host.ConfigSources = o.ConfigSources
+	host.DataDir = o.DataDir
 	doc := host.Collect()
 	nics, onNet, closeNet := hostNetwork(tl, o, func(id string) (lifecycle.Instance, error) { return cp.Instance(id) })
 	var collectors []prometheus.Collector

@@ -40,7 +40,12 @@ func startServe(t testing.TB, extra ...string) server {
 // startServeBin runs "bin serve" and waits for its READY line.
 func startServeBin(t testing.TB, bin string, extra ...string) server {
 	t.Helper()
-	data := filepath.Join(t.TempDir(), "data")
+	return startServeData(t, bin, filepath.Join(t.TempDir(), "data"), extra...)
+}
+
+// startServeData is startServeBin with its data directory at data.
+func startServeData(t testing.TB, bin, data string, extra ...string) server {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, extra...)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

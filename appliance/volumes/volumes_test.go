@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ironvisor/ironvisor/appliance/volumes/btrfstest"
 )
 
 // sparseImage writes a 64 MiB image with 1 MiB of data at 0, 4 KiB at
@@ -185,34 +186,8 @@ func reflinkDir(t *testing.T) string {
 	if err == nil {
 		return dir
 	}
-	if os.Geteuid() != 0 {
-		t.Skipf("SKIP: %s cannot reflink (%v), and mounting a btrfs image needs root", dir, err)
-	}
-	mkfs, err := exec.LookPath("mkfs.btrfs")
-	if err != nil {
-		t.Skip("SKIP: mkfs.btrfs not installed (make deps installs btrfs-progs)")
-	}
-	img, mnt := filepath.Join(dir, "btrfs.img"), filepath.Join(dir, "mnt")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 256<<20); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(mnt, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range [][]string{{mkfs, "-q", img}, {"mount", "-o", "loop", img, mnt}} {
-		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v\n%s", c, err, out)
-		}
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v\n%s", mnt, err, out)
-		}
-	})
-	return mnt
+	t.Logf("%s cannot reflink (%v): using a btrfs image", dir, err)
+	return btrfstest.Mount(t, 256<<20)
 }
 
 // TestCreateSizeGrowsSparsely: a volume larger than its image ends in a

@@ -56,6 +56,7 @@ func (fixedHost) Collect() hostinfo.Host {
 			{Name: "uplink", MS: 40, DurationMS: 30, Error: "no carrier on eth1"}}},
 		Failures: []timeline.Failure{{Step: "uplink", Error: "no carrier on eth1"}},
 		Watchdog: &hostinfo.Watchdog{Device: "/dev/watchdog0", TimeoutSeconds: 60, Healthy: true},
+		Storage:  &hostinfo.Storage{Dir: "/var/lib/ironvisor", FSType: "ext4", VolumeMethod: "sparse"},
 		Update: &hostinfo.Update{Booted: "b", BootedVersion: "rack-2", Slots: []hostinfo.Slot{
 			{Name: "b", Generation: 2, Version: "rack-2", State: "good", Booted: true},
 			{Name: "a", Generation: 3, Version: "rack-3-broken", State: "bad", TriesLeft: new(int)}},

@@ -224,14 +224,15 @@ func TestHostAndUsagePages(t *testing.T) {
 	admin := e.login(e.admin)
 	a := admin.mustGet("/console/host", http.StatusOK)
 	for _, want := range []string{"no carrier on eth1", "192.0.2.10/24", "1 of 4 used", "Test CPU", "1d 2h 3m",
-		"Update slots", "rack-3-broken", "rolled back", "not healthy within 15s", "/dev/watchdog0", "sha256 mismatch"} {
+		"Update slots", "rack-3-broken", "rolled back", "not healthy within 15s", "/dev/watchdog0", "sha256 mismatch",
+		"<code>/var/lib/ironvisor</code> on ext4", "volumes are full copies"} {
 		if !strings.Contains(a.body, want) {
 			t.Errorf("admin's host page lacks %q", want)
 		}
 	}
 	b := e.login(tok)
-	if a := b.mustGet("/console/host", http.StatusOK); strings.Contains(a.body, "Capacity") || strings.Contains(a.body, "Update slots") {
-		t.Error("a tenant sees the host's capacity or its update slots")
+	if a := b.mustGet("/console/host", http.StatusOK); strings.Contains(a.body, "Capacity") || strings.Contains(a.body, "Update slots") || strings.Contains(a.body, "Data disk") {
+		t.Error("a tenant sees the host's capacity, its update slots or its data disk")
 	}
 	a = b.mustGet("/console/usage", http.StatusOK)
 	if !strings.Contains(a.body, "<svg") || !strings.Contains(a.body, "<rect") || !strings.Contains(a.body, ">small<") {

@@ -87,6 +87,7 @@ func benchBoot(dir string, n int) error {
 func applianceBuilder(set *artefacts.Set) (*initramfs.Builder, *initramfs.ModuleSet, error) {
 	return initramfs.Appliance(initramfs.ApplianceOptions{
 		Binary: set.IronvisorPath(), KernelRelease: set.HostKernel.Release, ModulesDir: set.HostKernel.ModulesDir(),
+		Executables: applianceExecutables(),
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ironvisor/ironvisor/appliance/datadisk"
 	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/initramfs"
 )
@@ -54,7 +55,7 @@ func buildInitramfs(out, bin, extra string, kf kernelFlags) error {
 	logf("resolving modules of %s ...", host.Release)
 	b, set, err := initramfs.Appliance(initramfs.ApplianceOptions{
 		Binary: bin, KernelRelease: host.Release, ModulesDir: host.ModulesDir(), ExtraModules: extraMods,
-		Kernel: host.Vmlinuz(), IPXE: ipxeBinaries(),
+		Kernel: host.Vmlinuz(), IPXE: ipxeBinaries(), Executables: applianceExecutables(),
 	})
 	if err != nil {
 		return err
@@ -162,4 +163,19 @@ func ipxeBinaries() []string {
 		out = append(out, p)
 	}
 	return out
+}
+
+// mkfsBtrfs is where Debian's btrfs-progs installs mkfs.btrfs.
+const mkfsBtrfs = "/sbin/mkfs.btrfs"
+
+// applianceExecutables returns the host programs the appliance image
+// carries: Debian's mkfs.btrfs at datadisk.MkfsBtrfs, which formats a
+// blank data partition as btrfs so that root volumes are reflinks of
+// their images. Without it (logged) the appliance makes ext4 and copies.
+func applianceExecutables() map[string]string {
+	if _, err := os.Stat(mkfsBtrfs); err != nil {
+		logf("no %s (Debian package btrfs-progs): the appliance will format its data partition as ext4, whose volumes are full copies", mkfsBtrfs)
+		return nil
+	}
+	return map[string]string{datadisk.MkfsBtrfs: mkfsBtrfs}
 }
