@@ -29,8 +29,8 @@ const cloudBootDeadline = 480
 // never written); the image's kernel and initrd are in /img. It boots the
 // image BOOTS times under each VMM, alternating, 768 MiB and 2 vCPUs, with
 // the image's own kernel, initrd and root=LABEL=root, until the serial
-// console shows "login:", the VMM exits or the deadline passes, and prints
-// one CLOUDBOOT line per boot. A boot that failed is followed by its
+// console shows "login:", the VMM exits, the guest panics or the deadline
+// passes, and prints one CLOUDBOOT line per boot. A boot that failed is followed by its
 // console's last lines and the VMM's stderr (the crash report), each line
 // prefixed "CLOUDFAIL". With TRACE=1 (IRONVISOR_CLOUD_TRACE) it also
 // prints, at login:, the VMM process's CPU ticks and its VM's KVM statistics
@@ -54,6 +54,7 @@ boot() {
 	while [ $i -lt DEADLINE ]; do
 		if grep -q 'login:' /tmp/c.log; then ok=1; break; fi
 		kill -0 $pid 2>/dev/null || break
+		grep -q 'end Kernel panic' /tmp/c.log && break
 		sleep 1; i=$((i+1))
 	done
 	t1=$(cut -d' ' -f1 /proc/uptime)
@@ -70,7 +71,7 @@ boot() {
 	kill -KILL $pid 2>/dev/null; wait $pid; rc=$?
 	[ TRACE = 0 ] || sed "s/^/CLOUDCON $name /" /tmp/c.log
 	echo "CLOUDBOOT $name ok=$ok rc=$rc t0=$t0 t1=$t1 lines=$(wc -l < /tmp/c.log)"
-	if [ $ok = 0 ]; then tail -n 40 /tmp/c.log /tmp/e.log | sed 's/^/CLOUDFAIL /'; fi
+	if [ $ok = 0 ]; then tail -n 60 /tmp/c.log /tmp/e.log | sed 's/^/CLOUDFAIL /'; fi
 }
 for i in $(seq BOOTS); do
 	boot ironvisor /bin/ironvisor vmm run --kernel /img/vmlinuz --initrd /img/initrd.img --mem 768M --cpus 2 --disk /dev/vda --console-log /tmp/c.log --cmdline "$CMD"
