@@ -29,8 +29,8 @@ const cloudBootDeadline = 480
 // never written); the image's kernel and initrd are in /img. It boots the
 // image BOOTS times under each VMM, alternating, 768 MiB and 2 vCPUs, with
 // the image's own kernel, initrd and root=LABEL=root, until the serial
-// console shows "login:", the VMM exits or the deadline passes, and prints
-// one CLOUDBOOT line per boot. A boot that failed is followed by its
+// console shows "login:", the VMM exits, the guest panics or the deadline
+// passes, and prints one CLOUDBOOT line per boot. A boot that failed is followed by its
 // console's last lines and the VMM's stderr (the crash report), each line
 // prefixed "CLOUDFAIL". With TRACE=1 (IRONVISOR_CLOUD_TRACE) it also
 // prints, at login:, the VMM process's CPU ticks and its VM's KVM statistics
@@ -54,6 +54,7 @@ boot() {
 	while [ $i -lt DEADLINE ]; do
 		if grep -q 'login:' /tmp/c.log; then ok=1; break; fi
 		kill -0 $pid 2>/dev/null || break
+		grep -q 'end Kernel panic' /tmp/c.log && break
 		sleep 1; i=$((i+1))
 	done
 	t1=$(cut -d' ' -f1 /proc/uptime)
@@ -70,12 +71,15 @@ boot() {
 	kill -KILL $pid 2>/dev/null; wait $pid; rc=$?
 	[ TRACE = 0 ] || sed "s/^/CLOUDCON $name /" /tmp/c.log
 	echo "CLOUDBOOT $name ok=$ok rc=$rc t0=$t0 t1=$t1 lines=$(wc -l < /tmp/c.log)"
-	if [ $ok = 0 ]; then tail -n 40 /tmp/c.log /tmp/e.log | sed 's/^/CLOUDFAIL /'; fi
+	if [ $ok = 0 ]; then tail -n 60 /tmp/c.log /tmp/e.log | sed 's/^/CLOUDFAIL /'; fi
 }
 for i in $(seq BOOTS); do
 	boot ironvisor /bin/ironvisor vmm run --kernel /img/vmlinuz --initrd /img/initrd.img --mem 768M --cpus 2 --disk /dev/vda --console-log /tmp/c.log --cmdline "$CMD"
 	[ -z "IVENV" ] || boot ironvisor-env env IVENV /bin/ironvisor vmm run --kernel /img/vmlinuz --initrd /img/initrd.img --mem 768M --cpus 2 --disk /dev/vda --console-log /tmp/c.log --cmdline "$CMD"
-	boot qemu /usr/bin/qemu-system-x86_64 -M microvm -enable-kvm -cpu host -m 768M -smp 2 -nodefaults -no-user-config -display none -serial file:/tmp/c.log -no-reboot -L /usr/share/qemu -kernel /img/vmlinuz -initrd /img/initrd.img -drive id=d0,if=none,format=raw,file=/dev/vda -device virtio-blk-device,drive=d0 -append "$CMD"
+	for alt in ALTS; do
+		boot $alt /bin/$alt vmm run --kernel /img/vmlinuz --initrd /img/initrd.img --mem 768M --cpus 2 --disk /dev/vda --console-log /tmp/c.log --cmdline "$CMD"
+	done
+	[ QEMUON = 0 ] || boot qemu /usr/bin/qemu-system-x86_64 -M microvm -enable-kvm -cpu host -m 768M -smp 2 -nodefaults -no-user-config -display none -serial file:/tmp/c.log -no-reboot -L /usr/share/qemu -kernel /img/vmlinuz -initrd /img/initrd.img -drive id=d0,if=none,format=raw,file=/dev/vda -device virtio-blk-device,drive=d0 -append "$CMD"
 done
 echo L1-DONE
 poweroff -f
@@ -95,8 +99,10 @@ var cloudBootLine = regexp.MustCompile(`CLOUDBOOT (\S+) ok=(\d) rc=(\d+) t0=([0-
 // names a file that gets the L1's whole console, with each boot's console
 // and statistics (see cloudBootInit); IRONVISOR_CLOUD_ENV (NAME=VALUE ...)
 // adds a third boot to each round, row ironvisor-env: ironvisor run with
-// that environment. Every failed boot is logged with its console tail and
-// the VMM's stderr.
+// that environment; IRONVISOR_CLOUD_ALT (NAME=PATH ...) adds a boot to each
+// round for every other ironvisor binary named (row NAME: another commit's
+// build, for bisecting a crash); IRONVISOR_CLOUD_QEMU=0 leaves QEMU out.
+// Every failed boot is logged with its console tail and the VMM's stderr.
 func BenchmarkCloudImageBoots(b *testing.B) {
 	for b.Loop() {
 		cloudBootsOnce(b)
@@ -112,13 +118,16 @@ func cloudBootsOnce(b *testing.B) {
 		boots = v
 	}
 	trace := os.Getenv("IRONVISOR_CLOUD_TRACE")
-	init := strings.NewReplacer("BOOTS", strconv.Itoa(boots), "DEADLINE", strconv.Itoa(cloudBootDeadline),
+	alts, altEntries := cloudBootAlts(b)
+	qemu := os.Getenv("IRONVISOR_CLOUD_QEMU") != "0"
+	init := strings.NewReplacer("ALTS", strings.Join(alts, " "), "QEMUON", strconv.Itoa(boolInt(qemu)), "BOOTS", strconv.Itoa(boots), "DEADLINE", strconv.Itoa(cloudBootDeadline),
 		"APPEND", os.Getenv("IRONVISOR_CLOUD_APPEND"), "TRACE", strconv.Itoa(min(len(trace), 1)),
 		"IVENV", os.Getenv("IRONVISOR_CLOUD_ENV")).Replace(cloudBootInit)
 	tmp := b.TempDir()
 	extra := append(gotest.QEMUEntries(b),
 		initramfs.HostFile("/img/vmlinuz", 0o644, img.Kernel),
 		initramfs.HostFile("/img/initrd.img", 0o644, img.Initrd))
+	extra = append(extra, altEntries...)
 	overlay := vmmOverlayModules(b, set, init, extra, []string{"virtio_pci", "virtio_blk"})
 	// The artefacts' ironvisor may predate the tree: a later archive with a
 	// fresh build overrides /bin/ironvisor.
@@ -139,9 +148,9 @@ func cloudBootsOnce(b *testing.B) {
 		b.Fatalf("%v\n%s", err, srv.Console.Tail(30))
 	}
 	n, failed, secs := map[string]int{}, map[string]int{}, map[string][]float64{}
-	rounds := 2
+	rounds := 1 + boolInt(qemu) + len(alts)
 	if os.Getenv("IRONVISOR_CLOUD_ENV") != "" {
-		rounds = 3
+		rounds++
 	}
 	for range rounds * boots {
 		m, err := srv.Console.ExpectRegexp(ctx, cloudBootLine)
@@ -169,8 +178,8 @@ func cloudBootsOnce(b *testing.B) {
 			b.Log(strings.TrimRight(line, "\r"))
 		}
 	}
-	for _, name := range []string{"ironvisor", "ironvisor-env", "qemu"} {
-		if name == "ironvisor-env" && n[name] == 0 {
+	for _, name := range append([]string{"ironvisor", "ironvisor-env"}, append(alts, "qemu")...) {
+		if n[name] == 0 && name != "ironvisor" {
 			continue
 		}
 		med := 0.0
@@ -180,4 +189,34 @@ func cloudBootsOnce(b *testing.B) {
 		b.Logf("ROW: | %s | %d | %d | %.1f |", name, n[name], failed[name], med)
 		b.ReportMetric(float64(failed[name]), name+"-failed")
 	}
+}
+
+// cloudBootAlts reads IRONVISOR_CLOUD_ALT (NAME=PATH ...): the names of the
+// other ironvisor binaries to boot each round, and their archive entries
+// (/bin/NAME). A name must be a plain word that names no other row.
+func cloudBootAlts(b *testing.B) ([]string, []initramfs.Entry) {
+	var names []string
+	var entries []initramfs.Entry
+	for _, f := range strings.Fields(os.Getenv("IRONVISOR_CLOUD_ALT")) {
+		name, path, ok := strings.Cut(f, "=")
+		if !ok || !cloudAltName.MatchString(name) || name == "ironvisor" || name == "ironvisor-env" || name == "qemu" || path == "" {
+			b.Fatalf("IRONVISOR_CLOUD_ALT: %q is not NAME=PATH with NAME a word other than ironvisor, ironvisor-env and qemu", f)
+		}
+		if _, err := os.Stat(path); err != nil {
+			b.Fatalf("IRONVISOR_CLOUD_ALT: %v", err)
+		}
+		names = append(names, name)
+		entries = append(entries, initramfs.HostFile("/bin/"+name, 0o755, path))
+	}
+	return names, entries
+}
+
+// cloudAltName is what an IRONVISOR_CLOUD_ALT name may be.
+var cloudAltName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
