@@ -31,7 +31,8 @@ const kvmFlipInit = `#!/bin/busybox sh
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
 modprobe kvm_amd || echo L1-MODPROBE-FAILED
-echo "KSYM $(grep -w _text /proc/kallsyms)"
+grep ' [tT] ' /proc/kallsyms > /dev/ttyS1
+echo KSYMS-WRITTEN
 args=$(sed -n 's/.*kvmflip\.args=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
 /bin/kvmflip $args
 echo "L1-DONE rc=$?"
@@ -68,7 +69,7 @@ type kvmFlipRound struct {
 // IRONVISOR_FLIP_ROUND (8m). IRONVISOR_FLIP_WHAT is kvmflip's -what (probe;
 // vcpu for a VM with irqchip and vCPU). A frozen server's vCPUs are read
 // through QEMU's gdb stub (when gdb is installed) and named with the
-// kernel's System.map. It reports a ROW per variant: rounds, VMs created,
+// kallsyms it wrote to its second serial port. It reports a ROW per variant: rounds, VMs created,
 // freezes and the VMs each frozen round got through.
 func BenchmarkKVMFlip(b *testing.B) {
 	set := artefactsOrSkip(b)
@@ -121,7 +122,8 @@ func kvmFlipOnce(b *testing.B, set *artefacts.Set, overlay, dir, args string, qu
 	srv, err := rack.Start(ctx, rack.Options{
 		Name: "kvmflip", Kernel: set.HostKernel.Vmlinuz(), Initrds: []string{overlay},
 		Append: "console=ttyS0 kvmflip.args=" + args, MemoryMiB: 2048, CPUs: 2, LogDir: dir,
-		Extra: []string{"-gdb", fmt.Sprintf("tcp:127.0.0.1:%d", gdbPort)},
+		Extra: []string{"-gdb", fmt.Sprintf("tcp:127.0.0.1:%d", gdbPort),
+			"-chardev", "file,id=ksyms,path=" + filepath.Join(dir, "kallsyms"), "-device", "isa-serial,chardev=ksyms"},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -143,7 +145,7 @@ func kvmFlipOnce(b *testing.B, set *artefacts.Set, overlay, dir, args string, qu
 		case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 			res.froze, res.took = true, time.Since(start)
 			b.Logf("FROZEN after %d VMs (%s): no heartbeat for %v; console tail:\n%s\n%s", res.iterations, args, quiet,
-				srv.Console.Tail(25), frozenCPUs(set, srv.Console.String(), gdbPort))
+				srv.Console.Tail(25), frozenCPUs(filepath.Join(dir, "kallsyms"), gdbPort))
 			return res
 		case err != nil:
 			b.Fatalf("%v\n%s", err, srv.Console.Tail(30))
@@ -182,10 +184,11 @@ func kvmFlipOverlay(b *testing.B, set *artefacts.Set, dir string) string {
 	return path
 }
 
-// frozenCPUs reads each vCPU's instruction pointer through QEMU's gdb stub
-// and names it with the kernel's System.map, shifted by the KASLR offset
-// that /init printed (KSYM line). It returns a report, or why not.
-func frozenCPUs(set *artefacts.Set, console string, port int) string {
+// frozenCPUs reads each vCPU's instruction pointer and the top of its
+// stack through QEMU's gdb stub and names every kernel text address in
+// them with the kallsyms the server wrote (its text symbols, KASLR
+// included). It returns that report, or why there is none.
+func frozenCPUs(kallsyms string, port int) string {
 	if _, err := exec.LookPath("gdb"); err != nil {
 		return "no gdb: vCPUs not read"
 	}
@@ -193,77 +196,69 @@ func frozenCPUs(set *artefacts.Set, console string, port int) string {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "gdb", "-nx", "-batch", "-ex", "set architecture i386:x86-64",
 		"-ex", fmt.Sprintf("target remote 127.0.0.1:%d", port),
-		"-ex", "thread apply all p/x $pc", "-ex", "thread apply all x/6i $pc", "-ex", "detach").CombinedOutput()
+		"-ex", "thread apply all x/3i $pc", "-ex", "thread apply all x/24gx $sp", "-ex", "detach").CombinedOutput()
 	if err != nil {
 		return fmt.Sprintf("gdb: %v\n%s", err, out)
 	}
-	syms, err := loadSystemMap(filepath.Join(set.HostKernel.Dir, "boot", "System.map-"+set.HostKernel.Release))
-	if err != nil {
-		return fmt.Sprintf("%s\nSystem.map: %v", out, err)
+	syms, err := loadKallsyms(kallsyms)
+	if err != nil || len(syms) == 0 {
+		return fmt.Sprintf("%s\nkallsyms: %v (%d symbols): addresses not named", out, err, len(syms))
 	}
-	m := regexp.MustCompile(`KSYM ([0-9a-f]+) T _text`).FindStringSubmatch(console)
-	if m == nil {
-		return fmt.Sprintf("%s\nno KSYM line: addresses not named", out)
-	}
-	text, _ := strconv.ParseUint(m[1], 16, 64)
-	shift := text - syms.addr("_text")
 	var rep strings.Builder
 	rep.Write(out)
-	for _, pc := range regexp.MustCompile(`\$\d+ = 0x([0-9a-f]+)`).FindAllStringSubmatch(string(out), -1) {
-		a, _ := strconv.ParseUint(pc[1], 16, 64)
-		fmt.Fprintf(&rep, "vCPU pc %#x = %s\n", a, syms.name(a-shift))
+	seen := map[string]bool{}
+	for _, h := range regexp.MustCompile(`0x(ffffffff[89a-f][0-9a-f]{7})\b`).FindAllStringSubmatch(string(out), -1) {
+		if seen[h[1]] {
+			continue
+		}
+		seen[h[1]] = true
+		a, _ := strconv.ParseUint(h[1], 16, 64)
+		if n := syms.name(a); n != "" {
+			fmt.Fprintf(&rep, "%#x = %s\n", a, n)
+		}
 	}
 	return rep.String()
 }
 
-// systemMap is a kernel's symbol table, sorted by address.
-type systemMap []struct {
+// kallsyms is a kernel's text symbol table, sorted by address.
+type kallsyms []struct {
 	a    uint64
 	name string
 }
 
-// loadSystemMap reads a System.map.
-func loadSystemMap(path string) (systemMap, error) {
+// loadKallsyms reads lines "ADDR t NAME [module]".
+func loadKallsyms(path string) (kallsyms, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var s systemMap
+	var s kallsyms
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		w := strings.Fields(sc.Text())
-		if len(w) != 3 {
+		if len(w) < 3 {
 			continue
 		}
 		a, err := strconv.ParseUint(w[0], 16, 64)
-		if err != nil {
+		if err != nil || a == 0 {
 			continue
 		}
 		s = append(s, struct {
 			a    uint64
 			name string
-		}{a, w[2]})
+		}{a, strings.Join(w[2:], " ")})
 	}
 	sort.Slice(s, func(i, j int) bool { return s[i].a < s[j].a })
 	return s, sc.Err()
 }
 
-// addr returns the address of the symbol name, 0 if absent.
-func (s systemMap) addr(name string) uint64 {
-	for _, e := range s {
-		if e.name == name {
-			return e.a
-		}
-	}
-	return 0
-}
-
-// name returns "symbol+0xoff" for address a.
-func (s systemMap) name(a uint64) string {
+// name returns "symbol+0xoff" for address a, "" when a is below every
+// symbol or more than 64 KiB past the nearest.
+func (s kallsyms) name(a uint64) string {
 	i := sort.Search(len(s), func(i int) bool { return s[i].a > a }) - 1
-	if i < 0 {
-		return "?"
+	if i < 0 || a-s[i].a > 1<<16 {
+		return ""
 	}
 	return fmt.Sprintf("%s+%#x", s[i].name, a-s[i].a)
 }
