@@ -69,8 +69,9 @@ type kvmFlipRound struct {
 // IRONVISOR_FLIP_ROUND (8m). IRONVISOR_FLIP_WHAT is kvmflip's -what (probe;
 // vcpu for a VM with irqchip and vCPU). A frozen server's vCPUs are read
 // through QEMU's gdb stub (when gdb is installed) and named with the
-// kallsyms it wrote to its second serial port. It reports a ROW per variant: rounds, VMs created,
-// freezes and the VMs each frozen round got through.
+// kallsyms it wrote to its second serial port. It reports a ROW per
+// variant: rounds, VMs created, freezes and the VMs each frozen round got
+// through.
 func BenchmarkKVMFlip(b *testing.B) {
 	set := artefactsOrSkip(b)
 	rounds := envInt("IRONVISOR_FLIP_ROUNDS", 3)
