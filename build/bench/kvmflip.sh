@@ -9,10 +9,11 @@
 set -euo pipefail
 . "$(dirname "$0")/vmm-bench.bash"
 rounds=${IRONVISOR_FLIP_ROUNDS:-3}
-budget=${IRONVISOR_FLIP_ROUND:-8m}
+budget=${IRONVISOR_FLIP_ROUND:-4m}
 export IRONVISOR_FLIP_ROUNDS=$rounds IRONVISOR_FLIP_ROUND=$budget
 vmm_bench KVMFlip 90m
-pcs=$(sed -n 's/.* = \(asm_exc_int3+0x[0-9a-f]*\|[a-z_0-9]*+0x[0-9a-f]*\)$/\1/p' <<<"$out" | sort | uniq -c | sort -rn | head -n 6 | awk '{printf "%s`%s` (%d)", (NR>1?", ":""), $2, $1}')
+frozen=$(grep -c 'FROZEN after' <<<"$out" || true)
+int3=$(awk '/FROZEN after/{if(b)n++; b=0} /asm_exc_int3|__schedule\+0x2ab/{b=1} END{if(b)n++; print n+0}' <<<"$out")
 cat <<MD
 ## make run reliability: the host probe's VM freezes an unpinned server
 
@@ -35,5 +36,8 @@ a round ends after $budget, or as frozen when no heartbeat comes for 60 s.
 $rows
 
 Where the frozen servers' vCPUs were (QEMU's gdb stub, named with the
-server's kallsyms; count of reports): ${pcs:-none read}.
+server's kallsyms): in $int3 of the $frozen frozen rounds a vCPU was in
+\`asm_exc_int3\` or at \`__schedule+0x2ab\` (the preempt notifier's static
+branch, which memory already holds as a NOP again): the text_poke_bp loop
+of \`vmm/kvm/pin.go\`. BenchmarkKVMFlip's log has each report.
 MD

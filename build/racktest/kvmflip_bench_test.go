@@ -66,7 +66,7 @@ type kvmFlipRound struct {
 // heartbeat per VM; the host counts a round as frozen when the heartbeats
 // stop for IRONVISOR_FLIP_QUIET (60 s). Rounds alternate without and with
 // a kvm.Pin, IRONVISOR_FLIP_ROUNDS (3) of each, each at most
-// IRONVISOR_FLIP_ROUND (8m). IRONVISOR_FLIP_WHAT is kvmflip's -what (probe;
+// IRONVISOR_FLIP_ROUND (4m). IRONVISOR_FLIP_WHAT is kvmflip's -what (probe;
 // vcpu for a VM with irqchip and vCPU). A frozen server's vCPUs are read
 // through QEMU's gdb stub (when gdb is installed) and named with the
 // kallsyms it wrote to its second serial port. It reports a ROW per
@@ -76,7 +76,7 @@ func BenchmarkKVMFlip(b *testing.B) {
 	set := artefactsOrSkip(b)
 	rounds := envInt("IRONVISOR_FLIP_ROUNDS", 3)
 	quiet := envDuration(b, "IRONVISOR_FLIP_QUIET", time.Minute)
-	budget := envDuration(b, "IRONVISOR_FLIP_ROUND", 8*time.Minute)
+	budget := envDuration(b, "IRONVISOR_FLIP_ROUND", 4*time.Minute)
 	what := os.Getenv("IRONVISOR_FLIP_WHAT")
 	if what == "" {
 		what = "probe"
