@@ -191,7 +191,7 @@ func TestReconcileAfterRestart(t *testing.T) {
 	if in := e.get(kept.ID); in.State != lifecycle.Running {
 		t.Fatalf("surviving VMM's instance: %s", in.State)
 	}
-	if in := e.get(lost.ID); in.State != lifecycle.Stopped || in.Reason != "vmm did not survive the appliance restart" {
+	if in := e.get(lost.ID); in.State != lifecycle.Stopped || in.Reason != ReasonRestartDue {
 		t.Fatalf("lost VMM's instance: %s (%s)", in.State, in.Reason)
 	}
 	if in := e.get(ending.ID); in.State != lifecycle.Terminated {
