@@ -167,7 +167,8 @@ func (e *env) put(in lifecycle.Instance) {
 }
 
 // TestReconcileAfterRestart: after a restart, running instances whose VMM
-// did not survive stop with the reason; one that was shutting down is
+// did not survive stop with ReasonRestartDue, for StartAgain to start
+// them (restart_test.go); one that was shutting down is
 // terminated and its files go; a VMM no instance accounts for is stopped
 // and forgotten (a regression: such a VMM failed the whole reconcile with
 // "instance not found"), and the VMM of a running instance is kept.
