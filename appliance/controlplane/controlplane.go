@@ -255,6 +255,12 @@ func (cp *ControlPlane) Reconcile(ctx context.Context, alive []string) ([]lifecy
 // (orchestrator.SyncNetwork).
 func (cp *ControlPlane) SyncNetwork(ctx context.Context) error { return cp.orch.SyncNetwork(ctx) }
 
+// StartAgain starts, in the background, the instances whose VMM did not
+// survive the restart, after SyncNetwork (orchestrator.StartAgain).
+func (cp *ControlPlane) StartAgain(ctx context.Context, done func(started, due int)) {
+	cp.orch.StartAgain(ctx, done)
+}
+
 // Housekeep runs periodic work until ctx ends: metering checkpoints and
 // forgetting terminated instances past their retention. A failed step is
 // handed to report (nil for slog) and housekeeping goes on: one bad tick

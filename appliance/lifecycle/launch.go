@@ -147,6 +147,11 @@ func (m *Manager) Sweep(ctx context.Context) ([]string, error) {
 // whose VMM started before the restart and still runs.
 const SurvivedReason = "vmm started before the appliance restart and survived it"
 
+// StopCompletedReason is the reason Reconcile records on an instance that
+// was stopping when the appliance died: its stop had ended the VMM, and
+// only its settling to stopped was lost.
+const StopCompletedReason = "stopped by user request; the appliance restarted before the stop was recorded"
+
 // Reconcile runs once at appliance start, before any other event. For
 // every instance that should have a VMM (pending, running, stopping,
 // shutting-down) it asks alive whether the VMM survived the restart (for a
@@ -156,10 +161,11 @@ const SurvivedReason = "vmm started before the appliance restart and survived it
 // and recording it) moves to running, with SurvivedReason, as the start
 // would have done; survived, if not nil, is that move's Effect, run under
 // the instance's lock as a start's is, and gives the instance what the
-// start would have recorded with it (its IPs). Dead ones move to stopped
-// (shutting-down ones to terminated) with the given reason; a running one
-// is metered up to its last checkpoint only. It returns the instances it
-// changed.
+// start would have recorded with it (its IPs). Dead pending and running
+// ones move to stopped with the given reason, dead stopping ones to
+// stopped with StopCompletedReason (the user's stop stands), and
+// shutting-down ones to terminated; a running one is metered up to its
+// last checkpoint only. It returns the instances it changed.
 func (m *Manager) Reconcile(ctx context.Context, alive func(Instance) bool, reason string, survived func(cur Instance, next *Instance) error) ([]Instance, error) {
 	all, err := store.ListAll[Instance](m.db, store.Instances, "")
 	if err != nil {
@@ -209,8 +215,12 @@ func (m *Manager) markLost(id, reason string) (Instance, error) {
 		if cur.State == ShuttingDown {
 			e = Cleaned
 		}
+		why := reason
+		if cur.State == Stopping {
+			why = StopCompletedReason
+		}
 		var changed bool
-		next, changed, err = m.plan(*h, cur, e, Change{Reason: reason})
+		next, changed, err = m.plan(*h, cur, e, Change{Reason: why})
 		if err != nil || !changed {
 			return err
 		}
@@ -221,4 +231,36 @@ func (m *Manager) markLost(id, reason string) (Instance, error) {
 		return tx.Put(store.Instances, id, next)
 	})
 	return next, err
+}
+
+// Annotate replaces the reason of instance id with reason if the instance
+// is still in state in with the reason was (a note on an outcome that
+// changed no state, such as a restart refused for capacity). It returns
+// the stored instance and whether it changed it.
+func (m *Manager) Annotate(ctx context.Context, id string, in State, was, reason string) (Instance, bool, error) {
+	unlock, err := m.lock(ctx, id)
+	if err != nil {
+		return Instance{}, false, fmt.Errorf("annotate %s: %w", id, err)
+	}
+	defer unlock()
+	var out Instance
+	var changed bool
+	err = m.update(func(tx *store.Tx, _ *heldTotals) error {
+		cur, err := getTx(tx, id)
+		if err != nil {
+			return err
+		}
+		out = cur
+		if cur.State != in || cur.Reason != was {
+			return nil
+		}
+		out.Reason = reason
+		out.Generation++
+		changed = true
+		return tx.Put(store.Instances, id, out)
+	})
+	if err != nil {
+		return Instance{}, false, fmt.Errorf("annotate %s: %w", id, err)
+	}
+	return out, changed, nil
 }

@@ -160,3 +160,48 @@ func TestExitEventsDuringRebootEffect(t *testing.T) {
 		}
 	}
 }
+
+// TestReconcileKeepsTheUsersStop: an instance that was stopping when the
+// appliance died stays stopped with StopCompletedReason, not the reason
+// given for lost running and pending ones (which the orchestrator starts
+// again); a lost running one gets that reason.
+func TestReconcileKeepsTheUsersStop(t *testing.T) {
+	f := newFixture(t, bigHost)
+	in := f.launch(t, "nano", 2)
+	for _, i := range in {
+		f.apply(t, i.ID, Booted, "up", Running)
+	}
+	f.apply(t, in[1].ID, Stop, "user", Stopping)
+	m2 := NewManager(f.db, f.clk, bigHost)
+	if _, err := m2.Reconcile(context.Background(), func(Instance) bool { return false }, "due", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := m2.Get(in[0].ID); got.State != Stopped || got.Reason != "due" {
+		t.Fatalf("running: %s (%s), want stopped (due)", got.State, got.Reason)
+	}
+	if got, _ := m2.Get(in[1].ID); got.State != Stopped || got.Reason != StopCompletedReason {
+		t.Fatalf("stopping: %s (%s), want stopped (%s)", got.State, got.Reason, StopCompletedReason)
+	}
+}
+
+// TestAnnotate: the reason changes only while the instance is in the
+// state with the reason the caller saw, and the generation moves with it.
+func TestAnnotate(t *testing.T) {
+	f := newFixture(t, bigHost)
+	id := f.launch(t, "nano", 1)[0].ID
+	ctx := context.Background()
+	before, _ := f.m.Get(id)
+	if _, ok, err := f.m.Annotate(ctx, id, Stopped, before.Reason, "note"); err != nil || ok {
+		t.Fatalf("annotate in the wrong state: %v %v", ok, err)
+	}
+	if _, ok, err := f.m.Annotate(ctx, id, Pending, "other", "note"); err != nil || ok {
+		t.Fatalf("annotate with the wrong reason: %v %v", ok, err)
+	}
+	got, ok, err := f.m.Annotate(ctx, id, Pending, before.Reason, "note")
+	if err != nil || !ok || got.Reason != "note" || got.State != Pending || got.Generation != before.Generation+1 {
+		t.Fatalf("annotate: %+v %v %v", got, ok, err)
+	}
+	if _, _, err := f.m.Annotate(ctx, "i-none", Pending, "", "note"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("annotate of an unknown instance: %v", err)
+	}
+}

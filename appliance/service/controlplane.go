@@ -178,10 +178,12 @@ func openControlPlane(tl *timeline.Timeline, o Options) (*Plane, error) {
 	return p, nil
 }
 
-// Serve serves the API and runs the housekeeping in the background. The
-// returned channel receives the server's end: nil after Shutdown, else the
-// error that stopped it. Housekeeping failures are logged on the
-// timeline and housekeeping goes on.
+// Serve serves the API and runs the housekeeping in the background, and
+// starts again the instances whose VMM did not survive the restart
+// (orchestrator.StartAgain; the host network was synced in Open), so the
+// API is up while they boot. The returned channel receives the server's
+// end: nil after Shutdown, else the error that stopped it. Housekeeping
+// failures are logged on the timeline and housekeeping goes on.
 func (p *Plane) Serve() <-chan error {
 	p.srv = api.NewServer(p.CP.Handler())
 	p.served, p.ended = make(chan error, 1), make(chan struct{})
@@ -194,6 +196,11 @@ func (p *Plane) Serve() <-chan error {
 	p.stopHK = stop
 	go p.CP.Housekeep(hctx, housekeepEvery, func(step string, err error) {
 		p.tl.Logf("housekeeping: %s: %v", step, err)
+	})
+	p.CP.StartAgain(hctx, func(started, due int) {
+		if p.HasRunner {
+			p.tl.Logf("started again %d of %d instances whose VMM did not survive the restart", started, due)
+		}
 	})
 	return p.served
 }

@@ -67,7 +67,9 @@ const (
 //     start since is not running);
 //   - the running instances are exactly those with a VMM: each has its
 //     cgroup with a live ironvisor-vmm process and its jail directory, the
-//     appliance reattached at least that many VMMs, and there is no other
+//     appliance reattached or started again (issue 12: an instance whose
+//     VMM did not survive the kill runs again) at least that many VMMs,
+//     once its restart pass is done, and there is no other
 //     VMM process, cgroup or jail directory (the final terminations, which
 //     need the supervisor to know each VMM, check the reattachment too);
 //   - terminated instances have no volume, console log or VMM directory;
@@ -165,7 +167,7 @@ func TestCrashLoopOnKVM(t *testing.T) {
 		w.at(fmt.Sprintf("kill %d: check", kill), a)
 		t0 := time.Now()
 		admin.url, nc.c.url, nc.admin.url = url, url, url
-		m.check(t, h, admin, nc.c, data, a.reattached(t))
+		m.check(t, h, admin, nc.c, data, a.reattached(t)+a.restarted(t))
 		checkTime += time.Since(t0)
 		ctx, cancel := context.WithCancel(context.Background())
 		nc.steps = make(chan string, 256)
@@ -211,7 +213,7 @@ func TestCrashLoopOnKVM(t *testing.T) {
 	w.at("final", a)
 	url = a.waitUp(t)
 	admin.url, nc.c.url, nc.admin.url = url, url, url
-	m.check(t, h, admin, nc.c, data, a.reattached(t))
+	m.check(t, h, admin, nc.c, data, a.reattached(t)+a.restarted(t))
 	nc.cleanAll(t)
 	m.terminateAll(t, apiClient{url: url, token: tenant.Token, hc: h.hc})
 	m.check(t, h, admin, nc.c, data, 0)
@@ -286,6 +288,9 @@ type crashApp struct {
 	done    chan struct{} // closed once the process exited
 	mu      sync.Mutex
 	log     bytes.Buffer // stdout and stderr
+	// again receives how many instances the restart pass started again,
+	// once it is done.
+	again chan int
 }
 
 // startCrashApp starts the appliance on data; it is killed at the end of
@@ -296,7 +301,7 @@ func startCrashApp(t *testing.T, h *crashHost, bin, data string) *crashApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &crashApp{ready: make(chan string, 1), done: make(chan struct{}), started: time.Now()}
+	a := &crashApp{ready: make(chan string, 1), again: make(chan int, 1), done: make(chan struct{}), started: time.Now()}
 	a.cmd = exec.Command(bin, append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--insecure-http"}, h.serveArgs()...)...)
 	a.cmd.Stdout, a.cmd.Stderr = pw, pw
 	// Started from a thread in the namespace, the appliance lives there.
@@ -320,6 +325,10 @@ func startCrashApp(t *testing.T, h *crashHost, bin, data string) *crashApp {
 			a.mu.Unlock()
 			if url, ok := strings.CutPrefix(line, "IRONVISOR READY api="); ok {
 				a.ready <- url
+			}
+			if m := startedAgainLine.FindStringSubmatch(line); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				a.again <- n
 			}
 		}
 		pr.Close()
@@ -390,6 +399,25 @@ func (a *crashApp) reattached(t *testing.T) int {
 	}
 	n, _ := strconv.Atoi(m[1])
 	return n
+}
+
+// startedAgainLine is the service's log line at the end of its restart
+// pass (orchestrator.StartAgain).
+var startedAgainLine = regexp.MustCompile(`started again (\d+) of \d+ instances`)
+
+// restarted waits for the end of the appliance's restart pass and returns
+// how many instances it started again.
+func (a *crashApp) restarted(t *testing.T) int {
+	t.Helper()
+	select {
+	case n := <-a.again:
+		return n
+	case <-a.done:
+		t.Fatalf("appliance exited before its restart pass ended (%v):\n%s", a.cmd.ProcessState, a.output())
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the restart pass did not end within 2 minutes:\n%s", a.output())
+	}
+	return 0
 }
 
 // apiClient calls the API with one token. Unlike server.call it reports
@@ -658,7 +686,8 @@ func (m *crashModel) raiseUsage(u usageReport) {
 	m.usage[""] = max(m.usage[""], total)
 }
 
-// check verifies the invariants after a restart, with no client running.
+// check verifies the invariants after a restart, with no client running;
+// reattached counts the VMMs the appliance reattached or started again.
 func (m *crashModel) check(t *testing.T, h *crashHost, admin, netTenant apiClient, data string, reattached int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -729,7 +758,7 @@ func (m *crashModel) check(t *testing.T, h *crashHost, admin, netTenant apiClien
 	// A VMM that was exiting at the kill (its stop had begun) may be
 	// adopted and end just after, so more may have been reattached.
 	if reattached < len(running) {
-		t.Fatalf("the appliance reattached %d VMMs, %d instances are running", reattached, len(running))
+		t.Fatalf("the appliance reattached or started again %d VMMs, %d instances are running", reattached, len(running))
 	}
 	want := slices.Sorted(maps.Keys(running))
 	if got := cgroupLeaves(t, byID); !slices.Equal(got, want) {

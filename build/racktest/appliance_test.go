@@ -216,16 +216,7 @@ func runTinyGuest(t *testing.T, admin *rack.API) {
 		t.Fatal(err)
 	}
 	const marker = "APPLIANCE-KVM-MARKER"
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	mw.WriteField("name", "tiny")
-	mw.WriteField("cmdline", "console=ttyS0")
-	kw, _ := mw.CreateFormFile("kernel", "tiny.elf")
-	kw.Write(testutil.PVHHello(marker+"\n", testutil.ExitHalt))
-	mw.Close()
-	if _, err := admin.Do(ctx, "POST", "/v1/images", mw.FormDataContentType(), &body); err != nil {
-		t.Fatal(err)
-	}
+	uploadTiny(ctx, t, admin, marker)
 	user := *admin
 	user.Token = tenant.Token
 	var launched []instance
@@ -256,6 +247,22 @@ func runTinyGuest(t *testing.T, admin *rack.API) {
 		in = waitInstance(ctx, t, &user, id, "terminated")
 	}
 	t.Logf("instance %s: terminated (%s)", id, in.Reason)
+}
+
+// uploadTiny uploads, as the admin, the image "tiny": a tiny PVH guest
+// that prints marker on its console and halts.
+func uploadTiny(ctx context.Context, t *testing.T, admin *rack.API, marker string) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("name", "tiny")
+	mw.WriteField("cmdline", "console=ttyS0")
+	kw, _ := mw.CreateFormFile("kernel", "tiny.elf")
+	kw.Write(testutil.PVHHello(marker+"\n", testutil.ExitHalt))
+	mw.Close()
+	if _, err := admin.Do(ctx, "POST", "/v1/images", mw.FormDataContentType(), &body); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // instance is the part of an instance the rack tests read.

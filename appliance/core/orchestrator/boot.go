@@ -26,40 +26,48 @@ func (o *Orchestrator) boot(in lifecycle.Instance) {
 	o.bg.Add(1)
 	go func() {
 		defer o.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		var failed error // the effect's own error, without Apply's wrapping
-		t0 := time.Now()
-		var t3 time.Time // when the effect ended
-		effect := func(cur lifecycle.Instance, next *lifecycle.Instance) error {
-			t1 := time.Now()
-			spec, err := o.runSpec(ctx, cur)
-			t2 := time.Now()
-			if err == nil {
-				err = o.cfg.Runner.Start(ctx, spec)
-			}
-			t3 = time.Now()
-			if err != nil {
-				o.detach(ctx, cur.ID)
-				failed = err
-				return err
-			}
-			o.metrics.bootStage("queue", t1.Sub(t0))
-			o.metrics.bootStage("prepare", t2.Sub(t1))
-			o.metrics.bootStage("vmm", t3.Sub(t2))
-			return recordIPs(spec)(cur, next)
-		}
-		_, err := o.cfg.Life.Apply(ctx, in.ID, lifecycle.Booted, lifecycle.Change{Reason: "vmm started", Effect: effect})
-		if err == nil && !t3.IsZero() {
-			o.metrics.bootStage("commit", time.Since(t3))
-		}
-		if err == nil || failed == nil {
-			// Started, or no longer pending (stopped, terminated or
-			// booted by another start) before this boot got its turn.
-			return
-		}
-		o.cfg.Life.Apply(ctx, in.ID, lifecycle.Crashed, lifecycle.Change{Reason: "vmm start failed: " + failed.Error()})
+		o.bootNow(in, "vmm started")
 	}()
+}
+
+// bootNow is boot's work, done before it returns: the instance runs with
+// reason, or is stopped with "vmm start failed: ...". It reports whether
+// this call started the VMM.
+func (o *Orchestrator) bootNow(in lifecycle.Instance, reason string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var failed error // the effect's own error, without Apply's wrapping
+	t0 := time.Now()
+	var t3 time.Time // when the effect ended
+	effect := func(cur lifecycle.Instance, next *lifecycle.Instance) error {
+		t1 := time.Now()
+		spec, err := o.runSpec(ctx, cur)
+		t2 := time.Now()
+		if err == nil {
+			err = o.cfg.Runner.Start(ctx, spec)
+		}
+		t3 = time.Now()
+		if err != nil {
+			o.detach(ctx, cur.ID)
+			failed = err
+			return err
+		}
+		o.metrics.bootStage("queue", t1.Sub(t0))
+		o.metrics.bootStage("prepare", t2.Sub(t1))
+		o.metrics.bootStage("vmm", t3.Sub(t2))
+		return recordIPs(spec)(cur, next)
+	}
+	_, err := o.cfg.Life.Apply(ctx, in.ID, lifecycle.Booted, lifecycle.Change{Reason: reason, Effect: effect})
+	if err == nil && !t3.IsZero() {
+		o.metrics.bootStage("commit", time.Since(t3))
+	}
+	if err == nil || failed == nil {
+		// Started, or no longer pending (stopped, terminated or
+		// booted by another start) before this boot got its turn.
+		return err == nil && !t3.IsZero()
+	}
+	o.cfg.Life.Apply(ctx, in.ID, lifecycle.Crashed, lifecycle.Change{Reason: "vmm start failed: " + failed.Error()})
+	return false
 }
 
 // recordIPs is an Effect that records the addresses of spec's NICs on the

@@ -22,7 +22,11 @@ type metrics struct {
 	// run spec), "vmm" (Runner.Start: jail, VMM start, control socket
 	// answering) and "commit" (the running state stored).
 	bootStages *prometheus.HistogramVec
-	states     *stateCollector
+	// restarts counts StartAgain's instances by outcome: "started",
+	// "failed" (not started, with the reason) and "left" (a user acted
+	// on it first).
+	restarts *prometheus.CounterVec
+	states   *stateCollector
 }
 
 // newMetrics makes the metrics; life is read for the per-state gauge.
@@ -45,13 +49,17 @@ func newMetrics(life *lifecycle.Manager) *metrics {
 			Help:    "Time of each stage of booting a pending instance: queue, prepare, vmm, commit.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16), // 1 ms to 33 s
 		}, []string{"stage"}),
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ironvisor_instances_restarted_total",
+			Help: "Instances whose VMM did not survive an appliance restart, by the outcome of starting them again: started, failed, left.",
+		}, []string{"outcome"}),
 		states: &stateCollector{life: life},
 	}
 }
 
 // register registers every metric in reg.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.launched, m.forgetFailures, m.netFailures, m.bootStages, m.states} {
+	for _, c := range []prometheus.Collector{m.launched, m.forgetFailures, m.netFailures, m.bootStages, m.restarts, m.states} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

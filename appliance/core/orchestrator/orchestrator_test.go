@@ -167,7 +167,8 @@ func (e *env) put(in lifecycle.Instance) {
 }
 
 // TestReconcileAfterRestart: after a restart, running instances whose VMM
-// did not survive stop with the reason; one that was shutting down is
+// did not survive stop with ReasonRestartDue, for StartAgain to start
+// them (restart_test.go); one that was shutting down is
 // terminated and its files go; a VMM no instance accounts for is stopped
 // and forgotten (a regression: such a VMM failed the whole reconcile with
 // "instance not found"), and the VMM of a running instance is kept.
@@ -191,7 +192,7 @@ func TestReconcileAfterRestart(t *testing.T) {
 	if in := e.get(kept.ID); in.State != lifecycle.Running {
 		t.Fatalf("surviving VMM's instance: %s", in.State)
 	}
-	if in := e.get(lost.ID); in.State != lifecycle.Stopped || in.Reason != "vmm did not survive the appliance restart" {
+	if in := e.get(lost.ID); in.State != lifecycle.Stopped || in.Reason != ReasonRestartDue {
 		t.Fatalf("lost VMM's instance: %s (%s)", in.State, in.Reason)
 	}
 	if in := e.get(ending.ID); in.State != lifecycle.Terminated {

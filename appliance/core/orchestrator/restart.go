@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
@@ -28,17 +30,41 @@ func (o *Orchestrator) VMMExited(id, reason string, crashed bool) {
 	o.cfg.Life.Apply(ctx, id, e, lifecycle.Change{Reason: reason})
 }
 
+// Reasons of an appliance restart that lost VMMs (a host reboot or power
+// loss, or a kill of the appliance that took a VMM along).
+const (
+	// ReasonRestartDue is recorded by Reconcile on a running or pending
+	// instance whose VMM did not survive: it is stopped, and StartAgain
+	// starts it. Being stored, it outlives a crash before StartAgain.
+	ReasonRestartDue = "vmm did not survive the appliance restart; to be started again"
+	// ReasonStartedAgain is the reason of an instance StartAgain started.
+	ReasonStartedAgain = "started again after the appliance restarted"
+	// reasonNotStartedAgain prefixes the error of a restart that did not
+	// pass the start's checks (capacity).
+	reasonNotStartedAgain = "not started again after the appliance restarted: "
+	// reasonStartingAgain is the reason of the start StartAgain applies,
+	// until the boot records ReasonStartedAgain or its failure.
+	reasonStartingAgain = "starting again after the appliance restarted"
+)
+
+// restartWorkers bounds the instances StartAgain boots at once: a host
+// that comes back with many instances boots them in waves rather than
+// all together, and the API keeps its share of the machine.
+const restartWorkers = 4
+
 // Reconcile runs once at start: instances whose VMM did not survive the
-// restart (not in alive) go to stopped (or terminated) with a reason. An
-// instance it terminates was shutting down when the appliance died, between
-// terminate's commit and its cleanup, so its volume, console log and VMM
-// directory are removed here (the lease goes in SyncNetwork).
+// restart (not in alive) go to stopped (or terminated) with a reason;
+// those that were running or pending with ReasonRestartDue, for StartAgain
+// to start. An instance it terminates was shutting down when the
+// appliance died, between terminate's commit and its cleanup, so its
+// volume, console log and VMM directory are removed here (the lease goes
+// in SyncNetwork).
 func (o *Orchestrator) Reconcile(ctx context.Context, alive []string) ([]lifecycle.Instance, error) {
 	live := map[string]bool{}
 	for _, id := range alive {
 		live[id] = true
 	}
-	reason := "vmm did not survive the appliance restart"
+	reason := ReasonRestartDue
 	if o.cfg.Runner == nil {
 		reason = NoHypervisor
 	}
@@ -63,6 +89,102 @@ func (o *Orchestrator) Reconcile(ctx context.Context, alive []string) ([]lifecyc
 		}
 	}
 	return changed, err
+}
+
+// StartAgain starts, in the background, the instances Reconcile found
+// without their VMM (stopped with ReasonRestartDue), at most
+// restartWorkers at a time, each once: a start that passes the same
+// checks as a user's (capacity), then the usual boot (its volume, NIC and
+// lease, forwards and public IPs are the host network's since
+// SyncNetwork, which must run first). A started instance runs with
+// ReasonStartedAgain; one that does not fit stays stopped with the
+// reason, and one whose VMM does not start is stopped with the boot's
+// "vmm start failed" reason, and neither is tried again. An instance a
+// user started or terminated meanwhile is left alone. Once ctx ends no
+// further instance is started. done, if not nil, gets how many started
+// and how many were due, before Wait returns. Without a Runner it does
+// nothing but report.
+func (o *Orchestrator) StartAgain(ctx context.Context, done func(started, due int)) {
+	var due []string
+	if o.cfg.Runner != nil {
+		// On a store error nothing is due: the instances stay stopped
+		// with ReasonRestartDue for the next start.
+		insts, _ := store.ListAll[lifecycle.Instance](o.cfg.DB, store.Instances, "")
+		for _, in := range insts {
+			if in.State == lifecycle.Stopped && in.Reason == ReasonRestartDue {
+				due = append(due, in.ID)
+			}
+		}
+	}
+	o.bg.Add(1)
+	go func() {
+		defer o.bg.Done()
+		ids := make(chan string)
+		var started atomic.Int32
+		var wg sync.WaitGroup
+		for range min(restartWorkers, len(due)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for id := range ids {
+					outcome := o.startAgain(ctx, id)
+					if outcome == "started" {
+						started.Add(1)
+					}
+					o.metrics.restarts.WithLabelValues(outcome).Inc()
+				}
+			}()
+		}
+	feed:
+		for _, id := range due {
+			select {
+			case ids <- id:
+			case <-ctx.Done():
+				break feed
+			}
+		}
+		close(ids)
+		wg.Wait()
+		if done != nil {
+			done(int(started.Load()), len(due))
+		}
+	}()
+}
+
+// errNotDue aborts StartAgain's start of an instance that a user started
+// or terminated since Reconcile.
+var errNotDue = errors.New("no longer due a restart")
+
+// startAgain starts instance id, stopped with ReasonRestartDue, and boots
+// it; it returns the outcome: "started" (its VMM runs), "failed" (it is
+// stopped with the reason) or "left" (a user acted on it first).
+func (o *Orchestrator) startAgain(ctx context.Context, id string) string {
+	due := func(cur lifecycle.Instance, _ *lifecycle.Instance) error {
+		if cur.State != lifecycle.Stopped || cur.Reason != ReasonRestartDue {
+			return errNotDue
+		}
+		return nil
+	}
+	actx, cancel := context.WithTimeout(ctx, busyWait)
+	in, err := o.cfg.Life.Apply(actx, id, lifecycle.Start, lifecycle.Change{Reason: reasonStartingAgain, Effect: due})
+	cancel()
+	if errors.Is(err, errNotDue) || errors.Is(err, apiv1.NotFound) {
+		return "left"
+	}
+	if err != nil {
+		// Capacity, or the store: the instance stays stopped, and says
+		// why, unless it changed meanwhile.
+		nctx, cancel := context.WithTimeout(context.Background(), busyWait)
+		defer cancel()
+		if _, noted, _ := o.cfg.Life.Annotate(nctx, id, lifecycle.Stopped, ReasonRestartDue, reasonNotStartedAgain+err.Error()); !noted {
+			return "left"
+		}
+		return "failed"
+	}
+	if o.bootNow(in, ReasonStartedAgain) {
+		return "started"
+	}
+	return "failed"
 }
 
 // survivorIPs is the effect of a pending instance's move to running when
