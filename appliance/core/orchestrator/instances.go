@@ -117,6 +117,12 @@ func (o *Orchestrator) StopWithin(ctx context.Context, who auth.Principal, id st
 		return lifecycle.Instance{}, fmt.Errorf("%w: stop timeout %v: must be 0 to %v", apiv1.InvalidParameter, graceful, MaxStopTimeout)
 	}
 	in, err := o.transition(ctx, who, id, lifecycle.Stop, lifecycle.Change{Reason: "user request", Effect: o.stopVMMWithin(force, graceful)})
+	if err == nil && in.State == lifecycle.Stopped && in.Reason == ReasonRestartDue {
+		// Stopped by a restart and waiting for StartAgain: the user's
+		// stop is that it stays stopped.
+		in, _, err = o.cfg.Life.Annotate(ctx, id, lifecycle.Stopped, ReasonRestartDue, "stopped by user request")
+		return in, err
+	}
 	if err != nil || in.State != lifecycle.Stopping {
 		return in, err
 	}

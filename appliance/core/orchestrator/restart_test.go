@@ -198,7 +198,7 @@ func TestStartAgainLeavesUserActions(t *testing.T) {
 	r := newFakeRunner()
 	e := newEnv(t, r, nil)
 	img := e.image("tiny", false)
-	started, gone := e.launch(img, false), e.launch(img, false)
+	started, gone, held := e.launch(img, false), e.launch(img, false), e.launch(img, false)
 	r.mu.Lock()
 	clear(r.running)
 	r.mu.Unlock()
@@ -211,6 +211,11 @@ func TestStartAgainLeavesUserActions(t *testing.T) {
 	}
 	if _, err := e.o.Terminate(ctx, tenant, gone.ID); err != nil {
 		t.Fatal(err)
+	}
+	// A stop of an instance waiting to be started again keeps it stopped
+	// (a regression: the stop changed nothing and the pass started it).
+	if in, err := e.o.Stop(ctx, tenant, held.ID, false); err != nil || in.State != lifecycle.Stopped || in.Reason != "stopped by user request" {
+		t.Fatalf("stop of a stopped instance due to start again: %s (%s) %v", in.State, in.Reason, err)
 	}
 	e.o.Wait()
 	r.take()
