@@ -7,7 +7,9 @@ import (
 	"github.com/ironvisor/ironvisor/build/rack/gotest"
 )
 
-// TestCrashLoopInRack runs TestCrashLoopOnKVM (IRONVISOR_CRASH_KILLS,
+// TestCrashLoopInRack runs TestStartAgainAfterKillOnKVM (a kill -9 of the
+// appliance that takes a VMM along: its instance runs again) and
+// TestCrashLoopOnKVM (IRONVISOR_CRASH_KILLS,
 // default 30, kill -9s of the appliance during concurrent launches, stops,
 // starts and terminates, and the creation and deletion of networks,
 // security groups, NIC instances, port forwards, public IPs and image
@@ -20,7 +22,7 @@ import (
 func TestCrashLoopInRack(t *testing.T) {
 	gotest.Test(t, gotest.Options{
 		Package: "github.com/ironvisor/ironvisor/appliance/service",
-		Run:     "TestCrashLoopOnKVM", Modules: netModules,
+		Run:     "TestCrashLoopOnKVM|TestStartAgainAfterKillOnKVM", Modules: netModules,
 		Timeout: 8 * time.Minute, Ironvisor: true,
-	}, "TestCrashLoopOnKVM")
+	}, "TestCrashLoopOnKVM", "TestStartAgainAfterKillOnKVM")
 }
