@@ -118,7 +118,12 @@ func (x *ctlCtx) uploadDisk(file string, fields map[string]string) error {
 	ticker := time.NewTicker(importPoll)
 	defer ticker.Stop()
 	start := time.Now()
+	// printer is the goroutine that prints progress; it has stopped once
+	// printer is closed, so that its last line never interleaves with
+	// (or races against) the final one.
+	printer := make(chan struct{})
 	go func() {
+		defer close(printer)
 		for {
 			select {
 			case <-done:
@@ -135,6 +140,7 @@ func (x *ctlCtx) uploadDisk(file string, fields map[string]string) error {
 	var raw []byte
 	err = x.c.UploadStream(context.Background(), fields, "disk", filepath.Base(file), cr, &raw)
 	close(done)
+	<-printer
 	x.progress("upload", cr.n.Load(), fi.Size(), start)
 	fmt.Fprintln(x.errw)
 	if err != nil {
