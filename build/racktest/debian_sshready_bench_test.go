@@ -410,3 +410,22 @@ func btrfsDataDisk(t testing.TB, dir string) string {
 	}
 	return data
 }
+
+// TestSSHReadyConsoleLines checks that a failed QEMU round shows its own
+// guest, QEMU and seed server lines from the L1's console, whose lines
+// may end in "\r", and no other round's.
+func TestSSHReadyConsoleLines(t *testing.T) {
+	console := "SSHB-GUEST 1 [    1.0] Linux\r\nSSHB-GUEST 2 other round\r\nnoise\n" +
+		"SSHB-QEMU-STDERR 1 qemu: warning\r\nSSHB-HTTPD 1 10.0.2.15:40000: response:200\n"
+	got := consoleLines(console, "SSHB-GUEST 1 ", "SSHB-QEMU-STDERR 1 ", "SSHB-HTTPD 1 ")
+	want := "  SSHB-GUEST 1 [    1.0] Linux\n  SSHB-QEMU-STDERR 1 qemu: warning\n  SSHB-HTTPD 1 10.0.2.15:40000: response:200"
+	if got != want {
+		t.Errorf("consoleLines:\n%s\nwant:\n%s", got, want)
+	}
+	if got := lastLines("a\nb\nc\n", 2); got != "b\nc" {
+		t.Errorf("lastLines = %q, want %q", got, "b\nc")
+	}
+	if got := lastLines("a", 5); got != "a" {
+		t.Errorf("lastLines = %q, want %q", got, "a")
+	}
+}
