@@ -68,6 +68,9 @@ const (
 // trigger port, boots the image (its kernel and initrd in /img, its disk
 // /dev/vdb as a snapshot) under QEMU microvm with its tcp/22 forwarded
 // from the L1's QEMUPORT, waits for a second connection and kills it.
+// QEMU's snapshot file goes to /tmp/qemu: QEMU 7.2 takes TMPDIR=/tmp to
+// mean /var/tmp (block.c, create_tmp_file), which the L1 lacks. Should
+// QEMU exit by itself, the L1 says SSHB-QEMU-GONE i at once.
 // After each round it prints the guest's serial console (SSHB-GUEST i),
 // QEMU's stderr (SSHB-QEMU-STDERR i) and the seed server's requests so
 // far (SSHB-HTTPD i), which the benchmark shows when a round fails.
@@ -87,14 +90,16 @@ for m in kvm_amd virtio_pci virtio_blk virtio_net; do modprobe $m || echo "L1-MO
 ` + gotest.PinKVM + `ip link set lo up
 ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; ip route add default via 10.0.2.2
 httpd -f -v -p 8000 -h /seed 2>/tmp/httpd.log &
+mkdir /tmp/qemu
 echo "SSHB-READY $(ls /dev/kvm) $(ls /dev/vdb)"
 for i in $(seq ROUNDS); do
 	echo "SSHB-WAIT-START $i"
 	nc -l -p TRIGGER >/dev/null
-	TMPDIR=/tmp /usr/bin/qemu-system-x86_64 -M microvm -enable-kvm -cpu host -m MEM -smp CPUS -nodefaults -no-user-config -display none -serial file:/tmp/q$i.log -no-reboot -L /usr/share/qemu -kernel /img/vmlinuz -initrd /img/initrd.img -drive id=d0,if=none,format=raw,file=/dev/vdb,snapshot=on -device virtio-blk-device,drive=d0 -netdev user,id=n0,hostfwd=tcp::QEMUPORT-:22 -device virtio-net-device,netdev=n0 -append "CMDLINE ds=nocloud-net;s=http://10.0.2.2:8000/" >/tmp/qe$i.log 2>&1 & pid=$!
+	TMPDIR=/tmp/qemu /usr/bin/qemu-system-x86_64 -M microvm -enable-kvm -cpu host -m MEM -smp CPUS -nodefaults -no-user-config -display none -serial file:/tmp/q$i.log -no-reboot -L /usr/share/qemu -kernel /img/vmlinuz -initrd /img/initrd.img -drive id=d0,if=none,format=raw,file=/dev/vdb,snapshot=on -device virtio-blk-device,drive=d0 -netdev user,id=n0,hostfwd=tcp::QEMUPORT-:22 -device virtio-net-device,netdev=n0 -append "CMDLINE ds=nocloud-net;s=http://10.0.2.2:8000/" >/tmp/qe$i.log 2>&1 & pid=$!
+	( while kill -0 $pid 2>/dev/null; do sleep 1; done; echo "SSHB-QEMU-GONE $i" ) & watch=$!
 	echo "SSHB-QEMU-STARTED $i"
 	nc -l -p TRIGGER >/dev/null
-	kill -KILL $pid; wait $pid
+	kill $watch; kill -KILL $pid; wait $pid
 	tail -n GUESTLINES /tmp/q$i.log | tr -d '\r' | sed "s/^/SSHB-GUEST $i /"
 	tail -n 20 /tmp/qe$i.log | sed "s/^/SSHB-QEMU-STDERR $i /"
 	tail -n 20 /tmp/httpd.log | sed "s/^/SSHB-HTTPD $i /"
@@ -198,7 +203,7 @@ func qemuSSHReady(ctx context.Context, b *testing.B, srv *rack.Server, signer ss
 		b.Fatalf("%v\n%s", err, srv.Console.Tail(30))
 	}
 	start := trigger(ctx, b, srv, fmt.Sprintf("SSHB-QEMU-STARTED %d", i))
-	d, probe, err := sshReady(ctx, srv, sshReadyQEMUPort, signer, start)
+	d, probe, err := sshReady(ctx, srv, sshReadyQEMUPort, signer, start, fmt.Sprintf("SSHB-QEMU-GONE %d", i))
 	trigger(ctx, b, srv, fmt.Sprintf("SSHB-QEMU-STOPPED %d", i))
 	if err != nil {
 		b.Fatalf("qemu %d: %v\n%s", i, err, consoleLines(srv.Console.String(), fmt.Sprintf("SSHB-GUEST %d ", i),
@@ -248,8 +253,9 @@ func trigger(ctx context.Context, b *testing.B, srv *rack.Server, want string) t
 // sshReady dials the L1's port until an SSH connection as the image's
 // default user with signer succeeds, and returns the seconds since start
 // and what sshReadyProbe printed in the guest (on one line), or the last
-// dial error when sshReadyBoot passes first.
-func sshReady(ctx context.Context, srv *rack.Server, port int, signer ssh.Signer, start time.Time) (float64, string, error) {
+// dial error when sshReadyBoot passes first or, unless gone is empty, the
+// L1's console shows gone (the VMM exited).
+func sshReady(ctx context.Context, srv *rack.Server, port int, signer ssh.Signer, start time.Time, gone string) (float64, string, error) {
 	cfg := &ssh.ClientConfig{User: "debian", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
 		Timeout: 10 * time.Second, HostKeyCallback: ssh.InsecureIgnoreHostKey()}
 	dctx, cancel := context.WithTimeout(ctx, sshReadyBoot)
@@ -264,6 +270,9 @@ func sshReady(ctx context.Context, srv *rack.Server, port int, signer ssh.Signer
 			return d, probe, nil
 		}
 		last = err
+		if gone != "" && strings.Contains(srv.Console.String(), gone) {
+			return 0, "", fmt.Errorf("%s after %.1f s: %v", gone, time.Since(start).Seconds(), last)
+		}
 		if err := pause(dctx); err != nil {
 			break
 		}
@@ -342,7 +351,7 @@ func applianceSSHReady(ctx context.Context, b *testing.B, srv *rack.Server, img 
 			"instance": id, "proto": "tcp", "public_port": sshReadyIVPort + i, "port": 22}, nil); err != nil {
 			b.Fatal(err)
 		}
-		d, probe, err := sshReady(ctx, srv, sshReadyIVPort+i, signer, start)
+		d, probe, err := sshReady(ctx, srv, sshReadyIVPort+i, signer, start, "")
 		if err != nil {
 			var con struct{ Output string }
 			cerr := user.SendJSON(ctx, "GET", fmt.Sprintf("/v1/instances/%s/console?max=%d", id, 1<<20), nil, &con)
