@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/build/cloudimage"
+	"github.com/ironvisor/ironvisor/build/guestinitrd"
 	"github.com/ironvisor/ironvisor/build/rack"
 	"github.com/ironvisor/ironvisor/build/rack/gotest"
 	"github.com/ironvisor/ironvisor/initramfs"
@@ -161,7 +163,7 @@ func sshReadyOnce(b *testing.B) {
 		initramfs.File("/seed/meta-data", 0o644, []byte("instance-id: qemu-peer\nlocal-hostname: qemu-peer\npublic-keys:\n  - "+authorized+"\n")),
 		initramfs.File("/seed/user-data", 0o644, []byte(debianUserData)),
 		initramfs.File("/seed/vendor-data", 0o644, nil))
-	overlay := vmmOverlayModules(b, set, init, extra, []string{"virtio_pci", "virtio_blk", "virtio_net"})
+	overlay := vmmOverlayModules(b, set, init, extra, sshReadyModules(b, set))
 	forward := []int{8080, sshReadyTrigger, sshReadyQEMUPort}
 	for i := range rounds {
 		forward = append(forward, sshReadyIVPort+i)
@@ -192,6 +194,26 @@ func sshReadyOnce(b *testing.B) {
 		b.ReportMetric(median(secs[name]), name+"-s")
 	}
 	b.ReportMetric(median(secs["ironvisor"])/median(secs["qemu"]), "ironvisor/qemu")
+}
+
+// sshReadyModules returns the modules of the L1 overlay: the virtio
+// drivers its /init loads, and every module of the appliance's image that
+// the host kernel has. The overlay's modules.dep replaces the image's, and
+// the appliance, exec'd later, loads its modules (btrfs for the data disk,
+// nf_tables, vhost_net) through it: with the overlay's few alone, the data
+// disk fell back to a 1 GiB tmpfs and launches ran out of disk.
+func sshReadyModules(t testing.TB, set *artefacts.Set) []string {
+	_, missing, err := guestinitrd.Modules(set.HostKernel.ModulesDir(), set.HostKernel.Release, initramfs.DefaultModules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{"virtio_pci", "virtio_blk", "virtio_net"}
+	for _, m := range initramfs.DefaultModules {
+		if !slices.Contains(missing, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // qemuSSHReady runs QEMU round i in the L1 and returns the seconds from
@@ -344,7 +366,7 @@ func applianceSSHReady(ctx context.Context, b *testing.B, srv *rack.Server, img 
 			"key_name": "bench", "user_data": []byte(debianUserData),
 		}, &launched)
 		if err != nil || len(launched) != 1 {
-			b.Fatalf("launch: %+v, %v", launched, err)
+			b.Fatalf("launch: %+v, %v\n%s", launched, err, srv.Console.Tail(40))
 		}
 		id := launched[0].ID
 		if err := user.SendJSON(ctx, "POST", "/v1/port-forwards", map[string]any{
