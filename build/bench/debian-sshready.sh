@@ -31,7 +31,7 @@ One L1 server (QEMU TCG, \`-cpu EPYC,+svm\`, 2 vCPUs, 2 GiB, kvm_amd,
 pinned by kvmpin). First QEMU microvm (\`-enable-kvm -cpu host\`, 1 vCPU,
 512 MiB, virtio-mmio disk and user network) boots the Debian 12 image of
 \`build/cloudimage\` with its own kernel and initrd, its disk as a
-snapshot, and \`ds=nocloud;s=http://10.0.2.2:8000/\`: the NoCloud seed,
+snapshot, and \`ds=nocloud-net;s=http://10.0.2.2:8000/\`: the NoCloud seed,
 served over HTTP by the L1, carries the key and the same \`#cloud-config\`
 user data; its guest's tcp/22 is forwarded. Then the L1 execs the
 appliance (PID 1, btrfs data disk), which imports the image's qcow2 and

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/build/cloudimage"
+	"github.com/ironvisor/ironvisor/build/guestinitrd"
 	"github.com/ironvisor/ironvisor/build/rack"
 	"github.com/ironvisor/ironvisor/build/rack/gotest"
 	"github.com/ironvisor/ironvisor/initramfs"
@@ -30,6 +32,26 @@ const sshReadyRoundsDefault = 2
 // sshReadyBoot bounds one launch to SSH-ready (a Debian boot with
 // cloud-init under nested TCG takes about a minute).
 const sshReadyBoot = 8 * time.Minute
+
+// sshReadyGuestLines is how many last lines of the QEMU guest's serial
+// console the L1 prints after each QEMU round.
+const sshReadyGuestLines = 80
+
+// sshReadyProbe runs in each guest over the first SSH connection that
+// succeeds, after the time is taken: the guest's uptime (so launch to
+// SSH-ready splits into the VMM's start and the guest's boot), systemd's
+// split of the boot, and when each cloud-init stage started and finished
+// in seconds since the guest's boot (from /run/cloud-init/status.json).
+const sshReadyProbe = `cut -d' ' -f1 /proc/uptime; systemd-analyze time 2>&1 | head -n 1; python3 -c '
+import json, time
+up = float(open("/proc/uptime").read().split()[0]); boot = time.time() - up
+v1 = json.load(open("/run/cloud-init/status.json"))["v1"]
+print("datasource", v1.get("datasource"))
+for k in ("init-local", "init", "modules-config", "modules-final"):
+    st = v1.get(k) or {}
+    f = lambda t: "-" if not t else "%.1f" % (t - boot)
+    print("cloud-init", k, f(st.get("start")), f(st.get("finished")))
+'`
 
 // Ports of the L1 server forwarded from this process: the appliance's API,
 // the L1's trigger for the QEMU side, QEMU's forward of its guest's
@@ -48,7 +70,20 @@ const (
 // trigger port, boots the image (its kernel and initrd in /img, its disk
 // /dev/vdb as a snapshot) under QEMU microvm with its tcp/22 forwarded
 // from the L1's QEMUPORT, waits for a second connection and kills it.
+// QEMU's snapshot file goes to /tmp/qemu: QEMU 7.2 takes TMPDIR=/tmp to
+// mean /var/tmp (block.c, create_tmp_file), which the L1 lacks. Should
+// QEMU exit by itself, the L1 says SSHB-QEMU-GONE i at once.
+// After each round it prints the guest's serial console (SSHB-GUEST i),
+// QEMU's stderr (SSHB-QEMU-STDERR i) and the seed server's requests so
+// far (SSHB-HTTPD i), which the benchmark shows when a round fails.
 // Then it undoes the network and execs the appliance as PID 1.
+//
+// The seed is named by ds=nocloud-net: Debian 12's cloud-init (22.4)
+// takes only a local seed (/ or file://) from ds=nocloud and gives it
+// dsmode local, so ds=nocloud;s=http://... is refused in the local stage
+// and, found again in the network stage, makes it exit "in local mode"
+// without running its modules: no default user, no key
+// (sources/DataSourceNoCloud.py and cmd/main.py in the image).
 const sshReadyInit = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -56,16 +91,20 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; m
 for m in kvm_amd virtio_pci virtio_blk virtio_net; do modprobe $m || echo "L1-MODPROBE-FAILED $m"; done
 ` + gotest.PinKVM + `ip link set lo up
 ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; ip route add default via 10.0.2.2
-httpd -p 8000 -h /seed
+httpd -f -v -p 8000 -h /seed 2>/tmp/httpd.log &
+mkdir /tmp/qemu
 echo "SSHB-READY $(ls /dev/kvm) $(ls /dev/vdb)"
 for i in $(seq ROUNDS); do
 	echo "SSHB-WAIT-START $i"
 	nc -l -p TRIGGER >/dev/null
-	TMPDIR=/tmp /usr/bin/qemu-system-x86_64 -M microvm -enable-kvm -cpu host -m MEM -smp CPUS -nodefaults -no-user-config -display none -serial file:/tmp/q$i.log -no-reboot -L /usr/share/qemu -kernel /img/vmlinuz -initrd /img/initrd.img -drive id=d0,if=none,format=raw,file=/dev/vdb,snapshot=on -device virtio-blk-device,drive=d0 -netdev user,id=n0,hostfwd=tcp::QEMUPORT-:22 -device virtio-net-device,netdev=n0 -append "CMDLINE ds=nocloud;s=http://10.0.2.2:8000/" >/tmp/qe$i.log 2>&1 & pid=$!
+	TMPDIR=/tmp/qemu /usr/bin/qemu-system-x86_64 -M microvm -enable-kvm -cpu host -m MEM -smp CPUS -nodefaults -no-user-config -display none -serial file:/tmp/q$i.log -no-reboot -L /usr/share/qemu -kernel /img/vmlinuz -initrd /img/initrd.img -drive id=d0,if=none,format=raw,file=/dev/vdb,snapshot=on -device virtio-blk-device,drive=d0 -netdev user,id=n0,hostfwd=tcp::QEMUPORT-:22 -device virtio-net-device,netdev=n0 -append "CMDLINE ds=nocloud-net;s=http://10.0.2.2:8000/" >/tmp/qe$i.log 2>&1 & pid=$!
+	( while kill -0 $pid 2>/dev/null; do sleep 1; done; echo "SSHB-QEMU-GONE $i" ) & watch=$!
 	echo "SSHB-QEMU-STARTED $i"
 	nc -l -p TRIGGER >/dev/null
-	kill -KILL $pid; wait $pid
-	tail -n 5 /tmp/qe$i.log | sed 's/^/SSHB-QEMU-STDERR /'
+	kill $watch; kill -KILL $pid; wait $pid
+	tail -n GUESTLINES /tmp/q$i.log | tr -d '\r' | sed "s/^/SSHB-GUEST $i /"
+	tail -n 20 /tmp/qe$i.log | sed "s/^/SSHB-QEMU-STDERR $i /"
+	tail -n 20 /tmp/httpd.log | sed "s/^/SSHB-HTTPD $i /"
 	echo "SSHB-QEMU-STOPPED $i"
 done
 killall httpd
@@ -117,14 +156,14 @@ func sshReadyOnce(b *testing.B) {
 	data := btrfsDataDisk(b, tmp)
 	init := strings.NewReplacer("ROUNDS", strconv.Itoa(rounds), "TRIGGER", strconv.Itoa(sshReadyTrigger),
 		"QEMUPORT", strconv.Itoa(sshReadyQEMUPort), "MEM", "512M", "CPUS", "1",
-		"CMDLINE", cloudimage.Cmdline).Replace(sshReadyInit)
+		"CMDLINE", cloudimage.Cmdline, "GUESTLINES", strconv.Itoa(sshReadyGuestLines)).Replace(sshReadyInit)
 	extra := append(gotest.QEMUEntries(b),
 		initramfs.HostFile("/img/vmlinuz", 0o644, img.Kernel),
 		initramfs.HostFile("/img/initrd.img", 0o644, img.Initrd),
 		initramfs.File("/seed/meta-data", 0o644, []byte("instance-id: qemu-peer\nlocal-hostname: qemu-peer\npublic-keys:\n  - "+authorized+"\n")),
 		initramfs.File("/seed/user-data", 0o644, []byte(debianUserData)),
 		initramfs.File("/seed/vendor-data", 0o644, nil))
-	overlay := vmmOverlayModules(b, set, init, extra, []string{"virtio_pci", "virtio_blk", "virtio_net"})
+	overlay := vmmOverlayModules(b, set, init, extra, sshReadyModules(b, set))
 	forward := []int{8080, sshReadyTrigger, sshReadyQEMUPort}
 	for i := range rounds {
 		forward = append(forward, sshReadyIVPort+i)
@@ -157,17 +196,58 @@ func sshReadyOnce(b *testing.B) {
 	b.ReportMetric(median(secs["ironvisor"])/median(secs["qemu"]), "ironvisor/qemu")
 }
 
+// sshReadyModules returns the modules of the L1 overlay: the virtio
+// drivers its /init loads, and every module of the appliance's image that
+// the host kernel has. The overlay's modules.dep replaces the image's, and
+// the appliance, exec'd later, loads its modules (btrfs for the data disk,
+// nf_tables, vhost_net) through it: with the overlay's few alone, the data
+// disk fell back to a 1 GiB tmpfs and launches ran out of disk.
+func sshReadyModules(t testing.TB, set *artefacts.Set) []string {
+	_, missing, err := guestinitrd.Modules(set.HostKernel.ModulesDir(), set.HostKernel.Release, initramfs.DefaultModules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{"virtio_pci", "virtio_blk", "virtio_net"}
+	for _, m := range initramfs.DefaultModules {
+		if !slices.Contains(missing, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // qemuSSHReady runs QEMU round i in the L1 and returns the seconds from
-// its trigger to SSH-ready.
+// its trigger to SSH-ready. When the guest does not get there it stops
+// the round and fails with what the L1 printed of it: the guest's serial
+// console, QEMU's stderr and the seed server's requests.
 func qemuSSHReady(ctx context.Context, b *testing.B, srv *rack.Server, signer ssh.Signer, i int) float64 {
 	if err := srv.Console.Expect(ctx, fmt.Sprintf("SSHB-WAIT-START %d", i)); err != nil {
 		b.Fatalf("%v\n%s", err, srv.Console.Tail(30))
 	}
 	start := trigger(ctx, b, srv, fmt.Sprintf("SSHB-QEMU-STARTED %d", i))
-	d := sshReady(ctx, b, srv, sshReadyQEMUPort, signer, start)
-	b.Logf("qemu %d: SSH-ready after %.1f s", i, d)
+	d, probe, err := sshReady(ctx, srv, sshReadyQEMUPort, signer, start, fmt.Sprintf("SSHB-QEMU-GONE %d", i))
 	trigger(ctx, b, srv, fmt.Sprintf("SSHB-QEMU-STOPPED %d", i))
+	if err != nil {
+		b.Fatalf("qemu %d: %v\n%s", i, err, consoleLines(srv.Console.String(), fmt.Sprintf("SSHB-GUEST %d ", i),
+			fmt.Sprintf("SSHB-QEMU-STDERR %d ", i), fmt.Sprintf("SSHB-HTTPD %d ", i)))
+	}
+	b.Logf("qemu %d: SSH-ready after %.1f s; in the guest: %s", i, d, probe)
 	return d
+}
+
+// consoleLines returns the lines of console that start with one of the
+// prefixes, in order.
+func consoleLines(console string, prefixes ...string) string {
+	var out []string
+	for _, l := range strings.Split(console, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(strings.TrimLeft(l, "\r"), p) {
+				out = append(out, "  "+strings.TrimRight(l, "\r"))
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // trigger connects to the L1's trigger port until the console shows
@@ -193,8 +273,11 @@ func trigger(ctx context.Context, b *testing.B, srv *rack.Server, want string) t
 }
 
 // sshReady dials the L1's port until an SSH connection as the image's
-// default user with signer succeeds, and returns the seconds since start.
-func sshReady(ctx context.Context, b *testing.B, srv *rack.Server, port int, signer ssh.Signer, start time.Time) float64 {
+// default user with signer succeeds, and returns the seconds since start
+// and what sshReadyProbe printed in the guest (on one line), or the last
+// dial error when sshReadyBoot passes first or, unless gone is empty, the
+// L1's console shows gone (the VMM exited).
+func sshReady(ctx context.Context, srv *rack.Server, port int, signer ssh.Signer, start time.Time, gone string) (float64, string, error) {
 	cfg := &ssh.ClientConfig{User: "debian", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
 		Timeout: 10 * time.Second, HostKeyCallback: ssh.InsecureIgnoreHostKey()}
 	dctx, cancel := context.WithTimeout(ctx, sshReadyBoot)
@@ -204,16 +287,35 @@ func sshReady(ctx context.Context, b *testing.B, srv *rack.Server, port int, sig
 		c, err := ssh.Dial("tcp", srv.Addr(port), cfg)
 		if err == nil {
 			d := time.Since(start).Seconds()
+			probe := runProbe(c)
 			c.Close()
-			return d
+			return d, probe, nil
 		}
 		last = err
+		if gone != "" && strings.Contains(srv.Console.String(), gone) {
+			return 0, "", fmt.Errorf("%s after %.1f s: %v", gone, time.Since(start).Seconds(), last)
+		}
 		if err := pause(dctx); err != nil {
 			break
 		}
 	}
-	b.Fatalf("no SSH on port %d within %v: %v\n%s", port, sshReadyBoot, last, srv.Console.Tail(40))
-	return 0
+	return 0, "", fmt.Errorf("no SSH on port %d within %v: %v", port, sshReadyBoot, last)
+}
+
+// runProbe runs sshReadyProbe over c and returns its output on one line,
+// or the error.
+func runProbe(c *ssh.Client) string {
+	sess, err := c.NewSession()
+	if err != nil {
+		return "probe: " + err.Error()
+	}
+	defer sess.Close()
+	out, err := sess.CombinedOutput(sshReadyProbe)
+	s := strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n", " | ")), " ")
+	if err != nil {
+		s += " (probe: " + err.Error() + ")"
+	}
+	return s
 }
 
 // applianceSSHReady waits for the appliance, imports the image, and
@@ -264,15 +366,21 @@ func applianceSSHReady(ctx context.Context, b *testing.B, srv *rack.Server, img 
 			"key_name": "bench", "user_data": []byte(debianUserData),
 		}, &launched)
 		if err != nil || len(launched) != 1 {
-			b.Fatalf("launch: %+v, %v", launched, err)
+			b.Fatalf("launch: %+v, %v\n%s", launched, err, srv.Console.Tail(40))
 		}
 		id := launched[0].ID
 		if err := user.SendJSON(ctx, "POST", "/v1/port-forwards", map[string]any{
 			"instance": id, "proto": "tcp", "public_port": sshReadyIVPort + i, "port": 22}, nil); err != nil {
 			b.Fatal(err)
 		}
-		d := sshReady(ctx, b, srv, sshReadyIVPort+i, signer, start)
-		b.Logf("ironvisor %d: %s SSH-ready after %.1f s", i+1, id, d)
+		d, probe, err := sshReady(ctx, srv, sshReadyIVPort+i, signer, start, "")
+		if err != nil {
+			var con struct{ Output string }
+			cerr := user.SendJSON(ctx, "GET", fmt.Sprintf("/v1/instances/%s/console?max=%d", id, 1<<20), nil, &con)
+			b.Fatalf("ironvisor %d: %s: %v\nits console (%v):\n%s\nL1:\n%s", i+1, id, err, cerr,
+				lastLines(con.Output, sshReadyGuestLines), srv.Console.Tail(40))
+		}
+		b.Logf("ironvisor %d: %s SSH-ready after %.1f s; in the guest: %s", i+1, id, d, probe)
 		out = append(out, d)
 		var in instance
 		if err := user.SendJSON(ctx, "DELETE", "/v1/instances/"+id, nil, &in); err != nil {
@@ -280,6 +388,12 @@ func applianceSSHReady(ctx context.Context, b *testing.B, srv *rack.Server, img 
 		}
 	}
 	return out
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
 }
 
 // joinSecs lists xs with one decimal, comma-separated.
@@ -326,4 +440,23 @@ func btrfsDataDisk(t testing.TB, dir string) string {
 		t.Fatalf("mkfs.btrfs: %v\n%s", err, out)
 	}
 	return data
+}
+
+// TestSSHReadyConsoleLines checks that a failed QEMU round shows its own
+// guest, QEMU and seed server lines from the L1's console, whose lines
+// may end in "\r", and no other round's.
+func TestSSHReadyConsoleLines(t *testing.T) {
+	console := "SSHB-GUEST 1 [    1.0] Linux\r\nSSHB-GUEST 2 other round\r\nnoise\n" +
+		"SSHB-QEMU-STDERR 1 qemu: warning\r\nSSHB-HTTPD 1 10.0.2.15:40000: response:200\n"
+	got := consoleLines(console, "SSHB-GUEST 1 ", "SSHB-QEMU-STDERR 1 ", "SSHB-HTTPD 1 ")
+	want := "  SSHB-GUEST 1 [    1.0] Linux\n  SSHB-QEMU-STDERR 1 qemu: warning\n  SSHB-HTTPD 1 10.0.2.15:40000: response:200"
+	if got != want {
+		t.Errorf("consoleLines:\n%s\nwant:\n%s", got, want)
+	}
+	if got := lastLines("a\nb\nc\n", 2); got != "b\nc" {
+		t.Errorf("lastLines = %q, want %q", got, "b\nc")
+	}
+	if got := lastLines("a", 5); got != "a" {
+		t.Errorf("lastLines = %q, want %q", got, "a")
+	}
 }
