@@ -111,6 +111,14 @@ func TestApplianceDebianCloudImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Stop() })
+	t.Cleanup(func() {
+		// A failure late in the test (a guest that never comes back) may
+		// be the rack server's own freeze: show what the appliance's
+		// console said last and how long it has been quiet.
+		if t.Failed() {
+			t.Logf("the rack server's console, quiet for %v, ends:\n%s", srv.Console.Idle().Round(time.Second), srv.Console.Tail(60))
+		}
+	})
 	if _, err := srv.Console.ExpectRegexp(ctx, readyLine); err != nil {
 		t.Fatalf("no banner: %v\n%s", err, srv.Console.Tail(40))
 	}
