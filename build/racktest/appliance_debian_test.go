@@ -94,7 +94,7 @@ func TestApplianceDebianCloudImage(t *testing.T) {
 	set := artefactsOrSkip(t)
 	img := debianImage(t, set)
 	tmp := t.TempDir()
-	data := btrfsDataDisk(t, tmp)
+	data := dataDisk(t, tmp, "btrfs", 12<<30)
 	ctx, cancel := context.WithTimeout(context.Background(), debianDeadline)
 	defer cancel()
 	t0 := time.Now()

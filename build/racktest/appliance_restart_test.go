@@ -2,9 +2,6 @@ package racktest
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,20 +21,7 @@ import (
 func TestApplianceStartsInstancesAgainAfterPowerCut(t *testing.T) {
 	t.Parallel()
 	artefactsOrSkip(t)
-	mkfs, err := exec.LookPath("mkfs.ext4")
-	if err != nil {
-		t.Fatalf("mkfs.ext4 not installed (make deps installs e2fsprogs): %v", err)
-	}
-	img := filepath.Join(t.TempDir(), "data.img")
-	if err := os.WriteFile(img, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 256<<20); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(mkfs, "-q", "-L", "ivdata", img).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
-	}
+	img := dataDisk(t, t.TempDir(), "ext4", 256<<20)
 	const cmdline = "ironvisor.hostname=rack-again ironvisor.data=LABEL=ivdata"
 	disk := []string{"-drive", "file=" + img + ",if=virtio,format=raw"}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*bootTimeout)

@@ -153,7 +153,7 @@ func sshReadyOnce(b *testing.B) {
 	authorized := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))
 
 	tmp := b.TempDir()
-	data := btrfsDataDisk(b, tmp)
+	data := dataDisk(b, tmp, "btrfs", 12<<30)
 	init := strings.NewReplacer("ROUNDS", strconv.Itoa(rounds), "TRIGGER", strconv.Itoa(sshReadyTrigger),
 		"QEMUPORT", strconv.Itoa(sshReadyQEMUPort), "MEM", "512M", "CPUS", "1",
 		"CMDLINE", cloudimage.Cmdline, "GUESTLINES", strconv.Itoa(sshReadyGuestLines)).Replace(sshReadyInit)
@@ -421,23 +421,25 @@ func cachedCloudImage(t testing.TB, set *artefacts.Set) cloudimage.Image {
 	return img
 }
 
-// btrfsDataDisk makes a sparse 12 GiB btrfs file system labelled ivdata in
-// dir, an appliance's data disk, and returns its path.
-func btrfsDataDisk(t testing.TB, dir string) string {
+// dataDisk makes a sparse file system of size bytes labelled ivdata in
+// dir with mkfs.FS (btrfs or ext4), an appliance's data disk, and returns
+// its path.
+func dataDisk(t testing.TB, dir, fs string, size int64) string {
 	t.Helper()
-	mkfs, err := exec.LookPath("mkfs.btrfs")
+	pkg := map[string]string{"btrfs": "btrfs-progs", "ext4": "e2fsprogs"}[fs]
+	mkfs, err := exec.LookPath("mkfs." + fs)
 	if err != nil {
-		t.Fatalf("mkfs.btrfs not installed (make deps installs btrfs-progs): %v", err)
+		t.Fatalf("mkfs.%s not installed (make deps installs %s): %v", fs, pkg, err)
 	}
 	data := filepath.Join(dir, "data.img")
 	if err := os.WriteFile(data, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(data, 12<<30); err != nil {
+	if err := os.Truncate(data, size); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(mkfs, "-q", "-L", "ivdata", data).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.btrfs: %v\n%s", err, out)
+		t.Fatalf("mkfs.%s: %v\n%s", fs, err, out)
 	}
 	return data
 }

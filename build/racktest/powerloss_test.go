@@ -8,8 +8,6 @@ import (
 	mrand "math/rand/v2"
 	"mime/multipart"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -48,20 +46,7 @@ func TestPowerLoss(t *testing.T) {
 		}
 		cuts = n
 	}
-	mkfs, err := exec.LookPath("mkfs.ext4")
-	if err != nil {
-		t.Fatalf("mkfs.ext4 not installed (make deps installs e2fsprogs): %v", err)
-	}
-	img := filepath.Join(t.TempDir(), "data.img")
-	if err := os.WriteFile(img, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 512<<20); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(mkfs, "-q", "-L", "ivdata", img).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
-	}
+	img := dataDisk(t, t.TempDir(), "ext4", 512<<20)
 	const cmdline = "ironvisor.hostname=rack-power ironvisor.data=LABEL=ivdata"
 	disk := []string{"-drive", "file=" + img + ",if=virtio,format=raw"}
 	seed := uint64(time.Now().UnixNano())
