@@ -34,6 +34,10 @@ passed=$(grep -cE '^\s*--- PASS' "$log" || true)
 failed=$(grep -cE '^\s*--- FAIL' "$log" || true)
 skipped=$(grep -cE '^\s*--- SKIP' "$log" || true)
 if [ "$status" -ne 0 ]; then
+	# The failing tests again, last, so that a log cut in the middle still
+	# names them (a rack test's inner tests are indented).
+	echo "failed tests:"
+	grep -E '^\s*--- FAIL' "$log" | sed -E 's/^\s*--- FAIL: /  /' || true
 	echo "make test: FAILED (go test exit status $status)"
 	echo "summary: $passed passed, $failed failed, $skipped skipped"
 	exit "$status"
