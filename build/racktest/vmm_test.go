@@ -61,7 +61,8 @@ func uptime(ctx context.Context, t *testing.T, srv *rack.Server, label string) f
 //   - the vmm/kvm tests pass on real KVM (register, MSR, LAPIC, MP state,
 //     CPUID, ioeventfd and irqfd round trips against the running kernel);
 //   - the vmm/vm tests pass on real KVM (PVH, real-mode and SMP tiny guests,
-//     pause/resume, forced stop, malformed images), and so does the
+//     pause/resume, forced stop, malformed images, guest RAM mapped with
+//     2 MiB nested pages), and so does the
 //     control-socket test of the vmm command (console, pause, resume,
 //     counters, a graceful stop that ends forced);
 //   - `ironvisor vmm run` on tiny guests: poweroff exits 0 with the marker
@@ -101,6 +102,7 @@ func TestVMMInRack(t *testing.T) {
 	// would exit 0 having run none of them.
 	expect(ctx, t, srv, "--- PASS: TestSMPGuest")
 	expect(ctx, t, srv, "--- PASS: TestForcedStop")
+	expect(ctx, t, srv, "--- PASS: TestGuestRAMMappedWithHugePages")
 	expectResult(ctx, t, srv, "vm.test", 0)
 	expect(ctx, t, srv, "--- PASS: TestVMMRunControlSocket")
 	expectResult(ctx, t, srv, "cmd.test", 0)

@@ -146,3 +146,31 @@ func PVHTripleFault(marker string) []byte {
 
 // TripleFaultRAX is the value PVHTripleFault leaves in RAX.
 const TripleFaultRAX = 0x7f1fa017
+
+// PVHTouch returns a PVH guest that writes marker to COM1, then writes one
+// byte into every 4 KiB page of guest RAM from the address from up to to
+// (paging is off, so these are guest physical addresses), and ends the VM
+// with exit. The host backs exactly those pages, so a test can see how KVM
+// mapped them.
+//
+//	mov edi, from       ; BF imm32
+//	loop: mov [edi], al ; 88 07
+//	add edi, 0x1000     ; 81 C7 imm32
+//	cmp edi, to         ; 81 FF imm32
+//	jb loop             ; 72 F0: back 16 bytes to the mov
+func PVHTouch(marker string, from, to uint32, exit Exit) []byte {
+	return pvhELF(func(codeAddr uint32) []byte {
+		a := &asm{mode32: true}
+		a.puts(codeAddr + a.inlineString(marker))
+		a.emit(0xbf)
+		a.imm32(from)
+		a.emit(0x88, 0x07)
+		a.emit(0x81, 0xc7)
+		a.imm32(0x1000)
+		a.emit(0x81, 0xff)
+		a.imm32(to)
+		a.emit(0x72, 0xf0)
+		a.exit(exit)
+		return a.b
+	})
+}
