@@ -46,12 +46,14 @@ type QueueConfig struct {
 // then used idx. This package uses plain loads and stores through guest-RAM
 // slices. That is enough on x86-64 because the architecture (TSO) neither
 // reorders stores with other stores nor loads with other loads, and the gc
-// compiler keeps stores to memory in program order; each dependent load here
-// (avail entry after avail idx, descriptor after head) also carries an
-// address dependency. The one store→load ordering virtio needs (used idx
-// store before reading used_event / avail flags for notification
-// suppression) gets a full barrier from a locked atomic instruction, see
-// NeedsInterrupt. Other architectures need real barriers.
+// compiler keeps stores to memory in program order. The loads that must
+// follow the avail idx load (the avail entry, then the descriptors) sit
+// behind a branch on that idx, which the compiler does not hoist loads
+// above, and the descriptor loads also depend on the head's value. The one
+// store→load ordering virtio needs (used idx store before reading
+// used_event / avail flags for notification suppression) gets a full
+// barrier from a locked atomic instruction, see NeedsInterrupt. Other
+// architectures need real barriers.
 type Queue struct {
 	mem      *memory.Memory
 	size     uint16
