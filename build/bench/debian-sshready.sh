@@ -3,13 +3,13 @@
 # against QEMU" section of docs/benchmarks.md: it builds (or reuses) the
 # Debian 12 cloud image with `ivbuild cloudimage`, then runs
 # BenchmarkDebianSSHReady: in one L1 server, QEMU microvm boots the image
-# SSH_ROUNDS times (default 2) with a NoCloud seed, then the L1 becomes
+# SSH_ROUNDS times (default 3) with a NoCloud seed, then the L1 becomes
 # the appliance, which launches it as often through its API; each is timed
 # from its start to an SSH connection with the key from outside the L1.
 # Each boot takes about a minute nested. `make bench` merges the section.
 set -euo pipefail
 . "$(dirname "$0")/vmm-bench.bash"
-rounds=${SSH_ROUNDS:-2}
+rounds=${SSH_ROUNDS:-3}
 dir=${CLOUD_IMAGE_DIR:-.cache/images/debian-12-cloud}
 if [ -z "${VMM_BENCH_FROM:-}" ]; then
 	"${IVBUILD:-.cache/bin/ivbuild}" cloudimage -dir "$dir" >&2
