@@ -117,6 +117,43 @@ func antiSpoofHas(t *testing.T, tap, mac string) bool {
 }
 
 // tapGone fails the test if link name still exists.
+// tapOperState waits up to 10 s for tap name to be operationally up and
+// returns its last state. A tap's carrier comes on when its VMM's queue
+// attaches, but the kernel's linkwatch applies the operational state up
+// to a second later (a carrier-on is not an urgent event), so a state read
+// just after the instance turned running may still say down.
+func tapOperState(t *testing.T, name string) netlink.LinkOperState {
+	t.Helper()
+	updates, done := make(chan netlink.LinkUpdate, 16), make(chan struct{})
+	defer func() {
+		close(done)
+		go func() { // the subscription closes updates once its socket is shut
+			for range updates {
+			}
+		}()
+	}()
+	if err := netlink.LinkSubscribe(updates, done); err != nil {
+		t.Fatalf("subscribe to link updates: %v", err)
+	}
+	l, err := netlink.LinkByName(name) // after subscribing: no update is missed
+	if err != nil {
+		t.Fatalf("tap %s: %v", name, err)
+	}
+	st := l.Attrs().OperState
+	timeout := time.After(10 * time.Second)
+	for st != netlink.OperUp {
+		select {
+		case u := <-updates:
+			if u.Attrs().Name == name {
+				st = u.Attrs().OperState
+			}
+		case <-timeout:
+			return st
+		}
+	}
+	return st
+}
+
 func tapGone(t *testing.T, name, when string) {
 	t.Helper()
 	if _, err := netlink.LinkByName(name); !errors.As(err, new(netlink.LinkNotFoundError)) {
@@ -191,8 +228,8 @@ func TestInstanceNetworkOnKVM(t *testing.T) {
 	if err != nil || tap.Attrs().MasterIndex != br.Attrs().Index {
 		t.Fatalf("tap %s is not on bridge %s: %v", tapName, nw.Bridge(), err)
 	}
-	if tap.Attrs().OperState != netlink.OperUp {
-		t.Fatalf("tap %s is %v: no VMM attached", tapName, tap.Attrs().OperState)
+	if st := tapOperState(t, tapName); st != netlink.OperUp {
+		t.Fatalf("tap %s is %v: no VMM attached", tapName, st)
 	}
 	if !vmmHoldsTap(t, lease.MAC) {
 		t.Fatalf("no VMM was given a tap with MAC %s", lease.MAC)
@@ -272,9 +309,8 @@ func TestInstanceNetworkRestartOnKVM(t *testing.T) {
 	if in.State != "running" || len(in.IPs) != 1 || in.IPs[0] != live.IP.String() {
 		t.Fatalf("surviving instance after restart %+v, want running with %s", in, live.IP)
 	}
-	tap, err := netlink.LinkByName(tapOf(live))
-	if err != nil || tap.Attrs().OperState != netlink.OperUp || !vmmHoldsTap(t, live.MAC) {
-		t.Fatalf("surviving instance's tap %s after restart: %v", tapOf(live), err)
+	if st := tapOperState(t, tapOf(live)); st != netlink.OperUp || !vmmHoldsTap(t, live.MAC) {
+		t.Fatalf("surviving instance's tap %s after restart: %v", tapOf(live), st)
 	}
 	// The instance whose VMM died is started again once the API serves
 	// (issue 12), on its kept lease, with a new tap its new VMM holds.
@@ -291,8 +327,8 @@ func TestInstanceNetworkRestartOnKVM(t *testing.T) {
 	if in.Reason != orchestrator.ReasonStartedAgain || len(in.IPs) != 1 || in.IPs[0] != dead.IP.String() {
 		t.Fatalf("instance whose VMM died %+v, want running (%s) with %s", in, orchestrator.ReasonStartedAgain, dead.IP)
 	}
-	if tap, err := netlink.LinkByName(tapOf(dead)); err != nil || tap.Attrs().OperState != netlink.OperUp || !vmmHoldsTap(t, dead.MAC) {
-		t.Fatalf("tap %s of the instance started again: %v", tapOf(dead), err)
+	if st := tapOperState(t, tapOf(dead)); st != netlink.OperUp || !vmmHoldsTap(t, dead.MAC) {
+		t.Fatalf("tap %s of the instance started again: %v", tapOf(dead), st)
 	}
 	if pool, err = netcfg.LoadPool(poolFile(s, nw)); err != nil || len(pool.Leases) != 2 {
 		t.Fatalf("leases after restart: %+v %v", pool, err)
