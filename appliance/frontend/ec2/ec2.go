@@ -34,6 +34,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
@@ -148,8 +149,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a, ok := out.(identified); ok {
 		a.setRequestID(reqID)
 	}
-	var buf []byte
-	buf = append(buf, xml.Header...)
+	bp := getAnswerBuf()
+	buf := append(*bp, xml.Header...)
 	var body []byte
 	switch o := out.(type) {
 	case fastXML:
@@ -160,12 +161,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, err = xml.Marshal(wrapped{name: action + "Response", v: out})
 	}
 	if err != nil {
+		putAnswerBuf(bp, buf)
 		s.fail(w, r, reqID, action, fmt.Errorf("encode answer: %w", err))
 		return
 	}
+	buf = append(buf, body...)
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	w.Header().Set("X-Amzn-RequestId", reqID)
-	w.Write(append(buf, body...))
+	w.Header().Set("Content-Length", strconv.Itoa(len(buf)))
+	w.Write(buf)
+	putAnswerBuf(bp, buf)
 }
 
 // wrapped marshals v as the element name with EC2's namespace.

@@ -19,8 +19,14 @@ func hashID(prefix, tenant, name string) string {
 	return prefix + "-" + hex.EncodeToString(sum[:])[:17]
 }
 
-func groupID(tenant, name string) string   { return hashID("sg", tenant, name) }
-func subnetID(tenant, name string) string  { return hashID("subnet", tenant, name) }
+// The prefixes of the IDs of groups and subnets.
+const (
+	groupPrefix  = "sg"
+	subnetPrefix = "subnet"
+)
+
+func groupID(tenant, name string) string   { return hashID(groupPrefix, tenant, name) }
+func subnetID(tenant, name string) string  { return hashID(subnetPrefix, tenant, name) }
 func vpcID(tenant string) string           { return hashID("vpc", tenant, "") }
 func keyPairID(tenant, name string) string { return hashID("key", tenant, name) }
 func allocationID(tenant, addr string) string {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -87,17 +88,27 @@ type instanceItem struct {
 }
 
 // view holds what rendering instances needs besides the instances: the
-// tenant's tags and public IPs.
+// tenant's tags and public IPs, and the EC2 IDs of its VPC, subnets and
+// groups, each hashed once per answer rather than once per instance.
 type view struct {
 	tenant string
 	zone   string
+	vpc    string
 	tags   map[string][]tags.Tag
 	public map[string]string // instance ID -> public address
+	// ids memoizes subnetID and groupID by prefix and name.
+	ids map[[2]string]string
+}
+
+// emptyView is the view of tenant's instances in zone with no tags and
+// no public IPs.
+func emptyView(tenant, zone string) view {
+	return view{tenant: tenant, zone: zone, vpc: vpcID(tenant), public: map[string]string{}, ids: map[[2]string]string{}}
 }
 
 // newView loads the tags and public IPs of c's tenant.
 func (s *Server) newView(c call) (view, error) {
-	v := view{tenant: c.who.TenantID, zone: s.zone(), public: map[string]string{}}
+	v := emptyView(c.who.TenantID, s.zone())
 	var err error
 	if v.tags, err = s.cfg.Tags.All(c.who.TenantID); err != nil {
 		return v, err
@@ -114,6 +125,17 @@ func (s *Server) newView(c call) (view, error) {
 	return v, nil
 }
 
+// hashed returns hashID(prefix, v.tenant, name), computing it once.
+func (v view) hashed(prefix, name string) string {
+	k := [2]string{prefix, name}
+	id, ok := v.ids[k]
+	if !ok {
+		id = hashID(prefix, v.tenant, name)
+		v.ids[k] = id
+	}
+	return id
+}
+
 func (v view) instance(in lifecycle.Instance) instanceItem {
 	it := instanceItem{
 		InstanceID: in.ID, ImageID: amiID(in.Image), State: stateOf(in.State), Reason: in.Reason,
@@ -123,19 +145,22 @@ func (v view) instance(in lifecycle.Instance) instanceItem {
 		Tags: tagItems(v.tags[in.ID]), CoreCount: in.Type.VCPUs, ThreadsPerCore: 1,
 		HTTPTokens: lifecycle.HTTPTokensOptional, MetadataState: "applied", HTTPEndpoint: "enabled",
 		SourceDestCheck: true, PlatformDetails: "Linux/UNIX", CurrentInstBoot: "legacy-bios", UsageOperation: "RunInstances",
-		StateReasonCode: string(in.State), StateReasonMsg: in.Reason, VpcID: vpcID(v.tenant), PublicIP: v.public[in.ID],
+		StateReasonCode: string(in.State), StateReasonMsg: in.Reason, VpcID: v.vpc, PublicIP: v.public[in.ID],
 	}
 	if in.HTTPTokens != "" {
 		it.HTTPTokens = in.HTTPTokens
 	}
 	if in.Network != "" {
-		it.SubnetID = subnetID(v.tenant, in.Network)
+		it.SubnetID = v.hashed(subnetPrefix, in.Network)
 	}
 	if len(in.IPs) > 0 {
 		it.PrivateIP = in.IPs[0]
 	}
-	for _, g := range in.SecurityGroups {
-		it.Groups = append(it.Groups, groupRef{GroupID: groupID(v.tenant, g), GroupName: g})
+	if len(in.SecurityGroups) > 0 {
+		it.Groups = make([]groupRef, len(in.SecurityGroups))
+		for i, g := range in.SecurityGroups {
+			it.Groups[i] = groupRef{GroupID: v.hashed(groupPrefix, g), GroupName: g}
+		}
 	}
 	return it
 }
@@ -275,7 +300,7 @@ func (s *Server) owned(c call, ids []string) ([]lifecycle.Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	slices.SortFunc(all, func(a, b lifecycle.Instance) int { return strings.Compare(a.ID, b.ID) })
 	if len(ids) == 0 {
 		return all, nil
 	}
@@ -400,7 +425,7 @@ func (s *Server) describeInstances(c call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var items []instanceItem
+	items := make([]instanceItem, 0, len(insts))
 	for _, in := range insts {
 		it := v.instance(in)
 		ok := true
@@ -419,10 +444,11 @@ func (s *Server) describeInstances(c call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &describeInstancesResponse{NextToken: next, Reservations: []reservation{}}
-	for _, it := range page {
-		out.Reservations = append(out.Reservations, reservation{ReservationID: reservationID(it.InstanceID),
-			OwnerID: c.who.TenantID, Groups: it.Groups, Instances: []instanceItem{it}})
+	out := &describeInstancesResponse{NextToken: next, Reservations: make([]reservation, len(page))}
+	for i := range page {
+		// Each reservation's one instance is its item in page, not a copy.
+		out.Reservations[i] = reservation{ReservationID: reservationID(page[i].InstanceID),
+			OwnerID: c.who.TenantID, Groups: page[i].Groups, Instances: page[i : i+1 : i+1]}
 	}
 	return out, nil
 }
