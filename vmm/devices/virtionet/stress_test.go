@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -517,13 +519,24 @@ func TestReceiveStress(t *testing.T) {
 		frames = 600
 	}
 	for _, mode := range stressModes() {
-		t.Run(mode.name, func(t *testing.T) { receiveStress(t, mode, frames) })
+		n := frames
+		if mode.bufs[0] == 1536 {
+			// Enough 64 KiB frames in MTU-sized buffers that the
+			// 16-bit ring indices wrap (avail, used, both events).
+			n *= 3
+		}
+		t.Run(mode.name, func(t *testing.T) {
+			posts := receiveStress(t, mode, n)
+			if !testing.Short() && mode.bufs[0] == 1536 && posts <= 1<<16 {
+				t.Errorf("%d chains posted: the ring indices did not wrap", posts)
+			}
+		})
 	}
 }
 
-func receiveStress(t *testing.T, mode stressMode, frames int) {
+func receiveStress(t *testing.T, mode stressMode, frames int) (posts uint64) {
 	tap, host := tapPair(t)
-	dev, err := newDevice(tap, Options{MAC: [6]byte{2, 0, 0, 0, 0, 1}})
+	dev, err := newDevice(tap, Options{MAC: [6]byte{2, 0, 0, 0, 0, 1}, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -560,11 +573,9 @@ func receiveStress(t *testing.T, mode stressMode, frames int) {
 			}
 		}
 	}()
-	defer func() {
-		close(stop)
-		wg.Wait()
-		dev.Reset()
-	}()
+	var once sync.Once
+	halt := func() { once.Do(func() { close(stop); wg.Wait(); dev.Reset() }) }
+	defer halt()
 
 	// Every frame sent is received or counted as dropped; progress never
 	// stops for stallLimit.
@@ -585,6 +596,7 @@ func receiveStress(t *testing.T, mode stressMode, frames int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	halt() // the driver's state is ours from here
 	c := dev.Counters()
 	if d.failures.Load() != 0 {
 		t.Fatalf("%s (%d failures); counters %+v, received %d", d.failFirst, d.failures.Load(), c, d.received.Load())
@@ -592,8 +604,9 @@ func receiveStress(t *testing.T, mode stressMode, frames int) {
 	if c.RxPackets != d.received.Load() {
 		t.Errorf("device counted %d packets, driver received %d", c.RxPackets, d.received.Load())
 	}
-	t.Logf("%d frames: %d received, %d dropped (no receive buffer within %v); used idx %d (wrapped %d times)",
+	t.Logf("%d frames: %d received, %d dropped (no receive buffer within %v); used idx %d (ring went round %d times)",
 		frames, d.received.Load(), c.RxDropped, rxWait, d.usedIdx(), d.posts/stressRing)
+	return d.posts
 }
 
 // TestReceiveMergeablePublishedWhole watches used idx from another
