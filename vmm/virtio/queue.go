@@ -214,15 +214,35 @@ func (q *Queue) Pending() bool {
 // Push returns chain head to the driver through the used ring, with written
 // bytes of device-writable buffers filled (virtio 1.2 §2.7.8).
 func (q *Queue) Push(head uint16, written uint32) error {
+	return q.PushAll(Used{Head: head, Len: written})
+}
+
+// Used is one used ring element: a chain's head and the bytes the device
+// wrote into it.
+type Used struct {
+	Head uint16
+	Len  uint32
+}
+
+// PushAll returns several chains at once: it writes every used element,
+// then moves used idx once, so the driver sees all of them or none. A
+// device whose unit of work spans chains needs that: virtio-net's
+// mergeable receive buffers, where the driver reads num_buffers from the
+// first chain and expects the others already used (virtio 1.2 §5.1.6.4.2:
+// "MUST use all buffers used by a single receive packet together").
+func (q *Queue) PushAll(elems ...Used) error {
 	if q.err != nil {
 		return q.err
 	}
-	slot := uint64(q.usedIdx % q.size)
-	e := q.used[ringHeader+usedElemSize*slot:]
-	binary.LittleEndian.PutUint32(e[0:], uint32(head))
-	binary.LittleEndian.PutUint32(e[4:], written)
-	q.usedIdx++
-	// Element before idx: plain stores stay in program order on x86-64
+	idx := q.usedIdx
+	for _, u := range elems {
+		e := q.used[ringHeader+usedElemSize*uint64(idx%q.size):]
+		binary.LittleEndian.PutUint32(e[0:], uint32(u.Head))
+		binary.LittleEndian.PutUint32(e[4:], u.Len)
+		idx++
+	}
+	q.usedIdx = idx
+	// Elements before idx: plain stores stay in program order on x86-64
 	// (see the Queue doc comment).
 	binary.LittleEndian.PutUint16(q.used[2:], q.usedIdx)
 	return nil

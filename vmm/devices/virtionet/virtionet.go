@@ -66,6 +66,7 @@ type Device struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	stash  []*virtio.Chain // receive chains popped but not used yet
+	rxUsed []virtio.Used   // the receive goroutine's scratch for one frame
 }
 
 // New returns a NIC on tap, a tap opened with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR
