@@ -32,7 +32,9 @@ const cloudBootDeadline = 480
 // console shows "login:", the VMM exits, the guest panics or the deadline
 // passes, and prints one CLOUDBOOT line per boot. A boot that failed is followed by its
 // console's last lines and the VMM's stderr (the crash report), each line
-// prefixed "CLOUDFAIL". With TRACE=1 (IRONVISOR_CLOUD_TRACE) it also
+// prefixed "CLOUDFAIL"; a boot that hung also gets each VMM thread's state
+// and kernel stack (CLOUDHUNG) and, in that stderr, Go's SIGQUIT dump of
+// its goroutines. With TRACE=1 (IRONVISOR_CLOUD_TRACE) it also
 // prints, at login:, the VMM process's CPU ticks and its VM's KVM statistics
 // from debugfs (CLOUDSTAT), and every boot's whole console (CLOUDCON).
 const cloudBootInit = `#!/bin/busybox sh
@@ -68,10 +70,20 @@ boot() {
 		done
 		echo "CLOUDSTAT $name $st"
 	fi
+	if [ $ok = 0 ] && kill -0 $pid 2>/dev/null; then
+		# A boot that hung: where is each of the VMM's threads, in the
+		# kernel (KVM_RUN, a futex, a read) or in user space, and what
+		# are its goroutines doing (Go's SIGQUIT dump, on stderr)?
+		for task in /proc/$pid/task/*; do
+			echo "CLOUDHUNG thread ${task##*/} $(cut -d' ' -f2,3 $task/stat 2>/dev/null) wchan=$(cat $task/wchan 2>/dev/null)"
+			sed "s/^/CLOUDHUNG   /" $task/stack 2>/dev/null
+		done
+		kill -QUIT $pid 2>/dev/null; sleep 2
+	fi
 	kill -KILL $pid 2>/dev/null; wait $pid; rc=$?
 	[ TRACE = 0 ] || sed "s/^/CLOUDCON $name /" /tmp/c.log
 	echo "CLOUDBOOT $name ok=$ok rc=$rc t0=$t0 t1=$t1 lines=$(wc -l < /tmp/c.log)"
-	if [ $ok = 0 ]; then tail -n 60 /tmp/c.log /tmp/e.log | sed 's/^/CLOUDFAIL /'; fi
+	if [ $ok = 0 ]; then { tail -n 60 /tmp/c.log; tail -n 500 /tmp/e.log; } | sed "s/^/CLOUDFAIL /"; fi
 }
 for i in $(seq BOOTS); do
 	boot ironvisor /bin/ironvisor vmm run --kernel /img/vmlinuz --initrd /img/initrd.img --mem 768M --cpus 2 --disk /dev/vda --console-log /tmp/c.log --cmdline "$CMD"
