@@ -106,7 +106,8 @@ var cloudBootLine = regexp.MustCompile(`CLOUDBOOT (\S+) ok=(\d) rc=(\d+) t0=([0-
 // microvm in the same L1 server, alternating. IRONVISOR_CLOUD_IMAGE names
 // the image's folder (`ivbuild cloudimage` builds it; default
 // .cache/images/debian-12-cloud); IRONVISOR_CLOUD_BOOTS the boots of each
-// VMM (default 50); IRONVISOR_CLOUD_APPEND is added to both VMMs' kernel
+// VMM (default 50); IRONVISOR_CLOUD_DEADLINE the seconds a boot may take
+// to login: (default 480); IRONVISOR_CLOUD_APPEND is added to both VMMs' kernel
 // command line (for experiments such as noxsave); IRONVISOR_CLOUD_TRACE
 // names a file that gets the L1's whole console, with each boot's console
 // and statistics (see cloudBootInit); IRONVISOR_CLOUD_ENV (NAME=VALUE ...)
@@ -132,7 +133,11 @@ func cloudBootsOnce(b *testing.B) {
 	trace := os.Getenv("IRONVISOR_CLOUD_TRACE")
 	alts, altEntries := cloudBootAlts(b)
 	qemu := os.Getenv("IRONVISOR_CLOUD_QEMU") != "0"
-	init := strings.NewReplacer("ALTS", strings.Join(alts, " "), "QEMUON", strconv.Itoa(boolInt(qemu)), "BOOTS", strconv.Itoa(boots), "DEADLINE", strconv.Itoa(cloudBootDeadline),
+	deadline := cloudBootDeadline
+	if v, err := strconv.Atoi(os.Getenv("IRONVISOR_CLOUD_DEADLINE")); err == nil && v > 0 {
+		deadline = v
+	}
+	init := strings.NewReplacer("ALTS", strings.Join(alts, " "), "QEMUON", strconv.Itoa(boolInt(qemu)), "BOOTS", strconv.Itoa(boots), "DEADLINE", strconv.Itoa(deadline),
 		"APPEND", os.Getenv("IRONVISOR_CLOUD_APPEND"), "TRACE", strconv.Itoa(min(len(trace), 1)),
 		"IVENV", os.Getenv("IRONVISOR_CLOUD_ENV")).Replace(cloudBootInit)
 	tmp := b.TempDir()
@@ -145,7 +150,7 @@ func cloudBootsOnce(b *testing.B) {
 	// fresh build overrides /bin/ironvisor.
 	fresh := filepath.Join(tmp, "ironvisor.gz")
 	buildArchive(b, fresh, []initramfs.Entry{initramfs.HostFile("/bin/ironvisor", 0o755, buildCommand(b, tmp, "ironvisor"))})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(2*boots*(cloudBootDeadline+60))*time.Second+10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(2*boots*(deadline+60))*time.Second+10*time.Minute)
 	defer cancel()
 	srv, err := rack.Start(ctx, rack.Options{
 		Name: "cloudboot", Kernel: set.HostKernel.Vmlinuz(), Initrds: []string{overlay, fresh},
