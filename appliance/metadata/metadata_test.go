@@ -9,7 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 
@@ -285,18 +285,43 @@ func TestTokensRequired(t *testing.T) {
 	}
 }
 
-// capture records the connections a listener accepts.
-type capture struct {
+// ttlCapture hands the server connections that record their IP TTL the
+// moment the server writes an answer: after ConnContext set the hop limit,
+// and before the server may close the connection (a refused request does),
+// when its socket can no longer be asked.
+type ttlCapture struct {
 	net.Listener
-	conns chan net.Conn
+	ttls chan int
 }
 
-func (c capture) Accept() (net.Conn, error) {
+func (c ttlCapture) Accept() (net.Conn, error) {
 	conn, err := c.Listener.Accept()
-	if err == nil {
-		c.conns <- conn
+	if err != nil {
+		return nil, err
 	}
-	return conn, err
+	return &ttlConn{TCPConn: conn.(*net.TCPConn), ttls: c.ttls}, nil
+}
+
+// ttlConn embeds *net.TCPConn, so the server still sees a syscall.Conn.
+type ttlConn struct {
+	*net.TCPConn
+	ttls chan int
+	once sync.Once
+}
+
+func (c *ttlConn) Write(p []byte) (int, error) {
+	c.once.Do(func() {
+		ttl := -1
+		raw, err := c.TCPConn.SyscallConn()
+		if err == nil {
+			err = raw.Control(func(fd uintptr) { ttl, err = unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TTL) })
+		}
+		if err != nil {
+			ttl = -1
+		}
+		c.ttls <- ttl
+	})
+	return c.TCPConn.Write(p)
 }
 
 // TestAnswersHopLimited: every connection the server accepts answers with
@@ -309,7 +334,7 @@ func TestAnswersHopLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := capture{ln, make(chan net.Conn, 1)}
+	cl := ttlCapture{ln, make(chan int, 1)}
 	go s.Serve(cl)
 	defer s.Close()
 	c := &http.Client{Timeout: 10 * time.Second}
@@ -318,20 +343,12 @@ func TestAnswersHopLimited(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	var conn net.Conn
 	select {
-	case conn = <-cl.conns:
+	case ttl := <-cl.ttls:
+		if ttl != 1 {
+			t.Fatalf("IP_TTL of the answering connection = %d, want 1 (-1: unreadable)", ttl)
+		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("no connection accepted")
-	}
-	raw, err := conn.(syscall.Conn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ttl int
-	var serr error
-	raw.Control(func(fd uintptr) { ttl, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TTL) })
-	if serr != nil || ttl != 1 {
-		t.Fatalf("accepted connection's IP_TTL = %d (%v), want 1", ttl, serr)
+		t.Fatal("the server wrote no answer")
 	}
 }

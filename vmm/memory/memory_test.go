@@ -89,3 +89,21 @@ func FuzzSlice(f *testing.F) {
 		}
 	})
 }
+
+func TestWord32Bounds(t *testing.T) {
+	b := make([]byte, 16)
+	*Word32(b, 12) = 0x01020304
+	if b[12] != 4 || b[15] != 1 {
+		t.Fatalf("word at 12 wrote % x", b[12:])
+	}
+	for _, off := range []uint64{2, 14, 16, 1 << 63} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Word32(b, %#x) did not panic", off)
+				}
+			}()
+			Word32(b, off)
+		}()
+	}
+}

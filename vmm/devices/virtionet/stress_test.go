@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -169,7 +168,7 @@ func (d *stressDriver) fail(format string, args ...any) {
 }
 
 func (d *stressDriver) word(off uint64) *uint32 {
-	return (*uint32)(unsafe.Pointer(&d.ram[off]))
+	return memory.Word32(d.ram, off)
 }
 
 func (d *stressDriver) usedIdx() uint16 { return uint16(atomic.LoadUint32(d.word(d.used)) >> 16) }
