@@ -435,8 +435,11 @@ func (g *guestSSH) dial(ctx context.Context) *ssh.Client {
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	g.api.GetJSON(cctx, "/v1/instances/"+g.id+"/console", &out)
-	g.t.Fatalf("%s: no SSH through the forward: %v\nthe guest's console:\n%s", g.id, last, tail(out.Output, 60))
+	cerr := g.api.GetJSON(cctx, "/v1/instances/"+g.id+"/console", &out)
+	var in instance
+	ierr := g.api.GetJSON(cctx, "/v1/instances/"+g.id, &in)
+	g.t.Fatalf("%s: no SSH through the forward: %v\nthe instance: %+v (%v)\nthe guest's console (%v):\n%s",
+		g.id, last, in, ierr, cerr, tail(out.Output, 60))
 	return nil
 }
 

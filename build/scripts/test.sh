@@ -36,6 +36,13 @@ skipped=$(grep -cE '^\s*--- SKIP' "$log" || true)
 if [ "$status" -ne 0 ]; then
 	# The failing tests again, last, so that a log cut in the middle still
 	# names them (a rack test's inner tests are indented).
+	# Each failure's own last lines too: CI shows only the head and the
+	# tail of a long log, and the reason is in the middle.
+	grep -nE '^\s*--- FAIL' "$log" | awk '{ l = $0; sub(/^[0-9]+:/, "", l) } !seen[l]++' | head -n 8 | while IFS=: read -r n line; do
+		echo "---- the ${FAIL_CONTEXT:-25} lines before${line#*---}"
+		from=$((n > ${FAIL_CONTEXT:-25} ? n - ${FAIL_CONTEXT:-25} : 1))
+		sed -n "${from},$((n - 1))p" "$log" | cut -c1-400
+	done
 	echo "failed tests:"
 	grep -E '^\s*--- FAIL' "$log" | sed -E 's/^\s*--- FAIL: /  /' || true
 	echo "make test: FAILED (go test exit status $status)"
