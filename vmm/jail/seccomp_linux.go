@@ -45,9 +45,8 @@ func LoadSeccomp() error {
 }
 
 // Seal narrows a jailed VMM's seccomp filter once its VM is built: it adds
-// the sealed filter (seccompgen's Policy with building false) on every
-// thread, after which ioctl is allowed only with the requests a running
-// VM needs (no KVM_CREATE_VM, no KVM_CREATE_VCPU, no new memory slot) and
+// the sealed filter (seccompgen's SealPolicy) on every thread, after
+// which ioctl is allowed only with the requests a running VM needs (no KVM_CREATE_VM, no KVM_CREATE_VCPU, no new memory slot) and
 // no further filter can be loaded. The VMM calls it after it created its
 // last vCPU and before the guest runs. In a process that did not Enter the
 // jail it does nothing.
@@ -55,10 +54,7 @@ func Seal() error {
 	if !entered.Load() {
 		return nil
 	}
-	prog := sealedProgram
-	if hasCgo() {
-		prog = sealedProgramLibc
-	}
+	prog := sealedProgram // the same with or without cgo
 	if len(prog) == 0 {
 		return fmt.Errorf("seal seccomp filter: no program for this architecture")
 	}
