@@ -231,7 +231,7 @@ func checkReport(t *testing.T, r report, id string) {
 
 func TestForbiddenSyscallKills(t *testing.T) {
 	e := newEnv(t)
-	for i, call := range []string{"mount", "ptrace", "execve", "socket", "unshare", "fork",
+	for i, call := range []string{"mount", "ptrace", "execve", "socket", "unshare", "fork", "fork as ioctl",
 		"SIOCSIFHWADDR", "TUNSETIFF", "KVM_CREATE_VM after Seal", "KVM_CREATE_VM|1<<32 after Seal", "seccomp after Seal"} {
 		t.Run(call, func(t *testing.T) {
 			ps, console, stderr := run(t, e.spec(fmt.Sprintf("t-forbidden-%d", i), call, nil), nil)

@@ -117,51 +117,75 @@ var LibcThreadSyscalls = []string{"clone3", "set_robust_list", "rseq"}
 // plus LibcThreadSyscalls and a PROT_EXEC-free mprotect if libcThreads.
 // Anything else kills the process.
 //
+// It is compiled as several policies run one after the other in one
+// program (program): Denies, each of which kills one syscall with the
+// arguments it must not have and lets everything else on, then
+// AllowList, which allows the syscalls by number only. Each policy holds
+// at most one syscall with conditions, and last: the library compares
+// every further syscall number with whatever argument word its
+// conditions loaded last, so in one list "clone with CLONE_THREAD" then
+// "ioctl with request R" let clone(0x10, R) (a fork) through as an ioctl
+// (TestPolicyIsItsSpec, TestForbiddenSyscallKills' "fork as ioctl").
+//
 // Enter loads Policy(_, true); Seal adds SealPolicy, which with it allows
-// what Policy(_, false) does, on top of it once the VM is built. Seccomp runs every filter loaded and takes the strictest
-// answer, so after Seal the VMM can no longer create a VM or a vCPU, map
-// memory into the guest, or load another filter. The request is compared
-// as a whole 64-bit value: an allow-list, which a request with high bits
-// set (the kernel ignores them) cannot slip through.
-func Policy(libcThreads, building bool) seccomp.Policy {
-	allow := seccomp.SyscallGroup{
-		Action: seccomp.ActionAllow,
-		Names:  append([]string(nil), Syscalls...),
-		NamesWithCondtions: []seccomp.NameWithConditions{{
-			Name: "clone",
-			Conditions: seccomp.ArgumentConditions{
-				{Argument: 0, Operation: seccomp.BitsSet, Value: unix.CLONE_THREAD},
-			},
-		}},
-	}
-	for _, r := range Requests(building) {
-		allow.NamesWithCondtions = append(allow.NamesWithCondtions, seccomp.NameWithConditions{
-			Name:       "ioctl",
-			Conditions: seccomp.ArgumentConditions{{Argument: 1, Operation: seccomp.Equal, Value: r}},
-		})
-	}
+// what Policy(_, false) does, on top of it once the VM is built. Seccomp
+// runs every filter loaded and takes the strictest answer, so after Seal
+// the VMM can no longer create a VM or a vCPU, map memory into the guest,
+// or load another filter. The request is compared as a whole 64-bit
+// value: an allow-list, which a request with high bits set (the kernel
+// ignores them) cannot slip through.
+func Policy(libcThreads, building bool) []seccomp.Policy {
+	return append(Denies(libcThreads, building), AllowList(libcThreads, building))
+}
+
+// AllowList allows Syscalls, and clone, ioctl, seccomp while building,
+// and with libcThreads LibcThreadSyscalls and mprotect, by number only:
+// Denies check their arguments.
+func AllowList(libcThreads, building bool) seccomp.Policy {
+	names := append([]string{"ioctl", "clone"}, Syscalls...) // ioctl first: one per guest exit
 	if building {
-		allow.NamesWithCondtions = append(allow.NamesWithCondtions, seccomp.NameWithConditions{
-			Name: "seccomp",
-			Conditions: seccomp.ArgumentConditions{
-				{Argument: 0, Operation: seccomp.Equal, Value: unix.SECCOMP_SET_MODE_FILTER},
-				{Argument: 1, Operation: seccomp.Equal, Value: unix.SECCOMP_FILTER_FLAG_TSYNC},
-			},
-		})
+		names = append(names, "seccomp")
 	}
 	if libcThreads {
-		allow.Names = append(allow.Names, LibcThreadSyscalls...)
-		allow.NamesWithCondtions = append(allow.NamesWithCondtions, seccomp.NameWithConditions{
-			Name: "mprotect",
-			Conditions: seccomp.ArgumentConditions{
-				{Argument: 2, Operation: seccomp.BitsNotSet, Value: unix.PROT_EXEC},
-			},
-		})
+		names = append(append(names, LibcThreadSyscalls...), "mprotect")
 	}
 	return seccomp.Policy{
 		DefaultAction: seccomp.ActionKillProcess,
-		Syscalls:      []seccomp.SyscallGroup{allow},
+		Syscalls:      []seccomp.SyscallGroup{{Action: seccomp.ActionAllow, Names: names}},
 	}
+}
+
+// Denies are the policies that kill the syscalls AllowList allows with
+// arguments they must not have, one syscall each: clone without
+// CLONE_THREAD; ioctl with a request (the whole 64-bit value) not in
+// Requests(building); seccomp other than SECCOMP_SET_MODE_FILTER with
+// SECCOMP_FILTER_FLAG_TSYNC (while building; AllowList refuses it after);
+// mprotect with PROT_EXEC (libcThreads).
+func Denies(libcThreads, building bool) []seccomp.Policy {
+	deny := func(name string, sets ...seccomp.ArgumentConditions) seccomp.Policy {
+		g := seccomp.SyscallGroup{Action: seccomp.ActionKillProcess}
+		for _, c := range sets { // ORed
+			g.NamesWithCondtions = append(g.NamesWithCondtions, seccomp.NameWithConditions{Name: name, Conditions: c})
+		}
+		return seccomp.Policy{DefaultAction: seccomp.ActionAllow, Syscalls: []seccomp.SyscallGroup{g}}
+	}
+	var notRequest seccomp.ArgumentConditions // ANDed
+	for _, r := range Requests(building) {
+		notRequest = append(notRequest, seccomp.Condition{Argument: 1, Operation: seccomp.NotEqual, Value: r})
+	}
+	out := []seccomp.Policy{
+		deny("ioctl", notRequest),
+		deny("clone", seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.BitsNotSet, Value: unix.CLONE_THREAD}}),
+	}
+	if building {
+		out = append(out, deny("seccomp",
+			seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.NotEqual, Value: unix.SECCOMP_SET_MODE_FILTER}},
+			seccomp.ArgumentConditions{{Argument: 1, Operation: seccomp.NotEqual, Value: unix.SECCOMP_FILTER_FLAG_TSYNC}}))
+	}
+	if libcThreads {
+		out = append(out, deny("mprotect", seccomp.ArgumentConditions{{Argument: 2, Operation: seccomp.BitsSet, Value: unix.PROT_EXEC}}))
+	}
+	return out
 }
 
 // SealPolicy is the filter Seal stacks on Policy(_, true): it kills an
@@ -169,8 +193,8 @@ func Policy(libcThreads, building bool) seccomp.Policy {
 // RunRequests, and seccomp; it lets everything else through to the
 // filter below, whose allow-list still holds (seccomp runs every filter
 // and takes the strictest answer). Together they allow exactly what
-// Policy(_, false) would (TestSealedEqualsRunPolicy), but the sealed
-// filter is short: a few instructions for any syscall but ioctl, so its
+// Policy's documentation says of a sealed VMM (TestPolicyIsItsSpec), and
+// the sealed filter is short (it holds one syscall with conditions, last): a few instructions for any syscall but ioctl, so its
 // load (the kernel runs every syscall number through it to cache the
 // constant answers) and every syscall of the running VMM cost less than
 // a second copy of the whole allow-list.
@@ -190,14 +214,43 @@ func SealPolicy() seccomp.Policy {
 }
 
 // program assembles Policy(libcThreads, building), or SealPolicy when
-// building is false, into raw instructions.
+// building is false, into one program.
 func program(libcThreads, building bool) ([]bpf.RawInstruction, error) {
-	p := Policy(libcThreads, building)
 	if !building {
-		p = SealPolicy()
+		return assemble(SealPolicy())
 	}
-	return assemble(p)
+	return chain(Policy(libcThreads, building))
 }
+
+// chain assembles ps into one program that runs them in order: every
+// policy but the last must default to allow, and its final instruction,
+// that default, is left out, so that whatever reached it goes on to the
+// next policy's first instruction (each begins by loading the
+// architecture and the syscall number again).
+func chain(ps []seccomp.Policy) ([]bpf.RawInstruction, error) {
+	var out []bpf.RawInstruction
+	for i, p := range ps {
+		raw, err := assemble(p)
+		if err != nil {
+			return nil, err
+		}
+		if i < len(ps)-1 {
+			last := raw[len(raw)-1]
+			if p.DefaultAction != seccomp.ActionAllow || last.Op != unix.BPF_RET|unix.BPF_K || last.K != uint32(seccomp.ActionAllow) {
+				return nil, fmt.Errorf("policy %d of %d does not end in its default allow", i, len(ps))
+			}
+			raw = raw[:len(raw)-1]
+		}
+		out = append(out, raw...)
+	}
+	if len(out) > maxInstructions {
+		return nil, fmt.Errorf("program of %d instructions, more than %d", len(out), maxInstructions)
+	}
+	return out, nil
+}
+
+// maxInstructions is the kernel's limit on a filter (BPF_MAXINSNS).
+const maxInstructions = 4096
 
 // assemble assembles p into raw instructions.
 func assemble(p seccomp.Policy) ([]bpf.RawInstruction, error) {

@@ -3,110 +3,153 @@ package main
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"testing"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
+	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
-// TestSealedEqualsRunPolicy: what a sealed VMM may do, Policy(_, true)
-// and SealPolicy stacked, is exactly what Policy(_, false) stacked on
-// Policy(_, true) allowed before SealPolicy replaced it: the same answer
-// (the strictest of the two filters', as the kernel takes it) for every
-// syscall number, on both architectures, for every ioctl request of
-// either list (also with high bits set), and for the arguments the
-// conditions look at.
-func TestSealedEqualsRunPolicy(t *testing.T) {
-	seal := mustAssemble(t, SealPolicy())
+// Answers of a filter (SECCOMP_RET_*) and the architecture it allows.
+const (
+	retKill  = 0x80000000
+	retAllow = 0x7fff0000
+	retX32   = 0x00050000 | 38 // ERRNO(ENOSYS): the library's answer to x32 calls
+	auditX86 = 0xc000003e
+	audit386 = 0x40000003
+)
+
+// spec is what a jailed VMM may do, written from Policy's documentation
+// and not from its BPF: the answer for syscall nr with args on the
+// architecture a, before Seal (building) or after.
+func spec(a, nr uint32, args [3]uint64, libc, building bool) uint32 {
+	if a != auditX86 {
+		return retKill
+	}
+	if nr >= 0x40000000 {
+		return retX32
+	}
+	name := x86Names[int(nr)]
+	switch {
+	case slices.Contains(Syscalls, name):
+		return retAllow
+	case libc && slices.Contains(LibcThreadSyscalls, name):
+		return retAllow
+	case name == "clone" && args[0]&unix.CLONE_THREAD != 0:
+		return retAllow
+	case name == "ioctl" && slices.Contains(Requests(building), args[1]):
+		return retAllow
+	case name == "seccomp" && building && args[0] == unix.SECCOMP_SET_MODE_FILTER && args[1] == unix.SECCOMP_FILTER_FLAG_TSYNC:
+		return retAllow
+	case name == "mprotect" && libc && args[2]&unix.PROT_EXEC == 0:
+		return retAllow
+	}
+	return retKill
+}
+
+// x86Names maps x86_64 syscall numbers to names.
+var x86Names = func() map[int]string {
+	info, err := arch.GetInfo("x86_64")
+	if err != nil {
+		panic(err)
+	}
+	return info.SyscallNumbers
+}()
+
+// TestPolicyIsItsSpec runs the generated programs, as the kernel would,
+// on every syscall number of both architectures, and on the conditioned
+// syscalls with arguments drawn from every value a condition compares
+// with (syscall numbers, ioctl requests, flags), in every argument and
+// both halves: the answer must be spec's, before Seal (Enter's program)
+// and after (Enter's and the sealed one stacked). A single list of
+// conditions let clone(0x10, an ioctl request) through as an ioctl: a
+// fork (the first case below).
+func TestPolicyIsItsSpec(t *testing.T) {
+	seal, err := program(false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, libc := range []bool{false, true} {
-		enter := mustAssemble(t, Policy(libc, true))
-		run := mustAssemble(t, Policy(libc, false))
-		var ioctlArgs []uint64
-		for _, r := range Requests(true) {
-			ioctlArgs = append(ioctlArgs, r, r|1<<32, r^1, r+1)
+		enter, err := program(libc, true)
+		if err != nil {
+			t.Fatal(err)
 		}
-		ioctlArgs = append(ioctlArgs, 0, 0xae01, 0x400454ca, 1<<63)
-		small := []uint64{0, 1, 2, 3, 4, 7, unix.CLONE_THREAD, unix.CLONE_THREAD | 1<<32, unix.PROT_EXEC | 1}
-		checked := 0
-		for _, arch := range []uint32{0xc000003e, 0x40000003} {
+		must := func(in []byte, a, nr uint32, args [3]uint64) {
+			if got, want := stacked(t, in, enter), spec(a, nr, args, libc, true); got != want {
+				t.Fatalf("libc %v, arch %#x, nr %d (%s), args %#x: before Seal %#x, want %#x", libc, a, nr, x86Names[int(nr)], args, got, want)
+			}
+			if got, want := stacked(t, in, enter, seal), spec(a, nr, args, libc, false); got != want {
+				t.Fatalf("libc %v, arch %#x, nr %d (%s), args %#x: after Seal %#x, want %#x", libc, a, nr, x86Names[int(nr)], args, got, want)
+			}
+		}
+		fork := [3]uint64{0x10, 0xae80, 0}
+		if spec(auditX86, unix.SYS_CLONE, fork, libc, true) != retKill {
+			t.Fatal("spec allows a fork")
+		}
+		must(seccompData(auditX86, unix.SYS_CLONE, fork), auditX86, unix.SYS_CLONE, fork)
+		n := 0
+		for _, a := range []uint32{auditX86, audit386} {
 			for nr := uint32(0); nr < 1024; nr++ {
-				for _, n := range []uint32{nr, nr | 0x40000000} {
-					args := [][3]uint64{{0, 0, 0}}
-					switch n {
-					case unix.SYS_IOCTL:
-						args = nil
-						for _, a := range ioctlArgs {
-							args = append(args, [3]uint64{3, a, 0})
-						}
-					case unix.SYS_SECCOMP, unix.SYS_CLONE, unix.SYS_MPROTECT:
-						args = nil
-						for _, a0 := range small {
-							for _, a1 := range small {
-								for _, a2 := range small {
-									args = append(args, [3]uint64{a0, a1, a2})
-								}
-							}
-						}
-					}
-					for _, a := range args {
-						in := seccompData(arch, n, a)
-						want := stacked(t, in, enter, run)
-						if got := stacked(t, in, enter, seal); got != want {
-							t.Fatalf("libc %v, arch %#x, nr %d, args %#x: sealed answer %#x, want %#x", libc, arch, n, a, got, want)
-						}
-						checked++
+				for _, nn := range []uint32{nr, nr | 0x40000000} {
+					for _, args := range argsFor(nn) {
+						must(seccompData(a, nn, args), a, nn, args)
+						n++
 					}
 				}
 			}
 		}
-		// The interpreter tells answers apart: KVM_CREATE_VM is allowed
-		// while building and killed once sealed, even with high bits set;
-		// KVM_RUN is allowed in both, seccomp only while building.
-		const x86, kill, allow = 0xc000003e, 0x80000000, 0x7fff0000
-		for _, c := range []struct {
-			nr         uint32
-			args       [3]uint64
-			open, shut uint32
-		}{
-			{unix.SYS_IOCTL, [3]uint64{3, 0xae01}, allow, kill},
-			{unix.SYS_IOCTL, [3]uint64{3, 0xae01 | 1<<32}, kill, kill},
-			{unix.SYS_IOCTL, [3]uint64{3, 0xae80}, allow, allow},
-			{unix.SYS_SECCOMP, [3]uint64{unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC}, allow, kill},
-			{unix.SYS_EXECVE, [3]uint64{}, kill, kill},
-			{unix.SYS_READ, [3]uint64{}, allow, allow},
-		} {
-			in := seccompData(x86, c.nr, c.args)
-			if got := stacked(t, in, enter); got != c.open {
-				t.Errorf("libc %v: nr %d %#x before Seal: %#x, want %#x", libc, c.nr, c.args, got, c.open)
-			}
-			if got := stacked(t, in, enter, seal); got != c.shut {
-				t.Errorf("libc %v: nr %d %#x after Seal: %#x, want %#x", libc, c.nr, c.args, got, c.shut)
-			}
-		}
-		t.Logf("libc %v: %d syscalls checked; sealed filter %d instructions, was %d", libc, checked, len(seal), len(run))
+		t.Logf("libc %v: %d inputs; Enter's program %d instructions, the sealed one %d", libc, n, len(enter), len(seal))
 	}
 }
 
-// mustAssemble assembles p.
-func mustAssemble(t *testing.T, p seccomp.Policy) []bpf.RawInstruction {
-	t.Helper()
-	raw, err := assemble(p)
-	if err != nil {
-		t.Fatal(err)
+// argsFor returns the arguments TestPolicyIsItsSpec tries for syscall nr:
+// none but zeros for a syscall without conditions; for clone, ioctl,
+// seccomp and mprotect, every value a condition compares with, as the low
+// or the high half, in each of the first three arguments.
+func argsFor(nr uint32) [][3]uint64 {
+	switch nr {
+	case unix.SYS_CLONE, unix.SYS_IOCTL, unix.SYS_SECCOMP, unix.SYS_MPROTECT:
+	default:
+		return [][3]uint64{{}}
 	}
-	return raw
+	words := []uint64{0, 1, 4, 7, 0x10, unix.CLONE_THREAD, unix.CLONE_THREAD | 0x11,
+		unix.SYS_CLONE, unix.SYS_IOCTL, unix.SYS_SECCOMP, unix.SYS_MPROTECT}
+	for _, r := range Requests(true) {
+		words = append(words, r)
+	}
+	var vals []uint64
+	for _, w := range words {
+		vals = append(vals, w, w<<32, w|1<<32)
+	}
+	var out [][3]uint64
+	for _, v := range vals {
+		for _, w := range words {
+			out = append(out, [3]uint64{v, w, 0}, [3]uint64{w, v, 0}, [3]uint64{w, w, v}, [3]uint64{v, v, v})
+		}
+	}
+	return out
+}
+
+// TestChainedProgramsKeepTheirDefault: chain refuses to run on past a
+// policy whose default is not allow.
+func TestChainedProgramsKeepTheirDefault(t *testing.T) {
+	ps := Policy(false, true)
+	if _, err := chain(append([]seccomp.Policy{ps[len(ps)-1]}, ps...)); err == nil {
+		t.Error("chain ran on past a policy that kills by default")
+	}
 }
 
 // seccompData is struct seccomp_data (nr, arch, instruction pointer,
 // args) for nr with args as its first three arguments, in the byte order
 // of the host (little endian).
-func seccompData(arch, nr uint32, args [3]uint64) []byte {
+func seccompData(a, nr uint32, args [3]uint64) []byte {
 	b := make([]byte, 64)
 	binary.LittleEndian.PutUint32(b[0:], nr)
-	binary.LittleEndian.PutUint32(b[4:], arch)
-	for i, a := range args {
-		binary.LittleEndian.PutUint64(b[16+8*i:], a)
+	binary.LittleEndian.PutUint32(b[4:], a)
+	for i, v := range args {
+		binary.LittleEndian.PutUint64(b[16+8*i:], v)
 	}
 	return b
 }
