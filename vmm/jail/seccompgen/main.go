@@ -170,7 +170,7 @@ func Denies(libcThreads, building bool) []seccomp.Policy {
 		return seccomp.Policy{DefaultAction: seccomp.ActionAllow, Syscalls: []seccomp.SyscallGroup{g}}
 	}
 	var notRequest seccomp.ArgumentConditions // ANDed
-	for _, r := range Requests(building) {
+	for _, r := range hotFirst(Requests(building)) {
 		notRequest = append(notRequest, seccomp.Condition{Argument: 1, Operation: seccomp.NotEqual, Value: r})
 	}
 	out := []seccomp.Policy{
@@ -200,7 +200,7 @@ func Denies(libcThreads, building bool) []seccomp.Policy {
 // a second copy of the whole allow-list.
 func SealPolicy() seccomp.Policy {
 	var notRun seccomp.ArgumentConditions
-	for _, r := range RunRequests() {
+	for _, r := range hotFirst(RunRequests()) {
 		notRun = append(notRun, seccomp.Condition{Argument: 1, Operation: seccomp.NotEqual, Value: r})
 	}
 	return seccomp.Policy{
@@ -247,6 +247,27 @@ func chain(ps []seccomp.Policy) ([]bpf.RawInstruction, error) {
 		return nil, fmt.Errorf("program of %d instructions, more than %d", len(out), maxInstructions)
 	}
 	return out, nil
+}
+
+// kvmRun is KVM_RUN, _IO(KVMIO, 0x80): the request a running VMM makes
+// once per guest exit.
+const kvmRun = 0xae80
+
+// hotFirst returns reqs with KVM_RUN first: a request walks the
+// conditions of the requests before it in a deny policy, at every ioctl.
+func hotFirst(reqs []uint64) []uint64 {
+	out := make([]uint64, 0, len(reqs))
+	for _, r := range reqs {
+		if r == kvmRun {
+			out = append(out, r)
+		}
+	}
+	for _, r := range reqs {
+		if r != kvmRun {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // maxInstructions is the kernel's limit on a filter (BPF_MAXINSNS).
