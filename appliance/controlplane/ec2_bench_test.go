@@ -58,8 +58,8 @@ func BenchmarkEC2Overhead(b *testing.B) {
 	defer timed.Close()
 	// The SDK's own HTTP client and retryer, as a user's program has
 	// them: now and then the SDK's read of the 150 KB answer fails on
-	// the client side ("use of closed network connection", a known
-	// aws-sdk-go-v2 transport issue), which its retryer retries.
+	// the client side ("use of closed network connection": smithy-go's
+	// closed request body, see sdkHTTP), which its retryer retries.
 	sdk := awsec2.New(awsec2.Options{Region: ec2.DefaultRegion, BaseEndpoint: aws.String(timed.URL + ec2.Path),
 		Credentials: credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
 		// More attempts than the default 3: the transport issue above

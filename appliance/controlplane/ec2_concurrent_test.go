@@ -39,7 +39,7 @@ func TestEC2ConcurrentDescribesStayApart(t *testing.T) {
 		// The SDK's default retryer, as a user's program has it (see
 		// BenchmarkEC2Overhead): a retried read is still checked below.
 		tn.c = awsec2.New(awsec2.Options{Region: ec2.DefaultRegion, BaseEndpoint: aws.String(e.srv.URL + ec2.Path),
-			Credentials: credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""), HTTPClient: e.srv.Client()})
+			Credentials: credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""), HTTPClient: sdkHTTP(e.srv)})
 		run, err := tn.c.RunInstances(ctx, &awsec2.RunInstancesInput{ImageId: aws.String("tiny"), InstanceType: "nano",
 			MinCount: aws.Int32(tn.count), MaxCount: aws.Int32(tn.count),
 			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance,

@@ -310,7 +310,7 @@ func TestEC2SecurityGroupRules(t *testing.T) {
 // secret.
 func (e *env) stsClient(id, secret string) *sts.Client {
 	return sts.New(sts.Options{Region: ec2.DefaultRegion, BaseEndpoint: aws.String(e.srv.URL + ec2.Path),
-		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""), HTTPClient: e.srv.Client(), RetryMaxAttempts: 1})
+		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""), HTTPClient: sdkHTTP(e.srv), RetryMaxAttempts: 1})
 }
 
 // TestSTSGetCallerIdentity: sts:GetCallerIdentity on the EC2 endpoint
