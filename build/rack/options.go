@@ -72,6 +72,10 @@ type Options struct {
 	// Console, when not nil, also receives the console output (e.g.
 	// os.Stdout for `ivbuild run --console`).
 	Console io.Writer
+
+	// monitor is the human monitor's socket path (Start sets it); ""
+	// means no monitor.
+	monitor string
 }
 
 // Segment is a shared Ethernet segment between servers: QEMU's socket
@@ -158,6 +162,9 @@ func (o Options) args(initrd string, hostPorts []int) []string {
 		"-m", strconv.Itoa(o.MemoryMiB), "-smp", strconv.Itoa(o.CPUs),
 		"-nographic", "-nodefaults", "-no-user-config",
 		"-serial", "stdio", "-monitor", "none",
+	}
+	if o.monitor != "" {
+		a[len(a)-1] = "unix:" + o.monitor + ",server=on,wait=off"
 	}
 	if o.Kernel != "" {
 		a = append(a, "-kernel", o.Kernel, "-append", o.Append+" "+tcgAppend)

@@ -30,13 +30,17 @@ type Server struct {
 	// LogPath is the console log file.
 	LogPath string
 
-	opts    Options
-	cmd     *exec.Cmd
-	log     *os.File
-	ports   map[int]int
-	tempDir string
-	done    chan struct{}
-	waitErr error
+	opts Options
+	cmd  *exec.Cmd
+	// monitorPath is QEMU's human monitor socket, in monitorDir (a short
+	// path of its own: a unix socket's path has at most 107 bytes).
+	monitorPath string
+	monitorDir  string
+	log         *os.File
+	ports       map[int]int
+	tempDir     string
+	done        chan struct{}
+	waitErr     error
 
 	stopOnce sync.Once
 	stopErr  error
@@ -77,6 +81,10 @@ func (s *Server) prepare() error {
 		return fmt.Errorf("rack %s: console log: %w", s.opts.Name, err)
 	}
 	s.log = log
+	if s.monitorDir, err = os.MkdirTemp("", "rackmon-"); err != nil {
+		return fmt.Errorf("rack %s: monitor folder: %w", s.opts.Name, err)
+	}
+	s.monitorPath = filepath.Join(s.monitorDir, "m")
 	for _, p := range s.opts.ForwardPorts {
 		if s.opts.NoUplink {
 			break
@@ -106,6 +114,7 @@ func (s *Server) launch(ctx context.Context) error {
 		}
 	}
 	o := s.opts
+	o.monitor = s.monitorPath
 	o.ForwardPorts = append(append([]int(nil), o.ForwardPorts...), o.SamePorts...)
 	hostPorts := make([]int, len(o.ForwardPorts))
 	for i, p := range o.ForwardPorts {
@@ -181,6 +190,9 @@ func (s *Server) Stop() error {
 func (s *Server) cleanup() {
 	if s.log != nil {
 		s.log.Close()
+	}
+	if s.monitorDir != "" {
+		os.RemoveAll(s.monitorDir)
 	}
 	if s.tempDir != "" && !s.opts.KeepLogs {
 		os.RemoveAll(s.tempDir)

@@ -120,6 +120,13 @@ func TestBootServerWithOverlay(t *testing.T) {
 	if strings.TrimSpace(string(body)) != "token=abc123" {
 		t.Errorf("forwarded port served %q, want token=abc123", body)
 	}
+	// The monitor answers: Diagnose samples the CPU's registers and
+	// shows the instructions at its RIP (a kernel address: 0xffff...).
+	diag := srv.Diagnose(ctx)
+	t.Logf("Diagnose:\n%s", diag)
+	if !strings.Contains(diag, "sample 2:") || !regexpMust(`CPU 0 at RIP:\n0xffff[0-9a-f]{12}:`).MatchString(diag) {
+		t.Errorf("Diagnose shows no CPU's registers and instructions:\n%s", diag)
+	}
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -117,6 +117,9 @@ func TestApplianceDebianCloudImage(t *testing.T) {
 		// console said last and how long it has been quiet.
 		if t.Failed() {
 			t.Logf("the rack server's console, quiet for %v, ends:\n%s", srv.Console.Idle().Round(time.Second), srv.Console.Tail(60))
+			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			t.Logf("the rack server's CPUs (QEMU monitor):\n%s", srv.Diagnose(dctx))
 		}
 	})
 	if _, err := srv.Console.ExpectRegexp(ctx, readyLine); err != nil {
