@@ -74,10 +74,16 @@ boot() {
 		# A boot that hung: where is each of the VMM's threads, in the
 		# kernel (KVM_RUN, a futex, a read) or in user space, and what
 		# are its goroutines doing (Go's SIGQUIT dump, on stderr)?
+		# On which L1 CPU each thread last ran, and whether each L1 CPU
+		# still takes interrupts at all (its local timer count moves in
+		# 3 s even when idle): a vCPU thread queued on an L1 CPU that
+		# halted for good never runs.
 		for task in /proc/$pid/task/*; do
-			echo "CLOUDHUNG thread ${task##*/} $(cut -d' ' -f2,3 $task/stat 2>/dev/null) wchan=$(cat $task/wchan 2>/dev/null)"
+			echo "CLOUDHUNG thread ${task##*/} $(cut -d' ' -f2,3 $task/stat 2>/dev/null) cpu=$(cut -d' ' -f39 $task/stat 2>/dev/null) wchan=$(cat $task/wchan 2>/dev/null)"
 			sed "s/^/CLOUDHUNG   /" $task/stack 2>/dev/null
 		done
+		grep -E '^ *(LOC|RES|CAL):' /proc/interrupts | sed "s/^/CLOUDHUNG before /"; sleep 3
+		grep -E '^ *(LOC|RES|CAL):' /proc/interrupts | sed "s/^/CLOUDHUNG after /"
 		kill -QUIT $pid 2>/dev/null; sleep 2
 	fi
 	kill -KILL $pid 2>/dev/null; wait $pid; rc=$?
@@ -180,7 +186,8 @@ func cloudBootsOnce(b *testing.B) {
 		t1, _ := strconv.ParseFloat(m[5], 64)
 		if m[2] != "1" {
 			failed[name]++
-			b.Logf("%s boot %d: no login: after %.0f s (exit %s, %s console lines)", name, n[name], t1-t0, m[3], m[6])
+			b.Logf("%s boot %d: no login: after %.0f s (exit %s, %s console lines); the L1's CPUs now:\n%s",
+				name, n[name], t1-t0, m[3], m[6], srv.Diagnose(ctx))
 			continue
 		}
 		secs[name] = append(secs[name], t1-t0)
