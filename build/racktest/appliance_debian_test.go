@@ -30,6 +30,12 @@ import (
 // cloud-init under nested TCG, and a graceful stop.
 const debianDeadline = 25 * time.Minute
 
+// apiQuietLimit is how long the appliance's API may leave every request
+// unanswered, while the test waits for the guest, before the test calls
+// the rack server frozen. A busy appliance answers an instance GET within
+// seconds even while a guest boots.
+const apiQuietLimit = 3 * time.Minute
+
 // debianRootGiB is the launch's root size: larger than the image's 2 GiB
 // disk, so the guest's cloud-init must grow its partition and file system.
 const debianRootGiB = 4
@@ -423,12 +429,30 @@ func (g *guestSSH) dial(ctx context.Context) *ssh.Client {
 		},
 	}
 	var last error
+	answered, checked := time.Now(), time.Now()
 	for {
 		c, err := ssh.Dial("tcp", g.srv.Addr(debianSSHPort), cfg)
 		if err == nil {
 			return c
 		}
 		last = err
+		// While the guest is unreachable, check now and then that the
+		// appliance still answers: a rack server that froze (one of its
+		// CPUs halted for good, seen under nested TCG) would otherwise
+		// hold the test to its deadline and say nothing about where.
+		if time.Since(checked) > 20*time.Second {
+			checked = time.Now()
+			hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			var in instance
+			if g.api.GetJSON(hctx, "/v1/instances/"+g.id, &in) == nil {
+				answered = time.Now()
+			}
+			cancel()
+			if quiet := time.Since(answered); quiet > apiQuietLimit {
+				g.t.Fatalf("%s: no SSH through the forward (%v), and the appliance's API has not answered for %v: the rack server froze",
+					g.id, last, quiet.Round(time.Second))
+			}
+		}
 		if pause(ctx) != nil {
 			break
 		}
