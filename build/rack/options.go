@@ -72,10 +72,6 @@ type Options struct {
 	// Console, when not nil, also receives the console output (e.g.
 	// os.Stdout for `ivbuild run --console`).
 	Console io.Writer
-
-	// monitor is the human monitor's socket path (Start sets it); ""
-	// means no monitor.
-	monitor string
 }
 
 // Segment is a shared Ethernet segment between servers: QEMU's socket
@@ -153,18 +149,20 @@ func mac(name string, nic int) string {
 }
 
 // args returns QEMU's arguments for o (after withDefaults), with the
-// console on stdio, the merged initrd at initrd (if any) and the forwarded
-// ports hostPorts[i] for o.ForwardPorts[i].
-func (o Options) args(initrd string, hostPorts []int) []string {
+// console on stdio, the merged initrd at initrd (if any), the forwarded
+// ports hostPorts[i] for o.ForwardPorts[i], and the human monitor on the
+// unix socket monitor ("" for none).
+func (o Options) args(initrd string, hostPorts []int, monitor string) []string {
+	mon := "none"
+	if monitor != "" {
+		mon = "unix:" + monitor + ",server=on,wait=off"
+	}
 	a := []string{
 		"-name", o.Name,
 		"-machine", "q35", "-accel", o.Accel, "-cpu", o.CPU,
 		"-m", strconv.Itoa(o.MemoryMiB), "-smp", strconv.Itoa(o.CPUs),
 		"-nographic", "-nodefaults", "-no-user-config",
-		"-serial", "stdio", "-monitor", "none",
-	}
-	if o.monitor != "" {
-		a[len(a)-1] = "unix:" + o.monitor + ",server=on,wait=off"
+		"-serial", "stdio", "-monitor", mon,
 	}
 	if o.Kernel != "" {
 		a = append(a, "-kernel", o.Kernel, "-append", o.Append+" "+tcgAppend)

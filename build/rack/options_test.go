@@ -12,14 +12,14 @@ import (
 func TestArgsDefaults(t *testing.T) {
 	o := Options{Name: "n1", Kernel: "/k", Accel: "tcg", Segment: &Segment{Group: "230.0.0.1:23456"},
 		Extra: []string{"-device", "virtio-rng-pci"}}.withDefaults()
-	got := strings.Join(o.args("/initrd", []int{40000}), " ")
+	got := strings.Join(o.args("/initrd", []int{40000}, "/run/m"), " ")
 	for _, want := range []string{
 		"-accel tcg -cpu EPYC,+svm", "-m 2048 -smp 2",
 		"-kernel /k -append console=ttyS0 tsc=reliable -initrd /initrd",
 		"-netdev user,id=uplink,hostfwd=tcp:127.0.0.1:40000-:8080",
 		"-device virtio-net-pci,netdev=uplink,mac=52:54:",
 		"-netdev socket,id=rack,mcast=230.0.0.1:23456,localaddr=127.0.0.1",
-		"-serial stdio", "-device virtio-rng-pci",
+		"-serial stdio -monitor unix:/run/m,server=on,wait=off", "-device virtio-rng-pci",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("args lack %q:\n%s", want, got)
@@ -29,7 +29,7 @@ func TestArgsDefaults(t *testing.T) {
 		t.Error("MAC addresses collide")
 	}
 	fw := Options{Boot: "n", UserNet: "tftp=/srv,bootfile=boot.ipxe", Accel: "tcg"}.withDefaults()
-	got = strings.Join(fw.args("", []int{1}), " ")
+	got = strings.Join(fw.args("", []int{1}, ""), " ")
 	if strings.Contains(got, "-kernel") || !strings.Contains(got, "-boot n") || !strings.Contains(got, ",tftp=/srv,bootfile=boot.ipxe") {
 		t.Errorf("firmware boot args wrong:\n%s", got)
 	}
@@ -56,7 +56,7 @@ func TestConcatInitrdsPads(t *testing.T) {
 // TestArgsNoUplink: a diskless rack machine has its segment NIC only.
 func TestArgsNoUplink(t *testing.T) {
 	o := Options{Name: "sib", NoUplink: true, Boot: "n", Accel: "tcg", Segment: &Segment{Group: "230.0.0.1:23456"}}.withDefaults()
-	got := strings.Join(o.args("", nil), " ")
+	got := strings.Join(o.args("", nil, ""), " ")
 	if strings.Contains(got, "-netdev user") || strings.Contains(got, "hostfwd") {
 		t.Errorf("a server without uplink has one:\n%s", got)
 	}

@@ -114,13 +114,12 @@ func (s *Server) launch(ctx context.Context) error {
 		}
 	}
 	o := s.opts
-	o.monitor = s.monitorPath
 	o.ForwardPorts = append(append([]int(nil), o.ForwardPorts...), o.SamePorts...)
 	hostPorts := make([]int, len(o.ForwardPorts))
 	for i, p := range o.ForwardPorts {
 		hostPorts[i] = s.ports[p]
 	}
-	args := o.args(initrd, hostPorts)
+	args := o.args(initrd, hostPorts, s.monitorPath)
 	fmt.Fprintf(s.log, "# %s %q\n", s.opts.QEMU, args)
 	cmd := exec.Command(s.opts.QEMU, args...)
 	// QEMU dies with us: no leftover servers if the test binary is killed.
