@@ -120,7 +120,10 @@ var cloudBootLine = regexp.MustCompile(`CLOUDBOOT (\S+) ok=(\d) rc=(\d+) t0=([0-
 // adds a third boot to each round, row ironvisor-env: ironvisor run with
 // that environment; IRONVISOR_CLOUD_ALT (NAME=PATH ...) adds a boot to each
 // round for every other ironvisor binary named (row NAME: another commit's
-// build, for bisecting a crash); IRONVISOR_CLOUD_QEMU=0 leaves QEMU out.
+// build, for bisecting a crash); IRONVISOR_CLOUD_QEMU=0 leaves QEMU out;
+// IRONVISOR_CLOUD_ACCEL sets the L1's -accel (such as tcg,thread=single,
+// one host thread for all the L1's CPUs) and IRONVISOR_CLOUD_L1CPUS its
+// number of CPUs (default 2).
 // Every failed boot is logged with its console tail and the VMM's stderr.
 func BenchmarkCloudImageBoots(b *testing.B) {
 	for b.Loop() {
@@ -146,6 +149,10 @@ func cloudBootsOnce(b *testing.B) {
 	init := strings.NewReplacer("ALTS", strings.Join(alts, " "), "QEMUON", strconv.Itoa(boolInt(qemu)), "BOOTS", strconv.Itoa(boots), "DEADLINE", strconv.Itoa(deadline),
 		"APPEND", os.Getenv("IRONVISOR_CLOUD_APPEND"), "TRACE", strconv.Itoa(min(len(trace), 1)),
 		"IVENV", os.Getenv("IRONVISOR_CLOUD_ENV")).Replace(cloudBootInit)
+	l1CPUs := 2
+	if v, err := strconv.Atoi(os.Getenv("IRONVISOR_CLOUD_L1CPUS")); err == nil && v > 0 {
+		l1CPUs = v
+	}
 	tmp := b.TempDir()
 	extra := append(gotest.QEMUEntries(b),
 		initramfs.HostFile("/img/vmlinuz", 0o644, img.Kernel),
@@ -160,7 +167,8 @@ func cloudBootsOnce(b *testing.B) {
 	defer cancel()
 	srv, err := rack.Start(ctx, rack.Options{
 		Name: "cloudboot", Kernel: set.HostKernel.Vmlinuz(), Initrds: []string{overlay, fresh},
-		Append: "console=ttyS0 quiet panic=-1", MemoryMiB: 2048, CPUs: 2, LogDir: tmp,
+		Append: "console=ttyS0 quiet panic=-1", MemoryMiB: 2048, CPUs: l1CPUs, LogDir: tmp,
+		Accel: os.Getenv("IRONVISOR_CLOUD_ACCEL"),
 		Extra: []string{"-drive", "file=" + img.Disk + ",format=raw,if=virtio,snapshot=on"},
 	})
 	if err != nil {
