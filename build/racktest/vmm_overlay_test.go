@@ -92,8 +92,8 @@ esac
 // on the Debian cloud kernel with two disks and a tap on a bridge served by
 // udhcpd; then it boots the cloud kernel again with --stdin, answers its
 // question on the serial console, waits until it is up and stops it with
-// SIGTERM (Ctrl-Alt-Del to the guest, which reboots through
-// the i8042). Each run prints "RESULT name exit-code".
+// SIGTERM (the power button, which this guest ignores, then Ctrl-Alt-Del,
+// on which it reboots through the i8042). Each run prints "RESULT name exit-code".
 //
 // The L1 starts kvmpin (build/rack/kvmpin) first: without it, the many VMs
 // these runs create and end made the L1 kernel patch its own text each

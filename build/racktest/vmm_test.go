@@ -77,9 +77,11 @@ func uptime(ctx context.Context, t *testing.T, srv *rack.Server, label string) f
 //     it, reads virtio-rng and powers off (exit 0); the write is on the
 //     image afterwards;
 //   - `ironvisor vmm run --stdin` passes a line to the guest's serial
-//     console, and SIGTERM to it types Ctrl-Alt-Del: the cloud kernel
-//     (with a shell as init, so C_A_D reboots at once) resets through the
-//     i8042 and the VMM exits 10.
+//     console, and SIGTERM to it presses the ACPI power button, which a
+//     shell as init ignores, then types Ctrl-Alt-Del 5 s later: the cloud
+//     kernel (C_A_D reboots at once) resets through the i8042 and the VMM
+//     exits 10. (vmm/cli's TestVMMPowerButton, run here too, checks that
+//     SIGTERM's button press powers off a guest that listens for it.)
 func TestVMMInRack(t *testing.T) {
 	set := artefactsOrSkip(t)
 	overlay := vmmOverlay(t, set)

@@ -177,7 +177,10 @@ func runVMMRun(args []string) int {
 	// garbage now: return it to the OS while the vCPUs start, rather than
 	// keep it resident for the VM's lifetime.
 	go debug.FreeOSMemory()
-	go stopOnSignals(s.m, s.cancel, f.stopTimeout, log)
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	go stopOnSignals(s.m, s.cancel, f.stopTimeout, sig, log)
 	if f.stdin {
 		go forwardInput(os.Stdin, s.m)
 	}
@@ -396,29 +399,29 @@ func readNamed(name string) ([]byte, error) {
 	}
 }
 
-// stopOnSignals turns SIGTERM and SIGINT into a graceful stop (Ctrl-Alt-Del
-// to the guest), forced after timeout or on a second signal.
-func stopOnSignals(m *vm.VM, force context.CancelFunc, timeout time.Duration, log *slog.Logger) {
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sig)
+// stopOnSignals turns the first of the signals sig delivers (SIGTERM,
+// SIGINT) into a graceful stop, as the control socket's: the ACPI power
+// button, then Ctrl-Alt-Del after powerButtonGrace (vm.ShutDown). The
+// stop is forced after timeout or on a second signal.
+func stopOnSignals(m *vm.VM, force context.CancelFunc, timeout time.Duration, sig <-chan os.Signal, log *slog.Logger) {
 	select {
 	case <-sig:
 	case <-m.Done():
 		return
 	}
-	if err := m.RequestShutdown(); err != nil {
-		log.Warn("graceful stop", "err", err)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-sig:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := m.ShutDown(ctx, powerButtonGrace); err != nil {
+		if !errors.Is(err, vm.ErrNotRunning) {
+			log.Warn("graceful stop", "err", err)
+		}
 		force()
-		return
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-sig:
-	case <-t.C:
-	case <-m.Done():
-		return
-	}
-	force()
 }

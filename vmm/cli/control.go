@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,12 +22,10 @@ const pauseTimeout = 10 * time.Second
 // controlVM adapts a *vm.VM to the control server's VM interface.
 type controlVM struct{ m *vm.VM }
 
-// powerButtonGrace is how long a graceful stop or reboot waits after the
-// ACPI power button before it also types Ctrl-Alt-Del. systemd-logind
-// starts the poweroff well within it; a guest that ignores the button (no
-// button driver, no logind, a busybox init) gets Ctrl-Alt-Del. Should
-// both arrive at a systemd guest, the first shutdown job wins and the
-// other is refused: either way the guest shuts down in order.
+// powerButtonGrace is how long a graceful stop or reboot (through the
+// control socket or a signal) waits after the ACPI power button before it
+// also types Ctrl-Alt-Del (vm.ShutDown). systemd-logind starts the
+// poweroff well within it.
 const powerButtonGrace = 5 * time.Second
 
 // Stop stops the VM: gracefully (see graceful) or by force. A guest that
@@ -51,26 +48,9 @@ func (c controlVM) Stop(ctx context.Context, force bool) error {
 // (Ctrl-Alt-Del).
 func (c controlVM) Reboot(ctx context.Context) error { return c.graceful(ctx) }
 
-// graceful presses the ACPI power button, types Ctrl-Alt-Del after
-// powerButtonGrace if the VM still runs, and waits for the VM to end or
-// ctx to end.
+// graceful is vm.ShutDown with powerButtonGrace.
 func (c controlVM) graceful(ctx context.Context) error {
-	if err := c.m.PressPowerButton(); err != nil {
-		return err
-	}
-	t := time.NewTimer(powerButtonGrace)
-	defer t.Stop()
-	select {
-	case <-c.m.Exited():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-	}
-	if err := c.m.RequestShutdown(); err != nil && !errors.Is(err, vm.ErrNotRunning) {
-		return err
-	}
-	return c.wait(ctx)
+	return c.m.ShutDown(ctx, powerButtonGrace)
 }
 
 // wait waits for the VM to end or ctx to end.

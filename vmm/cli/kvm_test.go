@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,12 +131,14 @@ const (
 // TestVMMPowerButton boots the Debian cloud kernel under `vmm run`, waits
 // until the guest has the ACPI button driver on the DSDT's power button
 // (its "Power Button" input device, distinct from the i8042 keyboard),
-// and asks for a graceful stop through the control socket. The stop's
-// power button press must reach the guest as KEY_POWER on that device,
-// and the guest then powers off: the stop is not forced and the VMM exits
-// with exitcode.Poweroff. The guest turns the kernel's Ctrl-Alt-Del reboot
-// off, so the stop's fallback cannot end it; without the Generic Event
-// Device there is no such input device, or no key, and the test fails.
+// and asks for a graceful stop: through the control socket, and by
+// SIGTERM (stopOnSignals, fed the signal on the channel signal.Notify
+// fills in runVMMRun). The stop's power button press must reach the guest
+// as KEY_POWER on that device, and the guest then powers off: the stop is
+// not forced and the VMM exits with exitcode.Poweroff. The guest turns
+// the kernel's Ctrl-Alt-Del reboot off, so the stop's fallback cannot end
+// it; without the Generic Event Device there is no such input device, or
+// no key, and the test fails.
 func TestVMMPowerButton(t *testing.T) {
 	testutil.NeedKVM(t)
 	for _, p := range []string{linuxKernel, linuxInitrd} {
@@ -143,6 +146,25 @@ func TestVMMPowerButton(t *testing.T) {
 			t.Skipf("SKIP: %v; build/racktest's TestVMMInRack puts the cloud kernel and its initrd there", err)
 		}
 	}
+	t.Run("control", func(t *testing.T) {
+		powerButtonStop(t, func(ctx context.Context, c *control.Client, _ *vmmSession) (bool, error) {
+			return c.Stop(ctx, 2*time.Minute)
+		})
+	})
+	t.Run("sigterm", func(t *testing.T) {
+		powerButtonStop(t, func(ctx context.Context, _ *control.Client, s *vmmSession) (bool, error) {
+			sig := make(chan os.Signal, 1)
+			go stopOnSignals(s.m, s.cancel, 2*time.Minute, sig, slog.New(slog.DiscardHandler))
+			sig <- syscall.SIGTERM
+			return false, nil // a forced stop shows as exitcode.Stopped
+		})
+	})
+}
+
+// powerButtonStop boots the pwrbtn guest, waits for its power button
+// device, stops it with stop and checks that the guest powered off on
+// KEY_POWER.
+func powerButtonStop(t *testing.T, stop func(context.Context, *control.Client, *vmmSession) (forced bool, err error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -173,11 +195,16 @@ func TestVMMPowerButton(t *testing.T) {
 		t.Fatalf("the guest has no Power Button input device; console:\n%s", console())
 	}
 	start := time.Now()
-	forced, err := c.Stop(ctx, 2*time.Minute)
+	forced, err := stop(ctx, c, s)
 	if err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	got := <-code
+	var got int
+	select {
+	case got = <-code:
+	case <-ctx.Done():
+		t.Fatalf("the VM did not end; console:\n%s", console())
+	}
 	t.Logf("graceful stop took %v, forced %v, exit %d", time.Since(start).Round(time.Millisecond), forced, got)
 	out := console()
 	if !bytes.Contains(out, []byte("GUEST-KEY-POWER")) {

@@ -92,6 +92,37 @@ func (v *VM) PressPowerButton() error {
 	return nil
 }
 
+// ShutDown asks the guest to end its VM in order and waits for the VM to
+// end or ctx to end: it presses the ACPI power button, then, if the VM
+// still runs after grace, types Ctrl-Alt-Del for guests that ignore the
+// button (no button driver, no logind, a busybox init). Should both reach
+// a systemd guest, the first shutdown job wins and the other is refused:
+// either way the guest shuts down in order. It does not force anything;
+// callers stop the VM when ctx ends.
+func (v *VM) ShutDown(ctx context.Context, grace time.Duration) error {
+	if err := v.PressPowerButton(); err != nil {
+		return err
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-v.Exited():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	if err := v.RequestShutdown(); err != nil && !errors.Is(err, ErrNotRunning) {
+		return err
+	}
+	select {
+	case <-v.Exited():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // ConsoleInput queues bytes for the guest to read from COM1, raising the
 // receive interrupt if the guest enabled it. Input beyond the UART's queue
 // is dropped and reported to the guest as an overrun. It returns how many
