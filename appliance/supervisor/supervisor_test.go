@@ -178,6 +178,10 @@ func TestDescribe(t *testing.T) {
 		{"noise\nironvisor vmm run: guest powered off (exit 0)\n", exitStatus{known: true}, "guest powered off (exit 0)", false, false},
 		{"ironvisor vmm run: guest reset (exit 10)", exitStatus{known: true, code: 10}, "guest reset (exit 10)", false, true},
 		{"ironvisor vmm run: guest reset (exit 10)\n", exitStatus{}, "guest reset (exit 10)", false, true},
+		// After a triple fault the VMM writes the guest's registers, then
+		// its reason (vmm/cli's exitReport).
+		{"ironvisor vmm run: guest state at the end:\nvcpu 0: last exit io write port 0x3f8 (24767 exits in all)\n  rip=0x000000000000fff0 rsp=0x0000000000000000 rflags=0x2\n  gdt base=0x0 limit=0xffff idt base=0x0 limit=0xffff fcw=0x37f\nironvisor vmm run: triple fault (KVM shutdown exit) (exit 10)\n",
+			exitStatus{known: true, code: 10}, "triple fault (KVM shutdown exit) (exit 10)", false, true},
 		{"ironvisor vmm run: guest reset (exit 10)", exitStatus{known: true, signal: 9}, "vmm killed by signal killed: guest reset (exit 10)", true, false},
 		{"ironvisor vmm run: stopped (exit 11)\n\n", exitStatus{known: true, code: 11}, "stopped (exit 11)", false, false},
 		{"ironvisor vmm run: create vm: bad\n", exitStatus{known: true, code: 1}, "create vm: bad", true, false},

@@ -238,15 +238,25 @@ func startVMM(f vmmFlags, log *slog.Logger) (*vmmSession, error) {
 func (s *vmmSession) run() int {
 	defer s.close()
 	res := s.m.Run(s.ctx)
-	msg := fmt.Sprintf("ironvisor vmm run: %s (exit %d)", res.Reason, res.Code)
-	if res.Err != nil {
-		msg += ": " + res.Err.Error()
-	}
-	fmt.Fprintln(os.Stderr, msg)
-	if res.State != "" {
-		fmt.Fprint(os.Stderr, "ironvisor vmm run: guest state at the end:\n"+res.State)
-	}
+	fmt.Fprint(os.Stderr, exitReport(res))
 	return res.Code
+}
+
+// exitReport is what run writes on stderr when the VM has ended: after a
+// triple fault the guest's state, then one line that says why it ended.
+// That line comes last because the appliance's supervisor takes a VMM's
+// last line as the reason it reports (appliance/supervisor's describe).
+func exitReport(res vm.Result) string {
+	var b strings.Builder
+	if res.State != "" {
+		b.WriteString("ironvisor vmm run: guest state at the end:\n" + res.State)
+	}
+	fmt.Fprintf(&b, "ironvisor vmm run: %s (exit %d)", res.Reason, res.Code)
+	if res.Err != nil {
+		b.WriteString(": " + res.Err.Error())
+	}
+	b.WriteString("\n")
+	return b.String()
 }
 
 // close runs the cleanups, newest first.

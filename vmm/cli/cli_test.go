@@ -10,6 +10,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/vmm/exitcode"
 	"github.com/ironvisor/ironvisor/vmm/kvm"
+	"github.com/ironvisor/ironvisor/vmm/vm"
 )
 
 func TestParseSize(t *testing.T) {
@@ -81,5 +82,33 @@ func TestVMMRunPVMGuard(t *testing.T) {
 	f.kvmKind = "bogus"
 	if _, err := startVMM(f, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "--kvm-kind") {
 		t.Fatalf("bogus kind: %v", err)
+	}
+}
+
+// TestExitReportEndsWithReason checks that the line saying why the VM
+// ended is the last one, after a triple fault's register report too: the
+// appliance's supervisor reports a VMM's last line as the reason its
+// instance stopped or reset.
+func TestExitReportEndsWithReason(t *testing.T) {
+	state := "vcpu 0: last exit mmio write 0xd0000064 (7309 exits in all)\n" + vm.VCPUState{ID: 0}.String()
+	for _, c := range []struct {
+		res  vm.Result
+		last string
+	}{
+		{vm.Result{Code: exitcode.Reset, Reason: "triple fault (KVM shutdown exit)", State: state}, "ironvisor vmm run: triple fault (KVM shutdown exit) (exit 10)"},
+		{vm.Result{Code: exitcode.Poweroff, Reason: "guest powered off"}, "ironvisor vmm run: guest powered off (exit 0)"},
+		{vm.Result{Code: exitcode.VMMError, Reason: "vcpu failed", Err: errors.New("boom")}, "ironvisor vmm run: vcpu failed (exit 1): boom"},
+	} {
+		out := exitReport(c.res)
+		if !strings.HasSuffix(out, "\n") {
+			t.Errorf("report %q does not end its last line", out)
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if got := lines[len(lines)-1]; got != c.last {
+			t.Errorf("last line %q, want %q; report:\n%s", got, c.last, out)
+		}
+		if c.res.State != "" && !strings.Contains(out, "guest state at the end:\n"+c.res.State) {
+			t.Errorf("report lacks the guest state:\n%s", out)
+		}
 	}
 }
