@@ -36,21 +36,37 @@ func (s *Supervisor) InstanceIDs(id string) (uid, gid uint32, err error) {
 	if m.UID != 0 {
 		return m.UID, m.GID, nil
 	}
-	taken, err := s.takenUIDs()
-	if err != nil {
+	if err := s.loadTaken(); err != nil {
 		return 0, 0, fmt.Errorf("ids of %s: %w", id, err)
 	}
 	for n := uint32(0); n < s.opt.IDs; n++ {
-		if taken[s.opt.UID+n] {
+		if s.taken[s.opt.UID+n] {
 			continue
 		}
 		m.UID, m.GID = s.opt.UID+n, s.opt.GID+n
 		if err := s.writeMeta(id, m); err != nil {
 			return 0, 0, fmt.Errorf("ids of %s: %w", id, err)
 		}
+		s.taken[m.UID] = true
 		return m.UID, m.GID, nil
 	}
 	return 0, 0, fmt.Errorf("ids of %s: %w", id, ErrNoIDs)
+}
+
+// loadTaken reads the uids recorded in every instance's meta.json, once
+// in the supervisor's life; InstanceIDs and Forget keep s.taken current
+// after that, so a new instance's uid costs the same on a host with a
+// thousand instances as on an empty one. The caller holds idMu.
+func (s *Supervisor) loadTaken() error {
+	if s.taken != nil {
+		return nil
+	}
+	taken, err := s.takenUIDs()
+	if err != nil {
+		return err
+	}
+	s.taken = taken
+	return nil
 }
 
 // takenUIDs returns the uids recorded in every instance's meta.json.

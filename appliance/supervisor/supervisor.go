@@ -147,7 +147,10 @@ type Supervisor struct {
 	mu   sync.Mutex
 	live map[string]*instance // guarded by mu: VMMs not yet ended
 
-	idMu sync.Mutex // serialises InstanceIDs' allocations
+	idMu sync.Mutex // serialises InstanceIDs' allocations and Forget
+	// taken are the uids that instances hold, guarded by idMu; nil until
+	// InstanceIDs first needs it (loadTaken).
+	taken map[uint32]bool
 }
 
 var _ Runner = (*Supervisor)(nil)
