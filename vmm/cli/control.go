@@ -37,7 +37,7 @@ const powerButtonGrace = 5 * time.Second
 func (c controlVM) Stop(ctx context.Context, force bool) error {
 	if force {
 		c.m.Stop()
-		return c.wait(ctx)
+		return c.m.Wait(ctx)
 	}
 	return c.graceful(ctx)
 }
@@ -51,16 +51,6 @@ func (c controlVM) Reboot(ctx context.Context) error { return c.graceful(ctx) }
 // graceful is vm.ShutDown with powerButtonGrace.
 func (c controlVM) graceful(ctx context.Context) error {
 	return c.m.ShutDown(ctx, powerButtonGrace)
-}
-
-// wait waits for the VM to end or ctx to end.
-func (c controlVM) wait(ctx context.Context) error {
-	select {
-	case <-c.m.Exited():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Pause parks the vCPUs.

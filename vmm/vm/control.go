@@ -115,6 +115,12 @@ func (v *VM) ShutDown(ctx context.Context, grace time.Duration) error {
 	if err := v.RequestShutdown(); err != nil && !errors.Is(err, ErrNotRunning) {
 		return err
 	}
+	return v.Wait(ctx)
+}
+
+// Wait waits for Run to have stopped every vCPU (Exited) or for ctx to
+// end, and returns ctx's error in that case.
+func (v *VM) Wait(ctx context.Context) error {
 	select {
 	case <-v.Exited():
 		return nil
