@@ -100,11 +100,14 @@ func (s *Supervisor) Forget(id string) error {
 	}
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
-	m, _ := s.readMeta(id) // a meta that cannot be read holds no uid
+	var m meta
+	if s.taken != nil {
+		m, _ = s.readMeta(id) // a meta that cannot be read holds no uid
+	}
 	if err := os.RemoveAll(s.opt.instDir(id)); err != nil {
 		return fmt.Errorf("forget %s: %w", id, err)
 	}
-	if s.taken != nil && m.UID != 0 {
+	if m.UID != 0 {
 		delete(s.taken, m.UID)
 	}
 	return nil
