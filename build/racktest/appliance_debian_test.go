@@ -251,7 +251,7 @@ func TestApplianceDebianCloudImage(t *testing.T) {
 		Output string `json:"output"`
 	}
 	if err := user.GetJSON(ctx, "/v1/instances/"+id+"/console", &cons); err == nil {
-		t.Logf("%s: the console's end after the stop:\n%s", id, tail(cons.Output, 25))
+		t.Logf("%s: the console's end after the stop:\n%s", id, lastLines(cons.Output, 25))
 	}
 	start = time.Now()
 	if err := user.SendJSON(ctx, "POST", "/v1/instances/"+id+"/start", nil, &in); err != nil {
@@ -466,7 +466,7 @@ func (g *guestSSH) dial(ctx context.Context) *ssh.Client {
 	var in instance
 	ierr := g.api.GetJSON(cctx, "/v1/instances/"+g.id, &in)
 	g.t.Fatalf("%s: no SSH through the forward: %v\nthe instance: %+v (%v)\nthe guest's console (%v):\n%s",
-		g.id, last, in, ierr, cerr, tail(out.Output, 60))
+		g.id, last, in, ierr, cerr, lastLines(out.Output, 60))
 	return nil
 }
 
@@ -492,13 +492,4 @@ func (g *guestSSH) run(ctx context.Context, c *ssh.Client, cmd string) string {
 		g.t.Logf("ssh %q: stderr: %s", cmd, stderr.String())
 	}
 	return string(out)
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

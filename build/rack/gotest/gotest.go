@@ -201,6 +201,53 @@ fi
 `
 )
 
+// L2Boot is the /init snippet that defines `l2boot NAME ARGS...`: it runs
+// `/bin/ironvisor vmm run ARGS...` ($l2vmm instead of /bin/ironvisor when
+// set) with the guest's console in
+// /tmp/NAME.log and the VMM's standard error in /tmp/NAME.err, killed
+// after $l2deadline seconds (default 150), prints "L2-TRY NAME N", the
+// console and the standard error, and ends with "RESULT NAME rc" (rc is
+// also left in $rc).
+//
+// A boot that ends in a triple fault, or hangs until the deadline, prints
+// "L2-LOST NAME N how" instead of the result and runs once more. The
+// rack's KVM is nested SVM under QEMU's TCG, and that loses guests of
+// QEMU microvm and of ironvisor alike, by triple faults and by hangs, at
+// the same points of the boot and at rates that cannot be told apart
+// (docs/benchmarks.md, the issue 16 sections): one loss says nothing about
+// the VMM, and failing the test on it failed CI at random. Two losses in a
+// row, or any other end, are the result; every loss stays in the log with
+// the guest's console and the VMM's register report, and the Go side logs
+// it.
+const L2Boot = `l2boot() {
+	l2name=$1; shift
+	for l2try in 1 2; do
+		echo "L2-TRY $l2name $l2try"
+		: > /tmp/$l2name.log
+		timeout -s KILL ${l2deadline:-150} ${l2vmm:-/bin/ironvisor} vmm run --console-log /tmp/$l2name.log "$@" 2>/tmp/$l2name.err; rc=$?
+		cat /tmp/$l2name.log /tmp/$l2name.err
+		l2lost=
+		grep -q 'triple fault (KVM shutdown exit)' /tmp/$l2name.err && l2lost="triple fault"
+		[ $rc = 137 ] && l2lost="no end in ${l2deadline:-150} s"
+		if [ $l2try = 1 ] && [ -n "$l2lost" ]; then
+			echo "L2-LOST $l2name $l2try $l2lost"
+			continue
+		fi
+		break
+	done
+	echo "RESULT $l2name $rc"
+}
+`
+
+// L2BootTry matches one try of `l2boot name` (L2Boot) in a console: group 1
+// is the try's number, 2 its console and the VMM's standard error, 3 how it
+// was lost (empty when it was not) and 4 the exit code of the last try
+// (empty when the try was lost).
+func L2BootTry(name string) *regexp.Regexp {
+	q := regexp.QuoteMeta(name)
+	return regexp.MustCompile(`L2-TRY ` + q + ` (\d+)\r?\n((?s:.*?))(?:L2-LOST ` + q + ` \d+ ([^\r\n]*)|RESULT ` + q + ` (\d+))\r?\n`)
+}
+
 // usesKVM reports whether modules loads a KVM vendor module.
 func usesKVM(modules []string) bool {
 	for _, m := range modules {
