@@ -114,8 +114,11 @@ test: deps initramfs cloudimage
 fuzz:
 	bash build/scripts/fuzz-all.sh
 
-## bench: run build/bench/*.sh and merge their sections into docs/benchmarks.md.
+## bench: measure every section of docs/benchmarks.md: the specs
+## build/bench/*.md through `ivbuild bench` (data kept in docs/bench),
+## then the scripts build/bench/*.sh merged with `ivbuild docsection`.
 bench: deps initramfs
+	$(IVBUILD) bench build/bench/*.md
 	@for s in build/bench/*.sh; do \
 		echo "bench: $$s"; \
 		IVBUILD=$(IVBUILD) bash "$$s" > .cache/bench-section.md; \

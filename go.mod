@@ -71,9 +71,15 @@ require (
 require (
 	github.com/aws/aws-sdk-go-v2/service/sts v1.53.0
 	github.com/chromedp/cdproto v0.160.1
+	// why x/perf (build/benchdoc, make bench only): benchfmt reads the
+	// standard Go benchmark format that docs/bench/ keeps as data (what
+	// benchstat reads), and benchmath gives the medians and confidence
+	// intervals of docs/benchmarks.md; no product binary links it.
+	golang.org/x/perf v0.0.0-20260908200009-22c9c6c9d4da
 )
 
 require (
+	github.com/aclements/go-moremath v0.0.0-20210112150236-f10218a38794 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/endpoints/v2 v2.8.12 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/v4a v1.5.12 // indirect

@@ -39,7 +39,7 @@ func BenchmarkLaunchAndBoot(b *testing.B) {
 // on each in turn per round, and reports each size's median and its ratio
 // to the empty store's: the capacity check inside the launch's write
 // transaction must not grow with the number of instances
-// (build/bench/launch-scale.sh).
+// (build/bench/launch-scale.md).
 func BenchmarkLaunchOnHost(b *testing.B) {
 	sizes := []int{0, 1000, 10000}
 	ms := make([]*Manager, len(sizes))

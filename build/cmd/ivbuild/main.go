@@ -8,6 +8,7 @@
 //	ivbuild pxe -o DIR              a TFTP folder with an iPXE script
 //	ivbuild cloudimage              a Debian 12 cloud disk image (cached)
 //	ivbuild run [-boot direct|pxe|uefi]  boot one virtual server
+//	ivbuild bench build/bench/NAME.md  measure a section, write it from its data
 //	ivbuild bench-boot | ivbuild docsection docs/benchmarks.md
 //	ivbuild bench-run -n 30         the `make run` server, 30 fresh boots
 package main
@@ -35,6 +36,7 @@ var commands = map[string]command{
 	"bench-run":  {"boot the `make run` server N times from a fresh state; report stalls and time to API (markdown)", runBenchRun},
 	"cloudimage": {"build (or reuse) a Debian 12 cloud disk image with its kernel and initrd", runCloudImage},
 	"bench-boot": {"measure image reproducibility, size and appliance boot time (markdown)", runBenchBoot},
+	"bench":      {"run a section's Go benchmarks, keep their output in docs/bench and write the section (markdown)", runBench},
 	"docsection": {"replace a \"## \" section of a markdown file with stdin", runDocSection},
 }
 

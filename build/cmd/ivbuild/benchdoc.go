@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ironvisor/ironvisor/build/benchdoc"
+)
+
+// runBench implements `ivbuild bench SPEC...`: for each spec
+// (build/bench/NAME.md) it runs the section's Go benchmarks, keeps their
+// output as data in docs/bench/NAME.txt, and writes the section into
+// docs/benchmarks.md from that data. With -render it writes the sections
+// from the data already there, measuring nothing.
+func runBench(args []string) int {
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	doc := fs.String("doc", "docs/benchmarks.md", "markdown file whose sections are written")
+	data := fs.String("data", "docs/bench", "folder of the data files")
+	render := fs.Bool("render", false, "write the sections from the data files without measuring")
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, "usage: ivbuild bench [-render] [-doc FILE] [-data DIR] SPEC.md...\n\nRuns each spec's go test benchmarks (their output goes to stderr as it\ncomes), keeps the results in DIR/NAME.txt (Go benchmark format, for\nbenchstat) and writes the spec's section of FILE from them.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.Parse(args)
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for _, p := range fs.Args() {
+		if err := benchSection(ctx, p, *doc, *data, !*render); err != nil {
+			fmt.Fprintln(os.Stderr, "ivbuild bench:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+// benchSection measures (when measure is set) and writes one spec's
+// section.
+func benchSection(ctx context.Context, specPath, doc, dataDir string, measure bool) error {
+	src, err := os.ReadFile(specPath)
+	if err != nil {
+		return err
+	}
+	spec, err := benchdoc.ParseSpec(specPath, src)
+	if err != nil {
+		return err
+	}
+	dataPath := filepath.Join(dataDir, strings.TrimSuffix(filepath.Base(specPath), ".md")+".txt")
+	if measure {
+		fmt.Fprintf(os.Stderr, "==> %s: %d go test run(s)\n", spec.Title, len(spec.Runs))
+		start := time.Now()
+		out, err := spec.Measure(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), ".", thisHost(), os.Stderr)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dataPath, out, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "==> %s: measured in %s, data in %s\n", spec.Title, time.Since(start).Round(time.Second), dataPath)
+	}
+	raw, err := os.ReadFile(dataPath)
+	if err != nil {
+		return fmt.Errorf("%s: %w (run without -render to measure it)", spec.Title, err)
+	}
+	d, err := benchdoc.ReadData(dataPath, raw)
+	if err != nil {
+		return err
+	}
+	var section strings.Builder
+	if err := spec.Render(&section, d); err != nil {
+		return err
+	}
+	return updateSection(doc, []byte(section.String()))
+}
+
+// thisHost describes this machine and the work tree's commit now.
+func thisHost() benchdoc.Host {
+	commit := "unknown"
+	if b, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
+		commit = strings.TrimSpace(string(b))
+	}
+	model := "unknown CPU"
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	host := fmt.Sprintf("%d CPUs (%s)", runtime.NumCPU(), model)
+	return benchdoc.HostNow(commit, time.Now().UTC().Format("2006-01-02 15:04 UTC"), host)
+}
