@@ -112,8 +112,9 @@ func ParseSpec(name string, src []byte) (*Spec, error) {
 }
 
 // Host describes where a measurement ran, for the data file's header.
+// (Measure adds the load average at the end of each run.)
 type Host struct {
-	Date, Commit, Kernel, Load, Host string
+	Date, Commit, Kernel, Host string
 }
 
 // Measure runs the section's benchmarks with goBin in dir and returns the
@@ -135,7 +136,7 @@ func (s *Spec) Measure(ctx context.Context, goBin, dir string, h Host, progress 
 		if err := cmd.Run(); err != nil {
 			return nil, fmt.Errorf("%s: %w", r.Command(), err)
 		}
-		for _, kv := range [][2]string{{"date", h.Date}, {"commit", h.Commit}, {"command", r.Command()}, {"host", h.Host}, {"kernel", h.Kernel}, {"load", h.Load}} {
+		for _, kv := range [][2]string{{"date", h.Date}, {"commit", h.Commit}, {"command", r.Command()}, {"host", h.Host}, {"kernel", h.Kernel}, {"load", loadAverage()}} {
 			fmt.Fprintf(&data, "%s: %s\n", kv[0], kv[1])
 		}
 		n := 0
@@ -302,14 +303,21 @@ var funcs = template.FuncMap{
 	"name": fmt.Sprintf,
 }
 
-// HostNow describes this machine now, for Measure's header.
+// HostNow describes this machine, for Measure's header.
 func HostNow(commit, date, host string) Host {
 	h := Host{Commit: commit, Date: date, Host: host}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(b))
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		h.Load, _, _ = strings.Cut(string(b), " ")
-	}
 	return h
+}
+
+// loadAverage returns the host's one-minute load average, or "unknown".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	l, _, _ := strings.Cut(string(b), " ")
+	return l
 }

@@ -154,7 +154,7 @@ func BenchmarkWidget(b *testing.B) {
 		t.Fatal(err)
 	}
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := s.Measure(context.Background(), goBin, dir, Host{Date: "today", Commit: "c0ffee", Host: "here", Kernel: "k", Load: "0"}, nil)
+	out, err := s.Measure(context.Background(), goBin, dir, Host{Date: "today", Commit: "c0ffee", Host: "here", Kernel: "k"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func BenchmarkWidget(b *testing.B) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if d.Config["commit"] != "c0ffee" || d.Config["pkg"] != "example.com/widgets" {
+	if d.Config["commit"] != "c0ffee" || d.Config["pkg"] != "example.com/widgets" || d.Config["load"] == "" {
 		t.Errorf("config %v", d.Config)
 	}
 	if len(d.Commands) != 2 || d.Commands[0] != s.Runs[0].Command() || d.Commands[1] != s.Runs[1].Command() {

@@ -38,8 +38,11 @@ func runBench(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The commit is read once, before the first section changes the
+	// doc: a clean tree stays clean in every section's data.
+	host := thisHost()
 	for _, p := range fs.Args() {
-		if err := benchSection(ctx, p, *doc, *data, !*render); err != nil {
+		if err := benchSection(ctx, p, *doc, *data, host, !*render); err != nil {
 			fmt.Fprintln(os.Stderr, "ivbuild bench:", err)
 			return 1
 		}
@@ -49,7 +52,7 @@ func runBench(args []string) int {
 
 // benchSection measures (when measure is set) and writes one spec's
 // section.
-func benchSection(ctx context.Context, specPath, doc, dataDir string, measure bool) error {
+func benchSection(ctx context.Context, specPath, doc, dataDir string, host benchdoc.Host, measure bool) error {
 	src, err := os.ReadFile(specPath)
 	if err != nil {
 		return err
@@ -62,7 +65,7 @@ func benchSection(ctx context.Context, specPath, doc, dataDir string, measure bo
 	if measure {
 		fmt.Fprintf(os.Stderr, "==> %s: %d go test run(s)\n", spec.Title, len(spec.Runs))
 		start := time.Now()
-		out, err := spec.Measure(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), ".", thisHost(), os.Stderr)
+		out, err := spec.Measure(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), ".", host, os.Stderr)
 		if err != nil {
 			return err
 		}
