@@ -124,7 +124,7 @@ func (c *Collector) Collect() Host {
 	note(err)
 	h.UptimeSeconds, err = Uptime(c.ProcRoot)
 	note(err)
-	h.CPU, err = readCPU(filepath.Join(c.ProcRoot, "cpuinfo"))
+	h.CPU, err = ReadCPU(filepath.Join(c.ProcRoot, "cpuinfo"))
 	note(err)
 	h.Memory.TotalBytes, err = readMemTotal(filepath.Join(c.ProcRoot, "meminfo"))
 	note(err)
@@ -183,9 +183,9 @@ func Uptime(procRoot string) (float64, error) {
 	return v, nil
 }
 
-// readCPU reads the first "model name" and counts the "processor" entries
+// ReadCPU reads the first "model name" and counts the "processor" entries
 // of a /proc/cpuinfo file.
-func readCPU(path string) (CPU, error) {
+func ReadCPU(path string) (CPU, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return CPU{}, err

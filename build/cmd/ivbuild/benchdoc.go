@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ironvisor/ironvisor/appliance/hostinfo"
 	"github.com/ironvisor/ironvisor/build/benchdoc"
 )
 
@@ -98,17 +98,9 @@ func thisHost() benchdoc.Host {
 	if b, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
 		commit = strings.TrimSpace(string(b))
 	}
-	model := "unknown CPU"
-	if f, err := os.Open("/proc/cpuinfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-		f.Close()
+	host := "an unknown host"
+	if c, err := hostinfo.ReadCPU("/proc/cpuinfo"); err == nil {
+		host = fmt.Sprintf("%d CPUs (%s)", c.Count, c.Model)
 	}
-	host := fmt.Sprintf("%d CPUs (%s)", runtime.NumCPU(), model)
 	return benchdoc.HostNow(commit, time.Now().UTC().Format("2006-01-02 15:04 UTC"), host)
 }
