@@ -20,8 +20,9 @@ import (
 // choice of reset method, as a stock guest boots) and once with reboot=a
 // (the ACPI reset register only), each under a deadline, and prints how
 // each VMM ended after its console and stderr (gotest.L2Boot: a boot lost
-// to a triple fault of the nested emulation runs once more). Before that it runs the vm
-// package's KVM tests of the two reset paths with tiny guests.
+// to a triple fault or a hang of the nested emulation runs once more).
+// Before that it runs the vm package's KVM tests of the two reset paths
+// with tiny guests.
 const rebootInit = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -55,9 +56,9 @@ var rebootLine = regexp.MustCompile(`REBOOTED (\w+) rc=(\d+) init=(\d+) how=(.*)
 // Each boot has a 150 s deadline; a guest that hangs after "reboot:
 // machine restart" is killed, booted once more (gotest.L2Boot: the nested
 // emulation hangs guests now and then), and fails the test when it hangs
-// again. (reboot=a alone also
-// reset before the FADT had a reset register, through Linux's fallback
-// to the i8042: the VMM's reason tells the two apart.)
+// again. (reboot=a alone also reset before the FADT had a reset register,
+// through Linux's fallback to the i8042: the VMM's reason tells the two
+// apart.)
 func TestVMMGuestReboot(t *testing.T) {
 	set := artefactsOrSkip(t)
 	dir := t.TempDir()
