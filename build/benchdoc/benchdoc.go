@@ -297,8 +297,23 @@ var funcs = template.FuncMap{
 		}
 		return a / b, nil
 	},
+	// sample returns a benchmark's values of unit in the data's order
+	// (Data.Sample), for listing every run.
+	"sample": func(d *Data, name, unit string) ([]float64, error) { return d.Sample(name, unit) },
+	// join formats values with the given decimals, comma-separated.
+	"join": func(decimals int, xs []float64) string {
+		parts := make([]string, len(xs))
+		for i, x := range xs {
+			parts[i] = fmt.Sprintf("%.*f", decimals, x)
+		}
+		return strings.Join(parts, ", ")
+	},
 	// ints returns its arguments, for ranging over sizes.
 	"ints": func(xs ...int) []int { return xs },
+	// strs returns its arguments, for ranging over names.
+	"strs": func(xs ...string) []string { return xs },
+	// split is strings.Split, for pairs such as "label:name" in strs.
+	"split": strings.Split,
 	// name formats a benchmark name with printf.
 	"name": fmt.Sprintf,
 }

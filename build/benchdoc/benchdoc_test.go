@@ -23,6 +23,9 @@ run: ./widgets BenchmarkWidget$ -count=3 -benchtime=10x
 {{- end}}
 
 Custom metric: {{median . "Widget/n=0" "ratio-x" | num 1}}.
+{{range $p := strs "sec/op:s" "ratio-x:x"}}{{$u := index (split $p ":") 0}}
+Runs of n=0 in {{$u}}: {{sample $ "Widget/n=0" $u | join 3}} {{index (split $p ":") 1}}.
+{{- end}}
 `
 
 // data is what Measure writes for it: the host's lines, go test's
@@ -69,7 +72,9 @@ func TestRenderFromData(t *testing.T) {
 		"| size | median | range | / none |\n|---|---|---|---|\n" +
 		"| 0 | 2.00 ms | 1.00 to 3.00 ms | 1.00 |\n" +
 		"| 10 | 4.00 ms | 3.00 to 5.00 ms | 2.00 |\n\n" +
-		"Custom metric: 2.5.\n"
+		"Custom metric: 2.5.\n\n" +
+		"Runs of n=0 in sec/op: 0.001, 0.003, 0.002 s.\n" +
+		"Runs of n=0 in ratio-x: 2.500, 2.500, 2.500 x.\n"
 	if out.String() != want {
 		t.Errorf("rendered:\n%s\nwant:\n%s", out.String(), want)
 	}

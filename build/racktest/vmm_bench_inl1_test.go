@@ -19,10 +19,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/perf/benchfmt"
 
 	"github.com/ironvisor/ironvisor/appliance/supervisor"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
@@ -107,16 +110,39 @@ func BenchmarkInL1ColdStart(b *testing.B) {
 	}
 	argv := tinyArgv(kernel)
 	for round := 0; b.Loop(); round++ {
+		vals := map[string][]benchfmt.Value{}
 		for _, name := range vmmOrder(round, argv) {
 			r, err := coldRun(argv[name], marker)
 			if err != nil {
 				b.Fatalf("%s round %d: %v", name, round, err)
 			}
-			fmt.Printf("COLD vmm=%s round=%d first_us=%d cpu_us=%d rss_kib=%d guest_kib=%d\n",
-				name, round, r.first.Microseconds(), r.cpu.Microseconds(), r.rssKiB, r.guestKiB)
-			fmt.Printf("COLD-KINDS vmm=%s round=%d exe_kib=%d libs_kib=%d anon_kib=%d other_kib=%d\n",
-				name, round, r.kinds["exe"], r.kinds["libs"], r.kinds["anon"], r.kinds["other"])
+			vals[name] = r.values()
 		}
+		for _, name := range vmmOrder(0, argv) {
+			l1Result("VMMColdStartVersusQEMU/vmm="+name, vals[name]...)
+		}
+		// The round's ratios, ironvisor over QEMU, measure by measure.
+		ratios := slices.Clone(vals["ironvisor"])
+		for i, q := range vals["qemu"] {
+			ratios[i].Value /= q.Value
+		}
+		l1Result("VMMColdStartVersusQEMU/ratio=ironvisor-qemu", ratios...)
+	}
+}
+
+// values are the measures of one run as benchmark values: milliseconds
+// and MiB.
+func (r coldResult) values() []benchfmt.Value {
+	mib := func(kib int64) float64 { return float64(kib) / 1024 }
+	return []benchfmt.Value{
+		{Value: ms(r.first), Unit: "ms-first-byte"},
+		{Value: ms(r.cpu), Unit: "ms-cpu-to-first-byte"},
+		{Value: mib(r.rssKiB - r.guestKiB), Unit: "MiB-rss-less-guest"},
+		{Value: mib(r.kinds["exe"]), Unit: "MiB-exe"},
+		{Value: mib(r.kinds["libs"]), Unit: "MiB-libs"},
+		{Value: mib(r.kinds["anon"]), Unit: "MiB-anon"},
+		{Value: mib(r.kinds["other"]), Unit: "MiB-other"},
+		{Value: mib(r.guestKiB), Unit: "MiB-guest"},
 	}
 }
 

@@ -125,90 +125,32 @@ func buildCommand(b testing.TB, dir, name string) string {
 // benchmark alternates.
 const coldRounds = 15
 
-// coldLine is one in-L1 tiny-guest run.
-var coldLine = regexp.MustCompile(`COLD vmm=([\w-]+) round=(\d+) first_us=(\d+) cpu_us=(\d+) rss_kib=(\d+) guest_kib=(\d+)`)
-
 // BenchmarkVMMColdStartVersusQEMU runs BenchmarkInL1ColdStart in one L1
 // server: coldRounds boots of a tiny PVH guest with 128 MiB under each of
-// `ironvisor vmm run` and QEMU microvm (KVM), alternating, and reports the
-// medians of exec to first serial byte (wall and CPU) and of the VMM's RSS
-// without the guest RAM it touched, with their ratios. Run it with
+// the lean ironvisor-vmm (which the appliance runs), QEMU microvm (KVM)
+// and `ironvisor vmm run` (the whole appliance binary), rotating. Each run
+// is one result line, VMMColdStartVersusQEMU/vmm=NAME, with exec to first
+// serial byte (wall and CPU) and the VMM's RSS without the guest RAM it
+// touched, by kind; each round adds a line of ironvisor's values over
+// QEMU's (ratio=ironvisor-qemu). build/bench/vmm-coldstart.md renders
+// them. It also reports the medians and their ratio. Run it with
 // `go test -run XXX -bench VMMColdStartVersusQEMU -benchtime 1x ./build/racktest`
 // (make bench).
-//
-// "ironvisor" is the lean ironvisor-vmm, which the appliance runs; the
-// same rounds also boot the guest with `ironvisor vmm run` (the whole
-// appliance binary) and log its medians after "APPLIANCE-BINARY:".
 func BenchmarkVMMColdStartVersusQEMU(b *testing.B) {
 	for b.Loop() {
 		console := runInL1(b, "BenchmarkInL1ColdStart", coldRounds, 15*time.Minute)
-		reportCold(b, console)
-	}
-}
-
-// coldKindsLine is the Rss of one run by kind, outside the guest RAM.
-var coldKindsLine = regexp.MustCompile(`COLD-KINDS vmm=([\w-]+) round=\d+ exe_kib=(\d+) libs_kib=(\d+) anon_kib=(\d+) other_kib=(\d+)`)
-
-// coldStats collects one VMM's runs; kinds are MiB by kind (see breakdown).
-type coldStats struct {
-	firstMs, cpuMs, overheadMiB, guestMiB []float64
-	kinds                                 [4][]float64
-}
-
-// reportCold parses the COLD lines and reports medians and ratios. It
-// logs the table rows that build/bench/vmm-coldstart.sh prints, each
-// after "ROW:".
-func reportCold(b *testing.B, console string) {
-	stats := map[string]*coldStats{"ironvisor": {}, "qemu": {}, "appliance-binary": {}}
-	for _, m := range coldLine.FindAllStringSubmatch(console, -1) {
-		s := stats[m[1]]
-		if s == nil {
-			b.Fatalf("unknown VMM in %q", m[0])
+		rs := relayL1Results(b, os.Stdout, console, "VMMColdStartVersusQEMU")
+		iv := l1Sample(rs, "VMMColdStartVersusQEMU/vmm=ironvisor", "ms-first-byte")
+		q := l1Sample(rs, "VMMColdStartVersusQEMU/vmm=qemu", "ms-first-byte")
+		if len(iv) != coldRounds || len(q) != coldRounds {
+			b.Fatalf("got %d ironvisor and %d QEMU runs, want %d each:\n%s", len(iv), len(q), coldRounds, lastLines(console, 60))
 		}
-		v := make([]float64, 7)
-		for i := 3; i <= 6; i++ {
-			v[i], _ = strconv.ParseFloat(m[i], 64)
-		}
-		s.firstMs = append(s.firstMs, v[3]/1e3)
-		s.cpuMs = append(s.cpuMs, v[4]/1e3)
-		s.overheadMiB = append(s.overheadMiB, (v[5]-v[6])/1024)
-		s.guestMiB = append(s.guestMiB, v[6]/1024)
+		b.ReportMetric(median(iv), "ironvisor-first-byte-ms")
+		b.ReportMetric(median(q), "qemu-first-byte-ms")
+		b.ReportMetric(median(iv)/median(q), "first-byte-ratio")
+		b.ReportMetric(median(l1Sample(rs, "VMMColdStartVersusQEMU/vmm=ironvisor", "MiB-rss-less-guest")), "ironvisor-overhead-MiB")
+		b.ReportMetric(median(l1Sample(rs, "VMMColdStartVersusQEMU/vmm=qemu", "MiB-rss-less-guest")), "qemu-overhead-MiB")
 	}
-	for _, m := range coldKindsLine.FindAllStringSubmatch(console, -1) {
-		s := stats[m[1]]
-		if s == nil {
-			b.Fatalf("unknown VMM in %q", m[0])
-		}
-		for i := range s.kinds {
-			kib, _ := strconv.ParseFloat(m[2+i], 64)
-			s.kinds[i] = append(s.kinds[i], kib/1024)
-		}
-	}
-	iv, q := stats["ironvisor"], stats["qemu"]
-	if len(iv.firstMs) != coldRounds || len(q.firstMs) != coldRounds {
-		b.Fatalf("got %d ironvisor and %d QEMU runs, want %d each", len(iv.firstMs), len(q.firstMs), coldRounds)
-	}
-	row := func(what, unit string, iv, q []float64) {
-		b.Logf("ROW: | %s | %.2f %s | %.2f %s | %s | %s | %s | %s |", what, median(iv), unit, median(q), unit,
-			ratioOfMedians(iv, q), pairedRatio(iv, q), list(iv), list(q))
-	}
-	row("exec to first serial byte (wall)", "ms", iv.firstMs, q.firstMs)
-	row("CPU time to first serial byte", "ms", iv.cpuMs, q.cpuMs)
-	row("RSS minus guest RAM, guest idle", "MiB", iv.overheadMiB, q.overheadMiB)
-	for i, what := range []string{"executable's file pages", "shared libraries", "anonymous (heap, stacks)", "other (KVM vCPU pages, vdso, firmware)"} {
-		row("- of which "+what, "MiB", iv.kinds[i], q.kinds[i])
-	}
-	row("guest RAM resident (touched)", "MiB", iv.guestMiB, q.guestMiB)
-	if o := stats["appliance-binary"]; len(o.firstMs) > 0 {
-		b.Logf("APPLIANCE-BINARY: %d runs: first byte %.2f ms (%.3f of QEMU), CPU %.2f ms, RSS minus guest %.2f MiB (executable %.2f, anonymous %.2f)",
-			len(o.firstMs), median(o.firstMs), median(o.firstMs)/median(q.firstMs), median(o.cpuMs),
-			median(o.overheadMiB), median(o.kinds[0]), median(o.kinds[2]))
-	}
-	b.ReportMetric(median(iv.firstMs), "ironvisor-first-byte-ms")
-	b.ReportMetric(median(q.firstMs), "qemu-first-byte-ms")
-	b.ReportMetric(median(iv.firstMs)/median(q.firstMs), "first-byte-ratio")
-	b.ReportMetric(median(iv.overheadMiB), "ironvisor-overhead-MiB")
-	b.ReportMetric(median(q.overheadMiB), "qemu-overhead-MiB")
 }
 
 // ratioOfMedians is median(a)/median(b) with three decimals, or "-" when

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/perf/benchfmt"
 	"golang.org/x/sys/unix"
 
 	"github.com/ironvisor/ironvisor/appliance/supervisor"
@@ -36,11 +37,6 @@ const (
 	prodUID    = 200000 // the supervisor's range starts here
 	prodQEMUID = 299999 // QEMU's uid and gid
 )
-
-// prodPaths are the start paths BenchmarkInL1ProductionStart rotates: the
-// three it compares, then the bare VMM under parts of the jail's
-// isolation, which split the jailed start's cost.
-var prodPaths = []string{"jailed", "unjailed", "qemu-isolated", "bare-netns", "bare-5ns", "bare-5ns-cgroup"}
 
 // jailNS are the namespaces jail.Start clones a VMM into.
 const jailNS = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC |
@@ -93,32 +89,44 @@ func BenchmarkInL1ProductionStart(b *testing.B) {
 	}
 	for round := 0; b.Loop(); round++ {
 		k := round % len(prodPaths)
+		first := map[string]time.Duration{}
+		stages := map[string][]benchfmt.Value{}
 		for _, path := range append(prodPaths[k:], prodPaths[:k]...) {
 			log := filepath.Join(dir, fmt.Sprintf("%s-%d.log", path, round))
 			var d time.Duration
 			switch path {
 			case "jailed":
-				d, err = jailedStart(sup, exits, stateDir, round, kernel, log)
+				d, stages[path], err = jailedStart(sup, exits, stateDir, round, kernel, log)
 			case "qemu-isolated":
 				d, _, _, err = cmdStart(qemuCommand(kernel), log, filepath.Join(prodCgroup, fmt.Sprintf("qemu-%d", round)))
 			default:
-				d, err = bareStart(path, kernel, log, round)
+				d, stages[path], err = bareStart(path, kernel, log, round)
 			}
 			if err != nil {
 				b.Fatalf("%s round %d: %v", path, round, err)
 			}
-			fmt.Printf("PROD path=%s round=%d first_us=%d\n", path, round, d.Microseconds())
+			first[path] = d
+		}
+		for _, path := range prodPaths {
+			l1Result("VMMProductionStart/path="+path, append([]benchfmt.Value{
+				{Value: ms(first[path]), Unit: "ms-first-byte"},
+				{Value: float64(first["jailed"]) / float64(first[path]), Unit: "jailed/this"},
+			}, stages[path]...)...)
 		}
 	}
 }
 
+// ms returns d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
 // jailedStart starts the tiny guest through sup and returns the time from
-// Start to its first console byte; it stops the VMM and waits for its exit.
-func jailedStart(sup *supervisor.Supervisor, exits <-chan string, stateDir string, round int, kernel, log string) (time.Duration, error) {
+// Start to its first console byte and the split of that time (stages);
+// it stops the VMM and waits for its exit.
+func jailedStart(sup *supervisor.Supervisor, exits <-chan string, stateDir string, round int, kernel, log string) (time.Duration, []benchfmt.Value, error) {
 	id := fmt.Sprintf("bench-%d", round)
 	w, err := watchFirstByte(log)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), coldDeadline)
 	defer cancel()
@@ -126,47 +134,51 @@ func jailedStart(sup *supervisor.Supervisor, exits <-chan string, stateDir strin
 	if err := sup.Start(ctx, supervisor.RunSpec{ID: id, VCPUs: 1, MemBytes: tinyMemMiB << 20,
 		Cmdline: "console=ttyS0", Kernel: kernel, ConsoleLog: log}); err != nil {
 		w.close()
-		return 0, err
+		return 0, nil, err
 	}
 	at, werr := w.wait()
 	if err := sup.Stop(ctx, id, true); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	select {
 	case <-exits:
 	case <-ctx.Done():
-		return 0, errors.New("no exit after a forced stop")
+		return 0, nil, errors.New("no exit after a forced stop")
 	}
 	vmmLog, _ := os.ReadFile(filepath.Join(stateDir, "vmm", id, "vmm.log"))
-	printStages("jailed", round, vmmLog, mono0, mono0+int64(at.Sub(t0)))
-	if err := sup.Forget(id); err != nil {
-		return 0, err
+	stages, err := startStages(vmmLog, mono0, mono0+int64(at.Sub(t0)))
+	if err != nil {
+		return 0, nil, err
 	}
-	return at.Sub(t0), werr
+	if err := sup.Forget(id); err != nil {
+		return 0, nil, err
+	}
+	return at.Sub(t0), stages, werr
 }
 
 // stageLine is the VMM's "start stages" line (vmm/cli): stage=ns pairs
 // on CLOCK_MONOTONIC, in the order the stages were reached.
 var stageLine = regexp.MustCompile(`start stages \(monotonic ns\):((?: \w+=\d+)+)`)
 
-// printStages prints the split of one start from the VMM's stage line in
-// stderr: for each stage, the microseconds since the one before it, the
-// first ("init": the Go runtime has started) counted from the fork at
-// mono0, and "byte", the first console byte at firstNs, last.
-func printStages(path string, round int, stderr []byte, mono0, firstNs int64) {
+// startStages returns the split of one start from the VMM's stage line in
+// stderr, as "ms-stage-NAME" values: for each stage, the milliseconds
+// since the one before it, the first ("init": the Go runtime has started)
+// counted from the fork at mono0, and "byte", the first console byte at
+// firstNs, last.
+func startStages(stderr []byte, mono0, firstNs int64) ([]benchfmt.Value, error) {
 	m := stageLine.FindSubmatch(stderr)
 	if m == nil {
-		return
+		return nil, fmt.Errorf("no start stages line in the VMM's stderr:\n%s", stderr)
 	}
-	line := fmt.Sprintf("PROD-STAGES path=%s round=%d", path, round)
+	var vals []benchfmt.Value
 	prev := mono0
 	for _, kv := range strings.Fields(string(m[1])) {
 		name, v, _ := strings.Cut(kv, "=")
 		ns, _ := strconv.ParseInt(v, 10, 64)
-		line += fmt.Sprintf(" %s=%d", name, (ns-prev)/1e3)
+		vals = append(vals, benchfmt.Value{Value: float64(ns-prev) / 1e6, Unit: "ms-stage-" + name})
 		prev = ns
 	}
-	fmt.Printf("%s byte=%d\n", line, (firstNs-prev)/1e3)
+	return append(vals, benchfmt.Value{Value: float64(firstNs-prev) / 1e6, Unit: "ms-stage-byte"}), nil
 }
 
 // monotonicNs reads CLOCK_MONOTONIC, the clock of the VMM's stage line.
@@ -180,7 +192,7 @@ func monotonicNs() int64 {
 // as it is; "bare-netns" cloned into a new network namespace;
 // "bare-5ns" into the jail's five namespaces; "bare-5ns-cgroup" also into
 // a cgroup leaf with the jail's limits.
-func bareStart(path, kernel, log string, round int) (time.Duration, error) {
+func bareStart(path, kernel, log string, round int) (time.Duration, []benchfmt.Value, error) {
 	cmd := exec.Command(l1VMM, "run", "--kernel", kernel, "--mem", strconv.Itoa(tinyMemMiB)+"M")
 	leaf := ""
 	switch path {
@@ -193,8 +205,11 @@ func bareStart(path, kernel, log string, round int) (time.Duration, error) {
 		leaf = filepath.Join(prodCgroup, fmt.Sprintf("bare-%d", round))
 	}
 	d, mono0, stderr, err := cmdStart(cmd, log, leaf)
-	printStages(path, round, stderr, mono0, mono0+int64(d))
-	return d, err
+	if err != nil {
+		return 0, nil, err
+	}
+	stages, err := startStages(stderr, mono0, mono0+int64(d))
+	return d, stages, err
 }
 
 // qemuCommand is QEMU microvm on the tiny guest (as tinyArgv), cloned into
