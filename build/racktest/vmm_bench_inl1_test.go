@@ -269,7 +269,7 @@ func smapsRSS(pid int, exe string, guestKiB int64) (total, guest int64, kinds ma
 func blkArgv(disk string) map[string][]string {
 	cmdline := "console=ttyS0 quiet reboot=k panic=-1"
 	return map[string][]string{
-		"ironvisor": {l1Ironvisor, "vmm", "run", "--kernel", l1Kernel, "--initrd", l1BlkInitrd, "--mem", "256M",
+		"ironvisor": {l1VMM, "run", "--kernel", l1Kernel, "--initrd", l1BlkInitrd, "--mem", "256M",
 			"--disk", disk, "--cmdline", cmdline + " i8042.noaux"},
 		"qemu": {l1QEMU, "-M", "microvm", "-enable-kvm", "-cpu", "host", "-m", "256M", "-smp", "1", "-nodefaults",
 			"-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot", "-L", "/usr/share/qemu",
@@ -291,37 +291,50 @@ func BenchmarkInL1Block(b *testing.B) {
 	if err := writeZeros(disk, blkMiB<<20); err != nil {
 		b.Fatal(err)
 	}
-	alternate(b, "BLK", blkArgv(disk), func(argv []string) (string, error) {
-		r, err := blkRun(argv)
-		return fmt.Sprintf("write_mbs=%.1f read_mbs=%.1f", r.write, r.read), err
-	})
+	alternate(b, "VMMBlockVersusQEMU", blkArgv(disk), blkRun)
 }
 
 // alternate runs one guest per iteration of b under each VMM of argv,
-// rotating which goes first (vmmOrder), and prints "LABEL vmm=NAME
-// round=N " and run's result for each run. A run that stalls before the
-// guest's /init (errStall) is printed as LABEL-STALL and retried, up to
-// blkAttempts boots per VMM and round; any other error fails b.
-func alternate(b *testing.B, label string, argv map[string][]string, run func([]string) (string, error)) {
+// rotating which goes first (vmmOrder), and prints each run's values as
+// the result base+"/vmm=NAME" (l1Result), with the boots of that VMM and
+// round that stalled before it ("stalled-boots"). A boot that stalls
+// before the guest's /init (errStall) is retried, up to blkAttempts boots
+// per VMM and round; a round whose every boot stalled prints only its
+// stalled-boots. When both ironvisor and QEMU completed a round, it also
+// prints base+"/ratio=ironvisor-qemu": per value, ironvisor's over QEMU's,
+// or QEMU's over ironvisor's for a latency (a unit "us-..."), so that
+// above 1 is better for ironvisor. Any other error fails b.
+func alternate(b *testing.B, base string, argv map[string][]string, run func([]string) ([]benchfmt.Value, error)) {
 	for round := 0; b.Loop(); round++ {
+		vals := map[string][]benchfmt.Value{}
 		for _, name := range vmmOrder(round, argv) {
-			for attempt := 1; ; attempt++ {
-				r, err := run(argv[name])
-				if errors.Is(err, errStall) && attempt < blkAttempts {
-					fmt.Printf("%s-STALL vmm=%s round=%d attempt=%d\n", label, name, round, attempt)
-					continue
-				}
+			stalled := 0
+			for attempt := 1; attempt <= blkAttempts; attempt++ {
+				v, err := run(argv[name])
 				if errors.Is(err, errStall) {
-					fmt.Printf("%s-STALL vmm=%s round=%d attempt=%d (round skipped)\n", label, name, round, attempt)
-					break
+					stalled++
+					continue
 				}
 				if err != nil {
 					b.Fatalf("%s round %d: %v", name, round, err)
 				}
-				fmt.Printf("%s vmm=%s round=%d %s\n", label, name, round, r)
+				vals[name] = v
 				break
 			}
+			l1Result(base+"/vmm="+name, append(slices.Clone(vals[name]), benchfmt.Value{Value: float64(stalled), Unit: "stalled-boots"})...)
 		}
+		iv, q := vals["ironvisor"], vals["qemu"]
+		if iv == nil || q == nil {
+			continue
+		}
+		ratios := make([]benchfmt.Value, len(iv))
+		for i := range iv {
+			ratios[i] = benchfmt.Value{Value: iv[i].Value / q[i].Value, Unit: iv[i].Unit}
+			if strings.HasPrefix(iv[i].Unit, "us-") {
+				ratios[i].Value = q[i].Value / iv[i].Value
+			}
+		}
+		l1Result(base+"/ratio=ironvisor-qemu", ratios...)
 	}
 }
 
@@ -341,18 +354,16 @@ func writeZeros(path string, size int) error {
 // errStall is a boot that did not reach the guest's /init in time.
 var errStall = errors.New("guest did not reach /init")
 
-// blkResult is one throughput run, in MB/s (10^6 bytes).
-type blkResult struct{ write, read float64 }
-
 // guestBlkLine is the guest's timing of one dd.
 var guestBlkLine = regexp.MustCompile(`GUEST-BLK op=(\w+) rc=(\d+) t0=([0-9.]+) t1=([0-9.]+)`)
 
-// blkRun boots one throughput guest and parses its timings.
-func blkRun(argv []string) (blkResult, error) {
-	var res blkResult
+// blkRun boots one throughput guest and returns its write and read
+// throughput in MB/s (10^6 bytes), as the guest timed them.
+func blkRun(argv []string) ([]benchfmt.Value, error) {
+	var write, read float64
 	console, err := consoleRun(argv, "GUEST-BLK-DONE", blkDeadline)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	for _, line := range console {
 		m := guestBlkLine.FindStringSubmatch(line)
@@ -362,19 +373,19 @@ func blkRun(argv []string) (blkResult, error) {
 		t0, _ := strconv.ParseFloat(m[3], 64)
 		t1, _ := strconv.ParseFloat(m[4], 64)
 		if m[2] != "0" || t1 <= t0 {
-			return res, fmt.Errorf("dd failed: %q", line)
+			return nil, fmt.Errorf("dd failed: %q", line)
 		}
 		mbs := blkMiB * (1 << 20) / (t1 - t0) / 1e6
 		if m[1] == "write" {
-			res.write = mbs
+			write = mbs
 		} else {
-			res.read = mbs
+			read = mbs
 		}
 	}
-	if res.write == 0 || res.read == 0 {
-		return res, fmt.Errorf("incomplete result:\n%s", strings.Join(console, "\n"))
+	if write == 0 || read == 0 {
+		return nil, fmt.Errorf("incomplete result:\n%s", strings.Join(console, "\n"))
 	}
-	return res, nil
+	return []benchfmt.Value{{Value: write, Unit: "mbps-write"}, {Value: read, Unit: "mbps-read"}}, nil
 }
 
 // consoleRun boots one guest whose /init prints GUEST-INIT-OK, then done

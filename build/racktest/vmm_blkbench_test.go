@@ -1,13 +1,14 @@
 package racktest
 
 import (
-	"fmt"
+	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/perf/benchfmt"
 
 	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/build/guestinitrd"
@@ -54,19 +55,15 @@ func blkInitrd(b *testing.B, set *artefacts.Set) string {
 // alternates.
 const blkRounds = 7
 
-// blkLine is one in-L1 throughput run; blkStallLine one boot that stalled
-// before the guest's /init.
-var (
-	blkLine      = regexp.MustCompile(`BLK vmm=(\w+) round=(\d+) write_mbs=([0-9.]+) read_mbs=([0-9.]+)`)
-	blkStallLine = regexp.MustCompile(`BLK-STALL vmm=(\w+) round=(\d+) attempt=(\d+)`)
-)
-
 // BenchmarkVMMBlockVersusQEMU runs BenchmarkInL1Block in one L1 server:
 // blkRounds boots of the Debian cloud kernel under each of `ironvisor vmm
 // run` and QEMU microvm (KVM), alternating, each writing then reading
 // blkMiB MiB with O_DIRECT on its virtio-blk disk, a raw file in L1's
-// tmpfs; it reports the median MB/s of each and the ratios, and how many
-// boots stalled before /init. Run it with
+// tmpfs. Each run is one result line, VMMBlockVersusQEMU/vmm=NAME, with
+// its MB/s, and each round where both VMMs completed one more with
+// ironvisor's over QEMU's (ratio=ironvisor-qemu); build/bench/vmm-blk.md
+// renders them. It reports the stalled boots and the rounds both VMMs
+// completed. Run it with
 // `go test -run XXX -bench VMMBlockVersusQEMU -benchtime 1x ./build/racktest`
 // (make bench).
 func BenchmarkVMMBlockVersusQEMU(b *testing.B) {
@@ -78,56 +75,29 @@ func BenchmarkVMMBlockVersusQEMU(b *testing.B) {
 		console := runInL1(b, "BenchmarkInL1Block", blkRounds, 60*time.Minute,
 			initramfs.HostFile("/guest/vmlinuz", 0o644, set.GuestKernel.Vmlinuz()),
 			initramfs.HostFile("/guest/blk-initrd.gz", 0o644, blkInitrd(b, set)))
-		reportBlock(b, console)
+		reportStalls(b, relayL1Results(b, os.Stdout, console, "VMMBlockVersusQEMU"), "VMMBlockVersusQEMU", blkRounds)
 	}
 }
 
-// reportBlock parses the BLK lines and reports medians and ratios over the
-// rounds that both VMMs completed. It logs the table rows that
-// build/bench/vmm-blk.sh prints, each after "ROW:", and the stall count
-// after "STALLS:".
-func reportBlock(b *testing.B, console string) {
-	type result struct{ write, read float64 }
-	rounds := map[int]map[string]result{}
-	for _, m := range blkLine.FindAllStringSubmatch(console, -1) {
-		round, _ := strconv.Atoi(m[2])
-		w, _ := strconv.ParseFloat(m[3], 64)
-		r, _ := strconv.ParseFloat(m[4], 64)
-		if rounds[round] == nil {
-			rounds[round] = map[string]result{}
-		}
-		rounds[round][m[1]] = result{w, r}
-	}
-	stalls := map[string]int{}
-	for _, m := range blkStallLine.FindAllStringSubmatch(console, -1) {
-		stalls[m[1]]++
-	}
-	var write, read [2][]float64 // ironvisor, QEMU; paired rounds only
-	completed := 0
-	for round := range blkRounds {
-		completed += len(rounds[round])
-		iv, ok1 := rounds[round]["ironvisor"]
-		q, ok2 := rounds[round]["qemu"]
-		if ok1 && ok2 {
-			write[0], write[1] = append(write[0], iv.write), append(write[1], q.write)
-			read[0], read[1] = append(read[0], iv.read), append(read[1], q.read)
+// reportStalls reports, of the results of alternate (relayed from the
+// L1), the boots of each VMM that stalled before /init, and how many of
+// rounds both VMMs completed; no such round fails b.
+func reportStalls(b *testing.B, rs []*benchfmt.Result, base string, rounds int) {
+	paired := 0
+	stalls := map[string]float64{}
+	for _, r := range rs {
+		_, parts := r.Name.Parts()
+		if len(parts) == 1 && string(parts[0]) == "/ratio=ironvisor-qemu" {
+			paired++
+		} else if v, ok := r.Value("stalled-boots"); ok {
+			stalls[strings.TrimPrefix(string(r.Name), base+"/vmm=")] += v
 		}
 	}
-	b.Logf("STALLS: %d of %d boots stalled before /init (ironvisor %d, QEMU %d); %d of %d rounds had both VMMs complete",
-		stalls["ironvisor"]+stalls["qemu"], completed+stalls["ironvisor"]+stalls["qemu"], stalls["ironvisor"], stalls["qemu"],
-		len(write[0]), blkRounds)
-	if len(write[0]) == 0 {
+	b.ReportMetric(stalls["ironvisor"], "stalled-boots-ironvisor")
+	b.ReportMetric(stalls["qemu"], "stalled-boots-qemu")
+	b.ReportMetric(float64(paired), "rounds-both-completed")
+	b.ReportMetric(float64(rounds), "rounds")
+	if paired == 0 {
 		b.Fatal("no round where both VMMs completed")
-	}
-	for _, op := range []struct {
-		name string
-		v    [2][]float64
-	}{{"sequential write", write}, {"sequential read", read}} {
-		iv, q := op.v[0], op.v[1]
-		b.Logf("ROW: | %s, %d MiB, 1 MiB blocks, O_DIRECT | %.1f MB/s | %.1f MB/s | %s | %s | %s | %s |",
-			op.name, blkMiB, median(iv), median(q), ratioOfMedians(iv, q), pairedRatio(iv, q), list(iv), list(q))
-		key := strings.Fields(op.name)[1]
-		b.ReportMetric(median(iv), fmt.Sprintf("ironvisor-%s-MB/s", key))
-		b.ReportMetric(median(q), fmt.Sprintf("qemu-%s-MB/s", key))
 	}
 }

@@ -153,39 +153,6 @@ func BenchmarkVMMColdStartVersusQEMU(b *testing.B) {
 	}
 }
 
-// ratioOfMedians is median(a)/median(b) with three decimals, or "-" when
-// median(b) is 0.
-func ratioOfMedians(a, b []float64) string {
-	if median(b) == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.3f", median(a)/median(b))
-}
-
-// pairedRatio is the median of a[i]/b[i] over the rounds i (the two runs
-// of a round ran back to back, so the host's load drifts less between
-// them than across the whole run), with three decimals; "-" when some b[i]
-// is 0.
-func pairedRatio(a, b []float64) string {
-	r := make([]float64, len(a))
-	for i := range a {
-		if b[i] == 0 {
-			return "-"
-		}
-		r[i] = a[i] / b[i]
-	}
-	return fmt.Sprintf("%.3f", median(r))
-}
-
-// list prints runs with two decimals, in run order.
-func list(v []float64) string {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = fmt.Sprintf("%.2f", x)
-	}
-	return strings.Join(s, ", ")
-}
-
 // smapsHeader is the first line of one mapping in /proc/PID/smaps:
 // "start-end perms offset dev inode [path]".
 var smapsHeader = regexp.MustCompile(`^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$`)

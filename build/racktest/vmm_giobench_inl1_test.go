@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/perf/benchfmt"
 
 	"github.com/ironvisor/ironvisor/build/rack/guestio"
 )
@@ -45,7 +46,7 @@ func BenchmarkInL1GuestIO(b *testing.B) {
 	}
 	defer ln.Close()
 	go func() { _ = guestio.Serve(ln) }()
-	alternate(b, "GIO", gioArgv(disk), gioRun)
+	alternate(b, "VMMGuestIOVersusQEMU", gioArgv(disk), gioRun)
 }
 
 // gioTap creates the persistent tap gioTapName (vnet header, no packet
@@ -97,10 +98,10 @@ func gioArgv(disk string) map[string][]string {
 }
 
 // gioRun boots one guest I/O guest and returns its results (parseGuestIO).
-func gioRun(argv []string) (string, error) {
+func gioRun(argv []string) ([]benchfmt.Value, error) {
 	console, err := consoleRun(argv, "GUEST-IO-DONE", gioDeadline)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	return parseGuestIO(console)
 }

@@ -6,10 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/perf/benchfmt"
 
 	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/build/guestinitrd"
@@ -78,21 +81,18 @@ func gioInitrd(b *testing.B, set *artefacts.Set) string {
 	return path
 }
 
-// gioLine is one in-L1 guest I/O run; gioStallLine one boot that stalled
-// before the guest's /init.
-var (
-	gioLine      = regexp.MustCompile(`GIO vmm=(\w+) round=(\d+) randread_iops=([0-9.]+) tx_mbs=([0-9.]+) rx_mbs=([0-9.]+) rr_p50_us=([0-9.]+) rr_p99_us=([0-9.]+)`)
-	gioStallLine = regexp.MustCompile(`GIO-STALL vmm=(\w+) round=(\d+) attempt=(\d+)`)
-)
-
 // BenchmarkVMMGuestIOVersusQEMU runs BenchmarkInL1GuestIO in one L1
 // server: gioRounds boots of the Debian cloud kernel under each of
 // ironvisor-vmm and QEMU microvm (KVM, vhost=off), alternating, on the
 // same tap and the same raw file in L1's tmpfs; each guest runs 4 KiB
 // random O_DIRECT reads at queue depth 16, TCP guest to L1 and L1 to
-// guest, and a one-byte TCP ping-pong, gioSeconds each. It reports the
-// medians of each and ironvisor's ratio to QEMU (for latency, QEMU's p50
-// over ironvisor's, so that above 1 is better for every row). Run it with
+// guest, and a one-byte TCP ping-pong, gioSeconds each. Each run is one
+// result line, VMMGuestIOVersusQEMU/vmm=NAME, and each round where both
+// VMMs completed one more with ironvisor's ratios to QEMU
+// (ratio=ironvisor-qemu; for a latency QEMU's over ironvisor's, so that
+// above 1 is better for every value); build/bench/vmm-gio.md renders
+// them. It reports the stalled boots and the rounds both VMMs completed.
+// Run it with
 // `go test -run XXX -bench VMMGuestIOVersusQEMU -benchtime 1x ./build/racktest`
 // (make bench).
 func BenchmarkVMMGuestIOVersusQEMU(b *testing.B) {
@@ -110,75 +110,7 @@ func BenchmarkVMMGuestIOVersusQEMU(b *testing.B) {
 		console := runInL1(b, "BenchmarkInL1GuestIO", rounds, 60*time.Minute,
 			initramfs.HostFile("/guest/vmlinuz", 0o644, set.GuestKernel.Vmlinuz()),
 			initramfs.HostFile(l1GioInitrd, 0o644, gioInitrd(b, set)))
-		reportGuestIO(b, console, rounds)
-	}
-}
-
-// gioMetrics are the rows of the table, in the order of gioLine's numbers.
-var gioMetrics = []struct {
-	name, unit, key string
-	lowerBetter     bool
-}{
-	{"4 KiB random reads, O_DIRECT, queue depth 16", "IOPS", "randread-iops", false},
-	{"TCP guest to host", "MB/s", "tx-MB/s", false},
-	{"TCP host to guest", "MB/s", "rx-MB/s", false},
-	{"TCP request/response, 1 byte, p50", "µs", "rr-p50-us", true},
-	{"TCP request/response, 1 byte, p99", "µs", "rr-p99-us", true},
-}
-
-// reportGuestIO parses the GIO lines and reports medians and ratios over
-// the rounds that both VMMs completed. It logs the table rows that
-// build/bench/vmm-gio.sh prints, each after "ROW:", and the stall count
-// after "STALLS:".
-func reportGuestIO(b *testing.B, console string, rounds int) {
-	runs := map[int]map[string][]float64{}
-	for _, m := range gioLine.FindAllStringSubmatch(console, -1) {
-		round, _ := strconv.Atoi(m[2])
-		v := make([]float64, len(gioMetrics))
-		for i := range v {
-			v[i], _ = strconv.ParseFloat(m[3+i], 64)
-		}
-		if runs[round] == nil {
-			runs[round] = map[string][]float64{}
-		}
-		runs[round][m[1]] = v
-	}
-	stalls := map[string]int{}
-	for _, m := range gioStallLine.FindAllStringSubmatch(console, -1) {
-		stalls[m[1]]++
-	}
-	iv, q := make([][]float64, len(gioMetrics)), make([][]float64, len(gioMetrics))
-	completed, paired := 0, 0
-	for round := range rounds {
-		completed += len(runs[round])
-		a, ok1 := runs[round]["ironvisor"]
-		c, ok2 := runs[round]["qemu"]
-		if !ok1 || !ok2 {
-			continue
-		}
-		paired++
-		for i := range gioMetrics {
-			iv[i], q[i] = append(iv[i], a[i]), append(q[i], c[i])
-		}
-	}
-	b.Logf("STALLS: %d of %d boots stalled before /init (ironvisor %d, QEMU %d); %d of %d rounds had both VMMs complete",
-		stalls["ironvisor"]+stalls["qemu"], completed+stalls["ironvisor"]+stalls["qemu"], stalls["ironvisor"], stalls["qemu"],
-		paired, rounds)
-	if paired == 0 {
-		b.Fatal("no round where both VMMs completed")
-	}
-	for i, m := range gioMetrics {
-		// The ratio is ironvisor's speed relative to QEMU's: for a
-		// latency, QEMU's time over ironvisor's.
-		num, den := iv[i], q[i]
-		if m.lowerBetter {
-			num, den = q[i], iv[i]
-		}
-		b.Logf("ROW: | %s | %s | %s | %s | %s | %s | %s |", m.name,
-			fmt.Sprintf("%.1f %s", median(iv[i]), m.unit), fmt.Sprintf("%.1f %s", median(q[i]), m.unit),
-			ratioOfMedians(num, den), pairedRatio(num, den), list(iv[i]), list(q[i]))
-		b.ReportMetric(median(iv[i]), "ironvisor-"+m.key)
-		b.ReportMetric(median(q[i]), "qemu-"+m.key)
+		reportStalls(b, relayL1Results(b, os.Stdout, console, "VMMGuestIOVersusQEMU"), "VMMGuestIOVersusQEMU", rounds)
 	}
 }
 
@@ -186,14 +118,24 @@ func reportGuestIO(b *testing.B, console string, rounds int) {
 // its key=value figures.
 var gioTestLine = regexp.MustCompile(`GUEST-IO test=(\w+)((?: \w+=[0-9.]+)+)`)
 
+// gioUnits are the benchmark units of the guestio figures, by the
+// figure's test_key name.
+var gioUnits = []struct{ key, unit string }{
+	{"randread_iops", "iops-randread"},
+	{"tx_mbs", "mbps-tx"},
+	{"rx_mbs", "mbps-rx"},
+	{"rr_p50_us", "us-rr-p50"},
+	{"rr_p99_us", "us-rr-p99"},
+}
+
 // parseGuestIO returns the results of one guest I/O guest's console as
-// "randread_iops=N tx_mbs=N rx_mbs=N rr_p50_us=N rr_p99_us=N"; a failed
-// test or a missing figure is an error.
-func parseGuestIO(console []string) (string, error) {
+// benchmark values (gioUnits); a failed test or a missing or malformed
+// figure is an error.
+func parseGuestIO(console []string) ([]benchfmt.Value, error) {
 	got := map[string]string{}
 	for _, line := range console {
 		if strings.Contains(line, "GUEST-IO-FAILED") {
-			return "", fmt.Errorf("guest test failed: %q\n%s", line, strings.Join(console, "\n"))
+			return nil, fmt.Errorf("guest test failed: %q\n%s", line, strings.Join(console, "\n"))
 		}
 		m := gioTestLine.FindStringSubmatch(line)
 		if m == nil {
@@ -204,14 +146,15 @@ func parseGuestIO(console []string) (string, error) {
 			got[m[1]+"_"+k] = v
 		}
 	}
-	var out []string
-	for _, k := range []string{"randread_iops", "tx_mbs", "rx_mbs", "rr_p50_us", "rr_p99_us"} {
-		if got[k] == "" {
-			return "", fmt.Errorf("no %s in:\n%s", k, strings.Join(console, "\n"))
+	var out []benchfmt.Value
+	for _, u := range gioUnits {
+		v, err := strconv.ParseFloat(got[u.key], 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v in:\n%s", u.key, err, strings.Join(console, "\n"))
 		}
-		out = append(out, k+"="+got[k])
+		out = append(out, benchfmt.Value{Value: v, Unit: u.unit})
 	}
-	return strings.Join(out, " "), nil
+	return out, nil
 }
 
 func TestParseGuestIO(t *testing.T) {
@@ -225,12 +168,10 @@ func TestParseGuestIO(t *testing.T) {
 		"GUEST-IO-DONE",
 	}
 	got, err := parseGuestIO(console)
-	want := "randread_iops=1234 tx_mbs=56.7 rx_mbs=89.0 rr_p50_us=321 rr_p99_us=999"
-	if err != nil || got != want {
-		t.Fatalf("got %q, %v; want %q", got, err, want)
-	}
-	if !gioLine.MatchString("GIO vmm=qemu round=1 " + got) {
-		t.Fatalf("gioLine does not match the result %q", got)
+	want := []benchfmt.Value{{Value: 1234, Unit: "iops-randread"}, {Value: 56.7, Unit: "mbps-tx"},
+		{Value: 89, Unit: "mbps-rx"}, {Value: 321, Unit: "us-rr-p50"}, {Value: 999, Unit: "us-rr-p99"}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("got %v, %v; want %v", got, err, want)
 	}
 	if _, err := parseGuestIO(append(console[:3:3], "GUEST-IO-FAILED test=tx")); err == nil {
 		t.Fatal("a failed test was accepted")
