@@ -72,7 +72,10 @@ func checkSpec(spec RunSpec) error {
 	return nil
 }
 
-// launch opens the VMM's files and starts it in its jail.
+// launch opens the VMM's files and starts it in its jail. It passes the
+// times of its steps to the VMM, which logs them in its start stages line
+// (jail.ParentStages): "sup_ids" once the ids and meta file are written,
+// "sup_files" once every file is open, right before jail.Start.
 func (s *Supervisor) launch(spec RunSpec) (*exec.Cmd, error) {
 	uid, gid, err := s.InstanceIDs(spec.ID)
 	if err != nil {
@@ -81,6 +84,7 @@ func (s *Supervisor) launch(spec RunSpec) (*exec.Cmd, error) {
 	if err := s.writeMeta(spec.ID, meta{ConsoleLog: spec.ConsoleLog, UID: uid, GID: gid}); err != nil {
 		return nil, err
 	}
+	idsAt := jail.MonotonicNow()
 	var o openFiles
 	defer o.close()
 	files, err := s.openAll(&o, spec)
@@ -100,6 +104,7 @@ func (s *Supervisor) launch(spec RunSpec) (*exec.Cmd, error) {
 	js.Stdout, js.Stderr = log, log
 	js.Env = VMMEnv
 	js.StartCmd = s.opt.Starter.Start
+	js.Stages = []jail.ParentStage{{Name: "sup_ids", Mono: idsAt}, {Name: "sup_files", Mono: jail.MonotonicNow()}}
 	cmd, err := jail.Start(js)
 	if errors.Is(err, jail.ErrNoController) && s.opt.Unlimited {
 		// Fairness first: the io controller is the one most often missing.

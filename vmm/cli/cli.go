@@ -156,6 +156,7 @@ func runVMMRun(args []string) int {
 		// files would be finalized by a garbage collection and close the
 		// console, disk and tap fds under the running VM.
 		defer runtime.KeepAlive(files)
+		stages.markParent(jail.ParentStages())
 		for _, st := range jail.EnterStages() {
 			stages.markAt("jail_"+st.Name, st.At)
 		}

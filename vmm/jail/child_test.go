@@ -42,6 +42,8 @@ type report struct {
 	// AfterFiles is the inode of whatever is open at the first fd after
 	// the passed files (0: nothing): never the executable.
 	AfterFiles uint64
+	// Stages are the parent's steps of the start, as the child got them.
+	Stages []ParentStage
 }
 
 // childMain runs in the jailed child and returns its exit code.
@@ -84,6 +86,7 @@ func inspect() error {
 	if err != nil {
 		return err
 	}
+	r.Stages = ParentStages()
 	if _, err := os.Stat("/etc/passwd"); err != nil {
 		r.PasswdErr = err.Error()
 	}

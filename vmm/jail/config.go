@@ -24,6 +24,8 @@ type childConfig struct {
 	// ExeFD, if not 0, is the fd the VMM was executed through; Enter
 	// closes it.
 	ExeFD int `json:"exe_fd,omitempty"`
+	// Stages are the parent's steps of the start (ParentStages).
+	Stages []ParentStage `json:"stages,omitempty"`
 }
 
 // layout records which Files slots were passed, so the child can rebuild

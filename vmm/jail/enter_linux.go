@@ -32,6 +32,7 @@ func enter(beforeSeccomp func(Files)) (Files, error) {
 	if os.Getpid() != 1 {
 		return Files{}, fmt.Errorf("jail %s: not PID 1 of a new PID namespace (pid %d)", cfg.ID, os.Getpid())
 	}
+	parentStages = cfg.Stages
 	markStage("config")
 	if err := pivot(cfg); err != nil {
 		return Files{}, fmt.Errorf("jail %s: %w", cfg.ID, err)

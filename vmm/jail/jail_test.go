@@ -137,6 +137,8 @@ func TestJailConfinesChild(t *testing.T) {
 	if e.has("cpu") {
 		s.CPUs = 1.5
 	}
+	before := MonotonicNow()
+	s.Stages = []ParentStage{{Name: "ids", Mono: before}}
 	var started []*exec.Cmd
 	s.StartCmd = func(cmd *exec.Cmd) error { // as the appliance's reaper does
 		started = append(started, cmd)
@@ -157,9 +159,27 @@ func TestJailConfinesChild(t *testing.T) {
 		t.Fatalf("decode report %q: %v (stderr: %s)", console, err, stderr)
 	}
 	checkReport(t, r, s.ID)
+	checkStages(t, r.Stages, before)
 	b, _ := os.ReadFile(disk)
 	if len(b) < 106 || string(b[100:106]) != "jailed" {
 		t.Errorf("host disk file = %q, want the child's write at offset 100", b)
+	}
+}
+
+// checkStages checks that the child got the caller's stage, then Start's
+// "leaf" and "clone", in order on the clock, none before the caller's.
+func checkStages(t *testing.T, got []ParentStage, callerAt int64) {
+	t.Helper()
+	var names []string
+	ok := len(got) == 3 && got[0].Mono == callerAt
+	for i, st := range got {
+		names = append(names, st.Name)
+		if i > 0 && st.Mono < got[i-1].Mono {
+			ok = false
+		}
+	}
+	if !ok || strings.Join(names, " ") != "ids leaf clone" {
+		t.Errorf("the child's ParentStages = %+v, want ids at %d, then leaf and clone, in order", got, callerAt)
 	}
 }
 

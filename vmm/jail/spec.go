@@ -106,6 +106,10 @@ type Spec struct {
 	// /dev/null.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// Stages are the caller's steps of this start so far (MonotonicNow
+	// times); Start adds its own and passes them to the VMM, which logs
+	// them (ParentStages).
+	Stages []ParentStage
 }
 
 // Files are the open files a jailed VMM receives. A nil entry is not passed.

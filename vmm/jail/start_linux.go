@@ -54,6 +54,7 @@ func startIn(s Spec, parent, root string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
+	stages := append(append([]ParentStage(nil), s.Stages...), ParentStage{"leaf", MonotonicNow()})
 	cg, err := os.Open(leaf)
 	if err != nil {
 		removeLeaf(leaf)
@@ -88,6 +89,7 @@ func startIn(s Spec, parent, root string) (*exec.Cmd, error) {
 		ID: s.ID, Root: root, UID: s.UID, GID: s.GID,
 		Devices: s.Devices, Layout: layoutOf(s.Files),
 		Creds: creds, ExeFD: exeFD,
+		Stages: append(stages, ParentStage{"clone", MonotonicNow()}),
 	})
 	if err != nil {
 		removeLeaf(leaf)
