@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -77,19 +78,28 @@ func benchSection(ctx context.Context, specPath, doc, dataDir string, host bench
 		}
 		fmt.Fprintf(os.Stderr, "==> %s: measured in %s, data in %s\n", spec.Title, time.Since(start).Round(time.Second), dataPath)
 	}
+	section, err := renderSection(spec, dataPath)
+	if err != nil {
+		return err
+	}
+	return updateSection(doc, section)
+}
+
+// renderSection writes spec's section from its data file.
+func renderSection(spec *benchdoc.Spec, dataPath string) ([]byte, error) {
 	raw, err := os.ReadFile(dataPath)
 	if err != nil {
-		return fmt.Errorf("%s: %w (run without -render to measure it)", spec.Title, err)
+		return nil, fmt.Errorf("%s: %w (run without -render to measure it)", spec.Title, err)
 	}
 	d, err := benchdoc.ReadData(dataPath, raw)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var section strings.Builder
+	var section bytes.Buffer
 	if err := spec.Render(&section, d); err != nil {
-		return err
+		return nil, err
 	}
-	return updateSection(doc, []byte(section.String()))
+	return section.Bytes(), nil
 }
 
 // thisHost describes this machine and the work tree's commit now.
