@@ -334,8 +334,8 @@ for b in -1 0; do
 	echo "== boot $b: entries $(sudo journalctl -b $b --no-pager -q | wc -l), last:"
 	sudo journalctl -b $b --no-pager -o short-monotonic -n 3
 done
-echo "== the last entries of all boots, without a boot filter:"
-sudo journalctl --no-pager -o short-monotonic -n 5
+echo "== the stops' and shutdowns' entries of all boots, read without a boot filter:"
+sudo journalctl --no-pager -o short-monotonic | grep -E 'Power key pressed|Journal stopped|Reached target (reboot|poweroff).target'
 sudo journalctl --verify --no-pager | tail -n 20
 for f in /var/log/journal/*/system*.journal*; do
 	echo "== $f"

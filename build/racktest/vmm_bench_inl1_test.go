@@ -297,10 +297,10 @@ func BenchmarkInL1Block(b *testing.B) {
 // alternate runs one guest per iteration of b under each VMM of argv,
 // rotating which goes first (vmmOrder), and prints each run's values as
 // the result base+"/vmm=NAME" (l1Result), with the boots of that VMM and
-// round that stalled before it ("stalled-boots"). A boot that stalls
-// before the guest's /init (errStall) is retried, up to blkAttempts boots
-// per VMM and round; a round whose every boot stalled prints only its
-// stalled-boots. When both ironvisor and QEMU completed a round, it also
+// round that stalled before the guest's /init ("stalled-boots", errStall)
+// or died after it ("lost-boots", errLost; the error is printed). Such a
+// boot is retried, up to blkAttempts boots per VMM and round; a round
+// whose every boot failed so prints only those counts. When both ironvisor and QEMU completed a round, it also
 // prints base+"/ratio=ironvisor-qemu": per value, ironvisor's over QEMU's,
 // or QEMU's over ironvisor's for a latency (a unit "us-..."), so that
 // above 1 is better for ironvisor. Any other error fails b.
@@ -308,11 +308,16 @@ func alternate(b *testing.B, base string, argv map[string][]string, run func([]s
 	for round := 0; b.Loop(); round++ {
 		vals := map[string][]benchfmt.Value{}
 		for _, name := range vmmOrder(round, argv) {
-			stalled := 0
+			stalled, lost := 0, 0
 			for attempt := 1; attempt <= blkAttempts; attempt++ {
 				v, err := run(argv[name])
 				if errors.Is(err, errStall) {
 					stalled++
+					continue
+				}
+				if errors.Is(err, errLost) {
+					fmt.Printf("LOST vmm=%s round=%d attempt=%d: %v\n", name, round, attempt, err)
+					lost++
 					continue
 				}
 				if err != nil {
@@ -321,7 +326,9 @@ func alternate(b *testing.B, base string, argv map[string][]string, run func([]s
 				vals[name] = v
 				break
 			}
-			l1Result(base+"/vmm="+name, append(slices.Clone(vals[name]), benchfmt.Value{Value: float64(stalled), Unit: "stalled-boots"})...)
+			l1Result(base+"/vmm="+name, append(slices.Clone(vals[name]),
+				benchfmt.Value{Value: float64(stalled), Unit: "stalled-boots"},
+				benchfmt.Value{Value: float64(lost), Unit: "lost-boots"})...)
 		}
 		iv, q := vals["ironvisor"], vals["qemu"]
 		if iv == nil || q == nil {
@@ -353,6 +360,11 @@ func writeZeros(path string, size int) error {
 
 // errStall is a boot that did not reach the guest's /init in time.
 var errStall = errors.New("guest did not reach /init")
+
+// errLost is a guest that reached /init and then died (its VMM ended, as
+// on the triple faults nested SVM under QEMU's TCG gives both VMMs' Linux
+// guests, docs/benchmarks.md, issue 16) before printing its result.
+var errLost = errors.New("guest died before its result")
 
 // guestBlkLine is the guest's timing of one dd.
 var guestBlkLine = regexp.MustCompile(`GUEST-BLK op=(\w+) rc=(\d+) t0=([0-9.]+) t1=([0-9.]+)`)
@@ -427,7 +439,7 @@ func consoleRun(argv []string, done string, deadline time.Duration) ([]string, e
 			return nil, fmt.Errorf("no result after %v:\n%s", deadline, strings.Join(console, "\n"))
 		case line, ok := <-lines:
 			if !ok {
-				return nil, fmt.Errorf("console ended before the result; stderr: %s\n%s", p.stderr.Bytes(), strings.Join(console, "\n"))
+				return nil, fmt.Errorf("%w: console ended before the result; stderr: %s\n%s", errLost, p.stderr.Bytes(), strings.Join(console, "\n"))
 			}
 			console = append(console, line)
 			initSeen = initSeen || strings.Contains(line, "GUEST-INIT-OK")
