@@ -82,7 +82,8 @@ func modules(dir, release string, names []string) ([]string, []initramfs.Entry, 
 	return load, set.Entries(release), nil
 }
 
-// InitScript returns the server's /init: mount the file systems the tests
+// InitScript returns the server's /init: with PATH=/bin:/usr/bin (busybox's
+// links, and QEMUEntries' qemu-system-x86_64), mount the file systems the tests
 // need, load the modules in order (a failure prints GOTEST-MODPROBE-FAILED
 // and ends the run with exit code 125 before any test), run /pkg.test with
 // -test.v, the -test.run expression run and a -test.timeout below the
@@ -91,7 +92,7 @@ func InitScript(load []string, run string, timeout time.Duration) string {
 	var s strings.Builder
 	s.WriteString(`#!/bin/busybox sh
 /bin/busybox --install -s /bin
-export PATH=/bin
+export PATH=/bin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
