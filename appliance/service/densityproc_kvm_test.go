@@ -70,6 +70,34 @@ func leafPIDs(t *testing.T, leaf string) []int {
 	return pids
 }
 
+// pfKthread is PF_KTHREAD, the flag of a kernel thread in /proc/PID/stat.
+const pfKthread = 0x00200000
+
+// kernelThread reports whether pid is a kernel thread. KVM moves the
+// worker threads it starts for a VM (kvm-nx-lpage-recovery, where the NX
+// huge page mitigation is on, as on the rack's L1) into the cgroup of the
+// process that made the VM; they have no memory map, so
+// /proc/PID/smaps_rollup answers ESRCH.
+func kernelThread(t *testing.T, pid int) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command, which is in parentheses and may hold
+	// spaces: state, ppid, pgrp, session, tty_nr, tpgid, flags.
+	i := strings.LastIndex(string(b), ") ")
+	f := strings.Fields(string(b)[i+2:])
+	if i < 0 || len(f) < 7 {
+		t.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	if err != nil {
+		t.Fatalf("/proc/%d/stat flags %q: %v", pid, f[6], err)
+	}
+	return flags&pfKthread != 0
+}
+
 // pssKiB returns the proportional set size of process pid
 // (/proc/PID/smaps_rollup "Pss:", in KiB).
 func pssKiB(t *testing.T, pid int) int64 {
