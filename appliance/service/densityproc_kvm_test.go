@@ -87,8 +87,11 @@ func kernelThread(t *testing.T, pid int) bool {
 	// The fields after the command, which is in parentheses and may hold
 	// spaces: state, ppid, pgrp, session, tty_nr, tpgid, flags.
 	i := strings.LastIndex(string(b), ") ")
+	if i < 0 {
+		t.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
 	f := strings.Fields(string(b)[i+2:])
-	if i < 0 || len(f) < 7 {
+	if len(f) < 7 {
 		t.Fatalf("/proc/%d/stat: %q", pid, b)
 	}
 	flags, err := strconv.ParseUint(f[6], 10, 64)
