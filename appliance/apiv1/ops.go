@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // The typed methods of Client, one per route (a test checks that they
@@ -161,6 +162,17 @@ func (c *Client) Launch(ctx context.Context, q LaunchRequest) ([]Instance, error
 // Instance describes instance id.
 func (c *Client) Instance(ctx context.Context, id string) (Instance, error) {
 	return call[Instance](ctx, c, "GET /v1/instances/{id}", nil, id)
+}
+
+// InstanceWait describes instance id like Instance, but while it is in
+// state while it waits up to wait (the server caps it at 30s) for it to
+// leave that state, and answers as soon as it does. An answer still in
+// while means the wait ended; call again.
+func (c *Client) InstanceWait(ctx context.Context, id, while string, wait time.Duration) (Instance, error) {
+	q := url.Values{"while": {while}, "wait": {wait.String()}}
+	var out Instance
+	err := c.Do(ctx, "GET /v1/instances/{id}", []string{id}, q, nil, &out)
+	return out, err
 }
 
 // Resize changes the type of stopped instance id.

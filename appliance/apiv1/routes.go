@@ -74,7 +74,7 @@ func Routes() []Route {
 		{"GET", "/v1/image-imports/{id}", "an image import job's progress", AccessAdmin, "", nil, ImageImport{}, false},
 		{"GET", "/v1/instances", "list instances", AccessTenant, "", nil, []Instance{}, false},
 		{"POST", "/v1/instances", "launch instances", AccessTenant, "", LaunchRequest{}, []Instance{}, false},
-		{"GET", "/v1/instances/{id}", "describe an instance", AccessTenant, "id", nil, Instance{}, false},
+		{"GET", "/v1/instances/{id}", "describe an instance (?while=STATE&wait=DURATION, wait a Go duration up to 30s: long-poll until it leaves STATE)", AccessTenant, "id", nil, Instance{}, false},
 		{"PATCH", "/v1/instances/{id}", "change the type of a stopped instance", AccessTenant, "id", PatchRequest{}, Instance{}, false},
 		{"DELETE", "/v1/instances/{id}", "terminate an instance", AccessTenant, "id", nil, Instance{}, false},
 		{"POST", "/v1/instances/{id}/stop", "stop an instance", AccessTenant, "id", StopRequest{}, Instance{}, false},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -46,21 +47,22 @@ func (r *recRunner) Console(_ context.Context, id string, off int64, max int) ([
 	return b, off + int64(len(b)), nil
 }
 
-// waitState polls an instance until it reaches state, with a deadline.
+// waitState waits until an instance reaches state, with a deadline: each
+// request long-polls while the instance stays in the state it last had.
 func (e *env) waitState(tok, id, state string) apiv1.Instance {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var in apiv1.Instance
-		e.must(200, "GET", "/v1/instances/"+id, tok, nil, &in)
-		if in.State == state {
-			return in
-		}
-		if time.Now().After(deadline) {
+	var in apiv1.Instance
+	e.must(200, "GET", "/v1/instances/"+id, tok, nil, &in)
+	for in.State != state {
+		left := time.Until(deadline)
+		if left <= 0 {
 			e.t.Fatalf("instance %s is %s (%s), want %s", id, in.State, in.Reason, state)
 		}
-		time.Sleep(10 * time.Millisecond)
+		q := url.Values{"while": {in.State}, "wait": {left.Round(time.Millisecond).String()}}
+		e.must(200, "GET", "/v1/instances/"+id+"?"+q.Encode(), tok, nil, &in)
 	}
+	return in
 }
 
 func TestRunnerWiring(t *testing.T) {
@@ -248,5 +250,48 @@ func TestLifecycleCallsWhileBooting(t *testing.T) {
 	defer g.mu.Unlock()
 	if len(g.problems) > 0 || len(g.running) > 0 {
 		t.Fatalf("problems %q, still running %v", g.problems, g.running)
+	}
+}
+
+// TestDescribeLongPoll: GET /v1/instances/{id}?while=&wait= answers as
+// soon as the instance leaves the state, through the typed client too;
+// a malformed long-poll is a 400 and another tenant's instance a 404.
+func TestDescribeLongPoll(t *testing.T) {
+	e := newEnv(t, &recRunner{started: map[string]orchestrator.RunSpec{}})
+	_, tok := e.tenant("acme")
+	_, other := e.tenant("rival")
+	e.tinyImage("tiny")
+	var got []apiv1.Instance
+	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano"}, &got)
+	id := got[0].ID
+	e.waitState(tok, id, "running")
+	path := "/v1/instances/" + id
+
+	c := apiv1.NewClient(e.srv.URL, tok, nil)
+	done := make(chan apiv1.Instance, 1)
+	go func() {
+		in, err := c.InstanceWait(context.Background(), id, "running", 25*time.Second)
+		if err != nil {
+			t.Errorf("InstanceWait: %v", err)
+		}
+		done <- in
+	}()
+	e.must(200, "POST", path+"/stop", tok, `{"force":true}`, nil)
+	select {
+	case in := <-done:
+		if in.State != "stopping" && in.State != "stopped" {
+			t.Fatalf("long poll while running answered %s (%s)", in.State, in.Reason)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("long poll while running did not end with the stop")
+	}
+
+	for _, q := range []string{"?while=stopped", "?wait=1s", "?while=asleep&wait=1s", "?while=stopped&wait=1h", "?while=stopped&wait=soon"} {
+		if code, b := e.do("GET", path+q, tok, nil); code != 400 {
+			t.Errorf("%s: %d %s, want 400", q, code, b)
+		}
+	}
+	if code, b := e.do("GET", path+"?while=stopped&wait=1s", other, nil); code != 404 {
+		t.Errorf("another tenant's long poll: %d %s, want 404", code, b)
 	}
 }

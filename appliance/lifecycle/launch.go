@@ -136,6 +136,9 @@ func (m *Manager) Sweep(ctx context.Context) ([]string, error) {
 			return tx.Delete(store.Instances, inst.ID)
 		})
 		unlock()
+		if err == nil {
+			m.wake(inst.ID)
+		}
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return gone, fmt.Errorf("sweep %s: %w", inst.ID, err)
 		}
@@ -230,6 +233,9 @@ func (m *Manager) markLost(id, reason string) (Instance, error) {
 		h.change(cur, next)
 		return tx.Put(store.Instances, id, next)
 	})
+	if err == nil {
+		m.wake(id)
+	}
 	return next, err
 }
 
@@ -261,6 +267,9 @@ func (m *Manager) Annotate(ctx context.Context, id string, in State, was, reason
 	})
 	if err != nil {
 		return Instance{}, false, fmt.Errorf("annotate %s: %w", id, err)
+	}
+	if changed {
+		m.wake(id)
 	}
 	return out, changed, nil
 }

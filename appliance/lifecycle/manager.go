@@ -101,6 +101,11 @@ type Manager struct {
 	// locks holds a one-slot semaphore per instance with waiters; guarded
 	// by mu.
 	locks map[string]*instLock
+
+	watchMu sync.Mutex
+	// watches holds the channel of each instance someone waits on (Watch);
+	// guarded by watchMu.
+	watches map[string]*watch
 }
 
 // instLock is one instance's semaphore and how many goroutines hold or
@@ -141,7 +146,7 @@ func NewManager(db *store.DB, clock Clock, host types.Host) *Manager {
 	if clock == nil {
 		clock = SystemClock{}
 	}
-	return &Manager{db: db, clock: clock, host: host, locks: map[string]*instLock{}}
+	return &Manager{db: db, clock: clock, host: host, locks: map[string]*instLock{}, watches: map[string]*watch{}}
 }
 
 // lock takes id's lock, waiting until ctx is done. On ctx expiry it
@@ -297,6 +302,7 @@ func (m *Manager) applyLocked(id string, e Event, ch Change) (Instance, error) {
 	if err != nil {
 		return Instance{}, fmt.Errorf("%s %s: %w", e, id, err)
 	}
+	m.wake(id)
 	return out, nil
 }
 

@@ -45,8 +45,8 @@ const launchRateRounds = 3
 //     Start to return (what the service calls running), stop it by force
 //     and forget it, for as many launches. A rate is launches that
 //     reached running per second of the arm's wall time; p50 and p99 of
-//     launch (POST sent) to running (first GET showing it, polled every
-//     5 ms) pool every API round.
+//     launch (POST sent) to running (the answer of a describe that
+//     long-polls while pending) pool every API round.
 //
 // It prints one LAUNCHRATE line (the median API rate), one BOOTSTAGES line
 // (the mean of each boot stage over the rounds, from the service's
@@ -55,8 +55,9 @@ const launchRateRounds = 3
 // BenchmarkLaunchRateInRack parses.
 func TestLaunchRateOnKVM(t *testing.T) {
 	needKVM(t)
-	// The benchmark polls each launch every 5 ms, far above a token's
-	// default request rate (the rate limit of issue 10, finding 5).
+	// Three requests or more per launch: on a fast host the workers would
+	// pass a token's default request rate (50 a second, the rate limit of
+	// issue 10, finding 5), and this measures the API, not that limit.
 	bin, vmm := leanBinaries(t)
 	s := startServeBin(t, bin, "--insecure-http", "--api-rate", "-1")
 	admin := s.adminToken(t)
@@ -198,9 +199,10 @@ func metricValue(text, name string) float64 {
 	return 0
 }
 
-// launchToRunning launches one nano instance and waits until it runs. It
-// returns the time from sending the launch to the first answer showing
-// running.
+// launchToRunning launches one nano instance and waits until it runs, as
+// a user's tool does: describe long-polls while the instance is pending,
+// so the answer comes when the service stores running. It returns the
+// time from sending the launch to that answer.
 func launchToRunning(ctx context.Context, c *apiv1.Client) (string, time.Duration, error) {
 	start := time.Now()
 	got, err := c.Launch(ctx, apiv1.LaunchRequest{Image: "tiny", Type: "nano"})
@@ -210,25 +212,20 @@ func launchToRunning(ctx context.Context, c *apiv1.Client) (string, time.Duratio
 	if len(got) != 1 {
 		return "", 0, fmt.Errorf("launch answered %d instances", len(got))
 	}
-	id := got[0].ID
+	in := got[0]
 	deadline := start.Add(2 * time.Minute)
-	for {
-		in, err := c.Instance(ctx, id)
-		if err != nil {
-			return id, 0, err
-		}
-		switch in.State {
-		case "running":
-			return id, time.Since(start), nil
-		case "pending":
-		default:
-			return id, 0, fmt.Errorf("instance %s went %s (%s) instead of running", id, in.State, in.Reason)
-		}
+	for in.State == "pending" {
 		if time.Now().After(deadline) {
-			return id, 0, fmt.Errorf("instance %s still pending after 2 minutes", id)
+			return in.ID, 0, fmt.Errorf("instance %s still pending after 2 minutes", in.ID)
 		}
-		time.Sleep(5 * time.Millisecond) // the API has no state stream
+		if in, err = c.InstanceWait(ctx, got[0].ID, "pending", 30*time.Second); err != nil {
+			return got[0].ID, 0, err
+		}
 	}
+	if in.State != "running" {
+		return in.ID, 0, fmt.Errorf("instance %s went %s (%s) instead of running", in.ID, in.State, in.Reason)
+	}
+	return in.ID, time.Since(start), nil
 }
 
 // terminate terminates instance id and checks the answer.

@@ -291,22 +291,39 @@ func cell(v any) string {
 	return fmt.Sprint(v)
 }
 
-// waitRunning polls instances until they run, leave pending, or the
-// deadline passes, with a progress line on stderr. It fails unless all
-// run.
+// waitRunning waits until instances run, leave pending, or the deadline
+// passes, with a progress line on stderr. It fails unless all run. Each
+// round long-polls the first pending instance, so that the line moves
+// the moment one runs, and at least every second.
 func (x *ctlCtx) waitRunning(ids []string, wait time.Duration) error {
 	if wait <= 0 || len(ids) == 0 {
 		return nil
 	}
 	start := time.Now()
 	deadline := start.Add(wait)
+	waitOn := ""
 	for {
 		states := map[string]int{}
 		var stuck []string
+		var pending []string
 		for _, id := range ids {
-			in, err := x.c.Instance(context.Background(), id)
+			var in apiv1.Instance
+			var err error
+			if id == waitOn {
+				poll, asked := time.Now(), min(time.Second, max(time.Until(deadline), 0))
+				in, err = x.c.InstanceWait(context.Background(), id, "pending", asked)
+				if err == nil && in.State == "pending" && time.Since(poll) < asked/2 {
+					// A server from before the long-poll answers at once.
+					time.Sleep(200 * time.Millisecond)
+				}
+			} else {
+				in, err = x.c.Instance(context.Background(), id)
+			}
 			if err != nil {
 				return err
+			}
+			if in.State == "pending" {
+				pending = append(pending, id)
 			}
 			states[in.State]++
 			if in.State != "running" && in.State != "pending" {
@@ -328,6 +345,6 @@ func (x *ctlCtx) waitRunning(ids []string, wait time.Duration) error {
 			fmt.Fprintln(x.errw)
 			return fmt.Errorf("not running after %v", wait)
 		}
-		time.Sleep(200 * time.Millisecond)
+		waitOn = pending[0]
 	}
 }

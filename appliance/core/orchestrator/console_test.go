@@ -131,10 +131,9 @@ func (r *gatedRunner) Console(ctx context.Context, id string, off int64, max int
 	return r.fakeRunner.Console(ctx, id, off, max)
 }
 
-// TestConsoleOfAPendingInstance: an instance whose VMM has not started
-// yet has a console to come: no output, no error, and available (the
-// web console opens its terminal on the page a launch lands on).
-func TestConsoleOfAPendingInstance(t *testing.T) {
+// launchGated launches a nano instance whose VMM start waits until the
+// returned function is called: the instance stays pending until then.
+func launchGated(t *testing.T) (*env, string, func()) {
 	r := &gatedRunner{fakeRunner: newFakeRunner(), release: make(chan struct{})}
 	e := newEnv(t, r, nil)
 	released := sync.OnceFunc(func() { close(r.release) })
@@ -143,7 +142,14 @@ func TestConsoleOfAPendingInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := insts[0].ID
+	return e, insts[0].ID, released
+}
+
+// TestConsoleOfAPendingInstance: an instance whose VMM has not started
+// yet has a console to come: no output, no error, and available (the
+// web console opens its terminal on the page a launch lands on).
+func TestConsoleOfAPendingInstance(t *testing.T) {
+	e, id, released := launchGated(t)
 	if in := e.get(id); in.State != "pending" {
 		t.Fatalf("state %s before the VMM started, want pending", in.State)
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/ironvisor/ironvisor/appliance/api"
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
 	"github.com/ironvisor/ironvisor/appliance/auth"
-	"github.com/ironvisor/ironvisor/appliance/core/orchestrator"
 )
 
 // consoleWrite types the body's bytes into the instance's serial port.
@@ -26,16 +25,16 @@ func (s *Server) consoleWrite(w http.ResponseWriter, r *http.Request, p api.Para
 	answer(w, http.StatusOK, apiv1.ConsoleInputResult{Accepted: n}, err)
 }
 
-// queryWait parses the console's optional wait, a Go duration ("500ms",
-// "10s") of at most orchestrator.MaxConsoleWait.
-func queryWait(r *http.Request) (time.Duration, error) {
+// queryWait parses an optional wait, a Go duration ("500ms", "10s") of
+// at most max.
+func queryWait(r *http.Request, max time.Duration) (time.Duration, error) {
 	s := r.URL.Query().Get("wait")
 	if s == "" {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 || d > orchestrator.MaxConsoleWait {
-		return 0, badRequest("wait=%q: want a duration from 0 to %v, such as 10s", s, orchestrator.MaxConsoleWait)
+	if err != nil || d < 0 || d > max {
+		return 0, badRequest("wait=%q: want a duration from 0 to %v, such as 10s", s, max)
 	}
 	return d, nil
 }

@@ -3,6 +3,7 @@ package rest
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -27,9 +28,39 @@ func (s *Server) listInstances(w http.ResponseWriter, r *http.Request, _ api.Par
 	answer(w, http.StatusOK, instanceViews(all), err)
 }
 
+// getInstance describes an instance. With ?while=STATE&wait=DURATION it
+// long-polls: it answers once the instance has left STATE, or when the
+// wait ends with it still there.
 func (s *Server) getInstance(w http.ResponseWriter, r *http.Request, p api.Params, who auth.Principal) {
-	in, err := s.cfg.Orch.Instance(p["id"], who)
+	while, wait, err := queryWhile(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	var in lifecycle.Instance
+	if while != "" {
+		in, err = s.cfg.Orch.InstanceWait(r.Context(), who, p["id"], while, wait)
+	} else {
+		in, err = s.cfg.Orch.Instance(p["id"], who)
+	}
 	instanceAnswer(w, in, err)
+}
+
+// queryWhile parses describe's optional long-poll: while, a state name,
+// and wait, which come together.
+func queryWhile(r *http.Request) (lifecycle.State, time.Duration, error) {
+	wait, err := queryWait(r, orchestrator.MaxInstanceWait)
+	if err != nil {
+		return "", 0, err
+	}
+	s := r.URL.Query().Get("while")
+	if (s == "") != (r.URL.Query().Get("wait") == "") {
+		return "", 0, badRequest("while=%q wait=%v: a long-poll needs both, a state and a duration such as 10s", s, wait)
+	}
+	if s != "" && !slices.Contains(lifecycle.States, lifecycle.State(s)) {
+		return "", 0, badRequest("while=%q: want one of %v", s, lifecycle.States)
+	}
+	return lifecycle.State(s), wait, nil
 }
 
 func (s *Server) launch(w http.ResponseWriter, r *http.Request, _ api.Params, who auth.Principal) {
@@ -105,7 +136,7 @@ func (s *Server) console(w http.ResponseWriter, r *http.Request, p api.Params, w
 		fail(w, err)
 		return
 	}
-	wait, err := queryWait(r)
+	wait, err := queryWait(r, orchestrator.MaxConsoleWait)
 	if err != nil {
 		fail(w, err)
 		return
