@@ -10,6 +10,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -48,36 +49,63 @@ const launchRateRounds = 3
 //     launch (POST sent) to running (the answer of a describe that
 //     long-polls while pending) pool every API round.
 //
-// It prints one LAUNCHRATE line (the median API rate), one BOOTSTAGES line
-// (the mean of each boot stage over the rounds, from the service's
-// /metrics) and one RAWRATE line (the median raw rate, its ratio to the
-// API's, and the mean time of each side's launch and stop) that
-// BenchmarkLaunchRateInRack parses.
+// Its subtest plain prints one LAUNCHRATE line (the median API rate), one
+// BOOTSTAGES line (the mean of each boot stage over the rounds, from the
+// service's /metrics) and one RAWRATE line (the median raw rate, its ratio
+// to the API's, and the mean time of each side's launch and stop). Its
+// subtest network runs the API arm again on a service with CPU overcommit,
+// each instance in a network with a security group of launchNetRules
+// rules (issue 14, goal 2), and prints a LAUNCHRATENET line.
+// BenchmarkLaunchRateInRack parses them.
 func TestLaunchRateOnKVM(t *testing.T) {
 	needKVM(t)
+	t.Run("plain", testLaunchRatePlain)
+	t.Run("network", testLaunchRateNetwork)
+}
+
+// launchNetRules is how many ingress rules the security group of the
+// network variant has, and launchNetOvercommit its service's vCPUs per
+// host CPU.
+const (
+	launchNetRules      = 8
+	launchNetOvercommit = 4
+)
+
+// nanoTiny is the launch of both variants without a network.
+var nanoTiny = apiv1.LaunchRequest{Image: "tiny", Type: "nano"}
+
+// launchWorld starts the real serve binary with extra flags and uploads
+// the tiny guest as image tiny. It returns the service, its admin token,
+// the lean VMM binary, the guest's kernel and a client as a new tenant;
+// the benchmark drives the API as its users' programs do, through the
+// typed client of the contract.
+func launchWorld(t *testing.T, extra ...string) (s server, admin, vmm, kernel string, c *apiv1.Client) {
+	t.Helper()
 	// Three requests or more per launch: on a fast host the workers would
 	// pass a token's default request rate (50 a second, the rate limit of
 	// issue 10, finding 5), and this measures the API, not that limit.
 	bin, vmm := leanBinaries(t)
-	s := startServeBin(t, bin, "--insecure-http", "--api-rate", "-1")
-	admin := s.adminToken(t)
+	s = startServeBin(t, bin, append([]string{"--insecure-http", "--api-rate", "-1"}, extra...)...)
+	admin = s.adminToken(t)
 	var tenant struct{ Token string }
 	s.ok(t, admin, &tenant, "tenants", "create", "rate", "--json")
-	kernel := filepath.Join(t.TempDir(), "tiny.elf")
+	kernel = filepath.Join(t.TempDir(), "tiny.elf")
 	if err := os.WriteFile(kernel, testutil.PVHHello("LAUNCH-RATE\n", testutil.ExitHalt), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s.ok(t, admin, nil, "images", "upload", "--name", "tiny", "--kernel", kernel, "--cmdline", "console=ttyS0")
-	// The benchmark drives the API as its users' programs do: through the
-	// typed client of the contract.
-	c := apiv1.NewClient(s.url, tenant.Token, nil)
-	ctx := context.Background()
+	return s, admin, vmm, kernel, apiv1.NewClient(s.url, tenant.Token, nil)
+}
 
-	// How many at once.
+// mostAtOnce launches q one by one, each waited for until running, until
+// the service refuses one for capacity, terminates them all and returns
+// how many ran.
+func mostAtOnce(t *testing.T, ctx context.Context, c *apiv1.Client, q apiv1.LaunchRequest) int {
+	t.Helper()
 	var ids []string
 	limit := ""
 	for limit == "" {
-		id, _, err := launchToRunning(ctx, c)
+		id, _, err := launchToRunning(ctx, c, q)
 		switch {
 		case err == nil:
 			ids = append(ids, id)
@@ -87,16 +115,24 @@ func TestLaunchRateOnKVM(t *testing.T) {
 			t.Fatalf("launch %d: %v", len(ids)+1, err)
 		}
 	}
-	most := len(ids)
-	t.Logf("%d nano instances running at once; the next launch: %s", most, limit)
-	if most < 1 {
-		t.Fatal("not one nano instance runs")
+	t.Logf("%d instances running at once; the next launch: %s", len(ids), limit)
+	if len(ids) < 1 {
+		t.Fatal("not one instance runs")
 	}
 	for _, id := range ids {
 		if err := terminate(ctx, c, id); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return len(ids)
+}
+
+// testLaunchRatePlain is the launch rate without a network, through the API
+// and raw, in rotation.
+func testLaunchRatePlain(t *testing.T) {
+	s, admin, vmm, kernel, c := launchWorld(t)
+	ctx := context.Background()
+	most := mostAtOnce(t, ctx, c, nanoTiny)
 
 	// Sustained rate, rounds of both arms in rotation: through the API,
 	// and the same starts through a supervisor of its own (the raw rate).
@@ -107,7 +143,7 @@ func TestLaunchRateOnKVM(t *testing.T) {
 	for round := range launchRateRounds {
 		arms := []func() error{
 			func() error {
-				r, err := runWorkers(launchRateLaunches, most, apiLaunch(ctx, c))
+				r, err := runWorkers(launchRateLaunches, most, apiLaunch(ctx, c, nanoTiny))
 				api = append(api, r)
 				return err
 			},
@@ -149,6 +185,47 @@ func TestLaunchRateOnKVM(t *testing.T) {
 		ms(percentile(rawUp, 50)), ms(percentile(rawUp, 99)),
 		mean(lat), mean(pooled(api, func(a armResult) []time.Duration { return a.down })),
 		mean(rawUp), mean(pooled(direct, func(a armResult) []time.Duration { return a.down })))
+}
+
+// testLaunchRateNetwork is the API arm on a service with CPU overcommit
+// (launchNetOvercommit), each instance with a NIC in a network and a
+// security group of launchNetRules ingress rules: its launch attaches a
+// tap, a lease and the group's rules, its terminate takes them away. As
+// many workers as such instances fit; a LAUNCHRATENET line.
+func testLaunchRateNetwork(t *testing.T) {
+	s, admin, _, _, c := launchWorld(t, "--cpu-overcommit", strconv.Itoa(launchNetOvercommit))
+	ctx := context.Background()
+	if _, err := c.CreateNetwork(ctx, apiv1.NetworkRequest{Name: "web", CIDR: "10.79.0.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	g := apiv1.SecurityGroupRequest{Name: "web"}
+	for i := range launchNetRules {
+		port := uint16(8000 + i)
+		g.Ingress = append(g.Ingress, apiv1.Rule{Proto: "tcp", FromPort: port, ToPort: port, CIDR: netip.MustParsePrefix("0.0.0.0/0")})
+	}
+	if _, err := c.CreateSecurityGroup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	q := apiv1.LaunchRequest{Image: "tiny", Type: "nano", Network: "web", SecurityGroups: []string{"web"}}
+	most := mostAtOnce(t, ctx, c, q)
+	before := stageTotals(t, s, admin)
+	var arms []armResult
+	var rates []float64
+	var seconds float64
+	for round := range launchRateRounds {
+		r, err := runWorkers(launchRateLaunches, most, apiLaunch(ctx, c, q))
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		arms, rates, seconds = append(arms, r), append(rates, r.rate()), seconds+r.elapsed.Seconds()
+		t.Logf("round %d: API with a network %.2f/s (%v)", round, r.rate(), r.elapsed.Round(time.Millisecond))
+	}
+	lat := pooled(arms, func(a armResult) []time.Duration { return a.up })
+	fmt.Printf("LAUNCHRATENET launches=%d workers=%d overcommit=%d rules=%d seconds=%.2f rate=%.2f p50_ms=%.1f p99_ms=%.1f up_ms=%.1f down_ms=%.1f %s\n",
+		len(lat), most, launchNetOvercommit, launchNetRules, seconds, medianOf(rates),
+		ms(percentile(lat, 50)), ms(percentile(lat, 99)), mean(lat),
+		mean(pooled(arms, func(a armResult) []time.Duration { return a.down })),
+		stageMeans(t, before, stageTotals(t, s, admin)))
 }
 
 // bootStageNames are the stages of ironvisor_boot_stage_seconds.
@@ -199,13 +276,13 @@ func metricValue(text, name string) float64 {
 	return 0
 }
 
-// launchToRunning launches one nano instance and waits until it runs, as
+// launchToRunning launches one instance of q and waits until it runs, as
 // a user's tool does: describe long-polls while the instance is pending,
 // so the answer comes when the service stores running. It returns the
 // time from sending the launch to that answer.
-func launchToRunning(ctx context.Context, c *apiv1.Client) (string, time.Duration, error) {
+func launchToRunning(ctx context.Context, c *apiv1.Client, q apiv1.LaunchRequest) (string, time.Duration, error) {
 	start := time.Now()
-	got, err := c.Launch(ctx, apiv1.LaunchRequest{Image: "tiny", Type: "nano"})
+	got, err := c.Launch(ctx, q)
 	if err != nil {
 		return "", 0, err
 	}

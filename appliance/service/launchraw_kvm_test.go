@@ -95,11 +95,11 @@ func runWorkers(launches, workers int, launch func(n int) (up, down time.Duratio
 	return r, nil
 }
 
-// apiLaunch is the API arm's launch: a nano instance of image tiny through
-// the API to running (launchToRunning), then its terminate.
-func apiLaunch(ctx context.Context, c *apiv1.Client) func(int) (time.Duration, time.Duration, error) {
+// apiLaunch is the API arm's launch: instance q through the API to
+// running (launchToRunning), then its terminate.
+func apiLaunch(ctx context.Context, c *apiv1.Client, q apiv1.LaunchRequest) func(int) (time.Duration, time.Duration, error) {
 	return func(int) (time.Duration, time.Duration, error) {
-		id, up, err := launchToRunning(ctx, c)
+		id, up, err := launchToRunning(ctx, c, q)
 		if err != nil {
 			return 0, 0, err
 		}

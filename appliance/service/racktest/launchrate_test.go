@@ -29,12 +29,17 @@ var bootStagesLine = regexp.MustCompile(`BOOTSTAGES queue_ms=([\d.]+) prepare_ms
 // supervisor without the API, and what one launch costs on each side.
 var rawRateLine = regexp.MustCompile(`RAWRATE rounds=(\d+) rate=([\d.]+) ratio=([\d.]+) ratio_rounds=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) api_up_ms=([\d.]+) api_down_ms=([\d.]+) raw_up_ms=([\d.]+) raw_down_ms=([\d.]+)`)
 
+// launchNetLine is TestLaunchRateOnKVM's network variant: the API arm with
+// CPU overcommit, a network and a security group, and its boot stages.
+var launchNetLine = regexp.MustCompile(`LAUNCHRATENET launches=(\d+) workers=(\d+) overcommit=(\d+) rules=(\d+) seconds=([\d.]+) rate=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) up_ms=([\d.]+) down_ms=([\d.]+) queue_ms=([\d.]+) prepare_ms=([\d.]+) vmm_ms=([\d.]+) commit_ms=([\d.]+)`)
+
 // BenchmarkLaunchRateInRack runs TestLaunchRateOnKVM on real KVM inside a
 // rack server and reports its figures: nano tiny-guest launches to running
 // per second (sustained), p50 and p99 of launch to running, the most nano
 // instances running at once, and the raw rate of the same starts through
-// the supervisor alone with its ratio to the API's. build/bench/controlplane.sh formats them
-// for docs/benchmarks.md.
+// the supervisor alone with its ratio to the API's, and the API's figures
+// again with a network, a security group and CPU overcommit (net-*).
+// build/bench/controlplane.md renders them in docs/benchmarks.md.
 func BenchmarkLaunchRateInRack(b *testing.B) {
 	set, err := artefacts.FromEnv()
 	if errors.Is(err, artefacts.ErrNotBuilt) {
@@ -77,6 +82,14 @@ func BenchmarkLaunchRateInRack(b *testing.B) {
 		}
 		for i, unit := range []string{"rounds", "raw-launches/s", "raw/api", "raw/api-rounds", "raw-p50-ms", "raw-p99-ms",
 			"api-up-ms", "api-down-ms", "raw-up-ms", "raw-down-ms"} {
+			v, _ := strconv.ParseFloat(m[i+1], 64)
+			b.ReportMetric(v, unit)
+		}
+		if m = launchNetLine.FindStringSubmatch(res.Output); m == nil {
+			b.Fatalf("no LAUNCHRATENET line in the output")
+		}
+		for i, unit := range []string{"net-launches", "net-workers", "overcommit", "rules", "net-s", "net-launches/s", "net-p50-ms", "net-p99-ms",
+			"net-up-ms", "net-down-ms", "net-queue-ms", "net-prepare-ms", "net-vmm-ms", "net-commit-ms"} {
 			v, _ := strconv.ParseFloat(m[i+1], 64)
 			b.ReportMetric(v, unit)
 		}
