@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -248,14 +249,22 @@ func (h *Host) ensurePort(c *NIC, name string, l, br netlink.Link, ch *Changes) 
 		tap := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: br.Attrs().MTU}, Owner: c.Owner,
 			Mode: netlink.TUNTAP_MODE_TAP, Flags: netlink.TUNTAP_NO_PI | netlink.TUNTAP_VNET_HDR}
 		// TUNSETIFF creates the tap in the calling thread's namespace.
-		if err := h.Do(func() error { return h.nl.LinkAdd(tap) }); err != nil {
-			return fmt.Errorf("create tap %s: %w", name, err)
-		}
+		// The fd that creates it also attaches the tap's one queue until
+		// it is closed. A process forked meanwhile (the supervisor starts
+		// VMMs concurrently) would hold a copy, close-on-exec or not,
+		// until it execs, and the VMM's own TUNSETIFF would fail with
+		// EBUSY: hold forks off (syscall.ForkLock, which the runtime's
+		// fork takes for writing) until that fd is closed.
+		syscall.ForkLock.RLock()
+		err := h.Do(func() error { return h.nl.LinkAdd(tap) })
 		for _, f := range tap.Fds {
 			f.Close()
 		}
+		syscall.ForkLock.RUnlock()
+		if err != nil {
+			return fmt.Errorf("create tap %s: %w", name, err)
+		}
 		*ch = append(*ch, "create tap "+name)
-		var err error
 		if l, err = h.nl.LinkByName(name); err != nil {
 			return fmt.Errorf("find tap %s: %w", name, err)
 		}
