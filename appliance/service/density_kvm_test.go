@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/perf/benchfmt"
+
+	"github.com/ironvisor/ironvisor/build/rack/gotest"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
 )
 
@@ -53,8 +56,9 @@ const densityMarker = "DENSITY"
 // has the memory controller; and for the arm, the growth of the kernel's
 // own memory in /proc/meminfo (KernelStack, PageTables, SecPageTables,
 // SUnreclaim, Percpu, VmallocUsed) from before the first start, divided
-// by densityVMs. It prints one DENSITY line per arm and round, and one
-// DENSITYSUM line with the medians that BenchmarkDensityInRack parses.
+// by densityVMs. It prints each arm's round (DensityInRack/arm=NAME) and
+// the medians (DensityInRack/summary) as benchmark result lines
+// (gotest.L1Result), which BenchmarkDensityInRack relays.
 func TestDensityOnKVM(t *testing.T) {
 	needKVM(t)
 	qemu, err := exec.LookPath("qemu-system-x86_64")
@@ -86,18 +90,24 @@ func TestDensityOnKVM(t *testing.T) {
 		for _, a := range order {
 			r := a.run(round)
 			per[a.name] = append(per[a.name], r)
-			fmt.Printf("DENSITY round=%d arm=%s vms=%d pss_kib=%.0f kernel_kib=%.0f meminfo_kib=%.0f kernel_detail=%s\n",
-				round, a.name, densityVMs, r.pss, r.kernel, r.meminfo, r.detail)
+			gotest.L1Result("DensityInRack/arm="+a.name, append([]benchfmt.Value{
+				{Value: r.pss, Unit: "KiB-pss"}, {Value: r.kernel, Unit: "KiB-kernel"}, {Value: r.meminfo, Unit: "KiB-meminfo"},
+			}, r.detail...)...)
 		}
 	}
 	iv, q := medianDensity(per["ironvisor"]), medianDensity(per["qemu"])
-	src := "cgroup"
+	src, fromCgroup := "cgroup", 1.0
 	if iv.kernel < 0 || q.kernel < 0 {
-		src = "meminfo"
+		src, fromCgroup = "meminfo", 0
 	}
-	fmt.Printf("DENSITYSUM vms=%d rounds=%d kernel_from=%s ironvisor_pss_kib=%.0f ironvisor_kernel_kib=%.0f qemu_pss_kib=%.0f qemu_kernel_kib=%.0f ironvisor_kib=%.0f qemu_kib=%.0f ratio=%.3f\n",
-		densityVMs, densityRounds, src, iv.pss, iv.kernelOr(src), q.pss, q.kernelOr(src),
-		iv.pss+iv.kernelOr(src), q.pss+q.kernelOr(src), (iv.pss+iv.kernelOr(src))/(q.pss+q.kernelOr(src)))
+	ivKiB, qKiB := iv.pss+iv.kernelOr(src), q.pss+q.kernelOr(src)
+	gotest.L1Result("DensityInRack/summary",
+		benchfmt.Value{Value: densityVMs, Unit: "vms"}, benchfmt.Value{Value: densityRounds, Unit: "rounds"},
+		benchfmt.Value{Value: fromCgroup, Unit: "kernel-from-cgroup"},
+		benchfmt.Value{Value: iv.pss, Unit: "iv-pss-KiB"}, benchfmt.Value{Value: iv.kernelOr(src), Unit: "iv-kernel-KiB"},
+		benchfmt.Value{Value: q.pss, Unit: "qemu-pss-KiB"}, benchfmt.Value{Value: q.kernelOr(src), Unit: "qemu-kernel-KiB"},
+		benchfmt.Value{Value: ivKiB, Unit: "iv-KiB"}, benchfmt.Value{Value: qKiB, Unit: "qemu-KiB"},
+		benchfmt.Value{Value: ivKiB / qKiB, Unit: "iv/qemu"})
 }
 
 // densityArm is one side of the density benchmark.
@@ -110,10 +120,10 @@ type densityArm struct {
 // kernel memory of its cgroup leaf (-1 where the leaves have no memory
 // controller), the meminfo growth, and its parts: the leaves' kernel
 // memory.stat fields, or without them the meminfo fields' growth (means,
-// as "name=KiB,...").
+// in units KiB-kernel-NAME).
 type densityResult struct {
 	pss, kernel, meminfo float64
-	detail               string
+	detail               []benchfmt.Value
 }
 
 // kernelOr returns the kernel memory from src ("cgroup" or "meminfo").
@@ -267,21 +277,16 @@ func measureIdle(t *testing.T, leaves, consoles []string, before map[string]int6
 	if r.kernel >= 0 {
 		r.kernel = float64(detail["kernel"]) / 1024 / n
 	}
-	var parts []string
 	after := meminfoKernel(t)
 	for _, name := range meminfoKernelFields {
 		d := float64(after[name]-before[name]) / n
 		r.meminfo += d
 		if r.kernel < 0 {
-			parts = append(parts, fmt.Sprintf("%s=%.0f", name, d))
+			r.detail = append(r.detail, benchfmt.Value{Value: d, Unit: "KiB-kernel-" + name})
 		}
 	}
 	for _, name := range names {
-		parts = append(parts, fmt.Sprintf("%s=%.0f", name, float64(detail[name])/1024/n))
-	}
-	r.detail = strings.Join(parts, ",")
-	if r.detail == "" {
-		r.detail = "none"
+		r.detail = append(r.detail, benchfmt.Value{Value: float64(detail[name]) / 1024 / n, Unit: "KiB-kernel-" + name})
 	}
 	return r
 }

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/perf/benchfmt"
 
 	"github.com/ironvisor/ironvisor/appliance/supervisor"
+	"github.com/ironvisor/ironvisor/build/rack/gotest"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
 )
 
@@ -119,14 +120,14 @@ func BenchmarkInL1ColdStart(b *testing.B) {
 			vals[name] = r.values()
 		}
 		for _, name := range vmmOrder(0, argv) {
-			l1Result("VMMColdStartVersusQEMU/vmm="+name, vals[name]...)
+			gotest.L1Result("VMMColdStartVersusQEMU/vmm="+name, vals[name]...)
 		}
 		// The round's ratios, ironvisor over QEMU, measure by measure.
 		ratios := slices.Clone(vals["ironvisor"])
 		for i, q := range vals["qemu"] {
 			ratios[i].Value /= q.Value
 		}
-		l1Result("VMMColdStartVersusQEMU/ratio=ironvisor-qemu", ratios...)
+		gotest.L1Result("VMMColdStartVersusQEMU/ratio=ironvisor-qemu", ratios...)
 	}
 }
 
@@ -326,7 +327,7 @@ func alternate(b *testing.B, base string, argv map[string][]string, run func([]s
 				vals[name] = v
 				break
 			}
-			l1Result(base+"/vmm="+name, append(slices.Clone(vals[name]),
+			gotest.L1Result(base+"/vmm="+name, append(slices.Clone(vals[name]),
 				benchfmt.Value{Value: float64(stalled), Unit: "stalled-boots"},
 				benchfmt.Value{Value: float64(lost), Unit: "lost-boots"})...)
 		}
@@ -341,7 +342,7 @@ func alternate(b *testing.B, base string, argv map[string][]string, run func([]s
 				ratios[i].Value = q[i].Value / iv[i].Value
 			}
 		}
-		l1Result(base+"/ratio=ironvisor-qemu", ratios...)
+		gotest.L1Result(base+"/ratio=ironvisor-qemu", ratios...)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/build/guestinitrd"
+	"github.com/ironvisor/ironvisor/build/rack/gotest"
 	"github.com/ironvisor/ironvisor/initramfs"
 )
 
@@ -73,6 +74,6 @@ func BenchmarkVMMBlockVersusQEMU(b *testing.B) {
 		console := runInL1(b, "BenchmarkInL1Block", blkRounds, 60*time.Minute,
 			initramfs.HostFile("/guest/vmlinuz", 0o644, set.GuestKernel.Vmlinuz()),
 			initramfs.HostFile("/guest/blk-initrd.gz", 0o644, blkInitrd(b, set)))
-		reportStalls(b, relayL1Results(b, os.Stdout, console, "VMMBlockVersusQEMU"), "VMMBlockVersusQEMU", blkRounds)
+		reportStalls(b, gotest.RelayL1Results(b, os.Stdout, console, "VMMBlockVersusQEMU"), "VMMBlockVersusQEMU", blkRounds)
 	}
 }

@@ -139,17 +139,17 @@ const coldRounds = 15
 func BenchmarkVMMColdStartVersusQEMU(b *testing.B) {
 	for b.Loop() {
 		console := runInL1(b, "BenchmarkInL1ColdStart", coldRounds, 15*time.Minute)
-		rs := relayL1Results(b, os.Stdout, console, "VMMColdStartVersusQEMU")
-		iv := l1Sample(rs, "VMMColdStartVersusQEMU/vmm=ironvisor", "ms-first-byte")
-		q := l1Sample(rs, "VMMColdStartVersusQEMU/vmm=qemu", "ms-first-byte")
+		rs := gotest.RelayL1Results(b, os.Stdout, console, "VMMColdStartVersusQEMU")
+		iv := gotest.L1Sample(rs, "VMMColdStartVersusQEMU/vmm=ironvisor", "ms-first-byte")
+		q := gotest.L1Sample(rs, "VMMColdStartVersusQEMU/vmm=qemu", "ms-first-byte")
 		if len(iv) != coldRounds || len(q) != coldRounds {
 			b.Fatalf("got %d ironvisor and %d QEMU runs, want %d each:\n%s", len(iv), len(q), coldRounds, lastLines(console, 60))
 		}
 		b.ReportMetric(median(iv), "ironvisor-first-byte-ms")
 		b.ReportMetric(median(q), "qemu-first-byte-ms")
 		b.ReportMetric(median(iv)/median(q), "first-byte-ratio")
-		b.ReportMetric(median(l1Sample(rs, "VMMColdStartVersusQEMU/vmm=ironvisor", "MiB-rss-less-guest")), "ironvisor-overhead-MiB")
-		b.ReportMetric(median(l1Sample(rs, "VMMColdStartVersusQEMU/vmm=qemu", "MiB-rss-less-guest")), "qemu-overhead-MiB")
+		b.ReportMetric(median(gotest.L1Sample(rs, "VMMColdStartVersusQEMU/vmm=ironvisor", "MiB-rss-less-guest")), "ironvisor-overhead-MiB")
+		b.ReportMetric(median(gotest.L1Sample(rs, "VMMColdStartVersusQEMU/vmm=qemu", "MiB-rss-less-guest")), "qemu-overhead-MiB")
 	}
 }
 

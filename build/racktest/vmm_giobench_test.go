@@ -110,7 +110,7 @@ func BenchmarkVMMGuestIOVersusQEMU(b *testing.B) {
 		console := runInL1(b, "BenchmarkInL1GuestIO", rounds, 60*time.Minute,
 			initramfs.HostFile("/guest/vmlinuz", 0o644, set.GuestKernel.Vmlinuz()),
 			initramfs.HostFile(l1GioInitrd, 0o644, gioInitrd(b, set)))
-		reportStalls(b, relayL1Results(b, os.Stdout, console, "VMMGuestIOVersusQEMU"), "VMMGuestIOVersusQEMU", rounds)
+		reportStalls(b, gotest.RelayL1Results(b, os.Stdout, console, "VMMGuestIOVersusQEMU"), "VMMGuestIOVersusQEMU", rounds)
 	}
 }
 

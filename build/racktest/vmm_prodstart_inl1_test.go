@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ironvisor/ironvisor/appliance/supervisor"
+	"github.com/ironvisor/ironvisor/build/rack/gotest"
 	"github.com/ironvisor/ironvisor/vmm/jail"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
 )
@@ -108,7 +109,7 @@ func BenchmarkInL1ProductionStart(b *testing.B) {
 			first[path] = d
 		}
 		for _, path := range prodPaths {
-			l1Result("VMMProductionStart/path="+path, append([]benchfmt.Value{
+			gotest.L1Result("VMMProductionStart/path="+path, append([]benchfmt.Value{
 				{Value: ms(first[path]), Unit: "ms-first-byte"},
 				{Value: float64(first["jailed"]) / float64(first[path]), Unit: "jailed/this"},
 			}, stages[path]...)...)

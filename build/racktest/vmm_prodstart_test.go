@@ -4,6 +4,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/ironvisor/ironvisor/build/rack/gotest"
 )
 
 // prodRounds is how many starts of each path the production-start
@@ -31,10 +33,10 @@ var prodPaths = []string{"jailed", "unjailed", "qemu-isolated", "bare-netns", "b
 func BenchmarkVMMProductionStart(b *testing.B) {
 	for b.Loop() {
 		console := runInL1(b, "BenchmarkInL1ProductionStart", prodRounds, 20*time.Minute)
-		rs := relayL1Results(b, os.Stdout, console, "VMMProductionStart")
+		rs := gotest.RelayL1Results(b, os.Stdout, console, "VMMProductionStart")
 		first := map[string][]float64{}
 		for _, p := range prodPaths {
-			if first[p] = l1Sample(rs, "VMMProductionStart/path="+p, "ms-first-byte"); len(first[p]) != prodRounds {
+			if first[p] = gotest.L1Sample(rs, "VMMProductionStart/path="+p, "ms-first-byte"); len(first[p]) != prodRounds {
 				b.Fatalf("got %d starts of path %s, want %d:\n%s", len(first[p]), p, prodRounds, lastLines(console, 60))
 			}
 		}
