@@ -19,7 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/perf/benchfmt"
+
 	"github.com/ironvisor/ironvisor/appliance/apiv1"
+	"github.com/ironvisor/ironvisor/build/rack/gotest"
 	"github.com/ironvisor/ironvisor/vmm/testutil"
 )
 
@@ -49,14 +52,14 @@ const launchRateRounds = 3
 //     launch (POST sent) to running (the answer of a describe that
 //     long-polls while pending) pool every API round.
 //
-// Its subtest plain prints one LAUNCHRATE line (the median API rate), one
-// BOOTSTAGES line (the mean of each boot stage over the rounds, from the
-// service's /metrics) and one RAWRATE line (the median raw rate, its ratio
-// to the API's, and the mean time of each side's launch and stop). Its
-// subtest network runs the API arm again on a service with CPU overcommit,
-// each instance in a network with a security group of launchNetRules
-// rules (issue 14, goal 2), and prints a LAUNCHRATENET line.
-// BenchmarkLaunchRateInRack parses them.
+// Its subtest plain prints one benchmark result line
+// (LaunchRateInRack/plain, gotest.L1Result): the median API rate, the
+// mean of each boot stage over the rounds (from the service's /metrics),
+// the median raw rate, its ratio to the API's, and the mean time of each
+// side's launch and stop. Its subtest network runs the API arm again on a
+// service with CPU overcommit, each instance in a network with a
+// security group of launchNetRules rules (issue 14, goal 2), and prints
+// LaunchRateInRack/network. BenchmarkLaunchRateInRack relays them.
 func TestLaunchRateOnKVM(t *testing.T) {
 	needKVM(t)
 	t.Run("plain", testLaunchRatePlain)
@@ -165,7 +168,7 @@ func testLaunchRatePlain(t *testing.T) {
 		ratios = append(ratios, d.rate()/a.rate())
 		t.Logf("round %d: API %.2f/s (%v), raw %.2f/s (%v)", round, a.rate(), a.elapsed.Round(time.Millisecond), d.rate(), d.elapsed.Round(time.Millisecond))
 	}
-	stages := stageMeans(t, before, stageTotals(t, s, admin))
+	stages := stageMeans(t, before, stageTotals(t, s, admin), "")
 	var apiRates, rawRates []float64
 	var apiSeconds float64
 	for i := range api {
@@ -173,18 +176,20 @@ func testLaunchRatePlain(t *testing.T) {
 		apiSeconds += api[i].elapsed.Seconds()
 	}
 	lat, rawUp := pooled(api, func(a armResult) []time.Duration { return a.up }), pooled(direct, func(a armResult) []time.Duration { return a.up })
-	p50, p99 := percentile(lat, 50), percentile(lat, 99)
-	fmt.Printf("LAUNCHRATE launches=%d workers=%d cpus=%d seconds=%.2f rate=%.2f p50_ms=%.1f p99_ms=%.1f max_running=%d\n",
-		len(lat), most, runtime.NumCPU(), apiSeconds, medianOf(apiRates), ms(p50), ms(p99), most)
-	fmt.Println("BOOTSTAGES " + stages)
 	// What one launch costs on each side, means over every round: up is
 	// launch to running, down the terminate (API) or the forced stop and
 	// removal of the VMM's files (raw).
-	fmt.Printf("RAWRATE rounds=%d rate=%.2f ratio=%.3f ratio_rounds=%.3f p50_ms=%.1f p99_ms=%.1f api_up_ms=%.1f api_down_ms=%.1f raw_up_ms=%.1f raw_down_ms=%.1f\n",
-		launchRateRounds, medianOf(rawRates), medianOf(rawRates)/medianOf(apiRates), medianOf(ratios),
-		ms(percentile(rawUp, 50)), ms(percentile(rawUp, 99)),
-		mean(lat), mean(pooled(api, func(a armResult) []time.Duration { return a.down })),
-		mean(rawUp), mean(pooled(direct, func(a armResult) []time.Duration { return a.down })))
+	gotest.L1Result("LaunchRateInRack/plain", append([]benchfmt.Value{
+		{Value: float64(len(lat)), Unit: "launches"}, {Value: float64(most), Unit: "workers"},
+		{Value: float64(runtime.NumCPU()), Unit: "cpus"}, {Value: apiSeconds, Unit: "s"},
+		{Value: medianOf(apiRates), Unit: "launches/s"}, {Value: ms(percentile(lat, 50)), Unit: "p50-ms"},
+		{Value: ms(percentile(lat, 99)), Unit: "p99-ms"}, {Value: float64(most), Unit: "max-running"},
+		{Value: launchRateRounds, Unit: "rounds"}, {Value: medianOf(rawRates), Unit: "raw-launches/s"},
+		{Value: medianOf(rawRates) / medianOf(apiRates), Unit: "raw/api"}, {Value: medianOf(ratios), Unit: "raw/api-rounds"},
+		{Value: ms(percentile(rawUp, 50)), Unit: "raw-p50-ms"}, {Value: ms(percentile(rawUp, 99)), Unit: "raw-p99-ms"},
+		{Value: mean(lat), Unit: "api-up-ms"}, {Value: mean(pooled(api, func(a armResult) []time.Duration { return a.down })), Unit: "api-down-ms"},
+		{Value: mean(rawUp), Unit: "raw-up-ms"}, {Value: mean(pooled(direct, func(a armResult) []time.Duration { return a.down })), Unit: "raw-down-ms"},
+	}, stages...)...)
 }
 
 // testLaunchRateNetwork is the API arm on a service with CPU overcommit
@@ -221,11 +226,13 @@ func testLaunchRateNetwork(t *testing.T) {
 		t.Logf("round %d: API with a network %.2f/s (%v)", round, r.rate(), r.elapsed.Round(time.Millisecond))
 	}
 	lat := pooled(arms, func(a armResult) []time.Duration { return a.up })
-	fmt.Printf("LAUNCHRATENET launches=%d workers=%d overcommit=%d rules=%d seconds=%.2f rate=%.2f p50_ms=%.1f p99_ms=%.1f up_ms=%.1f down_ms=%.1f %s\n",
-		len(lat), most, launchNetOvercommit, launchNetRules, seconds, medianOf(rates),
-		ms(percentile(lat, 50)), ms(percentile(lat, 99)), mean(lat),
-		mean(pooled(arms, func(a armResult) []time.Duration { return a.down })),
-		stageMeans(t, before, stageTotals(t, s, admin)))
+	gotest.L1Result("LaunchRateInRack/network", append([]benchfmt.Value{
+		{Value: float64(len(lat)), Unit: "net-launches"}, {Value: float64(most), Unit: "net-workers"},
+		{Value: launchNetOvercommit, Unit: "overcommit"}, {Value: launchNetRules, Unit: "rules"},
+		{Value: seconds, Unit: "net-s"}, {Value: medianOf(rates), Unit: "net-launches/s"},
+		{Value: ms(percentile(lat, 50)), Unit: "net-p50-ms"}, {Value: ms(percentile(lat, 99)), Unit: "net-p99-ms"},
+		{Value: mean(lat), Unit: "net-up-ms"}, {Value: mean(pooled(arms, func(a armResult) []time.Duration { return a.down })), Unit: "net-down-ms"},
+	}, stageMeans(t, before, stageTotals(t, s, admin), "net-")...)...)
 }
 
 // bootStageNames are the stages of ironvisor_boot_stage_seconds.
@@ -250,18 +257,18 @@ func stageTotals(t *testing.T, s server, admin string) [][2]float64 {
 }
 
 // stageMeans returns the mean of each boot stage over the boots between
-// two stageTotals, as "queue_ms=... ...".
-func stageMeans(t *testing.T, before, after [][2]float64) string {
+// two stageTotals, in units PREFIXSTAGE-ms.
+func stageMeans(t *testing.T, before, after [][2]float64, prefix string) []benchfmt.Value {
 	t.Helper()
-	var out []string
+	var out []benchfmt.Value
 	for i, stage := range bootStageNames {
 		sum, count := after[i][0]-before[i][0], after[i][1]-before[i][1]
 		if count == 0 {
 			t.Fatalf("no %s boot stage in /metrics", stage)
 		}
-		out = append(out, fmt.Sprintf("%s_ms=%.1f", stage, sum/count*1000))
+		out = append(out, benchfmt.Value{Value: sum / count * 1000, Unit: prefix + stage + "-ms"})
 	}
-	return strings.Join(out, " ")
+	return out
 }
 
 // metricValue returns the value of the sample named name (with its

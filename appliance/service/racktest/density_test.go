@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/perf/benchfmt"
-
 	"github.com/ironvisor/ironvisor/build/artefacts"
 	"github.com/ironvisor/ironvisor/build/rack/gotest"
 )
@@ -43,12 +41,7 @@ func BenchmarkDensityInRack(b *testing.B) {
 		}
 		b.Logf("in the rack (%v):\n%s", res.Elapsed, res.Output)
 		gotest.CheckPassed(b, res, "TestDensityOnKVM")
-		var summary *benchfmt.Result
-		for _, r := range gotest.RelayL1Results(b, os.Stdout, res.Output, "DensityInRack") {
-			if string(r.Name) == "DensityInRack/summary" {
-				summary = r
-			}
-		}
+		summary := gotest.FindResult(gotest.RelayL1Results(b, os.Stdout, res.Output, "DensityInRack"), "DensityInRack/summary")
 		if summary == nil {
 			b.Fatalf("no DensityInRack/summary result in the output")
 		}

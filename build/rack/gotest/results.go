@@ -65,3 +65,14 @@ func L1Sample(rs []*benchfmt.Result, name, unit string) []float64 {
 	}
 	return xs
 }
+
+// FindResult returns the last of rs named name, or nil.
+func FindResult(rs []*benchfmt.Result, name string) *benchfmt.Result {
+	var found *benchfmt.Result
+	for _, r := range rs {
+		if string(r.Name) == name {
+			found = r
+		}
+	}
+	return found
+}

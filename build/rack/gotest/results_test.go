@@ -30,4 +30,10 @@ func TestRelayL1Results(t *testing.T) {
 	if got := L1Sample(rs, "Start/path=a", "ms-stage-init"); len(got) != 1 || got[0] != 3.25 {
 		t.Errorf("L1Sample(path=a, ms-stage-init) = %v, want [3.25]", got)
 	}
+	if r := FindResult(rs, "Start/path=b"); r == nil || string(r.Name) != "Start/path=b" {
+		t.Errorf("FindResult(path=b) = %v", r)
+	}
+	if r := FindResult(rs, "Start/path=c"); r != nil {
+		t.Errorf("FindResult(path=c) = %v, want nil", r)
+	}
 }
