@@ -269,10 +269,11 @@ func TestApplianceDebianCloudImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitInstance(ctx, t, &user, id, "running")
-	lostAtStop := g.lost
 	c = g.dial(ctx)
 	step("%s: SSH again %v after start", id, time.Since(start).Round(time.Second))
-	stopped := g.before(lostAtStop) // the boot that the API stopped
+	// The boot that the API stopped, by its ID: a lost boot power-cycled
+	// since then would shift "-b -1".
+	stopped := "-b " + bootID
 	if g.hostKey != hostKey {
 		t.Errorf("the host key changed across stop and start")
 	}
@@ -315,10 +316,10 @@ func TestApplianceDebianCloudImage(t *testing.T) {
 	}
 	c.Close()
 	in = waitReason(ctx, t, &user, id, "rebooted by the guest")
-	lostAtReboot := g.lost
+	rebooted := "-b " + bootID
 	c, bootID = g.rebooted(ctx, bootID)
 	step("%s: running again (%s) and SSH %v after `sudo reboot` in the guest", id, in.Reason, time.Since(start).Round(time.Second))
-	if journal := g.run(ctx, c, "sudo journalctl "+g.before(lostAtReboot)+" --no-pager -o cat | tail -n 40"); !orderlyReboot.MatchString(journal) || !strings.Contains(journal, "Journal stopped") {
+	if journal := g.run(ctx, c, "sudo journalctl "+rebooted+" --no-pager -o cat | tail -n 40"); !orderlyReboot.MatchString(journal) || !strings.Contains(journal, "Journal stopped") {
 		t.Errorf("`sudo reboot` was not in order: the journal of the boot before shows no orderly reboot; its end:\n%s", journal)
 		t.Logf("the guest's journal files and journald's messages:\n%s", g.run(ctx, c, journalDiagnostics))
 	}
@@ -466,13 +467,6 @@ type guestSSH struct {
 	hostKey string
 	// lost counts the boots lost and power-cycled (maxLostBoots).
 	lost int
-}
-
-// before returns the journalctl boot argument of the boot before the one
-// the guest runs now, given lost as it was when that earlier boot ended:
-// a boot lost since then is the one just before.
-func (g *guestSSH) before(lost int) string {
-	return fmt.Sprintf("-b -%d", 1+g.lost-lost)
 }
 
 // powerCycle ends a lost boot: it logs the console's end, stops the
