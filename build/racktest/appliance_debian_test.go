@@ -273,7 +273,7 @@ func TestApplianceDebianCloudImage(t *testing.T) {
 	step("%s: SSH again %v after start", id, time.Since(start).Round(time.Second))
 	// The boot that the API stopped, by its ID: a lost boot power-cycled
 	// since then would shift "-b -1".
-	stopped := "-b " + bootID
+	stopped := journalBoot(bootID)
 	if g.hostKey != hostKey {
 		t.Errorf("the host key changed across stop and start")
 	}
@@ -316,7 +316,7 @@ func TestApplianceDebianCloudImage(t *testing.T) {
 	}
 	c.Close()
 	in = waitReason(ctx, t, &user, id, "rebooted by the guest")
-	rebooted := "-b " + bootID
+	rebooted := journalBoot(bootID)
 	c, bootID = g.rebooted(ctx, bootID)
 	step("%s: running again (%s) and SSH %v after `sudo reboot` in the guest", id, in.Reason, time.Since(start).Round(time.Second))
 	if journal := g.run(ctx, c, "sudo journalctl "+rebooted+" --no-pager -o cat | tail -n 40"); !orderlyReboot.MatchString(journal) || !strings.Contains(journal, "Journal stopped") {
@@ -333,6 +333,11 @@ func TestApplianceDebianCloudImage(t *testing.T) {
 	}
 	step("%s: terminated", id)
 }
+
+// journalBoot returns journalctl's argument for the boot whose
+// /proc/sys/kernel/random/boot_id is id: journalctl (252) takes the ID
+// only without its dashes.
+func journalBoot(id string) string { return "-b " + strings.ReplaceAll(id, "-", "") }
 
 // journalDiagnostics shows, in the guest, the boots the journal knows,
 // its files, journald's and the file systems' messages of the boot before
