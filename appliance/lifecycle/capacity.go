@@ -123,9 +123,11 @@ func (m *Manager) loadHeld(tx *store.Tx) error {
 
 // update runs fn in a write transaction with the held totals, which fn
 // changes as it writes instances (heldTotals.change). Only if the
-// transaction commits do the changes become the Manager's totals. Every
-// transaction that writes an instance goes through update.
-func (m *Manager) update(fn func(*store.Tx, *heldTotals) error) error {
+// transaction commits do the changes become the Manager's totals, and do
+// the waiters on instance id (Watch) wake; id is the instance fn may
+// write, "" for none that anyone can wait on yet (a launch's new ones).
+// Every transaction that writes an instance goes through update.
+func (m *Manager) update(id string, fn func(*store.Tx, *heldTotals) error) error {
 	m.heldMu.Lock()
 	defer m.heldMu.Unlock()
 	var next heldTotals
@@ -139,6 +141,7 @@ func (m *Manager) update(fn func(*store.Tx, *heldTotals) error) error {
 	if err == nil {
 		next.commit()
 		*m.held = next
+		m.wake(id)
 	}
 	return err
 }

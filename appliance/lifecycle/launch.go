@@ -63,7 +63,7 @@ func (m *Manager) Launch(spec LaunchSpec) ([]Instance, error) {
 		return nil, fmt.Errorf("launch: %w: http_tokens %q: must be optional or required", types.ErrInvalid, spec.HTTPTokens)
 	}
 	var out []Instance
-	err := m.update(func(tx *store.Tx, h *heldTotals) error {
+	err := m.update("", func(tx *store.Tx, h *heldTotals) error {
 		out = nil
 		t, err := types.GetTx(tx, spec.Type)
 		if err != nil {
@@ -126,7 +126,7 @@ func (m *Manager) Sweep(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return gone, fmt.Errorf("sweep: %w", err)
 		}
-		err = m.update(func(tx *store.Tx, h *heldTotals) error {
+		err = m.update(inst.ID, func(tx *store.Tx, h *heldTotals) error {
 			cur, err := getTx(tx, inst.ID)
 			if err != nil || !Expired(cur, m.clock.Now()) {
 				return err
@@ -136,9 +136,6 @@ func (m *Manager) Sweep(ctx context.Context) ([]string, error) {
 			return tx.Delete(store.Instances, inst.ID)
 		})
 		unlock()
-		if err == nil {
-			m.wake(inst.ID)
-		}
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return gone, fmt.Errorf("sweep %s: %w", inst.ID, err)
 		}
@@ -209,7 +206,7 @@ func (m *Manager) Reconcile(ctx context.Context, alive func(Instance) bool, reas
 // terminated from shutting-down), closing its meter at the checkpoint.
 func (m *Manager) markLost(id, reason string) (Instance, error) {
 	var next Instance
-	err := m.update(func(tx *store.Tx, h *heldTotals) error {
+	err := m.update(id, func(tx *store.Tx, h *heldTotals) error {
 		cur, err := getTx(tx, id)
 		if err != nil {
 			return err
@@ -233,9 +230,6 @@ func (m *Manager) markLost(id, reason string) (Instance, error) {
 		h.change(cur, next)
 		return tx.Put(store.Instances, id, next)
 	})
-	if err == nil {
-		m.wake(id)
-	}
 	return next, err
 }
 
@@ -251,7 +245,7 @@ func (m *Manager) Annotate(ctx context.Context, id string, in State, was, reason
 	defer unlock()
 	var out Instance
 	var changed bool
-	err = m.update(func(tx *store.Tx, _ *heldTotals) error {
+	err = m.update(id, func(tx *store.Tx, _ *heldTotals) error {
 		cur, err := getTx(tx, id)
 		if err != nil {
 			return err
@@ -267,9 +261,6 @@ func (m *Manager) Annotate(ctx context.Context, id string, in State, was, reason
 	})
 	if err != nil {
 		return Instance{}, false, fmt.Errorf("annotate %s: %w", id, err)
-	}
-	if changed {
-		m.wake(id)
 	}
 	return out, changed, nil
 }

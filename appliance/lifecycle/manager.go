@@ -282,7 +282,7 @@ func (m *Manager) setInEffect(id string, on bool) []deferredEvent {
 // and has run any effect.
 func (m *Manager) applyLocked(id string, e Event, ch Change) (Instance, error) {
 	var out Instance
-	err := m.update(func(tx *store.Tx, h *heldTotals) error {
+	err := m.update(id, func(tx *store.Tx, h *heldTotals) error {
 		cur, err := getTx(tx, id)
 		if err != nil {
 			return err
@@ -302,7 +302,6 @@ func (m *Manager) applyLocked(id string, e Event, ch Change) (Instance, error) {
 	if err != nil {
 		return Instance{}, fmt.Errorf("%s %s: %w", e, id, err)
 	}
-	m.wake(id)
 	return out, nil
 }
 

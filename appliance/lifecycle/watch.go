@@ -7,8 +7,9 @@ type watch struct {
 	refs int
 }
 
-// Watch returns a channel that is closed when instance id's record is
-// next written (any event, a reason, its removal), and a release function
+// Watch returns a channel that is closed when a transaction that may write
+// instance id's record next commits (any event, a reason, its removal:
+// Manager.update), and a release function
 // the caller must call when it stops waiting. A waiter takes the channel
 // before it reads the instance, so that no write between the read and the
 // wait is missed:
@@ -39,14 +40,13 @@ func (m *Manager) Watch(id string) (<-chan struct{}, func()) {
 	}
 }
 
-// wake closes the channels of the waiters on id after a committed write.
-func (m *Manager) wake(ids ...string) {
+// wake closes the channels of the waiters on id (none for "") after a
+// committed write.
+func (m *Manager) wake(id string) {
 	m.watchMu.Lock()
 	defer m.watchMu.Unlock()
-	for _, id := range ids {
-		if w := m.watches[id]; w != nil {
-			close(w.ch)
-			delete(m.watches, id)
-		}
+	if w := m.watches[id]; w != nil {
+		close(w.ch)
+		delete(m.watches, id)
 	}
 }

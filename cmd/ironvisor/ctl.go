@@ -305,7 +305,7 @@ func (x *ctlCtx) waitRunning(ids []string, wait time.Duration) error {
 	for {
 		states := map[string]int{}
 		var stuck []string
-		var pending []string
+		next := "" // the first pending instance, to long-poll next round
 		for _, id := range ids {
 			var in apiv1.Instance
 			var err error
@@ -322,8 +322,8 @@ func (x *ctlCtx) waitRunning(ids []string, wait time.Duration) error {
 			if err != nil {
 				return err
 			}
-			if in.State == "pending" {
-				pending = append(pending, id)
+			if in.State == "pending" && next == "" {
+				next = id
 			}
 			states[in.State]++
 			if in.State != "running" && in.State != "pending" {
@@ -345,6 +345,6 @@ func (x *ctlCtx) waitRunning(ids []string, wait time.Duration) error {
 			fmt.Fprintln(x.errw)
 			return fmt.Errorf("not running after %v", wait)
 		}
-		waitOn = pending[0]
+		waitOn = next
 	}
 }

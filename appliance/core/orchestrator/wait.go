@@ -23,24 +23,32 @@ func (o *Orchestrator) InstanceWait(ctx context.Context, who auth.Principal, id 
 	timer := time.NewTimer(min(wait, MaxInstanceWait))
 	defer timer.Stop()
 	for {
-		changed, release := o.cfg.Life.Watch(id)
-		in, err := o.Instance(id, who)
-		if err != nil || in.State != while {
-			release()
+		in, woken, err := o.waitChange(ctx, who, id, while, timer.C)
+		if !woken {
 			return in, err
 		}
-		select {
-		case <-changed:
-			release()
-		case <-timer.C:
-			release()
-			return in, nil
-		case <-ctx.Done():
-			release()
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return in, ctx.Err()
-			}
-			return in, nil
+	}
+}
+
+// waitChange reads instance id and, if it is in state while, waits for
+// its next stored change, the end of the wait or the client's. It reports
+// whether a change woke it, so that the caller reads again.
+func (o *Orchestrator) waitChange(ctx context.Context, who auth.Principal, id string, while lifecycle.State, end <-chan time.Time) (lifecycle.Instance, bool, error) {
+	changed, release := o.cfg.Life.Watch(id)
+	defer release()
+	in, err := o.Instance(id, who)
+	if err != nil || in.State != while {
+		return in, false, err
+	}
+	select {
+	case <-changed:
+		return in, true, nil
+	case <-end:
+		return in, false, nil
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return in, false, ctx.Err()
 		}
+		return in, false, nil
 	}
 }
