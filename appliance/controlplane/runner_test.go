@@ -65,15 +65,22 @@ func (e *env) waitState(tok, id, state string) apiv1.Instance {
 	return in
 }
 
+// launchRunning launches one nano instance of image tiny as tok and
+// waits until it runs.
+func (e *env) launchRunning(tok string) apiv1.Instance {
+	e.t.Helper()
+	var got []apiv1.Instance
+	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano"}, &got)
+	return e.waitState(tok, got[0].ID, "running")
+}
+
 func TestRunnerWiring(t *testing.T) {
 	rr := &recRunner{started: map[string]orchestrator.RunSpec{}}
 	e := newEnv(t, rr)
 	_, tok := e.tenant("acme")
 	e.tinyImage("tiny")
-	var got []apiv1.Instance
-	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano"}, &got)
-	id := got[0].ID
-	in := e.waitState(tok, id, "running")
+	in := e.launchRunning(tok)
+	id := in.ID
 	rr.mu.Lock()
 	spec := rr.started[id]
 	rr.mu.Unlock()
@@ -117,15 +124,14 @@ func TestRunnerWiring(t *testing.T) {
 		t.Fatalf("stops %s, want %s", stops, want)
 	}
 	// A VMM that fails to start leaves the instance stopped with the reason.
-	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano"}, &got)
+	failing := e.launchRunning(tok).ID
 	e.cp.Wait()
-	in = e.waitState(tok, got[0].ID, "running")
 	rr.mu.Lock()
-	rr.failID = got[0].ID
+	rr.failID = failing
 	rr.mu.Unlock()
-	e.must(200, "POST", "/v1/instances/"+got[0].ID+"/stop", tok, `{"force":true}`, nil)
-	e.must(200, "POST", "/v1/instances/"+got[0].ID+"/start", tok, nil, nil)
-	if in = e.waitState(tok, got[0].ID, "stopped"); in.Reason != "vmm start failed: jail: no such device" {
+	e.must(200, "POST", "/v1/instances/"+failing+"/stop", tok, `{"force":true}`, nil)
+	e.must(200, "POST", "/v1/instances/"+failing+"/start", tok, nil, nil)
+	if in = e.waitState(tok, failing, "stopped"); in.Reason != "vmm start failed: jail: no such device" {
 		t.Fatalf("failed start: %+v", in)
 	}
 }
@@ -261,10 +267,7 @@ func TestDescribeLongPoll(t *testing.T) {
 	_, tok := e.tenant("acme")
 	_, other := e.tenant("rival")
 	e.tinyImage("tiny")
-	var got []apiv1.Instance
-	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano"}, &got)
-	id := got[0].ID
-	e.waitState(tok, id, "running")
+	id := e.launchRunning(tok).ID
 	path := "/v1/instances/" + id
 
 	c := apiv1.NewClient(e.srv.URL, tok, nil)

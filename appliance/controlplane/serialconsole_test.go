@@ -44,10 +44,7 @@ func TestSerialConsoleOverTheAPI(t *testing.T) {
 	_, tok := e.tenant("acme")
 	_, other := e.tenant("rival")
 	e.tinyImage("tiny")
-	var got []apiv1.Instance
-	e.must(201, "POST", "/v1/instances", tok, map[string]any{"image": "tiny", "type": "nano"}, &got)
-	id := got[0].ID
-	e.waitState(tok, id, "running")
+	id := e.launchRunning(tok).ID
 	path := "/v1/instances/" + id + "/console"
 
 	read := make(chan apiv1.ConsoleOutput, 1)
