@@ -196,7 +196,8 @@ func testLaunchRatePlain(t *testing.T) {
 // (launchNetOvercommit), each instance with a NIC in a network and a
 // security group of launchNetRules ingress rules: its launch attaches a
 // tap, a lease and the group's rules, its terminate takes them away. As
-// many workers as such instances fit; a LAUNCHRATENET line.
+// many workers as such instances fit; one result line,
+// LaunchRateInRack/network.
 func testLaunchRateNetwork(t *testing.T) {
 	s, admin, _, _, c := launchWorld(t, "--cpu-overcommit", strconv.Itoa(launchNetOvercommit))
 	ctx := context.Background()

@@ -258,11 +258,8 @@ func TestApplianceDebianCloudImage(t *testing.T) {
 	if took > debianStopBound {
 		t.Errorf("the API's graceful stop took %v, more than %v of its 180 s timeout: the guest did not end its VM when it shut down", took.Round(time.Second), debianStopBound)
 	}
-	var cons struct {
-		Output string `json:"output"`
-	}
-	if err := user.GetJSON(ctx, "/v1/instances/"+id+"/console", &cons); err == nil {
-		t.Logf("%s: the console's end after the stop:\n%s", id, lastLines(cons.Output, 25))
+	if cons, err := guestConsole(ctx, &user, id); err == nil {
+		t.Logf("%s: the console's end after the stop:\n%s", id, lastLines(cons, 25))
 	}
 	start = time.Now()
 	if err := user.SendJSON(ctx, "POST", "/v1/instances/"+id+"/start", nil, &in); err != nil {
@@ -479,12 +476,9 @@ type guestSSH struct {
 func (g *guestSSH) powerCycle(ctx context.Context, quiet time.Duration) {
 	g.t.Helper()
 	g.lost++
-	var out struct {
-		Output string `json:"output"`
-	}
-	g.api.GetJSON(ctx, "/v1/instances/"+g.id+"/console", &out)
+	cons, _ := guestConsole(ctx, g.api, g.id)
 	g.t.Logf("%s: LOST BOOT %d of at most %d: no SSH and a console quiet for %v (issue 16's nested hang); power-cycling it. The console's end:\n%s",
-		g.id, g.lost, maxLostBoots, quiet.Round(time.Second), lastLines(out.Output, 15))
+		g.id, g.lost, maxLostBoots, quiet.Round(time.Second), lastLines(cons, 15))
 	var in instance
 	if err := g.api.SendJSON(ctx, "POST", "/v1/instances/"+g.id+"/stop", map[string]any{"force": true}, &in); err != nil {
 		g.t.Fatal(err)
@@ -552,16 +546,13 @@ func (g *guestSSH) dial(ctx context.Context) *ssh.Client {
 			break
 		}
 	}
-	var out struct {
-		Output string `json:"output"`
-	}
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cerr := g.api.GetJSON(cctx, "/v1/instances/"+g.id+"/console", &out)
+	cons, cerr := guestConsole(cctx, g.api, g.id)
 	var in instance
 	ierr := g.api.GetJSON(cctx, "/v1/instances/"+g.id, &in)
 	g.t.Fatalf("%s: no SSH through the forward: %v\nthe instance: %+v (%v)\nthe guest's console (%v):\n%s",
-		g.id, last, in, ierr, cerr, lastLines(out.Output, 60))
+		g.id, last, in, ierr, cerr, lastLines(cons, 60))
 	return nil
 }
 

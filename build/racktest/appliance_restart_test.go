@@ -80,17 +80,15 @@ func TestApplianceStartsInstancesAgainAfterPowerCut(t *testing.T) {
 func waitMarkers(ctx context.Context, t *testing.T, a *rack.API, id, marker string, n int) int {
 	t.Helper()
 	for {
-		var out struct {
-			Output string `json:"output"`
-		}
-		if err := a.GetJSON(ctx, "/v1/instances/"+id+"/console", &out); err != nil {
+		out, err := guestConsole(ctx, a, id)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if c := strings.Count(out.Output, marker); c >= n {
+		if c := strings.Count(out, marker); c >= n {
 			return c
 		}
 		if err := pause(ctx); err != nil {
-			t.Fatalf("console of %s never showed %s %d times: %q", id, marker, n, out.Output)
+			t.Fatalf("console of %s never showed %s %d times: %q", id, marker, n, out)
 		}
 	}
 }

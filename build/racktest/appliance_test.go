@@ -293,6 +293,16 @@ func waitInstance(ctx context.Context, t *testing.T, a *rack.API, id, want strin
 	}
 }
 
+// guestConsole returns instance id's serial console output as the API
+// keeps it.
+func guestConsole(ctx context.Context, a *rack.API, id string) (string, error) {
+	var out struct {
+		Output string `json:"output"`
+	}
+	err := a.GetJSON(ctx, "/v1/instances/"+id+"/console", &out)
+	return out.Output, err
+}
+
 // pause waits a poll interval, or fails when ctx ends first.
 func pause(ctx context.Context) error {
 	tm := time.NewTimer(200 * time.Millisecond)

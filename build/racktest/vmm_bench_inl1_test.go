@@ -297,7 +297,7 @@ func BenchmarkInL1Block(b *testing.B) {
 
 // alternate runs one guest per iteration of b under each VMM of argv,
 // rotating which goes first (vmmOrder), and prints each run's values as
-// the result base+"/vmm=NAME" (l1Result), with the boots of that VMM and
+// the result base+"/vmm=NAME" (gotest.L1Result), with the boots of that VMM and
 // round that stalled before the guest's /init ("stalled-boots", errStall)
 // or died after it ("lost-boots", errLost; the error is printed). Such a
 // boot is retried, up to blkAttempts boots per VMM and round; a round
