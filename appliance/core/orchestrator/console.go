@@ -58,16 +58,18 @@ func (o *Orchestrator) ConsoleWrite(ctx context.Context, who auth.Principal, id 
 
 // ConsoleWait is Console that, when there is no output past off yet and
 // the instance is running, waits up to wait for some (at most
-// MaxConsoleWait). It answers with whatever there is when the wait ends,
-// possibly nothing; a client long-polls by calling it again from next.
+// MaxConsoleWait; not at all beyond MaxWaitsPerTenant waits of who's
+// tenant). It answers with whatever there is when the wait ends, possibly
+// nothing; a client long-polls by calling it again from next.
 func (o *Orchestrator) ConsoleWait(ctx context.Context, who auth.Principal, id string, off int64, max int, wait time.Duration) (out []byte, next int64, available bool, err error) {
-	wait = min(wait, MaxConsoleWait)
+	wait, done := o.admit(who, min(wait, MaxConsoleWait))
+	defer done()
 	deadline := time.Now().Add(wait)
 	t := time.NewTicker(consolePoll)
 	defer t.Stop()
 	for {
 		out, next, available, err = o.Console(ctx, who, id, off, max)
-		if err != nil || len(out) > 0 || next != off || !available || time.Now().After(deadline) {
+		if err != nil || len(out) > 0 || next != off || !available || wait == 0 || time.Now().After(deadline) {
 			return out, next, available, err
 		}
 		if in, ierr := o.Instance(id, who); ierr != nil || in.State != lifecycle.Running {

@@ -158,6 +158,7 @@ type Orchestrator struct {
 	resets   resets
 	diskMu   sync.Mutex    // serialises launches' disk admission
 	volSlots chan struct{} // one per volume copy running
+	waits    waiting       // each tenant's long-polls that wait
 }
 
 // New returns the orchestrator of cfg, its metrics registered.

@@ -57,3 +57,47 @@ func TestInstanceWaitWakesOnTheChange(t *testing.T) {
 		t.Fatal("the wait did not end when the instance ran")
 	}
 }
+
+// TestLongPollsBoundedPerTenant: a tenant with MaxWaitsPerTenant waits
+// under way gets its describe and console answers at once instead of
+// waiting (its running instance stays running and prints nothing, so
+// either would wait its hour); the admin still may wait, and the tenant
+// may again once one of its waits ends.
+func TestLongPollsBoundedPerTenant(t *testing.T) {
+	e := newEnv(t, newEchoRunner(), nil)
+	id := e.launch(e.image("tiny", false), false).ID
+	for range MaxWaitsPerTenant {
+		if !e.o.waits.enter(tenant.TenantID) {
+			t.Fatal("a wait under the bound was refused")
+		}
+	}
+	ctx := context.Background()
+	answered := func(f func()) bool {
+		done := make(chan struct{})
+		go func() { f(); close(done) }()
+		select {
+		case <-done:
+			return true
+		case <-time.After(MaxInstanceWait / 2):
+			return false
+		}
+	}
+	if !answered(func() { e.o.InstanceWait(ctx, tenant, id, lifecycle.Running, time.Hour) }) {
+		t.Fatal("a describe beyond the tenant's bound waited")
+	}
+	if !answered(func() { e.o.ConsoleWait(ctx, tenant, id, 0, 100, time.Hour) }) {
+		t.Fatal("a console read beyond the tenant's bound waited")
+	}
+	admin := auth.Principal{Admin: true, TokenID: "k-admin"}
+	wait, done := e.o.admit(admin, time.Hour)
+	done()
+	if wait != time.Hour {
+		t.Fatalf("the admin is admitted %v, want to wait", wait)
+	}
+	e.o.waits.leave(tenant.TenantID)
+	wait, done = e.o.admit(tenant, time.Hour)
+	defer done()
+	if wait != time.Hour {
+		t.Fatalf("after one wait ended the tenant is admitted %v, want to wait", wait)
+	}
+}
